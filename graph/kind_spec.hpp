@@ -1,0 +1,81 @@
+// graph/kind_spec.hpp: what an actor kind declares about itself, as pure data: its name, a one-line doc,
+// its ports, its typed params (defaults, ranges, required) and its resource needs. Validation and
+// `loom inspect` read only this; the runtime's registry pairs each spec with a factory.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "graph/config.hpp"
+#include "graph/graph.hpp"
+
+namespace loom::graph {
+
+enum class param_type { boolean, integer, floating, string, list, map, any };
+const char* param_type_name(param_type t);
+
+struct param_spec {
+  std::string name;
+  param_type type = param_type::any;
+  std::string doc;
+  std::optional<config> default_value;  // unset and !required: the param is optional with no value
+  bool required = false;
+  std::optional<double> min, max;      // inclusive bounds for integer and floating params
+  std::vector<std::string> choices;    // allowed values of a string param; empty: any string
+
+  // Fluent construction: param_spec::integer("count", "how many").def(10).at_least(0).
+  static param_spec of(param_type t, std::string name, std::string doc);
+  static param_spec boolean(std::string name, std::string doc) { return of(param_type::boolean, name, doc); }
+  static param_spec integer(std::string name, std::string doc) { return of(param_type::integer, name, doc); }
+  static param_spec floating(std::string name, std::string doc) { return of(param_type::floating, name, doc); }
+  static param_spec string(std::string name, std::string doc) { return of(param_type::string, name, doc); }
+  static param_spec list(std::string name, std::string doc) { return of(param_type::list, name, doc); }
+  static param_spec map(std::string name, std::string doc) { return of(param_type::map, name, doc); }
+  static param_spec any(std::string name, std::string doc) { return of(param_type::any, name, doc); }
+  param_spec&& def(config value) && { default_value = std::move(value); return std::move(*this); }
+  param_spec&& require() && { required = true; return std::move(*this); }
+  param_spec&& at_least(double v) && { min = v; return std::move(*this); }
+  param_spec&& at_most(double v) && { max = v; return std::move(*this); }
+  param_spec&& one_of(std::vector<std::string> c) && { choices = std::move(c); return std::move(*this); }
+};
+
+struct port_spec {
+  std::string name;
+  std::string doc;
+};
+
+struct resource_spec {
+  double cpus = 0;
+  std::uint64_t memory = 0;
+  int gpus = 0;
+  bool cpu_fallback = true;  // with gpus > 0: runs on the CPU path when no GPU is placed
+};
+
+struct kind_spec {
+  std::string name;  // "family.name", e.g. "source.sequence"
+  std::string doc;   // one line
+  std::vector<port_spec> inputs;
+  std::vector<port_spec> outputs;
+  std::vector<param_spec> params;
+  resource_spec resources;
+  // Kinds whose output ports depend on their params (flow.router) compute them here; the params given
+  // are the node's params map as written. Unset: `outputs` is the whole list.
+  std::function<std::vector<port_spec>(const config& params)> outputs_for;
+
+  const param_spec* find_param(std::string_view n) const;
+  // The node's output ports: outputs_for(params) when set, else outputs.
+  std::vector<port_spec> output_ports(const config& params) const;
+};
+
+// Where validation looks kinds up. The runtime's registry is one; tests may make their own.
+class kind_catalog {
+ public:
+  virtual ~kind_catalog() = default;
+  virtual const kind_spec* find_kind(std::string_view name) const = 0;
+  virtual std::vector<std::string> kind_names() const = 0;  // sorted
+};
+
+}  // namespace loom::graph

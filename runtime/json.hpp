@@ -1,0 +1,19 @@
+// runtime/json.hpp: values to and from JSON (nlohmann::json), for jsonl files, stdout and the CLI.
+// bytes become {"$bytes": "<base64>"}; tensors {"$tensor": {"dtype", "shape", "data": [...]}}.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "runtime/value.hpp"
+
+namespace loom {
+
+nlohmann::json to_json(const value& v);
+value from_json(const nlohmann::json& j);
+// One line of compact JSON.
+std::string to_json_line(const value& v);
+// Strings as their text, everything else as compact JSON.
+std::string to_text(const value& v);
+
+}  // namespace loom

@@ -1,0 +1,56 @@
+// runtime/node.hpp: the actor contract. Every node of a graph, whatever it computes, is a `node`: the
+// runtime hands it one message at a time on an input port and it emits zero or more values on its output
+// ports through the `context`. It never learns where its peers run or how values travel.
+//
+// Life of a node:   on_start -> (on_message | on_pull)* -> on_input_closed per port -> on_finish
+// - A node with no inputs (a source) is pulled: on_pull() emits up to ctx.budget() values and returns true
+//   while it has more. A node with inputs gets on_message() for each value, in order per edge.
+// - When every edge into a port has ended, on_input_closed(port); when all ports have, on_finish(): flush
+//   what is held (a partial batch) and the runtime then closes the outputs. Sources get on_finish() too.
+// - An exception thrown from any of these fails the run, naming the node and the input port, unless the
+//   node's restart policy allows a restart (a fresh instance from the factory gets the same message again).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "runtime/params.hpp"
+#include "runtime/value.hpp"
+
+namespace loom {
+
+class context {
+ public:
+  virtual ~context() = default;
+
+  // Sends `v` on output port `port` (index into the kind's outputs). Never blocks: flow control is the
+  // runtime's; a node that emits more than its budget is held back before its next input.
+  virtual void emit(std::size_t port, value v) = 0;
+  void emit(value v) { emit(0, std::move(v)); }
+
+  // How many values the node can emit now without exceeding any output edge's capacity (sources).
+  virtual std::size_t budget() const = 0;
+
+  // Delivers nothing to this node (and stops pulling it) for `d`: rate limits (flow.throttle).
+  virtual void pause_for(std::chrono::nanoseconds d) = 0;
+
+  virtual std::string_view node_name() const = 0;
+  virtual int instance() const = 0;  // 0 .. replicas-1
+  virtual int replicas() const = 0;
+  // True once the run is being stopped (SIGINT, another node failed): sources should stop emitting.
+  virtual bool stopping() const = 0;
+};
+
+class node {
+ public:
+  virtual ~node() = default;
+  virtual void on_start(context& ctx) {}
+  virtual void on_message(context& ctx, std::size_t port, const value& v) {}
+  virtual void on_input_closed(context& ctx, std::size_t port) {}
+  virtual bool on_pull(context& ctx) { return false; }
+  virtual void on_finish(context& ctx) {}
+};
+
+}  // namespace loom
