@@ -30,6 +30,9 @@ class context {
   virtual void emit(std::size_t port, value v) = 0;
   void emit(value v) { emit(0, std::move(v)); }
 
+  // True when at least one edge leaves output port `port`.
+  virtual bool connected(std::size_t port) const = 0;
+
   // How many values the node can emit now without exceeding any output edge's capacity (sources).
   virtual std::size_t budget() const = 0;
 
