@@ -1,0 +1,26 @@
+// actors/builtins.cpp: registers every built-in kind, one line each. A new kind adds its line here and its
+// declaration to kinds.hpp.
+#include "actors/builtins.hpp"
+
+#include "actors/kinds.hpp"
+
+namespace loom::actors {
+
+void register_builtins(registry& r) {
+  r.add(sequence_kind());
+  r.add(value_kind());
+  r.add(blob_kind());
+  r.add(file_source_kind());
+
+  r.add(forward_kind());
+  r.add(batch_kind());
+  r.add(gather_kind());
+  r.add(router_kind());
+  r.add(throttle_kind());
+
+  r.add(file_sink_kind());
+  r.add(stdout_kind());
+  r.add(count_kind());
+}
+
+}  // namespace loom::actors

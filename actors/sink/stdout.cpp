@@ -1,0 +1,67 @@
+// sink.stdout: writes each value it receives as one line on standard output.
+//   inputs:  in (any)
+//   params:  format (string, default "text", one of text|jsonl)
+// text: loom::to_text(v); jsonl: loom::to_json_line(v). Lines are gathered in a buffer and written whole
+// (fwrite) every 64 KiB and at finish, when stdout is flushed. A failed write throws "cannot write stdout".
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "actors/kinds.hpp"
+#include "runtime/json.hpp"
+
+namespace loom::actors {
+namespace {
+
+constexpr std::size_t write_every = 64 * 1024;
+
+class stdout_sink final : public node {
+ public:
+  explicit stdout_sink(const params& p) : jsonl_(p.get_string("format") == "jsonl") {}
+
+  void on_message(context& ctx, std::size_t port, const value& v) override {
+    buffer_ += jsonl_ ? to_json_line(v) : to_text(v);
+    buffer_ += '\n';
+    if (buffer_.size() >= write_every) write();
+  }
+
+  void on_finish(context& ctx) override {
+    write();
+    if (std::fflush(stdout) != 0) fail();
+  }
+
+ private:
+  void write() {
+    if (buffer_.empty()) return;
+    if (std::fwrite(buffer_.data(), 1, buffer_.size(), stdout) != buffer_.size()) fail();
+    buffer_.clear();
+  }
+
+  [[noreturn]] static void fail() {
+    throw std::runtime_error(fmt::format("cannot write stdout: {}", std::strerror(errno)));
+  }
+
+  bool jsonl_;
+  std::string buffer_;
+};
+
+}  // namespace
+
+kind_def stdout_kind() {
+  using graph::param_spec;
+  graph::kind_spec s;
+  s.name = "sink.stdout";
+  s.doc = "writes each value as one line on standard output";
+  s.inputs = {{"in", "any values"}};
+  s.params = {param_spec::string("format", "text: strings as they are, the rest as JSON; jsonl: all as JSON")
+                  .def("text")
+                  .one_of({"text", "jsonl"})};
+  return {std::move(s), [](const node_init& init) { return std::make_unique<stdout_sink>(init.params); }};
+}
+
+}  // namespace loom::actors

@@ -1,0 +1,44 @@
+// source.sequence: emits the integers start, start+step, ... (`count` of them).
+//   outputs: out (integer)
+//   params:  count (integer, default 10, >= 0), start (integer, default 0), step (integer, default 1)
+// Emits at most ctx.budget() values per pull and stops early once the run is stopping.
+#include <cstdint>
+#include <memory>
+
+#include "actors/kinds.hpp"
+
+namespace loom::actors {
+namespace {
+
+class sequence final : public node {
+ public:
+  explicit sequence(const params& p)
+      : next_(p.get_int("start")), step_(p.get_int("step")), left_(p.get_int("count")) {}
+
+  bool on_pull(context& ctx) override {
+    for (std::size_t n = ctx.budget(); n > 0 && left_ > 0 && !ctx.stopping(); --n, --left_) {
+      ctx.emit(value(next_));
+      next_ += step_;
+    }
+    return left_ > 0 && !ctx.stopping();
+  }
+
+ private:
+  std::int64_t next_, step_, left_;
+};
+
+}  // namespace
+
+kind_def sequence_kind() {
+  using graph::param_spec;
+  graph::kind_spec s;
+  s.name = "source.sequence";
+  s.doc = "emits count integers: start, start+step, ...";
+  s.outputs = {{"out", "the integers, in order"}};
+  s.params = {param_spec::integer("count", "how many integers to emit").def(10).at_least(0),
+              param_spec::integer("start", "the first integer").def(0),
+              param_spec::integer("step", "the difference between consecutive integers").def(1)};
+  return {std::move(s), [](const node_init& init) { return std::make_unique<sequence>(init.params); }};
+}
+
+}  // namespace loom::actors
