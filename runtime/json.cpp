@@ -1,0 +1,173 @@
+// runtime/json.cpp: values to and from JSON. Bytes travel as base64 under "$bytes"; tensors as
+// {"$tensor": {"dtype", "shape", "data"}} with host data as a flat number list.
+#include "runtime/json.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace loom {
+namespace {
+
+constexpr char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const bytes& in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    auto n = (unsigned(in[i]) << 16) | (unsigned(in[i + 1]) << 8) | unsigned(in[i + 2]);
+    out += {b64[(n >> 18) & 63], b64[(n >> 12) & 63], b64[(n >> 6) & 63], b64[n & 63]};
+  }
+  if (i + 1 == in.size()) {
+    auto n = unsigned(in[i]) << 16;
+    out += {b64[(n >> 18) & 63], b64[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    auto n = (unsigned(in[i]) << 16) | (unsigned(in[i + 1]) << 8);
+    out += {b64[(n >> 18) & 63], b64[(n >> 12) & 63], b64[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+bytes base64_decode(const std::string& in) {
+  auto digit = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  bytes out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    int d = digit(c);
+    if (d < 0) throw std::invalid_argument("invalid base64 in $bytes");
+    acc = (acc << 6) | unsigned(d);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(std::byte((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+template <class T>
+void append_elements(nlohmann::json& data, const tensor& t) {
+  const T* p = t.host_data<T>();
+  for (std::int64_t i = 0; i < t.elements(); ++i) data.push_back(p[i]);
+}
+
+nlohmann::json tensor_json(const tensor& t) {
+  nlohmann::json j{{"dtype", dtype_name(t.type())}, {"shape", t.shape()}};
+  if (t.device() >= 0) {
+    j["device"] = t.device();
+    return nlohmann::json{{"$tensor", j}};
+  }
+  auto& data = j["data"] = nlohmann::json::array();
+  switch (t.type()) {
+    case dtype::f32: append_elements<float>(data, t); break;
+    case dtype::f64: append_elements<double>(data, t); break;
+    case dtype::i32: append_elements<std::int32_t>(data, t); break;
+    case dtype::i64: append_elements<std::int64_t>(data, t); break;
+    case dtype::i8: append_elements<std::int8_t>(data, t); break;
+    case dtype::u8: append_elements<std::uint8_t>(data, t); break;
+    default: j.erase("data"); j["bytes"] = t.nbytes(); break;  // f16/bf16: no portable JSON form
+  }
+  return nlohmann::json{{"$tensor", j}};
+}
+
+template <class T>
+tensor tensor_of(const nlohmann::json& data, std::vector<std::int64_t> shape) {
+  std::vector<T> v;
+  v.reserve(data.size());
+  for (const auto& e : data) v.push_back(e.get<T>());
+  auto t = tensor::from<T>(std::move(shape), v);
+  return t;
+}
+
+value tensor_from_json(const nlohmann::json& j) {
+  auto type = parse_dtype(j.at("dtype").get<std::string>());
+  auto shape = j.at("shape").get<std::vector<std::int64_t>>();
+  const auto& data = j.at("data");
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  if (!data.is_array() || static_cast<std::int64_t>(data.size()) != n)
+    throw std::invalid_argument("$tensor data does not match its shape");
+  switch (type) {
+    case dtype::f32: return value{tensor_of<float>(data, shape)};
+    case dtype::f64: return value{tensor_of<double>(data, shape)};
+    case dtype::i32: return value{tensor_of<std::int32_t>(data, shape)};
+    case dtype::i64: return value{tensor_of<std::int64_t>(data, shape)};
+    default: throw std::invalid_argument("$tensor: only f32, f64, i32 and i64 tensors read from JSON");
+  }
+}
+
+}  // namespace
+
+nlohmann::json to_json(const value& v) {
+  switch (v.kind()) {
+    case value::type::null: return nullptr;
+    case value::type::boolean: return v.as_bool();
+    case value::type::integer: return v.as_int();
+    case value::type::floating: {
+      double d = v.as_float();
+      if (!std::isfinite(d)) return nullptr;  // JSON has no inf/nan
+      return d;
+    }
+    case value::type::string: return v.as_string();
+    case value::type::bytes: return nlohmann::json{{"$bytes", base64_encode(v.as_bytes())}};
+    case value::type::list: {
+      auto a = nlohmann::json::array();
+      for (const auto& e : v.as_list()) a.push_back(to_json(e));
+      return a;
+    }
+    case value::type::map: {
+      auto o = nlohmann::json::object();
+      for (const auto& [k, e] : v.as_map()) o[k] = to_json(e);
+      return o;
+    }
+    case value::type::tensor: return tensor_json(v.as_tensor());
+  }
+  return nullptr;
+}
+
+value from_json(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return value{};
+    case nlohmann::json::value_t::boolean: return value{j.get<bool>()};
+    case nlohmann::json::value_t::number_integer: return value{j.get<std::int64_t>()};
+    case nlohmann::json::value_t::number_unsigned: return value{static_cast<std::int64_t>(j.get<std::uint64_t>())};
+    case nlohmann::json::value_t::number_float: return value{j.get<double>()};
+    case nlohmann::json::value_t::string: return value{j.get<std::string>()};
+    case nlohmann::json::value_t::array: {
+      value_list l;
+      l.reserve(j.size());
+      for (const auto& e : j) l.push_back(from_json(e));
+      return value{std::move(l)};
+    }
+    case nlohmann::json::value_t::object: {
+      if (j.size() == 1 && j.contains("$bytes") && j["$bytes"].is_string())
+        return value{base64_decode(j["$bytes"].get<std::string>())};
+      if (j.size() == 1 && j.contains("$tensor") && j["$tensor"].is_object())
+        return tensor_from_json(j["$tensor"]);
+      value_map m;
+      m.reserve(j.size());
+      for (auto it = j.begin(); it != j.end(); ++it) m.emplace_back(it.key(), from_json(it.value()));
+      return value{std::move(m)};
+    }
+    default: return value{};
+  }
+}
+
+std::string to_json_line(const value& v) {
+  return to_json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string to_text(const value& v) { return v.is_string() ? v.as_string() : to_json_line(v); }
+
+}  // namespace loom
