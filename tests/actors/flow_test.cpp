@@ -1,0 +1,141 @@
+// Tests of the flow kinds: flow.forward, flow.batch, flow.gather, flow.router, flow.throttle.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "runtime/json.hpp"
+#include "tests/actors/harness.hpp"
+
+using loom::value;
+using loom::value_list;
+using loom::value_map;
+using loom::graph::config_map;
+using loom::test::ints;
+using loom::test::running;
+
+namespace {
+
+void send_all(running& n, const std::vector<value>& values) {
+  for (const auto& v : values) n.send(v);
+}
+
+}  // namespace
+
+TEST_SUITE("flow.forward" * doctest::timeout(10)) {
+  TEST_CASE("emits what it receives, sharing the payload") {
+    running n("flow.forward", {});
+    value s("a payload that is shared, not copied");
+    n.send(s);
+    n.send(2);
+    REQUIRE(n.out().size() == 2);
+    CHECK(n.out()[0].shares_payload_with(s));
+    CHECK(n.out()[1] == value(2));
+  }
+}
+
+TEST_SUITE("flow.batch" * doctest::timeout(10)) {
+  TEST_CASE("emits lists of size values and flushes the partial last one at finish") {
+    running n("flow.batch", {{"size", 3}});
+    send_all(n, ints(0, 7));
+    CHECK(n.out() == std::vector<value>{value_list(ints(0, 3)), value_list(ints(3, 6))});
+    n.finish();
+    CHECK(n.out() == std::vector<value>{value_list(ints(0, 3)), value_list(ints(3, 6)), value_list{6}});
+  }
+
+  TEST_CASE("finish after a full batch emits nothing more") {
+    running n("flow.batch", {{"size", 2}});
+    send_all(n, ints(0, 4));
+    n.finish();
+    CHECK(n.out().size() == 2);
+  }
+
+  TEST_CASE("size defaults to 16") {
+    running n("flow.batch", {});
+    send_all(n, ints(0, 16));
+    REQUIRE(n.out().size() == 1);
+    CHECK(n.out()[0].as_list().size() == 16);
+  }
+}
+
+TEST_SUITE("flow.gather" * doctest::timeout(10)) {
+  TEST_CASE("collects count values into one list, then starts over") {
+    running n("flow.gather", {{"count", 2}});
+    send_all(n, ints(0, 5));
+    CHECK(n.out() == std::vector<value>{value_list(ints(0, 2)), value_list(ints(2, 4))});
+    n.finish();
+    CHECK(n.out().back() == value(value_list{4}));
+  }
+
+  TEST_CASE("finish with nothing gathered emits nothing") {
+    running n("flow.gather", {{"count", 3}});
+    n.finish();
+    CHECK(n.out().empty());
+  }
+}
+
+TEST_SUITE("flow.router" * doctest::timeout(10)) {
+  const config_map routes{{"cat", "animals"}, {"dog", "animals"}, {"7", "numbers"}, {"true", "flags"}};
+
+  TEST_CASE("its output ports are the distinct route targets in order, then default") {
+    const auto* spec = loom::test::builtins().find_kind("flow.router");
+    REQUIRE(spec != nullptr);
+    auto ports = spec->output_ports(config_map{{"routes", routes}});
+    std::vector<std::string> names;
+    for (auto& p : ports) names.push_back(p.name);
+    CHECK(names == std::vector<std::string>{"animals", "numbers", "flags", "default"});
+    REQUIRE(spec->outputs.size() == 1);
+    CHECK(spec->outputs[0].name == "default");
+  }
+
+  TEST_CASE("routes on the value itself rendered as text") {
+    running n("flow.router", {{"routes", routes}});
+    REQUIRE(n.ctx.out.size() == 4);
+    send_all(n, {"cat", 7, "dog", true, "7", 8});
+    CHECK(n.out(0) == std::vector<value>{"cat", "dog"});
+    CHECK(n.out(1) == std::vector<value>{7, "7"});
+    CHECK(n.out(2) == std::vector<value>{true});
+    CHECK(n.out(3) == std::vector<value>{8});
+  }
+
+  TEST_CASE("routes on a field of a map value; a map without the field goes to default") {
+    running n("flow.router", {{"field", "kind"}, {"routes", routes}});
+    value cat(value_map{{"kind", "cat"}, {"name", "tom"}});
+    value nameless(value_map{{"name", "x"}});
+    send_all(n, {cat, nameless, "cat"});
+    CHECK(n.out(0) == std::vector<value>{cat});
+    CHECK(n.out(3) == std::vector<value>{nameless, "cat"});
+  }
+
+  TEST_CASE("an unmatched value with default unconnected is an error naming the value") {
+    running n("flow.router", {{"routes", routes}});
+    n.ctx.wired[3] = false;
+    n.send("cat");
+    CHECK_THROWS_WITH_AS(n.send("horse"), doctest::Contains("no route for value `horse`"), std::runtime_error);
+    CHECK(n.out(0).size() == 1);
+  }
+
+  TEST_CASE("a route to default sends there") {
+    running n("flow.router", {{"routes", config_map{{"a", "x"}, {"b", "default"}}}});
+    REQUIRE(n.ctx.out.size() == 2);
+    send_all(n, {"a", "b"});
+    CHECK(n.out(0) == std::vector<value>{"a"});
+    CHECK(n.out(1) == std::vector<value>{"b"});
+  }
+}
+
+TEST_SUITE("flow.throttle" * doctest::timeout(10)) {
+  TEST_CASE("emits each value, then pauses for 1s / rate") {
+    running n("flow.throttle", {{"rate", 4.0}});
+    send_all(n, {1, 2});
+    CHECK(n.out() == ints(1, 3));
+    CHECK(n.ctx.pauses == std::vector<std::chrono::nanoseconds>(2, std::chrono::milliseconds(250)));
+  }
+
+  TEST_CASE("a slow rate pauses for seconds") {
+    running n("flow.throttle", {{"rate", 0.5}});
+    n.send(1);
+    REQUIRE(n.ctx.pauses.size() == 1);
+    CHECK(n.ctx.pauses[0] == std::chrono::seconds(2));
+  }
+}
