@@ -11,6 +11,8 @@ if(_loom_cuda STREQUAL "ON" OR _loom_cuda STREQUAL "AUTO")
   endif()
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 does not know nvcc 13 speaks C++20; kernels need only 17
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(LOOM_HAVE_CUDA ON)

@@ -1,0 +1,197 @@
+// cli/commands.cpp: what each `loom` subcommand does: build the registry (built-ins and plugins), load and
+// validate graphs with FILE:LINE:COL errors, run them on CAF, print graphs and kind descriptions.
+#include "cli/commands.hpp"
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+#include "actors/builtins.hpp"
+#include "cli/progress.hpp"
+#include "graph/export.hpp"
+#include "graph/load.hpp"
+#include "graph/validate.hpp"
+#include "kernels/device/device.hpp"
+#include "runtime/local/executor.hpp"
+#include "runtime/registry.hpp"
+
+namespace loom::cli {
+namespace {
+
+std::atomic<int> sigint_count{0};
+
+void on_sigint(int) {
+  if (sigint_count.fetch_add(1) >= 1) std::_Exit(interrupted);  // a second ^C: leave now
+}
+
+void install_sigint() {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void print_error(const std::string& text) { std::fprintf(stderr, "loom: error: %s\n", text.c_str()); }
+
+std::optional<registry> make_registry(const common_options& common) {
+  registry r;
+  actors::register_builtins(r);
+  for (const auto& path : common.plugins) {
+    try {
+      load_plugin(r, path);
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return std::nullopt;
+    }
+  }
+  return r;
+}
+
+// Loads, applies overrides, validates and fills defaults. Prints every diagnostic; nullopt on errors.
+std::optional<graph::graph> load(const std::string& file, const registry& kinds,
+                                 const std::vector<std::string>& sets = {}) {
+  graph::diagnostics diags;
+  auto g = graph::load_graph_file(file, diags);
+  if (g) {
+    for (const auto& s : sets) graph::apply_override(*g, s, diags);
+    graph::validate(*g, kinds, diags);
+  }
+  if (!diags.all().empty()) std::fprintf(stderr, "%s", diags.str().c_str());
+  if (!g || diags.has_errors()) {
+    if (diags.error_count() > 1) std::fprintf(stderr, "%s: %zu errors\n", file.c_str(), diags.error_count());
+    return std::nullopt;
+  }
+  graph::apply_defaults(*g, kinds);
+  return g;
+}
+
+std::string range_text(const graph::param_spec& p) {
+  if (p.min && p.max) return fmt::format("{:g}..{:g}", *p.min, *p.max);
+  if (p.min) return fmt::format(">= {:g}", *p.min);
+  if (p.max) return fmt::format("<= {:g}", *p.max);
+  if (!p.choices.empty()) return fmt::format("{}", fmt::join(p.choices, "|"));
+  return "";
+}
+
+void print_kind(const graph::kind_spec& k) {
+  std::printf("%s: %s\n", k.name.c_str(), k.doc.c_str());
+  auto ports = [](const char* title, const std::vector<graph::port_spec>& ps, const char* none) {
+    std::printf("\n%s\n", title);
+    if (ps.empty()) std::printf("  (none%s)\n", none);
+    for (const auto& p : ps) std::printf("  %-10s %s\n", p.name.c_str(), p.doc.c_str());
+  };
+  ports("inputs:", k.inputs, ": a source");
+  ports(k.outputs_for ? "outputs (and more from its params):" : "outputs:", k.outputs, ": a sink");
+  std::printf("\nparams:\n");
+  if (k.params.empty()) std::printf("  (none)\n");
+  for (const auto& p : k.params) {
+    auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
+    std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
+                range_text(p).c_str(), p.doc.c_str());
+  }
+  const auto& r = k.resources;
+  std::printf("\nresources: ");
+  if (r.cpus == 0 && r.memory == 0 && r.gpus == 0) std::printf("none declared\n");
+  else
+    std::printf("cpus %g, memory %llu bytes, gpus %d%s\n", r.cpus, static_cast<unsigned long long>(r.memory),
+                r.gpus, r.gpus > 0 && r.cpu_fallback ? " (CPU path when none is placed)" : "");
+}
+
+}  // namespace
+
+int validate_command(const common_options& common, const std::vector<std::string>& files) {
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  int status = ok;
+  for (const auto& f : files) {
+    auto g = load(f, *kinds);
+    if (!g) {
+      status = invalid;
+      continue;
+    }
+    std::printf("%s: ok (graph `%s`: %zu nodes, %zu edges)\n", f.c_str(), g->name.c_str(), g->nodes.size(),
+                g->edges.size());
+  }
+  return status;
+}
+
+int run_command(const common_options& common, const run_options& options) {
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  auto g = load(options.file, *kinds, options.sets);
+  if (!g) return invalid;
+
+  caf::actor_system_config cfg;
+  auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
+  cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+  caf::actor_system system{cfg};
+
+  install_sigint();
+  progress bar{!options.quiet};
+  local::run_options ro;
+  ro.interrupted = [] { return sigint_count.load() > 0; };
+  ro.on_progress = [&](const local::run_report& r) { bar.update(r); };
+  auto report = local::run_graph(system, *g, *kinds, ro);
+  bar.clear();
+  std::fflush(stdout);
+
+  switch (report.result) {
+    case local::run_report::outcome::ok:
+      if (!options.quiet)
+        std::fprintf(stderr, "loom: run `%s` ok in %.3f s (devices: %s)\n", g->name.c_str(), report.seconds,
+                     kernels::describe_devices().c_str());
+      break;
+    case local::run_report::outcome::failed:
+      std::fprintf(stderr, "loom: run `%s` failed after %.3f s: %s\n", g->name.c_str(), report.seconds,
+                   report.error.c_str());
+      break;
+    case local::run_report::outcome::interrupted:
+      std::fprintf(stderr, "loom: run `%s` interrupted after %.3f s; sinks flushed\n", g->name.c_str(),
+                   report.seconds);
+      break;
+  }
+  if (!options.quiet) std::fprintf(stderr, "%s", report.table().c_str());
+  switch (report.result) {
+    case local::run_report::outcome::ok: return ok;
+    case local::run_report::outcome::failed: return run_failed;
+    case local::run_report::outcome::interrupted: return interrupted;
+  }
+  return run_failed;
+}
+
+int graph_command(const common_options& common, const std::string& file, const std::string& format) {
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  auto g = load(file, *kinds);
+  if (!g) return invalid;
+  auto text = format == "mermaid" ? graph::to_mermaid(*g) : graph::to_dot(*g);
+  std::printf("%s", text.c_str());
+  return ok;
+}
+
+int inspect_command(const common_options& common, const std::string& kind) {
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  if (kind.empty()) {
+    std::size_t w = 0;
+    for (const auto& n : kinds->kind_names()) w = std::max(w, n.size());
+    for (const auto& n : kinds->kind_names())
+      std::printf("%-*s  %s\n", static_cast<int>(w), n.c_str(), kinds->find_kind(n)->doc.c_str());
+    return ok;
+  }
+  const auto* spec = kinds->find_kind(kind);
+  if (!spec) {
+    print_error(fmt::format("unknown kind `{}`; {}", kind, graph::suggest(kind, kinds->kind_names())));
+    return invalid;
+  }
+  print_kind(*spec);
+  return ok;
+}
+
+}  // namespace loom::cli

@@ -1,0 +1,30 @@
+// cli/commands.hpp: the `loom` subcommands. Each returns the process exit status:
+// 0 success, 1 the run failed, 2 invalid config or usage, 130 interrupted (SIGINT).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace loom::cli {
+
+enum exit_code : int { ok = 0, run_failed = 1, invalid = 2, interrupted = 130 };
+
+struct common_options {
+  std::vector<std::string> plugins;  // --plugin LIB
+};
+
+int validate_command(const common_options& common, const std::vector<std::string>& files);
+
+struct run_options {
+  std::string file;
+  std::vector<std::string> sets;  // --set node.param=value
+  bool quiet = false;             // no progress, no summary
+  unsigned threads = 0;           // 0: one per core
+};
+int run_command(const common_options& common, const run_options& options);
+
+int graph_command(const common_options& common, const std::string& file, const std::string& format);
+
+int inspect_command(const common_options& common, const std::string& kind);
+
+}  // namespace loom::cli

@@ -1,0 +1,55 @@
+// cli/main.cpp: `loom` — validate, run, graph and inspect dataflow graphs. Parses the command line with
+// CLI11 and hands each subcommand to cli/commands.cpp.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace loom::cli;
+  CLI::App app{"loom: a dataflow actor framework for AI factories", "loom"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "loom 0.1.0");
+
+  common_options common;
+  auto add_plugin = [&](CLI::App* sub) {
+    sub->add_option("--plugin", common.plugins, "Load actor kinds from this shared library (repeatable)")
+        ->check(CLI::ExistingFile);
+  };
+
+  std::vector<std::string> validate_files;
+  auto* validate = app.add_subcommand("validate", "Check graph files; print every error with FILE:LINE:COL");
+  validate->add_option("files", validate_files, "Graph files")->required();
+  add_plugin(validate);
+
+  run_options run;
+  auto* run_cmd = app.add_subcommand("run", "Run a graph in this process until every sink has drained");
+  run_cmd->add_option("file", run.file, "Graph file")->required();
+  run_cmd->add_option("--set", run.sets, "Override a param: node.param=value (repeatable)");
+  run_cmd->add_flag("-q,--quiet", run.quiet, "No progress line and no summary table");
+  run_cmd->add_option("--threads", run.threads, "Scheduler threads (default: one per core)");
+  add_plugin(run_cmd);
+
+  std::string graph_file, format = "dot";
+  auto* graph_cmd = app.add_subcommand("graph", "Print a graph as Graphviz DOT or a Mermaid flowchart");
+  graph_cmd->add_option("file", graph_file, "Graph file")->required();
+  graph_cmd->add_option("--format", format, "dot or mermaid")->check(CLI::IsMember({"dot", "mermaid"}));
+  add_plugin(graph_cmd);
+
+  std::string kind;
+  auto* inspect = app.add_subcommand("inspect", "List the actor kinds, or describe one: ports, params, resources");
+  inspect->add_option("kind", kind, "Kind name, e.g. source.sequence");
+  add_plugin(inspect);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? ok : invalid;
+  }
+
+  if (*validate) return validate_command(common, validate_files);
+  if (*run_cmd) return run_command(common, run);
+  if (*graph_cmd) return graph_command(common, graph_file, format);
+  if (*inspect) return inspect_command(common, kind);
+  return invalid;
+}

@@ -1,0 +1,27 @@
+// kernels/device/device.cu: the CUDA path of device discovery (compiled only with LOOM_CUDA).
+#include <cuda_runtime.h>
+
+#include "kernels/device/device.hpp"
+
+namespace loom::kernels {
+
+bool cuda_compiled() { return true; }
+
+std::vector<device_info> find_devices(std::string* why_none) {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    if (why_none) *why_none = err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device";
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+    return {};
+  }
+  std::vector<device_info> out;
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    out.push_back(device_info{i, p.name, p.totalGlobalMem, p.major, p.minor});
+  }
+  return out;
+}
+
+}  // namespace loom::kernels

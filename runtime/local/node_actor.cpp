@@ -1,0 +1,386 @@
+// runtime/local/node_actor.cpp: how one node instance runs: queue, credits, batching, restarts, finish.
+#include "runtime/local/node_actor.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <limits>
+
+namespace loom::local {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// A node's queue holds at most the sum of its input capacities; once a link's consumed count reaches this
+// share of its capacity, its credits go back to the producer (they also go back whenever the queue drains).
+std::uint32_t grant_threshold(std::int64_t capacity) {
+  return static_cast<std::uint32_t>(std::max<std::int64_t>(1, capacity / 2));
+}
+
+struct out_link {
+  caf::actor target;
+  link_id remote;
+  std::int64_t credits;
+  std::vector<value> pending;
+};
+
+struct out_edge {
+  std::vector<std::size_t> links;  // indices into out_links_
+  std::size_t next = 0;            // round robin over replicas
+};
+
+struct in_link {
+  std::size_t port;
+  caf::actor producer;
+  link_id remote;
+  std::uint32_t consumed = 0;
+  std::uint32_t threshold;
+  bool open = true;
+  std::string label;
+};
+
+struct queued {
+  link_id link;
+  bool eos;  // the end-of-stream marker of `link`, queued behind its last value
+  value v;
+};
+
+class node_host final : public context {
+ public:
+  node_host(caf::event_based_actor* self, std::shared_ptr<instance_cfg> cfg)
+      : self_(self), cfg_(std::move(cfg)), counters_(*cfg_->counters) {}
+
+  // -- context --------------------------------------------------------------------------------------
+  void emit(std::size_t port, value v) override {
+    if (port >= ports_.size())
+      throw std::out_of_range(fmt::format("emit on output port {} of a node with {} outputs", port,
+                                          ports_.size()));
+    auto& edges = ports_[port];
+    if (edges.empty()) {
+      counters_.dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    for (auto& e : edges) out_links_[pick(e)].pending.push_back(v);
+    ++emitted_;
+  }
+  bool connected(std::size_t port) const override { return port < ports_.size() && !ports_[port].empty(); }
+  std::size_t budget() const override {
+    std::int64_t best = std::numeric_limits<std::int64_t>::max();
+    for (const auto& edges : ports_)
+      for (const auto& e : edges) {
+        std::int64_t room = 0;
+        for (auto i : e.links) room += std::max<std::int64_t>(0, out_links_[i].credits - pending_of(i));
+        best = std::min(best, room);
+      }
+    if (best == std::numeric_limits<std::int64_t>::max()) return 1024;  // no outputs connected
+    return static_cast<std::size_t>(best);
+  }
+  void pause_for(std::chrono::nanoseconds d) override {
+    if (d.count() <= 0) return;
+    paused_ = true;
+    self_->delayed_send(self_, d, resume_atom::value);
+  }
+  std::string_view node_name() const override { return cfg_->init.name; }
+  int instance() const override { return cfg_->init.instance; }
+  int replicas() const override { return cfg_->init.replicas; }
+  bool stopping() const override { return stopping_; }
+
+  // -- wiring and messages ---------------------------------------------------------------------------
+  void wire(const std::vector<caf::actor>& actors) {
+    ports_.resize(cfg_->out_ports.size());
+    for (std::size_t p = 0; p < cfg_->out_ports.size(); ++p)
+      for (const auto& ecfg : cfg_->out_ports[p]) {
+        out_edge e;
+        for (const auto& l : ecfg.links) {
+          e.links.push_back(out_links_.size());
+          out_links_.push_back(out_link{actors.at(l.consumer), l.remote, l.capacity, {}});
+        }
+        ports_[p].push_back(std::move(e));
+      }
+    for (const auto& l : cfg_->in_links)
+      in_links_.push_back(in_link{l.port, actors.at(l.producer), l.remote, 0, grant_threshold(l.capacity), true,
+                                  l.label});
+    open_ports_.assign(cfg_->input_names.size(), 0);
+    for (const auto& l : in_links_) ++open_ports_[l.port];
+    for (std::size_t p = 0; p < open_ports_.size(); ++p)
+      if (open_ports_[p] == 0) closed_pending_.push_back(p);
+    is_source_ = cfg_->input_names.empty();
+  }
+
+  void start() {
+    started_ = true;
+    guarded("while starting", [&] { make_node(); }, nullptr);  // a restart makes and starts a fresh node
+    if (!done_) pump();
+  }
+
+  void on_batch(batch_msg& b) {
+    if (done_) return;
+    for (auto& v : b.values) queue_.push_back(queued{b.link, false, std::move(v)});
+    auto depth = static_cast<std::uint64_t>(queue_.size());
+    if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
+      counters_.queue_hwm.store(depth, std::memory_order_relaxed);
+    pump();
+  }
+
+  void on_credit(const credit_msg& c) {
+    if (done_) return;
+    out_links_.at(c.link).credits += c.credits;
+    pump();
+  }
+
+  void on_eos(const eos_msg& e) {
+    if (done_) return;
+    // The queue may still hold this link's values: the port closes once they are handled.
+    queue_.push_back(queued{e.link, true, value{}});
+    in_links_.at(e.link).open = false;
+    pump();
+  }
+
+  void on_resume() {
+    paused_ = false;
+    pump();
+  }
+
+  void on_pump() { pump(); }
+
+  // SIGINT or another node's failure: drop what is queued, let the node flush (sinks close their files on
+  // a complete record), report and quit.
+  void cancel() {
+    if (done_) return;
+    stopping_ = true;
+    counters_.dropped.fetch_add(queue_.size(), std::memory_order_relaxed);
+    queue_.clear();
+    if (started_ && impl_ && !finished_) {
+      finished_ = true;
+      try {
+        impl_->on_finish(*this);
+      } catch (const std::exception& e) {
+        report(true, fmt::format("{} failed while stopping: {}", who(), e.what()));
+        return;
+      }
+    }
+    report(false, {});
+  }
+
+ private:
+  std::int64_t pending_of(std::size_t i) const { return static_cast<std::int64_t>(out_links_[i].pending.size()); }
+
+  std::size_t pick(out_edge& e) {
+    auto n = e.links.size();
+    if (n == 1) return e.links[0];
+    for (std::size_t k = 0; k < n; ++k) {
+      auto i = e.links[(e.next + k) % n];
+      if (out_links_[i].credits > pending_of(i)) {
+        e.next = (e.next + k + 1) % n;
+        return i;
+      }
+    }
+    auto i = e.links[e.next];
+    e.next = (e.next + 1) % n;
+    return i;
+  }
+
+  void make_node() {
+    impl_ = cfg_->def->make(cfg_->init);
+    impl_->on_start(*this);
+  }
+
+  std::string who() const {
+    if (cfg_->init.replicas > 1)
+      return fmt::format("node `{}` ({}, instance {})", cfg_->init.name, cfg_->kind, cfg_->init.instance);
+    return fmt::format("node `{}` ({})", cfg_->init.name, cfg_->kind);
+  }
+
+  // Runs `f`; on an exception restarts the node (a fresh instance) while the policy allows, then returns
+  // false so the caller retries, or fails the run. `input` names the message being handled, if any.
+  template <class F>
+  bool guarded(const char* what, F&& f, const in_link* input) {
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      return recover(what, e.what(), input);
+    } catch (...) {
+      return recover(what, "unknown exception", input);
+    }
+  }
+
+  bool recover(const char* what, const std::string& error, const in_link* input) {
+    auto where = input ? fmt::format("on input `{}` (edge {})", cfg_->input_names.at(input->port), input->label)
+                       : std::string(what);
+    if (restarts_ < cfg_->max_restarts) {
+      ++restarts_;
+      counters_.restarts.fetch_add(1, std::memory_order_relaxed);
+      try {
+        make_node();
+        return false;
+      } catch (const std::exception& e) {
+        report(true, fmt::format("{} failed {}: {}; restart {} failed: {}", who(), where, error, restarts_,
+                                 e.what()));
+        return false;
+      }
+    }
+    auto policy = cfg_->max_restarts > 0 ? fmt::format(" (after {} restarts)", restarts_) : std::string{};
+    report(true, fmt::format("{} failed {}{}: {}", who(), where, policy, error));
+    return false;
+  }
+
+  bool blocked() const {
+    for (const auto& l : out_links_)
+      if (!l.pending.empty()) return true;
+    return false;
+  }
+
+  void flush() {
+    for (auto& l : out_links_) {
+      if (l.pending.empty() || l.credits <= 0) continue;
+      auto n = std::min<std::int64_t>(l.credits, static_cast<std::int64_t>(l.pending.size()));
+      l.credits -= n;
+      counters_.out.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      if (n == static_cast<std::int64_t>(l.pending.size())) {
+        self_->send(l.target, batch_msg{l.remote, std::move(l.pending)});
+        l.pending = {};
+      } else {
+        std::vector<value> head(std::make_move_iterator(l.pending.begin()),
+                                std::make_move_iterator(l.pending.begin() + n));
+        l.pending.erase(l.pending.begin(), l.pending.begin() + n);
+        self_->send(l.target, batch_msg{l.remote, std::move(head)});
+      }
+    }
+  }
+
+  void grant(in_link& l) {
+    if (l.consumed == 0) return;
+    self_->send(l.producer, credit_msg{l.remote, l.consumed});
+    l.consumed = 0;
+  }
+
+  void grant_all() {
+    for (auto& l : in_links_) grant(l);
+  }
+
+  // Handles queued input while nothing blocks it, pulls a source, finishes when all input has ended.
+  void pump() {
+    if (done_ || !impl_ || paused_) return;
+    auto t0 = clock::now();
+    std::uint64_t handled = 0;
+    while (!paused_ && !done_ && !queue_.empty() && !blocked()) {
+      auto& q = queue_.front();
+      auto& link = in_links_[q.link];
+      if (q.eos) {
+        queue_.pop_front();
+        grant(link);
+        if (--open_ports_[link.port] == 0) closed_pending_.push_back(link.port);
+        close_ports();
+        continue;
+      }
+      if (!guarded("", [&] { impl_->on_message(*this, link.port, q.v); }, &link)) continue;
+      ++handled;
+      queue_.pop_front();
+      if (++link.consumed >= link.threshold) grant(link);
+      if ((handled & 63) == 0) flush();  // keep the next stage busy during a long batch
+    }
+    if (done_) return;
+    close_ports();
+    if (queue_.empty()) grant_all();
+    counters_.in.fetch_add(handled, std::memory_order_relaxed);
+    flush();
+    if (is_source_ && !pulled_all_ && !paused_ && !blocked() && !finished_) pull();
+    maybe_finish();
+    counters_.busy_ns.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
+        std::memory_order_relaxed);
+  }
+
+  void close_ports() {
+    while (!closed_pending_.empty() && !done_) {
+      auto p = closed_pending_.front();
+      if (!guarded("while closing input", [&] { impl_->on_input_closed(*this, p); }, nullptr)) continue;
+      closed_pending_.erase(closed_pending_.begin());
+      ++closed_ports_;
+    }
+  }
+
+  void pull() {
+    if (stopping_ || budget() == 0) return;
+    bool more = true;
+    if (!guarded("while producing", [&] { more = impl_->on_pull(*this); }, nullptr)) {
+      if (!done_) self_->send(self_, pump_atom::value);  // restarted: pull the fresh node
+      return;
+    }
+    flush();
+    if (!more) {
+      pulled_all_ = true;
+    } else if (!blocked() && !paused_ && budget() > 0) {
+      self_->send(self_, pump_atom::value);  // more to do: yield to other actors, then go on
+    }
+  }
+
+  void maybe_finish() {
+    if (done_ || paused_) return;
+    bool inputs_done = is_source_ ? pulled_all_ : (closed_ports_ == open_ports_.size() && queue_.empty());
+    if (!inputs_done) return;
+    if (!finished_) {
+      finished_ = true;
+      if (!guarded("while finishing", [&] { impl_->on_finish(*this); }, nullptr)) {
+        if (!done_) {  // restarted: finish the fresh node
+          finished_ = false;
+          self_->send(self_, pump_atom::value);
+        }
+        return;
+      }
+      flush();
+    }
+    if (blocked()) return;  // wait for credits to send what on_finish emitted
+    for (auto& l : out_links_) self_->send(l.target, eos_msg{l.remote});
+    report(false, {});
+  }
+
+  void report(bool failed, std::string error) {
+    if (done_) return;
+    done_ = true;
+    self_->send(cfg_->coordinator, done_msg{cfg_->index, failed, std::move(error)});
+    self_->quit();
+  }
+
+  caf::event_based_actor* self_;
+  std::shared_ptr<instance_cfg> cfg_;
+  node_counters& counters_;
+  std::unique_ptr<node> impl_;
+  std::vector<std::vector<out_edge>> ports_;
+  std::vector<out_link> out_links_;
+  std::vector<in_link> in_links_;
+  std::deque<queued> queue_;
+  std::vector<std::size_t> open_ports_;  // open links per input port
+  std::vector<std::size_t> closed_pending_;
+  std::size_t closed_ports_ = 0;
+  std::uint64_t emitted_ = 0;
+  int restarts_ = 0;
+  bool is_source_ = false;
+  bool started_ = false;
+  bool paused_ = false;
+  bool pulled_all_ = false;
+  bool finished_ = false;
+  bool stopping_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+caf::behavior node_actor_behavior(caf::event_based_actor* self, std::shared_ptr<instance_cfg> cfg) {
+  auto host = std::make_shared<node_host>(self, std::move(cfg));
+  return {
+      [=](wire_msg& w) { host->wire(w.actors); },
+      [=](start_atom) { host->start(); },
+      [=](batch_msg& b) { host->on_batch(b); },
+      [=](const credit_msg& c) { host->on_credit(c); },
+      [=](const eos_msg& e) { host->on_eos(e); },
+      [=](resume_atom) { host->on_resume(); },
+      [=](pump_atom) { host->on_pump(); },
+      [=](cancel_atom) { host->cancel(); },
+  };
+}
+
+}  // namespace loom::local

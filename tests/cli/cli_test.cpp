@@ -1,0 +1,238 @@
+// tests/cli/cli_test.cpp: the real `loom` binary, as a user runs it: every config in configs/ validates and
+// runs; every broken config in tests/configs/broken/ gets its FILE:LINE:COL error and exit status 2; runs
+// that fail, are interrupted or use plugins end with the documented status and message.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "tests/cli/process.hpp"
+
+namespace fs = std::filesystem;
+using loom::test::loom_binary;
+using loom::test::process_options;
+using loom::test::run_process;
+
+namespace {
+
+const fs::path source_dir{LOOM_SOURCE_DIR};
+
+// A fresh working directory with a copy of configs/ and an out/ folder, as the configs expect.
+fs::path work_dir(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("loom-cli-" + name + "-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "out");
+  fs::copy(source_dir / "configs", dir / "configs", fs::copy_options::recursive);
+  return dir;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<fs::path> files_in(const fs::path& dir, const std::string& ext) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ext) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Expectations of a broken config: `# expect: LINE:COL text` lines in it, or in NAME.expect beside it.
+std::vector<std::pair<std::string, std::string>> expectations(const fs::path& file) {
+  auto sidecar = fs::path(file).replace_extension(".expect");
+  std::istringstream text(fs::exists(sidecar) ? read_file(sidecar) : read_file(file));
+  std::vector<std::pair<std::string, std::string>> out;
+  std::regex re(R"(^#\s*expect:\s*(\S+)\s+(.*)$)");
+  std::smatch m;
+  for (std::string line; std::getline(text, line);)
+    if (std::regex_match(line, m, re)) out.emplace_back(m[1], m[2]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every config in configs/ validates" * doctest::timeout(60)) {
+  auto configs = files_in(source_dir / "configs", ".yaml");
+  REQUIRE(configs.size() >= 4);
+  for (const auto& c : configs) {
+    auto r = run_process({loom_binary(), "validate", c.string()});
+    INFO(c, "\n", r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out.find(": ok") != std::string::npos);
+  }
+}
+
+TEST_CASE("every config in configs/ runs to the end and prints its summary" * doctest::timeout(120)) {
+  auto dir = work_dir("configs");
+  for (const auto& c : files_in(dir / "configs", ".yaml")) {
+    process_options o;
+    o.cwd = dir.string();
+    auto r = run_process({loom_binary(), "run", "configs/" + c.filename().string()}, o);
+    INFO(c, "\n", r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("queue hwm") != std::string::npos);
+  }
+}
+
+TEST_CASE("the triage graph routes, batches and writes what it says" * doctest::timeout(60)) {
+  auto dir = work_dir("triage");
+  process_options o;
+  o.cwd = dir.string();
+  auto r = run_process({loom_binary(), "run", "configs/triage.yaml"}, o);
+  REQUIRE(r.status == 0);
+  std::istringstream out(r.out);
+  int chats = 0;
+  for (std::string line; std::getline(out, line);) {
+    auto j = nlohmann::json::parse(line);
+    CHECK(j["type"] == "chat");
+    ++chats;
+  }
+  CHECK(chats == 4);
+  auto batches = read_file(dir / "out/offline_batches.jsonl");
+  CHECK(std::count(batches.begin(), batches.end(), '\n') == 2);  // 5 jobs in batches of 4: 4 + 1
+  auto review = read_file(dir / "out/review.jsonl");
+  CHECK(review.find("\"audit\"") != std::string::npos);
+}
+
+TEST_CASE("every broken config gets its FILE:LINE:COL error and exit status 2" * doctest::timeout(120)) {
+  auto broken = source_dir / "tests/configs/broken";
+  auto files = files_in(broken, ".yaml");
+  REQUIRE(files.size() >= 15);
+  for (const auto& f : files) {
+    auto r = run_process({loom_binary(), "validate", f.string()});
+    INFO(f, "\n", r.err);
+    CHECK(r.status == 2);
+    CHECK(r.err.find("Segmentation") == std::string::npos);
+    CHECK(r.err.find("terminate called") == std::string::npos);
+    auto expect = expectations(f);
+    CHECK(!expect.empty());
+    for (const auto& [where, text] : expect) {
+      CHECK(r.err.find(f.string() + ":" + where + ": error: ") != std::string::npos);
+      CHECK(r.err.find(text) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a missing file and a usage error exit with status 2") {
+  auto r = run_process({loom_binary(), "validate", "/nonexistent/graph.yaml"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("/nonexistent/graph.yaml") != std::string::npos);
+  CHECK(run_process({loom_binary()}).status == 2);
+  CHECK(run_process({loom_binary(), "frobnicate"}).status == 2);
+  CHECK(run_process({loom_binary(), "graph", "x.yaml", "--format", "png"}).status == 2);
+}
+
+TEST_CASE("--set overrides a param and its mistakes are config errors" * doctest::timeout(60)) {
+  auto cfg = (source_dir / "configs/pipeline.yaml").string();
+  auto r = run_process({loom_binary(), "run", cfg, "--set", "src.count=500", "--set", "count.expect=500"});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.err.find("500") != std::string::npos);
+
+  auto bad_node = run_process({loom_binary(), "run", cfg, "--set", "sr.count=5"});
+  CHECK(bad_node.status == 2);
+  CHECK(bad_node.err.find("did you mean `src`") != std::string::npos);
+
+  auto bad_type = run_process({loom_binary(), "run", cfg, "--set", "src.count=many"});
+  CHECK(bad_type.status == 2);
+  CHECK(bad_type.err.find("count") != std::string::npos);
+}
+
+TEST_CASE("a run whose node fails exits 1 naming the node" * doctest::timeout(60)) {
+  auto r = run_process({loom_binary(), "run", (source_dir / "configs/pipeline.yaml").string(), "--set",
+                        "count.expect=7"});
+  CHECK(r.status == 1);
+  CHECK(r.err.find("node `count` (sink.count)") != std::string::npos);
+  CHECK(r.err.find("expected 7") != std::string::npos);
+}
+
+TEST_CASE("a sink that cannot write fails the run naming the node and the path" * doctest::timeout(60)) {
+  auto dir = work_dir("sinks");
+  auto graph = dir / "sink.yaml";
+  std::ofstream(graph) << "graph: sink\nnodes:\n  src: {kind: source.sequence, params: {count: 100000}}\n"
+                          "  out: {kind: sink.file, params: {path: /dev/full}}\nedges:\n  - src -> out\n";
+  auto full = run_process({loom_binary(), "run", graph.string()});
+  INFO(full.err);
+  CHECK(full.status == 1);
+  CHECK(full.err.find("node `out` (sink.file)") != std::string::npos);
+  CHECK(full.err.find("/dev/full") != std::string::npos);
+
+  auto bad = run_process({loom_binary(), "run", graph.string(), "--set", "out.path=/nonexistent/dir/x.jsonl"});
+  INFO(bad.err);
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("/nonexistent/dir/x.jsonl") != std::string::npos);
+}
+
+TEST_CASE("SIGINT stops a run within two seconds; the sink's file ends on a complete record" *
+          doctest::timeout(60)) {
+  auto dir = work_dir("sigint");
+  auto graph = dir / "slow.yaml";
+  std::ofstream(graph) << "graph: slow\nnodes:\n"
+                          "  src: {kind: source.sequence, params: {count: 100000000}}\n"
+                          "  pace: {kind: flow.throttle, params: {rate: 5000}}\n"
+                          "  out: {kind: sink.file, params: {path: out/numbers.jsonl}}\n"
+                          "edges:\n  - src -> pace -> out\n";
+  process_options o;
+  o.cwd = dir.string();
+  o.sigint_after = std::chrono::milliseconds(1000);
+  auto r = run_process({loom_binary(), "run", graph.string()}, o);
+  INFO(r.err);
+  CHECK(r.status == 130);
+  CHECK(r.seconds < 3.0);
+  CHECK(r.err.find("interrupted") != std::string::npos);
+  auto text = read_file(dir / "out/numbers.jsonl");
+  REQUIRE(!text.empty());
+  CHECK(text.back() == '\n');
+  std::istringstream lines(text);
+  std::int64_t expected = 0;
+  for (std::string line; std::getline(lines, line); ++expected) CHECK(std::stoll(line) == expected);
+  CHECK(expected > 100);
+}
+
+TEST_CASE("a user's plugin adds a kind that runs and is inspected like a built-in" * doctest::timeout(60)) {
+  auto plugin = std::string(LOOM_BINARY_DIR) + "/lib/libloom_example_plugin.so";
+  auto r = run_process({loom_binary(), "run", "-q", (source_dir / "examples/plugin/upper.yaml").string(),
+                        "--plugin", plugin});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("HELLO") != std::string::npos);
+  auto i = run_process({loom_binary(), "inspect", "text.upper", "--plugin", plugin});
+  CHECK(i.status == 0);
+  CHECK(i.out.find("text.upper") != std::string::npos);
+  auto without = run_process({loom_binary(), "validate", (source_dir / "examples/plugin/upper.yaml").string()});
+  CHECK(without.status == 2);
+  CHECK(without.err.find("text.upper") != std::string::npos);
+}
+
+TEST_CASE("inspect lists every kind and describes one from its declaration") {
+  auto all = run_process({loom_binary(), "inspect"});
+  CHECK(all.status == 0);
+  for (auto k : {"source.sequence", "source.value", "source.blob", "source.file", "flow.forward", "flow.batch",
+                 "flow.gather", "flow.router", "flow.throttle", "sink.file", "sink.stdout", "sink.count"})
+    CHECK(all.out.find(k) != std::string::npos);
+  auto one = run_process({loom_binary(), "inspect", "source.sequence"});
+  CHECK(one.status == 0);
+  CHECK(one.out.find("count") != std::string::npos);
+  CHECK(one.out.find("default 10") != std::string::npos);
+  auto bad = run_process({loom_binary(), "inspect", "source.sequense"});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("did you mean `source.sequence`") != std::string::npos);
+}
+
+TEST_CASE("graph prints DOT and Mermaid") {
+  auto cfg = (source_dir / "configs/fanout.yaml").string();
+  auto dot = run_process({loom_binary(), "graph", cfg, "--format", "dot"});
+  CHECK(dot.status == 0);
+  CHECK(dot.out.find("digraph") != std::string::npos);
+  CHECK(dot.out.find("\"greeting\" -> \"shout\"") != std::string::npos);
+  auto mermaid = run_process({loom_binary(), "graph", cfg, "--format", "mermaid"});
+  CHECK(mermaid.status == 0);
+  CHECK(mermaid.out.find("flowchart LR") != std::string::npos);
+}

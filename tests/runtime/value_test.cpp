@@ -1,0 +1,77 @@
+// tests/runtime/value_test.cpp: values are immutable and shared; JSON round trips; tensors check shapes.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/json.hpp"
+#include "runtime/registry.hpp"
+#include "runtime/value.hpp"
+
+using namespace loom;
+
+TEST_CASE("copying a value shares its payload") {
+  value a{std::string(1000, 'x')};
+  value b = a;
+  CHECK(b.shares_payload_with(a));
+  CHECK(b == a);
+  value c{std::string(1000, 'x')};
+  CHECK(c == a);
+  CHECK_FALSE(c.shares_payload_with(a));
+}
+
+TEST_CASE("accessors name the expected and the actual type") {
+  value v{42};
+  CHECK(v.as_int() == 42);
+  CHECK(v.as_float() == 42.0);
+  CHECK_THROWS_WITH_AS(v.as_string(), "expected a string value, found int", type_error);
+}
+
+TEST_CASE("map lookup finds fields in order") {
+  value m{value_map{{"a", 1}, {"b", "two"}}};
+  REQUIRE(m.find("b") != nullptr);
+  CHECK(m.find("b")->as_string() == "two");
+  CHECK(m.find("c") == nullptr);
+  CHECK(value{3}.find("a") == nullptr);
+}
+
+TEST_CASE("values round trip through JSON, bytes as base64 and tensors with shape") {
+  bytes raw{std::byte{0}, std::byte{1}, std::byte{254}, std::byte{255}, std::byte{7}};
+  value v{value_map{{"n", nullptr},
+                    {"b", true},
+                    {"i", -3},
+                    {"f", 2.5},
+                    {"s", "text"},
+                    {"raw", raw},
+                    {"l", value_list{1, "x"}},
+                    {"t", tensor::from<float>({2, 2}, std::vector<float>{1, 2, 3, 4})}}};
+  auto line = to_json_line(v);
+  CHECK(line.find("\"$bytes\":\"AAH+/wc=\"") != std::string::npos);
+  auto back = from_json(nlohmann::json::parse(line));
+  CHECK(back == v);
+}
+
+TEST_CASE("text of a string is the string; of anything else, JSON") {
+  CHECK(to_text(value{"hi"}) == "hi");
+  CHECK(to_text(value{value_list{1, 2}}) == "[1,2]");
+}
+
+TEST_CASE("a tensor refuses storage smaller than its shape") {
+  auto small = std::make_shared<host_storage>(std::vector<std::byte>(8));
+  CHECK_THROWS_AS(tensor(dtype::f32, {4}, small), std::invalid_argument);
+  CHECK(tensor(dtype::f32, {2}, small).nbytes() == 8);
+  CHECK_THROWS_WITH(parse_dtype("float128"), doctest::Contains("expected one of: f32"));
+}
+
+TEST_CASE("the registry refuses a kind registered twice or without a doc") {
+  registry r;
+  kind_def k{{"x.y", "A kind.", {}, {{"out", ""}}, {}, {}, {}}, [](const node_init&) { return nullptr; }};
+  r.add(k);
+  CHECK_THROWS_WITH(r.add(k), "kind 'x.y' is already registered");
+  kind_def undocumented{{"x.z", "", {}, {}, {}, {}, {}}, [](const node_init&) { return nullptr; }};
+  CHECK_THROWS_WITH(r.add(undocumented), "kind 'x.z': needs a one-line doc");
+}
+
+TEST_CASE("loading a missing plugin names the path") {
+  registry r;
+  CHECK_THROWS_WITH(load_plugin(r, "/nonexistent/libnope.so"), doctest::Contains("/nonexistent/libnope.so"));
+}
