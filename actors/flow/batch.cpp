@@ -11,7 +11,9 @@ namespace {
 
 class batch final : public node {
  public:
-  explicit batch(const params& p) : size_(static_cast<std::size_t>(p.get_int("size"))) { held_.reserve(size_); }
+  explicit batch(const params& p) : size_(static_cast<std::size_t>(p.get_int("size"))) {
+    held_.reserve(size_);
+  }
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
     held_.push_back(v);

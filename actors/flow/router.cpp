@@ -7,14 +7,14 @@
 //            output port name)
 // A value no route matches (or a map without the field) goes to `default`; when `default` is not
 // connected that is an error naming the value.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "actors/kinds.hpp"
 #include "runtime/json.hpp"
@@ -67,8 +67,7 @@ class router final : public node {
     if (!ctx.connected(default_)) {
       std::string what = key == nullptr ? fmt::format("a value without field `{}`", field_)
                                         : fmt::format("value `{}`", text);
-      throw std::runtime_error(fmt::format("flow.router {}: no route for {} and output `default` is not connected",
-                                           ctx.node_name(), what));
+      throw std::runtime_error(fmt::format("no route for {} and output `default` is not connected", what));
     }
     ctx.emit(default_, v);
   }
@@ -76,7 +75,7 @@ class router final : public node {
  private:
   std::string field_;
   std::map<std::string, std::size_t, std::less<>> routes_;  // key text -> output port
-  std::size_t default_ = 0;                                  // the `default` port: the last one
+  std::size_t default_ = 0;                                 // the `default` port: the last one
 };
 
 }  // namespace
@@ -89,8 +88,9 @@ kind_def router_kind() {
   s.inputs = {{"in", "any values (maps when field is set)"}};
   s.outputs = {{"default", "values no route matches"}};
   s.outputs_for = router_ports;
-  s.params = {param_spec::string("field", "route on this field of a map value; empty: on the value itself").def(""),
-              param_spec::map("routes", "key (the value as text) -> output port name").require()};
+  s.params = {
+      param_spec::string("field", "route on this field of a map value; empty: on the value itself").def(""),
+      param_spec::map("routes", "key (the value as text) -> output port name").require()};
   return {std::move(s), [](const node_init& init) { return std::make_unique<router>(init); }};
 }
 

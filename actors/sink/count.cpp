@@ -2,12 +2,12 @@
 // ("expected N messages, got M").
 //   inputs:  in (any)
 //   params:  expect (integer, optional, >= 0)
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "actors/kinds.hpp"
 

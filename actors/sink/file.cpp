@@ -6,6 +6,8 @@
 // ("cannot open PATH for writing: REASON"), buffered by stdio and flushed on record boundaries at least
 // every 64 KiB, so after a flush (and after on_finish, which the runtime also calls on SIGINT) the file
 // ends on a complete record. A failed write, flush or close throws "cannot write PATH: REASON".
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,8 +15,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "actors/kinds.hpp"
 #include "runtime/json.hpp"
@@ -32,7 +32,9 @@ struct file_closer {
 class file_sink final : public node {
  public:
   explicit file_sink(const params& p)
-      : path_(p.get_string("path")), jsonl_(p.get_string("format") == "jsonl"), append_(p.get_bool("append")) {}
+      : path_(p.get_string("path")),
+        jsonl_(p.get_string("format") == "jsonl"),
+        append_(p.get_bool("append")) {}
 
   void on_start(context& ctx) override {
     file_.reset(std::fopen(path_.c_str(), append_ ? "a" : "w"));

@@ -3,14 +3,14 @@
 //   params:  format (string, default "text", one of text|jsonl)
 // text: loom::to_text(v); jsonl: loom::to_json_line(v). Lines are gathered in a buffer and written whole
 // (fwrite) every 64 KiB and at finish, when stdout is flushed. A failed write throws "cannot write stdout".
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "actors/kinds.hpp"
 #include "runtime/json.hpp"

@@ -4,15 +4,15 @@
 // lines: each line as a string, without its "\n" or "\r\n". jsonl: each non-blank line parsed as JSON
 // (loom::from_json). Errors: "cannot open PATH: REASON" at start, "cannot read PATH: REASON", and
 // "PATH:LINE: invalid JSON: ..." for a bad jsonl line.
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "actors/kinds.hpp"
 #include "runtime/json.hpp"

@@ -42,4 +42,6 @@ loom::kind_def upper_kind() {
 }  // namespace
 
 // The entry point `loom run --plugin` looks up (dlsym) after loading this library.
-extern "C" void loom_register(loom::registry& r) { r.add(upper_kind()); }
+extern "C" void loom_register(loom::registry& r) {
+  r.add(upper_kind());
+}

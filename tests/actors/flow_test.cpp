@@ -111,7 +111,8 @@ TEST_SUITE("flow.router" * doctest::timeout(10)) {
     running n("flow.router", {{"routes", routes}});
     n.ctx.wired[3] = false;
     n.send("cat");
-    CHECK_THROWS_WITH_AS(n.send("horse"), doctest::Contains("no route for value `horse`"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(n.send("horse"), doctest::Contains("no route for value `horse`"),
+                         std::runtime_error);
     CHECK(n.out(0).size() == 1);
   }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -18,8 +19,6 @@
 #include <string_view>
 #include <vector>
 
-#include <unistd.h>
-
 #include "actors/builtins.hpp"
 #include "runtime/params.hpp"
 #include "runtime/registry.hpp"
@@ -31,7 +30,8 @@ class fake_context final : public context {
   explicit fake_context(std::size_t outputs) : out(outputs), wired(outputs, true) {}
 
   void emit(std::size_t port, value v) override {
-    if (port >= out.size()) throw std::logic_error("emit on port " + std::to_string(port) + " of " + std::to_string(out.size()));
+    if (port >= out.size())
+      throw std::logic_error("emit on port " + std::to_string(port) + " of " + std::to_string(out.size()));
     ++emitted_since_pull;
     out[port].push_back(std::move(v));
   }
@@ -65,7 +65,10 @@ inline const registry& builtins() {
 class running {
  public:
   running(std::string_view kind, graph::config_map given, const registry& reg = builtins())
-      : def_(find(reg, kind)), init_(make_init(*def_, std::move(given))), ctx(init_.outputs), node(def_->make(init_)) {}
+      : def_(find(reg, kind)),
+        init_(make_init(*def_, std::move(given))),
+        ctx(init_.outputs),
+        node(def_->make(init_)) {}
 
   void start() { node->on_start(ctx); }
   void send(value v, std::size_t port = 0) { node->on_message(ctx, port, v); }
@@ -96,7 +99,8 @@ class running {
   }
   static node_init make_init(const kind_def& def, graph::config_map given) {
     for (const auto& p : def.spec.params)
-      if (p.default_value && graph::config(given).find(p.name) == nullptr) given.emplace_back(p.name, *p.default_value);
+      if (p.default_value && graph::config(given).find(p.name) == nullptr)
+        given.emplace_back(p.name, *p.default_value);
     graph::config as_written(std::move(given));
     node_init init;
     init.name = "under_test";
@@ -127,7 +131,8 @@ namespace loom::test {
 // A fresh directory under the system temp dir for this test binary's files; removed at exit.
 class temp_dir {
  public:
-  temp_dir() : path_(std::filesystem::temp_directory_path() / ("loom_actors_test." + std::to_string(::getpid()))) {
+  temp_dir()
+      : path_(std::filesystem::temp_directory_path() / ("loom_actors_test." + std::to_string(::getpid()))) {
     std::filesystem::create_directories(path_);
   }
   ~temp_dir() {

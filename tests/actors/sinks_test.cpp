@@ -1,12 +1,11 @@
 // Tests of the sink kinds: sink.file, sink.stdout, sink.count.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 #include <string>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "tests/actors/harness.hpp"
 
