@@ -46,6 +46,10 @@ class router final : public node {
  public:
   explicit router(const node_init& init) : field_(init.params.get_string("field")) {
     const value_map& routes = init.params.get("routes").as_map();
+    for (const auto& [key, port] : routes)
+      if (!port.is_string())
+        throw std::invalid_argument(
+            fmt::format("routes: `{}` must name an output port (a string), not a {}", key, port.type_name()));
     std::vector<std::string> ports;
     for (const auto& [key, port] : routes)
       if (port.as_string() != "default") add_port(ports, port.as_string());

@@ -1,8 +1,9 @@
 // sink.stdout: writes each value it receives as one line on standard output.
 //   inputs:  in (any)
 //   params:  format (string, default "text", one of text|jsonl)
-// text: loom::to_text(v); jsonl: loom::to_json_line(v). Lines are gathered in a buffer and written whole
-// (fwrite) every 64 KiB and at finish, when stdout is flushed. A failed write throws "cannot write stdout".
+// text: loom::to_text(v); jsonl: loom::to_json_line(v). Each line goes out whole in one fwrite, so lines of
+// several sinks never interleave; stdio buffers them (line by line on a terminal, in blocks on a pipe or
+// file) and finish flushes stdout. A failed write throws "cannot write stdout: REASON".
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -18,36 +19,26 @@
 namespace loom::actors {
 namespace {
 
-constexpr std::size_t write_every = 64 * 1024;
-
 class stdout_sink final : public node {
  public:
   explicit stdout_sink(const params& p) : jsonl_(p.get_string("format") == "jsonl") {}
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
-    buffer_ += jsonl_ ? to_json_line(v) : to_text(v);
-    buffer_ += '\n';
-    if (buffer_.size() >= write_every) write();
+    std::string line = jsonl_ ? to_json_line(v) : to_text(v);
+    line += '\n';
+    if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size()) fail();
   }
 
   void on_finish(context& ctx) override {
-    write();
     if (std::fflush(stdout) != 0) fail();
   }
 
  private:
-  void write() {
-    if (buffer_.empty()) return;
-    if (std::fwrite(buffer_.data(), 1, buffer_.size(), stdout) != buffer_.size()) fail();
-    buffer_.clear();
-  }
-
   [[noreturn]] static void fail() {
     throw std::runtime_error(fmt::format("cannot write stdout: {}", std::strerror(errno)));
   }
 
   bool jsonl_;
-  std::string buffer_;
 };
 
 }  // namespace

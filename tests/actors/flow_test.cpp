@@ -116,6 +116,11 @@ TEST_SUITE("flow.router" * doctest::timeout(10)) {
     CHECK(n.out(0).size() == 1);
   }
 
+  TEST_CASE("a route that does not name a port is an error naming its key") {
+    CHECK_THROWS_WITH_AS(running("flow.router", {{"routes", config_map{{"a", 3}}}}),
+                         doctest::Contains("routes: `a` must name an output port"), std::invalid_argument);
+  }
+
   TEST_CASE("a route to default sends there") {
     running n("flow.router", {{"routes", config_map{{"a", "x"}, {"b", "default"}}}});
     REQUIRE(n.ctx.out.size() == 2);
