@@ -56,19 +56,21 @@ bytes base64_decode(const std::string& in) {
   return out;
 }
 
+using ojson = nlohmann::ordered_json;
+
 template <class T>
-void append_elements(nlohmann::json& data, const tensor& t) {
+void append_elements(ojson& data, const tensor& t) {
   const T* p = t.host_data<T>();
   for (std::int64_t i = 0; i < t.elements(); ++i) data.push_back(p[i]);
 }
 
-nlohmann::json tensor_json(const tensor& t) {
-  nlohmann::json j{{"dtype", dtype_name(t.type())}, {"shape", t.shape()}};
+ojson tensor_json(const tensor& t) {
+  ojson j{{"dtype", dtype_name(t.type())}, {"shape", t.shape()}};
   if (t.device() >= 0) {
     j["device"] = t.device();
-    return nlohmann::json{{"$tensor", j}};
+    return ojson{{"$tensor", j}};
   }
-  auto& data = j["data"] = nlohmann::json::array();
+  auto& data = j["data"] = ojson::array();
   switch (t.type()) {
     case dtype::f32: append_elements<float>(data, t); break;
     case dtype::f64: append_elements<double>(data, t); break;
@@ -78,38 +80,67 @@ nlohmann::json tensor_json(const tensor& t) {
     case dtype::u8: append_elements<std::uint8_t>(data, t); break;
     default: j.erase("data"); j["bytes"] = t.nbytes(); break;  // f16/bf16: no portable JSON form
   }
-  return nlohmann::json{{"$tensor", j}};
+  return ojson{{"$tensor", j}};
 }
 
-template <class T>
-tensor tensor_of(const nlohmann::json& data, std::vector<std::int64_t> shape) {
+template <class T, class J>
+tensor tensor_of(const J& data, std::vector<std::int64_t> shape) {
   std::vector<T> v;
   v.reserve(data.size());
-  for (const auto& e : data) v.push_back(e.get<T>());
+  for (const auto& e : data) v.push_back(e.template get<T>());
   auto t = tensor::from<T>(std::move(shape), v);
   return t;
 }
 
-value tensor_from_json(const nlohmann::json& j) {
-  auto type = parse_dtype(j.at("dtype").get<std::string>());
-  auto shape = j.at("shape").get<std::vector<std::int64_t>>();
+template <class J>
+value tensor_from_json(const J& j) {
+  auto type = parse_dtype(j.at("dtype").template get<std::string>());
+  auto shape = j.at("shape").template get<std::vector<std::int64_t>>();
   const auto& data = j.at("data");
   std::int64_t n = 1;
   for (auto d : shape) n *= d;
   if (!data.is_array() || static_cast<std::int64_t>(data.size()) != n)
     throw std::invalid_argument("$tensor data does not match its shape");
   switch (type) {
-    case dtype::f32: return value{tensor_of<float>(data, shape)};
-    case dtype::f64: return value{tensor_of<double>(data, shape)};
-    case dtype::i32: return value{tensor_of<std::int32_t>(data, shape)};
-    case dtype::i64: return value{tensor_of<std::int64_t>(data, shape)};
+    case dtype::f32: return value{tensor_of<float, J>(data, shape)};
+    case dtype::f64: return value{tensor_of<double, J>(data, shape)};
+    case dtype::i32: return value{tensor_of<std::int32_t, J>(data, shape)};
+    case dtype::i64: return value{tensor_of<std::int64_t, J>(data, shape)};
     default: throw std::invalid_argument("$tensor: only f32, f64, i32 and i64 tensors read from JSON");
+  }
+}
+
+template <class J>
+value parse(const J& j) {
+  switch (j.type()) {
+    case J::value_t::null: return value{};
+    case J::value_t::boolean: return value{j.template get<bool>()};
+    case J::value_t::number_integer: return value{j.template get<std::int64_t>()};
+    case J::value_t::number_unsigned: return value{static_cast<std::int64_t>(j.template get<std::uint64_t>())};
+    case J::value_t::number_float: return value{j.template get<double>()};
+    case J::value_t::string: return value{j.template get<std::string>()};
+    case J::value_t::array: {
+      value_list l;
+      l.reserve(j.size());
+      for (const auto& e : j) l.push_back(parse(e));
+      return value{std::move(l)};
+    }
+    case J::value_t::object: {
+      if (j.size() == 1 && j.contains("$bytes") && j["$bytes"].is_string())
+        return value{base64_decode(j["$bytes"].template get<std::string>())};
+      if (j.size() == 1 && j.contains("$tensor") && j["$tensor"].is_object()) return tensor_from_json(j["$tensor"]);
+      value_map m;
+      m.reserve(j.size());
+      for (auto it = j.begin(); it != j.end(); ++it) m.emplace_back(it.key(), parse(it.value()));
+      return value{std::move(m)};
+    }
+    default: return value{};
   }
 }
 
 }  // namespace
 
-nlohmann::json to_json(const value& v) {
+nlohmann::ordered_json to_json(const value& v) {
   switch (v.kind()) {
     case value::type::null: return nullptr;
     case value::type::boolean: return v.as_bool();
@@ -120,14 +151,14 @@ nlohmann::json to_json(const value& v) {
       return d;
     }
     case value::type::string: return v.as_string();
-    case value::type::bytes: return nlohmann::json{{"$bytes", base64_encode(v.as_bytes())}};
+    case value::type::bytes: return ojson{{"$bytes", base64_encode(v.as_bytes())}};
     case value::type::list: {
-      auto a = nlohmann::json::array();
+      auto a = ojson::array();
       for (const auto& e : v.as_list()) a.push_back(to_json(e));
       return a;
     }
     case value::type::map: {
-      auto o = nlohmann::json::object();
+      auto o = ojson::object();
       for (const auto& [k, e] : v.as_map()) o[k] = to_json(e);
       return o;
     }
@@ -136,36 +167,11 @@ nlohmann::json to_json(const value& v) {
   return nullptr;
 }
 
-value from_json(const nlohmann::json& j) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::null: return value{};
-    case nlohmann::json::value_t::boolean: return value{j.get<bool>()};
-    case nlohmann::json::value_t::number_integer: return value{j.get<std::int64_t>()};
-    case nlohmann::json::value_t::number_unsigned: return value{static_cast<std::int64_t>(j.get<std::uint64_t>())};
-    case nlohmann::json::value_t::number_float: return value{j.get<double>()};
-    case nlohmann::json::value_t::string: return value{j.get<std::string>()};
-    case nlohmann::json::value_t::array: {
-      value_list l;
-      l.reserve(j.size());
-      for (const auto& e : j) l.push_back(from_json(e));
-      return value{std::move(l)};
-    }
-    case nlohmann::json::value_t::object: {
-      if (j.size() == 1 && j.contains("$bytes") && j["$bytes"].is_string())
-        return value{base64_decode(j["$bytes"].get<std::string>())};
-      if (j.size() == 1 && j.contains("$tensor") && j["$tensor"].is_object())
-        return tensor_from_json(j["$tensor"]);
-      value_map m;
-      m.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) m.emplace_back(it.key(), from_json(it.value()));
-      return value{std::move(m)};
-    }
-    default: return value{};
-  }
-}
+value from_json(const nlohmann::ordered_json& j) { return parse(j); }
+value from_json(const nlohmann::json& j) { return parse(j); }
 
 std::string to_json_line(const value& v) {
-  return to_json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return to_json(v).dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
 
 std::string to_text(const value& v) { return v.is_string() ? v.as_string() : to_json_line(v); }

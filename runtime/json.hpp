@@ -9,7 +9,9 @@
 
 namespace loom {
 
-nlohmann::json to_json(const value& v);
+// Maps keep their field order (ordered_json), so a record reads back as it was written.
+nlohmann::ordered_json to_json(const value& v);
+value from_json(const nlohmann::ordered_json& j);
 value from_json(const nlohmann::json& j);
 // One line of compact JSON.
 std::string to_json_line(const value& v);

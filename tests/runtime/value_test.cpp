@@ -46,7 +46,7 @@ TEST_CASE("values round trip through JSON, bytes as base64 and tensors with shap
                     {"t", tensor::from<float>({2, 2}, std::vector<float>{1, 2, 3, 4})}}};
   auto line = to_json_line(v);
   CHECK(line.find("\"$bytes\":\"AAH+/wc=\"") != std::string::npos);
-  auto back = from_json(nlohmann::json::parse(line));
+  auto back = from_json(nlohmann::ordered_json::parse(line));
   CHECK(back == v);
 }
 
