@@ -1,7 +1,7 @@
 // text.upper: an actor kind defined outside loom, in a user's own library, loaded with
 // `loom run graph.yaml --plugin libloom_example_plugin.so`.
 //   inputs:  in (any)
-//   outputs: out (strings upper-cased (ASCII) with `prefix` prepended; other values passed on unchanged)
+//   outputs: out (strings upper-cased (ASCII), `prefix` put before them as written; other values unchanged)
 //   params:  prefix (string, default "")
 // A plugin is written exactly like a built-in kind: a node class, a kind_def with its spec and factory,
 // and one registration line, here in loom_register() instead of actors::register_builtins().
@@ -19,9 +19,9 @@ class upper final : public loom::node {
 
   void on_message(loom::context& ctx, std::size_t port, const loom::value& v) override {
     if (!v.is_string()) return ctx.emit(0, v);
-    std::string s = prefix_ + v.as_string();
+    std::string s = v.as_string();
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    ctx.emit(0, loom::value(std::move(s)));
+    ctx.emit(0, loom::value(prefix_ + s));
   }
 
  private:
@@ -35,7 +35,7 @@ loom::kind_def upper_kind() {
   s.doc = "upper-cases strings (ASCII); other values pass unchanged";
   s.inputs = {{"in", "any values"}};
   s.outputs = {{"out", "strings upper-cased with prefix prepended; other values as received"}};
-  s.params = {param_spec::string("prefix", "text put before each string (upper-cased with it)").def("")};
+  s.params = {param_spec::string("prefix", "text put before each string, as written").def("")};
   return {std::move(s), [](const loom::node_init& init) { return std::make_unique<upper>(init.params); }};
 }
 

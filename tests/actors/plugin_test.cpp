@@ -26,11 +26,11 @@ TEST_SUITE("examples/plugin" * doctest::timeout(10)) {
     CHECK(with_plugin().kind_names() == std::vector<std::string>{"text.upper"});
   }
 
-  TEST_CASE("text.upper upper-cases strings with the prefix and passes other values on") {
+  TEST_CASE("text.upper upper-cases strings, puts the prefix before them and passes other values on") {
     loom::test::running n("text.upper", {{"prefix", "say: "}}, with_plugin());
     n.send("hello");
     n.send(3);
-    CHECK(n.out() == std::vector<value>{"SAY: HELLO", 3});
+    CHECK(n.out() == std::vector<value>{"say: HELLO", 3});
   }
 
   TEST_CASE("loading a library that is not there names the path") {
