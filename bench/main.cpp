@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
       "Target: loom p99 hop < 20 us: **{}**.\n\n"
       "## Memory under backpressure\n\n"
       "`loom run {}` (4 KiB blobs -> flow.throttle at 20000/s -> sink.count; edge capacities 16 and 16), "
-      "peak RSS of the whole process:\n\n"
+      "peak resident memory of the whole `loom run` process (VmHWM):\n\n"
       "| messages | peak RSS | seconds | exit |\n|---:|---:|---:|---:|\n"
       "| {} | {} KiB | {:.2f} | {} |\n| {} | {} KiB | {:.2f} | {} |\n\n"
       "10x the messages moved peak RSS by {:+.1f}% ({} data bytes sent in the larger run): memory is bounded by "
