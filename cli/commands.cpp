@@ -144,8 +144,8 @@ int run_command(const common_options& common, const run_options& options) {
   switch (report.result) {
     case local::run_report::outcome::ok:
       if (!options.quiet)
-        std::fprintf(stderr, "loom: run `%s` ok in %.3f s (devices: %s)\n", g->name.c_str(), report.seconds,
-                     kernels::describe_devices().c_str());
+        std::fprintf(stderr, "loom: run `%s` ok in %.3f s, peak memory %.1f MiB (devices: %s)\n", g->name.c_str(),
+                     report.seconds, report.peak_rss_kib / 1024.0, kernels::describe_devices().c_str());
       break;
     case local::run_report::outcome::failed:
       std::fprintf(stderr, "loom: run `%s` failed after %.3f s: %s\n", g->name.c_str(), report.seconds,

@@ -147,6 +147,7 @@ run_report run_graph(caf::actor_system& system, const graph::graph& g, const reg
     }
   }
   snapshot();
+  report.peak_rss_kib = peak_rss_kib();
   return report;
 }
 

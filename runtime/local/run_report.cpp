@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 
 namespace loom::local {
@@ -55,6 +56,13 @@ std::string run_report::table() const {
     out += "\n";
   }
   return out;
+}
+
+std::uint64_t peak_rss_kib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+  return 0;
 }
 
 std::string run_report::progress_line() const {

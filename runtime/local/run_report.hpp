@@ -32,6 +32,7 @@ struct run_report {
   outcome result = outcome::ok;
   std::string error;  // for failed: which node, which input, what
   double seconds = 0;
+  std::uint64_t peak_rss_kib = 0;  // the process's peak resident memory (VmHWM) at the end of the run
   std::vector<node_stats> nodes;
 
   // The per-node summary table (one row per node; replicas summed, hwm maxed).
@@ -39,5 +40,9 @@ struct run_report {
   // One line of per-node counts for the progress display.
   std::string progress_line() const;
 };
+
+// This process's peak resident set (VmHWM from /proc/self/status; unlike getrusage it starts fresh at
+// exec), in KiB; 0 where unknown.
+std::uint64_t peak_rss_kib();
 
 }  // namespace loom::local
