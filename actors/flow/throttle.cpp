@@ -1,8 +1,11 @@
-// flow.throttle: passes values on at no more than `rate` per second: after each emit it asks the runtime
-// (ctx.pause_for) to deliver nothing to it for 1s / rate.
+// flow.throttle: passes values on at no more than `rate` per second. Value k is due at start + k / rate;
+// after each emit it asks the runtime (ctx.pause_for) to deliver nothing until the next one is due. Keeping
+// a schedule, not a fixed gap, holds the rate even when a wake-up comes late (timers are coarser than the
+// gap at high rates); the lateness it may make up is bounded, so an idle spell gives no burst.
 //   inputs:  in (any)
 //   outputs: out (the same values, in order)
 //   params:  rate (floating, required, >= 0.001): messages per second
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -15,15 +18,23 @@ class throttle final : public node {
  public:
   explicit throttle(const params& p)
       : gap_(std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::duration<double>(1.0 / p.get_float("rate")))) {}
+            std::chrono::duration<double>(1.0 / p.get_float("rate")))),
+        max_debt_(std::min<std::chrono::nanoseconds>(4 * gap_, std::chrono::milliseconds(20))) {}
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
+    auto now = clock::now();
+    next_ = started_ ? std::max(next_, now - max_debt_) : now;
+    started_ = true;
     ctx.emit(0, v);
-    ctx.pause_for(gap_);
+    next_ += gap_;
+    if (next_ > now) ctx.pause_for(next_ - now);
   }
 
  private:
-  std::chrono::nanoseconds gap_;
+  using clock = std::chrono::steady_clock;
+  std::chrono::nanoseconds gap_, max_debt_;
+  clock::time_point next_{};  // when the next value is due
+  bool started_ = false;
 };
 
 }  // namespace

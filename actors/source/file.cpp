@@ -76,7 +76,7 @@ class file_source final : public node {
 
   value parse_line() const {
     try {
-      return from_json(nlohmann::json::parse(line_));
+      return from_json(nlohmann::ordered_json::parse(line_));
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error(fmt::format("{}:{}: invalid JSON: {}", path_, line_no_, e.what()));
     }
