@@ -54,6 +54,13 @@ struct resource_spec {
   bool cpu_fallback = true;  // with gpus > 0: runs on the CPU path when no GPU is placed
 };
 
+// A kind that can be called as a tool (request -> reply, as an agent calls it) declares its call: what it
+// does, for the model, and its arguments, from which the tool's JSON schema is generated.
+struct call_spec {
+  std::string doc;
+  std::vector<param_spec> arguments;  // the request is a map of these
+};
+
 struct kind_spec {
   std::string name;  // "family.name", e.g. "source.sequence"
   std::string doc;   // one line
@@ -64,6 +71,11 @@ struct kind_spec {
   // Kinds whose output ports depend on their params (flow.router) compute them here; the params given
   // are the node's params map as written. Unset: `outputs` is the whole list.
   std::function<std::vector<port_spec>(const config& params)> outputs_for;
+  // Set for kinds that can be named in a node's `tools:` and called.
+  std::optional<call_spec> call;
+  // The kind blocks (network I/O, long compute): each instance gets its own thread instead of holding one
+  // of the shared scheduler's.
+  bool blocking = false;
 
   const param_spec* find_param(std::string_view n) const;
   // The node's output ports: outputs_for(params) when set, else outputs.

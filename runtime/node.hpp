@@ -13,13 +13,24 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "graph/kind_spec.hpp"
 
 #include "runtime/params.hpp"
 #include "runtime/value.hpp"
 
 namespace loom {
+
+// The outcome of a call to a tool: its reply, or what went wrong (the tool threw, timed out, is gone).
+struct call_result {
+  bool ok = false;
+  value reply;
+  std::string error;
+};
 
 class context {
  public:
@@ -44,6 +55,19 @@ class context {
   virtual int replicas() const = 0;
   // True once the run is being stopped (SIGINT, another node failed): sources should stop emitting.
   virtual bool stopping() const = 0;
+
+  // -- calls: how an agent uses its tools (the graph's `tools: [...]`) ----------------------------------
+  // The tool nodes this node may call, in the order the graph lists them.
+  virtual std::vector<std::string> tools() const { return {}; }
+  // The kind of a tool node (its call_spec says its arguments), or nullptr for a name not in tools().
+  virtual const graph::kind_spec* tool_kind(std::string_view tool) const { return nullptr; }
+  // Sends `request` (a map of the tool's arguments) to tool node `tool`. `done` runs later on this node's
+  // actor, never at the same time as its other handlers, with the reply or an error (the tool threw, or
+  // no reply within `timeout`). While any call is outstanding the node gets no other input.
+  using call_done = std::function<void(context&, call_result)>;
+  virtual void call(std::string_view tool, value request, std::chrono::milliseconds timeout, call_done done) {
+    done(*this, call_result{false, value{}, "this node has no tools"});
+  }
 };
 
 class node {
@@ -54,6 +78,9 @@ class node {
   virtual void on_input_closed(context& ctx, std::size_t port) {}
   virtual bool on_pull(context& ctx) { return false; }
   virtual void on_finish(context& ctx) {}
+  // A tool's handler (kinds with a call_spec): returns the reply; throw to reply with an error. The runtime
+  // keeps a tool alive until every node that may call it has finished.
+  virtual value on_call(context& ctx, const value& request);
 };
 
 }  // namespace loom

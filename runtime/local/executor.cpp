@@ -43,6 +43,7 @@ expanded expand(const graph::graph& g, const registry& kinds, const caf::actor& 
       c->def = def;
       c->init = node_init{n.name, i, n.replicas, loom::params{to_value(n.params).as_map()}, outputs.size()};
       for (const auto& p : def->spec.inputs) c->input_names.push_back(p.name);
+      c->is_tool = def->spec.call.has_value();
       c->out_ports.resize(outputs.size());
       x.counters.push_back(std::make_unique<node_counters>());
       c->counters = x.counters.back().get();
@@ -78,6 +79,14 @@ expanded expand(const graph::graph& g, const registry& kinds, const caf::actor& 
       producer.out_ports[out_port].push_back(std::move(oe));
     }
   }
+  for (std::size_t a = 0; a < g.nodes.size(); ++a) {
+    for (const auto& tool : g.nodes[a].tools) {
+      auto t = node_index(tool);
+      tool_cfg tc{tool, &kinds.find(g.nodes[t].kind)->spec, x.of_node[t]};
+      if (!tc.kind->call) throw std::invalid_argument(fmt::format("node `{}` is not a tool", tool));
+      for (auto i : x.of_node[a]) x.instances[i]->tools.push_back(tc);
+    }
+  }
   // A producer numbers its out-links in port order, then edge order, then replica: as node_host::wire()
   // lays them out.
   for (auto& inst : x.instances) {
@@ -98,7 +107,9 @@ run_report run_graph(caf::actor_system& system, const graph::graph& g, const reg
 
   std::vector<caf::actor> actors;
   actors.reserve(x.instances.size());
-  for (auto& inst : x.instances) actors.push_back(system.spawn(node_actor_behavior, inst));
+  for (auto& inst : x.instances)
+    actors.push_back(inst->def->spec.blocking ? system.spawn<caf::detached>(node_actor_behavior, inst)
+                                              : system.spawn(node_actor_behavior, inst));
   for (auto& a : actors) self->send(a, wire_msg{actors});
   auto started = clock::now();
   for (auto& a : actors) self->send(a, start_atom::value);
@@ -119,12 +130,21 @@ run_report run_graph(caf::actor_system& system, const graph::graph& g, const reg
   };
 
   std::size_t remaining = actors.size();
+  // Tools serve calls until every other node is done; then they are released to finish.
+  std::size_t callers_left = 0;
+  for (auto& inst : x.instances) callers_left += inst->is_tool ? 0 : 1;
+  auto release_tools = [&] {
+    for (std::size_t i = 0; i < actors.size(); ++i)
+      if (x.instances[i]->is_tool) self->send(actors[i], release_atom::value);
+  };
+  if (callers_left == 0) release_tools();
   bool cancelling = false;
   auto last_progress = clock::now();
   while (remaining > 0) {
     self->receive(
         [&](done_msg& d) {
           --remaining;
+          if (!x.instances.at(d.instance)->is_tool && --callers_left == 0) release_tools();
           if (d.failed && report.result != run_report::outcome::failed) {
             report.result = run_report::outcome::failed;
             report.error = std::move(d.error);

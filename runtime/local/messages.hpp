@@ -30,6 +30,20 @@ struct eos_msg {
 struct wire_msg {
   std::vector<caf::actor> actors;
 };
+// A call to a tool and its reply, matched by the caller's id.
+struct call_msg {
+  std::uint64_t id;
+  value request;
+};
+struct reply_msg {
+  std::uint64_t id;
+  bool ok;
+  value reply;
+  std::string error;
+};
+struct call_timeout_msg {
+  std::uint64_t id;
+};
 struct done_msg {
   std::uint32_t instance;
   bool failed;
@@ -40,6 +54,7 @@ using start_atom = caf::atom_constant<caf::atom("start")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using pump_atom = caf::atom_constant<caf::atom("pump")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;  // a tool: every caller has finished
 
 }  // namespace loom::local
 
@@ -48,3 +63,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::credit_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::eos_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::wire_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::done_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::reply_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_timeout_msg)

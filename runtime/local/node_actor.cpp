@@ -7,6 +7,9 @@
 #include <chrono>
 #include <exception>
 #include <limits>
+#include <unordered_map>
+
+#include "runtime/schema.hpp"
 
 namespace loom::local {
 namespace {
@@ -87,6 +90,31 @@ class node_host final : public context {
   int replicas() const override { return cfg_->init.replicas; }
   bool stopping() const override { return stopping_; }
 
+  std::vector<std::string> tools() const override {
+    std::vector<std::string> out;
+    for (const auto& t : cfg_->tools) out.push_back(t.name);
+    return out;
+  }
+  const graph::kind_spec* tool_kind(std::string_view tool) const override {
+    for (const auto& t : cfg_->tools)
+      if (t.name == tool) return t.kind;
+    return nullptr;
+  }
+  void call(std::string_view tool, value request, std::chrono::milliseconds timeout, call_done done) override {
+    tool_state* t = nullptr;
+    for (auto& ts : tools_)
+      if (ts.cfg->name == tool) t = &ts;
+    if (!t || t->actors.empty()) {
+      done(*this, call_result{false, value{}, fmt::format("`{}` is not a tool of this node", tool)});
+      return;
+    }
+    auto id = next_call_++;
+    auto& target = t->actors[t->next++ % t->actors.size()];
+    calls_.emplace(id, pending_call{std::string(tool), timeout, std::move(done)});
+    self_->send(target, call_msg{id, std::move(request)});
+    self_->delayed_send(self_, timeout, call_timeout_msg{id});
+  }
+
   // -- wiring and messages ---------------------------------------------------------------------------
   void wire(const std::vector<caf::actor>& actors) {
     ports_.resize(cfg_->out_ports.size());
@@ -106,13 +134,26 @@ class node_host final : public context {
     for (const auto& l : in_links_) ++open_ports_[l.port];
     for (std::size_t p = 0; p < open_ports_.size(); ++p)
       if (open_ports_[p] == 0) closed_pending_.push_back(p);
-    is_source_ = cfg_->input_names.empty();
+    is_source_ = cfg_->input_names.empty() && !cfg_->is_tool;
+    for (const auto& t : cfg_->tools) {
+      tool_state ts{&t, {}, 0};
+      for (auto i : t.instances) ts.actors.push_back(actors.at(i));
+      tools_.push_back(std::move(ts));
+    }
   }
 
   void start() {
-    started_ = true;
-    guarded("while starting", [&] { make_node(); }, nullptr);  // a restart makes and starts a fresh node
+    ensure_started();
     if (!done_) pump();
+  }
+
+  // Makes and starts the node once; a tool may be called before its start message arrives.
+  bool ensure_started() {
+    if (!started_) {
+      started_ = true;
+      guarded("while starting", [&] { make_node(); }, nullptr);  // a restart makes and starts a fresh node
+    }
+    return impl_ != nullptr && !done_;
   }
 
   void on_batch(batch_msg& b) {
@@ -145,6 +186,50 @@ class node_host final : public context {
 
   void on_pump() { pump(); }
 
+  // A tool serves a call: the request is checked against its call arguments, then on_call. Whatever goes
+  // wrong goes back to the caller as an error; a tool's failure to answer one call does not fail the run.
+  void on_call(caf::actor caller, call_msg& c) {
+    if (!ensure_started()) {
+      self_->send(caller, reply_msg{c.id, false, value{}, fmt::format("tool `{}` has stopped", cfg_->init.name)});
+      return;
+    }
+    auto t0 = clock::now();
+    reply_msg r{c.id, true, value{}, {}};
+    try {
+      r.reply = impl_->on_call(*this, check_call_request(*cfg_->def->spec.call, c.request));
+    } catch (const std::exception& e) {
+      r.ok = false;
+      r.error = e.what();
+    }
+    counters_.in.fetch_add(1, std::memory_order_relaxed);
+    counters_.out.fetch_add(1, std::memory_order_relaxed);
+    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((clock::now() - t0).count()), std::memory_order_relaxed);
+    self_->send(caller, std::move(r));
+    flush();
+  }
+
+  void on_reply(reply_msg& r) {
+    auto it = calls_.find(r.id);
+    if (it == calls_.end() || done_) return;  // timed out already
+    auto p = std::move(it->second);
+    calls_.erase(it);
+    finish_call(p, call_result{r.ok, std::move(r.reply), std::move(r.error)});
+  }
+
+  void on_call_timeout(const call_timeout_msg& t) {
+    auto it = calls_.find(t.id);
+    if (it == calls_.end() || done_) return;
+    auto p = std::move(it->second);
+    calls_.erase(it);
+    finish_call(p, call_result{false, value{},
+                               fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
+  }
+
+  void on_release() {
+    released_ = true;
+    pump();
+  }
+
   // SIGINT or another node's failure: drop what is queued, let the node flush (sinks close their files on
   // a complete record), report and quit.
   void cancel() {
@@ -165,6 +250,22 @@ class node_host final : public context {
   }
 
  private:
+  struct pending_call {
+    std::string tool;
+    std::chrono::milliseconds timeout;
+    call_done done;
+  };
+  struct tool_state {
+    const tool_cfg* cfg;
+    std::vector<caf::actor> actors;
+    std::size_t next;
+  };
+
+  void finish_call(pending_call& p, call_result r) {
+    guarded("while handling a tool reply", [&] { p.done(*this, std::move(r)); }, nullptr);
+    if (!done_) pump();
+  }
+
   std::int64_t pending_of(std::size_t i) const { return static_cast<std::int64_t>(out_links_[i].pending.size()); }
 
   std::size_t pick(out_edge& e) {
@@ -273,7 +374,7 @@ class node_host final : public context {
     if (done_ || !impl_ || paused_) return;
     auto t0 = clock::now();
     std::uint64_t handled = 0;
-    while (!paused_ && !done_ && !queue_.empty() && !blocked()) {
+    while (!paused_ && !done_ && calls_.empty() && !queue_.empty() && !blocked()) {
       auto& q = queue_.front();
       auto& link = in_links_[q.link];
       if (q.eos) {
@@ -294,7 +395,7 @@ class node_host final : public context {
     if (queue_.empty()) grant_all();
     counters_.in.fetch_add(handled, std::memory_order_relaxed);
     flush();
-    if (is_source_ && !pulled_all_ && !paused_ && !blocked() && !finished_) pull();
+    if (is_source_ && !pulled_all_ && !paused_ && calls_.empty() && !blocked() && !finished_) pull();
     maybe_finish();
     counters_.busy_ns.fetch_add(
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
@@ -326,8 +427,9 @@ class node_host final : public context {
   }
 
   void maybe_finish() {
-    if (done_ || paused_) return;
+    if (done_ || paused_ || !calls_.empty()) return;
     bool inputs_done = is_source_ ? pulled_all_ : (closed_ports_ == open_ports_.size() && queue_.empty());
+    if (cfg_->is_tool && !released_) inputs_done = false;  // callers may still call
     if (!inputs_done) return;
     if (!finished_) {
       finished_ = true;
@@ -372,6 +474,10 @@ class node_host final : public context {
   bool finished_ = false;
   bool stopping_ = false;
   bool done_ = false;
+  bool released_ = false;
+  std::vector<tool_state> tools_;
+  std::unordered_map<std::uint64_t, pending_call> calls_;
+  std::uint64_t next_call_ = 1;
 };
 
 }  // namespace
@@ -388,6 +494,10 @@ caf::behavior node_actor_behavior(caf::event_based_actor* self, std::shared_ptr<
       [=](resume_atom) { host->on_resume(); },
       [=](pump_atom) { host->on_pump(); },
       [=](cancel_atom) { host->cancel(); },
+      [=](call_msg& c) { host->on_call(caf::actor_cast<caf::actor>(self->current_sender()), c); },
+      [=](reply_msg& r) { host->on_reply(r); },
+      [=](const call_timeout_msg& t) { host->on_call_timeout(t); },
+      [=](release_atom) { host->on_release(); },
   };
 }
 

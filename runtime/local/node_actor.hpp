@@ -36,6 +36,13 @@ struct in_link_cfg {
   std::string label;       // "src.out -> fwd.in", for errors
 };
 
+// A tool this node may call: its instances (a call goes to one of them, round robin).
+struct tool_cfg {
+  std::string name;
+  const graph::kind_spec* kind = nullptr;
+  std::vector<std::uint32_t> instances;
+};
+
 struct instance_cfg {
   std::uint32_t index = 0;  // among all instances of the run
   std::string kind;
@@ -45,6 +52,8 @@ struct instance_cfg {
   std::vector<std::string> input_names;
   std::vector<std::vector<out_edge_cfg>> out_ports;  // per output port, its edges
   std::vector<in_link_cfg> in_links;
+  std::vector<tool_cfg> tools;
+  bool is_tool = false;  // its kind declares a call: it lives until released, serving calls
   node_counters* counters = nullptr;
   caf::actor coordinator;
 };
