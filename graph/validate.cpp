@@ -37,14 +37,19 @@ bool type_matches(param_type t, const config& v) {
   return false;
 }
 
-std::string fmt_bound(double v) { return config(v).str(); }
+std::string fmt_bound(double v) {
+  if (v == static_cast<double>(static_cast<std::int64_t>(v))) return fmt::format("{}", static_cast<std::int64_t>(v));
+  return config(v).str();
+}
+
+// "string `ten`", "list `[1, 2]`": the type and the value as written.
+std::string found(const config& v) { return fmt::format("{} `{}`", config::type_name(v.kind()), v.is_string() ? v.as_string() : v.str()); }
 
 void check_param_value(const node& n, const param_spec& p, const config& v, const location& where,
                        diagnostics& diags) {
   std::string what = fmt::format("param `{}` of node {}", p.name, describe(n));
   if (!type_matches(p.type, v)) {
-    diags.error(where, fmt::format("{} expects {}, found {} {}", what, param_type_name(p.type),
-                                   config::type_name(v.kind()), v.str()),
+    diags.error(where, fmt::format("{} expects {}, found {}", what, param_type_name(p.type), found(v)),
                 p.doc.empty() ? std::string() : fmt::format("`{}`: {}", p.name, p.doc));
     return;
   }

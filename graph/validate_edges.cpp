@@ -95,17 +95,20 @@ void check_duplicates(const std::vector<resolved_edge>& edges, const graph& g, d
   }
 }
 
-void check_connected(const graph& g, const kind_catalog& catalog, const std::vector<resolved_edge>& edges,
-                     diagnostics& diags) {
+void check_connected(const graph& g, const kind_catalog& catalog, diagnostics& diags) {
+  // An edge whose port was wrong still connects its nodes: one error about it is enough.
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) index.emplace(g.nodes[i].name, i);
   std::vector<bool> has_in(g.nodes.size()), has_out(g.nodes.size()), is_tool(g.nodes.size());
-  for (const auto& r : edges) {
-    has_out[r.from] = true;
-    has_in[r.to] = true;
+  auto mark = [&](std::vector<bool>& flags, const std::string& name) {
+    if (auto it = index.find(name); it != index.end()) flags[it->second] = true;
+  };
+  for (const auto& e : g.edges) {
+    mark(has_out, e.from.node);
+    mark(has_in, e.to.node);
   }
   for (const auto& n : g.nodes)
-    for (const auto& t : n.tools)
-      for (std::size_t i = 0; i < g.nodes.size(); ++i)
-        if (g.nodes[i].name == t) is_tool[i] = true;
+    for (const auto& t : n.tools) mark(is_tool, t);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const node& n = g.nodes[i];
     const kind_spec* spec = catalog.find_kind(n.kind);
@@ -160,7 +163,7 @@ void check_cycles(const graph& g, const std::vector<resolved_edge>& edges, diagn
 void validate_edges(const graph& g, const kind_catalog& catalog, diagnostics& diags) {
   auto edges = resolve_edges(g, catalog, diags);
   check_duplicates(edges, g, diags);
-  check_connected(g, catalog, edges, diags);
+  check_connected(g, catalog, diags);
   check_cycles(g, edges, diags);
 }
 
