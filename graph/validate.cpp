@@ -94,6 +94,7 @@ void check_params(const node& n, const kind_spec& spec, diagnostics& diags) {
 }
 
 void check_references(const graph& g, const node& n, diagnostics& diags) {
+  if (n.colocate.empty() && n.tools.empty()) return;
   auto names = node_names(g);
   auto check = [&](const std::vector<std::string>& refs, const std::string& field) {
     for (const auto& ref : refs) {

@@ -56,9 +56,17 @@ std::optional<std::string> resolve_port(const node& n, const kind_spec& spec, co
   return std::nullopt;
 }
 
-std::optional<std::size_t> find_node(const graph& g, const port_ref& ref, const edge& e, diagnostics& diags) {
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (g.nodes[i].name == ref.node) return i;
+using node_index = std::map<std::string, std::size_t, std::less<>>;
+
+node_index index_nodes(const graph& g) {
+  node_index index;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) index.emplace(g.nodes[i].name, i);
+  return index;
+}
+
+std::optional<std::size_t> find_node(const graph& g, const node_index& index, const port_ref& ref, const edge& e,
+                                     diagnostics& diags) {
+  if (auto it = index.find(ref.node); it != index.end()) return it->second;
   diags.error(ref.where.known() ? ref.where : e.where,
               fmt::format("edge `{} -> {}` names node `{}`, which is not in the graph", e.from.str(), e.to.str(),
                           ref.node),
@@ -68,11 +76,12 @@ std::optional<std::size_t> find_node(const graph& g, const port_ref& ref, const 
 
 std::vector<resolved_edge> resolve_edges(const graph& g, const kind_catalog& catalog, diagnostics& diags) {
   std::vector<resolved_edge> out;
+  node_index index = index_nodes(g);
   for (const auto& e : g.edges) {
     if (e.capacity && *e.capacity < 1)
       diags.error(e.where, fmt::format("edge capacity must be at least 1, found {}", *e.capacity));
-    auto from = find_node(g, e.from, e, diags);
-    auto to = find_node(g, e.to, e, diags);
+    auto from = find_node(g, index, e.from, e, diags);
+    auto to = find_node(g, index, e.to, e, diags);
     if (!from || !to) continue;
     const kind_spec* from_kind = catalog.find_kind(g.nodes[*from].kind);
     const kind_spec* to_kind = catalog.find_kind(g.nodes[*to].kind);
@@ -97,8 +106,7 @@ void check_duplicates(const std::vector<resolved_edge>& edges, const graph& g, d
 
 void check_connected(const graph& g, const kind_catalog& catalog, diagnostics& diags) {
   // An edge whose port was wrong still connects its nodes: one error about it is enough.
-  std::map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) index.emplace(g.nodes[i].name, i);
+  node_index index = index_nodes(g);
   std::vector<bool> has_in(g.nodes.size()), has_out(g.nodes.size()), is_tool(g.nodes.size());
   auto mark = [&](std::vector<bool>& flags, const std::string& name) {
     if (auto it = index.find(name); it != index.end()) flags[it->second] = true;

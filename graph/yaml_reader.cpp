@@ -26,7 +26,7 @@ std::vector<yaml_entry> yaml_reader::entries(const YAML::Node& map, const std::v
   std::vector<yaml_entry> out;
   std::map<std::string, int> seen;  // key -> line first written
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    YAML::Node key = it->first;  // a copy: `it->` yields a temporary
     location key_at = at(key);
     if (!key.IsScalar()) {
       diags_.error(key_at, fmt::format("a {}{} must be a name, not a list or map", noun, context));
