@@ -18,8 +18,7 @@ std::vector<std::string> edges_of(const std::string& edges_yaml) {
   REQUIRE(g.has_value());
   CHECK_FALSE(diags.has_errors());
   std::vector<std::string> out;
-  for (const auto& e : g->edges)
-  {
+  for (const auto& e : g->edges) {
     std::string text = e.from.str();
     text += ">";
     text += e.to.str();
