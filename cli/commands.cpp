@@ -95,8 +95,17 @@ void print_kind(const graph::kind_spec& k) {
     std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
                 range_text(p).c_str(), p.doc.c_str());
   }
+  if (k.call) {
+    std::printf("\ncall (a tool: agents may call it): %s\n", k.call->doc.c_str());
+    for (const auto& p : k.call->arguments) {
+      auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
+      std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
+                  range_text(p).c_str(), p.doc.c_str());
+    }
+  }
   const auto& r = k.resources;
   std::printf("\nresources: ");
+  if (k.blocking) std::printf("(own thread: blocking I/O) ");
   if (r.cpus == 0 && r.memory == 0 && r.gpus == 0) std::printf("none declared\n");
   else
     std::printf("cpus %g, memory %llu bytes, gpus %d%s\n", r.cpus, static_cast<unsigned long long>(r.memory),
