@@ -13,21 +13,30 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <version>
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 #include "graph/graph.hpp"
 
 namespace loom::graph {
 
-// Where a builder call was written. Like std::source_location, which clang 14 with libstdc++ 12 lacks
-// (the fuzz build uses clang): the compiler builtins fill it at the caller.
+// Where a builder call was written: std::source_location where the library has it, else the compiler's
+// builtins without a column (clang 14 with libstdc++ 12, the fuzz build, has no std::source_location).
 struct call_site {
   const char* file;
   int line;
   int column;
-  static constexpr call_site current(const char* file = __builtin_FILE(), int line = __builtin_LINE(),
-                                     int column = __builtin_COLUMN()) {
-    return {file, line, column};
+#if defined(__cpp_lib_source_location)
+  static constexpr call_site current(std::source_location l = std::source_location::current()) {
+    return {l.file_name(), static_cast<int>(l.line()), static_cast<int>(l.column())};
   }
+#else
+  static constexpr call_site current(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    return {file, line, 0};
+  }
+#endif
 };
 
 class builder;
