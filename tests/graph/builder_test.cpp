@@ -15,7 +15,8 @@ TEST_CASE("a builder graph equals its YAML twin") {
   b.node("src", "source.sequence").param("count", 100).param("step", 2).cpus(1.5).memory(512ULL << 20);
   b.node("batch", "flow.batch").param("size", 8).gpus(1, 1ULL << 30).on_host("a").label("zone", "paris")
       .colocate("src").spread("g").replicas(2).restarts(3);
-  b.node("agent", "flow.forward").tool("batch");
+  b.node("agent", "flow.forward").tool("calc");
+  b.node("calc", "tool.calculator");
   b.node("out", "sink.count");
   b.chain({"src", "batch.in"});
   b.edge("batch", "out");
@@ -41,7 +42,8 @@ nodes:
     spread: g
     replicas: 2
     restarts: 3
-  agent: {kind: flow.forward, tools: [batch]}
+  agent: {kind: flow.forward, tools: [calc]}
+  calc: {kind: tool.calculator}
   out: {kind: sink.count}
 edges:
   - src -> batch.in
