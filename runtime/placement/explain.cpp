@@ -26,7 +26,7 @@ std::string where_text(const cluster& c, const placed_instance& x) {
 }  // namespace
 
 std::string explain(const plan& p, const graph::graph& g, const cluster& c) {
-  std::size_t name_width = 4, where_width = 12;
+  std::size_t name_width = 4, where_width = 13;
   for (const auto& x : p.instances) {
     name_width = std::max(name_width, instance_name(g, x).size());
     where_width = std::max(where_width, where_text(c, x).size());
