@@ -27,4 +27,7 @@ int graph_command(const common_options& common, const std::string& file, const s
 
 int inspect_command(const common_options& common, const std::string& kind);
 
+// cli/plan.cpp: place the graph on the cluster file's hosts and print the plan.
+int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file);
+
 }  // namespace loom::cli

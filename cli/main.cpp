@@ -1,4 +1,4 @@
-// cli/main.cpp: `loom` — validate, run, graph and inspect dataflow graphs. Parses the command line with
+// cli/main.cpp: `loom` — validate, run, graph, inspect and plan dataflow graphs. Parses the command line with
 // CLI11 and hands each subcommand to cli/commands.cpp.
 #include <CLI/CLI.hpp>
 
@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
   inspect->add_option("kind", kind, "Kind name, e.g. source.sequence");
   add_plugin(inspect);
 
+  std::string plan_file, cluster_file;
+  auto* plan = app.add_subcommand("plan", "Place a graph on a cluster's hosts and GPUs; print where and why");
+  plan->add_option("file", plan_file, "Graph file")->required();
+  plan->add_option("--cluster", cluster_file, "Cluster file (hosts, their cpus, memory, GPUs, labels)")->required();
+  add_plugin(plan);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -51,5 +57,6 @@ int main(int argc, char** argv) {
   if (*run_cmd) return run_command(common, run);
   if (*graph_cmd) return graph_command(common, graph_file, format);
   if (*inspect) return inspect_command(common, kind);
+  if (*plan) return plan_command(common, plan_file, cluster_file);
   return invalid;
 }
