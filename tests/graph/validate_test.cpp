@@ -154,6 +154,6 @@ edges:
 )", "tools.yaml", diags);
   REQUIRE(g);
   loom::graph::validate(*g, loom::graph::testing::test_catalog{}, diags);
-  CHECK(diags.str().find("tools.yaml:4:31: error: `tools` of node `agent` names `out` (sink.count), which cannot be "
+  CHECK(diags.str().find("tools.yaml:4:38: error: `tools` of node `agent` names `out` (sink.count), which cannot be "
                          "called") != std::string::npos);
 }
