@@ -27,4 +27,7 @@ int graph_command(const common_options& common, const std::string& file, const s
 
 int inspect_command(const common_options& common, const std::string& kind);
 
+// Writes PREFIX.key (secret, 0600) and PREFIX.pub (z85 public key); never overwrites.
+int keygen_command(const std::string& prefix);
+
 }  // namespace loom::cli

@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   inspect->add_option("kind", kind, "Kind name, e.g. source.sequence");
   add_plugin(inspect);
 
+  std::string key_prefix;
+  auto* keygen = app.add_subcommand("keygen", "Make a CurveZMQ key pair: PREFIX.key (secret, 0600), PREFIX.pub");
+  keygen->add_option("--out", key_prefix, "Path prefix of the two key files")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -51,5 +55,6 @@ int main(int argc, char** argv) {
   if (*run_cmd) return run_command(common, run);
   if (*graph_cmd) return graph_command(common, graph_file, format);
   if (*inspect) return inspect_command(common, kind);
+  if (*keygen) return keygen_command(key_prefix);
   return invalid;
 }

@@ -400,7 +400,7 @@ struct endpoint::impl {
         report(problem::kind::refused, ev->address,
                 fmt::format("refused a peer on {}: {}", ev->address,
                             ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? protocol_error_text(ev->value)
-                                                                             : std::string("handshake failed")));
+                                                                             : std::string("handshake failed (a client without the curve keys?)")));
       }
       // FAILED_AUTH was reported by zap_request, with the client's key.
     }
