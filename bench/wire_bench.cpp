@@ -156,11 +156,14 @@ double loom_wire(std::uint64_t count, const value& v, std::uint32_t batch, std::
       cv.wait(lock, [&] { return credits >= n; });
       credits -= n;
     }
-    values.resize(n, v);
-    ep.send(peer, envelope{1, 0, 1, numbers.next({1, 0, 1}), local::batch_msg{0, values}});
+    ep.send(peer, envelope{1, 0, 1, numbers.next({1, 0, 1}),
+                           local::batch_msg{0, std::vector<value>(values.begin(), values.begin() + n)}});
     sent += n;
   }
-  return std::stod(rx.read_line());
+  auto secs = std::stod(rx.read_line());
+  std::unique_lock lock(mu);  // every credit back before the endpoints close
+  cv.wait(lock, [&] { return credits == window; });
+  return secs;
 }
 
 }  // namespace
