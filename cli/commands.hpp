@@ -29,5 +29,7 @@ int inspect_command(const common_options& common, const std::string& kind);
 
 // cli/plan.cpp: place the graph on the cluster file's hosts and print the plan.
 int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file);
+// Writes PREFIX.key (secret, 0600) and PREFIX.pub (z85 public key); never overwrites.
+int keygen_command(const std::string& prefix);
 
 }  // namespace loom::cli

@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
   plan->add_option("file", plan_file, "Graph file")->required();
   plan->add_option("--cluster", cluster_file, "Cluster file (hosts, their cpus, memory, GPUs, labels)")->required();
   add_plugin(plan);
+  std::string key_prefix;
+  auto* keygen = app.add_subcommand("keygen", "Make a CurveZMQ key pair: PREFIX.key (secret, 0600), PREFIX.pub");
+  keygen->add_option("--out", key_prefix, "Path prefix of the two key files")->required();
 
   try {
     app.parse(argc, argv);
@@ -58,5 +61,6 @@ int main(int argc, char** argv) {
   if (*graph_cmd) return graph_command(common, graph_file, format);
   if (*inspect) return inspect_command(common, kind);
   if (*plan) return plan_command(common, plan_file, cluster_file);
+  if (*keygen) return keygen_command(key_prefix);
   return invalid;
 }
