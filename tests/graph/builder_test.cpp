@@ -3,7 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "graph/builder.hpp"
+#include "graph/emit.hpp"
+#include "graph/load.hpp"
 #include "test_support.hpp"
 
 using namespace loom::graph;
@@ -87,4 +91,32 @@ TEST_CASE("validate catches builder-only mistakes: duplicate and invalid names")
   validate(b.build(), testing::test_catalog{}, diags);
   CHECK(diags.str().find("duplicate node name `a`") != std::string::npos);
   CHECK(diags.str().find("`b.c` is not a valid node name") != std::string::npos);
+}
+
+TEST_CASE("a graph written back as YAML reads back equal, for every config in configs/") {
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LOOM_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    diagnostics d;
+    auto g = load_graph_file(entry.path().string(), d);
+    INFO(entry.path(), "\n", d.str());
+    REQUIRE(g);
+    auto text = to_yaml(*g);
+    diagnostics d2;
+    auto back = load_graph_text(text, "emitted.yaml", d2);
+    INFO(text, "\n", d2.str());
+    REQUIRE(back);
+    CHECK(*back == *g);
+  }
+}
+
+TEST_CASE("emitted YAML keeps floats as floats and strings as strings") {
+  builder b("types");
+  b.node("a", "source.value").param("value", config_map{{"f", 20.0}, {"s", "true"}, {"n", "12"}, {"i", 3}});
+  b.node("out", "sink.count");
+  b.edge("a", "out");
+  auto g = b.build();
+  diagnostics d;
+  auto back = load_graph_text(to_yaml(g), "types.yaml", d);
+  REQUIRE(back);
+  CHECK(*back == g);
 }
