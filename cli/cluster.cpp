@@ -47,6 +47,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
 
   cluster::driver_options o;
   o.kinds = &kinds;
+  o.connect_timeout = std::chrono::milliseconds(static_cast<long>(options.connect_timeout * 1000));
   if (c->curve) {
     try {
       const auto& server = c->curve->server_key_file;

@@ -21,6 +21,7 @@ struct run_options {
   bool quiet = false;             // no progress, no summary
   unsigned threads = 0;           // 0: one per core
   std::string cluster;            // --cluster C: run across the cluster's workers
+  double connect_timeout = 10;    // seconds to wait for each worker
 };
 
 struct worker_options {

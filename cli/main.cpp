@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--threads", run.threads, "Scheduler threads (default: one per core)");
   run_cmd->add_option("--cluster", run.cluster, "Run across the workers of this cluster file (this process drives)")
       ->check(CLI::ExistingFile);
+  run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
+      ->check(CLI::PositiveNumber);
   add_plugin(run_cmd);
 
   std::string graph_file, format = "dot";

@@ -245,11 +245,18 @@ class worker {
     std::vector<tr::peer_id> peers(d.plan.hosts.size());
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h) {
       if (static_cast<int>(h) == me) continue;
+      // One connection per peer for the worker's life: a second DEALER with our name would be turned
+      // away by the peer's ROUTER; zmq reconnects a lost one by itself.
+      const auto& address = d.plan.hosts[h].data_address;
+      if (auto known = peer_by_address_.find(address); known != peer_by_address_.end()) {
+        peers[h] = known->second;
+        continue;
+      }
       try {
         tr::connect_options co;
         co.role = "worker " + d.plan.hosts[h].name;
         if (o_.curve) co.server_key = o_.curve->public_key;
-        peers[h] = ep_->connect(d.plan.hosts[h].data_address, co);
+        peers[h] = peer_by_address_[address] = ep_->connect(address, co);
       } catch (const std::exception& e) {
         return refuse(r, e.what());
       }
@@ -309,6 +316,7 @@ class worker {
   std::condition_variable cv_;
   std::deque<event> events_;
   std::map<std::string, std::string> pending_host_;  // driver -> the host it said we are
+  std::map<std::string, tr::peer_id> peer_by_address_;  // used by the run thread only, one run at a time
   std::shared_ptr<run_state> run_;  // written by the main thread; read by the I/O thread with atomic_load
   std::atomic<bool> finished_{false};
   std::shared_ptr<const tr::receiver> receiver_;
