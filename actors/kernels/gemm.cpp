@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <tuple>
 
 #include "actors/kernels/device_choice.hpp"
 #include "actors/kinds.hpp"
