@@ -21,6 +21,12 @@ void register_builtins(registry& r) {
   r.add(file_sink_kind());
   r.add(stdout_kind());
   r.add(count_kind());
+
+  r.add(calculator_kind());
+  r.add(retrieve_kind());
+  r.add(monte_carlo_kind());
+
+  r.add(gemm_kind());
 }
 
 }  // namespace loom::actors

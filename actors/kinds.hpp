@@ -24,4 +24,12 @@ kind_def file_sink_kind();
 kind_def stdout_kind();
 kind_def count_kind();
 
+// tool.*
+kind_def calculator_kind();
+kind_def retrieve_kind();
+kind_def monte_carlo_kind();
+
+// kernel.*
+kind_def gemm_kind();
+
 }  // namespace loom::actors

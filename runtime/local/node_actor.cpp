@@ -396,10 +396,10 @@ class node_host final : public context {
     counters_.in.fetch_add(handled, std::memory_order_relaxed);
     flush();
     if (is_source_ && !pulled_all_ && !paused_ && calls_.empty() && !blocked() && !finished_) pull();
-    maybe_finish();
     counters_.busy_ns.fetch_add(
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
         std::memory_order_relaxed);
+    maybe_finish();  // last: once it reports done, run_graph may return and free the counters
   }
 
   void close_ports() {

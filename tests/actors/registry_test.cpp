@@ -11,14 +11,19 @@ using loom::graph::param_type;
 TEST_CASE("register_builtins adds every built-in kind" * doctest::timeout(10)) {
   CHECK(loom::test::builtins().kind_names() ==
         std::vector<std::string>{"flow.batch", "flow.forward", "flow.gather", "flow.router", "flow.throttle",
-                                 "sink.count", "sink.file", "sink.stdout", "source.blob", "source.file",
-                                 "source.sequence", "source.value"});
+                                 "kernel.gemm", "sink.count", "sink.file", "sink.stdout", "source.blob",
+                                 "source.file", "source.sequence", "source.value", "tool.calculator",
+                                 "tool.monte_carlo", "tool.retrieve"});
 }
 
-TEST_CASE("sources have only an out port, sinks only an in port" * doctest::timeout(10)) {
+TEST_CASE("sources have only an out port, sinks only an in port, tools none" * doctest::timeout(10)) {
   for (const auto& name : loom::test::builtins().kind_names()) {
     CAPTURE(name);
     const auto& spec = *loom::test::builtins().find_kind(name);
+    if (name.starts_with("tool.")) {  // tools are called, not wired: no ports, a call
+      CHECK((spec.inputs.empty() && spec.outputs.empty() && spec.call.has_value()));
+      continue;
+    }
     bool source = name.starts_with("source."), sink = name.starts_with("sink.");
     CHECK(spec.inputs.size() == (source ? 0u : 1u));
     if (!source) CHECK(spec.inputs[0].name == "in");

@@ -1,0 +1,143 @@
+// bench/kernels_bench.cpp: loom_kernels_bench: the kernels' CPU paths (Monte Carlo samples/s, gemm GFLOP/s at
+// 256, 512, 1024) and, when a GPU is present, their CUDA paths against the raw library calls in the same run
+// (cuRAND generate + a cuBLAS reduce; cublasSgemm). Prints markdown to stdout; best of a few repetitions.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/device/buffer.hpp"
+#include "kernels/device/device.hpp"
+#include "kernels/gemm/gemm.hpp"
+#include "kernels/monte_carlo/monte_carlo.hpp"
+
+#ifdef LOOM_HAVE_CUDA
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <curand.h>
+#endif
+
+using namespace loom;
+using namespace loom::kernels;
+
+namespace {
+
+// The best wall time of `reps` runs of `f`, in seconds.
+double best_of(int reps, const std::function<void()>& f) {
+  double best = 1e300;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+tensor random_matrix(std::int64_t rows, std::int64_t cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<float> v(static_cast<std::size_t>(rows * cols));
+  for (auto& x : v) x = d(rng);
+  return tensor::from<float>({rows, cols}, v);
+}
+
+double gflops(std::int64_t n, double s) { return 2.0 * double(n) * double(n) * double(n) / s / 1e9; }
+
+void cpu_section() {
+  fmt::print("## CPU paths\n\n| kernel | size | time | rate |\n|---|---|---|---|\n");
+  for (std::int64_t samples : {100'000, 1'000'000}) {
+    forecast_params p;
+    p.samples = samples;
+    double s = best_of(3, [&] { forecast_cpu(p); });
+    fmt::print("| monte_carlo forecast_cpu | {} samples | {:.1f} ms | {:.1f} M samples/s |\n", samples, s * 1e3,
+               double(samples) / s / 1e6);
+  }
+  for (std::int64_t n : {256, 512, 1024}) {
+    auto a = random_matrix(n, n, 1), b = random_matrix(n, n, 2);
+    double s = best_of(n >= 1024 ? 2 : 3, [&] { gemm(a, b, {}); });
+    fmt::print("| gemm cpu (blocked) | {0}x{0} | {1:.1f} ms | {2:.2f} GFLOP/s |\n", n, s * 1e3, gflops(n, s));
+  }
+  fmt::print("\n");
+}
+
+#ifdef LOOM_HAVE_CUDA
+void check(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(std::string("bench: ") + what + " failed");
+}
+
+void gpu_section(int dev) {
+  fmt::print("## CUDA paths on cuda:{} against the raw library calls\n\n", dev);
+  fmt::print("| kernel | size | loom | raw library | loom / raw |\n|---|---|---|---|---|\n");
+  check(cudaSetDevice(dev) == cudaSuccess, "cudaSetDevice");
+  cublasHandle_t h = nullptr;
+  check(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
+  for (std::int64_t samples : {1'000'000, 10'000'000}) {
+    forecast_params p;
+    p.samples = samples;
+    forecast_cuda(p, dev);  // warm-up
+    double loom_s = best_of(3, [&] { forecast_cuda(p, dev); });
+    // Raw: generate the normals with cuRAND and reduce them once with cuBLAS (no sort, no quantiles).
+    device_buffer z(dev, std::size_t(samples) * sizeof(double));
+    curandGenerator_t g = nullptr;
+    check(curandCreateGenerator(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10) == CURAND_STATUS_SUCCESS, "curandCreateGenerator");
+    double raw_s = best_of(3, [&] {
+      double sum = 0;
+      curandGenerateNormalDouble(g, z.as<double>(), std::size_t(samples), 0.0, 1.0);
+      cublasDasum(h, int(samples), z.as<double>(), 1, &sum);
+      cudaDeviceSynchronize();
+    });
+    curandDestroyGenerator(g);
+    fmt::print("| monte_carlo forecast_cuda vs curandGenerateNormalDouble + cublasDasum | {} samples | {:.2f} ms "
+               "({:.0f} M samples/s) | {:.2f} ms | {:.2f} |\n",
+               samples, loom_s * 1e3, double(samples) / loom_s / 1e6, raw_s * 1e3, loom_s / raw_s);
+  }
+  blas_handle bh(dev);
+  for (std::int64_t n : {256, 512, 1024, 4096}) {
+    auto a = to_device(random_matrix(n, n, 1), dev), b = to_device(random_matrix(n, n, 2), dev);
+    gemm_options opt;
+    opt.device = dev;
+    opt.blas = &bh;
+    gemm(a, b, opt);
+    cudaDeviceSynchronize();
+    double loom_s = best_of(5, [&] {
+      gemm(a, b, opt);
+      cudaDeviceSynchronize();
+    });
+    auto c = empty_on_device(dtype::f32, {n, n}, dev);
+    auto ptr = [](const tensor& t) { return reinterpret_cast<float*>(const_cast<std::byte*>(t.data()->data())); };
+    float alpha = 1, beta = 0;
+    int ni = int(n);
+    double raw_s = best_of(5, [&] {
+      cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &alpha, ptr(b), ni, ptr(a), ni, &beta, ptr(c), ni);
+      cudaDeviceSynchronize();
+    });
+    fmt::print("| gemm cuda (device tensors, includes the output cudaMalloc) vs cublasSgemm | {0}x{0} | {1:.3f} ms "
+               "({2:.0f} GFLOP/s) | {3:.3f} ms ({4:.0f} GFLOP/s) | {5:.2f} |\n",
+               n, loom_s * 1e3, gflops(n, loom_s), raw_s * 1e3, gflops(n, raw_s), loom_s / raw_s);
+  }
+  cublasDestroy(h);
+  fmt::print("\n");
+}
+#endif
+
+}  // namespace
+
+int main() {
+  fmt::print("# loom kernels benchmark\n\nDevices: {}\n\n", describe_devices());
+  cpu_section();
+  std::string why;
+  auto devices = find_devices(&why);
+  if (devices.empty()) {
+    fmt::print("## CUDA paths\n\nSkipped: no GPU ({}).\n", why);
+    return 0;
+  }
+#ifdef LOOM_HAVE_CUDA
+  gpu_section(devices.front().index);
+#endif
+  return 0;
+}

@@ -1,0 +1,142 @@
+// tests/kernels/gemm_test.cpp: gemm's CPU reference on known and random matrices against a naive triple
+// loop, shape and dtype errors, and the CUDA path against the CPU reference (relative tolerance 1e-4 of the
+// largest |C| entry: cuBLAS may sum in another order and use FMA).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/device/buffer.hpp"
+#include "kernels/gemm/gemm.hpp"
+#include "tests/kernels/gpu.hpp"
+
+using namespace loom;
+using namespace loom::kernels;
+
+namespace {
+
+std::vector<float> random_floats(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<float> naive(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const std::vector<float>& a,
+                         const std::vector<float>& b, float beta, std::vector<float> c) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (std::int64_t p = 0; p < k; ++p) s += double(a[i * k + p]) * double(b[p * n + j]);
+      c[i * n + j] = float(alpha * s + beta * c[i * n + j]);
+    }
+  return c;
+}
+
+// max |x - y| / max(1, max |y|)
+double rel_error(const float* x, const std::vector<float>& y) {
+  double err = 0, scale = 1;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    err = std::max(err, double(std::fabs(x[i] - y[i])));
+    scale = std::max(scale, double(std::fabs(y[i])));
+  }
+  return err / scale;
+}
+
+}  // namespace
+
+TEST_CASE("gemm multiplies a known 2x3 by a 3x2 matrix" * doctest::timeout(10)) {
+  auto a = tensor::from<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  auto b = tensor::from<float>({3, 2}, {7, 8, 9, 10, 11, 12});
+  auto c = gemm(a, b, {});
+  REQUIRE(c.shape() == std::vector<std::int64_t>{2, 2});
+  REQUIRE(c.device() == -1);
+  const float* p = c.host_data<float>();
+  CHECK(p[0] == 58);
+  CHECK(p[1] == 64);
+  CHECK(p[2] == 139);
+  CHECK(p[3] == 154);
+}
+
+TEST_CASE("gemm applies alpha and beta to C" * doctest::timeout(10)) {
+  auto a = tensor::from<float>({2, 2}, {1, 0, 0, 1});
+  auto b = tensor::from<float>({2, 2}, {1, 2, 3, 4});
+  auto c = tensor::from<float>({2, 2}, {10, 10, 10, 10});
+  gemm_options opt;
+  opt.alpha = 2;
+  opt.beta = 0.5f;
+  auto r = gemm(a, b, opt, c);
+  const float* p = r.host_data<float>();
+  CHECK(p[0] == 7);
+  CHECK(p[1] == 9);
+  CHECK(p[2] == 11);
+  CHECK(p[3] == 13);
+  CHECK(c.host_data<float>()[0] == 10);  // the input C is not written
+}
+
+TEST_CASE("gemm's CPU reference matches a naive triple loop on random matrices" * doctest::timeout(30)) {
+  struct dims { std::int64_t m, n, k; };
+  for (auto d : {dims{1, 1, 1}, dims{7, 5, 3}, dims{64, 64, 64}, dims{65, 257, 129}, dims{200, 33, 300}}) {
+    CAPTURE(d.m);
+    CAPTURE(d.n);
+    CAPTURE(d.k);
+    auto a = random_floats(std::size_t(d.m * d.k), 1), b = random_floats(std::size_t(d.k * d.n), 2);
+    auto c = random_floats(std::size_t(d.m * d.n), 3);
+    auto want = naive(d.m, d.n, d.k, 1.5f, a, b, -0.5f, c);
+    gemm_cpu(d.m, d.n, d.k, 1.5f, a.data(), b.data(), -0.5f, c.data());
+    CHECK(rel_error(c.data(), want) < 1e-5);
+  }
+}
+
+TEST_CASE("gemm with beta 0 ignores whatever C holds, NaN included" * doctest::timeout(10)) {
+  std::vector<float> a{1, 2}, b{3, 4}, c{std::nanf("")};
+  gemm_cpu(1, 1, 2, 1.0f, a.data(), b.data(), 0.0f, c.data());
+  CHECK(c[0] == 11);
+}
+
+TEST_CASE("gemm names the shapes that do not fit, and wants f32 matrices" * doctest::timeout(10)) {
+  auto a = tensor::from<float>({2, 3}, std::vector<float>(6, 1));
+  auto b = tensor::from<float>({2, 2}, std::vector<float>(4, 1));
+  CHECK_THROWS_WITH_AS(gemm(a, b, {}), "gemm: A [2, 3] and B [2, 2] do not fit: A's columns must equal B's rows",
+                       std::invalid_argument);
+  auto d = tensor::from<double>({2, 2}, std::vector<double>(4, 1));
+  CHECK_THROWS_WITH_AS(gemm(d, b, {}), "gemm: A must be f32, found f64", std::invalid_argument);
+  auto v = tensor::from<float>({4}, std::vector<float>(4, 1));
+  CHECK_THROWS_WITH_AS(gemm(v, b, {}), "gemm: A must be a matrix (2-D), found shape [4]", std::invalid_argument);
+}
+
+TEST_CASE("to_host of a host tensor is the same tensor" * doctest::timeout(10)) {
+  auto a = tensor::from<float>({2}, {1, 2});
+  CHECK(to_host(a).data() == a.data());
+}
+
+TEST_CASE("gemm's CUDA path matches the CPU reference and keeps the product on the GPU" * doctest::timeout(60)) {
+  auto gpu = test::gpu_or_skip();
+  if (!gpu) return;
+#ifdef LOOM_HAVE_CUDA
+  for (std::int64_t s : {1, 17, 256, 513}) {
+    CAPTURE(s);
+    std::int64_t m = s, n = s + 3, k = s + 1;
+    auto av = random_floats(std::size_t(m * k), 4), bv = random_floats(std::size_t(k * n), 5);
+    auto cv = random_floats(std::size_t(m * n), 6);
+    auto a = tensor::from<float>({m, k}, av), b = tensor::from<float>({k, n}, bv), c = tensor::from<float>({m, n}, cv);
+    gemm_options cpu;
+    cpu.alpha = 0.75f;
+    cpu.beta = 2.0f;
+    gemm_options cuda = cpu;
+    cuda.device = *gpu;
+    auto want = gemm(a, b, cpu, c);
+    auto got = gemm(a, b, cuda, c);
+    CHECK(got.device() == *gpu);
+    auto host = to_host(got);
+    std::vector<float> w(want.host_data<float>(), want.host_data<float>() + m * n);
+    CHECK(rel_error(host.host_data<float>(), w) < 1e-4);
+    // Chained on the GPU: the device product is taken as input without a host copy.
+    auto again = gemm(got, to_device(tensor::from<float>({n, n}, random_floats(std::size_t(n * n), 7)), *gpu), cuda);
+    CHECK(again.device() == *gpu);
+  }
+#endif
+}
