@@ -21,6 +21,7 @@ void register_builtins(registry& r) {
   r.add(file_sink_kind());
   r.add(stdout_kind());
   r.add(count_kind());
+  r.add(llm_agent_kind());
 }
 
 }  // namespace loom::actors
