@@ -356,3 +356,15 @@ TEST_SUITE("agent.llm http" * doctest::timeout(30)) {
     CHECK(a.text() == "from the server, model env-model");
   }
 }
+
+TEST_CASE("a map's other fields reach the model as JSON context after the system prompt" * doctest::timeout(30)) {
+  chat_server s([](const ojson& body, std::size_t, httplib::Response& res) {
+    reply_json(res, message_reply(body["messages"].dump()));
+  });
+  agent_under_test a({{"backend", "http"}, {"base_url", s.base_url()}, {"system", "Be brief."}});
+  a.send(value{value_map{{"task", "summarize"}, {"source", "wiki"}, {"year", 2024}}});
+  CHECK(ojson::parse(a.text()) ==
+        ojson::parse(R"([{"role":"system","content":"Be brief.\n\nContext (JSON):\n{\n  \"task\": \"summarize\",\n)"
+                     R"(  \"source\": \"wiki\",\n  \"year\": 2024\n}"},{"role":"user","content":"summarize"}])"));
+  CHECK(a.field("task").as_string() == "summarize");
+}
