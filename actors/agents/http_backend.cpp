@@ -245,7 +245,9 @@ class http_backend final : public backend {
       return {std::nullopt, fmt::format("HTTP {}: {}", res->status, excerpt(res->body)), retry};
     }
     try {
-      auto reply = o_.stream ? parse_stream(res->body) : parse_completion(res->body);
+      // A server that ignores `stream` answers with one JSON body; take it as it is.
+      bool sse = o_.stream && res->get_header_value("Content-Type").find("application/json") == std::string::npos;
+      auto reply = sse ? parse_stream(res->body) : parse_completion(res->body);
       for (std::size_t i = 0; i < reply.tool_calls.size(); ++i) {
         auto& c = reply.tool_calls[i];
         if (c.id.empty()) c.id = fmt::format("call_{}", i);

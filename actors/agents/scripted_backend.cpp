@@ -99,7 +99,7 @@ std::string eval(const std::string& expr, const scene& s) {
   for (std::size_t i = 1; i < path.size(); ++i) {
     const ojson* next = nullptr;
     if (at->is_object() && at->contains(path[i])) next = &(*at)[path[i]];
-    if (at->is_array() && !path[i].empty() && std::all_of(path[i].begin(), path[i].end(), ::isdigit) &&
+    if (at->is_array() && !path[i].empty() && std::all_of(path[i].begin(), path[i].end(), [](unsigned char c) { return std::isdigit(c) != 0; }) &&
         std::stoul(path[i]) < at->size())
       next = &(*at)[std::stoul(path[i])];
     if (next == nullptr)

@@ -238,6 +238,13 @@ TEST_SUITE("agent.llm http" * doctest::timeout(30)) {
     CHECK(t.tool_calls[1].arguments == ojson::object());
   }
 
+  TEST_CASE("with stream, a server that answers with one JSON body is understood too") {
+    chat_server s([](const ojson&, std::size_t, httplib::Response& res) { reply_json(res, message_reply("whole")); });
+    auto o = options(s);
+    o.stream = true;
+    CHECK(make_http_backend(o)->complete(hello(), ojson::array()).text == "whole");
+  }
+
   TEST_CASE("a 500 is retried; after the retries the error names the URL, status and body") {
     chat_server s([](const ojson&, std::size_t, httplib::Response& res) {
       res.status = 500;
