@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "actors/builtins.hpp"
+#include "cli/load.hpp"
 #include "cli/progress.hpp"
 #include "graph/export.hpp"
 #include "graph/load.hpp"
@@ -22,54 +23,6 @@
 
 namespace loom::cli {
 namespace {
-
-std::atomic<int> sigint_count{0};
-
-void on_sigint(int) {
-  if (sigint_count.fetch_add(1) >= 1) std::_Exit(interrupted);  // a second ^C: leave now
-}
-
-void install_sigint() {
-  struct sigaction sa {};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-void print_error(const std::string& text) { std::fprintf(stderr, "loom: error: %s\n", text.c_str()); }
-
-std::optional<registry> make_registry(const common_options& common) {
-  registry r;
-  actors::register_builtins(r);
-  for (const auto& path : common.plugins) {
-    try {
-      load_plugin(r, path);
-    } catch (const std::exception& e) {
-      print_error(e.what());
-      return std::nullopt;
-    }
-  }
-  return r;
-}
-
-// Loads, applies overrides, validates and fills defaults. Prints every diagnostic; nullopt on errors.
-std::optional<graph::graph> load(const std::string& file, const registry& kinds,
-                                 const std::vector<std::string>& sets = {}) {
-  graph::diagnostics diags;
-  auto g = graph::load_graph_file(file, diags);
-  if (g) {
-    for (const auto& s : sets) graph::apply_override(*g, s, diags);
-    graph::validate(*g, kinds, diags);
-  }
-  if (!diags.all().empty()) std::fprintf(stderr, "%s", diags.str().c_str());
-  if (!g || diags.has_errors()) {
-    if (diags.error_count() > 1) std::fprintf(stderr, "%s: %zu errors\n", file.c_str(), diags.error_count());
-    return std::nullopt;
-  }
-  graph::apply_defaults(*g, kinds);
-  return g;
-}
 
 std::string range_text(const graph::param_spec& p) {
   if (p.min && p.max) return fmt::format("{:g}..{:g}", *p.min, *p.max);
@@ -95,8 +48,17 @@ void print_kind(const graph::kind_spec& k) {
     std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
                 range_text(p).c_str(), p.doc.c_str());
   }
+  if (k.call) {
+    std::printf("\ncall (a tool: agents may call it): %s\n", k.call->doc.c_str());
+    for (const auto& p : k.call->arguments) {
+      auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
+      std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
+                  range_text(p).c_str(), p.doc.c_str());
+    }
+  }
   const auto& r = k.resources;
   std::printf("\nresources: ");
+  if (k.blocking) std::printf("(own thread: blocking I/O) ");
   if (r.cpus == 0 && r.memory == 0 && r.gpus == 0) std::printf("none declared\n");
   else
     std::printf("cpus %g, memory %llu bytes, gpus %d%s\n", r.cpus, static_cast<unsigned long long>(r.memory),
@@ -121,11 +83,38 @@ int validate_command(const common_options& common, const std::vector<std::string
   return status;
 }
 
+int report_run(const local::run_report& report, const std::string& graph, bool quiet) {
+  switch (report.result) {
+    case local::run_report::outcome::ok:
+      if (!quiet)
+        std::fprintf(stderr, "loom: run `%s` ok in %.3f s%s (devices: %s)\n", graph.c_str(), report.seconds,
+                     report.peak_rss_kib ? fmt::format(", peak memory {:.1f} MiB", report.peak_rss_kib / 1024.0).c_str()
+                                         : "",
+                     kernels::describe_devices().c_str());
+      break;
+    case local::run_report::outcome::failed:
+      std::fprintf(stderr, "loom: run `%s` failed after %.3f s: %s\n", graph.c_str(), report.seconds,
+                   report.error.c_str());
+      break;
+    case local::run_report::outcome::interrupted:
+      std::fprintf(stderr, "loom: run `%s` interrupted after %.3f s; sinks flushed\n", graph.c_str(), report.seconds);
+      break;
+  }
+  if (!quiet) std::fprintf(stderr, "%s", report.table().c_str());
+  switch (report.result) {
+    case local::run_report::outcome::ok: return ok;
+    case local::run_report::outcome::failed: return run_failed;
+    case local::run_report::outcome::interrupted: return interrupted;
+  }
+  return run_failed;
+}
+
 int run_command(const common_options& common, const run_options& options) {
   auto kinds = make_registry(common);
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
+  if (!options.cluster.empty()) return run_cluster(*g, *kinds, options);
 
   caf::actor_system_config cfg;
   auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
@@ -135,34 +124,13 @@ int run_command(const common_options& common, const run_options& options) {
   install_sigint();
   progress bar{!options.quiet};
   local::run_options ro;
-  ro.interrupted = [] { return sigint_count.load() > 0; };
+  ro.interrupted = [] { return interrupted_by_user(); };
   ro.on_progress = [&](const local::run_report& r) { bar.update(r); };
   auto report = local::run_graph(system, *g, *kinds, ro);
   bar.clear();
   std::fflush(stdout);
 
-  switch (report.result) {
-    case local::run_report::outcome::ok:
-      if (!options.quiet)
-        std::fprintf(stderr, "loom: run `%s` ok in %.3f s, peak memory %.1f MiB (devices: %s)\n", g->name.c_str(),
-                     report.seconds, report.peak_rss_kib / 1024.0, kernels::describe_devices().c_str());
-      break;
-    case local::run_report::outcome::failed:
-      std::fprintf(stderr, "loom: run `%s` failed after %.3f s: %s\n", g->name.c_str(), report.seconds,
-                   report.error.c_str());
-      break;
-    case local::run_report::outcome::interrupted:
-      std::fprintf(stderr, "loom: run `%s` interrupted after %.3f s; sinks flushed\n", g->name.c_str(),
-                   report.seconds);
-      break;
-  }
-  if (!options.quiet) std::fprintf(stderr, "%s", report.table().c_str());
-  switch (report.result) {
-    case local::run_report::outcome::ok: return ok;
-    case local::run_report::outcome::failed: return run_failed;
-    case local::run_report::outcome::interrupted: return interrupted;
-  }
-  return run_failed;
+  return report_run(report, g->name, options.quiet);
 }
 
 int graph_command(const common_options& common, const std::string& file, const std::string& format) {

@@ -20,11 +20,26 @@ struct run_options {
   std::vector<std::string> sets;  // --set node.param=value
   bool quiet = false;             // no progress, no summary
   unsigned threads = 0;           // 0: one per core
+  std::string cluster;            // --cluster C: run across the cluster's workers
+  double connect_timeout = 10;    // seconds to wait for each worker
 };
+
+struct worker_options {
+  std::string listen;
+  std::string name;
+  std::string key;                 // PREFIX of a `loom keygen` pair: CurveZMQ
+  std::vector<std::string> allow;  // public key files of clients allowed in (default: the worker's own)
+};
+int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);
 
 int graph_command(const common_options& common, const std::string& file, const std::string& format);
 
 int inspect_command(const common_options& common, const std::string& kind);
+
+// cli/plan.cpp: place the graph on the cluster file's hosts and print the plan.
+int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file);
+// Writes PREFIX.key (secret, 0600) and PREFIX.pub (z85 public key); never overwrites.
+int keygen_command(const std::string& prefix);
 
 }  // namespace loom::cli

@@ -1,4 +1,4 @@
-// cli/main.cpp: `loom` — validate, run, graph and inspect dataflow graphs. Parses the command line with
+// cli/main.cpp: `loom` — validate, run, graph, inspect and plan dataflow graphs. Parses the command line with
 // CLI11 and hands each subcommand to cli/commands.cpp.
 #include <CLI/CLI.hpp>
 
@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--set", run.sets, "Override a param: node.param=value (repeatable)");
   run_cmd->add_flag("-q,--quiet", run.quiet, "No progress line and no summary table");
   run_cmd->add_option("--threads", run.threads, "Scheduler threads (default: one per core)");
+  run_cmd->add_option("--cluster", run.cluster, "Run across the workers of this cluster file (this process drives)")
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
+      ->check(CLI::PositiveNumber);
   add_plugin(run_cmd);
 
   std::string graph_file, format = "dot";
@@ -40,6 +44,23 @@ int main(int argc, char** argv) {
   inspect->add_option("kind", kind, "Kind name, e.g. source.sequence");
   add_plugin(inspect);
 
+  std::string plan_file, cluster_file;
+  auto* plan = app.add_subcommand("plan", "Place a graph on a cluster's hosts and GPUs; print where and why");
+  plan->add_option("file", plan_file, "Graph file")->required();
+  plan->add_option("--cluster", cluster_file, "Cluster file (hosts, their cpus, memory, GPUs, labels)")->required();
+  add_plugin(plan);
+  worker_options worker;
+  auto* worker_cmd = app.add_subcommand("worker", "Serve runs from a driver on this host: loom run FILE --cluster C");
+  worker_cmd->add_option("--listen", worker.listen, "Address to listen on, tcp://HOST:PORT")->required();
+  worker_cmd->add_option("--name", worker.name, "Name on the wire (default: worker@ADDRESS)");
+  worker_cmd->add_option("--key", worker.key, "CurveZMQ key pair PREFIX (from loom keygen): encrypt and authenticate");
+  worker_cmd->add_option("--allow", worker.allow, "Public key file of a client allowed in (default: the worker's own)");
+  add_plugin(worker_cmd);
+
+  std::string key_prefix;
+  auto* keygen = app.add_subcommand("keygen", "Make a CurveZMQ key pair: PREFIX.key (secret, 0600), PREFIX.pub");
+  keygen->add_option("--out", key_prefix, "Path prefix of the two key files")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -51,5 +72,8 @@ int main(int argc, char** argv) {
   if (*run_cmd) return run_command(common, run);
   if (*graph_cmd) return graph_command(common, graph_file, format);
   if (*inspect) return inspect_command(common, kind);
+  if (*plan) return plan_command(common, plan_file, cluster_file);
+  if (*keygen) return keygen_command(key_prefix);
+  if (*worker_cmd) return worker_command(common, worker);
   return invalid;
 }

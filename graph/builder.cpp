@@ -9,9 +9,8 @@ namespace loom::graph {
 
 namespace {
 
-location at(const std::source_location& where) {
-  return location{std::make_shared<const std::string>(where.file_name()), static_cast<int>(where.line()),
-                  static_cast<int>(where.column())};
+location at(const call_site& where) {
+  return location{std::make_shared<const std::string>(where.file), where.line, where.column};
 }
 
 // "node" or "node.port"; text that is neither stays whole as the node name, for validate() to report.
@@ -81,7 +80,7 @@ node_builder& node_builder::tool(std::string tool_node) {
   return *this;
 }
 
-builder::builder(std::string name, std::source_location where) {
+builder::builder(std::string name, call_site where) {
   g_.name = std::move(name);
   g_.where = at(where);
 }
@@ -96,7 +95,7 @@ builder& builder::default_capacity(std::int64_t capacity) {
   return *this;
 }
 
-node_builder builder::node(std::string name, std::string kind, std::source_location where) {
+node_builder builder::node(std::string name, std::string kind, call_site where) {
   ::loom::graph::node n;
   n.name = std::move(name);
   n.kind = std::move(kind);
@@ -107,13 +106,13 @@ node_builder builder::node(std::string name, std::string kind, std::source_locat
 }
 
 builder& builder::edge(std::string_view from, std::string_view to, std::optional<std::int64_t> capacity,
-                       std::source_location where) {
+                       call_site where) {
   location loc = at(where);
   g_.edges.push_back(::loom::graph::edge{endpoint(from, loc), endpoint(to, loc), capacity, loc});
   return *this;
 }
 
-builder& builder::chain(std::initializer_list<std::string_view> endpoints, std::source_location where) {
+builder& builder::chain(std::initializer_list<std::string_view> endpoints, call_site where) {
   const std::string_view* prev = nullptr;
   for (const auto& e : endpoints) {
     if (prev != nullptr) edge(*prev, e, std::nullopt, where);

@@ -12,12 +12,32 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
-#include <source_location>
 #include <string>
+#include <version>
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 #include "graph/graph.hpp"
 
 namespace loom::graph {
+
+// Where a builder call was written: std::source_location where the library has it, else the compiler's
+// builtins without a column (clang 14 with libstdc++ 12, the fuzz build, has no std::source_location).
+struct call_site {
+  const char* file;
+  int line;
+  int column;
+#if defined(__cpp_lib_source_location)
+  static constexpr call_site current(std::source_location l = std::source_location::current()) {
+    return {l.file_name(), static_cast<int>(l.line()), static_cast<int>(l.column())};
+  }
+#else
+  static constexpr call_site current(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    return {file, line, 0};
+  }
+#endif
+};
 
 class builder;
 
@@ -46,20 +66,20 @@ class node_builder {
 
 class builder {
  public:
-  explicit builder(std::string name, std::source_location where = std::source_location::current());
+  explicit builder(std::string name, call_site where = call_site::current());
 
   builder& description(std::string text);
   builder& default_capacity(std::int64_t capacity);
 
   // Adds a node of a registered kind.
   node_builder node(std::string name, std::string kind,
-                    std::source_location where = std::source_location::current());
+                    call_site where = call_site::current());
   // Adds an edge; `from` and `to` are "node" or "node.port".
   builder& edge(std::string_view from, std::string_view to, std::optional<std::int64_t> capacity = {},
-                std::source_location where = std::source_location::current());
+                call_site where = call_site::current());
   // Adds an edge between each consecutive pair of endpoints.
   builder& chain(std::initializer_list<std::string_view> endpoints,
-                 std::source_location where = std::source_location::current());
+                 call_site where = call_site::current());
 
   // The graph built so far (validate it with graph::validate()).
   graph build() const { return g_; }

@@ -93,7 +93,7 @@ void check_params(const node& n, const kind_spec& spec, diagnostics& diags) {
                   p.doc.empty() ? std::string() : fmt::format("`{}` ({}): {}", p.name, param_type_name(p.type), p.doc));
 }
 
-void check_references(const graph& g, const node& n, diagnostics& diags) {
+void check_references(const graph& g, const node& n, const kind_catalog& catalog, diagnostics& diags) {
   if (n.colocate.empty() && n.tools.empty()) return;
   auto names = node_names(g);
   auto check = [&](const std::vector<std::string>& refs, const std::string& field) {
@@ -104,6 +104,16 @@ void check_references(const graph& g, const node& n, diagnostics& diags) {
         diags.error(n.field_where(field),
                     fmt::format("`{}` of node `{}` names `{}`, which is not a node", field, n.name, ref),
                     suggest(ref, names));
+      else if (field == "tools") {
+        const auto* tool = g.find(ref);
+        const kind_spec* k = catalog.find_kind(tool->kind);
+        if (k != nullptr && !k->call)
+          diags.error(n.field_where(field),
+                      fmt::format("`tools` of node `{}` names `{}` ({}), which cannot be called: its kind declares "
+                                  "no call",
+                                  n.name, ref, tool->kind),
+                      "tools are kinds like tool.calculator; `loom inspect` shows which kinds declare a call");
+      }
     }
   };
   check(n.colocate, "colocate");
@@ -119,7 +129,7 @@ void check_node(const graph& g, const node& n, const kind_catalog& catalog, diag
                                                        n.name, n.restarts));
   if (n.res.cpus < 0 || n.res.gpus < 0)
     diags.error(n.field_where("resources"), fmt::format("`resources` of node `{}` must not be negative", n.name));
-  check_references(g, n, diags);
+  check_references(g, n, catalog, diags);
   if (n.kind.empty()) return;  // the loader said so already
   const kind_spec* spec = catalog.find_kind(n.kind);
   if (spec == nullptr) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/dev.sh: everything a fresh Debian 12 machine needs, in one command each.
 #   bash scripts/dev.sh demo   install packages, build, run the flagship graph and show its result
-#   bash scripts/dev.sh test   install packages, build (-Werror), run every test, fuzz the loader briefly
+#   bash scripts/dev.sh test   install packages, build (-Werror), run every test, fuzz the loader and wire briefly
 #   bash scripts/dev.sh deps   install packages only
 # Runs as root, or with sudo when it is available. Set LOOM_FUZZ_SECONDS to change the fuzzing time.
 set -euo pipefail
@@ -61,12 +61,14 @@ case "${1:-}" in
     echo "== build without CUDA (LOOM_CUDA=OFF)"
     build nocuda loom
     build-nocuda/bin/loom run -q configs/pipeline.yaml
-    echo "== fuzzing the graph loader and validator for ${LOOM_FUZZ_SECONDS:-60}s (ASan+UBSan)"
-    build fuzz fuzz_graph
-    mkdir -p build-fuzz/corpus
-    cp tests/configs/broken/*.yaml configs/*.yaml build-fuzz/corpus/ 2>/dev/null || true
-    build-fuzz/bin/fuzz_graph -max_total_time="${LOOM_FUZZ_SECONDS:-60}" -max_len=4096 -timeout=10 \
-      -rss_limit_mb=4096 build-fuzz/corpus 2>&1 | tail -n 5
+    echo "== fuzzing the graph loader and validator, and the wire decoder, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
+    build fuzz fuzz_graph fuzz_wire
+    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire
+    cp tests/configs/broken/*.yaml configs/*.yaml build-fuzz/corpus-graph/ 2>/dev/null || true
+    for target in graph wire; do
+      build-fuzz/bin/fuzz_$target -max_total_time="${LOOM_FUZZ_SECONDS:-60}" -max_len=4096 -timeout=10 \
+        -rss_limit_mb=4096 build-fuzz/corpus-$target 2>&1 | tail -n 3
+    done
     ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'

@@ -1,6 +1,8 @@
 // kernels/device/device.cu: the CUDA path of device discovery (compiled only with LOOM_CUDA).
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "kernels/device/device.hpp"
 
 namespace loom::kernels {
@@ -11,7 +13,7 @@ std::vector<device_info> find_devices(std::string* why_none) {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
-    if (why_none) *why_none = err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device";
+    if (why_none) *why_none = std::string("CUDA runtime: ") + (err != cudaSuccess ? cudaGetErrorString(err) : "no device");
     cudaGetLastError();  // clear the sticky error so later calls start clean
     return {};
   }

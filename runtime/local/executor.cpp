@@ -16,11 +16,11 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-struct expanded {
-  std::vector<std::shared_ptr<instance_cfg>> instances;
-  std::vector<std::unique_ptr<node_counters>> counters;
-  std::vector<std::vector<std::uint32_t>> of_node;  // node index -> its instance indices
-};
+node_stats stats_of(const instance_cfg& inst) {
+  const auto& c = *inst.counters;
+  return node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas, c.in.load(), c.out.load(),
+                    c.busy_ns.load(), c.queue_hwm.load(), c.restarts.load(), c.dropped.load()};
+}
 
 std::size_t port_index(const graph::port_lookup& r, const graph::edge& e) {
   if (!r.ok()) throw std::invalid_argument(fmt::format("{}: edge {} -> {}: {}", e.where.str(), e.from.str(),
@@ -28,8 +28,15 @@ std::size_t port_index(const graph::port_lookup& r, const graph::edge& e) {
   return r.index();
 }
 
-expanded expand(const graph::graph& g, const registry& kinds, const caf::actor& coordinator) {
-  expanded x;
+}  // namespace
+
+deployment::deployment() = default;
+deployment::deployment(deployment&&) noexcept = default;
+deployment& deployment::operator=(deployment&&) noexcept = default;
+deployment::~deployment() = default;
+
+deployment expand(const graph::graph& g, const registry& kinds) {
+  deployment x;
   for (const auto& n : g.nodes) {
     const kind_def* def = kinds.find(n.kind);
     if (!def) throw std::invalid_argument(fmt::format("unknown kind `{}` of node `{}`", n.kind, n.name));
@@ -47,7 +54,6 @@ expanded expand(const graph::graph& g, const registry& kinds, const caf::actor& 
       c->out_ports.resize(outputs.size());
       x.counters.push_back(std::make_unique<node_counters>());
       c->counters = x.counters.back().get();
-      c->coordinator = coordinator;
       x.of_node.back().push_back(c->index);
       x.instances.push_back(std::move(c));
     }
@@ -98,53 +104,77 @@ expanded expand(const graph::graph& g, const registry& kinds, const caf::actor& 
   return x;
 }
 
-}  // namespace
+std::string instance_name(const deployment& d, std::uint32_t instance) {
+  const auto& init = d.instances.at(instance)->init;
+  return init.replicas > 1 ? fmt::format("{}[{}]", init.name, init.instance) : init.name;
+}
 
 run_report run_graph(caf::actor_system& system, const graph::graph& g, const registry& kinds,
                      const run_options& options) {
-  caf::scoped_actor self{system};
-  auto x = expand(g, kinds, caf::actor{self});
+  auto d = expand(g, kinds);
+  return run_slice(system, d, options, slice_hooks{});
+}
 
-  std::vector<caf::actor> actors;
-  actors.reserve(x.instances.size());
-  for (auto& inst : x.instances)
-    actors.push_back(inst->def->spec.blocking ? system.spawn<caf::detached>(node_actor_behavior, inst)
-                                              : system.spawn(node_actor_behavior, inst));
-  for (auto& a : actors) self->send(a, wire_msg{actors});
-  auto started = clock::now();
-  for (auto& a : actors) self->send(a, start_atom::value);
+run_report run_slice(caf::actor_system& system, deployment& x, const run_options& options, const slice_hooks& hooks) {
+  caf::scoped_actor self{system};
+  auto local = [&](std::uint32_t i) { return !hooks.is_local || hooks.is_local(i); };
+  std::vector<std::uint32_t> mine;
+  for (std::uint32_t i = 0; i < x.instances.size(); ++i)
+    if (local(i)) mine.push_back(i);
+
+  std::vector<caf::actor> actors(x.instances.size());
+  for (auto i : mine) {
+    auto& inst = x.instances[i];
+    inst->coordinator = caf::actor{self};
+    actors[i] = inst->def->spec.blocking ? system.spawn<caf::detached>(node_actor_behavior, inst)
+                                         : system.spawn(node_actor_behavior, inst);
+  }
+  if (mine.size() < x.instances.size()) {
+    if (!hooks.stand_in) throw std::invalid_argument("run_slice: remote instances but no stand_in hook");
+    auto locals = actors;
+    for (std::uint32_t i = 0; i < x.instances.size(); ++i)
+      if (!local(i)) actors[i] = hooks.stand_in(i, locals);
+  }
+  for (auto i : mine) self->send(actors[i], wire_msg{actors});
 
   run_report report;
-  auto snapshot = [&] {
+  auto snapshot = [&](clock::time_point started) {
     report.nodes.clear();
-    for (auto& inst : x.instances) {
-      const auto& c = *inst->counters;
-      report.nodes.push_back(node_stats{inst->init.name, inst->kind, inst->init.instance, inst->init.replicas,
-                                        c.in.load(), c.out.load(), c.busy_ns.load(), c.queue_hwm.load(),
-                                        c.restarts.load(), c.dropped.load()});
-    }
+    for (auto i : mine) report.nodes.push_back(stats_of(*x.instances[i]));
     report.seconds = std::chrono::duration<double>(clock::now() - started).count();
   };
   auto cancel_all = [&] {
-    for (auto& a : actors) self->send(a, cancel_atom::value);
+    for (auto i : mine) self->send(actors[i], cancel_atom::value);
   };
-
-  std::size_t remaining = actors.size();
-  // Tools serve calls until every other node is done; then they are released to finish.
-  std::size_t callers_left = 0;
-  for (auto& inst : x.instances) callers_left += inst->is_tool ? 0 : 1;
   auto release_tools = [&] {
-    for (std::size_t i = 0; i < actors.size(); ++i)
+    for (auto i : mine)
       if (x.instances[i]->is_tool) self->send(actors[i], release_atom::value);
   };
-  if (callers_left == 0) release_tools();
+
   bool cancelling = false;
+  if (hooks.before_start && !hooks.before_start(actors, caf::actor{self})) {
+    cancelling = true;
+    report.result = run_report::outcome::failed;
+    report.error = "the run was cancelled before it started";
+    cancel_all();
+  } else {
+    for (auto i : mine) self->send(actors[i], start_atom::value);
+  }
+  auto started = clock::now();
+
+  std::size_t remaining = mine.size();
+  // Tools serve calls until every other node is done; then they are released to finish.
+  std::size_t callers_left = 0;
+  for (auto i : mine) callers_left += x.instances[i]->is_tool ? 0 : 1;
+  if (callers_left == 0 && hooks.release_tools_locally) release_tools();
   auto last_progress = clock::now();
   while (remaining > 0) {
     self->receive(
         [&](done_msg& d) {
           --remaining;
-          if (!x.instances.at(d.instance)->is_tool && --callers_left == 0) release_tools();
+          auto& inst = *x.instances.at(d.instance);
+          if (hooks.on_done) hooks.on_done(d.instance, d.failed, d.error, stats_of(inst));
+          if (!inst.is_tool && --callers_left == 0 && hooks.release_tools_locally) release_tools();
           if (d.failed && report.result != run_report::outcome::failed) {
             report.result = run_report::outcome::failed;
             report.error = std::move(d.error);
@@ -154,6 +184,14 @@ run_report run_graph(caf::actor_system& system, const graph::graph& g, const reg
             cancel_all();
           }
         },
+        [&](cancel_atom) {
+          if (!cancelling) {
+            cancelling = true;
+            if (report.result == run_report::outcome::ok) report.result = run_report::outcome::interrupted;
+            cancel_all();
+          }
+        },
+        [&](release_atom) { release_tools(); },
         caf::after(std::chrono::milliseconds(50)) >> [&] {});
     if (!cancelling && options.interrupted && options.interrupted()) {
       cancelling = true;
@@ -162,11 +200,11 @@ run_report run_graph(caf::actor_system& system, const graph::graph& g, const reg
     }
     if (options.on_progress && clock::now() - last_progress >= options.progress_every) {
       last_progress = clock::now();
-      snapshot();
+      snapshot(started);
       options.on_progress(report);
     }
   }
-  snapshot();
+  snapshot(started);
   report.peak_rss_kib = peak_rss_kib();
   return report;
 }

@@ -2,10 +2,15 @@
 // every edge is bounded by credits (the consumer returns them as it works), so memory is bounded by the
 // edge capacities, not by the message count. Values travel in batches: everything a node emits on an edge
 // while handling one batch goes out as one CAF message.
+//
+// A distributed run uses the same code per host: run_slice() runs the instances placed here and lets the
+// caller put a stand-in actor (runtime/transport) in place of every instance placed elsewhere.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "graph/graph.hpp"
 #include "runtime/local/run_report.hpp"
@@ -13,9 +18,12 @@
 
 namespace caf {
 class actor_system;
-}
+class actor;
+}  // namespace caf
 
 namespace loom::local {
+
+struct instance_cfg;
 
 struct run_options {
   // Polled by the coordinator; when it returns true the run stops: sinks flush and the report says
@@ -26,9 +34,47 @@ struct run_options {
   std::chrono::milliseconds progress_every{500};
 };
 
+// A graph expanded for running: one instance per node replica (in node order, then replica: the same
+// numbering on every host of a distributed run), with their links and counters.
+struct deployment {
+  std::vector<std::shared_ptr<instance_cfg>> instances;
+  std::vector<std::unique_ptr<node_counters>> counters;
+  std::vector<std::vector<std::uint32_t>> of_node;  // node index -> its instance indexes
+  deployment();
+  deployment(deployment&&) noexcept;
+  deployment& operator=(deployment&&) noexcept;
+  ~deployment();
+};
+
+// Throws std::invalid_argument for a graph that did not pass validate().
+deployment expand(const graph::graph& g, const registry& kinds);
+
+// The name "node" or "node[i]" of an instance, for reports.
+std::string instance_name(const deployment& d, std::uint32_t instance);
+
+// How a host takes part in a distributed run. Default-constructed: everything is local.
+struct slice_hooks {
+  // Which instances run here; unset: all.
+  std::function<bool(std::uint32_t instance)> is_local;
+  // Makes the stand-in for remote instance `instance`, once the local actors exist (local[i] is set for
+  // every local instance).
+  std::function<caf::actor(std::uint32_t instance, const std::vector<caf::actor>& local)> stand_in;
+  // Called once everything is spawned and wired, before the start: `all[i]` is instance i's local actor
+  // or stand-in, `coordinator` takes cancel_atom and release_atom from outside. Returning false cancels.
+  std::function<bool(const std::vector<caf::actor>& all, const caf::actor& coordinator)> before_start;
+  // Each local instance's end, with its counters.
+  std::function<void(std::uint32_t instance, bool failed, const std::string& error, const node_stats&)> on_done;
+  // Whether this host releases its tools once its own callers are done (single process), or waits for
+  // release_atom (a distributed run, where callers may be elsewhere).
+  bool release_tools_locally = true;
+};
+
 // Runs `g` (validated, with defaults applied) to the end: every source done, every sink drained.
 // Never throws for a node's failure: the report says which node failed on which input.
 run_report run_graph(caf::actor_system& system, const graph::graph& g, const registry& kinds,
                      const run_options& options = {});
+
+// Runs the local instances of `d` until each is done. The report lists the local instances only.
+run_report run_slice(caf::actor_system& system, deployment& d, const run_options& options, const slice_hooks& hooks);
 
 }  // namespace loom::local

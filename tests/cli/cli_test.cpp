@@ -44,15 +44,18 @@ std::vector<fs::path> files_in(const fs::path& dir, const std::string& ext) {
   return out;
 }
 
-// Expectations of a broken config: `# expect: LINE:COL text` lines in it, or in NAME.expect beside it.
+// Expectations of a broken config: `# expect: LINE:COL text` lines in it, or in NAME.expect beside it;
+// `# expect: text` without a position expects `FILE: error: text` (an empty file has no line).
 std::vector<std::pair<std::string, std::string>> expectations(const fs::path& file) {
   auto sidecar = fs::path(file).replace_extension(".expect");
   std::istringstream text(fs::exists(sidecar) ? read_file(sidecar) : read_file(file));
   std::vector<std::pair<std::string, std::string>> out;
-  std::regex re(R"(^#\s*expect:\s*(\S+)\s+(.*)$)");
+  std::regex located(R"(^#\s*expect:\s*(\d+:\d+)\s+(.*)$)"), plain(R"(^#\s*expect:\s*(.*)$)");
   std::smatch m;
-  for (std::string line; std::getline(text, line);)
-    if (std::regex_match(line, m, re)) out.emplace_back(m[1], m[2]);
+  for (std::string line; std::getline(text, line);) {
+    if (std::regex_match(line, m, located)) out.emplace_back(m[1], m[2]);
+    else if (std::regex_match(line, m, plain)) out.emplace_back("", m[1]);
+  }
   return out;
 }
 
@@ -114,7 +117,8 @@ TEST_CASE("every broken config gets its FILE:LINE:COL error and exit status 2" *
     auto expect = expectations(f);
     CHECK(!expect.empty());
     for (const auto& [where, text] : expect) {
-      CHECK(r.err.find(f.string() + ":" + where + ": error: ") != std::string::npos);
+      auto prefix = where.empty() ? f.string() + ": error: " : f.string() + ":" + where + ": error: ";
+      CHECK(r.err.find(prefix) != std::string::npos);
       CHECK(r.err.find(text) != std::string::npos);
     }
   }

@@ -3,7 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "graph/builder.hpp"
+#include "graph/emit.hpp"
+#include "graph/load.hpp"
 #include "test_support.hpp"
 
 using namespace loom::graph;
@@ -15,7 +19,8 @@ TEST_CASE("a builder graph equals its YAML twin") {
   b.node("src", "source.sequence").param("count", 100).param("step", 2).cpus(1.5).memory(512ULL << 20);
   b.node("batch", "flow.batch").param("size", 8).gpus(1, 1ULL << 30).on_host("a").label("zone", "paris")
       .colocate("src").spread("g").replicas(2).restarts(3);
-  b.node("agent", "flow.forward").tool("batch");
+  b.node("agent", "flow.forward").tool("calc");
+  b.node("calc", "tool.calculator");
   b.node("out", "sink.count");
   b.chain({"src", "batch.in"});
   b.edge("batch", "out");
@@ -41,7 +46,8 @@ nodes:
     spread: g
     replicas: 2
     restarts: 3
-  agent: {kind: flow.forward, tools: [batch]}
+  agent: {kind: flow.forward, tools: [calc]}
+  calc: {kind: tool.calculator}
   out: {kind: sink.count}
 edges:
   - src -> batch.in
@@ -85,4 +91,32 @@ TEST_CASE("validate catches builder-only mistakes: duplicate and invalid names")
   validate(b.build(), testing::test_catalog{}, diags);
   CHECK(diags.str().find("duplicate node name `a`") != std::string::npos);
   CHECK(diags.str().find("`b.c` is not a valid node name") != std::string::npos);
+}
+
+TEST_CASE("a graph written back as YAML reads back equal, for every config in configs/") {
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LOOM_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    diagnostics d;
+    auto g = load_graph_file(entry.path().string(), d);
+    INFO(entry.path(), "\n", d.str());
+    REQUIRE(g);
+    auto text = to_yaml(*g);
+    diagnostics d2;
+    auto back = load_graph_text(text, "emitted.yaml", d2);
+    INFO(text, "\n", d2.str());
+    REQUIRE(back);
+    CHECK(*back == *g);
+  }
+}
+
+TEST_CASE("emitted YAML keeps floats as floats and strings as strings") {
+  builder b("types");
+  b.node("a", "source.value").param("value", config_map{{"f", 20.0}, {"s", "true"}, {"n", "12"}, {"i", 3}});
+  b.node("out", "sink.count");
+  b.edge("a", "out");
+  auto g = b.build();
+  diagnostics d;
+  auto back = load_graph_text(to_yaml(g), "types.yaml", d);
+  REQUIRE(back);
+  CHECK(*back == g);
 }

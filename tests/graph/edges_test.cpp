@@ -1,5 +1,6 @@
 // Edge strings: single edges, ports, chains and lists; the long form; syntax errors with their column.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "test_support.hpp"
 
@@ -17,8 +18,13 @@ std::vector<std::string> edges_of(const std::string& edges_yaml) {
   REQUIRE(g.has_value());
   CHECK_FALSE(diags.has_errors());
   std::vector<std::string> out;
-  for (const auto& e : g->edges)
-    out.push_back(e.from.str() + ">" + e.to.str() + (e.capacity ? "/" + std::to_string(*e.capacity) : ""));
+  for (const auto& e : g->edges) {
+    std::string text = e.from.str();
+    text += ">";
+    text += e.to.str();
+    if (e.capacity) text += fmt::format("/{}", *e.capacity);
+    out.push_back(text);
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // YAML syntax errors point at the mistake; empty, binary, missing and hostile input is an error, never a
 // crash, a hang or an exception.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "test_support.hpp"
 
@@ -62,11 +63,10 @@ TEST_CASE("aliases that refer to themselves or expand hugely are errors") {
         std::string::npos);
   std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i < 9; ++i) {
-    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
-    for (int j = 0; j < 10; ++j) laughs += std::string(j ? ", " : "") + "*a" + std::to_string(i - 1);
+    laughs += fmt::format("a{0}: &a{0} [", i);
+    for (int j = 0; j < 10; ++j) laughs += fmt::format("{}*a{}", j ? ", " : "", i - 1);
     laughs += "]\n";
   }
-  std::string text = "nodes:\n  a:\n    kind: source.value\n    params:\n" + std::string("      value: *a8\n");
   std::string indented;
   for (std::size_t start = 0; start < laughs.size();) {
     auto end = laughs.find('\n', start);

@@ -59,6 +59,9 @@ inline std::vector<kind_spec> builtin_kinds() {
                {p::string("format", "how to print").def("text").one_of({"text", "jsonl"})}, {}, {}});
   k.push_back({"sink.count", "counts messages", ports({"in"}), {},
                {p::integer("expect", "the count expected").at_least(0)}, {}, {}});
+  kind_spec calc{"tool.calculator", "evaluates arithmetic", {}, {}, {}, {}, {}};
+  calc.call = call_spec{"Evaluates an arithmetic expression.", {p::string("expression", "the expression").require()}};
+  k.push_back(calc);
   return k;
 }
 

@@ -141,3 +141,19 @@ TEST_CASE("apply_override sets a param, or reports an unknown node or a malforme
   validate(*g, testing::test_catalog{}, later);
   CHECK(has(later.str(), "unknown param `tags`"));
 }
+
+TEST_CASE("a tool must be a node whose kind declares a call") {
+  loom::graph::diagnostics diags;
+  auto g = loom::graph::load_graph_text(R"(graph: t
+nodes:
+  src: {kind: source.sequence}
+  agent: {kind: flow.forward, tools: [out]}
+  out: {kind: sink.count}
+edges:
+  - src -> agent -> out
+)", "tools.yaml", diags);
+  REQUIRE(g);
+  loom::graph::validate(*g, loom::graph::testing::test_catalog{}, diags);
+  CHECK(diags.str().find("tools.yaml:4:38: error: `tools` of node `agent` names `out` (sink.count), which cannot be "
+                         "called") != std::string::npos);
+}

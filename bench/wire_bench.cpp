@@ -1,0 +1,200 @@
+// bench/wire_bench.cpp: one edge across two processes on loopback: loom's wire path (encode a batch of
+// values -> endpoint -> decode -> deliver to a callback, credits flowing back) against raw ZeroMQ PUSH/PULL
+// in the same run, for 64 B values (messages/s) and 1 MiB tensors (bandwidth). The receiver is a forked
+// child; it times from its first message to its last and reports through a pipe. Prints markdown.
+//
+//   loom_wire_bench [--small N] [--large N] [--batch B] [--window W]
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "runtime/transport/endpoint.hpp"
+
+using namespace loom;
+using namespace loom::transport;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct settings {
+  std::uint64_t small = 2'000'000;  // 64 B messages
+  std::uint64_t large = 2'000;      // 1 MiB tensors
+  std::uint32_t batch = 256;        // values per envelope at 64 B
+  std::uint32_t window = 8192;      // credits (values in flight) at 64 B
+};
+
+// Runs `receiver(write_fd)` in a child; the child writes its address, then its elapsed seconds.
+struct child {
+  pid_t pid = -1;
+  int rd = -1;
+  explicit child(const std::function<void(int)>& receiver) {
+    int fds[2];
+    if (::pipe(fds) != 0) std::abort();
+    pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      receiver(fds[1]);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    rd = fds[0];
+  }
+  std::string read_line() {
+    std::string s;
+    char c;
+    while (::read(rd, &c, 1) == 1 && c != '\n') s += c;
+    return s;
+  }
+  ~child() {
+    ::close(rd);
+    int status;
+    ::waitpid(pid, &status, 0);
+  }
+};
+
+void write_line(int fd, const std::string& s) {
+  auto line = s + "\n";
+  [[maybe_unused]] auto n = ::write(fd, line.data(), line.size());
+}
+
+double elapsed(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+// ---- raw ZeroMQ PUSH/PULL: one zmq message per value, sent from one buffer without copies ----
+double raw_zmq(std::uint64_t count, std::size_t size) {
+  child rx([&](int fd) {
+    zmq::context_t ctx;
+    zmq::socket_t pull(ctx, zmq::socket_type::pull);
+    pull.set(zmq::sockopt::rcvhwm, 0);
+    pull.bind("tcp://127.0.0.1:*");
+    write_line(fd, pull.get(zmq::sockopt::last_endpoint));
+    zmq::message_t m;
+    (void)pull.recv(m);
+    auto t0 = clock_type::now();
+    for (std::uint64_t i = 1; i < count; ++i) (void)pull.recv(m);
+    write_line(fd, fmt::format("{}", elapsed(t0)));
+  });
+  auto addr = rx.read_line();
+  zmq::context_t ctx;
+  zmq::socket_t push(ctx, zmq::socket_type::push);
+  push.set(zmq::sockopt::sndhwm, 1000);  // raw ZeroMQ's own flow control
+  push.connect(addr);
+  std::vector<char> buf(size, 'x');
+  for (std::uint64_t i = 0; i < count; ++i) {
+    // Large: zero-copy from one buffer, like loom's payload parts; small: copied, as any raw user would.
+    zmq::message_t m = size >= 1024 ? zmq::message_t(buf.data(), buf.size(), nullptr, nullptr)
+                                    : zmq::message_t(buf.data(), buf.size());
+    (void)push.send(m, zmq::send_flags::none);
+  }
+  auto secs = std::stod(rx.read_line());
+  return secs;
+}
+
+// ---- loom: envelopes of `batch` values through two endpoints, credits back per received batch ----
+double loom_wire(std::uint64_t count, const value& v, std::uint32_t batch, std::uint32_t window) {
+  child rx([&](int fd) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::uint64_t received = 0;
+    clock_type::time_point t0;
+    endpoint* self = nullptr;
+    stream_numbering numbers;
+    endpoint ep(
+        [] {
+          endpoint_config c;
+          c.name = "rx";
+          return c;
+        }(),
+        {[&](incoming&& in) {
+           auto& e = std::get<envelope>(in.msg);
+           auto& b = std::get<local::batch_msg>(e.body);
+           if (received == 0) t0 = clock_type::now();
+           auto n = static_cast<std::uint32_t>(b.values.size());
+           self->send_to_name(in.peer, envelope{e.run, 1, 0, numbers.next({e.run, 1, 0}), local::credit_msg{b.link, n}});
+           std::lock_guard lock(mu);
+           received += n;
+           if (received >= count) cv.notify_all();
+         },
+         [](const problem& p) { fmt::print(stderr, "receiver: {}\n", p.text); }});
+    self = &ep;
+    write_line(fd, ep.bind("tcp://127.0.0.1:0"));
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return received >= count; });
+    write_line(fd, fmt::format("{}", elapsed(t0)));
+  });
+  auto addr = rx.read_line();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t credits = window;
+  endpoint_config c;
+  c.name = "tx";
+  endpoint ep(c, {[&](incoming&& in) {
+                    auto& cr = std::get<local::credit_msg>(std::get<envelope>(in.msg).body);
+                    std::lock_guard lock(mu);
+                    credits += cr.credits;
+                    cv.notify_all();
+                  },
+                  [](const problem& p) { fmt::print(stderr, "sender: {}\n", p.text); }});
+  auto peer = ep.connect(addr);
+  stream_numbering numbers;
+  std::vector<value> values(batch, v);
+  for (std::uint64_t sent = 0; sent < count;) {
+    auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(batch, count - sent));
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return credits >= n; });
+      credits -= n;
+    }
+    ep.send(peer, envelope{1, 0, 1, numbers.next({1, 0, 1}),
+                           local::batch_msg{0, std::vector<value>(values.begin(), values.begin() + n)}});
+    sent += n;
+  }
+  auto secs = std::stod(rx.read_line());
+  std::unique_lock lock(mu);  // every credit back before the endpoints close
+  cv.wait(lock, [&] { return credits == window; });
+  return secs;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    auto v = std::strtoull(argv[i + 1], nullptr, 10);
+    if (k == "--small") s.small = v;
+    else if (k == "--large") s.large = v;
+    else if (k == "--batch") s.batch = static_cast<std::uint32_t>(v);
+    else if (k == "--window") s.window = static_cast<std::uint32_t>(v);
+  }
+  constexpr std::size_t mib = 1 << 20;
+  value small{bytes(64, std::byte{1})};
+  value large{tensor::zeros(dtype::u8, {static_cast<std::int64_t>(mib)})};
+
+  double raw_small = raw_zmq(s.small, 64);
+  double loom_small = loom_wire(s.small, small, s.batch, s.window);
+  double raw_large = raw_zmq(s.large, mib);
+  double loom_large = loom_wire(s.large, large, 4, 16);
+
+  auto rate = [](std::uint64_t n, double secs) { return n / secs; };
+  auto gbps = [&](std::uint64_t n, double secs) { return n * double(mib) / secs / 1e9; };
+  fmt::print("## Wire: one edge across two processes (loopback TCP)\n\n");
+  fmt::print("| payload | raw ZeroMQ PUSH/PULL | loom (batch, credits) | loom / raw |\n|---|---|---|---|\n");
+  fmt::print("| 64 B values, {} | {:.2f} M msgs/s | {:.2f} M values/s (batch {}, window {}) | {:.0f}% |\n", s.small,
+             rate(s.small, raw_small) / 1e6, rate(s.small, loom_small) / 1e6, s.batch, s.window,
+             100 * raw_small / loom_small);
+  fmt::print("| 1 MiB tensors, {} | {:.2f} GB/s | {:.2f} GB/s (batch 4, window 16) | {:.0f}% |\n", s.large,
+             gbps(s.large, raw_large), gbps(s.large, loom_large), 100 * raw_large / loom_large);
+  return 0;
+}

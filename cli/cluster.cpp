@@ -1,0 +1,98 @@
+// cli/cluster.cpp: `loom worker` and `loom run FILE --cluster C` (the driver).
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "cli/load.hpp"
+#include "cli/progress.hpp"
+#include "graph/emit.hpp"
+#include "runtime/cluster/driver.hpp"
+#include "runtime/cluster/worker.hpp"
+#include "runtime/placement/cluster.hpp"
+#include "runtime/placement/planner.hpp"
+
+namespace loom::cli {
+namespace {
+
+void log_line(const std::string& who, const std::string& line) {
+  char stamp[32];
+  auto t = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&t));
+  std::fprintf(stderr, "[%s] %s: %s\n", stamp, who.c_str(), line.c_str());
+  std::fflush(stderr);
+}
+
+// "keys/cluster.key" or "keys/cluster" -> "keys/cluster", the prefix load_keypair() takes.
+std::string key_prefix(std::string path) {
+  if (path.size() > 4 && (path.ends_with(".key") || path.ends_with(".pub"))) path.resize(path.size() - 4);
+  return path;
+}
+
+}  // namespace
+
+int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options) {
+  graph::diagnostics cluster_diags;
+  auto c = placement::load_cluster_file(options.cluster, cluster_diags);
+  print_diagnostics(cluster_diags, options.cluster);
+  if (!c) return invalid;
+  graph::diagnostics diags;
+  auto p = placement::make_plan(g, kinds, *c, diags);
+  if (diags.has_errors()) {
+    print_diagnostics(diags, options.file);
+    print_error(fmt::format("no plan of `{}` on `{}`", options.file, options.cluster));
+    return invalid;
+  }
+
+  cluster::driver_options o;
+  o.kinds = &kinds;
+  o.connect_timeout = std::chrono::milliseconds(static_cast<long>(options.connect_timeout * 1000));
+  if (c->curve) {
+    try {
+      const auto& server = c->curve->server_key_file;
+      const auto& client = c->curve->client_key_file ? c->curve->client_key_file : server;
+      if (!server) throw transport::key_error("security.curve needs server_key_file");
+      o.server_key = transport::load_public_key(key_prefix(server->resolved) + ".pub");
+      o.curve = transport::load_keypair(key_prefix(client->resolved));
+    } catch (const std::exception& e) {
+      print_error(fmt::format("{}: security.curve: {}", options.cluster, e.what()));
+      return invalid;
+    }
+  }
+  install_sigint();
+  progress bar{!options.quiet};
+  o.interrupted = [] { return interrupted_by_user(); };
+  o.on_progress = [&](const local::run_report& r) { bar.update(r); };
+  if (!options.quiet) o.log = [](const std::string& line) { log_line("driver", line); };
+  auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
+  bar.clear();
+  return report_run(report, g.name, options.quiet);
+}
+
+int worker_command(const common_options& common, const worker_options& options) {
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  cluster::worker_options o;
+  o.listen = options.listen;
+  o.name = options.name;
+  o.kinds = &*kinds;
+  try {
+    if (!options.key.empty()) {
+      o.curve = transport::load_keypair(key_prefix(options.key));
+      for (const auto& f : options.allow) o.allowed_clients.push_back(transport::load_public_key(f));
+    } else if (!options.allow.empty()) {
+      throw transport::key_error("--allow needs --key: client keys only mean something with CurveZMQ");
+    }
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return invalid;
+  }
+  install_sigint();
+  o.stopping = [] { return interrupted_by_user(); };
+  auto who = options.name.empty() ? "worker " + options.listen : "worker " + options.name;
+  o.log = [who](const std::string& line) { log_line(who, line); };
+  return cluster::run_worker(o);
+}
+
+}  // namespace loom::cli

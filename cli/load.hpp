@@ -1,0 +1,39 @@
+// cli/load.hpp: what every subcommand does first: the registry (built-ins and --plugin libraries) and the
+// graph (loaded, overridden with --set, validated, defaults filled), printing every error with its place.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "graph/diagnostics.hpp"
+#include "graph/graph.hpp"
+#include "runtime/local/run_report.hpp"
+#include "runtime/registry.hpp"
+
+namespace loom::cli {
+
+// nullopt (the error printed) when a plugin cannot be loaded.
+std::optional<registry> make_registry(const common_options& common);
+
+// Prints diagnostics to stderr, with a count when there are several errors.
+void print_diagnostics(const graph::diagnostics& diags, const std::string& file);
+
+// nullopt when the file has errors (all printed).
+std::optional<graph::graph> load(const std::string& file, const registry& kinds,
+                                 const std::vector<std::string>& sets = {});
+
+void print_error(const std::string& text);
+
+// SIGINT and SIGTERM set a flag (a second one exits at once with status 130).
+void install_sigint();
+bool interrupted_by_user();
+
+// Prints the outcome and the per-node table (stderr) and returns the exit status.
+int report_run(const local::run_report& report, const std::string& graph, bool quiet);
+
+// `loom run FILE --cluster C`: plan, deploy to the workers, run, report.
+int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options);
+
+}  // namespace loom::cli

@@ -1,0 +1,295 @@
+// runtime/cluster/driver.cpp: deploy, start, watch (heartbeats), gather, end.
+#include "runtime/cluster/driver.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "runtime/local/executor.hpp"
+#include "runtime/local/node_actor.hpp"
+#include "runtime/transport/endpoint.hpp"
+
+namespace loom::cluster {
+namespace {
+
+using clock = std::chrono::steady_clock;
+namespace tr = transport;
+namespace ctl = transport::control;
+
+struct inbox {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<tr::incoming> messages;
+  std::deque<tr::problem> problems;
+};
+
+struct worker_link {
+  std::string host;
+  std::string address;
+  tr::peer_id peer = 0;
+  bool ready = false;
+  clock::time_point last_seen = clock::now();
+  std::vector<std::uint32_t> instances;
+};
+
+class driver {
+ public:
+  driver(const graph::graph& g, const std::string& yaml, const placement::cluster& c, const placement::plan& p,
+         const driver_options& o)
+      : g_(g), yaml_(yaml), c_(c), p_(p), o_(o), dep_(local::expand(g, *o.kinds)) {}
+
+  local::run_report run() {
+    report_.nodes.resize(dep_.instances.size());
+    for (std::uint32_t i = 0; i < dep_.instances.size(); ++i) {
+      const auto& inst = *dep_.instances[i];
+      report_.nodes[i] = local::node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas};
+    }
+    if (!connect()) return finish();
+    run_id_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+    deploy();
+    if (!await_ready()) return finish();
+    started_ = clock::now();
+    for (auto& w : workers_) send(w, ctl::start{});
+    log(fmt::format("run {} started on {} workers", run_id_, workers_.size()));
+    watch();
+    return finish();
+  }
+
+ private:
+  void log(const std::string& line) {
+    if (o_.log) o_.log(line);
+  }
+
+  void fail(const std::string& why) {
+    if (report_.result != local::run_report::outcome::failed) {
+      report_.result = local::run_report::outcome::failed;
+      report_.error = why;
+    }
+  }
+
+  template <class Body>
+  void send(const worker_link& w, Body body) {
+    ep_->send(w.peer, tr::control_msg{run_id_, std::move(body)});
+  }
+
+  bool connect() {
+    tr::endpoint_config cfg;
+    cfg.name = fmt::format("driver-{}", getpid());
+    cfg.curve = o_.curve;
+    ep_ = std::make_unique<tr::endpoint>(cfg, tr::endpoint_callbacks{[this](tr::incoming&& in) {
+                                                                         std::lock_guard lock(in_.m);
+                                                                         in_.messages.push_back(std::move(in));
+                                                                         in_.cv.notify_one();
+                                                                       },
+                                                                       [this](const tr::problem& p) {
+                                                                         std::lock_guard lock(in_.m);
+                                                                         in_.problems.push_back(p);
+                                                                         in_.cv.notify_one();
+                                                                       }});
+    std::map<int, std::size_t> by_host;
+    for (std::uint32_t i = 0; i < p_.instances.size(); ++i) {
+      int h = p_.instances[i].host;
+      auto [it, fresh] = by_host.emplace(h, workers_.size());
+      if (fresh) workers_.push_back(worker_link{c_.hosts.at(h).name, c_.hosts.at(h).address});
+      workers_[it->second].instances.push_back(i);
+    }
+    for (auto& w : workers_) {
+      tr::connect_options co;
+      co.timeout = o_.connect_timeout;
+      co.role = fmt::format("worker `{}`", w.host);
+      co.server_key = o_.server_key;
+      log(fmt::format("connecting to worker `{}` at {}", w.host, w.address));
+      try {
+        w.peer = ep_->connect(w.address, co);
+      } catch (const std::exception& e) {
+        fail(fmt::format("worker `{}` at {}: {}", w.host, w.address, e.what()));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void deploy() {
+    ctl::plan plan;
+    for (auto& w : workers_) plan.hosts.push_back(ctl::host{w.host, w.address});
+    plan.instance_host.resize(p_.instances.size());
+    for (std::uint32_t k = 0; k < workers_.size(); ++k)
+      for (auto i : workers_[k].instances) plan.instance_host[i] = k;
+    for (auto& w : workers_) {
+      send(w, ctl::hello{w.host});
+      send(w, ctl::deploy{yaml_, plan});
+    }
+  }
+
+  worker_link* by_peer(const std::string& peer) {
+    for (auto& w : workers_)
+      if (w.address == peer || w.host == peer) return &w;
+    return nullptr;
+  }
+
+  // Handles what arrived; returns false when waiting should stop.
+  template <class OnControl>
+  void drain(std::chrono::milliseconds wait, OnControl&& on_control) {
+    std::deque<tr::incoming> msgs;
+    std::deque<tr::problem> probs;
+    {
+      std::unique_lock lock(in_.m);
+      in_.cv.wait_for(lock, wait, [&] { return !in_.messages.empty() || !in_.problems.empty(); });
+      msgs.swap(in_.messages);
+      probs.swap(in_.problems);
+    }
+    for (auto& p : probs) {
+      log(fmt::format("{}: {}", p.peer, p.text));
+      if (p.what == tr::problem::kind::refused) fail(fmt::format("refused by {}: {}", p.peer, p.text));
+    }
+    for (auto& in : msgs) {
+      auto* c = std::get_if<tr::control_msg>(&in.msg);
+      auto* w = by_peer(in.peer);
+      if (!c || !w || (c->run != run_id_ && c->run != 0)) continue;
+      w->last_seen = clock::now();
+      on_control(*w, *c);
+    }
+  }
+
+  bool await_ready() {
+    auto deadline = clock::now() + o_.connect_timeout + std::chrono::seconds(10);
+    std::size_t ready = 0;
+    while (ready < workers_.size() && report_.result == local::run_report::outcome::ok) {
+      if (clock::now() > deadline) {
+        std::string waiting;
+        for (auto& w : workers_)
+          if (!w.ready) waiting += (waiting.empty() ? "" : ", ") + w.host;
+        fail(fmt::format("workers not ready in time: {}", waiting));
+        break;
+      }
+      drain(std::chrono::milliseconds(100), [&](worker_link& w, tr::control_msg& c) {
+        if (std::holds_alternative<ctl::hello>(c.body) && !w.ready) {
+          w.ready = true;
+          ++ready;
+        } else if (auto* r = std::get_if<ctl::refused>(&c.body)) {
+          fail(fmt::format("worker `{}` refused the run: {}", w.host, r->reason));
+        }
+      });
+    }
+    if (report_.result != local::run_report::outcome::ok) {
+      for (auto& w : workers_) send(w, ctl::cancel{report_.error});
+      return false;
+    }
+    return true;
+  }
+
+  void cancel_all(const std::string& why) {
+    if (cancelling_) return;
+    cancelling_ = true;
+    cancel_deadline_ = clock::now() + std::chrono::seconds(3);
+    for (auto& w : workers_)
+      if (!w.instances.empty()) send(w, ctl::cancel{why});
+  }
+
+  void watch() {
+    std::size_t remaining = dep_.instances.size();
+    std::size_t callers_left = 0;
+    for (auto& inst : dep_.instances) callers_left += inst->is_tool ? 0 : 1;
+    std::vector<bool> done(dep_.instances.size());
+    std::uint64_t beat = 0;
+    auto next_beat = clock::now();
+    auto last_progress = clock::now();
+    auto release = [&] {
+      for (auto& w : workers_) send(w, ctl::release{});
+    };
+    if (callers_left == 0) release();
+    while (remaining > 0) {
+      if (clock::now() >= next_beat) {
+        for (auto& w : workers_) send(w, ctl::heartbeat{beat, clock::now().time_since_epoch().count()});
+        ++beat;
+        next_beat = clock::now() + o_.heartbeat_every;
+      }
+      drain(std::chrono::milliseconds(50), [&](worker_link& w, tr::control_msg& c) {
+        if (auto* d = std::get_if<ctl::done>(&c.body)) {
+          if (d->instance >= done.size() || done[d->instance]) return;
+          done[d->instance] = true;
+          --remaining;
+          auto& s = report_.nodes[d->instance];
+          s.in = d->counters.in, s.out = d->counters.out, s.busy_ns = d->counters.busy_ns;
+          s.queue_hwm = d->counters.queue_hwm, s.restarts = d->counters.restarts, s.dropped = d->counters.dropped;
+          if (!dep_.instances[d->instance]->is_tool && --callers_left == 0) release();
+          if (d->failed) {
+            fail(fmt::format("{} (on host `{}`)", d->error, w.host));
+            cancel_all(d->error);
+          }
+        } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // a worker saw messages lost or damaged
+          fail(fmt::format("host `{}`: {}", w.host, x->reason));
+          cancel_all(x->reason);
+        }
+      });
+      for (auto& w : workers_) {
+        if (w.instances.empty() || clock::now() - w.last_seen <= o_.heartbeat_timeout) continue;
+        std::string lost;
+        for (auto i : w.instances)
+          if (!done[i]) lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
+        if (lost.empty()) continue;
+        fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}", w.host, w.address,
+                         std::chrono::duration<double>(clock::now() - w.last_seen).count(), lost));
+        for (auto i : w.instances)
+          if (!done[i]) done[i] = true, --remaining;
+        w.instances.clear();
+        cancel_all(report_.error);
+      }
+      if (!cancelling_ && o_.interrupted && o_.interrupted()) {
+        report_.result = local::run_report::outcome::interrupted;
+        cancel_all("interrupted");
+      }
+      if (cancelling_ && clock::now() > cancel_deadline_) {
+        log("workers did not all report after the cancel; ending the run");
+        break;
+      }
+      if (o_.on_progress && clock::now() - last_progress > std::chrono::milliseconds(500)) {
+        last_progress = clock::now();
+        report_.seconds = std::chrono::duration<double>(clock::now() - started_).count();
+        o_.on_progress(report_);
+      }
+    }
+  }
+
+  local::run_report finish() {
+    if (started_ != clock::time_point{})
+      report_.seconds = std::chrono::duration<double>(clock::now() - started_).count();
+    if (ep_) {
+      bool ok = report_.result == local::run_report::outcome::ok;
+      for (auto& w : workers_)
+        if (w.ready) send(w, ctl::run_ended{ok, report_.error});
+    }
+    ep_.reset();  // flushes what is queued (linger) before it goes
+    return std::move(report_);
+  }
+
+  const graph::graph& g_;
+  const std::string& yaml_;
+  const placement::cluster& c_;
+  const placement::plan& p_;
+  const driver_options& o_;
+  local::deployment dep_;
+  local::run_report report_;
+  std::unique_ptr<tr::endpoint> ep_;
+  std::vector<worker_link> workers_;
+  inbox in_;
+  std::uint64_t run_id_ = 0;
+  bool cancelling_ = false;
+  clock::time_point cancel_deadline_, started_;
+};
+
+}  // namespace
+
+local::run_report run_distributed(const graph::graph& g, const std::string& yaml, const placement::cluster& c,
+                                  const placement::plan& p, const driver_options& options) {
+  driver d(g, yaml, c, p, options);
+  return d.run();
+}
+
+}  // namespace loom::cluster

@@ -1,0 +1,37 @@
+// runtime/cluster/driver.hpp: `loom run FILE --cluster C`: plans, deploys each worker's part, starts the
+// run, and gathers every instance's end and counters; it is not on the data path (workers link to each
+// other directly). Heartbeats find a lost worker within `heartbeat_timeout`: the run then fails with a
+// report naming the host and the nodes lost, and the other workers are told to stop.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "graph/graph.hpp"
+#include "runtime/local/run_report.hpp"
+#include "runtime/placement/cluster.hpp"
+#include "runtime/placement/planner.hpp"
+#include "runtime/registry.hpp"
+#include "runtime/transport/keys.hpp"
+
+namespace loom::cluster {
+
+struct driver_options {
+  const registry* kinds = nullptr;
+  std::optional<transport::curve_keypair> curve;  // this driver's client keys (curve only)
+  std::string server_key;                          // the workers' public key (curve only)
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds heartbeat_every{500};
+  std::chrono::milliseconds heartbeat_timeout{3000};
+  std::function<bool()> interrupted;
+  std::function<void(const local::run_report&)> on_progress;
+  std::function<void(const std::string&)> log;
+};
+
+// Runs `g` (validated, defaults applied; `yaml` is its file text, sent to the workers) as planned.
+local::run_report run_distributed(const graph::graph& g, const std::string& yaml, const placement::cluster& c,
+                                  const placement::plan& p, const driver_options& options);
+
+}  // namespace loom::cluster

@@ -1,0 +1,332 @@
+// runtime/cluster/worker.cpp: the worker's loop (control messages from the driver) and one run (a slice of
+// the graph on the local executor, stand-ins for the instances elsewhere).
+#include "runtime/cluster/worker.hpp"
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "graph/load.hpp"
+#include "graph/validate.hpp"
+#include "runtime/local/executor.hpp"
+#include "runtime/local/messages.hpp"
+#include "runtime/local/node_actor.hpp"
+#include "runtime/transport/endpoint.hpp"
+#include "runtime/transport/stand_in.hpp"
+
+namespace loom::cluster {
+namespace {
+
+using clock = std::chrono::steady_clock;
+namespace tr = transport;
+namespace ctl = transport::control;
+
+// What the I/O thread hands the worker's main thread: a control message and who sent it.
+struct event {
+  std::string peer;
+  tr::control_msg msg;
+};
+
+// One run on this worker: created by deploy, ended by run_ended or by the driver's silence.
+struct run_state {
+  std::uint64_t id = 0;
+  std::string driver;  // the driver's name on our bound socket
+  std::string host;    // which host of the plan we are
+  std::mutex m;
+  std::condition_variable cv;
+  bool start = false, cancel = false, ended = false;
+  caf::actor coordinator;
+  std::atomic<clock::rep> last_heartbeat{clock::now().time_since_epoch().count()};
+  std::thread thread;
+};
+
+class worker {
+ public:
+  explicit worker(const worker_options& o) : o_(o) {}
+
+  int serve() {
+    tr::endpoint_config cfg;
+    cfg.name = o_.name.empty() ? "worker@" + o_.listen : o_.name;
+    cfg.curve = o_.curve;
+    cfg.allowed_clients = o_.allowed_clients;
+    if (o_.curve && cfg.allowed_clients.empty()) cfg.allowed_clients.push_back(o_.curve->public_key);
+    ep_ = std::make_unique<tr::endpoint>(
+        cfg, tr::endpoint_callbacks{[this](tr::incoming&& in) { on_message(std::move(in)); },
+                                    [this](const tr::problem& p) { on_problem(p); }});
+    try {
+      auto bound = ep_->bind(o_.listen);
+      log(fmt::format("listening on {}{}", bound, o_.curve ? " (CurveZMQ)" : " (plain TCP: trusted networks only)"));
+    } catch (const std::exception& e) {
+      log(fmt::format("cannot listen on {}: {}", o_.listen, e.what()));
+      return 2;
+    }
+    caf::actor_system_config sys_cfg;
+    sys_cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
+    system_ = std::make_unique<caf::actor_system>(sys_cfg);
+
+    while (!(o_.stopping && o_.stopping())) {
+      std::optional<event> ev;
+      {
+        std::unique_lock lock(m_);
+        cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !events_.empty(); });
+        if (!events_.empty()) {
+          ev = std::move(events_.front());
+          events_.pop_front();
+        }
+      }
+      if (ev) handle(*ev);
+      watch_driver();
+      reap();
+    }
+    if (run_) {
+      abandon("the worker is stopping");
+      if (run_->thread.joinable()) run_->thread.join();
+    }
+    std::atomic_store(&run_, std::shared_ptr<run_state>{});
+    system_.reset();
+    ep_.reset();
+    return 0;
+  }
+
+ private:
+  void log(const std::string& line) {
+    if (o_.log) o_.log(line);
+  }
+
+  // I/O thread: data goes straight to the local actors; control goes to the main thread.
+  void on_message(tr::incoming&& in) {
+    if (auto* env = std::get_if<tr::envelope>(&in.msg)) {
+      auto r = std::atomic_load(&receiver_);
+      if (!r) return;  // no run: a late message of an ended run
+      if (auto err = r->deliver(std::move(*env))) log(fmt::format("dropped a message: {}", *err));
+      return;
+    }
+    auto& c = std::get<tr::control_msg>(in.msg);
+    if (std::holds_alternative<ctl::heartbeat>(c.body)) {  // answered here, so a busy main thread is no excuse
+      auto r = std::atomic_load(&run_);
+      if (r && r->id == c.run) r->last_heartbeat = clock::now().time_since_epoch().count();
+      ep_->send_to_name(in.peer, c);
+      return;
+    }
+    std::lock_guard lock(m_);
+    events_.push_back(event{in.peer, std::move(c)});
+    cv_.notify_one();
+  }
+
+  void on_problem(const tr::problem& p) {
+    log(fmt::format("{}: {}", p.peer, p.text));
+    if (p.what == tr::problem::kind::sequence || p.what == tr::problem::kind::decode) {
+      // A lost or damaged message of a run: the driver fails the run and says which stream.
+      auto r = std::atomic_load(&run_);
+      if (r && !r->driver.empty()) ep_->send_to_name(r->driver, tr::control_msg{r->id, ctl::cancel{p.text}});
+    }
+  }
+
+  void handle(event& ev) {
+    auto& c = ev.msg;
+    std::visit(
+        [&](auto& body) {
+          using T = std::decay_t<decltype(body)>;
+          if constexpr (std::is_same_v<T, ctl::hello>) {
+            pending_host_[ev.peer] = body.worker;  // the host we are for the run that follows
+          } else if constexpr (std::is_same_v<T, ctl::deploy>) {
+            deploy(ev.peer, c.run, body);
+          } else if constexpr (std::is_same_v<T, ctl::start>) {
+            signal(c.run, [](run_state& r) { r.start = true; });
+          } else if constexpr (std::is_same_v<T, ctl::cancel>) {
+            signal(c.run, [](run_state& r) { r.cancel = true; });
+            if (run_ && run_->id == c.run && run_->coordinator) caf::anon_send(run_->coordinator, local::cancel_atom::value);
+          } else if constexpr (std::is_same_v<T, ctl::release>) {
+            if (run_ && run_->id == c.run && run_->coordinator) caf::anon_send(run_->coordinator, local::release_atom::value);
+          } else if constexpr (std::is_same_v<T, ctl::run_ended>) {
+            signal(c.run, [](run_state& r) { r.ended = true; });
+          }
+        },
+        c.body);
+  }
+
+  template <class F>
+  void signal(std::uint64_t run, F f) {
+    if (!run_ || run_->id != run) return;
+    {
+      std::lock_guard lock(run_->m);
+      f(*run_);
+    }
+    run_->cv.notify_all();
+  }
+
+  void deploy(const std::string& driver, std::uint64_t id, ctl::deploy& d) {
+    if (run_) {
+      ep_->send_to_name(driver, tr::control_msg{id, ctl::refused{fmt::format("busy with run {}", run_->id)}});
+      return;
+    }
+    auto it = pending_host_.find(driver);
+    if (it == pending_host_.end()) {
+      ep_->send_to_name(driver, tr::control_msg{id, ctl::refused{"deploy without hello: which host am I?"}});
+      return;
+    }
+    auto r = std::make_shared<run_state>();
+    r->id = id;
+    r->driver = driver;
+    r->host = it->second;
+    pending_host_.erase(it);
+    std::atomic_store(&run_, r);
+    log(fmt::format("run {}: deployed as host `{}`", id, r->host));
+    r->thread = std::thread([this, r, d = std::move(d)]() mutable { run(*r, d); });
+  }
+
+  // A run ends when the driver says so, or is abandoned when the driver goes silent.
+  void watch_driver() {
+    auto r = run_;
+    if (!r) return;
+    auto last = clock::time_point(clock::duration(r->last_heartbeat.load()));
+    if (clock::now() - last > o_.driver_silence) abandon("no heartbeat from the driver");
+  }
+
+  void abandon(const std::string& why) {
+    auto r = run_;
+    if (!r) return;
+    bool first;
+    {
+      std::lock_guard lock(r->m);
+      first = !r->ended;
+      r->cancel = r->ended = true;
+    }
+    r->cv.notify_all();
+    if (first) log(fmt::format("run {}: abandoned: {}", r->id, why));
+    if (r->coordinator) caf::anon_send(r->coordinator, local::cancel_atom::value);
+  }
+
+  void reap() {
+    if (!run_ || !finished_) return;
+    if (run_->thread.joinable()) run_->thread.join();
+    log(fmt::format("run {}: over; waiting for the next", run_->id));
+    std::atomic_store(&run_, std::shared_ptr<run_state>{});
+    finished_ = false;
+  }
+
+  void refuse(run_state& r, const std::string& why) {
+    log(fmt::format("run {}: refused: {}", r.id, why));
+    ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::refused{why}});
+  }
+
+  // The run thread: load the graph, spawn this host's slice, link to the other hosts, run, report.
+  void run(run_state& r, ctl::deploy& d) {
+    struct finish_guard {
+      worker* w;
+      ~finish_guard() { w->finished_ = true; }
+    } guard{this};
+    graph::diagnostics diags;
+    auto g = graph::load_graph_text(d.graph_yaml, "deployed graph", diags);
+    if (g) graph::validate(*g, *o_.kinds, diags);
+    if (!g || diags.has_errors()) return refuse(r, "the graph does not validate here:\n" + diags.str());
+    graph::apply_defaults(*g, *o_.kinds);
+    local::deployment dep;
+    try {
+      dep = local::expand(*g, *o_.kinds);
+    } catch (const std::exception& e) {
+      return refuse(r, e.what());
+    }
+    if (d.plan.instance_host.size() != dep.instances.size())
+      return refuse(r, fmt::format("the plan places {} instances; the graph has {}", d.plan.instance_host.size(),
+                                   dep.instances.size()));
+    int me = -1;
+    for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
+      if (d.plan.hosts[h].name == r.host) me = static_cast<int>(h);
+    if (me < 0) return refuse(r, fmt::format("host `{}` is not in the plan", r.host));
+
+    // Data links to every other host of the run, opened by us (each host sends on its own connections).
+    std::vector<tr::peer_id> peers(d.plan.hosts.size());
+    for (std::size_t h = 0; h < d.plan.hosts.size(); ++h) {
+      if (static_cast<int>(h) == me) continue;
+      // One connection per peer for the worker's life: a second DEALER with our name would be turned
+      // away by the peer's ROUTER; zmq reconnects a lost one by itself.
+      const auto& address = d.plan.hosts[h].data_address;
+      if (auto known = peer_by_address_.find(address); known != peer_by_address_.end()) {
+        peers[h] = known->second;
+        continue;
+      }
+      try {
+        tr::connect_options co;
+        co.role = "worker " + d.plan.hosts[h].name;
+        if (o_.curve) co.server_key = o_.curve->public_key;
+        peers[h] = peer_by_address_[address] = ep_->connect(address, co);
+      } catch (const std::exception& e) {
+        return refuse(r, e.what());
+      }
+    }
+
+    auto is_local = [&](std::uint32_t i) { return static_cast<int>(d.plan.instance_host[i]) == me; };
+    auto senders = std::make_shared<tr::sender_table>();
+    std::vector<caf::actor> stand_ins(dep.instances.size());
+    local::slice_hooks hooks;
+    hooks.is_local = is_local;
+    hooks.release_tools_locally = false;
+    hooks.stand_in = [&](std::uint32_t i, const std::vector<caf::actor>& local) {
+      if (senders->empty())
+        for (std::uint32_t k = 0; k < local.size(); ++k)
+          if (local[k]) (*senders)[local[k].id()] = k;
+      tr::stand_in_config sc{r.id, i, ep_.get(), peers[d.plan.instance_host[i]], senders,
+                             [this, &r](const std::string& err) {
+                               ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::cancel{err}});
+                             }};
+      stand_ins[i] = system_->spawn(tr::stand_in, sc);
+      return stand_ins[i];
+    };
+    hooks.before_start = [&](const std::vector<caf::actor>& all, const caf::actor& coordinator) {
+      std::vector<caf::actor> locals(all.size());
+      for (std::uint32_t i = 0; i < all.size(); ++i)
+        if (is_local(i)) locals[i] = all[i];
+      std::atomic_store(&receiver_, std::make_shared<const tr::receiver>(r.id, locals, stand_ins));
+      {
+        std::lock_guard lock(r.m);
+        r.coordinator = coordinator;
+      }
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::hello{r.host}});  // ready
+      std::unique_lock lock(r.m);
+      r.cv.wait(lock, [&] { return r.start || r.cancel; });
+      return !r.cancel;
+    };
+    hooks.on_done = [&](std::uint32_t i, bool failed, const std::string& error, const local::node_stats& s) {
+      ctl::done dn{i, failed, error, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped}};
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(dn)});
+    };
+    auto report = local::run_slice(*system_, dep, local::run_options{}, hooks);
+    log(fmt::format("run {}: local part done ({})", r.id,
+                    report.result == local::run_report::outcome::ok ? "ok" : report.error));
+    {
+      std::unique_lock lock(r.m);
+      r.cv.wait_for(lock, std::chrono::seconds(10), [&] { return r.ended; });
+    }
+    std::atomic_store(&receiver_, std::shared_ptr<const tr::receiver>{});
+    for (auto& s : stand_ins)
+      if (s) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  }
+
+  const worker_options& o_;
+  std::unique_ptr<tr::endpoint> ep_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<event> events_;
+  std::map<std::string, std::string> pending_host_;  // driver -> the host it said we are
+  std::map<std::string, tr::peer_id> peer_by_address_;  // used by the run thread only, one run at a time
+  std::shared_ptr<run_state> run_;  // written by the main thread; read by the I/O thread with atomic_load
+  std::atomic<bool> finished_{false};
+  std::shared_ptr<const tr::receiver> receiver_;
+};
+
+}  // namespace
+
+int run_worker(const worker_options& options) {
+  worker w(options);
+  return w.serve();
+}
+
+}  // namespace loom::cluster

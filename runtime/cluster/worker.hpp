@@ -1,0 +1,33 @@
+// runtime/cluster/worker.hpp: `loom worker`: one per host. It listens, takes one run at a time from a
+// driver (deploy: the graph and the plan), runs the instances placed on it with the local executor, puts
+// a stand-in in place of every instance placed elsewhere, opens its data links to the other workers
+// directly, and reports each instance's end to the driver. When the driver goes silent it abandons the
+// run and waits for the next.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/registry.hpp"
+#include "runtime/transport/keys.hpp"
+
+namespace loom::cluster {
+
+struct worker_options {
+  std::string listen;  // tcp://HOST:PORT
+  std::string name;    // on the wire; default: derived from the address
+  std::optional<transport::curve_keypair> curve;  // CurveZMQ server keys; unset: plain TCP
+  std::vector<std::string> allowed_clients;        // z85 public keys allowed to connect (curve only)
+  const registry* kinds = nullptr;
+  std::chrono::milliseconds driver_silence{3000};  // abandon a run after this long without a heartbeat
+  std::function<bool()> stopping;                   // polled: true ends the worker (SIGINT)
+  std::function<void(const std::string&)> log;      // one line per event
+};
+
+// Serves runs until `stopping()`. Returns 0, or 2 when it cannot listen (the error is logged).
+int run_worker(const worker_options& options);
+
+}  // namespace loom::cluster

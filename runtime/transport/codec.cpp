@@ -1,0 +1,471 @@
+// runtime/transport/codec.cpp: building and checking loom.capnp frames.
+#include "runtime/transport/codec.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "runtime/transport/loom.capnp.h"
+
+namespace loom::transport {
+
+std::string to_string(const stream_key& k) { return fmt::format("run {} stream {}->{}", k.run, k.from, k.to); }
+
+namespace {
+
+namespace s = schema;
+
+// Frees what a zmq part borrowed once ZeroMQ has sent it (any thread).
+template <class T>
+void free_holder(void*, void* hint) {
+  std::unique_ptr<T> owned(static_cast<T*>(hint));
+}
+
+// ---------------------------------------------------------------------------------------------- encoding
+
+class encoder {
+ public:
+  encoder(const encode_options& opts, multipart& parts) : opts_(opts), parts_(parts) {}
+
+  void value(s::Value::Builder b, const loom::value& v, int depth) {
+    if (depth > max_depth)
+      throw encode_error(fmt::format("value nested deeper than {} lists and maps", max_depth));
+    switch (v.kind()) {
+      case loom::value::type::null: b.setNull(); break;
+      case loom::value::type::boolean: b.setBool(v.as_bool()); break;
+      case loom::value::type::integer: b.setInt(v.as_int()); break;
+      case loom::value::type::floating: b.setFloat(v.as_float()); break;
+      case loom::value::type::string: {
+        const auto& str = v.as_string();
+        b.setString(capnp::Text::Reader(str.data(), str.size()));
+        break;
+      }
+      case loom::value::type::bytes: {
+        const auto& by = v.as_bytes();
+        payload(b.initBytes(), by.data(), by.size(), [&] { return std::make_unique<loom::value>(v); });
+        break;
+      }
+      case loom::value::type::list: {
+        const auto& l = v.as_list();
+        auto lb = b.initList(checked_count(l.size()));
+        for (std::size_t i = 0; i < l.size(); ++i) value(lb[static_cast<unsigned>(i)], l[i], depth + 1);
+        break;
+      }
+      case loom::value::type::map: {
+        const auto& m = v.as_map();
+        auto mb = b.initMap(checked_count(m.size()));
+        for (std::size_t i = 0; i < m.size(); ++i) {
+          auto e = mb[static_cast<unsigned>(i)];
+          e.setKey(capnp::Text::Reader(m[i].first.data(), m[i].first.size()));
+          value(e.initValue(), m[i].second, depth + 1);
+        }
+        break;
+      }
+      case loom::value::type::tensor: tensor(b.initTensor(), v.as_tensor()); break;
+    }
+  }
+
+ private:
+  static unsigned checked_count(std::size_t n) {
+    if (n > (1u << 29) - 1) throw encode_error(fmt::format("list of {} elements is too long for the wire", n));
+    return static_cast<unsigned>(n);
+  }
+
+  void tensor(s::Tensor::Builder b, const loom::tensor& t) {
+    if (t.device() >= 0)
+      throw encode_error(fmt::format("tensor on device {} cannot go on the wire; copy it to the host first",
+                                     t.device()));
+    b.setDtype(static_cast<s::DType>(static_cast<std::uint16_t>(t.type())));
+    auto sh = b.initShape(checked_count(t.shape().size()));
+    for (std::size_t i = 0; i < t.shape().size(); ++i) sh.set(static_cast<unsigned>(i), t.shape()[i]);
+    payload(b.initData(), t.data()->data(), t.nbytes(),
+            [&] { return std::make_unique<std::shared_ptr<const storage>>(t.data()); });
+  }
+
+  // Small payloads go into the header; large ones become their own part, borrowing the value's memory.
+  template <class MakeHolder>
+  void payload(s::Payload::Builder b, const std::byte* data, std::size_t n, MakeHolder make_holder) {
+    if (n < opts_.inline_limit || n == 0) {
+      b.setInline(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(data), n));
+      return;
+    }
+    auto holder = make_holder();
+    using holder_t = typename decltype(holder)::element_type;
+    b.setFrame(static_cast<std::uint32_t>(parts_.size()));
+    // zmq's API takes a non-const pointer; it only reads the bytes.
+    parts_.emplace_back(const_cast<std::byte*>(data), n, &free_holder<holder_t>, holder.get());
+    holder.release();  // zmq owns it now and frees it through free_holder
+  }
+
+  const encode_options& opts_;
+  multipart& parts_;
+};
+
+void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, local::batch_msg>) {
+          auto bb = b.initBatch();
+          bb.setLink(m.link);
+          if (m.values.size() > (1u << 29) - 1) throw encode_error("batch too long for the wire");
+          auto vs = bb.initValues(static_cast<unsigned>(m.values.size()));
+          for (std::size_t i = 0; i < m.values.size(); ++i) enc.value(vs[static_cast<unsigned>(i)], m.values[i], 0);
+        } else if constexpr (std::is_same_v<T, local::credit_msg>) {
+          auto cb = b.initCredit();
+          cb.setLink(m.link);
+          cb.setCredits(m.credits);
+        } else if constexpr (std::is_same_v<T, local::eos_msg>) {
+          b.initEos().setLink(m.link);
+        } else if constexpr (std::is_same_v<T, local::call_msg>) {
+          auto cb = b.initCall();
+          cb.setId(m.id);
+          enc.value(cb.initRequest(), m.request, 0);
+        } else {
+          auto rb = b.initReply();
+          rb.setId(m.id);
+          rb.setOk(m.ok);
+          enc.value(rb.initValue(), m.reply, 0);
+          rb.setError(capnp::Text::Reader(m.error.data(), m.error.size()));
+        }
+      },
+      msg);
+}
+
+capnp::Text::Reader text(const std::string& s) { return {s.data(), s.size()}; }
+
+void encode_control(s::Control::Builder b, const control::body& msg) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, control::hello>) {
+          b.initHello().setWorker(text(m.worker));
+        } else if constexpr (std::is_same_v<T, control::deploy>) {
+          auto d = b.initDeploy();
+          d.setGraphYaml(text(m.graph_yaml));
+          auto p = d.initPlan();
+          auto hs = p.initHosts(static_cast<unsigned>(m.plan.hosts.size()));
+          for (unsigned i = 0; i < hs.size(); ++i) {
+            hs[i].setName(text(m.plan.hosts[i].name));
+            hs[i].setDataAddress(text(m.plan.hosts[i].data_address));
+          }
+          auto ih = p.initInstanceHost(static_cast<unsigned>(m.plan.instance_host.size()));
+          for (unsigned i = 0; i < ih.size(); ++i) ih.set(i, m.plan.instance_host[i]);
+        } else if constexpr (std::is_same_v<T, control::start>) {
+          b.setStart();
+        } else if constexpr (std::is_same_v<T, control::cancel>) {
+          b.initCancel().setReason(text(m.reason));
+        } else if constexpr (std::is_same_v<T, control::done>) {
+          auto d = b.initDone();
+          d.setInstance(m.instance);
+          d.setFailed(m.failed);
+          d.setError(text(m.error));
+          auto c = d.initCounters();
+          c.setIn(m.counters.in);
+          c.setOut(m.counters.out);
+          c.setBusyNs(m.counters.busy_ns);
+          c.setQueueHwm(m.counters.queue_hwm);
+          c.setRestarts(m.counters.restarts);
+          c.setDropped(m.counters.dropped);
+        } else if constexpr (std::is_same_v<T, control::release>) {
+          b.setRelease();
+        } else if constexpr (std::is_same_v<T, control::heartbeat>) {
+          auto h = b.initHeartbeat();
+          h.setSeq(m.seq);
+          h.setTimeNs(m.time_ns);
+        } else if constexpr (std::is_same_v<T, control::run_ended>) {
+          auto r = b.initRunEnded();
+          r.setOk(m.ok);
+          r.setError(text(m.error));
+        } else {
+          b.initRefused().setReason(text(m.reason));
+        }
+      },
+      msg);
+}
+
+// The header becomes part 0; its flat array is handed to zmq without another copy.
+template <class Fill>
+multipart encode_frame(const encode_options& opts, Fill fill) {
+  multipart parts;
+  parts.emplace_back();  // the header, filled last
+  capnp::MallocMessageBuilder builder(512);
+  auto frame = builder.initRoot<s::Frame>();
+  frame.setVersion(s::WIRE_VERSION);
+  encoder enc(opts, parts);
+  fill(enc, frame);
+  auto flat = std::make_unique<kj::Array<capnp::word>>(capnp::messageToFlatArray(builder));
+  auto bytes = flat->asBytes();
+  parts[0] = zmq::message_t(bytes.begin(), bytes.size(), &free_holder<kj::Array<capnp::word>>, flat.get());
+  flat.release();  // zmq owns it now
+  return parts;
+}
+
+// ---------------------------------------------------------------------------------------------- decoding
+
+struct decode_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
+  throw decode_failure(fmt::format(f, std::forward<Args>(args)...));
+}
+
+class decoder {
+ public:
+  explicit decoder(multipart& parts) : parts_(parts), used_(parts.size(), false) {}
+
+  loom::value value(s::Value::Reader r, int depth) {
+    if (depth > max_depth) fail("value nested deeper than {} lists and maps", max_depth);
+    switch (r.which()) {
+      case s::Value::NULL_: return {};
+      case s::Value::BOOL: return r.getBool();
+      case s::Value::INT: return r.getInt();
+      case s::Value::FLOAT: return r.getFloat();
+      case s::Value::STRING: {
+        auto t = r.getString();
+        return std::string(t.begin(), t.size());
+      }
+      case s::Value::BYTES: return bytes(r.getBytes());
+      case s::Value::LIST: {
+        auto l = r.getList();
+        value_list out;
+        out.reserve(l.size());
+        for (auto e : l) out.push_back(value(e, depth + 1));
+        return out;
+      }
+      case s::Value::MAP: {
+        auto m = r.getMap();
+        value_map out;
+        out.reserve(m.size());
+        for (auto e : m) {
+          auto k = e.getKey();
+          out.emplace_back(std::string(k.begin(), k.size()), value(e.getValue(), depth + 1));
+        }
+        return out;
+      }
+      case s::Value::TENSOR: return tensor(r.getTensor());
+    }
+    fail("unknown value tag {}", static_cast<unsigned>(r.which()));
+  }
+
+  void check_all_parts_used() const {
+    for (std::size_t i = 1; i < used_.size(); ++i)
+      if (!used_[i]) fail("payload part {} of {} is not referred to by the header", i, used_.size() - 1);
+  }
+
+ private:
+  zmq::message_t take_part(std::uint32_t index) {
+    if (index == 0 || index >= parts_.size())
+      fail("payload part {} does not exist (the message has {} payload parts)", index, parts_.size() - 1);
+    if (used_[index]) fail("payload part {} is referred to twice", index);
+    used_[index] = true;
+    return std::move(parts_[index]);
+  }
+
+  loom::value bytes(s::Payload::Reader p) {
+    switch (p.which()) {
+      case s::Payload::INLINE: {
+        auto d = p.getInline();
+        auto b = reinterpret_cast<const std::byte*>(d.begin());
+        return loom::bytes(b, b + d.size());
+      }
+      case s::Payload::FRAME: {
+        auto part = take_part(p.getFrame());
+        auto b = static_cast<const std::byte*>(part.data());
+        return loom::bytes(b, b + part.size());  // loom::bytes owns its vector: one copy
+      }
+    }
+    fail("unknown payload tag {}", static_cast<unsigned>(p.which()));
+  }
+
+  loom::value tensor(s::Tensor::Reader t) {
+    auto raw = static_cast<std::uint16_t>(t.getDtype());
+    if (raw > static_cast<std::uint16_t>(dtype::u8)) fail("unknown tensor dtype {}", raw);
+    auto dt = static_cast<dtype>(raw);
+    std::vector<std::int64_t> shape;
+    auto sh = t.getShape();
+    if (sh.size() > 64) fail("tensor of {} dimensions (at most 64)", sh.size());
+    std::uint64_t elements = 1;
+    for (auto d : sh) {
+      if (d < 0) fail("tensor dimension {} is negative", d);
+      if (__builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements))
+        fail("tensor shape overflows 64 bits");
+      shape.push_back(d);
+    }
+    std::uint64_t nbytes = 0;
+    if (__builtin_mul_overflow(elements, std::uint64_t{dtype_size(dt)}, &nbytes) ||
+        elements > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      fail("tensor shape overflows 64 bits");
+    auto check_size = [&](std::size_t have) {
+      if (have != nbytes)
+        fail("tensor {} of shape [{}] needs {} bytes of data, got {}", dtype_name(dt), fmt::join(shape, ","),
+             nbytes, have);
+    };
+    auto data = t.getData();
+    switch (data.which()) {
+      case s::Payload::INLINE: {
+        auto d = data.getInline();
+        check_size(d.size());
+        auto b = reinterpret_cast<const std::byte*>(d.begin());
+        return loom::tensor(dt, std::move(shape), std::make_shared<host_storage>(std::vector<std::byte>(b, b + d.size())));
+      }
+      case s::Payload::FRAME: {
+        auto part = take_part(data.getFrame());
+        check_size(part.size());
+        std::shared_ptr<const storage> st;
+        if (reinterpret_cast<std::uintptr_t>(part.data()) % 8 == 0) {
+          st = std::make_shared<zmq_storage>(std::move(part));  // the tensor's data is the received buffer
+        } else {  // zmq packs small parts into its receive buffer at any offset: copy to keep alignment
+          auto b = static_cast<const std::byte*>(part.data());
+          st = std::make_shared<host_storage>(std::vector<std::byte>(b, b + part.size()));
+        }
+        return loom::tensor(dt, std::move(shape), std::move(st));
+      }
+    }
+    fail("unknown payload tag {}", static_cast<unsigned>(data.which()));
+  }
+
+  multipart& parts_;
+  std::vector<bool> used_;
+};
+
+std::string str(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
+
+body decode_body(decoder& dec, s::Envelope::Reader r) {
+  switch (r.which()) {
+    case s::Envelope::BATCH: {
+      auto b = r.getBatch();
+      auto vs = b.getValues();
+      local::batch_msg m{b.getLink(), {}};
+      m.values.reserve(vs.size());
+      for (auto v : vs) m.values.push_back(dec.value(v, 0));
+      return m;
+    }
+    case s::Envelope::CREDIT: return local::credit_msg{r.getCredit().getLink(), r.getCredit().getCredits()};
+    case s::Envelope::EOS: return local::eos_msg{r.getEos().getLink()};
+    case s::Envelope::CALL: return local::call_msg{r.getCall().getId(), dec.value(r.getCall().getRequest(), 0)};
+    case s::Envelope::REPLY: {
+      auto rr = r.getReply();
+      return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue(), 0), str(rr.getError())};
+    }
+  }
+  fail("unknown envelope body tag {}", static_cast<unsigned>(r.which()));
+}
+
+control::body decode_control(s::Control::Reader r) {
+  switch (r.which()) {
+    case s::Control::HELLO: return control::hello{str(r.getHello().getWorker())};
+    case s::Control::DEPLOY: {
+      auto d = r.getDeploy();
+      control::deploy out{str(d.getGraphYaml()), {}};
+      auto p = d.getPlan();
+      for (auto h : p.getHosts()) out.plan.hosts.push_back({str(h.getName()), str(h.getDataAddress())});
+      for (auto i : p.getInstanceHost()) {
+        if (i >= out.plan.hosts.size())
+          fail("plan places instance {} on host {}, but the plan has {} hosts", out.plan.instance_host.size(), i,
+               out.plan.hosts.size());
+        out.plan.instance_host.push_back(i);
+      }
+      return out;
+    }
+    case s::Control::START: return control::start{};
+    case s::Control::CANCEL: return control::cancel{str(r.getCancel().getReason())};
+    case s::Control::DONE: {
+      auto d = r.getDone();
+      auto c = d.getCounters();
+      return control::done{d.getInstance(), d.getFailed(), str(d.getError()),
+                           {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()}};
+    }
+    case s::Control::RELEASE: return control::release{};
+    case s::Control::HEARTBEAT: return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs()};
+    case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
+    case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
+  }
+  fail("unknown control tag {}", static_cast<unsigned>(r.which()));
+}
+
+message decode_frame(multipart& parts, const decode_limits& limits) {
+  if (parts.empty()) fail("empty message");
+  auto& head = parts[0];
+  if (head.size() == 0) fail("empty header");
+  if (head.size() % sizeof(capnp::word) != 0)
+    fail("header of {} bytes is not a whole number of 8-byte words", head.size());
+  if (head.size() > limits.max_header_bytes) fail("header of {} bytes exceeds {}", head.size(), limits.max_header_bytes);
+  const std::size_t words = head.size() / sizeof(capnp::word);
+  kj::Array<capnp::word> aligned;  // only when zmq handed us a misaligned header
+  kj::ArrayPtr<const capnp::word> array;
+  if (reinterpret_cast<std::uintptr_t>(head.data()) % alignof(capnp::word) == 0) {
+    array = kj::ArrayPtr<const capnp::word>(static_cast<const capnp::word*>(head.data()), words);
+  } else {
+    aligned = kj::heapArray<capnp::word>(words);
+    std::memcpy(aligned.begin(), head.data(), head.size());
+    array = kj::ArrayPtr<const capnp::word>(aligned.begin(), aligned.size());
+  }
+  capnp::ReaderOptions opts;
+  opts.traversalLimitInWords = limits.traversal_words ? limits.traversal_words : 2 * words + 1024;
+  opts.nestingLimit = limits.nesting;
+  capnp::FlatArrayMessageReader reader(array, opts);
+  if (reader.getEnd() != array.end())
+    fail("{} bytes after the end of the header message",
+         (array.end() - reader.getEnd()) * static_cast<std::ptrdiff_t>(sizeof(capnp::word)));
+  auto frame = reader.getRoot<s::Frame>();
+  if (frame.getVersion() != s::WIRE_VERSION)
+    fail("wire version {}, this build speaks version {}", frame.getVersion(), s::WIRE_VERSION);
+  decoder dec(parts);
+  switch (frame.which()) {
+    case s::Frame::DATA: {
+      auto e = frame.getData();
+      envelope out{e.getRun(), e.getFrom(), e.getTo(), e.getSeq(), decode_body(dec, e)};
+      dec.check_all_parts_used();
+      return out;
+    }
+    case s::Frame::CONTROL: {
+      if (parts.size() > 1) fail("control message with {} payload parts (expected none)", parts.size() - 1);
+      auto c = frame.getControl();
+      return control_msg{c.getRun(), decode_control(c)};
+    }
+  }
+  fail("unknown frame tag {}", static_cast<unsigned>(frame.which()));
+}
+
+}  // namespace
+
+multipart encode(const envelope& e, const encode_options& opts) {
+  return encode_frame(opts, [&](encoder& enc, s::Frame::Builder f) {
+    auto b = f.initData();
+    b.setRun(e.run);
+    b.setFrom(e.from);
+    b.setTo(e.to);
+    b.setSeq(e.seq);
+    encode_body(enc, b, e.body);
+  });
+}
+
+multipart encode(const control_msg& c, const encode_options& opts) {
+  return encode_frame(opts, [&](encoder&, s::Frame::Builder f) {
+    auto b = f.initControl();
+    b.setRun(c.run);
+    encode_control(b, c.body);
+  });
+}
+
+decoded decode(multipart parts, const decode_limits& limits) {
+  try {
+    return {decode_frame(parts, limits), {}};
+  } catch (const decode_failure& e) {
+    return {std::nullopt, e.what()};
+  } catch (const kj::Exception& e) {
+    return {std::nullopt, fmt::format("malformed header: {}", e.getDescription().cStr())};
+  } catch (const std::exception& e) {  // e.g. std::bad_alloc, or a tensor the constructor refuses
+    return {std::nullopt, fmt::format("malformed message: {}", e.what())};
+  }
+}
+
+}  // namespace loom::transport

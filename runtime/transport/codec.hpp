@@ -1,0 +1,151 @@
+// runtime/transport/codec.hpp: loom values and in-process messages <-> ZeroMQ multipart messages in the one
+// wire format (runtime/transport/loom.capnp; framing in docs/wire.md). Encoding a large tensor or bytes value
+// copies nothing: its payload becomes a zmq part that keeps the value's storage alive. Decoding never trusts
+// the bytes: any malformed input gives a decode error naming what was wrong, and a received tensor's data
+// is the received zmq buffer itself (zmq_storage).
+#pragma once
+
+#include <zmq.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "runtime/local/messages.hpp"
+#include "runtime/tensor.hpp"
+#include "runtime/value.hpp"
+
+namespace loom::transport {
+
+// One ZeroMQ multipart message: [header, payload parts...].
+using multipart = std::vector<zmq::message_t>;
+
+// ---- data: one in-process message between two node instances of a run ----
+
+using body = std::variant<local::batch_msg, local::credit_msg, local::eos_msg, local::call_msg, local::reply_msg>;
+
+// Names one ordered stream of envelopes: everything `from` says to `to` in one run.
+struct stream_key {
+  std::uint64_t run = 0;
+  std::uint32_t from = 0;
+  std::uint32_t to = 0;
+  friend bool operator==(const stream_key&, const stream_key&) = default;
+};
+struct stream_key_hash {
+  std::size_t operator()(const stream_key& k) const noexcept {
+    return std::hash<std::uint64_t>{}(k.run * 0x9E3779B97F4A7C15ull ^ (std::uint64_t{k.from} << 32 | k.to));
+  }
+};
+std::string to_string(const stream_key& k);  // "run 7 stream 3->12"
+
+struct envelope {
+  std::uint64_t run = 0;
+  std::uint32_t from = 0;
+  std::uint32_t to = 0;
+  std::uint64_t seq = 0;  // per (run, from, to), from 0; the sender numbers, the receiver checks
+  transport::body body;
+  stream_key stream() const { return {run, from, to}; }
+};
+
+// ---- control: driver <-> worker ----
+
+namespace control {
+struct host {
+  std::string name;
+  std::string data_address;
+  friend bool operator==(const host&, const host&) = default;
+};
+struct plan {
+  std::vector<host> hosts;
+  std::vector<std::uint32_t> instance_host;  // instance index -> index into hosts (checked on decode)
+  friend bool operator==(const plan&, const plan&) = default;
+};
+struct counters {
+  std::uint64_t in = 0, out = 0, busy_ns = 0, queue_hwm = 0, restarts = 0, dropped = 0;
+  friend bool operator==(const counters&, const counters&) = default;
+};
+struct hello { std::string worker; };
+struct deploy {
+  std::string graph_yaml;
+  control::plan plan;
+};
+struct start {};
+struct cancel { std::string reason; };
+struct done {
+  std::uint32_t instance = 0;
+  bool failed = false;
+  std::string error;
+  control::counters counters;
+};
+struct release {};
+struct heartbeat {
+  std::uint64_t seq = 0;
+  std::int64_t time_ns = 0;
+};
+struct run_ended {
+  bool ok = true;
+  std::string error;
+};
+struct refused { std::string reason; };
+using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused>;
+}  // namespace control
+
+struct control_msg {
+  std::uint64_t run = 0;  // 0: no run meant (hello before deploy, heartbeat)
+  control::body body;
+};
+
+using message = std::variant<envelope, control_msg>;
+
+// ---- encoding ----
+
+struct encode_options {
+  // Bytes and tensor data of at least this many bytes travel as their own zmq part (no copy); smaller ones
+  // are copied into the header, where many small values in one batch cost one zmq part in all.
+  std::size_t inline_limit = 4096;
+};
+
+// Thrown by encode for a value the wire cannot carry (a tensor on a GPU, nesting deeper than max_depth).
+struct encode_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr int max_depth = 48;  // nesting of lists and maps in one value, checked both ways
+
+multipart encode(const envelope& e, const encode_options& opts = {});
+multipart encode(const control_msg& c, const encode_options& opts = {});
+
+// ---- decoding ----
+
+struct decode_limits {
+  std::size_t max_header_bytes = std::size_t{256} << 20;  // one header part
+  std::uint64_t traversal_words = 0;  // capnp traversal limit; 0: twice the header's size in words
+  int nesting = 2 * max_depth + 8;    // capnp pointer nesting (a value level is two pointers deep)
+};
+
+// Either a message or a one-line error saying what was wrong with the bytes.
+struct decoded {
+  std::optional<transport::message> msg;
+  std::string error;
+  explicit operator bool() const { return msg.has_value(); }
+};
+
+// Takes the parts (a tensor received out of line keeps its part alive as its storage).
+decoded decode(multipart parts, const decode_limits& limits = {});
+
+// A received zmq part that a tensor's data points into (no copy).
+class zmq_storage final : public storage {
+ public:
+  explicit zmq_storage(zmq::message_t msg) : msg_(std::move(msg)) {}
+  const std::byte* data() const override { return static_cast<const std::byte*>(msg_.data()); }
+  std::size_t size() const override { return msg_.size(); }
+
+ private:
+  zmq::message_t msg_;
+};
+
+}  // namespace loom::transport

@@ -1,0 +1,596 @@
+// runtime/transport/endpoint.cpp: the I/O thread, its sockets, the ZAP handler and the sequence check.
+#include "runtime/transport/endpoint.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <variant>
+
+namespace loom::transport {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct cmd_send {
+  std::optional<peer_id> peer;  // a DEALER we connected, or else
+  std::string name;             // a peer on our ROUTER
+  multipart parts;
+};
+struct cmd_bind {
+  std::string address;
+  std::promise<std::string> done;
+};
+struct cmd_connect {
+  std::string address;
+  connect_options opts;
+  std::promise<peer_id> done;
+};
+struct cmd_stop {};
+using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop>;
+
+constexpr int handshake_events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+
+std::string protocol_error_text(std::uint32_t code) {
+  switch (code) {
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+      return "security mechanism mismatch (one side uses CurveZMQ keys, the other does not)";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: return "cryptographic error (wrong server public key?)";
+    case ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED:
+    case ZMQ_PROTOCOL_ERROR_ZAP_MALFORMED_REPLY:
+    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_REQUEST_ID:
+    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_VERSION:
+    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_STATUS_CODE:
+    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_METADATA: return "authentication handler error";
+    default: return fmt::format("ZMTP protocol error 0x{:x}", code);
+  }
+}
+
+void set_key(zmq::socket_t& s, int option, const std::string& z85) {
+  if (zmq_setsockopt(s.handle(), option, z85.data(), z85.size()) != 0)
+    throw transport_error(fmt::format("cannot set a curve key: {}", zmq_strerror(zmq_errno())));
+}
+
+struct monitor_event {
+  std::uint16_t event = 0;
+  std::uint32_t value = 0;
+  std::string address;
+};
+
+std::optional<monitor_event> read_monitor(zmq::socket_t& mon) {
+  zmq::message_t head;
+  if (!mon.recv(head, zmq::recv_flags::dontwait)) return std::nullopt;
+  monitor_event ev;
+  if (head.size() >= 6) {
+    std::memcpy(&ev.event, head.data(), 2);
+    std::memcpy(&ev.value, static_cast<const char*>(head.data()) + 2, 4);
+  }
+  bool more = head.more();
+  while (more) {  // v1 events: [event+value, address]
+    zmq::message_t part;
+    if (!mon.recv(part)) break;
+    more = part.more();
+    ev.address = part.to_string();
+  }
+  return ev;
+}
+
+}  // namespace
+
+struct endpoint::impl {
+  struct dealer {
+    std::string address;
+    connect_options opts;
+    std::optional<zmq::socket_t> sock;
+    std::optional<zmq::socket_t> mon;
+    std::deque<multipart> pending;
+    bool up = false;
+    std::optional<std::promise<peer_id>> waiting;
+    clock::time_point deadline;
+  };
+
+  impl(endpoint_config c, endpoint_callbacks b) : cfg(std::move(c)), cb(std::move(b)) {
+    if (cfg.name.empty() || cfg.name.size() > 255)
+      throw transport_error("endpoint: the name must have 1 to 255 characters");
+    if (cfg.curve) {
+      if (!curve_available()) throw transport_error("endpoint: curve keys given, but libzmq has no CurveZMQ");
+      if (!valid_z85_key(cfg.curve->public_key) || !valid_z85_key(cfg.curve->secret_key))
+        throw transport_error("endpoint: the curve key pair is not two z85 keys of 40 characters");
+      for (const auto& k : cfg.allowed_clients)
+        if (!valid_z85_key(k)) throw transport_error(fmt::format("endpoint: allowed client key '{}' is not z85", k));
+      allowed.insert(cfg.allowed_clients.begin(), cfg.allowed_clients.end());
+    }
+    wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd < 0) throw transport_error(fmt::format("endpoint: eventfd: {}", std::strerror(errno)));
+    if (cfg.curve) {  // the ZAP handler must exist before any curve socket accepts
+      zap.emplace(ctx, zmq::socket_type::rep);
+      zap->set(zmq::sockopt::linger, 0);
+      zap->bind("inproc://zeromq.zap.01");
+    }
+    io = std::thread([this] { run(); });
+  }
+
+  ~impl() {
+    push(cmd_stop{});
+    io.join();
+    ::close(wake_fd);
+  }
+
+  void push(command c) {
+    bool was_empty;
+    {
+      std::lock_guard lock(mu);
+      was_empty = queue.empty();
+      queue.push_back(std::move(c));
+    }
+    if (was_empty) {
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+    }
+  }
+
+  void report(problem::kind k, std::string peer, std::string text) {
+    problem p;
+    p.what = k;
+    p.peer = std::move(peer);
+    p.text = std::move(text);
+    report(std::move(p));
+  }
+
+  void report(problem p) {
+    spdlog::warn("wire {}: {}", cfg.name, p.text);
+    if (cb.on_problem) {
+      try {
+        cb.on_problem(p);
+      } catch (const std::exception& e) {
+        spdlog::error("wire {}: on_problem threw: {}", cfg.name, e.what());
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ the I/O thread
+
+  void run() {
+    std::vector<zmq_pollitem_t> items;
+    enum class src { wake, router, router_mon, zap, dealer, dealer_mon };
+    std::vector<std::pair<src, std::size_t>> what;
+    while (!stopping) {
+      items.clear();
+      what.clear();
+      auto add = [&](void* sock, short events, src s, std::size_t i) {
+        items.push_back({sock, sock ? 0 : wake_fd, events, 0});
+        what.emplace_back(s, i);
+      };
+      add(nullptr, ZMQ_POLLIN, src::wake, 0);
+      if (router) add(router->handle(), ZMQ_POLLIN | (router_pending.empty() ? 0 : ZMQ_POLLOUT), src::router, 0);
+      if (router_mon) add(router_mon->handle(), ZMQ_POLLIN, src::router_mon, 0);
+      if (zap) add(zap->handle(), ZMQ_POLLIN, src::zap, 0);
+      long timeout = -1;
+      auto now = clock::now();
+      for (std::size_t i = 0; i < dealers.size(); ++i) {
+        auto& d = *dealers[i];
+        if (!d.sock) continue;
+        add(d.sock->handle(), ZMQ_POLLIN | (d.pending.empty() ? 0 : ZMQ_POLLOUT), src::dealer, i);
+        add(d.mon->handle(), ZMQ_POLLIN, src::dealer_mon, i);
+        if (d.waiting) {
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d.deadline - now).count() + 1;
+          timeout = timeout < 0 ? std::max<long>(ms, 0) : std::min<long>(timeout, std::max<long>(ms, 0));
+        }
+      }
+      if (zmq_poll(items.data(), static_cast<int>(items.size()), timeout) < 0) {
+        if (zmq_errno() == EINTR) continue;
+        spdlog::error("wire {}: zmq_poll: {}", cfg.name, zmq_strerror(zmq_errno()));
+        break;
+      }
+      for (std::size_t k = 0; k < items.size(); ++k) {
+        if (!items[k].revents) continue;
+        auto [s, i] = what[k];
+        switch (s) {
+          case src::wake: drain_commands(); break;
+          case src::router:
+            if (items[k].revents & ZMQ_POLLIN) receive(*router, true, {});
+            flush_router();
+            break;
+          case src::router_mon: router_events(); break;
+          case src::zap: zap_request(); break;
+          case src::dealer:
+            if (dealers[i]->sock && (items[k].revents & ZMQ_POLLIN)) receive(*dealers[i]->sock, false, dealers[i]->address);
+            if (dealers[i]->sock) flush_dealer(*dealers[i]);
+            break;
+          case src::dealer_mon:
+            if (dealers[i]->sock) dealer_events(static_cast<peer_id>(i));
+            break;
+        }
+      }
+      check_deadlines();
+    }
+    shutdown();
+  }
+
+  void drain_commands() {
+    std::uint64_t n;
+    [[maybe_unused]] auto r = ::read(wake_fd, &n, sizeof n);
+    std::deque<command> batch;
+    {
+      std::lock_guard lock(mu);
+      batch.swap(queue);
+    }
+    for (auto& c : batch) std::visit([this](auto& cmd) { handle(cmd); }, c);
+    flush_router();
+    for (auto& d : dealers)
+      if (d->sock) flush_dealer(*d);
+  }
+
+  void handle(cmd_stop&) { stopping = true; }
+
+  void handle(cmd_send& c) {
+    if (c.peer) {
+      if (*c.peer >= dealers.size() || !dealers[*c.peer]->sock) {
+        report(problem::kind::send, fmt::format("peer #{}", *c.peer),
+                fmt::format("send to peer #{}, which is not connected: message dropped", *c.peer));
+        return;
+      }
+      dealers[*c.peer]->pending.push_back(std::move(c.parts));
+    } else {
+      if (!router) {
+        report(problem::kind::send, c.name, fmt::format("send to '{}' before bind: message dropped", c.name));
+        return;
+      }
+      multipart parts;
+      parts.reserve(c.parts.size() + 1);
+      parts.emplace_back(c.name.data(), c.name.size());
+      for (auto& p : c.parts) parts.push_back(std::move(p));
+      router_pending.push_back(std::move(parts));
+    }
+  }
+
+  void handle(cmd_bind& c) {
+    try {
+      c.done.set_value(bind_router(c.address));
+    } catch (const zmq::error_t& e) {
+      c.done.set_exception(std::make_exception_ptr(
+          transport_error(fmt::format("cannot bind {}: {}", c.address, e.what()))));
+    } catch (...) {
+      c.done.set_exception(std::current_exception());
+    }
+  }
+
+  std::string bind_router(std::string address) {
+    if (router) throw transport_error(fmt::format("cannot bind {}: this endpoint is bound already", address));
+    if (address.size() > 2 && address.ends_with(":0")) address.replace(address.size() - 1, 1, "*");
+    zmq::socket_t s(ctx, zmq::socket_type::router);
+    s.set(zmq::sockopt::router_mandatory, 1);  // an unknown name is an error, not a silent drop
+    s.set(zmq::sockopt::sndhwm, 0);            // credits bound what is in flight (docs/wire.md)
+    s.set(zmq::sockopt::rcvhwm, 0);
+    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
+    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+    if (cfg.curve) {
+      s.set(zmq::sockopt::curve_server, 1);
+      set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
+      s.set(zmq::sockopt::zap_domain, "loom");
+    }
+    auto mon_addr = fmt::format("inproc://loom-monitor-router-{}", static_cast<void*>(this));
+    if (zmq_socket_monitor(s.handle(), mon_addr.c_str(), handshake_events) != 0)
+      throw transport_error(fmt::format("cannot monitor {}: {}", address, zmq_strerror(zmq_errno())));
+    zmq::socket_t mon(ctx, zmq::socket_type::pair);
+    mon.connect(mon_addr);
+    s.bind(address);
+    auto bound = s.get(zmq::sockopt::last_endpoint);
+    router.emplace(std::move(s));
+    router_mon.emplace(std::move(mon));
+    return bound;
+  }
+
+  void handle(cmd_connect& c) {
+    auto id = static_cast<peer_id>(dealers.size());
+    auto d = std::make_unique<dealer>();
+    d->address = c.address;
+    d->opts = c.opts;
+    try {
+      zmq::socket_t s(ctx, zmq::socket_type::dealer);
+      s.set(zmq::sockopt::routing_id, cfg.name);
+      s.set(zmq::sockopt::sndhwm, 0);
+      s.set(zmq::sockopt::rcvhwm, 0);
+      s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
+      s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+      if (cfg.curve) {
+        if (!valid_z85_key(c.opts.server_key))
+          throw transport_error(fmt::format("cannot connect to {} {}: curve is configured but the server key '{}' "
+                                            "is not a z85 public key",
+                                            c.opts.role, c.address, c.opts.server_key));
+        set_key(s, ZMQ_CURVE_SERVERKEY, c.opts.server_key);
+        set_key(s, ZMQ_CURVE_PUBLICKEY, cfg.curve->public_key);
+        set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
+      }
+      auto mon_addr = fmt::format("inproc://loom-monitor-dealer-{}-{}", static_cast<void*>(this), id);
+      if (zmq_socket_monitor(s.handle(), mon_addr.c_str(), handshake_events | ZMQ_EVENT_DISCONNECTED) != 0)
+        throw transport_error(fmt::format("cannot monitor {}: {}", c.address, zmq_strerror(zmq_errno())));
+      zmq::socket_t mon(ctx, zmq::socket_type::pair);
+      mon.connect(mon_addr);
+      s.connect(c.address);
+      d->sock.emplace(std::move(s));
+      d->mon.emplace(std::move(mon));
+      d->waiting.emplace(std::move(c.done));
+      d->deadline = clock::now() + c.opts.timeout;
+    } catch (const zmq::error_t& e) {
+      c.done.set_exception(std::make_exception_ptr(
+          transport_error(fmt::format("cannot connect to {} {}: {}", c.opts.role, c.address, e.what()))));
+    } catch (...) {
+      c.done.set_exception(std::current_exception());
+    }
+    dealers.push_back(std::move(d));
+  }
+
+  void fail_connect(dealer& d, const std::string& why) {
+    if (d.waiting) {
+      d.waiting->set_exception(std::make_exception_ptr(transport_error(why)));
+      d.waiting.reset();
+    }
+    d.pending.clear();
+    d.mon.reset();
+    if (d.sock) d.sock->set(zmq::sockopt::linger, 0);
+    d.sock.reset();
+  }
+
+  void check_deadlines() {
+    auto now = clock::now();
+    for (auto& d : dealers) {
+      if (!d->waiting || now < d->deadline) continue;
+      auto ms = d->opts.timeout.count();
+      fail_connect(*d, ms % 1000 == 0 ? fmt::format("{} {} not reachable after {} s", d->opts.role, d->address, ms / 1000)
+                                      : fmt::format("{} {} not reachable after {} ms", d->opts.role, d->address, ms));
+    }
+  }
+
+  void dealer_events(peer_id id) {
+    auto& d = *dealers[id];
+    while (d.mon) {
+      auto ev = read_monitor(*d.mon);
+      if (!ev) return;
+      switch (ev->event) {
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+          d.up = true;
+          if (d.waiting) {
+            d.waiting->set_value(id);
+            d.waiting.reset();
+          }
+          break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: {
+          auto why = fmt::format("{} {} refused this endpoint's curve key (ZAP status {})", d.opts.role, d.address,
+                                 ev->value);
+          report(problem::kind::refused, d.address, why);
+          fail_connect(d, why);
+          return;
+        }
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: {
+          auto why = fmt::format("handshake with {} {} failed: {}", d.opts.role, d.address,
+                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? protocol_error_text(ev->value)
+                                                                                  : std::string("no detail"));
+          report(problem::kind::refused, d.address, why);
+          fail_connect(d, why);
+          return;
+        }
+        case ZMQ_EVENT_DISCONNECTED:
+          if (d.up)
+            report(problem::kind::disconnected, d.address,
+                    fmt::format("{} {} disconnected; reconnecting", d.opts.role, d.address));
+          d.up = false;
+          break;
+        default: break;
+      }
+    }
+  }
+
+  void router_events() {
+    while (router_mon) {
+      auto ev = read_monitor(*router_mon);
+      if (!ev) return;
+      if (ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        report(problem::kind::refused, ev->address,
+                fmt::format("refused a peer on {}: {}", ev->address,
+                            ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? protocol_error_text(ev->value)
+                                                                             : std::string("handshake failed (a client without the curve keys?)")));
+      }
+      // FAILED_AUTH was reported by zap_request, with the client's key.
+    }
+  }
+
+  // ZAP (RFC 27): the curve server asks whether a client key may connect.
+  void zap_request() {
+    std::vector<zmq::message_t> req;
+    while (true) {
+      zmq::message_t m;
+      if (!zap->recv(m, zmq::recv_flags::dontwait)) break;
+      bool more = m.more();
+      req.push_back(std::move(m));
+      if (!more) break;
+    }
+    if (req.empty()) return;
+    auto part = [&](std::size_t i) { return i < req.size() ? req[i].to_string() : std::string(); };
+    std::string status = "400", text = "malformed ZAP request";
+    std::string client_key;
+    if (req.size() >= 7 && part(0) == "1.0" && part(5) == "CURVE" && req[6].size() == 32) {
+      std::array<char, 41> z85{};
+      zmq_z85_encode(z85.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
+      client_key = z85.data();
+      if (allowed.contains(client_key)) {
+        status = "200";
+        text = "OK";
+      } else {
+        text = "client key not allowed";
+        report(problem::kind::refused, client_key,
+                fmt::format("refused a client at {} with curve key {}: not in the allowed client keys", part(3),
+                            client_key));
+      }
+    } else if (req.size() >= 6 && part(0) == "1.0" && part(5) == "NULL") {
+      text = "this endpoint requires CurveZMQ";
+      report(problem::kind::refused, part(3), fmt::format("refused a client at {} without curve keys", part(3)));
+    }
+    std::array<std::string, 6> reply{"1.0", part(1), status, text, status == "200" ? client_key : "", ""};
+    for (std::size_t i = 0; i < reply.size(); ++i)
+      zap->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+
+  void receive(zmq::socket_t& s, bool routed, const std::string& address) {
+    for (int n = 0; n < 1024; ++n) {  // drain, but let other sockets have a turn
+      multipart parts;
+      zmq::message_t first;
+      if (!s.recv(first, zmq::recv_flags::dontwait)) return;
+      bool more = first.more();
+      std::string peer = routed ? first.to_string() : address;
+      if (!routed) parts.push_back(std::move(first));
+      while (more) {
+        zmq::message_t m;
+        (void)s.recv(m);  // the rest of a multipart message is already here
+        more = m.more();
+        parts.push_back(std::move(m));
+      }
+      deliver(std::move(peer), std::move(parts));
+    }
+  }
+
+  void deliver(std::string peer, multipart parts) {
+    auto d = decode(std::move(parts), cfg.limits);
+    if (!d) {
+      report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", peer, d.error));
+      return;
+    }
+    if (auto* e = std::get_if<envelope>(&*d.msg)) {
+      auto key = e->stream();
+      auto& expected = next_seq[key];
+      if (e->seq != expected) {
+        problem p{problem::kind::sequence, peer, {}, key, expected, e->seq};
+        if (e->seq < expected) {
+          p.text = fmt::format("{} from {}: expected seq {}, got {} again: repeat dropped", to_string(key), peer,
+                               expected, e->seq);
+          report(std::move(p));
+          return;
+        }
+        p.text = fmt::format("{} from {}: expected seq {}, got {}: {} message(s) lost", to_string(key), peer,
+                             expected, e->seq, e->seq - expected);
+        report(std::move(p));
+      }
+      expected = e->seq + 1;
+    }
+    if (!cb.on_message) return;
+    try {
+      cb.on_message({std::move(peer), std::move(*d.msg)});
+    } catch (const std::exception& ex) {
+      spdlog::error("wire {}: on_message threw: {}", cfg.name, ex.what());
+    }
+  }
+
+  // Sends what is queued until zmq would block (never, with HWM 0; then POLLOUT resumes it).
+  bool send_one(zmq::socket_t& s, multipart& parts) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      bool last = i + 1 == parts.size();
+      auto flags = last ? zmq::send_flags::none : zmq::send_flags::sndmore;
+      if (!s.send(parts[i], flags | zmq::send_flags::dontwait)) {
+        if (i == 0) return false;  // EAGAIN before the first part: try again later
+        (void)s.send(parts[i], flags);  // a started multipart always completes
+      }
+    }
+    return true;
+  }
+
+  void flush_dealer(dealer& d) {
+    while (!d.pending.empty()) {
+      try {
+        if (!send_one(*d.sock, d.pending.front())) return;
+      } catch (const zmq::error_t& e) {
+        report(problem::kind::send, d.address, fmt::format("send to {} failed: {}: message dropped", d.address, e.what()));
+      }
+      d.pending.pop_front();
+    }
+  }
+
+  void flush_router() {
+    while (router && !router_pending.empty()) {
+      auto& parts = router_pending.front();
+      std::string name = parts[0].to_string();
+      try {
+        if (!send_one(*router, parts)) return;
+      } catch (const zmq::error_t& e) {
+        report(problem::kind::send, name,
+                e.num() == EHOSTUNREACH ? fmt::format("send to '{}': no such peer is connected: message dropped", name)
+                                        : fmt::format("send to '{}' failed: {}: message dropped", name, e.what()));
+      }
+      router_pending.pop_front();
+    }
+  }
+
+  void shutdown() {
+    flush_router();
+    for (auto& d : dealers) {
+      if (d->waiting) fail_connect(*d, fmt::format("{} {}: the endpoint closed", d->opts.role, d->address));
+      if (d->sock) flush_dealer(*d);
+    }
+    // Monitors first (they hold inproc pipes), then the sockets; their linger lets queued data leave.
+    router_mon.reset();
+    for (auto& d : dealers) d->mon.reset();
+    router.reset();
+    dealers.clear();
+    zap.reset();
+  }
+
+  endpoint_config cfg;
+  endpoint_callbacks cb;
+  std::unordered_set<std::string> allowed;
+  zmq::context_t ctx;
+  int wake_fd = -1;
+  std::mutex mu;
+  std::deque<command> queue;
+  std::thread io;
+  // Only the I/O thread touches what follows.
+  bool stopping = false;
+  std::optional<zmq::socket_t> router, router_mon, zap;
+  std::deque<multipart> router_pending;
+  std::vector<std::unique_ptr<dealer>> dealers;
+  std::unordered_map<stream_key, std::uint64_t, stream_key_hash> next_seq;
+};
+
+endpoint::endpoint(endpoint_config cfg, endpoint_callbacks callbacks)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(callbacks))) {}
+
+endpoint::~endpoint() = default;
+
+std::string endpoint::bind(const std::string& address) {
+  cmd_bind c{address, {}};
+  auto f = c.done.get_future();
+  impl_->push(std::move(c));
+  return f.get();
+}
+
+peer_id endpoint::connect(const std::string& address, const connect_options& opts) {
+  cmd_connect c{address, opts, {}};
+  auto f = c.done.get_future();
+  impl_->push(std::move(c));
+  return f.get();
+}
+
+void endpoint::send_parts(peer_id to, multipart parts) { impl_->push(cmd_send{to, {}, std::move(parts)}); }
+void endpoint::send_parts_to_name(const std::string& name, multipart parts) {
+  impl_->push(cmd_send{std::nullopt, name, std::move(parts)});
+}
+void endpoint::send(peer_id to, const envelope& e) { send_parts(to, encode(e, impl_->cfg.encode)); }
+void endpoint::send(peer_id to, const control_msg& c) { send_parts(to, encode(c, impl_->cfg.encode)); }
+void endpoint::send_to_name(const std::string& name, const envelope& e) {
+  send_parts_to_name(name, encode(e, impl_->cfg.encode));
+}
+void endpoint::send_to_name(const std::string& name, const control_msg& c) {
+  send_parts_to_name(name, encode(c, impl_->cfg.encode));
+}
+const endpoint_config& endpoint::config() const { return impl_->cfg; }
+
+}  // namespace loom::transport

@@ -1,0 +1,112 @@
+// runtime/transport/endpoint.hpp: one process's ZeroMQ endpoint. It binds one ROUTER socket that peers
+// connect to, opens one DEALER socket per peer it connects to, and owns all of them on ONE I/O thread (zmq
+// sockets are not thread-safe). Any thread may send: the message is encoded in the sending thread and handed
+// to the I/O thread through a mutex-guarded queue and an eventfd wake-up. Everything received is decoded
+// and checked on the I/O thread, which then calls `on_message`; anything wrong (bad bytes, a sequence gap or
+// repeat, a refused or lost peer) goes to `on_problem`, never silently dropped. Framing: docs/wire.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/transport/codec.hpp"
+#include "runtime/transport/keys.hpp"
+
+namespace loom::transport {
+
+// Thrown by bind and connect; the message names the address and what to do.
+struct transport_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct endpoint_config {
+  std::string name;  // this process on the wire (the routing id its DEALERs announce); unique per cluster
+  // CurveZMQ: this process's key pair. When set, the bound socket is a curve server that accepts only the
+  // client keys in `allowed_clients` (an empty list accepts no one), and every connect is a curve client.
+  // Unset: plain TCP, for trusted networks only.
+  std::optional<curve_keypair> curve;
+  std::vector<std::string> allowed_clients;  // z85 public keys
+  encode_options encode;
+  decode_limits limits;
+  std::int64_t max_part_bytes = std::int64_t{1} << 32;  // ZMQ_MAXMSGSIZE: larger parts drop the connection
+  std::chrono::milliseconds linger{2000};               // how long close waits to deliver what is queued
+};
+
+struct connect_options {
+  std::string server_key;  // z85 public key of the peer's curve server (required when curve is configured)
+  std::chrono::milliseconds timeout{10000};  // zmq retries every 100 ms until then
+  std::string role = "peer";                 // for the message: "worker tcp://... not reachable after 10 s"
+};
+
+using peer_id = std::uint32_t;  // a peer this endpoint connected to, in connect order
+
+struct incoming {
+  std::string peer;  // the sender's name (on the bound socket) or the address it was connected to
+  message msg;
+};
+
+struct problem {
+  enum class kind { decode, sequence, refused, disconnected, send };
+  problem::kind what;
+  std::string peer;  // name, address or client key, as known
+  std::string text;  // one line for a log or a run report
+  std::optional<stream_key> stream;  // sequence problems: the stream, and the seq expected and received
+  std::uint64_t expected = 0, actual = 0;
+};
+
+struct endpoint_callbacks {
+  std::function<void(incoming&&)> on_message;         // runs on the I/O thread: keep it short, never block
+  std::function<void(const problem&)> on_problem;     // likewise
+};
+
+class endpoint {
+ public:
+  endpoint(endpoint_config cfg, endpoint_callbacks callbacks);
+  ~endpoint();  // flushes for up to `linger`, then stops the I/O thread
+  endpoint(const endpoint&) = delete;
+  endpoint& operator=(const endpoint&) = delete;
+
+  // Binds the ROUTER on tcp://HOST:PORT (PORT 0 or *: a free port) and returns the address bound.
+  // Blocks until the I/O thread has done it; never call from a callback. Throws transport_error.
+  std::string bind(const std::string& address);
+  // Connects to a peer's bound address and waits for the ZMTP (and curve) handshake to succeed; throws
+  // transport_error when it is refused or not reachable within the timeout. Never call from a callback.
+  peer_id connect(const std::string& address, const connect_options& opts = {});
+
+  // Encodes here and queues for the I/O thread; never blocks on the network. Data envelopes carry the seq
+  // their sender gave them (see stream_numbering). Throws encode_error for a value the wire cannot carry.
+  void send(peer_id to, const envelope& e);
+  void send(peer_id to, const control_msg& c);
+  // To a peer that connected to this endpoint's bound socket, by its name (incoming::peer).
+  void send_to_name(const std::string& name, const envelope& e);
+  void send_to_name(const std::string& name, const control_msg& c);
+  // Already encoded parts.
+  void send_parts(peer_id to, multipart parts);
+  void send_parts_to_name(const std::string& name, multipart parts);
+
+  const endpoint_config& config() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// The sender's half of the sequence rule: numbers each (run, from, to) stream from 0. Not thread-safe: one
+// owner per stream (a stand-in actor owns the streams into its remote instance).
+class stream_numbering {
+ public:
+  std::uint64_t next(const stream_key& k) { return next_[k]++; }
+
+ private:
+  std::unordered_map<stream_key, std::uint64_t, stream_key_hash> next_;
+};
+
+}  // namespace loom::transport

@@ -1,0 +1,121 @@
+# runtime/transport/loom.capnp: the one wire format between loom processes (see docs/wire.md).
+# Every ZeroMQ message is one `Frame` (the header part) followed by zero or more payload parts that
+# large bytes and tensor data refer to by index (`Payload.frame`), so they travel without extra copies.
+@0xc6230db16eaaba52;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("loom::transport::schema");
+
+# The first part of every message.
+struct Frame {
+  version @0 :UInt16;  # wireVersion; a receiver refuses any other
+  union {
+    data @1 :Envelope;
+    control @2 :Control;
+  }
+}
+
+const wireVersion :UInt16 = 1;
+
+# ---- values ----
+
+enum DType { f32 @0; f64 @1; f16 @2; bf16 @3; i8 @4; i32 @5; i64 @6; u8 @7; }
+
+# Bytes that are either inside the header or in a payload part of the same ZeroMQ message.
+struct Payload {
+  union {
+    inline @0 :Data;
+    frame @1 :UInt32;  # 1 = the first part after the header; each part is used once
+  }
+}
+
+struct Tensor {
+  dtype @0 :DType;
+  shape @1 :List(Int64);  # every dimension >= 0; product * dtype size == data size
+  data @2 :Payload;
+}
+
+struct Entry {
+  key @0 :Text;
+  value @1 :Value;
+}
+
+struct Value {
+  union {
+    null @0 :Void;
+    bool @1 :Bool;
+    int @2 :Int64;
+    float @3 :Float64;
+    string @4 :Text;
+    bytes @5 :Payload;
+    list @6 :List(Value);
+    map @7 :List(Entry);  # insertion order kept
+    tensor @8 :Tensor;
+  }
+}
+
+# ---- data: one in-process message between two node instances ----
+
+struct Envelope {
+  run @0 :UInt64;
+  from @1 :UInt32;  # global instance index of the sender
+  to @2 :UInt32;    # global instance index of the receiver
+  seq @3 :UInt64;   # per (run, from, to) stream, from 0, no gaps
+  union {
+    batch @4 :Batch;
+    credit @5 :Credit;
+    eos @6 :Eos;
+    call @7 :Call;
+    reply @8 :Reply;
+  }
+}
+
+struct Batch { link @0 :UInt32; values @1 :List(Value); }
+struct Credit { link @0 :UInt32; credits @1 :UInt32; }
+struct Eos { link @0 :UInt32; }
+struct Call { id @0 :UInt64; request @1 :Value; }
+struct Reply { id @0 :UInt64; ok @1 :Bool; value @2 :Value; error @3 :Text; }
+
+# ---- control: driver <-> worker ----
+
+struct Host {
+  name @0 :Text;
+  dataAddress @1 :Text;  # tcp://HOST:PORT its endpoint binds
+}
+
+struct Plan {
+  hosts @0 :List(Host);
+  instanceHost @1 :List(UInt32);  # instance index -> index into hosts
+}
+
+struct Counters {
+  in @0 :UInt64;
+  out @1 :UInt64;
+  busyNs @2 :UInt64;
+  queueHwm @3 :UInt64;
+  restarts @4 :UInt64;
+  dropped @5 :UInt64;
+}
+
+struct Control {
+  run @0 :UInt64;  # 0 where no run is meant (hello before a run, heartbeat)
+  union {
+    hello @1 :Hello;
+    deploy @2 :Deploy;
+    start @3 :Void;
+    cancel @4 :Cancel;
+    done @5 :Done;
+    release @6 :Void;
+    heartbeat @7 :Heartbeat;
+    runEnded @8 :RunEnded;
+    refused @9 :Refused;
+  }
+}
+
+struct Hello { worker @0 :Text; }
+struct Deploy { graphYaml @0 :Text; plan @1 :Plan; }
+struct Cancel { reason @0 :Text; }
+struct Done { instance @0 :UInt32; failed @1 :Bool; error @2 :Text; counters @3 :Counters; }
+struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
+struct RunEnded { ok @0 :Bool; error @1 :Text; }
+struct Refused { reason @0 :Text; }

@@ -1,0 +1,162 @@
+// tests/transport/endpoint_test.cpp: two endpoints over real loopback TCP: data and control both ways, order,
+// sequence gaps and repeats reported, an unreachable peer named, an unknown name reported.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "runtime/transport/endpoint.hpp"
+#include "tests/transport/collector.hpp"
+
+using namespace loom;
+using namespace loom::transport;
+using namespace std::chrono_literals;
+
+namespace {
+
+envelope numbered(std::uint64_t seq, std::int64_t x) {
+  return envelope{1, 0, 1, seq, local::batch_msg{0, {value{x}}}};
+}
+
+std::int64_t first_int(const incoming& in) {
+  return std::get<local::batch_msg>(std::get<envelope>(in.msg).body).values.at(0).as_int();
+}
+
+}  // namespace
+
+TEST_CASE("two endpoints exchange data and control over loopback TCP, in order" * doctest::timeout(30)) {
+  test::collector at_a, at_b;
+  endpoint a(test::config("a"), at_a.callbacks());
+  endpoint b(test::config("b"), at_b.callbacks());
+  auto addr_b = b.bind("tcp://127.0.0.1:0");
+  CHECK(addr_b.starts_with("tcp://127.0.0.1:"));
+  auto to_b = a.connect(addr_b);
+
+  stream_numbering numbers;
+  for (std::int64_t i = 0; i < 1000; ++i) a.send(to_b, numbered(numbers.next({1, 0, 1}), i));
+  a.send(to_b, control_msg{1, control::hello{"a"}});
+  for (std::int64_t i = 0; i < 1000; ++i) {
+    auto in = at_b.next_message();
+    REQUIRE(in);
+    CHECK(in->peer == "a");  // the DEALER's routing id: the sender's endpoint name
+    CHECK(first_int(*in) == i);
+  }
+  auto hello = at_b.next_message();
+  REQUIRE(hello);
+  CHECK(std::get<control::hello>(std::get<control_msg>(hello->msg).body).worker == "a");
+
+  // b answers by name over the connection a opened.
+  b.send_to_name("a", control_msg{1, control::start{}});
+  auto back = at_a.next_message();
+  REQUIRE(back);
+  CHECK(back->peer == addr_b);
+  CHECK(std::holds_alternative<control::start>(std::get<control_msg>(back->msg).body));
+  CHECK_FALSE(at_a.next_problem(50ms));
+  CHECK_FALSE(at_b.next_problem(50ms));
+}
+
+TEST_CASE("a sequence gap is reported with the stream and the expected and actual seq" * doctest::timeout(30)) {
+  test::collector at_a, at_b;
+  endpoint a(test::config("a"), at_a.callbacks());
+  endpoint b(test::config("b"), at_b.callbacks());
+  auto to_b = a.connect(b.bind("tcp://127.0.0.1:0"));
+  a.send(to_b, numbered(0, 0));
+  a.send(to_b, numbered(1, 1));
+  a.send(to_b, numbered(4, 4));  // 2 and 3 are lost
+  a.send(to_b, numbered(5, 5));
+  a.send(to_b, numbered(5, 55));  // a repeat
+  a.send(to_b, numbered(6, 6));
+  auto gap = at_b.next_problem();
+  REQUIRE(gap);
+  CHECK(gap->what == problem::kind::sequence);
+  REQUIRE(gap->stream);
+  CHECK(*gap->stream == stream_key{1, 0, 1});
+  CHECK(gap->expected == 2);
+  CHECK(gap->actual == 4);
+  CHECK(gap->text == "run 1 stream 0->1 from a: expected seq 2, got 4: 2 message(s) lost");
+  auto repeat = at_b.next_problem();
+  REQUIRE(repeat);
+  CHECK(repeat->expected == 6);
+  CHECK(repeat->actual == 5);
+  CHECK(repeat->text == "run 1 stream 0->1 from a: expected seq 6, got 5 again: repeat dropped");
+  // Delivered: 0, 1, 4 (after the report), 5, 6; the repeat is not.
+  for (std::int64_t want : {0, 1, 4, 5, 6}) {
+    auto in = at_b.next_message();
+    REQUIRE(in);
+    CHECK(first_int(*in) == want);
+  }
+  CHECK_FALSE(at_b.next_message(50ms));
+  // Another stream is numbered on its own.
+  a.send(to_b, envelope{1, 1, 0, 0, local::eos_msg{0}});
+  CHECK(at_b.next_message());
+  CHECK_FALSE(at_b.next_problem(50ms));
+}
+
+TEST_CASE("an unreachable peer is named after the connect timeout" * doctest::timeout(30)) {
+  test::collector at_a;
+  endpoint a(test::config("a"), at_a.callbacks());
+  std::string free_addr;
+  {
+    test::collector c;
+    endpoint tmp(test::config("tmp"), c.callbacks());
+    free_addr = tmp.bind("tcp://127.0.0.1:0");
+  }  // closed: nothing listens there now
+  connect_options o;
+  o.timeout = 1000ms;
+  o.role = "worker";
+  CHECK_THROWS_WITH_AS(a.connect(free_addr, o), ("worker " + free_addr + " not reachable after 1 s").c_str(),
+                       transport_error);
+  o.timeout = 300ms;
+  CHECK_THROWS_WITH_AS(a.connect(free_addr, o), ("worker " + free_addr + " not reachable after 300 ms").c_str(),
+                       transport_error);
+}
+
+TEST_CASE("a late peer is reached when it comes up within the timeout" * doctest::timeout(30)) {
+  test::collector at_a, at_b;
+  endpoint a(test::config("a"), at_a.callbacks());
+  std::string addr;
+  {
+    test::collector c;
+    endpoint tmp(test::config("tmp"), c.callbacks());
+    addr = tmp.bind("tcp://127.0.0.1:0");
+  }
+  std::optional<endpoint> b;
+  std::thread late([&] {
+    std::this_thread::sleep_for(300ms);  // the peer starts after the connect began
+    b.emplace(test::config("b"), at_b.callbacks());
+    b->bind(addr);
+  });
+  connect_options o;
+  o.timeout = 5000ms;
+  auto to_b = a.connect(addr, o);
+  late.join();
+  a.send(to_b, numbered(0, 9));
+  auto in = at_b.next_message();
+  REQUIRE(in);
+  CHECK(first_int(*in) == 9);
+}
+
+TEST_CASE("sending to a name that is not connected is reported, not silently dropped" * doctest::timeout(30)) {
+  test::collector at_b;
+  endpoint b(test::config("b"), at_b.callbacks());
+  b.bind("tcp://127.0.0.1:0");
+  b.send_to_name("nobody", control_msg{0, control::start{}});
+  auto p = at_b.next_problem();
+  REQUIRE(p);
+  CHECK(p->what == problem::kind::send);
+  CHECK(p->text == "send to 'nobody': no such peer is connected: message dropped");
+}
+
+TEST_CASE("undecodable bytes from a peer are reported with the peer's name" * doctest::timeout(30)) {
+  test::collector at_a, at_b;
+  endpoint a(test::config("a"), at_a.callbacks());
+  endpoint b(test::config("b"), at_b.callbacks());
+  auto to_b = a.connect(b.bind("tcp://127.0.0.1:0"));
+  multipart junk;
+  junk.emplace_back(std::string("not a capnp message"));
+  a.send_parts(to_b, std::move(junk));
+  auto p = at_b.next_problem();
+  REQUIRE(p);
+  CHECK(p->what == problem::kind::decode);
+  CHECK(p->peer == "a");
+  CHECK(p->text.starts_with("undecodable message from a: header of 19 bytes"));
+}
