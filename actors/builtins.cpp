@@ -27,6 +27,8 @@ void register_builtins(registry& r) {
   r.add(monte_carlo_kind());
 
   r.add(gemm_kind());
+
+  r.add(llm_agent_kind());
 }
 
 }  // namespace loom::actors

@@ -23,6 +23,7 @@ kind_def throttle_kind();
 kind_def file_sink_kind();
 kind_def stdout_kind();
 kind_def count_kind();
+kind_def llm_agent_kind();  // agent.llm
 
 // tool.*
 kind_def calculator_kind();

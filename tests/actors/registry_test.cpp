@@ -10,9 +10,9 @@ using loom::graph::param_type;
 
 TEST_CASE("register_builtins adds every built-in kind" * doctest::timeout(10)) {
   CHECK(loom::test::builtins().kind_names() ==
-        std::vector<std::string>{"flow.batch", "flow.forward", "flow.gather", "flow.router", "flow.throttle",
-                                 "kernel.gemm", "sink.count", "sink.file", "sink.stdout", "source.blob",
-                                 "source.file", "source.sequence", "source.value", "tool.calculator",
+        std::vector<std::string>{"agent.llm", "flow.batch", "flow.forward", "flow.gather", "flow.router",
+                                 "flow.throttle", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
+                                 "source.blob", "source.file", "source.sequence", "source.value", "tool.calculator",
                                  "tool.monte_carlo", "tool.retrieve"});
 }
 
@@ -27,7 +27,7 @@ TEST_CASE("sources have only an out port, sinks only an in port, tools none" * d
     bool source = name.starts_with("source."), sink = name.starts_with("sink.");
     CHECK(spec.inputs.size() == (source ? 0u : 1u));
     if (!source) CHECK(spec.inputs[0].name == "in");
-    CHECK(spec.outputs.size() == (sink ? 0u : 1u));
+    CHECK(spec.outputs.size() == (sink ? 0u : name == "agent.llm" ? 2u : 1u));  // agent.llm: out, tasks
     CHECK_FALSE(spec.doc.empty());
   }
 }

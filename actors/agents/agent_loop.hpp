@@ -1,0 +1,71 @@
+// actors/agents/agent_loop.hpp: the one loop every LLM agent runs, whatever its backend. It asks the model;
+// when the model asks for tools it calls them through the node's context (ctx.call), and once every reply
+// of that turn is in it gives them back to the model as `tool` messages and asks again, until the model
+// answers with text or max_turns rounds of tool calls are spent. Owned by the node (agent.llm).
+//
+// Calls are asynchronous: start() returns while calls are outstanding and the loop keeps the conversation;
+// the callbacks (run later on the node's actor) continue it and the last one calls `done`. A failed call,
+// an unknown tool or malformed arguments go back to the model as {"error": "..."}; they never fail the run.
+// A backend error (the model server is down) is thrown from start() or from the callback that asked.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/agents/backend.hpp"
+#include "runtime/node.hpp"
+
+namespace loom::agents {
+
+struct loop_options {
+  int max_turns = 6;  // rounds of tool calls; the model's next request for tools ends the task
+  std::chrono::milliseconds tool_timeout{30000};
+};
+
+struct loop_result {
+  std::string text;             // the model's final answer (or a note that max_turns was reached)
+  std::int64_t tool_calls = 0;  // tool calls the model made, failed ones included
+};
+
+class agent_loop {
+ public:
+  using finished = std::function<void(context&, loop_result)>;
+
+  agent_loop(backend& b, loop_options o) : backend_(b), o_(o) {}
+  agent_loop(const agent_loop&) = delete;
+  agent_loop& operator=(const agent_loop&) = delete;
+
+  // Starts one task from `messages` ([system,] user). The loop must be idle (not busy()).
+  void start(context& ctx, std::vector<chat_message> messages, finished done);
+  // True from start() until `done` has been called.
+  bool busy() const { return busy_; }
+  // The conversation so far (tests, diagnostics).
+  const std::vector<chat_message>& messages() const { return messages_; }
+
+ private:
+  void ask(context& ctx);
+  void make_calls(context& ctx, const std::vector<tool_call>& calls);
+  void deliver(context& ctx, std::size_t i, call_result r);
+  void finish(context& ctx, std::string text);
+
+  backend& backend_;
+  loop_options o_;
+  nlohmann::ordered_json tools_ = nlohmann::ordered_json::array();
+  std::vector<chat_message> messages_;
+  std::vector<tool_call> turn_calls_;    // the calls of the turn in flight
+  std::vector<call_result> turn_results_;
+  std::size_t pending_ = 0;
+  int rounds_ = 0;
+  std::int64_t calls_ = 0;
+  bool busy_ = false;
+  finished done_;
+  // Callbacks hold a weak reference: a call that answers after this loop is gone (its node was rebuilt
+  // after a failure) is dropped, not delivered to freed memory.
+  std::shared_ptr<agent_loop*> self_ = std::make_shared<agent_loop*>(this);
+};
+
+}  // namespace loom::agents

@@ -1,0 +1,66 @@
+// actors/agents/backend.hpp: what an LLM agent talks to. A backend takes the conversation so far and the
+// tools on offer (OpenAI `tools` entries) and returns the model's next turn: text, or tool calls. Two
+// implementations: http (any OpenAI-compatible chat-completions server) and scripted (rules from the graph,
+// for offline runs and tests). The agent's loop (agent_loop.hpp) is the same for both.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/value.hpp"
+
+namespace loom::agents {
+
+// One tool call the model asked for. `arguments` is the parsed JSON object; when the model sent arguments
+// that do not parse, `arguments_error` says why and `raw_arguments` keeps what it sent.
+struct tool_call {
+  std::string id;
+  std::string name;
+  nlohmann::ordered_json arguments = nlohmann::ordered_json::object();
+  std::string raw_arguments;
+  std::string arguments_error;
+};
+
+// role: "system", "user", "assistant" (content and/or tool_calls) or "tool" (content, tool_call_id).
+struct chat_message {
+  std::string role;
+  std::string content;
+  std::vector<tool_call> tool_calls;
+  std::string tool_call_id;
+};
+
+struct chat_reply {
+  std::string text;
+  std::vector<tool_call> tool_calls;
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+  // The model's next turn. `tools` is a JSON array (maybe empty). Throws std::runtime_error on failure.
+  virtual chat_reply complete(const std::vector<chat_message>& messages, const nlohmann::ordered_json& tools) = 0;
+};
+
+struct http_options {
+  std::string base_url = "http://127.0.0.1:8000/v1";  // POSTs to {base_url}/chat/completions
+  std::string model = "default";
+  double temperature = 0.2;
+  std::int64_t max_tokens = 512;
+  std::chrono::milliseconds timeout{60000};  // connect, read and write, per attempt
+  int retries = 2;                            // extra attempts on connection errors, timeouts, 5xx, 429
+  std::chrono::milliseconds backoff{200};     // before retry k (0-based): backoff * 2^k
+  std::string api_key_env;                    // the NAME of the variable holding the key; "" = no key
+  bool stream = false;                        // ask for server-sent events and accumulate the deltas
+};
+
+// Throws std::invalid_argument for a base_url it cannot use, or an api_key_env that is not set.
+std::unique_ptr<backend> make_http_backend(const http_options& options);
+
+// `rules` is the node's `rules` param (a list of maps; see scripted_backend.cpp). `node` names the node in
+// errors; `role` fills {{role}}. Throws std::invalid_argument naming the rule and field for a bad rule.
+std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role);
+
+}  // namespace loom::agents

@@ -1,0 +1,276 @@
+// actors/agents/http_backend.cpp: the OpenAI-compatible chat-completions protocol (vLLM, NIM, TGI, llama.cpp's
+// server, Ollama) over cpp-httplib. POST {base_url}/chat/completions with the model, messages, temperature,
+// max_tokens, tools and stream; the reply's choices[0].message gives the text and tool calls. With stream,
+// the body is server-sent events (`data: {...}` lines up to `data: [DONE]`) whose deltas are accumulated:
+// content concatenated, tool calls by index with their argument fragments concatenated.
+// Connection errors, timeouts, 5xx and 429 are retried with exponential backoff; any other 4xx fails at once.
+#include <httplib.h>
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#include "actors/agents/backend.hpp"
+
+namespace loom::agents {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string excerpt(std::string s, std::size_t n = 200) {
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s.size() <= n ? s : s.substr(0, n) + "...";
+}
+
+ojson to_wire(const chat_message& m) {
+  ojson j{{"role", m.role}};
+  if (m.role == "assistant" && !m.tool_calls.empty()) {
+    j["content"] = m.content.empty() ? ojson(nullptr) : ojson(m.content);
+    auto calls = ojson::array();
+    for (const auto& c : m.tool_calls)
+      calls.push_back({{"id", c.id},
+                       {"type", "function"},
+                       {"function", {{"name", c.name}, {"arguments", c.arguments_error.empty() ? c.arguments.dump()
+                                                                                              : c.raw_arguments}}}});
+    j["tool_calls"] = std::move(calls);
+  } else {
+    j["content"] = m.content;
+  }
+  if (m.role == "tool") j["tool_call_id"] = m.tool_call_id;
+  return j;
+}
+
+// Parses a call's JSON-string arguments; a model that sends bad JSON gets the reason back as a tool error.
+void parse_arguments(tool_call& c) {
+  if (c.raw_arguments.find_first_not_of(" \t\r\n") == std::string::npos) c.raw_arguments = "{}";
+  auto parsed = ojson::parse(c.raw_arguments, nullptr, false);
+  if (parsed.is_discarded())
+    c.arguments_error = fmt::format("malformed arguments (not JSON): {}", excerpt(c.raw_arguments, 120));
+  else if (!parsed.is_object())
+    c.arguments_error = fmt::format("malformed arguments (not a JSON object): {}", excerpt(c.raw_arguments, 120));
+  else
+    c.arguments = std::move(parsed);
+}
+
+// message.content is a string, null, or (some servers) a list of {type: text, text} parts.
+std::string content_text(const ojson& content) {
+  if (content.is_string()) return content.get<std::string>();
+  std::string text;
+  if (content.is_array())
+    for (const auto& part : content)
+      if (part.is_object() && part.contains("text") && part["text"].is_string()) text += part["text"].get<std::string>();
+  return text;
+}
+
+struct bad_response : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const ojson& field(const ojson& j, const char* name, const char* where) {
+  if (!j.is_object() || !j.contains(name)) throw bad_response(fmt::format("no `{}` in {}", name, where));
+  return j[name];
+}
+
+chat_reply parse_completion(const std::string& body) {
+  auto j = ojson::parse(body, nullptr, false);
+  if (j.is_discarded()) throw bad_response(fmt::format("not JSON: {}", excerpt(body)));
+  const auto& choices = field(j, "choices", "the reply");
+  if (!choices.is_array() || choices.empty()) throw bad_response("`choices` is not a non-empty array");
+  const auto& message = field(choices[0], "message", "choices[0]");
+  chat_reply r;
+  if (message.contains("content")) r.text = content_text(message["content"]);
+  if (message.contains("tool_calls") && message["tool_calls"].is_array()) {
+    for (const auto& c : message["tool_calls"]) {
+      const auto& fn = field(c, "function", "a tool call");
+      tool_call call;
+      call.id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>() : "";
+      const auto& name = field(fn, "name", "a tool call's function");
+      if (!name.is_string()) throw bad_response("a tool call's function name is not a string");
+      call.name = name.get<std::string>();
+      if (fn.contains("arguments"))
+        call.raw_arguments = fn["arguments"].is_string() ? fn["arguments"].get<std::string>() : fn["arguments"].dump();
+      r.tool_calls.push_back(std::move(call));
+    }
+  }
+  return r;
+}
+
+chat_reply parse_stream(const std::string& body) {
+  chat_reply r;
+  bool done = false, any = false;
+  std::size_t from = 0;
+  while (from < body.size() && !done) {
+    auto end = body.find('\n', from);
+    if (end == std::string::npos) end = body.size();
+    std::string line = body.substr(from, end - from);
+    from = end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("data:", 0) != 0) continue;  // blank lines, comments, event: and id: fields
+    auto data = line.substr(line.size() > 5 && line[5] == ' ' ? 6 : 5);
+    if (data == "[DONE]") {
+      done = true;
+      break;
+    }
+    auto j = ojson::parse(data, nullptr, false);
+    if (j.is_discarded()) throw bad_response(fmt::format("an event is not JSON: {}", excerpt(data)));
+    if (j.contains("error")) throw bad_response(fmt::format("the stream reported an error: {}", excerpt(j["error"].dump())));
+    any = true;
+    if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) continue;  // e.g. usage
+    const auto& delta = j["choices"][0].contains("delta") ? j["choices"][0]["delta"] : ojson::object();
+    if (delta.contains("content")) r.text += content_text(delta["content"]);
+    if (!delta.contains("tool_calls") || !delta["tool_calls"].is_array()) continue;
+    for (const auto& c : delta["tool_calls"]) {
+      std::size_t index = c.contains("index") && c["index"].is_number_unsigned() ? c["index"].get<std::size_t>()
+                                                                                  : r.tool_calls.size();
+      if (index > 1024) throw bad_response("a streamed tool call index is out of range");
+      if (index >= r.tool_calls.size()) r.tool_calls.resize(index + 1);
+      auto& call = r.tool_calls[index];
+      if (c.contains("id") && c["id"].is_string()) call.id = c["id"].get<std::string>();
+      if (!c.contains("function")) continue;
+      const auto& fn = c["function"];
+      if (fn.contains("name") && fn["name"].is_string()) call.name += fn["name"].get<std::string>();
+      if (fn.contains("arguments") && fn["arguments"].is_string()) call.raw_arguments += fn["arguments"].get<std::string>();
+    }
+  }
+  if (!any && !done) throw bad_response(fmt::format("no `data:` events in the stream: {}", excerpt(body)));
+  for (const auto& c : r.tool_calls)
+    if (c.name.empty()) throw bad_response("a streamed tool call has no function name");
+  return r;
+}
+
+std::string describe(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection: return "could not connect";
+    case httplib::Error::Read: return "the connection failed while reading the reply";
+    case httplib::Error::Write: return "the connection failed while sending the request";
+    case httplib::Error::SSLConnection: return "TLS connection failed";
+    case httplib::Error::SSLServerVerification: return "TLS server verification failed";
+    default: return fmt::format("request failed ({})", httplib::to_string(e));
+  }
+}
+
+struct endpoint {
+  std::string origin;  // scheme://host:port
+  std::string path;    // prefix + /chat/completions
+};
+
+endpoint parse_base_url(const std::string& url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos)
+    throw std::invalid_argument(fmt::format("base_url `{}`: expected http://host[:port][/path]", url));
+  auto scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    throw std::invalid_argument(fmt::format("base_url `{}`: the scheme must be http or https", url));
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+  if (scheme == "https")
+    throw std::invalid_argument(
+        fmt::format("base_url `{}`: https is not supported by this build (cpp-httplib without OpenSSL)", url));
+#endif
+  auto host_end = url.find('/', scheme_end + 3);
+  endpoint e;
+  e.origin = url.substr(0, host_end);
+  if (e.origin.size() == scheme_end + 3) throw std::invalid_argument(fmt::format("base_url `{}`: no host", url));
+  std::string prefix = host_end == std::string::npos ? "" : url.substr(host_end);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  e.path = prefix + "/chat/completions";
+  return e;
+}
+
+class http_backend final : public backend {
+ public:
+  explicit http_backend(const http_options& o) : o_(o), at_(parse_base_url(o.base_url)), url_(at_.origin + at_.path) {
+    if (!o.api_key_env.empty()) {
+      const char* key = std::getenv(o.api_key_env.c_str());
+      if (key == nullptr || *key == '\0')
+        throw std::invalid_argument(
+            fmt::format("api_key_env: the environment variable `{}` is not set (it should hold the API key)",
+                        o.api_key_env));
+      auth_ = std::string("Bearer ") + key;
+    }
+  }
+
+  chat_reply complete(const std::vector<chat_message>& messages, const ojson& tools) override {
+    auto body = request_body(messages, tools).dump();
+    std::string failure;
+    for (int attempt = 0; attempt <= o_.retries; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(o_.backoff * (std::int64_t{1} << std::min(attempt - 1, 20)));
+      auto outcome = post(body);
+      if (outcome.reply) return std::move(*outcome.reply);
+      failure = std::move(outcome.error);
+      if (!outcome.retry) throw std::runtime_error(fmt::format("POST {}: {}", url_, failure));
+    }
+    throw std::runtime_error(fmt::format("POST {}: {} (gave up after {} attempt{})", url_, failure, o_.retries + 1,
+                                         o_.retries == 0 ? "" : "s"));
+  }
+
+ private:
+  struct outcome {
+    std::optional<chat_reply> reply;
+    std::string error;
+    bool retry = false;
+  };
+
+  ojson request_body(const std::vector<chat_message>& messages, const ojson& tools) const {
+    ojson j{{"model", o_.model}, {"messages", ojson::array()}, {"temperature", o_.temperature},
+            {"max_tokens", o_.max_tokens}};
+    for (const auto& m : messages) j["messages"].push_back(to_wire(m));
+    if (tools.is_array() && !tools.empty()) j["tools"] = tools;
+    j["stream"] = o_.stream;
+    return j;
+  }
+
+  outcome post(const std::string& body) {
+    httplib::Client client(at_.origin);
+    auto sec = [](std::chrono::milliseconds d) { return std::pair<time_t, time_t>(d.count() / 1000, d.count() % 1000 * 1000); };
+    auto [s, us] = sec(o_.timeout);
+    client.set_connection_timeout(s, us);
+    client.set_read_timeout(s, us);
+    client.set_write_timeout(s, us);
+    httplib::Headers headers{{"Accept", o_.stream ? "text/event-stream" : "application/json"}};
+    if (!auth_.empty()) headers.emplace("Authorization", auth_);
+    auto started = std::chrono::steady_clock::now();
+    auto res = client.Post(at_.path, headers, body, "application/json");
+    if (!res) {
+      auto took = std::chrono::steady_clock::now() - started;
+      auto err = res.error();
+      bool timed_out = err == httplib::Error::ConnectionTimeout ||
+                       ((err == httplib::Error::Read || err == httplib::Error::Write) && took >= o_.timeout * 9 / 10);
+      if (timed_out) return {std::nullopt, fmt::format("timed out after {} ms", o_.timeout.count()), true};
+      return {std::nullopt, describe(err), true};
+    }
+    if (res->status < 200 || res->status >= 300) {
+      bool retry = res->status >= 500 || res->status == 429;
+      return {std::nullopt, fmt::format("HTTP {}: {}", res->status, excerpt(res->body)), retry};
+    }
+    try {
+      // A server that ignores `stream` answers with one JSON body; take it as it is.
+      bool sse = o_.stream && res->get_header_value("Content-Type").find("application/json") == std::string::npos;
+      auto reply = sse ? parse_stream(res->body) : parse_completion(res->body);
+      for (std::size_t i = 0; i < reply.tool_calls.size(); ++i) {
+        auto& c = reply.tool_calls[i];
+        if (c.id.empty()) c.id = fmt::format("call_{}", i);
+        parse_arguments(c);
+      }
+      return {std::move(reply), {}, false};
+    } catch (const bad_response& e) {
+      return {std::nullopt, fmt::format("malformed response: {}", e.what()), false};
+    } catch (const nlohmann::json::exception& e) {
+      return {std::nullopt, fmt::format("malformed response: {}", e.what()), false};
+    }
+  }
+
+  http_options o_;
+  endpoint at_;
+  std::string url_;
+  std::string auth_;  // "Bearer <key>", never logged
+};
+
+}  // namespace
+
+std::unique_ptr<backend> make_http_backend(const http_options& options) {
+  return std::make_unique<http_backend>(options);
+}
+
+}  // namespace loom::agents

@@ -1,0 +1,188 @@
+// agent.llm: an LLM agent. Each input is a task; the agent asks its model (an OpenAI-compatible server, or
+// scripted rules), lets it call the node's tools (the graph's `tools: [...]`) for up to max_turns rounds,
+// and emits the final answer. A planner's answer that lists tasks is also emitted as one value per task.
+//   inputs:  in: a string (the task); a map (its `task`, else `text`, else `prompt` field is the task, and
+//            the other fields go to the model as context, in JSON); or a list (e.g. from flow.gather: each
+//            element becomes a section "## <agent or role>\n<text>" of one message: a writer's team's work)
+//   outputs: out: {agent: node name, role, task: the user message, text: the final answer, tool_calls: count}
+//            tasks: when the answer is JSON with a `tasks` array (or is an array), one {role, task} per item
+//            (a string item gets role ""); only when connected
+//   params:  backend (string, http|scripted, "scripted"), base_url (string, "http://127.0.0.1:8000/v1"),
+//            model (string, "default"), system (string, ""), role (string, "": the node name),
+//            temperature (floating, 0.2, 0..2), max_tokens (integer, 512, >= 1), timeout_ms (integer, 60000,
+//            >= 1), retries (integer, 2, >= 0), backoff_ms (integer, 200, >= 0), api_key_env (string, "":
+//            the NAME of the variable that holds the key), stream (boolean, false), max_turns (integer, 6,
+//            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules)
+//   environment: LOOM_LLM_BASE_URL overrides base_url and makes every agent.llm use backend http;
+//            LOOM_LLM_MODEL overrides model.
+// Blocking: HTTP calls block, so each instance gets its own thread.
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "actors/agents/agent_loop.hpp"
+#include "actors/agents/backend.hpp"
+#include "actors/kinds.hpp"
+#include "runtime/json.hpp"
+
+namespace loom::actors {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+std::unique_ptr<agents::backend> make_backend(const node_init& init, const std::string& role) {
+  const auto& p = init.params;
+  const char* url_override = std::getenv("LOOM_LLM_BASE_URL");
+  bool http = p.get_string("backend") == "http" || (url_override != nullptr && *url_override != '\0');
+  try {
+    if (!http) return agents::make_scripted_backend(p.get("rules"), init.name, role);
+    agents::http_options o;
+    o.base_url = env_or("LOOM_LLM_BASE_URL", p.get_string("base_url"));
+    o.model = env_or("LOOM_LLM_MODEL", p.get_string("model"));
+    o.temperature = p.get_float("temperature");
+    o.max_tokens = p.get_int("max_tokens");
+    o.timeout = std::chrono::milliseconds(p.get_int("timeout_ms"));
+    o.retries = static_cast<int>(p.get_int("retries"));
+    o.backoff = std::chrono::milliseconds(p.get_int("backoff_ms"));
+    o.api_key_env = p.get_string("api_key_env");
+    o.stream = p.get_bool("stream");
+    return agents::make_http_backend(o);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(fmt::format("agent.llm `{}`: {}", init.name, e.what()));
+  }
+}
+
+// What the model is asked: the user message, and context (JSON) when the input carried more than the task.
+struct prompt {
+  std::string task;
+  std::string context;
+};
+
+std::string section(const value& item, std::size_t i) {
+  if (!item.is_map()) return fmt::format("## part {}\n{}", i + 1, to_text(item));
+  const value* who = item.find("agent");
+  if (who == nullptr || !who->is_string() || who->as_string().empty()) who = item.find("role");
+  std::string head = who != nullptr && who->is_string() && !who->as_string().empty() ? who->as_string()
+                                                                                      : fmt::format("part {}", i + 1);
+  const value* text = item.find("text");
+  return fmt::format("## {}\n{}", head, text != nullptr ? to_text(*text) : to_json_line(item));
+}
+
+prompt read_input(const value& v) {
+  if (v.is_list()) {
+    std::string joined;
+    for (std::size_t i = 0; i < v.as_list().size(); ++i)
+      joined += (i == 0 ? "" : "\n\n") + section(v.as_list()[i], i);
+    return {joined, {}};
+  }
+  if (!v.is_map()) return {to_text(v), {}};
+  prompt p;
+  for (const char* field : {"task", "text", "prompt"})
+    if (const value* f = v.find(field)) {
+      p.task = to_text(*f);
+      break;
+    }
+  bool more = false;
+  for (const auto& [k, f] : v.as_map()) more = more || (k != "task" && k != "text" && k != "prompt" && k != "role");
+  if (p.task.empty() || more) p.context = to_json(v).dump(2);
+  return p;
+}
+
+// The planner's tasks in `text`: JSON (maybe in a ```json fence, maybe with prose around it) holding an
+// array of {role, task} or strings, itself or as its `tasks` field. Anything else: no tasks.
+std::vector<value> planned_tasks(const std::string& text) {
+  auto parse = [](std::string_view s) { return ojson::parse(s.begin(), s.end(), nullptr, false); };
+  auto j = parse(text);
+  if (j.is_discarded()) {
+    auto open = text.find_first_of("{[");
+    auto close = text.find_last_of("}]");
+    if (open == std::string::npos || close == std::string::npos || close < open) return {};
+    j = parse(std::string_view(text).substr(open, close - open + 1));
+    if (j.is_discarded()) return {};
+  }
+  const ojson* items = j.is_array() ? &j : j.is_object() && j.contains("tasks") ? &j["tasks"] : nullptr;
+  if (items == nullptr || !items->is_array()) return {};
+  std::vector<value> tasks;
+  for (const auto& t : *items) {
+    if (t.is_string()) tasks.emplace_back(value_map{{"role", ""}, {"task", t.get<std::string>()}});
+    if (!t.is_object() || !t.contains("task")) continue;
+    auto text_of = [](const ojson& f) { return f.is_string() ? f.get<std::string>() : f.dump(); };
+    tasks.emplace_back(value_map{{"role", t.contains("role") ? text_of(t["role"]) : ""}, {"task", text_of(t["task"])}});
+  }
+  return tasks;
+}
+
+class llm_agent final : public node {
+ public:
+  explicit llm_agent(const node_init& init)
+      : name_(init.name),
+        role_(init.params.get_string("role").empty() ? init.name : init.params.get_string("role")),
+        system_(init.params.get_string("system")),
+        backend_(make_backend(init, role_)),
+        loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
+                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {}
+
+  void on_message(context& ctx, std::size_t port, const value& v) override {
+    prompt p = read_input(v);
+    std::vector<agents::chat_message> messages;
+    std::string system = system_;
+    if (!p.context.empty()) system += (system.empty() ? "" : "\n\n") + ("Context (JSON):\n" + p.context);
+    if (!system.empty()) messages.push_back({"system", system, {}, {}});
+    messages.push_back({"user", p.task, {}, {}});
+    loop_.start(ctx, std::move(messages),
+                [this, task = p.task](context& c, agents::loop_result r) { emit_result(c, task, std::move(r)); });
+  }
+
+ private:
+  void emit_result(context& ctx, const std::string& task, agents::loop_result r) {
+    if (ctx.connected(1))
+      for (auto& t : planned_tasks(r.text)) ctx.emit(1, std::move(t));
+    ctx.emit(0, value{value_map{{"agent", name_}, {"role", role_}, {"task", task}, {"text", std::move(r.text)},
+                                {"tool_calls", r.tool_calls}}});
+  }
+
+  std::string name_, role_, system_;
+  std::unique_ptr<agents::backend> backend_;
+  agents::agent_loop loop_;
+};
+
+}  // namespace
+
+kind_def llm_agent_kind() {
+  using graph::param_spec;
+  graph::kind_spec s;
+  s.name = "agent.llm";
+  s.doc = "an LLM agent: asks a chat-completions model (or scripted rules), calling its tools";
+  s.inputs = {{"in", "tasks: a string, a map with task/text/prompt, or a list of team results"}};
+  s.outputs = {{"out", "{agent, role, task, text, tool_calls} per task"},
+               {"tasks", "{role, task} per task in a planner's JSON answer"}};
+  s.params = {
+      param_spec::string("backend", "http (a chat-completions server) or scripted (rules)")
+          .def("scripted").one_of({"http", "scripted"}),
+      param_spec::string("base_url", "the server's OpenAI API root").def("http://127.0.0.1:8000/v1"),
+      param_spec::string("model", "model name sent to the server").def("default"),
+      param_spec::string("system", "system prompt").def(""),
+      param_spec::string("role", "the agent's role (default: the node name)").def(""),
+      param_spec::floating("temperature", "sampling temperature").def(0.2).at_least(0).at_most(2),
+      param_spec::integer("max_tokens", "most tokens per model reply").def(512).at_least(1),
+      param_spec::integer("timeout_ms", "per HTTP attempt").def(60000).at_least(1),
+      param_spec::integer("retries", "extra attempts on connection errors, timeouts, 5xx, 429").def(2).at_least(0),
+      param_spec::integer("backoff_ms", "wait before the first retry, doubling after").def(200).at_least(0),
+      param_spec::string("api_key_env", "NAME of the environment variable holding the API key").def(""),
+      param_spec::boolean("stream", "ask for server-sent events").def(false),
+      param_spec::integer("max_turns", "most rounds of tool calls per task").def(6).at_least(1),
+      param_spec::integer("tool_timeout_ms", "how long a tool call may take").def(30000).at_least(1),
+      param_spec::list("rules", "the scripted backend's rules: {match, when, reply | call}")
+          .def(graph::config(graph::config_list{})),
+  };
+  s.blocking = true;
+  return {std::move(s), [](const node_init& init) { return std::make_unique<llm_agent>(init); }};
+}
+
+}  // namespace loom::actors

@@ -1,0 +1,175 @@
+// agent.llm in the real runtime (local::run_graph on CAF), from YAML: an agent calls a tool node and emits
+// from the tool's reply; a planner's tasks fan out to worker agents whose work is gathered for a writer.
+#include <doctest/doctest.h>
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+
+#include "actors/builtins.hpp"
+#include "graph/load.hpp"
+#include "graph/validate.hpp"
+#include "runtime/local/executor.hpp"
+
+using namespace loom;
+
+namespace {
+
+// A tool: {city} -> {city, temp_c}; throws for an unknown city.
+class weather final : public node {
+ public:
+  value on_call(context&, const value& req) override {
+    const auto& city = req.find("city")->as_string();
+    if (city == "Atlantis") throw std::runtime_error("no such city");
+    return value{value_map{{"city", city}, {"temp_c", city == "Paris" ? 21.5 : 9.25}}};
+  }
+};
+
+// A sink that keeps what it gets, shared with the test through its factory.
+struct collected {
+  std::mutex m;
+  std::vector<value> values;
+  std::vector<value> snapshot() {
+    std::lock_guard lock(m);
+    return values;
+  }
+};
+
+class collect final : public node {
+ public:
+  explicit collect(std::shared_ptr<collected> c) : c_(std::move(c)) {}
+  void on_message(context&, std::size_t, const value& v) override {
+    std::lock_guard lock(c_->m);
+    c_->values.push_back(v);
+  }
+
+ private:
+  std::shared_ptr<collected> c_;
+};
+
+struct fixture {
+  std::shared_ptr<collected> sink = std::make_shared<collected>();
+  registry kinds;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> system;
+
+  fixture() {
+    actors::register_builtins(kinds);
+    using graph::param_spec;
+    graph::kind_spec c;
+    c.name = "test.collect";
+    c.doc = "Records what it gets.";
+    c.inputs = {{"in", "values"}};
+    kinds.add({c, [s = sink](const node_init&) { return std::make_unique<collect>(s); }});
+    graph::kind_spec w;
+    w.name = "test.weather";
+    w.doc = "Weather by city.";
+    w.call = graph::call_spec{"Current weather in a city.", {param_spec::string("city", "the city").require()}};
+    kinds.add({w, [](const node_init&) { return std::make_unique<weather>(); }});
+    cfg.set("scheduler.max-threads", size_t{2});
+    system = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  local::run_report run(const std::string& yaml) {
+    graph::diagnostics d;
+    auto g = graph::load_graph_text(yaml, "agents.yaml", d);
+    INFO(d.str());
+    REQUIRE(g.has_value());
+    graph::validate(*g, kinds, d);
+    REQUIRE_FALSE(d.has_errors());
+    graph::apply_defaults(*g, kinds);
+    return local::run_graph(*system, *g, kinds);
+  }
+
+  std::vector<std::string> texts() {
+    std::vector<std::string> out;
+    for (const auto& v : sink->snapshot()) out.push_back(v.find("text")->as_string());
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an agent calls its tool node and answers from the reply, in the runtime" * doctest::timeout(30)) {
+  fixture f;
+  auto r = f.run(R"(
+nodes:
+  paris:
+    kind: source.value
+    params: {value: Paris}
+  lost:
+    kind: source.value
+    params: {value: Atlantis}
+  forecaster:
+    kind: agent.llm
+    tools: [weather]
+    params:
+      system: You forecast the weather.
+      rules:
+        - {when: first, call: {tool: weather, arguments: {city: "{{input}}"}}}
+        - {when: after_tool, match: "Atlantis", reply: "cannot: {{tool.weather.error}}"}
+        - {when: after_tool, reply: "{{tool.weather.city}} is {{tool.weather.temp_c}} C"}
+  weather:
+    kind: test.weather
+  out:
+    kind: test.collect
+edges:
+  - paris -> forecaster
+  - lost -> forecaster
+  - forecaster -> out
+)");
+  INFO(r.error);
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  auto got = f.texts();
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<std::string>{"Paris is 21.5 C", "cannot: no such city"});
+  for (const auto& v : f.sink->snapshot()) CHECK(v.find("tool_calls")->as_int() == 1);
+}
+
+TEST_CASE("a planner's tasks fan out to workers and a writer gathers their work" * doctest::timeout(30)) {
+  fixture f;
+  auto r = f.run(R"(
+nodes:
+  brief:
+    kind: source.value
+    params: {value: "weather report for Paris and Oslo"}
+  planner:
+    kind: agent.llm
+    params:
+      rules:
+        - reply: '{"tasks": [{"role": "paris", "task": "Paris"}, {"role": "oslo", "task": "Oslo"}]}'
+  worker:
+    kind: agent.llm
+    replicas: 2
+    tools: [weather]
+    params:
+      rules:
+        - {when: first, call: {tool: weather, arguments: {city: "{{input}}"}}}
+        - {when: after_tool, reply: "{{tool.weather.city}}: {{tool.weather.temp_c|int}} C"}
+  team:
+    kind: flow.gather
+    params: {count: 2}
+  writer:
+    kind: agent.llm
+    params:
+      rules:
+        - {match: "re:## \\w+\\n\\w+: \\d+ C", reply: "REPORT\n{{input}}"}
+  weather:
+    kind: test.weather
+  out:
+    kind: test.collect
+edges:
+  - brief -> planner
+  - planner.tasks -> worker -> team -> writer -> out
+)");
+  INFO(r.error);
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  auto got = f.texts();
+  REQUIRE(got.size() == 1);
+  // The workers run in parallel, so the sections come in either order.
+  bool paris_first = got[0].find("Paris") < got[0].find("Oslo");
+  auto paris = std::string("## worker\nParis: 22 C"), oslo = std::string("## worker\nOslo: 9 C");
+  CHECK(got[0] == "REPORT\n" + (paris_first ? paris + "\n\n" + oslo : oslo + "\n\n" + paris));
+}
