@@ -130,8 +130,8 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res) {
   if (auto* e = std::get_if<request_error>(&parsed))
     return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   auto& request = std::get<chat_request>(parsed);
+  counted guard{active};  // before the draining check: stop() sees this request or it sees the stop
   if (draining) return send_error(res, 503, "the server is stopping", "server_error");
-  counted guard{active};
   counted slot{running};
   if (slot.count() > options.max_concurrent)
     return send_error(res, 429,
