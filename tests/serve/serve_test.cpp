@@ -336,6 +336,16 @@ TEST_CASE("/health and /v1/models describe the served graph; unknown paths are 4
   check_error_body(c.Get("/v1/chat/completions"), 404, "invalid_request_error");
 }
 
+TEST_CASE("a failed run is a 500 whose message is the run's error" * doctest::timeout(60)) {
+  // fanout's `tally` expects three greetings; served with `greeting` as the input it gets one and fails.
+  test::serve_process s{"configs/fanout.yaml", {"--input", "greeting", "--output", "print"}};
+  httplib::Client c{s.host(), s.port()};
+  auto r = post(c, chat("one greeting"));
+  check_error_body(r, 500, "server_error");
+  CHECK(json::parse(r->body)["error"]["message"].get<std::string>().find("expected 3 messages, got 1") !=
+        std::string::npos);
+}
+
 TEST_CASE("requests beyond --max-concurrent get 429; the rest are answered" * doctest::timeout(60)) {
   test::serve_process s{"tests/serve/slow.yaml", {"--input", "prompt", "--max-concurrent", "1"}};
   constexpr int n = 4;
