@@ -2,6 +2,7 @@
 // 0 success, 1 the run failed, 2 invalid config or usage, 130 interrupted (SIGINT).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,17 @@ int inspect_command(const common_options& common, const std::string& kind);
 int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file);
 // Writes PREFIX.key (secret, 0600) and PREFIX.pub (z85 public key); never overwrites.
 int keygen_command(const std::string& prefix);
+
+// cli/serve.cpp: serve a graph as an OpenAI-compatible chat-completions endpoint until SIGINT/SIGTERM.
+struct serve_options {
+  std::string file;
+  std::vector<std::string> sets;  // --set node.param=value
+  std::string host = "127.0.0.1";
+  int port = 0;                   // 0: any free port (printed)
+  std::string input, output;      // empty: the graph's only source / only sink
+  std::size_t max_concurrent = 8;
+  unsigned threads = 0;           // 0: one per core
+};
+int serve_command(const common_options& common, const serve_options& options);
 
 }  // namespace loom::cli

@@ -61,6 +61,19 @@ int main(int argc, char** argv) {
   auto* keygen = app.add_subcommand("keygen", "Make a CurveZMQ key pair: PREFIX.key (secret, 0600), PREFIX.pub");
   keygen->add_option("--out", key_prefix, "Path prefix of the two key files")->required();
 
+  serve_options serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Serve a graph as an OpenAI-compatible chat-completions endpoint");
+  serve_cmd->add_option("file", serve.file, "Graph file")->required();
+  serve_cmd->add_option("--port", serve.port, "TCP port (0: any free port, printed)")->required()->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--host", serve.host, "Address to listen on")->capture_default_str();
+  serve_cmd->add_option("--set", serve.sets, "Override a param: node.param=value (repeatable)");
+  serve_cmd->add_option("--input", serve.input, "Node the user message enters at (default: the only source)");
+  serve_cmd->add_option("--output", serve.output, "Node whose input is the answer (default: the only sink)");
+  serve_cmd->add_option("--max-concurrent", serve.max_concurrent, "Requests run at once; beyond: 429")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--threads", serve.threads, "Scheduler threads (default: one per core)");
+  add_plugin(serve_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,5 +88,6 @@ int main(int argc, char** argv) {
   if (*plan) return plan_command(common, plan_file, cluster_file);
   if (*keygen) return keygen_command(key_prefix);
   if (*worker_cmd) return worker_command(common, worker);
+  if (*serve_cmd) return serve_command(common, serve);
   return invalid;
 }

@@ -1,0 +1,102 @@
+// cli/serve.cpp: `loom serve FILE --port P`: loads and validates the graph as `loom run` does, prepares it
+// for serving (input and output nodes), then answers chat completions until SIGINT or SIGTERM. A first
+// signal stops the server cleanly (in-flight requests get a grace period); a second one exits at once.
+#include <caf/all.hpp>
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/load.hpp"
+#include "runtime/serve/server.hpp"
+
+namespace loom::cli {
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  return s;
+}
+
+// Waits for SIGINT/SIGTERM on its own thread (they are blocked everywhere else) and stops the server.
+class signal_watcher {
+ public:
+  explicit signal_watcher(serve::server& s)
+      : thread_([this, &s](std::stop_token stop) {
+          auto set = stop_signals();
+          timespec tick{0, 100'000'000};
+          while (!stop.stop_requested()) {
+            if (sigtimedwait(&set, nullptr, &tick) < 0) continue;
+            if (stopper_.joinable()) std::_Exit(interrupted);  // a second signal: leave now
+            std::fprintf(stderr, "loom: stopping: finishing the requests in flight\n");
+            stopper_ = std::jthread([&s] { s.stop(); });
+          }
+        }) {}
+
+ private:
+  std::jthread stopper_;  // declared first: joined after thread_ has ended
+  std::jthread thread_;
+};
+
+}  // namespace
+
+int serve_command(const common_options& common, const serve_options& options) {
+  if (options.max_concurrent < 1) {
+    print_error("--max-concurrent must be at least 1");
+    return invalid;
+  }
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  auto g = load(options.file, *kinds, options.sets);
+  if (!g) return invalid;
+
+  // Before any thread starts, so that every thread inherits the mask and only the watcher sees them.
+  auto signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  caf::actor_system_config cfg;
+  auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
+  cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+  caf::actor_system system{cfg};
+
+  serve::server_options so;
+  so.host = options.host;
+  so.port = options.port;
+  so.max_concurrent = options.max_concurrent;
+  std::optional<serve::server> server;
+  try {
+    server.emplace(system, *kinds, *g, serve::endpoints{options.input, options.output}, so);
+  } catch (const serve::setup_error& e) {
+    print_error(e.what());
+    return invalid;
+  }
+  int port = 0;
+  try {
+    port = server->bind();
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return run_failed;
+  }
+  std::fprintf(stderr, "loom: serving graph `%s` on http://%s:%d/v1 (input `%s`, output `%s`, at most %zu "
+               "requests at a time)\n",
+               server->served().name().c_str(), options.host.c_str(), port, server->served().input().c_str(),
+               server->served().output().c_str(), options.max_concurrent);
+  std::fflush(stderr);
+  {
+    signal_watcher watcher{*server};
+    server->run();
+  }
+  std::fprintf(stderr, "loom: stopped serving `%s`\n", g->name.c_str());
+  return ok;
+}
+
+}  // namespace loom::cli
