@@ -1,11 +1,15 @@
 // cli/main.cpp: `loom` — validate, run, graph, inspect and plan dataflow graphs. Parses the command line with
 // CLI11 and hands each subcommand to cli/commands.cpp.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
   using namespace loom::cli;
+  // Logs go to stderr: stdout belongs to the graph (sink.stdout).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("loom"));
   CLI::App app{"loom: a dataflow actor framework for AI factories", "loom"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "loom 0.1.0");

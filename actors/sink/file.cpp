@@ -1,7 +1,8 @@
 // sink.file: writes each value it receives as one line of a file.
 //   inputs:  in (any)
 //   params:  path (string, required), format (string, default "jsonl", one of jsonl|text),
-//            append (boolean, default false)
+//            append (boolean, default false), field (string, default "": with a name, a map value is written
+//            as that field only, e.g. an agent's `text`; other values as they are)
 // jsonl: loom::to_json_line(v); text: loom::to_text(v); each followed by "\n". The file is opened at start
 // ("cannot open PATH for writing: REASON"), buffered by stdio and flushed on record boundaries at least
 // every 64 KiB, so after a flush (and after on_finish, which the runtime also calls on SIGINT) the file
@@ -34,7 +35,8 @@ class file_sink final : public node {
   explicit file_sink(const params& p)
       : path_(p.get_string("path")),
         jsonl_(p.get_string("format") == "jsonl"),
-        append_(p.get_bool("append")) {}
+        append_(p.get_bool("append")),
+        field_(p.get_string("field")) {}
 
   void on_start(context& ctx) override {
     file_.reset(std::fopen(path_.c_str(), append_ ? "a" : "w"));
@@ -44,7 +46,9 @@ class file_sink final : public node {
     std::setvbuf(file_.get(), buffer_.data(), _IOFBF, buffer_.size());
   }
 
-  void on_message(context& ctx, std::size_t port, const value& v) override {
+  void on_message(context& ctx, std::size_t port, const value& in) override {
+    const value* field = field_.empty() ? nullptr : in.find(field_);
+    const value& v = field ? *field : in;
     std::string line = jsonl_ ? to_json_line(v) : to_text(v);
     line += '\n';
     if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size()) fail();
@@ -70,6 +74,7 @@ class file_sink final : public node {
 
   std::string path_;
   bool jsonl_, append_;
+  std::string field_;
   std::vector<char> buffer_;  // stdio's buffer: declared before file_, so it outlives it
   std::unique_ptr<std::FILE, file_closer> file_;
   std::size_t pending_ = 0;  // bytes written since the last flush
@@ -87,7 +92,8 @@ kind_def file_sink_kind() {
               param_spec::string("format", "jsonl: one JSON value per line; text: strings as they are")
                   .def("jsonl")
                   .one_of({"jsonl", "text"}),
-              param_spec::boolean("append", "append to the file instead of replacing it").def(false)};
+              param_spec::boolean("append", "append to the file instead of replacing it").def(false),
+              param_spec::string("field", "write only this field of map values (e.g. an agent's text)").def("")};
   return {std::move(s), [](const node_init& init) { return std::make_unique<file_sink>(init.params); }};
 }
 

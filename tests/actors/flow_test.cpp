@@ -68,6 +68,13 @@ TEST_SUITE("flow.gather" * doctest::timeout(10)) {
     CHECK(n.out().back() == value(value_list{4}));
   }
 
+  TEST_CASE("sort_by puts each list in the order of a field, whatever the arrival order") {
+    running n("flow.gather", {{"count", 3}, {"sort_by", "role"}});
+    send_all(n, {value(value_map{{"role", "ops"}}), value(value_map{{"role", "finance"}}), value(7)});
+    REQUIRE(n.out().size() == 1);
+    CHECK(n.out()[0] == value(value_list{value(value_map{{"role", "finance"}}), value(value_map{{"role", "ops"}}), 7}));
+  }
+
   TEST_CASE("finish with nothing gathered emits nothing") {
     running n("flow.gather", {{"count", 3}});
     n.finish();

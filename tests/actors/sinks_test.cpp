@@ -159,3 +159,13 @@ TEST_SUITE("sink.count" * doctest::timeout(10)) {
     CHECK_NOTHROW(n.finish());
   }
 }
+
+TEST_CASE("sink.file with a field writes that field of map values and other values whole" * doctest::timeout(10)) {
+  temp_dir dir;
+  running n("sink.file", {{"path", dir.file("field.txt")}, {"format", "text"}, {"field", "text"}});
+  n.start();
+  n.send(value(value_map{{"agent", "writer"}, {"text", "# Launch\nbody"}}));
+  n.send(value("plain"));
+  n.finish();
+  CHECK(temp_dir::read(dir.file("field.txt")) == "# Launch\nbody\nplain\n");
+}
