@@ -39,20 +39,21 @@ void print_kind(const graph::kind_spec& k) {
     if (ps.empty()) std::printf("  (none%s)\n", none);
     for (const auto& p : ps) std::printf("  %-10s %s\n", p.name.c_str(), p.doc.c_str());
   };
-  ports("inputs:", k.inputs, ": a source");
-  ports(k.outputs_for ? "outputs (and more from its params):" : "outputs:", k.outputs, ": a sink");
+  ports("inputs:", k.inputs, k.call ? ": a tool, called by agents" : ": a source");
+  ports(k.outputs_for ? "outputs (and more from its params):" : "outputs:", k.outputs,
+        k.call ? ": a tool replies to its caller" : ": a sink");
   std::printf("\nparams:\n");
   if (k.params.empty()) std::printf("  (none)\n");
   for (const auto& p : k.params) {
     auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
-    std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
+    std::printf("  %-21s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
                 range_text(p).c_str(), p.doc.c_str());
   }
   if (k.call) {
     std::printf("\ncall (a tool: agents may call it): %s\n", k.call->doc.c_str());
     for (const auto& p : k.call->arguments) {
       auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
-      std::printf("  %-10s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
+      std::printf("  %-21s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
                   range_text(p).c_str(), p.doc.c_str());
     }
   }

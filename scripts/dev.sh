@@ -49,10 +49,12 @@ case "${1:-}" in
     deps
     build release loom
     mkdir -p out
-    echo "== loom run configs/triage.yaml"
-    build/bin/loom run configs/triage.yaml
-    echo "== results: chats above (stdout); offline batches in out/offline_batches.jsonl; set aside in out/review.jsonl"
-    cat out/offline_batches.jsonl
+    echo "== loom run configs/food_truck.yaml   (planner, five specialists with tools, a writer; offline)"
+    build/bin/loom run configs/food_truck.yaml
+    echo
+    cat out/launch_package.md
+    echo
+    echo "== the launch package is in out/launch_package.md"
     ;;
   test)
     deps
