@@ -12,6 +12,7 @@
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
 #include "runtime/local/executor.hpp"
+#include "tests/support/graph_runner.hpp"
 
 using namespace loom;
 
@@ -27,61 +28,17 @@ class weather final : public node {
   }
 };
 
-// A sink that keeps what it gets, shared with the test through its factory.
-struct collected {
-  std::mutex m;
-  std::vector<value> values;
-  std::vector<value> snapshot() {
-    std::lock_guard lock(m);
-    return values;
-  }
-};
-
-class collect final : public node {
- public:
-  explicit collect(std::shared_ptr<collected> c) : c_(std::move(c)) {}
-  void on_message(context&, std::size_t, const value& v) override {
-    std::lock_guard lock(c_->m);
-    c_->values.push_back(v);
-  }
-
- private:
-  std::shared_ptr<collected> c_;
-};
-
-struct fixture {
-  std::shared_ptr<collected> sink = std::make_shared<collected>();
-  registry kinds;
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-
+struct fixture : test::graph_runner {
   fixture() {
-    actors::register_builtins(kinds);
     using graph::param_spec;
-    graph::kind_spec c;
-    c.name = "test.collect";
-    c.doc = "Records what it gets.";
-    c.inputs = {{"in", "values"}};
-    kinds.add({c, [s = sink](const node_init&) { return std::make_unique<collect>(s); }});
     graph::kind_spec w;
     w.name = "test.weather";
     w.doc = "Weather by city.";
     w.call = graph::call_spec{"Current weather in a city.", {param_spec::string("city", "the city").require()}};
     kinds.add({w, [](const node_init&) { return std::make_unique<weather>(); }});
-    cfg.set("scheduler.max-threads", size_t{2});
-    system = std::make_unique<caf::actor_system>(cfg);
   }
 
-  local::run_report run(const std::string& yaml) {
-    graph::diagnostics d;
-    auto g = graph::load_graph_text(yaml, "agents.yaml", d);
-    INFO(d.str());
-    REQUIRE(g.has_value());
-    graph::validate(*g, kinds, d);
-    REQUIRE_FALSE(d.has_errors());
-    graph::apply_defaults(*g, kinds);
-    return local::run_graph(*system, *g, kinds);
-  }
+  local::run_report run(const std::string& yaml) { return run_yaml(yaml, "agents.yaml"); }
 
   std::vector<std::string> texts() {
     std::vector<std::string> out;

@@ -47,15 +47,8 @@ class asker final : public node {
   std::chrono::milliseconds timeout_;
 };
 
-struct fixture {
-  std::shared_ptr<test::collected> sink = std::make_shared<test::collected>();
-  registry kinds;
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-
+struct fixture : test::graph_runner {
   fixture() {
-    actors::register_builtins(kinds);
-    test::register_test_kinds(kinds, sink, std::make_shared<std::atomic<int>>(0));
     using graph::param_spec;
     graph::kind_spec add{"test.adder", "Adds a and b.", {}, {}, {param_spec::integer("delay_ms", "").def(0)}, {}, {}};
     add.call = graph::call_spec{"Adds two integers.",
@@ -64,17 +57,6 @@ struct fixture {
     kinds.add({{"test.asker", "Asks its tool.", {{"in", "ints"}}, {{"out", "replies"}},
                 {param_spec::integer("timeout_ms", "").def(2000)}, {}, {}},
                [](const node_init& i) { return std::make_unique<asker>(i); }});
-    cfg.set("scheduler.max-threads", size_t{2});
-    system = std::make_unique<caf::actor_system>(cfg);
-  }
-
-  local::run_report run(graph::graph g) {
-    graph::diagnostics d;
-    graph::validate(g, kinds, d);
-    INFO(d.str());
-    REQUIRE_FALSE(d.has_errors());
-    graph::apply_defaults(g, kinds);
-    return local::run_graph(*system, g, kinds);
   }
 };
 

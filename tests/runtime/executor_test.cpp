@@ -16,29 +16,9 @@ using namespace loom;
 
 namespace {
 
-struct fixture {
-  std::shared_ptr<test::collected> sink = std::make_shared<test::collected>();
+struct fixture : test::graph_runner {
   std::shared_ptr<std::atomic<int>> failures = std::make_shared<std::atomic<int>>(0);
-  registry kinds;
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-
-  explicit fixture(std::size_t threads = 2) {
-    actors::register_builtins(kinds);
-    test::register_test_kinds(kinds, sink, failures);
-    cfg.set("scheduler.max-threads", threads);
-    system = std::make_unique<caf::actor_system>(cfg);
-  }
-
-  local::run_report run(const graph::graph& built, local::run_options o = {}) {
-    graph::graph g = built;
-    graph::diagnostics d;
-    graph::validate(g, kinds, d);
-    INFO(d.str());
-    REQUIRE_FALSE(d.has_errors());
-    graph::apply_defaults(g, kinds);
-    return local::run_graph(*system, g, kinds, o);
-  }
+  explicit fixture(std::size_t threads = 2) : graph_runner(threads) { test::register_test_kinds(kinds, failures); }
 };
 
 const local::node_stats& stats_of(const local::run_report& r, const std::string& node) {

@@ -1,5 +1,5 @@
-// tests/runtime/test_kinds.hpp: small kinds for executor tests: a source of ints, a collector sink that
-// records what it gets (shared with the test through its factory, not a global), a node that throws.
+// tests/runtime/test_kinds.hpp: small kinds for executor tests: a source of ints and a node that throws
+// (the collecting sink is tests/support/graph_runner.hpp's test.collect).
 #pragma once
 
 #include <atomic>
@@ -10,20 +10,9 @@
 #include <vector>
 
 #include "runtime/registry.hpp"
+#include "tests/support/graph_runner.hpp"
 
 namespace loom::test {
-
-struct collected {
-  std::mutex m;
-  std::vector<value> values;
-  std::vector<std::size_t> ports;
-  std::atomic<int> finished{0};
-  std::atomic<int> delay_us{0};  // slow sink: sleep per message
-  std::vector<value> snapshot() {
-    std::lock_guard lock(m);
-    return values;
-  }
-};
 
 class ints final : public node {
  public:
@@ -35,21 +24,6 @@ class ints final : public node {
 
  private:
   std::int64_t n_, next_ = 0;
-};
-
-class collect final : public node {
- public:
-  explicit collect(std::shared_ptr<collected> c) : c_(std::move(c)) {}
-  void on_message(context&, std::size_t port, const value& v) override {
-    if (int d = c_->delay_us.load()) std::this_thread::sleep_for(std::chrono::microseconds(d));
-    std::lock_guard lock(c_->m);
-    c_->values.push_back(v);
-    c_->ports.push_back(port);
-  }
-  void on_finish(context&) override { c_->finished.fetch_add(1); }
-
- private:
-  std::shared_ptr<collected> c_;
 };
 
 // Forwards values; throws on the value `fail_on` while its shared countdown of failures is above zero.
@@ -67,14 +41,11 @@ class flaky final : public node {
   std::shared_ptr<std::atomic<int>> failures_;
 };
 
-inline void register_test_kinds(registry& r, std::shared_ptr<collected> sink,
-                                std::shared_ptr<std::atomic<int>> failures) {
+inline void register_test_kinds(registry& r, std::shared_ptr<std::atomic<int>> failures) {
   using graph::param_spec;
   r.add({{"test.ints", "Emits count ints from 0.", {}, {{"out", "ints"}},
           {param_spec::integer("count", "how many").def(10)}, {}, {}},
          [](const node_init& i) { return std::make_unique<ints>(i); }});
-  r.add({{"test.collect", "Records what it gets.", {{"in", "values"}, {"aux", "more values"}}, {}, {}, {}, {}},
-         [sink](const node_init&) { return std::make_unique<collect>(sink); }});
   r.add({{"test.flaky", "Forwards; throws on one value.", {{"in", "ints"}}, {{"out", "ints"}},
           {param_spec::integer("fail_on", "the value to throw on").def(-1)}, {}, {}},
          [failures](const node_init& i) { return std::make_unique<flaky>(i.params.get_int("fail_on"), failures); }});

@@ -13,6 +13,7 @@
 #include "graph/builder.hpp"
 #include "graph/validate.hpp"
 #include "runtime/local/executor.hpp"
+#include "tests/support/graph_runner.hpp"
 
 using namespace loom;
 
@@ -27,54 +28,14 @@ class asker final : public node {
   }
 };
 
-// What the sink got, shared with the test through the factory.
-struct collected {
-  std::mutex m;
-  std::vector<value> values;
-};
-
-class collect final : public node {
- public:
-  explicit collect(std::shared_ptr<collected> c) : c_(std::move(c)) {}
-  void on_message(context&, std::size_t, const value& v) override {
-    std::lock_guard lock(c_->m);
-    c_->values.push_back(v);
-  }
-
- private:
-  std::shared_ptr<collected> c_;
-};
-
-struct fixture {
-  std::shared_ptr<collected> sink = std::make_shared<collected>();
-  registry kinds;
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-
+struct fixture : test::graph_runner {
   fixture() {
-    actors::register_builtins(kinds);
     graph::kind_spec ask;
     ask.name = "test.asker";
     ask.doc = "Calls the tool each input names.";
     ask.inputs = {{"in", "{tool, args}"}};
     ask.outputs = {{"out", "replies"}};
     kinds.add({ask, [](const node_init&) { return std::make_unique<asker>(); }});
-    graph::kind_spec out;
-    out.name = "test.collect";
-    out.doc = "Records what it gets.";
-    out.inputs = {{"in", "values"}};
-    kinds.add({out, [s = sink](const node_init&) { return std::make_unique<collect>(s); }});
-    cfg.set("scheduler.max-threads", size_t{2});
-    system = std::make_unique<caf::actor_system>(cfg);
-  }
-
-  local::run_report run(graph::graph g) {
-    graph::diagnostics d;
-    graph::validate(g, kinds, d);
-    INFO(d.str());
-    REQUIRE_FALSE(d.has_errors());
-    graph::apply_defaults(g, kinds);
-    return local::run_graph(*system, g, kinds);
   }
 };
 
