@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -61,9 +62,12 @@ std::string table_row(const std::string& err, const std::string& node) {
 // A `loom worker` in the background, its stderr in a file; killed (SIGKILL) when it goes out of scope.
 class worker {
  public:
-  worker(const std::string& name, int port, const fs::path& dir, std::vector<std::string> extra = {})
-      : log_(dir / (name + ".log")), address_("tcp://127.0.0.1:" + std::to_string(port)) {
-    std::vector<std::string> args{loom_binary(), "worker", "--listen", address_, "--name", name};
+  worker(const std::string& name, int port, const fs::path& dir, std::vector<std::string> extra = {},
+         const std::string& ip = "127.0.0.1", std::vector<std::string> prefix = {})
+      : log_(dir / (name + ".log")), address_("tcp://" + ip + ":" + std::to_string(port)) {
+    std::vector<std::string> args = prefix;
+    for (auto a : {loom_binary(), std::string("worker"), std::string("--listen"), address_, std::string("--name"), name})
+      args.push_back(a);
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -116,10 +120,12 @@ struct cluster_dir {
     std::ofstream(dir / file) << text;
     return dir / file;
   }
-  fs::path cluster(const std::vector<std::pair<std::string, int>>& hosts, const std::string& security = "") const {
+  fs::path cluster(const std::vector<std::pair<std::string, int>>& hosts, const std::string& security = "",
+                   const std::vector<std::string>& ips = {}) const {
     std::string text = "name: test\nhosts:\n";
-    for (const auto& [name, port] : hosts)
-      text += "  - {name: " + name + ", address: tcp://127.0.0.1:" + std::to_string(port) + ", cpus: 4}\n";
+    for (std::size_t i = 0; i < hosts.size(); ++i)
+      text += "  - {name: " + hosts[i].first + ", address: tcp://" + (i < ips.size() ? ips[i] : "127.0.0.1") + ":" +
+              std::to_string(hosts[i].second) + ", cpus: 4}\n";
     return write("cluster.yaml", text + security);
   }
 };
@@ -343,4 +349,54 @@ TEST_CASE("garbage sent straight to a worker's socket is reported and the worker
   INFO(r.err, "\n", a.log());
   CHECK(r.status == 0);
   CHECK(a.log().find("Segmentation") == std::string::npos);
+}
+
+// Two hosts as two network namespaces joined by a veth pair that the test makes and removes; the addresses
+// live only inside those namespaces.
+class netns_pair {
+ public:
+  netns_pair() : a_("loom-a-" + std::to_string(getpid())), b_("loom-b-" + std::to_string(getpid())) {
+    ok_ = sh("ip netns add " + a_) && sh("ip netns add " + b_) &&
+          sh("ip link add va" + tag() + " netns " + a_ + " type veth peer name vb" + tag() + " netns " + b_) &&
+          sh("ip -n " + a_ + " addr add 10.231.7.1/24 dev va" + tag()) &&
+          sh("ip -n " + b_ + " addr add 10.231.7.2/24 dev vb" + tag()) && sh("ip -n " + a_ + " link set va" + tag() + " up") &&
+          sh("ip -n " + b_ + " link set vb" + tag() + " up") && sh("ip -n " + a_ + " link set lo up") &&
+          sh("ip -n " + b_ + " link set lo up");
+  }
+  ~netns_pair() {
+    sh("ip netns del " + a_);
+    sh("ip netns del " + b_);
+  }
+  bool ok() const { return ok_; }
+  std::vector<std::string> in_a() const { return {"/usr/sbin/ip", "netns", "exec", a_}; }
+  std::vector<std::string> in_b() const { return {"/usr/sbin/ip", "netns", "exec", b_}; }
+
+ private:
+  std::string tag() const { return std::to_string(getpid() % 100000); }
+  static bool sh(const std::string& cmd) { return std::system((cmd + " 2>/dev/null").c_str()) == 0; }
+  std::string a_, b_;
+  bool ok_ = false;
+};
+
+TEST_CASE("a graph runs across two network namespaces joined by a veth pair" * doctest::timeout(60)) {
+  netns_pair ns;
+  if (!ns.ok()) {
+    MESSAGE("SKIPPED: cannot make network namespaces here (needs root and iproute2)");
+    return;
+  }
+  cluster_dir d("netns");
+  worker a("a", 7101, d.dir, {}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {}, "10.231.7.2", ns.in_b());
+  auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
+  auto graph = d.write("graph.yaml", two_host_graph);
+  std::vector<std::string> cmd = ns.in_a();
+  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string()})
+    cmd.push_back(x);
+  process_options o;
+  o.cwd = d.dir.string();
+  auto r = run_process(cmd, o);
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  REQUIRE(r.status == 0);
+  CHECK(table_row(r.err, "out") == "out sink.file 5000 0");
+  CHECK(b.log().find("deployed as host `b`") != std::string::npos);
 }
