@@ -153,7 +153,7 @@ inline graph::graph food_truck_graph() {
       .param("role", "writer")
       .param("system", "You gather the team's work into one launch package in markdown.")
       .param("rules", config_list{config_map{{"reply",
-                                              "# Food truck launch package: Paris\n"
+                                              "# Food truck launch package\n"
                                               "\n"
                                               "Prepared by the loom food-truck graph from the team's work below.\n"
                                               "\n"
