@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "tests/cli/process.hpp"
+#include "tests/support/expectations.hpp"
 
 namespace fs = std::filesystem;
 using loom::test::loom_binary;
@@ -41,21 +41,6 @@ std::vector<fs::path> files_in(const fs::path& dir, const std::string& ext) {
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().extension() == ext) out.push_back(e.path());
   std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Expectations of a broken config: `# expect: LINE:COL text` lines in it, or in NAME.expect beside it;
-// `# expect: text` without a position expects `FILE: error: text` (an empty file has no line).
-std::vector<std::pair<std::string, std::string>> expectations(const fs::path& file) {
-  auto sidecar = fs::path(file).replace_extension(".expect");
-  std::istringstream text(fs::exists(sidecar) ? read_file(sidecar) : read_file(file));
-  std::vector<std::pair<std::string, std::string>> out;
-  std::regex located(R"(^#\s*expect:\s*(\d+:\d+)\s+(.*)$)"), plain(R"(^#\s*expect:\s*(.*)$)");
-  std::smatch m;
-  for (std::string line; std::getline(text, line);) {
-    if (std::regex_match(line, m, located)) out.emplace_back(m[1], m[2]);
-    else if (std::regex_match(line, m, plain)) out.emplace_back("", m[1]);
-  }
   return out;
 }
 
@@ -114,12 +99,11 @@ TEST_CASE("every broken config gets its FILE:LINE:COL error and exit status 2" *
     CHECK(r.status == 2);
     CHECK(r.err.find("Segmentation") == std::string::npos);
     CHECK(r.err.find("terminate called") == std::string::npos);
-    auto expect = expectations(f);
+    auto expect = loom::test::expectations(f);
     CHECK(!expect.empty());
-    for (const auto& [where, text] : expect) {
-      auto prefix = where.empty() ? f.string() + ": error: " : f.string() + ":" + where + ": error: ";
-      CHECK(r.err.find(prefix) != std::string::npos);
-      CHECK(r.err.find(text) != std::string::npos);
+    for (const auto& e : expect) {
+      auto prefix = loom::test::error_prefix(f.string(), e);
+      CHECK_MESSAGE(loom::test::has_diagnostic(r.err, prefix, e.text), prefix << "... " << e.text);
     }
   }
 }
@@ -239,4 +223,22 @@ TEST_CASE("graph prints DOT and Mermaid") {
   auto mermaid = run_process({loom_binary(), "graph", cfg, "--format", "mermaid"});
   CHECK(mermaid.status == 0);
   CHECK(mermaid.out.find("flowchart LR") != std::string::npos);
+}
+
+TEST_CASE("loom plan prints where each node goes, and every broken cluster file gets its error and status 2" *
+          doctest::timeout(120)) {
+  auto graph = (source_dir / "configs/cluster_pipeline.yaml").string();
+  auto good = run_process({loom_binary(), "plan", graph, "--cluster", (source_dir / "configs/cluster/two_local.yaml").string()});
+  INFO(good.err);
+  CHECK(good.status == 0);
+  CHECK(good.out.find("pinned by placement.host") != std::string::npos);
+  auto files = files_in(source_dir / "tests/configs/broken_cluster", ".yaml");
+  REQUIRE(files.size() >= 10);
+  for (const auto& f : files) {
+    auto r = run_process({loom_binary(), "plan", graph, "--cluster", f.string()});
+    INFO(f, "\n", r.err);
+    CHECK(r.status == 2);
+    for (const auto& e : loom::test::expectations(f))
+      CHECK(loom::test::has_diagnostic(r.err, loom::test::error_prefix(f.string(), e), e.text));
+  }
 }
