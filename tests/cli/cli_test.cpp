@@ -242,3 +242,18 @@ TEST_CASE("loom plan prints where each node goes, and every broken cluster file 
       CHECK(loom::test::has_diagnostic(r.err, loom::test::error_prefix(f.string(), e), e.text));
   }
 }
+
+TEST_CASE("docs/kinds.md is what loom inspect says of every kind") {
+  auto doc = read_file(source_dir / "docs/kinds.md");
+  auto all = run_process({loom_binary(), "inspect"});
+  REQUIRE(all.status == 0);
+  std::istringstream names(all.out);
+  int kinds = 0;
+  for (std::string line; std::getline(names, line); ++kinds) {
+    auto kind = line.substr(0, line.find(' '));
+    auto one = run_process({loom_binary(), "inspect", kind});
+    INFO(kind, ": docs/kinds.md is stale; rewrite it with `bash scripts/dev.sh kinds`");
+    CHECK(doc.find("## " + kind + "\n\n```\n" + one.out + "```\n") != std::string::npos);
+  }
+  CHECK(kinds >= 17);
+}
