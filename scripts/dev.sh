@@ -35,8 +35,7 @@ deps() {
 
 build() {  # build PRESET [TARGET...]
   local preset=$1; shift
-  local dir; dir=$(preset_dir "$preset")
-  [ -f "$dir/build.ninja" ] || cmake --preset "$preset" >/dev/null
+  cmake --preset "$preset" >/dev/null  # quick when configured; keeps the preset's options (release and ci share build/)
   if [ $# -gt 0 ]; then cmake --build --preset "$preset" --target "$@"; else cmake --build --preset "$preset"; fi
 }
 
@@ -55,9 +54,6 @@ kinds_doc() {  # the reference of every built-in kind, as `loom inspect` prints 
   done
 }
 
-preset_dir() {
-  case "$1" in ci|release) echo build ;; *) echo "build-$1" ;; esac
-}
 
 case "${1:-}" in
   deps) deps ;;
