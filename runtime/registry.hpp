@@ -22,6 +22,10 @@ struct node_init {
   int replicas = 1;
   loom::params params;   // validated, defaults filled
   std::size_t outputs = 0;  // the node's output port count (router: from its params)
+  // Where the plan put this instance: a GPU index on its host, -1 for the CPU, or `unplanned` (a local run
+  // with no plan: a kernel picks a GPU itself).
+  static constexpr int unplanned = -2;
+  int device = unplanned;
 };
 
 using node_factory = std::function<std::unique_ptr<node>(const node_init&)>;

@@ -13,8 +13,10 @@ struct device_choice {
   std::string name() const { return device < 0 ? "cpu" : "cuda:" + std::to_string(device); }
 };
 
-// `instance` spreads the replicas of a node over the GPUs found. Throws std::runtime_error for `cuda` with
-// no GPU.
-device_choice choose_device(const std::string& asked, int instance);
+// `planned` is node_init::device: the GPU the plan gave this instance (it runs there), -1 when the plan put
+// it on the CPU (auto runs the CPU path), or node_init::unplanned in a local run, where `instance` spreads
+// the replicas of a node over the GPUs found. Throws std::runtime_error for `cuda` with no GPU, and for a
+// planned GPU this host does not have.
+device_choice choose_device(const std::string& asked, int instance, int planned);
 
 }  // namespace loom::actors

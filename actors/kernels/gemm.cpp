@@ -23,13 +23,13 @@ namespace {
 class gemm_node final : public node {
  public:
   explicit gemm_node(const node_init& init)
-      : name_(init.name), asked_(init.params.get_string("device")), instance_(init.instance) {
+      : name_(init.name), asked_(init.params.get_string("device")), instance_(init.instance), planned_(init.device) {
     opt_.alpha = static_cast<float>(init.params.get_float("alpha"));
     opt_.beta = static_cast<float>(init.params.get_float("beta"));
   }
 
   void on_start(context& ctx) override {
-    where_ = choose_device(asked_, instance_);
+    where_ = choose_device(asked_, instance_, planned_);
     opt_.device = where_.device;
 #ifdef LOOM_HAVE_CUDA
     if (where_.device >= 0) opt_.blas = &blas_.emplace(where_.device);
@@ -68,6 +68,7 @@ class gemm_node final : public node {
   std::string name_;
   std::string asked_;
   int instance_;
+  int planned_;  // node_init::device: where the plan put this instance
   device_choice where_;
   kernels::gemm_options opt_;
 #ifdef LOOM_HAVE_CUDA

@@ -43,10 +43,10 @@ value summary(const kernels::quantiles& q) {
 class monte_carlo final : public node {
  public:
   explicit monte_carlo(const node_init& init)
-      : name_(init.name), asked_(init.params.get_string("device")), instance_(init.instance) {}
+      : name_(init.name), asked_(init.params.get_string("device")), instance_(init.instance), planned_(init.device) {}
 
   void on_start(context&) override {
-    where_ = choose_device(asked_, instance_);
+    where_ = choose_device(asked_, instance_, planned_);
     started_ = true;
     if (where_.device < 0)
       spdlog::info("node={} kind=tool.monte_carlo device=cpu: running the CPU path ({})", name_, where_.why);
@@ -83,6 +83,7 @@ class monte_carlo final : public node {
   std::string name_;
   std::string asked_;
   int instance_;
+  int planned_;  // node_init::device: where the plan put this instance
   bool started_ = false;
   device_choice where_;
 };

@@ -121,6 +121,7 @@ class driver {
     plan.instance_host.resize(p_.instances.size());
     for (std::uint32_t k = 0; k < workers_.size(); ++k)
       for (auto i : workers_[k].instances) plan.instance_host[i] = k;
+    for (const auto& placed : p_.instances) plan.instance_device.push_back(placed.device);
     for (auto& w : workers_) {
       send(w, ctl::hello{w.host});
       send(w, ctl::deploy{yaml_, plan});

@@ -236,6 +236,8 @@ class worker {
     if (d.plan.instance_host.size() != dep.instances.size())
       return refuse(r, fmt::format("the plan places {} instances; the graph has {}", d.plan.instance_host.size(),
                                    dep.instances.size()));
+    for (std::size_t i = 0; i < d.plan.instance_device.size(); ++i)
+      dep.instances[i]->init.device = d.plan.instance_device[i];  // kernels run where the plan put them
     int me = -1;
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
       if (d.plan.hosts[h].name == r.host) me = static_cast<int>(h);

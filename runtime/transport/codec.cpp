@@ -156,6 +156,8 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           }
           auto ih = p.initInstanceHost(static_cast<unsigned>(m.plan.instance_host.size()));
           for (unsigned i = 0; i < ih.size(); ++i) ih.set(i, m.plan.instance_host[i]);
+          auto idev = p.initInstanceDevice(static_cast<unsigned>(m.plan.instance_device.size()));
+          for (unsigned i = 0; i < idev.size(); ++i) idev.set(i, m.plan.instance_device[i]);
         } else if constexpr (std::is_same_v<T, control::start>) {
           b.setStart();
         } else if constexpr (std::is_same_v<T, control::cancel>) {
@@ -373,6 +375,12 @@ control::body decode_control(s::Control::Reader r) {
                out.plan.hosts.size());
         out.plan.instance_host.push_back(i);
       }
+      for (auto dev : p.getInstanceDevice()) {
+        if (dev < -1) fail("plan places instance {} on device {}", out.plan.instance_device.size(), dev);
+        out.plan.instance_device.push_back(dev);
+      }
+      if (!out.plan.instance_device.empty() && out.plan.instance_device.size() != out.plan.instance_host.size())
+        fail("plan has {} devices for {} instances", out.plan.instance_device.size(), out.plan.instance_host.size());
       return out;
     }
     case s::Control::START: return control::start{};

@@ -62,6 +62,7 @@ struct host {
 struct plan {
   std::vector<host> hosts;
   std::vector<std::uint32_t> instance_host;  // instance index -> index into hosts (checked on decode)
+  std::vector<std::int32_t> instance_device;  // instance index -> GPU on its host, -1: CPU; empty: not planned
   friend bool operator==(const plan&, const plan&) = default;
 };
 struct counters {

@@ -86,6 +86,7 @@ struct Host {
 struct Plan {
   hosts @0 :List(Host);
   instanceHost @1 :List(UInt32);  # instance index -> index into hosts
+  instanceDevice @2 :List(Int32);  # instance index -> GPU on its host, -1 for the CPU (empty: not planned)
 }
 
 struct Counters {

@@ -2,7 +2,9 @@
 // is the same for the same seed.
 #include <doctest/doctest.h>
 
+#include "actors/kernels/device_choice.hpp"
 #include "kernels/device/device.hpp"
+#include "runtime/registry.hpp"
 #include "tests/tools/tool_call.hpp"
 
 using namespace loom;
@@ -57,4 +59,18 @@ TEST_CASE("tool.monte_carlo refuses out-of-range arguments with a message for th
                        "argument `samples`: 0 is below the minimum 1", std::invalid_argument);
   CHECK_THROWS_WITH_AS(test::call_tool(n, "tool.monte_carlo", {{"cost_of_goods", 1.5}}),
                        "argument `cost_of_goods`: 1.5 is above the maximum 1", std::invalid_argument);
+}
+
+TEST_CASE("a kernel runs where the plan put it: the CPU when the plan says so, whatever the host has") {
+  auto cpu = actors::choose_device("auto", 0, -1);
+  CHECK(cpu.device == -1);
+  CHECK(cpu.why == "the plan placed it on the CPU (no GPU free)");
+  CHECK(actors::choose_device("cpu", 0, 0).device == -1);  // the node's own `device: cpu` wins
+  if (kernels::find_devices().empty()) {
+    CHECK_THROWS_WITH(actors::choose_device("cuda", 0, 0), doctest::Contains("there is no GPU"));
+    CHECK(actors::choose_device("auto", 0, node_init::unplanned).device == -1);
+  } else {
+    CHECK(actors::choose_device("auto", 0, 0).device == 0);
+    CHECK_THROWS_WITH(actors::choose_device("auto", 0, 999), doctest::Contains("GPU 999"));
+  }
 }

@@ -164,6 +164,8 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   auto d = std::get<deploy>(round_trip({9, deploy{"nodes: []\n", p}}).body);
   CHECK(d.graph_yaml == "nodes: []\n");
   CHECK(d.plan == p);
+  plan with_devices{p.hosts, p.instance_host, {0, -1, 3, -1}};
+  CHECK(std::get<deploy>(round_trip({9, deploy{"", with_devices}}).body).plan == with_devices);
   CHECK(std::holds_alternative<start>(round_trip({9, start{}}).body));
   CHECK(std::get<cancel>(round_trip({9, cancel{"SIGINT"}}).body).reason == "SIGINT");
   done dn{4, true, "boom", {1, 2, 3, 4, 5, 6}};
@@ -380,4 +382,12 @@ TEST_CASE("nesting deeper than the limit gives an error" * doctest::timeout(10))
 TEST_CASE("a plan placing an instance on a host it does not list gives an error" * doctest::timeout(10)) {
   auto parts = encode(control_msg{1, control::deploy{"", {{{"h1", "tcp://a:1"}}, {0, 1}}}});
   CHECK(decode_error(std::move(parts)) == "plan places instance 1 on host 1, but the plan has 1 hosts");
+}
+
+TEST_CASE("a plan with a device below -1, or a device per instance that does not add up, gives an error" *
+          doctest::timeout(10)) {
+  CHECK(decode_error(encode(control_msg{1, control::deploy{"", {{{"h1", "tcp://a:1"}}, {0, 0}, {0, -7}}}})) ==
+        "plan places instance 1 on device -7");
+  CHECK(decode_error(encode(control_msg{1, control::deploy{"", {{{"h1", "tcp://a:1"}}, {0, 0}, {0}}}})) ==
+        "plan has 1 devices for 2 instances");
 }
