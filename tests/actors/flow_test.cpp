@@ -154,10 +154,12 @@ TEST_SUITE("flow.throttle" * doctest::timeout(10)) {
   TEST_CASE("a value that comes late is not held back for a whole gap") {
     running n("flow.throttle", {{"rate", 100.0}});
     n.send(1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(15));  // the runtime woke it 5 ms late
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));  // the runtime woke it 5 ms late (or later)
     n.send(2);
-    REQUIRE(n.ctx.pauses.size() == 2);
-    CHECK(n.ctx.pauses[1] < std::chrono::milliseconds(10));
+    REQUIRE(n.ctx.pauses.size() >= 1);
+    CHECK(n.ctx.pauses[0] > std::chrono::milliseconds(9));  // the first value waited a whole gap
+    if (n.ctx.pauses.size() == 2) CHECK(n.ctx.pauses[1] < std::chrono::milliseconds(10));  // the second: less
+    CHECK(n.out().size() == 2);
   }
 
   TEST_CASE("a slow rate pauses for seconds") {
