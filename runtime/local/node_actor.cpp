@@ -66,7 +66,6 @@ class node_host final : public context {
       return;
     }
     for (auto& e : edges) out_links_[pick(e)].pending.push_back(v);
-    ++emitted_;
   }
   bool connected(std::size_t port) const override { return port < ports_.size() && !ports_[port].empty(); }
   std::size_t budget() const override {
@@ -465,7 +464,6 @@ class node_host final : public context {
   std::vector<std::size_t> open_ports_;  // open links per input port
   std::vector<std::size_t> closed_pending_;
   std::size_t closed_ports_ = 0;
-  std::uint64_t emitted_ = 0;
   int restarts_ = 0;
   bool is_source_ = false;
   bool started_ = false;
