@@ -3,6 +3,8 @@
 // file itself or in a sibling NAME.expect (for files that cannot hold a comment: empty, binary).
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -54,6 +56,16 @@ inline bool has_diagnostic(const std::string& output, const std::string& prefix,
     block = line;
   }
   return matches();
+}
+
+// Checks that `output` (the diagnostics printed for `config`) holds every error `config` expects.
+inline void check_expected_errors(const std::filesystem::path& config, const std::string& output) {
+  auto expected = expectations(config);
+  REQUIRE_MESSAGE(!expected.empty(), "no `# expect:` line");
+  for (const auto& e : expected) {
+    auto prefix = error_prefix(config.string(), e);
+    CHECK_MESSAGE(has_diagnostic(output, prefix, e.text), prefix << "... " << e.text);
+  }
 }
 
 }  // namespace loom::test
