@@ -32,6 +32,15 @@ std::string range_text(const graph::param_spec& p) {
   return "";
 }
 
+// One line per param or call argument: name, type, default, range or choices, doc.
+void print_params(const std::vector<graph::param_spec>& params) {
+  for (const auto& p : params) {
+    auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
+    std::printf("  %-21s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
+                range_text(p).c_str(), p.doc.c_str());
+  }
+}
+
 void print_kind(const graph::kind_spec& k) {
   std::printf("%s: %s\n", k.name.c_str(), k.doc.c_str());
   auto ports = [](const char* title, const std::vector<graph::port_spec>& ps, const char* none) {
@@ -44,18 +53,10 @@ void print_kind(const graph::kind_spec& k) {
         k.call ? ": a tool replies to its caller" : ": a sink");
   std::printf("\nparams:\n");
   if (k.params.empty()) std::printf("  (none)\n");
-  for (const auto& p : k.params) {
-    auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
-    std::printf("  %-21s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
-                range_text(p).c_str(), p.doc.c_str());
-  }
+  print_params(k.params);
   if (k.call) {
     std::printf("\ncall (a tool: agents may call it): %s\n", k.call->doc.c_str());
-    for (const auto& p : k.call->arguments) {
-      auto def = p.required ? std::string("required") : p.default_value ? "default " + p.default_value->str() : "optional";
-      std::printf("  %-21s %-7s %-18s %-14s %s\n", p.name.c_str(), graph::param_type_name(p.type), def.c_str(),
-                  range_text(p).c_str(), p.doc.c_str());
-    }
+    print_params(k.call->arguments);
   }
   const auto& r = k.resources;
   std::printf("\nresources: ");
