@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 
 #include "graph/ports.hpp"
 #include "runtime/local/node_actor.hpp"
@@ -58,10 +60,13 @@ deployment expand(const graph::graph& g, const registry& kinds) {
       x.instances.push_back(std::move(c));
     }
   }
+  // Name -> index once, so expanding a graph of thousands of nodes does not scan them per edge.
+  std::unordered_map<std::string_view, std::size_t> by_name;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) by_name.emplace(g.nodes[i].name, i);
   auto node_index = [&](const std::string& name) {
-    for (std::size_t i = 0; i < g.nodes.size(); ++i)
-      if (g.nodes[i].name == name) return i;
-    throw std::invalid_argument(fmt::format("edge to unknown node `{}`", name));
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw std::invalid_argument(fmt::format("edge to unknown node `{}`", name));
+    return it->second;
   };
   for (const auto& e : g.edges) {
     auto a = node_index(e.from.node), b = node_index(e.to.node);
