@@ -129,6 +129,7 @@ int run_command(const common_options& common, const run_options& options) {
   ro.interrupted = [] { return interrupted_by_user(); };
   ro.on_progress = [&](const local::run_report& r) { bar.update(r); };
   auto report = local::run_graph(system, *g, *kinds, ro);
+  report.peak_rss_kib = local::peak_rss_kib();
   bar.clear();
   std::fflush(stdout);
 

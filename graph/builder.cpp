@@ -90,6 +90,11 @@ builder& builder::description(std::string text) {
   return *this;
 }
 
+builder& builder::base_dir(std::string dir) {
+  g_.base_dir = std::move(dir);
+  return *this;
+}
+
 builder& builder::default_capacity(std::int64_t capacity) {
   g_.default_capacity = capacity;
   return *this;

@@ -70,6 +70,9 @@ class builder {
 
   builder& description(std::string text);
   builder& default_capacity(std::int64_t capacity);
+  // The folder relative path params resolve against (as a graph file's own folder does); unset: the
+  // working folder.
+  builder& base_dir(std::string dir);
 
   // Adds a node of a registered kind.
   node_builder node(std::string name, std::string kind,

@@ -84,6 +84,9 @@ struct graph {
   std::vector<edge> edges;
   std::int64_t default_capacity = default_edge_capacity;
   location where;  // the file itself
+  // The folder that relative path params (a file source's path, a retriever's corpus) resolve against:
+  // the graph file's folder for a loaded file; empty (the working folder) for a graph built in C++.
+  std::string base_dir;
 
   const node* find(std::string_view name) const;
   node* find(std::string_view name);

@@ -25,6 +25,7 @@ struct param_spec {
   bool required = false;
   std::optional<double> min, max;      // inclusive bounds for integer and floating params
   std::vector<std::string> choices;    // allowed values of a string param; empty: any string
+  bool is_path = false;                // a file or folder: relative values resolve against the graph's folder
 
   // Fluent construction: param_spec::integer("count", "how many").def(10).at_least(0).
   static param_spec of(param_type t, std::string name, std::string doc);
@@ -40,6 +41,7 @@ struct param_spec {
   param_spec&& at_least(double v) && { min = v; return std::move(*this); }
   param_spec&& at_most(double v) && { max = v; return std::move(*this); }
   param_spec&& one_of(std::vector<std::string> c) && { choices = std::move(c); return std::move(*this); }
+  param_spec&& file_path() && { is_path = true; return std::move(*this); }
 };
 
 struct port_spec {
@@ -76,6 +78,10 @@ struct kind_spec {
   // The kind blocks (network I/O, long compute): each instance gets its own thread instead of holding one
   // of the shared scheduler's.
   bool blocking = false;
+  // The kind holds state across values (sources, sinks, batch, gather): after a failure the fresh instance
+  // gets its checkpoint and the inputs since then again. Stateless kinds (forward, router, an agent without
+  // memory across tasks, tools) can be restarted, or moved to another host, with nothing carried over.
+  bool stateful = false;
 
   const param_spec* find_param(std::string_view n) const;
   // The node's output ports: outputs_for(params) when set, else outputs.

@@ -80,7 +80,13 @@ std::optional<graph> load_graph_text(std::string_view text, const std::string& f
 std::optional<graph> load_graph_file(const std::string& path, diagnostics& diags) {
   auto text = read_text_file(path, diags);
   if (!text) return std::nullopt;
-  return load_graph_text(*text, path, diags);
+  auto g = load_graph_text(*text, path, diags);
+  if (g) {
+    std::error_code ec;
+    auto dir = std::filesystem::absolute(std::filesystem::path(path), ec).parent_path();
+    g->base_dir = ec ? std::filesystem::path(path).parent_path().string() : dir.string();
+  }
+  return g;
 }
 
 config parse_scalar(std::string_view text) {

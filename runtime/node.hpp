@@ -9,6 +9,7 @@
 //   what is held (a partial batch) and the runtime then closes the outputs. Sources get on_finish() too.
 // - An exception thrown from any of these fails the run, naming the node and the input port, unless the
 //   node's restart policy allows a restart (a fresh instance from the factory gets the same message again).
+//   What the failed attempt emitted is discarded, never sent (docs/design.md, "Restarts").
 #pragma once
 
 #include <chrono>
@@ -68,6 +69,15 @@ class context {
   virtual void call(std::string_view tool, value request, std::chrono::milliseconds timeout, call_done done) {
     done(*this, call_result{false, value{}, "this node has no tools"});
   }
+
+  // -- restarts and stops ----------------------------------------------------------------------------
+  // A stateful kind (kind_spec::stateful) saves what a fresh instance needs to go on after a failure: the
+  // value is kept when the current attempt commits and handed to the next instance as node_init::restored;
+  // the inputs handled since then are given to that instance again (their emissions discarded).
+  virtual void checkpoint(value state) {}
+  // A blocking kind's way to abort in-flight work when the run stops (an agent closes its HTTP
+  // connection): `hook` runs once, on another thread, while the node is inside a handler or between them.
+  virtual void set_stop_hook(std::function<void()> hook) {}
 };
 
 class node {

@@ -28,6 +28,12 @@ void check_spec(const graph::kind_spec& s) {
 
 void registry::add(kind_def def) {
   check_spec(def.spec);
+  // Every tool bounds the calls it holds: beyond max_pending a caller gets "tool busy" at once.
+  if (def.spec.call && !def.spec.find_param("max_pending"))
+    def.spec.params.push_back(graph::param_spec::integer("max_pending", "calls this tool holds at most, queued and "
+                                                         "running; beyond it a caller gets a `tool busy` error")
+                                  .def(64)
+                                  .at_least(1));
   if (!def.make) throw std::invalid_argument(fmt::format("kind '{}': no factory", def.spec.name));
   auto name = def.spec.name;
   if (!kinds_.emplace(name, std::move(def)).second)

@@ -26,6 +26,10 @@ struct node_init {
   // with no plan: a kernel picks a GPU itself).
   static constexpr int unplanned = -2;
   int device = unplanned;
+  // 0 for the first instance; n for the n-th restart after a failure. `restored` is the last value the
+  // failed instance passed to ctx.checkpoint() (null if none).
+  int attempt = 0;
+  value restored;
 };
 
 using node_factory = std::function<std::unique_ptr<node>(const node_init&)>;

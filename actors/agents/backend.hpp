@@ -42,6 +42,9 @@ class backend {
   virtual ~backend() = default;
   // The model's next turn. `tools` is a JSON array (maybe empty). Throws std::runtime_error on failure.
   virtual chat_reply complete(const std::vector<chat_message>& messages, const nlohmann::ordered_json& tools) = 0;
+  // Called from another thread when the run stops: abort the request in flight (close its connection) and
+  // make complete() throw from now on. Safe to call at any time, more than once.
+  virtual void abort() {}
 };
 
 struct http_options {

@@ -9,6 +9,8 @@
 
 #include <cstdlib>
 #include <stdexcept>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "actors/agents/backend.hpp"
@@ -195,8 +197,13 @@ class http_backend final : public backend {
     auto body = request_body(messages, tools).dump();
     std::string failure;
     for (int attempt = 0; attempt <= o_.retries; ++attempt) {
-      if (attempt > 0) std::this_thread::sleep_for(o_.backoff * (std::int64_t{1} << std::min(attempt - 1, 20)));
+      if (attempt > 0) {
+        std::unique_lock lock(m_);
+        abort_cv_.wait_for(lock, o_.backoff * (std::int64_t{1} << std::min(attempt - 1, 20)), [&] { return aborted_; });
+      }
+      if (aborted()) throw std::runtime_error(fmt::format("POST {}: cancelled (the run is stopping)", url_));
       auto outcome = post(body);
+      if (aborted()) throw std::runtime_error(fmt::format("POST {}: cancelled (the run is stopping)", url_));
       if (outcome.reply) return std::move(*outcome.reply);
       failure = std::move(outcome.error);
       if (!outcome.retry) throw std::runtime_error(fmt::format("POST {}: {}", url_, failure));
@@ -221,8 +228,32 @@ class http_backend final : public backend {
     return j;
   }
 
+  void abort() override {
+    std::lock_guard lock(m_);
+    aborted_ = true;
+    if (active_ != nullptr) active_->stop();  // shuts the socket down: the blocked read returns at once
+    abort_cv_.notify_all();
+  }
+
+  bool aborted() {
+    std::lock_guard lock(m_);
+    return aborted_;
+  }
+
   outcome post(const std::string& body) {
     httplib::Client client(at_.origin);
+    {
+      std::lock_guard lock(m_);
+      if (aborted_) return {std::nullopt, "cancelled", false};
+      active_ = &client;
+    }
+    struct unregister {
+      http_backend* b;
+      ~unregister() {
+        std::lock_guard lock(b->m_);
+        b->active_ = nullptr;
+      }
+    } done{this};
     auto sec = [](std::chrono::milliseconds d) { return std::pair<time_t, time_t>(d.count() / 1000, d.count() % 1000 * 1000); };
     auto [s, us] = sec(o_.timeout);
     client.set_connection_timeout(s, us);
@@ -265,6 +296,10 @@ class http_backend final : public backend {
   endpoint at_;
   std::string url_;
   std::string auth_;  // "Bearer <key>", never logged
+  std::mutex m_;      // guards active_ and aborted_ (abort() comes from another thread)
+  std::condition_variable abort_cv_;
+  httplib::Client* active_ = nullptr;
+  bool aborted_ = false;
 };
 
 }  // namespace

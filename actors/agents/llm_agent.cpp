@@ -128,6 +128,9 @@ class llm_agent final : public node {
         loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
                                               std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {}
 
+  // A stop (SIGINT, another node's failure) closes the model request in flight instead of waiting for it.
+  void on_start(context& ctx) override { ctx.set_stop_hook([b = backend_.get()] { b->abort(); }); }
+
   void on_message(context& ctx, std::size_t port, const value& v) override {
     prompt p = read_input(v);
     std::vector<agents::chat_message> messages;

@@ -27,6 +27,7 @@ class batch final : public node {
  private:
   void flush(context& ctx) {
     ctx.emit(0, value(std::move(held_)));
+    ctx.checkpoint(value{});  // nothing held: a restart replays only the values after this
     held_ = value_list();
     held_.reserve(size_);
   }
@@ -42,6 +43,7 @@ kind_def batch_kind() {
   graph::kind_spec s;
   s.name = "flow.batch";
   s.doc = "groups consecutive values into lists of size values";
+  s.stateful = true;  // what it holds comes back by replay after a restart
   s.inputs = {{"in", "any values"}};
   s.outputs = {{"out", "lists of size values; the last may be shorter"}};
   s.params = {param_spec::integer("size", "values per list").def(16).at_least(1)};

@@ -38,6 +38,7 @@ class gather final : public node {
         return to_text(*ka) < to_text(*kb);
       });
     ctx.emit(0, value(std::move(held_)));
+    ctx.checkpoint(value{});  // nothing held: a restart replays only the values after this
     held_ = value_list();
   }
 
@@ -53,6 +54,7 @@ kind_def gather_kind() {
   graph::kind_spec s;
   s.name = "flow.gather";
   s.doc = "collects count values into one list";
+  s.stateful = true;  // what it holds comes back by replay after a restart
   s.inputs = {{"in", "any values"}};
   s.outputs = {{"out", "one list per count values received"}};
   s.params = {param_spec::integer("count", "values to collect per list").require().at_least(1),

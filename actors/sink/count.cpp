@@ -16,11 +16,12 @@ namespace {
 
 class count final : public node {
  public:
-  explicit count(const params& p) {
-    if (p.has("expect")) expect_ = p.get_int("expect");
+  explicit count(const node_init& init) {
+    if (init.params.has("expect")) expect_ = init.params.get_int("expect");
+    if (init.restored.is_int()) seen_ = init.restored.as_int();  // a restart: what was counted so far
   }
 
-  void on_message(context& ctx, std::size_t port, const value& v) override { ++seen_; }
+  void on_message(context& ctx, std::size_t port, const value& v) override { ctx.checkpoint(value(++seen_)); }
 
   void on_finish(context& ctx) override {
     if (expect_ && *expect_ != seen_)
@@ -40,8 +41,9 @@ kind_def count_kind() {
   s.name = "sink.count";
   s.doc = "counts the values it receives; fails at finish when expect is set and differs";
   s.inputs = {{"in", "any values"}};
+  s.stateful = true;  // checkpoint: the count so far
   s.params = {param_spec::integer("expect", "the count the run must deliver (optional)").at_least(0)};
-  return {std::move(s), [](const node_init& init) { return std::make_unique<count>(init.params); }};
+  return {std::move(s), [](const node_init& init) { return std::make_unique<count>(init); }};
 }
 
 }  // namespace loom::actors

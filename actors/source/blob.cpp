@@ -15,6 +15,9 @@ class blob final : public node {
   explicit blob(const params& p)
       : count_(static_cast<std::uint64_t>(p.get_int("count"))),
         size_(static_cast<std::size_t>(p.get_int("size"))) {}
+  blob(const params& p, const value& restored) : blob(p) {
+    if (restored.is_int()) index_ = static_cast<std::uint64_t>(restored.as_int());  // a restart: go on
+  }
 
   bool on_pull(context& ctx) override {
     for (std::size_t n = ctx.budget(); n > 0 && index_ < count_ && !ctx.stopping(); --n, ++index_) {
@@ -22,6 +25,7 @@ class blob final : public node {
       for (std::size_t i = 0; i < size_; ++i) b[i] = static_cast<std::byte>((i + index_) & 0xff);
       ctx.emit(value(std::move(b)));
     }
+    ctx.checkpoint(value(static_cast<std::int64_t>(index_)));
     return index_ < count_ && !ctx.stopping();
   }
 
@@ -37,10 +41,11 @@ kind_def blob_kind() {
   graph::kind_spec s;
   s.name = "source.blob";
   s.doc = "emits count byte blobs of size bytes each (memory and throughput tests)";
+  s.stateful = true;  // checkpoint: how many it emitted
   s.outputs = {{"out", "bytes values, each freshly allocated"}};
   s.params = {param_spec::integer("count", "how many blobs to emit").def(1000).at_least(0),
               param_spec::integer("size", "bytes per blob").def(1024).at_least(0).at_most(1073741824)};
-  return {std::move(s), [](const node_init& init) { return std::make_unique<blob>(init.params); }};
+  return {std::move(s), [](const node_init& init) { return std::make_unique<blob>(init.params, init.restored); }};
 }
 
 }  // namespace loom::actors

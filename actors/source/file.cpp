@@ -26,12 +26,20 @@ struct file_closer {
 
 class file_source final : public node {
  public:
-  explicit file_source(const params& p)
-      : path_(p.get_string("path")), jsonl_(p.get_string("format") == "jsonl") {}
+  explicit file_source(const node_init& init)
+      : path_(init.params.get_string("path")),
+        jsonl_(init.params.get_string("format") == "jsonl"),
+        restored_(init.restored) {}
 
   void on_start(context& ctx) override {
     file_.reset(std::fopen(path_.c_str(), "r"));
     if (!file_) throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
+    // A restart resumes after the last record an earlier attempt emitted (its checkpoint).
+    if (const value* at = restored_.find("offset")) {
+      if (std::fseek(file_.get(), static_cast<long>(at->as_int()), SEEK_SET) != 0)
+        throw std::runtime_error(fmt::format("cannot seek in {}: {}", path_, std::strerror(errno)));
+      line_no_ = static_cast<std::size_t>(restored_.find("line")->as_int());
+    }
   }
 
   bool on_pull(context& ctx) override {
@@ -49,6 +57,8 @@ class file_source final : public node {
         --n;
       }
     }
+    if (file_) ctx.checkpoint(value(value_map{{"offset", value(static_cast<std::int64_t>(std::ftell(file_.get())))},
+                                              {"line", value(static_cast<std::int64_t>(line_no_))}}));
     return file_ && !ctx.stopping();
   }
 
@@ -84,6 +94,7 @@ class file_source final : public node {
 
   std::string path_;
   bool jsonl_;
+  value restored_;
   std::unique_ptr<std::FILE, file_closer> file_;
   std::string line_;
   std::size_t line_no_ = 0;
@@ -97,11 +108,12 @@ kind_def file_source_kind() {
   s.name = "source.file";
   s.doc = "emits the records of a text file: lines as strings, or JSON lines as values";
   s.outputs = {{"out", "one value per record, in file order"}};
-  s.params = {param_spec::string("path", "the file to read").require(),
+  s.stateful = true;  // checkpoint: the offset after the last record emitted
+  s.params = {param_spec::string("path", "the file to read (relative: to the graph file's folder)").require().file_path(),
               param_spec::string("format", "lines: each line a string; jsonl: each line a JSON value")
                   .def("lines")
                   .one_of({"lines", "jsonl"})};
-  return {std::move(s), [](const node_init& init) { return std::make_unique<file_source>(init.params); }};
+  return {std::move(s), [](const node_init& init) { return std::make_unique<file_source>(init); }};
 }
 
 }  // namespace loom::actors

@@ -3,6 +3,7 @@
 //   params:  count (integer, default 10, >= 0), start (integer, default 0), step (integer, default 1)
 // Emits at most ctx.budget() values per pull and stops early once the run is stopping.
 #include <cstdint>
+#include <algorithm>
 #include <memory>
 
 #include "actors/kinds.hpp"
@@ -12,19 +13,28 @@ namespace {
 
 class sequence final : public node {
  public:
-  explicit sequence(const params& p)
-      : next_(p.get_int("start")), step_(p.get_int("step")), left_(p.get_int("count")) {}
+  explicit sequence(const node_init& init)
+      : next_(init.params.get_int("start")), step_(init.params.get_int("step")), left_(init.params.get_int("count")) {
+    if (init.restored.is_int()) {  // a restart: go on after the values already emitted
+      auto done = std::min(init.restored.as_int(), left_);
+      next_ += done * step_;
+      left_ -= done;
+      emitted_ = done;
+    }
+  }
 
   bool on_pull(context& ctx) override {
     for (std::size_t n = ctx.budget(); n > 0 && left_ > 0 && !ctx.stopping(); --n, --left_) {
       ctx.emit(value(next_));
       next_ += step_;
+      ++emitted_;
     }
+    ctx.checkpoint(value(emitted_));
     return left_ > 0 && !ctx.stopping();
   }
 
  private:
-  std::int64_t next_, step_, left_;
+  std::int64_t next_, step_, left_, emitted_ = 0;
 };
 
 }  // namespace
@@ -34,11 +44,12 @@ kind_def sequence_kind() {
   graph::kind_spec s;
   s.name = "source.sequence";
   s.doc = "emits count integers: start, start+step, ...";
+  s.stateful = true;  // checkpoint: how many it emitted
   s.outputs = {{"out", "the integers, in order"}};
   s.params = {param_spec::integer("count", "how many integers to emit").def(10).at_least(0),
               param_spec::integer("start", "the first integer").def(0),
               param_spec::integer("step", "the difference between consecutive integers").def(1)};
-  return {std::move(s), [](const node_init& init) { return std::make_unique<sequence>(init.params); }};
+  return {std::move(s), [](const node_init& init) { return std::make_unique<sequence>(init); }};
 }
 
 }  // namespace loom::actors

@@ -58,7 +58,7 @@ kind_def retrieve_kind() {
   s.name = "tool.retrieve";
   s.doc = "a tool that finds the passages of a text corpus best matching a query (SQLite FTS5, bm25)";
   s.params = {param_spec::string("corpus", "a folder of .txt/.md files (a passage per paragraph) or a .jsonl file "
-                                           "of {text, source?}").require(),
+                                           "of {text, source?} (relative: to the graph file's folder)").require().file_path(),
               param_spec::integer("top_k", "passages per query unless the call says").def(3).at_least(1).at_most(50)};
   s.call = retrieve_call();
   return {std::move(s), [](const node_init& init) { return std::make_unique<retrieve>(init.params); }};

@@ -21,6 +21,7 @@ inline graph::graph food_truck_graph() {
   using graph::config_list;
   using graph::config_map;
   graph::builder b("food-truck");
+  b.base_dir("configs");  // paths as configs/food_truck.yaml writes them, from the repository root
   b.description("Plan a food truck launch in Paris from one prompt.");
 
   b.node("prompt", "source.value").param("value", "Help me start a food truck in Paris");
@@ -160,11 +161,11 @@ inline graph::graph food_truck_graph() {
                                               "{{input}}"}}});
 
   b.node("package", "sink.file")
-      .param("path", "out/launch_package.md")
+      .param("path", "../out/launch_package.md")
       .param("format", "text")
       .param("field", "text");
 
-  b.node("knowledge", "tool.retrieve").param("corpus", "configs/data/food_truck").param("top_k", 2);
+  b.node("knowledge", "tool.retrieve").param("corpus", "data/food_truck").param("top_k", 2);
   b.node("forecast", "tool.monte_carlo");
   b.node("calc", "tool.calculator");
 

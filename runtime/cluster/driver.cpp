@@ -47,7 +47,7 @@ class driver {
   local::run_report run() {
     report_.nodes.resize(dep_.instances.size());
     for (std::uint32_t i = 0; i < dep_.instances.size(); ++i) {
-      const auto& inst = *dep_.instances[i];
+      const auto& inst = dep_.instances[i];
       report_.nodes[i] = local::node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas};
     }
     if (!connect()) return finish();
@@ -196,7 +196,7 @@ class driver {
   void watch() {
     std::size_t remaining = dep_.instances.size();
     std::size_t callers_left = 0;
-    for (auto& inst : dep_.instances) callers_left += inst->is_tool ? 0 : 1;
+    for (auto& inst : dep_.instances) callers_left += inst.is_tool ? 0 : 1;
     std::vector<bool> done(dep_.instances.size());
     std::uint64_t beat = 0;
     auto next_beat = clock::now();
@@ -219,7 +219,7 @@ class driver {
           auto& s = report_.nodes[d->instance];
           s.in = d->counters.in, s.out = d->counters.out, s.busy_ns = d->counters.busy_ns;
           s.queue_hwm = d->counters.queue_hwm, s.restarts = d->counters.restarts, s.dropped = d->counters.dropped;
-          if (!dep_.instances[d->instance]->is_tool && --callers_left == 0) release();
+          if (!dep_.instances[d->instance].is_tool && --callers_left == 0) release();
           if (d->failed) {
             fail(fmt::format("{} (on host `{}`)", d->error, w.host));
             cancel_all(d->error);

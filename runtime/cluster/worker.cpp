@@ -237,7 +237,7 @@ class worker {
       return refuse(r, fmt::format("the plan places {} instances; the graph has {}", d.plan.instance_host.size(),
                                    dep.instances.size()));
     for (std::size_t i = 0; i < d.plan.instance_device.size(); ++i)
-      dep.instances[i]->init.device = d.plan.instance_device[i];  // kernels run where the plan put them
+      dep.instances[i].init.device = d.plan.instance_device[i];  // kernels run where the plan put them
     int me = -1;
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
       if (d.plan.hosts[h].name == r.host) me = static_cast<int>(h);
@@ -295,11 +295,18 @@ class worker {
       r.cv.wait(lock, [&] { return r.start || r.cancel; });
       return !r.cancel;
     };
-    hooks.on_done = [&](std::uint32_t i, bool failed, const std::string& error, const local::node_stats& s) {
-      ctl::done dn{i, failed, error, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped}};
+    hooks.on_done = [&](std::uint32_t i, local::instance_end end, const std::string& error,
+                        const local::node_stats& s) {
+      // A cancelled instance did not finish its work: the driver must not count it as done.
+      bool failed = end != local::instance_end::finished;
+      auto why = end == local::instance_end::cancelled && error.empty()
+                     ? fmt::format("node `{}` on host `{}` was cancelled before it finished", s.node, r.host)
+                     : error;
+      ctl::done dn{i, failed, why, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped}};
       ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(dn)});
     };
-    auto report = local::run_slice(*system_, dep, local::run_options{}, hooks);
+    auto report = local::run_slice(*system_, std::make_shared<const local::deployment>(std::move(dep)),
+                                   local::run_options{}, hooks);
     log(fmt::format("run {}: local part done ({})", r.id,
                     report.result == local::run_report::outcome::ok ? "ok" : report.error));
     {

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -18,10 +19,10 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-node_stats stats_of(const instance_cfg& inst) {
-  const auto& c = *inst.counters;
+node_stats stats_of(const instance_plan& inst, const node_counters& c) {
   return node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas, c.in.load(), c.out.load(),
-                    c.busy_ns.load(), c.queue_hwm.load(), c.restarts.load(), c.dropped.load()};
+                    c.busy_ns.load(), c.queue_hwm.load(), c.restarts.load(), c.dropped.load(), c.late.load(),
+                    c.rejected.load()};
 }
 
 std::size_t port_index(const graph::port_lookup& r, const graph::edge& e) {
@@ -30,12 +31,29 @@ std::size_t port_index(const graph::port_lookup& r, const graph::edge& e) {
   return r.index();
 }
 
+// Path params (files, folders) that are relative resolve against the graph file's folder, so a graph runs
+// the same from any working folder. A graph built in C++ has no folder: its paths stay as written.
+value_map resolve_paths(value_map params, const graph::kind_spec& spec, const std::string& base_dir) {
+  if (base_dir.empty()) return params;
+  for (auto& [name, v] : params) {
+    const auto* p = spec.find_param(name);
+    if (!p || !p->is_path || !v.is_string() || v.as_string().empty()) continue;
+    std::filesystem::path path(v.as_string());
+    if (path.is_relative()) v = value((std::filesystem::path(base_dir) / path).lexically_normal().string());
+  }
+  return params;
+}
+
 }  // namespace
 
-deployment::deployment() = default;
-deployment::deployment(deployment&&) noexcept = default;
-deployment& deployment::operator=(deployment&&) noexcept = default;
-deployment::~deployment() = default;
+const char* to_string(instance_end e) {
+  switch (e) {
+    case instance_end::finished: return "finished";
+    case instance_end::failed: return "failed";
+    case instance_end::cancelled: return "cancelled";
+  }
+  return "?";
+}
 
 deployment expand(const graph::graph& g, const registry& kinds) {
   deployment x;
@@ -44,19 +62,19 @@ deployment expand(const graph::graph& g, const registry& kinds) {
     if (!def) throw std::invalid_argument(fmt::format("unknown kind `{}` of node `{}`", n.kind, n.name));
     auto outputs = def->spec.output_ports(n.params);
     x.of_node.emplace_back();
+    auto params = loom::params{resolve_paths(to_value(n.params).as_map(), def->spec, g.base_dir)};
     for (int i = 0; i < n.replicas; ++i) {
-      auto c = std::make_shared<instance_cfg>();
-      c->index = static_cast<std::uint32_t>(x.instances.size());
-      c->kind = n.kind;
-      c->max_restarts = n.restarts;
-      c->def = def;
-      c->init = node_init{n.name, i, n.replicas, loom::params{to_value(n.params).as_map()}, outputs.size()};
-      for (const auto& p : def->spec.inputs) c->input_names.push_back(p.name);
-      c->is_tool = def->spec.call.has_value();
-      c->out_ports.resize(outputs.size());
-      x.counters.push_back(std::make_unique<node_counters>());
-      c->counters = x.counters.back().get();
-      x.of_node.back().push_back(c->index);
+      instance_plan c;
+      c.index = static_cast<std::uint32_t>(x.instances.size());
+      c.kind = n.kind;
+      c.max_restarts = n.restarts;
+      c.def = def;
+      c.init = node_init{n.name, i, n.replicas, params, outputs.size()};
+      for (const auto& p : def->spec.inputs) c.input_names.push_back(p.name);
+      c.is_tool = def->spec.call.has_value();
+      if (c.is_tool) c.max_pending = static_cast<std::size_t>(params.get_int("max_pending"));
+      c.out_ports.resize(outputs.size());
+      x.of_node.back().push_back(c.index);
       x.instances.push_back(std::move(c));
     }
   }
@@ -78,14 +96,14 @@ deployment expand(const graph::graph& g, const registry& kinds) {
     auto label = fmt::format("{}.{} -> {}.{}", e.from.node, from_spec.output_ports(g.nodes[a].params)[out_port].name,
                              e.to.node, to_spec.inputs[in_port].name);
     for (auto pi : x.of_node[a]) {
-      auto& producer = *x.instances[pi];
-      out_edge_cfg oe;
+      auto& producer = x.instances[pi];
+      out_edge_plan oe;
       for (auto ci : x.of_node[b]) {
-        auto& consumer = *x.instances[ci];
+        auto& consumer = x.instances[ci];
         // Link ids are each side's own index, so every lookup on the hot path is a vector index. The
         // producer's side is numbered below, once its port layout is final.
-        oe.links.push_back(out_link_cfg{ci, static_cast<link_id>(consumer.in_links.size()), capacity});
-        consumer.in_links.push_back(in_link_cfg{in_port, pi, 0, capacity, label});
+        oe.links.push_back(out_link_plan{ci, static_cast<link_id>(consumer.in_links.size()), capacity});
+        consumer.in_links.push_back(in_link_plan{in_port, pi, 0, capacity, label});
       }
       producer.out_ports[out_port].push_back(std::move(oe));
     }
@@ -93,46 +111,56 @@ deployment expand(const graph::graph& g, const registry& kinds) {
   for (std::size_t a = 0; a < g.nodes.size(); ++a) {
     for (const auto& tool : g.nodes[a].tools) {
       auto t = node_index(tool);
-      tool_cfg tc{tool, &kinds.find(g.nodes[t].kind)->spec, x.of_node[t]};
+      tool_plan tc{tool, &kinds.find(g.nodes[t].kind)->spec, x.of_node[t]};
       if (!tc.kind->call) throw std::invalid_argument(fmt::format("node `{}` is not a tool", tool));
-      for (auto i : x.of_node[a]) x.instances[i]->tools.push_back(tc);
+      for (auto i : x.of_node[a]) x.instances[i].tools.push_back(tc);
     }
   }
   // A producer numbers its out-links in port order, then edge order, then replica: as node_host::wire()
   // lays them out.
   for (auto& inst : x.instances) {
     link_id next = 0;
-    for (auto& edges : inst->out_ports)
+    for (auto& edges : inst.out_ports)
       for (auto& edge : edges)
-        for (auto& l : edge.links) x.instances[l.consumer]->in_links[l.remote].remote = next++;
+        for (auto& l : edge.links) x.instances[l.consumer].in_links[l.remote].remote = next++;
   }
   return x;
 }
 
 std::string instance_name(const deployment& d, std::uint32_t instance) {
-  const auto& init = d.instances.at(instance)->init;
+  const auto& init = d.instances.at(instance).init;
   return init.replicas > 1 ? fmt::format("{}[{}]", init.name, init.instance) : init.name;
 }
 
 run_report run_graph(caf::actor_system& system, const graph::graph& g, const registry& kinds,
                      const run_options& options) {
-  auto d = expand(g, kinds);
-  return run_slice(system, d, options, slice_hooks{});
+  return run_slice(system, std::make_shared<const deployment>(expand(g, kinds)), options);
 }
 
-run_report run_slice(caf::actor_system& system, deployment& x, const run_options& options, const slice_hooks& hooks) {
+run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment> plan, const run_options& options,
+                     const slice_hooks& hooks) {
+  const auto& x = *plan;
   caf::scoped_actor self{system};
+  auto run = std::make_shared<run_state>(x.instances.size());
+  run->coordinator = caf::actor{self};
+  run->inject = options.inject;
   auto local = [&](std::uint32_t i) { return !hooks.is_local || hooks.is_local(i); };
   std::vector<std::uint32_t> mine;
   for (std::uint32_t i = 0; i < x.instances.size(); ++i)
     if (local(i)) mine.push_back(i);
 
-  std::vector<caf::actor> actors(x.instances.size());
+  // Spawned lazily: no actor gets a message before the table below is complete (each wires itself from
+  // it at its first message, so nothing copies the table per instance).
+  auto& actors = run->actors;
+  actors.resize(x.instances.size());
+  std::unordered_map<caf::actor_addr, std::uint32_t> by_addr;
+  by_addr.reserve(mine.size());
   for (auto i : mine) {
-    auto& inst = x.instances[i];
-    inst->coordinator = caf::actor{self};
-    actors[i] = inst->def->spec.blocking ? system.spawn<caf::detached>(node_actor_behavior, inst)
-                                         : system.spawn(node_actor_behavior, inst);
+    actors[i] = x.instances[i].def->spec.blocking
+                    ? system.spawn<caf::detached + caf::lazy_init>(node_actor_behavior, plan, run, i)
+                    : system.spawn<caf::lazy_init>(node_actor_behavior, plan, run, i);
+    self->monitor(actors[i]);
+    by_addr.emplace(actors[i].address(), i);
   }
   if (mine.size() < x.instances.size()) {
     if (!hooks.stand_in) throw std::invalid_argument("run_slice: remote instances but no stand_in hook");
@@ -140,25 +168,32 @@ run_report run_slice(caf::actor_system& system, deployment& x, const run_options
     for (std::uint32_t i = 0; i < x.instances.size(); ++i)
       if (!local(i)) actors[i] = hooks.stand_in(i, locals);
   }
-  for (auto i : mine) self->send(actors[i], wire_msg{actors});
 
   run_report report;
   auto snapshot = [&](clock::time_point started) {
     report.nodes.clear();
-    for (auto i : mine) report.nodes.push_back(stats_of(*x.instances[i]));
+    for (auto i : mine) report.nodes.push_back(stats_of(x.instances[i], run->counters(i)));
     report.seconds = std::chrono::duration<double>(clock::now() - started).count();
   };
+  bool cancelling = false;
   auto cancel_all = [&] {
+    cancelling = true;
+    run->stop();  // blocking kinds abort their in-flight work now, not after their current message
     for (auto i : mine) self->send(actors[i], cancel_atom::value);
   };
   auto release_tools = [&] {
     for (auto i : mine)
-      if (x.instances[i]->is_tool) self->send(actors[i], release_atom::value);
+      if (x.instances[i].is_tool) self->send(actors[i], release_atom::value);
+  };
+  auto fail = [&](std::string error) {
+    if (report.result != run_report::outcome::failed) {
+      report.result = run_report::outcome::failed;
+      report.error = std::move(error);
+    }
+    if (!cancelling) cancel_all();
   };
 
-  bool cancelling = false;
   if (hooks.before_start && !hooks.before_start(actors, caf::actor{self})) {
-    cancelling = true;
     report.result = run_report::outcome::failed;
     report.error = "the run was cancelled before it started";
     cancel_all();
@@ -167,31 +202,38 @@ run_report run_slice(caf::actor_system& system, deployment& x, const run_options
   }
   auto started = clock::now();
 
+  std::vector<bool> ended(x.instances.size());
   std::size_t remaining = mine.size();
   // Tools serve calls until every other node is done; then they are released to finish.
   std::size_t callers_left = 0;
-  for (auto i : mine) callers_left += x.instances[i]->is_tool ? 0 : 1;
+  for (auto i : mine) callers_left += x.instances[i].is_tool ? 0 : 1;
   if (callers_left == 0 && hooks.release_tools_locally) release_tools();
+  auto end_of = [&](std::uint32_t i, instance_end end, std::string error) {
+    if (ended[i]) return;
+    ended[i] = true;
+    --remaining;
+    const auto& inst = x.instances[i];
+    if (hooks.on_done) hooks.on_done(i, end, error, stats_of(inst, run->counters(i)));
+    if (!inst.is_tool && --callers_left == 0 && hooks.release_tools_locally) release_tools();
+    if (end == instance_end::failed) fail(std::move(error));
+  };
   auto last_progress = clock::now();
   while (remaining > 0) {
     self->receive(
         [&](done_msg& d) {
-          --remaining;
-          auto& inst = *x.instances.at(d.instance);
-          if (hooks.on_done) hooks.on_done(d.instance, d.failed, d.error, stats_of(inst));
-          if (!inst.is_tool && --callers_left == 0 && hooks.release_tools_locally) release_tools();
-          if (d.failed && report.result != run_report::outcome::failed) {
-            report.result = run_report::outcome::failed;
-            report.error = std::move(d.error);
-          }
-          if (d.failed && !cancelling) {
-            cancelling = true;
-            cancel_all();
-          }
+          if (d.instance < ended.size() && local(d.instance)) end_of(d.instance, d.end, std::move(d.error));
+        },
+        // An actor that exits without a report: an exception the runtime did not catch, a kill.
+        [&](caf::down_msg& dm) {
+          auto it = by_addr.find(dm.source);
+          if (it == by_addr.end() || ended[it->second]) return;
+          const auto& inst = x.instances[it->second];
+          end_of(it->second, instance_end::failed,
+                 fmt::format("node `{}` ({}) stopped without reporting: {}", instance_name(x, it->second), inst.kind,
+                             system.render(dm.reason)));
         },
         [&](cancel_atom) {
           if (!cancelling) {
-            cancelling = true;
             if (report.result == run_report::outcome::ok) report.result = run_report::outcome::interrupted;
             cancel_all();
           }
@@ -199,7 +241,6 @@ run_report run_slice(caf::actor_system& system, deployment& x, const run_options
         [&](release_atom) { release_tools(); },
         caf::after(std::chrono::milliseconds(50)) >> [&] {});
     if (!cancelling && options.interrupted && options.interrupted()) {
-      cancelling = true;
       if (report.result == run_report::outcome::ok) report.result = run_report::outcome::interrupted;
       cancel_all();
     }
@@ -210,7 +251,6 @@ run_report run_slice(caf::actor_system& system, deployment& x, const run_options
     }
   }
   snapshot(started);
-  report.peak_rss_kib = peak_rss_kib();
   return report;
 }
 

@@ -3,6 +3,8 @@
 // edge capacities, not by the message count. Values travel in batches: everything a node emits on an edge
 // while handling one batch goes out as one CAF message.
 //
+// A run is a plan (plan.hpp: expand() once, share it, run it any number of times) and a run state
+// (run_state.hpp: counters, actors, the stop flag) that lives as long as the last actor of the run.
 // A distributed run uses the same code per host: run_slice() runs the instances placed here and lets the
 // caller put a stand-in actor (runtime/transport) in place of every instance placed elsewhere.
 #pragma once
@@ -13,7 +15,10 @@
 #include <vector>
 
 #include "graph/graph.hpp"
+#include "runtime/local/messages.hpp"
+#include "runtime/local/plan.hpp"
 #include "runtime/local/run_report.hpp"
+#include "runtime/local/run_state.hpp"
 #include "runtime/registry.hpp"
 
 namespace caf {
@@ -23,8 +28,6 @@ class actor;
 
 namespace loom::local {
 
-struct instance_cfg;
-
 struct run_options {
   // Polled by the coordinator; when it returns true the run stops: sinks flush and the report says
   // interrupted. (The CLI sets it from SIGINT.)
@@ -32,25 +35,9 @@ struct run_options {
   // Called every `progress_every` with the counts so far.
   std::function<void(const run_report&)> on_progress;
   std::chrono::milliseconds progress_every{500};
+  // Tests: throws to inject a failure into a node's attempt (run_state.hpp).
+  fault_hook inject;
 };
-
-// A graph expanded for running: one instance per node replica (in node order, then replica: the same
-// numbering on every host of a distributed run), with their links and counters.
-struct deployment {
-  std::vector<std::shared_ptr<instance_cfg>> instances;
-  std::vector<std::unique_ptr<node_counters>> counters;
-  std::vector<std::vector<std::uint32_t>> of_node;  // node index -> its instance indexes
-  deployment();
-  deployment(deployment&&) noexcept;
-  deployment& operator=(deployment&&) noexcept;
-  ~deployment();
-};
-
-// Throws std::invalid_argument for a graph that did not pass validate().
-deployment expand(const graph::graph& g, const registry& kinds);
-
-// The name "node" or "node[i]" of an instance, for reports.
-std::string instance_name(const deployment& d, std::uint32_t instance);
 
 // How a host takes part in a distributed run. Default-constructed: everything is local.
 struct slice_hooks {
@@ -62,8 +49,8 @@ struct slice_hooks {
   // Called once everything is spawned and wired, before the start: `all[i]` is instance i's local actor
   // or stand-in, `coordinator` takes cancel_atom and release_atom from outside. Returning false cancels.
   std::function<bool(const std::vector<caf::actor>& all, const caf::actor& coordinator)> before_start;
-  // Each local instance's end, with its counters.
-  std::function<void(std::uint32_t instance, bool failed, const std::string& error, const node_stats&)> on_done;
+  // Each local instance's end, with its counters. `cancelled`: stopped before its input ended.
+  std::function<void(std::uint32_t instance, instance_end end, const std::string& error, const node_stats&)> on_done;
   // Whether this host releases its tools once its own callers are done (single process), or waits for
   // release_atom (a distributed run, where callers may be elsewhere).
   bool release_tools_locally = true;
@@ -74,7 +61,10 @@ struct slice_hooks {
 run_report run_graph(caf::actor_system& system, const graph::graph& g, const registry& kinds,
                      const run_options& options = {});
 
-// Runs the local instances of `d` until each is done. The report lists the local instances only.
-run_report run_slice(caf::actor_system& system, deployment& d, const run_options& options, const slice_hooks& hooks);
+// Runs the local instances of `plan` until each is done. The report lists the local instances only.
+// Every wait ends: an actor that exits without reporting (an exception the runtime did not catch, a kill)
+// fails the run naming its node, kind and reason.
+run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment> plan, const run_options& options,
+                     const slice_hooks& hooks = {});
 
 }  // namespace loom::local

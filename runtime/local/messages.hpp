@@ -9,11 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "runtime/local/plan.hpp"
 #include "runtime/value.hpp"
 
 namespace loom::local {
-
-using link_id = std::uint32_t;  // a link is one edge between one producer and one consumer instance
 
 struct batch_msg {
   link_id link;
@@ -26,10 +25,6 @@ struct credit_msg {
 struct eos_msg {
   link_id link;
 };
-// Every actor's handle, sent once before start (actors are spawned before they can know each other).
-struct wire_msg {
-  std::vector<caf::actor> actors;
-};
 // A call to a tool and its reply, matched by the caller's id.
 struct call_msg {
   std::uint64_t id;
@@ -41,12 +36,22 @@ struct reply_msg {
   value reply;
   std::string error;
 };
+// The caller gave up on call `id` (timeout, restart, stop): a tool that has not started it never runs it.
+struct cancel_call_msg {
+  std::uint64_t id;
+};
 struct call_timeout_msg {
   std::uint64_t id;
 };
+
+// How an instance ended. `cancelled`: stopped by the run (SIGINT, another node's failure, a lost host)
+// before its input ended; never counted as a success.
+enum class instance_end : std::uint8_t { finished, failed, cancelled };
+const char* to_string(instance_end e);
+
 struct done_msg {
   std::uint32_t instance;
-  bool failed;
+  instance_end end;
   std::string error;
 };
 
@@ -61,8 +66,8 @@ using release_atom = caf::atom_constant<caf::atom("release")>;  // a tool: every
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::batch_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::credit_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::eos_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::wire_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::done_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::reply_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::cancel_call_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_timeout_msg)

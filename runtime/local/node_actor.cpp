@@ -1,14 +1,25 @@
-// runtime/local/node_actor.cpp: how one node instance runs: queue, credits, batching, restarts, finish.
+// runtime/local/node_actor.cpp: how one node instance runs. The host puts the pieces together:
+//   inbox   what arrived, credits back, end of stream per port (inbox.hpp)
+//   outbox  links, credits, batches, attempts (outbox.hpp)
+//   calls   the calls this node made (caller side) and the calls it serves (a tool)
+//   phase   created -> running -> finishing -> done
+// Every call into the node is an *attempt*: what it emits, the input it consumes and the checkpoint it
+// sets are committed together when it returns and its calls have been answered, or discarded together
+// when it throws. A failed attempt restarts the node (a fresh one from the factory, given its last
+// checkpoint and, for a stateful kind, the inputs since then replayed) and the same input is handled again.
 #include "runtime/local/node_actor.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <exception>
-#include <limits>
 #include <unordered_map>
 
+#include "runtime/json.hpp"
+#include "runtime/local/inbox.hpp"
+#include "runtime/local/outbox.hpp"
 #include "runtime/schema.hpp"
 
 namespace loom::local {
@@ -16,165 +27,115 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// A node's queue holds at most the sum of its input capacities; once a link's consumed count reaches this
-// share of its capacity, its credits go back to the producer (they also go back whenever the queue drains).
-std::uint32_t grant_threshold(std::int64_t capacity) {
-  return static_cast<std::uint32_t>(std::max<std::int64_t>(1, capacity / 2));
+// A handler yields to the mailbox after this many values or this much time, so cancel, credits and
+// replies never wait behind a whole queue.
+constexpr std::uint64_t slice_values = 64;
+constexpr auto slice_time = std::chrono::milliseconds(1);
+
+std::string excerpt(const value& v) {
+  auto s = to_json_line(v);
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
 }
 
-struct out_link {
-  caf::actor target;
-  link_id remote;
-  std::int64_t credits;
-  std::vector<value> pending;
-};
+std::string what_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
 
-struct out_edge {
-  std::vector<std::size_t> links;  // indices into out_links_
-  std::size_t next = 0;            // round robin over replicas
-};
-
-struct in_link {
-  std::size_t port;
-  caf::actor producer;
-  link_id remote;
-  std::uint32_t consumed = 0;
-  std::uint32_t threshold;
-  bool open = true;
-  std::string label;
-};
-
-struct queued {
-  link_id link;
-  bool eos;  // the end-of-stream marker of `link`, queued behind its last value
-  value v;
-};
+}  // namespace
 
 class node_host final : public context {
  public:
-  node_host(caf::event_based_actor* self, std::shared_ptr<instance_cfg> cfg)
-      : self_(self), cfg_(std::move(cfg)), counters_(*cfg_->counters) {}
+  node_host(caf::event_based_actor* self, std::shared_ptr<const deployment> plan, std::shared_ptr<run_state> run,
+            std::uint32_t index)
+      : self_(self),
+        plan_(std::move(plan)),
+        run_(std::move(run)),
+        me_(plan_->instances[index]),
+        counters_(run_->counters(index)) {}
+
+  ~node_host() override { run_->clear_stop_hook(me_.index); }
 
   // -- context --------------------------------------------------------------------------------------
   void emit(std::size_t port, value v) override {
-    if (port >= ports_.size())
-      throw std::out_of_range(fmt::format("emit on output port {} of a node with {} outputs", port,
-                                          ports_.size()));
-    auto& edges = ports_[port];
-    if (edges.empty()) {
-      counters_.dropped.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    for (auto& e : edges) out_links_[pick(e)].pending.push_back(v);
+    if (port >= out_.ports())
+      throw std::out_of_range(
+          fmt::format("emit on output port {} of a node with {} outputs", port, out_.ports()));
+    if (!out_.emit(port, v)) ++attempt_dropped_;
   }
-  bool connected(std::size_t port) const override { return port < ports_.size() && !ports_[port].empty(); }
-  std::size_t budget() const override {
-    std::int64_t best = std::numeric_limits<std::int64_t>::max();
-    for (const auto& edges : ports_)
-      for (const auto& e : edges) {
-        std::int64_t room = 0;
-        for (auto i : e.links) room += std::max<std::int64_t>(0, out_links_[i].credits - pending_of(i));
-        best = std::min(best, room);
-      }
-    if (best == std::numeric_limits<std::int64_t>::max()) return 1024;  // no outputs connected
-    return static_cast<std::size_t>(best);
-  }
+  bool connected(std::size_t port) const override { return out_.connected(port); }
+  std::size_t budget() const override { return out_.budget(); }
   void pause_for(std::chrono::nanoseconds d) override {
     if (d.count() <= 0) return;
     paused_ = true;
     self_->delayed_send(self_, d, resume_atom::value);
   }
-  std::string_view node_name() const override { return cfg_->init.name; }
-  int instance() const override { return cfg_->init.instance; }
-  int replicas() const override { return cfg_->init.replicas; }
-  bool stopping() const override { return stopping_; }
+  std::string_view node_name() const override { return me_.init.name; }
+  int instance() const override { return me_.init.instance; }
+  int replicas() const override { return me_.init.replicas; }
+  bool stopping() const override { return stopping_ || run_->stopping(); }
+  void checkpoint(value state) override { pending_checkpoint_ = std::move(state); }
+  void set_stop_hook(std::function<void()> hook) override { run_->set_stop_hook(me_.index, std::move(hook)); }
 
   std::vector<std::string> tools() const override {
     std::vector<std::string> out;
-    for (const auto& t : cfg_->tools) out.push_back(t.name);
+    for (const auto& t : me_.tools) out.push_back(t.name);
     return out;
   }
   const graph::kind_spec* tool_kind(std::string_view tool) const override {
-    for (const auto& t : cfg_->tools)
+    for (const auto& t : me_.tools)
       if (t.name == tool) return t.kind;
     return nullptr;
   }
   void call(std::string_view tool, value request, std::chrono::milliseconds timeout, call_done done) override {
-    tool_state* t = nullptr;
-    for (auto& ts : tools_)
-      if (ts.cfg->name == tool) t = &ts;
-    if (!t || t->actors.empty()) {
-      done(*this, call_result{false, value{}, fmt::format("`{}` is not a tool of this node", tool)});
+    tool_ref* t = nullptr;
+    for (auto& r : tools_)
+      if (r.plan->name == tool) t = &r;
+    if (!t || t->actors.empty() || restoring_) {
+      done(*this, call_result{false, value{},
+                              restoring_ ? std::string("calls are not made while a node is restored")
+                                         : fmt::format("`{}` is not a tool of this node", tool)});
       return;
     }
     auto id = next_call_++;
     auto& target = t->actors[t->next++ % t->actors.size()];
-    calls_.emplace(id, pending_call{std::string(tool), timeout, std::move(done)});
+    calls_.emplace(id, pending_call{std::string(tool), timeout, std::move(done), target});
     self_->send(target, call_msg{id, std::move(request)});
     self_->delayed_send(self_, timeout, call_timeout_msg{id});
   }
 
-  // -- wiring and messages ---------------------------------------------------------------------------
-  void wire(const std::vector<caf::actor>& actors) {
-    ports_.resize(cfg_->out_ports.size());
-    for (std::size_t p = 0; p < cfg_->out_ports.size(); ++p)
-      for (const auto& ecfg : cfg_->out_ports[p]) {
-        out_edge e;
-        for (const auto& l : ecfg.links) {
-          e.links.push_back(out_links_.size());
-          out_links_.push_back(out_link{actors.at(l.consumer), l.remote, l.capacity, {}});
-        }
-        ports_[p].push_back(std::move(e));
-      }
-    for (const auto& l : cfg_->in_links)
-      in_links_.push_back(in_link{l.port, actors.at(l.producer), l.remote, 0, grant_threshold(l.capacity), true,
-                                  l.label});
-    open_ports_.assign(cfg_->input_names.size(), 0);
-    for (const auto& l : in_links_) ++open_ports_[l.port];
-    for (std::size_t p = 0; p < open_ports_.size(); ++p)
-      if (open_ports_[p] == 0) closed_pending_.push_back(p);
-    is_source_ = cfg_->input_names.empty() && !cfg_->is_tool;
-    for (const auto& t : cfg_->tools) {
-      tool_state ts{&t, {}, 0};
-      for (auto i : t.instances) ts.actors.push_back(actors.at(i));
-      tools_.push_back(std::move(ts));
-    }
-  }
-
-  void start() {
-    ensure_started();
-    if (!done_) pump();
-  }
-
-  // Makes and starts the node once; a tool may be called before its start message arrives.
-  bool ensure_started() {
-    if (!started_) {
-      started_ = true;
-      guarded("while starting", [&] { make_node(); }, nullptr);  // a restart makes and starts a fresh node
-    }
-    return impl_ != nullptr && !done_;
+  // -- messages -------------------------------------------------------------------------------------
+  void on_start() {
+    if (!ensure_started()) return;
+    pump();
   }
 
   void on_batch(batch_msg& b) {
-    if (done_) return;
-    for (auto& v : b.values) queue_.push_back(queued{b.link, false, std::move(v)});
-    auto depth = static_cast<std::uint64_t>(queue_.size());
+    if (phase_ == phase::done || !wire()) return;
+    if (auto bad = in_.add(b)) return report(instance_end::failed, fmt::format("{}: {}", who(), *bad));
+    auto depth = static_cast<std::uint64_t>(in_.depth());
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
       counters_.queue_hwm.store(depth, std::memory_order_relaxed);
     pump();
   }
 
   void on_credit(const credit_msg& c) {
-    if (done_) return;
-    out_links_.at(c.link).credits += c.credits;
+    if (phase_ == phase::done || !wire()) return;
+    if (!out_.credit(c.link, c.credits))
+      return report(instance_end::failed,
+                    fmt::format("{}: {} credits on out-link {}, more than it can have", who(), c.credits, c.link));
     pump();
   }
 
   void on_eos(const eos_msg& e) {
-    if (done_) return;
-    // The queue may still hold this link's values: the port closes once they are handled.
-    queue_.push_back(queued{e.link, true, value{}});
-    in_links_.at(e.link).open = false;
+    if (phase_ == phase::done || !wire()) return;
+    if (auto bad = in_.add_eos(e.link)) return report(instance_end::failed, fmt::format("{}: {}", who(), *bad));
     pump();
   }
 
@@ -183,45 +144,9 @@ class node_host final : public context {
     pump();
   }
 
-  void on_pump() { pump(); }
-
-  // A tool serves a call: the request is checked against its call arguments, then on_call. Whatever goes
-  // wrong goes back to the caller as an error; a tool's failure to answer one call does not fail the run.
-  void on_call(caf::actor caller, call_msg& c) {
-    if (!ensure_started()) {
-      self_->send(caller, reply_msg{c.id, false, value{}, fmt::format("tool `{}` has stopped", cfg_->init.name)});
-      return;
-    }
-    auto t0 = clock::now();
-    reply_msg r{c.id, true, value{}, {}};
-    try {
-      r.reply = impl_->on_call(*this, check_call_request(*cfg_->def->spec.call, c.request));
-    } catch (const std::exception& e) {
-      r.ok = false;
-      r.error = e.what();
-    }
-    counters_.in.fetch_add(1, std::memory_order_relaxed);
-    counters_.out.fetch_add(1, std::memory_order_relaxed);
-    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((clock::now() - t0).count()), std::memory_order_relaxed);
-    self_->send(caller, std::move(r));
-    flush();
-  }
-
-  void on_reply(reply_msg& r) {
-    auto it = calls_.find(r.id);
-    if (it == calls_.end() || done_) return;  // timed out already
-    auto p = std::move(it->second);
-    calls_.erase(it);
-    finish_call(p, call_result{r.ok, std::move(r.reply), std::move(r.error)});
-  }
-
-  void on_call_timeout(const call_timeout_msg& t) {
-    auto it = calls_.find(t.id);
-    if (it == calls_.end() || done_) return;
-    auto p = std::move(it->second);
-    calls_.erase(it);
-    finish_call(p, call_result{false, value{},
-                               fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
+  void on_pump() {
+    pump_sent_ = false;
+    pump();
   }
 
   void on_release() {
@@ -229,271 +154,475 @@ class node_host final : public context {
     pump();
   }
 
-  // SIGINT or another node's failure: drop what is queued, let the node flush (sinks close their files on
-  // a complete record), report and quit.
-  void cancel() {
-    if (done_) return;
+  // A tool takes a call: queued (at most max_pending), served in turn by pump().
+  void on_call(caf::actor caller, call_msg& c) {
+    if (phase_ == phase::done || stopping() || !ensure_started()) {
+      self_->send(caller, reply_msg{c.id, false, value{}, fmt::format("tool `{}` has stopped", me_.init.name)});
+      return;
+    }
+    if (!me_.is_tool) {
+      self_->send(caller, reply_msg{c.id, false, value{}, fmt::format("node `{}` is not a tool", me_.init.name)});
+      return;
+    }
+    if (served_.size() >= me_.max_pending) {
+      counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+      self_->send(caller, reply_msg{c.id, false, value{},
+                                    fmt::format("tool `{}` is busy: {} calls are pending (max_pending {})",
+                                                me_.init.name, served_.size(), me_.max_pending)});
+      return;
+    }
+    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request)});
+    auto depth = static_cast<std::uint64_t>(served_.size());
+    if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
+      counters_.queue_hwm.store(depth, std::memory_order_relaxed);
+    // Served from the mailbox's next turn, so a cancel already behind this call is seen first.
+    schedule_pump();
+  }
+
+  // The caller gave up on a call: if it has not started, it never runs.
+  void on_cancel_call(const caf::actor& caller, std::uint64_t id) {
+    auto it = std::find_if(served_.begin(), served_.end(),
+                           [&](const served_call& s) { return s.id == id && s.caller == caller; });
+    if (it == served_.end()) return;
+    served_.erase(it);
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void on_reply(reply_msg& r) {
+    auto it = calls_.find(r.id);
+    if (it == calls_.end() || phase_ == phase::done) {
+      counters_.late.fetch_add(1, std::memory_order_relaxed);  // timed out or abandoned: dropped
+      return;
+    }
+    auto p = std::move(it->second);
+    calls_.erase(it);
+    answer(p, call_result{r.ok, std::move(r.reply), std::move(r.error)});
+  }
+
+  void on_call_timeout(const call_timeout_msg& t) {
+    auto it = calls_.find(t.id);
+    if (it == calls_.end() || phase_ == phase::done) return;
+    auto p = std::move(it->second);
+    calls_.erase(it);
+    self_->send(p.target, cancel_call_msg{t.id});
+    answer(p, call_result{false, value{},
+                          fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
+  }
+
+  // SIGINT, another node's failure, a lost host: drop what is queued, let the node flush (sinks close
+  // their files on a complete record), report cancelled and quit.
+  void on_cancel() {
+    if (phase_ == phase::done) return;
     stopping_ = true;
-    counters_.dropped.fetch_add(queue_.size(), std::memory_order_relaxed);
-    queue_.clear();
-    if (started_ && impl_ && !finished_) {
-      finished_ = true;
+    counters_.dropped.fetch_add(in_.clear(), std::memory_order_relaxed);
+    for (auto& s : served_)
+      self_->send(s.caller, reply_msg{s.id, false, value{}, fmt::format("tool `{}` has stopped", me_.init.name)});
+    served_.clear();
+    abandon_attempt();
+    if (impl_ && phase_ == phase::running) {
       try {
         impl_->on_finish(*this);
-      } catch (const std::exception& e) {
-        report(true, fmt::format("{} failed while stopping: {}", who(), e.what()));
-        return;
+      } catch (...) {
+        return report(instance_end::failed,
+                      fmt::format("{} failed while stopping: {}", who(), what_of(std::current_exception())));
       }
     }
-    report(false, {});
+    report(instance_end::cancelled, {});
+  }
+
+  // The last resort: an exception escaped a handler of this actor (a bug in the runtime, not the node).
+  void on_escaped(const std::string& what) {
+    report(instance_end::failed, fmt::format("{} stopped: {}", who(), what));
   }
 
  private:
+  enum class phase { created, running, finishing, done };
+  // What the open attempt is doing; its commit depends on it.
+  enum class site { none, start, message, pull, close, finish, reply };
+
   struct pending_call {
     std::string tool;
     std::chrono::milliseconds timeout;
     call_done done;
+    caf::actor target;
   };
-  struct tool_state {
-    const tool_cfg* cfg;
+  struct tool_ref {
+    const tool_plan* plan;
     std::vector<caf::actor> actors;
-    std::size_t next;
+    std::size_t next = 0;
+  };
+  struct served_call {
+    caf::actor caller;
+    std::uint64_t id;
+    value request;
+  };
+  // What a restarted stateful node is given again: inputs since its last checkpoint, and every port
+  // close (kept across checkpoints: a port stays closed).
+  struct replayed {
+    bool close;
+    std::size_t port;
+    value v;
   };
 
-  void finish_call(pending_call& p, call_result r) {
-    guarded("while handling a tool reply", [&] { p.done(*this, std::move(r)); }, nullptr);
-    if (!done_) pump();
-  }
-
-  std::int64_t pending_of(std::size_t i) const { return static_cast<std::int64_t>(out_links_[i].pending.size()); }
-
-  std::size_t pick(out_edge& e) {
-    auto n = e.links.size();
-    if (n == 1) return e.links[0];
-    for (std::size_t k = 0; k < n; ++k) {
-      auto i = e.links[(e.next + k) % n];
-      if (out_links_[i].credits > pending_of(i)) {
-        e.next = (e.next + k + 1) % n;
-        return i;
-      }
+  // -- wiring and start -----------------------------------------------------------------------------
+  // Wires on the first message: the actor table is filled before any actor gets one.
+  bool wire() {
+    if (wired_) return true;
+    wired_ = true;
+    const auto& actors = run_->actors;
+    out_.wire(me_, actors);
+    in_.wire(me_, actors);
+    for (const auto& t : me_.tools) {
+      tool_ref r{&t, {}, 0};
+      for (auto i : t.instances) r.actors.push_back(actors[i]);
+      tools_.push_back(std::move(r));
     }
-    auto i = e.links[e.next];
-    e.next = (e.next + 1) % n;
-    return i;
+    for (auto p : in_.initially_closed()) to_close_.push_back(p);
+    is_source_ = me_.input_names.empty() && !me_.is_tool;
+    return true;
   }
 
-  void make_node() {
-    impl_ = cfg_->def->make(cfg_->init);
-    impl_->on_start(*this);
+  // Makes and starts the node once; a tool may be called before its start message arrives.
+  bool ensure_started() {
+    wire();
+    if (phase_ == phase::created) {
+      phase_ = phase::running;
+      try {
+        impl_ = me_.def->make(me_.init);
+      } catch (...) {
+        report(instance_end::failed,
+               fmt::format("{} could not be made: {}", who(), what_of(std::current_exception())));
+        return false;
+      }
+      attempt(site::start, [&] { impl_->on_start(*this); });
+    }
+    return impl_ != nullptr && phase_ != phase::done;
   }
 
-  std::string who() const {
-    if (cfg_->init.replicas > 1)
-      return fmt::format("node `{}` ({}, instance {})", cfg_->init.name, cfg_->kind, cfg_->init.instance);
-    return fmt::format("node `{}` ({})", cfg_->init.name, cfg_->kind);
-  }
-
-  // Runs `f`; on an exception restarts the node (a fresh instance) while the policy allows, then returns
-  // false so the caller retries, or fails the run. `input` names the message being handled, if any.
+  // -- attempts -------------------------------------------------------------------------------------
+  // Runs `f` as (part of) an attempt. Returns true when the attempt is committed or waits for its calls;
+  // false when it failed (the node was restarted, or the run failed).
   template <class F>
-  bool guarded(const char* what, F&& f, const in_link* input) {
+  bool attempt(site s, F&& f, link_id input = 0) {
+    if (site_ == site::none) {
+      site_ = s;
+      input_ = input;
+      out_.begin();
+      attempt_dropped_ = 0;
+      pending_checkpoint_.reset();
+    }
     try {
       f();
-      return true;
-    } catch (const std::exception& e) {
-      return recover(what, e.what(), input);
+      if (run_->inject) run_->inject(me_.index, to_fault_site(s), restarts_);
     } catch (...) {
-      return recover(what, "unknown exception", input);
+      failed_attempt(what_of(std::current_exception()));
+      return false;
+    }
+    if (calls_.empty()) commit();
+    return true;
+  }
+
+  static fault_site to_fault_site(site s) {
+    switch (s) {
+      case site::pull: return fault_site::pull;
+      case site::close: return fault_site::close;
+      case site::finish: return fault_site::finish;
+      case site::reply: return fault_site::reply;
+      case site::start: return fault_site::start;
+      default: return fault_site::message;
     }
   }
 
-  bool recover(const char* what, const std::string& error, const in_link* input) {
-    auto where = input ? fmt::format("on input `{}` (edge {})", cfg_->input_names.at(input->port), input->label)
-                       : std::string(what);
-    if (restarts_ < cfg_->max_restarts) {
+  void commit() {
+    auto s = site_;
+    site_ = site::none;
+    out_.commit();
+    if (attempt_dropped_ > 0) counters_.dropped.fetch_add(attempt_dropped_, std::memory_order_relaxed);
+    switch (s) {
+      case site::message: {
+        if (me_.def->spec.stateful) replay_.push_back(replayed{false, in_.port_of(input_), in_.front_value()});
+        in_.pop_value(self_);
+        ++handled_;
+        break;
+      }
+      case site::close:
+        replay_.push_back(replayed{true, to_close_.front(), value{}});
+        to_close_.pop_front();
+        break;
+      case site::pull:
+        if (!pulled_more_) pulled_all_ = true;
+        break;
+      case site::finish:
+        phase_ = phase::finishing;
+        break;
+      default:
+        break;
+    }
+    // Last: the checkpoint is the state after this attempt, so what it handled is not replayed again.
+    if (pending_checkpoint_) {
+      checkpoint_ = std::move(*pending_checkpoint_);
+      pending_checkpoint_.reset();
+      std::erase_if(replay_, [](const replayed& r) { return !r.close; });
+    }
+  }
+
+  // Discards the open attempt: its values, its checkpoint, its outstanding calls.
+  void abandon_attempt() {
+    if (site_ == site::none) return;
+    site_ = site::none;
+    out_.rollback();
+    pending_checkpoint_.reset();
+    for (auto& [id, p] : calls_) self_->send(p.target, cancel_call_msg{id});
+    calls_.clear();
+  }
+
+  void failed_attempt(const std::string& error) {
+    auto s = site_;
+    auto input = input_;
+    abandon_attempt();
+    if (stopping()) return on_cancel();  // an aborted blocking call: the run is stopping anyway
+    std::string where;
+    switch (s) {
+      case site::message:
+        where = fmt::format("on input `{}` (edge {}, value {})", me_.input_names[in_.port_of(input)],
+                            in_.label_of(input), excerpt(in_.front_value()));
+        break;
+      case site::start: where = "while starting"; break;
+      case site::pull: where = "while producing"; break;
+      case site::close: where = fmt::format("while closing input `{}`", me_.input_names[to_close_.front()]); break;
+      case site::finish: where = "while finishing"; break;
+      default: where = "while handling a tool reply"; break;
+    }
+    std::string last = error;
+    while (restarts_ < me_.max_restarts) {
       ++restarts_;
       counters_.restarts.fetch_add(1, std::memory_order_relaxed);
       try {
-        make_node();
-        return false;
-      } catch (const std::exception& e) {
-        report(true, fmt::format("{} failed {}: {}; restart {} failed: {}", who(), where, error, restarts_,
-                                 e.what()));
-        return false;
+        restart();
+        schedule_pump();  // the same input again, from the mailbox's turn
+        return;
+      } catch (...) {
+        last = fmt::format("{}; restart {} failed: {}", error, restarts_, what_of(std::current_exception()));
       }
     }
-    auto policy = cfg_->max_restarts > 0 ? fmt::format(" (after {} restarts)", restarts_) : std::string{};
-    report(true, fmt::format("{} failed {}{}: {}", who(), where, policy, error));
-    return false;
+    auto attempts = me_.max_restarts > 0 ? fmt::format(" (after {} restarts: {} attempts)", restarts_, restarts_ + 1)
+                                         : std::string{};
+    report(instance_end::failed, fmt::format("{} failed {}{}: {}", who(), where, attempts, last));
   }
 
-  // No room on some output link: handling more input would queue past the link's capacity.
-  bool blocked() const {
-    for (const auto& l : out_links_)
-      if (static_cast<std::int64_t>(l.pending.size()) >= l.credits) return true;
-    return false;
-  }
-
-  bool has_pending() const {
-    for (const auto& l : out_links_)
-      if (!l.pending.empty()) return true;
-    return false;
-  }
-
-  void flush() {
-    for (auto& l : out_links_) {
-      if (l.pending.empty() || l.credits <= 0) continue;
-      auto n = std::min<std::int64_t>(l.credits, static_cast<std::int64_t>(l.pending.size()));
-      l.credits -= n;
-      counters_.out.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-      if (n == static_cast<std::int64_t>(l.pending.size())) {
-        self_->send(l.target, batch_msg{l.remote, std::move(l.pending)});
-        l.pending = {};
-      } else {
-        std::vector<value> head(std::make_move_iterator(l.pending.begin()),
-                                std::make_move_iterator(l.pending.begin() + n));
-        l.pending.erase(l.pending.begin(), l.pending.begin() + n);
-        self_->send(l.target, batch_msg{l.remote, std::move(head)});
+  // A fresh node: its last checkpoint, then what it must see again with its emissions discarded.
+  void restart() {
+    run_->clear_stop_hook(me_.index);
+    impl_.reset();
+    node_init init = me_.init;
+    init.attempt = restarts_;
+    init.restored = checkpoint_;
+    impl_ = me_.def->make(init);
+    restoring_ = true;
+    out_.begin();
+    try {
+      impl_->on_start(*this);
+      for (const auto& r : replay_) {
+        if (r.close)
+          impl_->on_input_closed(*this, r.port);
+        else
+          impl_->on_message(*this, r.port, r.v);
       }
+    } catch (...) {
+      out_.rollback();
+      restoring_ = false;
+      throw;
     }
+    out_.rollback();
+    restoring_ = false;
   }
 
-  void grant(in_link& l) {
-    if (l.consumed == 0) return;
-    self_->send(l.producer, credit_msg{l.remote, l.consumed});
-    l.consumed = 0;
+  void answer(pending_call& p, call_result r) {
+    attempt(site::reply, [&] { p.done(*this, std::move(r)); });
+    pump();
   }
 
-  void grant_all() {
-    for (auto& l : in_links_) grant(l);
-  }
-
-  // Handles queued input while nothing blocks it, pulls a source, finishes when all input has ended.
+  // -- the turn -------------------------------------------------------------------------------------
+  // Serves calls, handles queued input while nothing blocks it, pulls a source, finishes when all input
+  // has ended. Yields after a slice; a message to itself continues.
   void pump() {
-    if (done_ || !impl_ || paused_) return;
+    if (phase_ == phase::done || phase_ == phase::created || !impl_ || paused_ || site_ != site::none) return;
     auto t0 = clock::now();
-    std::uint64_t handled = 0;
-    while (!paused_ && !done_ && calls_.empty() && !queue_.empty() && !blocked()) {
-      auto& q = queue_.front();
-      auto& link = in_links_[q.link];
-      if (q.eos) {
-        queue_.pop_front();
-        grant(link);
-        if (--open_ports_[link.port] == 0) closed_pending_.push_back(link.port);
-        close_ports();
+    std::uint64_t n = 0;
+    bool more = false;
+    auto slice_over = [&] {
+      if (n >= slice_values || (me_.def->spec.blocking && n > 0) ||
+          ((n & 7) == 7 && clock::now() - t0 >= slice_time)) {
+        more = true;
+        return true;
+      }
+      return false;
+    };
+    while (!served_.empty() && site_ == site::none && phase_ == phase::running && !slice_over()) {
+      serve(served_.front());
+      served_.pop_front();
+      ++n;
+    }
+    while (!paused_ && phase_ == phase::running && site_ == site::none && !out_.blocked()) {
+      if (!to_close_.empty()) {
+        auto port = to_close_.front();
+        if (!attempt(site::close, [&] { impl_->on_input_closed(*this, port); })) break;
         continue;
       }
-      if (!guarded("", [&] { impl_->on_message(*this, link.port, q.v); }, &link)) continue;
-      ++handled;
-      queue_.pop_front();
-      if (++link.consumed >= link.threshold) grant(link);
-      if ((handled & 63) == 0) flush();  // keep the next stage busy during a long batch
+      if (in_.empty() || slice_over()) break;
+      if (in_.front_is_eos()) {
+        if (auto port = in_.pop_eos(self_)) to_close_.push_back(*port);
+        continue;
+      }
+      auto link = in_.front_link();
+      if (!attempt(site::message, [&] { impl_->on_message(*this, in_.port_of(link), in_.front_value()); }, link))
+        break;
+      ++n;
+      if ((n & 63) == 0) flush();  // keep the next stage busy during a long batch
     }
-    if (done_) return;
-    close_ports();
-    if (queue_.empty()) grant_all();
-    counters_.in.fetch_add(handled, std::memory_order_relaxed);
+    if (phase_ == phase::done) return;
+    counters_.in.fetch_add(handled_, std::memory_order_relaxed);
+    handled_ = 0;
     flush();
-    if (is_source_ && !pulled_all_ && !paused_ && calls_.empty() && !blocked() && !finished_) pull();
-    counters_.busy_ns.fetch_add(
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
-        std::memory_order_relaxed);
-    maybe_finish();  // last: once it reports done, run_graph may return and free the counters
+    if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
+        phase_ == phase::running && !more)
+      more = pull();
+    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
+                                    std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
+                                std::memory_order_relaxed);
+    if (phase_ == phase::done) return;
+    if (more) return schedule_pump();
+    maybe_finish();  // last: once it reports done, the run may end
   }
 
-  void close_ports() {
-    while (!closed_pending_.empty() && !done_) {
-      auto p = closed_pending_.front();
-      if (!guarded("while closing input", [&] { impl_->on_input_closed(*this, p); }, nullptr)) continue;
-      closed_pending_.erase(closed_pending_.begin());
-      ++closed_ports_;
+  // A tool serves one call: the request is checked against its call arguments, then on_call. Whatever goes
+  // wrong goes back to the caller as an error; a tool's failure to answer one call does not fail the run.
+  void serve(served_call& c) {
+    auto t0 = clock::now();
+    reply_msg r{c.id, true, value{}, {}};
+    out_.begin();
+    try {
+      r.reply = impl_->on_call(*this, check_call_request(*me_.def->spec.call, c.request));
+      out_.commit();
+    } catch (...) {
+      out_.rollback();
+      r.ok = false;
+      r.error = what_of(std::current_exception());
     }
+    counters_.in.fetch_add(1, std::memory_order_relaxed);
+    counters_.out.fetch_add(1, std::memory_order_relaxed);
+    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((clock::now() - t0).count()), std::memory_order_relaxed);
+    self_->send(c.caller, std::move(r));
   }
 
-  void pull() {
-    if (stopping_ || budget() == 0) return;
-    bool more = true;
-    if (!guarded("while producing", [&] { more = impl_->on_pull(*this); }, nullptr)) {
-      if (!done_) self_->send(self_, pump_atom::value);  // restarted: pull the fresh node
-      return;
-    }
+  // Returns whether the source has more to give right now (then the caller yields and comes back).
+  bool pull() {
+    if (stopping() || out_.budget() == 0) return false;
+    pulled_more_ = true;
+    if (!attempt(site::pull, [&] { pulled_more_ = impl_->on_pull(*this); })) return false;
     flush();
-    if (!more) {
-      pulled_all_ = true;
-    } else if (!blocked() && !paused_ && budget() > 0) {
-      self_->send(self_, pump_atom::value);  // more to do: yield to other actors, then go on
-    }
+    return !pulled_all_ && site_ == site::none && !out_.blocked() && !paused_ && out_.budget() > 0;
   }
+
+  void schedule_pump() {
+    if (pump_sent_) return;
+    pump_sent_ = true;
+    self_->send(self_, pump_atom::value);
+  }
+
+  void flush() { counters_.out.fetch_add(out_.flush(self_), std::memory_order_relaxed); }
 
   void maybe_finish() {
-    if (done_ || paused_ || !calls_.empty()) return;
-    bool inputs_done = is_source_ ? pulled_all_ : (closed_ports_ == open_ports_.size() && queue_.empty());
-    if (cfg_->is_tool && !released_) inputs_done = false;  // callers may still call
-    if (!inputs_done) return;
-    if (!finished_) {
-      finished_ = true;
-      if (!guarded("while finishing", [&] { impl_->on_finish(*this); }, nullptr)) {
-        if (!done_) {  // restarted: finish the fresh node
-          finished_ = false;
-          self_->send(self_, pump_atom::value);
-        }
-        return;
-      }
-      flush();
+    if (paused_ || site_ != site::none) return;
+    if (phase_ == phase::running) {
+      bool inputs_done = is_source_ ? pulled_all_ : (in_.closed_ports() == in_.ports() && in_.empty() && to_close_.empty());
+      if (me_.is_tool && !(released_ && served_.empty())) inputs_done = false;  // callers may still call
+      if (!inputs_done) return;
+      if (!attempt(site::finish, [&] { impl_->on_finish(*this); })) return;
+      if (phase_ != phase::finishing) return;  // waits for the calls on_finish made
     }
-    if (has_pending()) return;  // wait for credits to send what on_finish emitted
-    for (auto& l : out_links_) self_->send(l.target, eos_msg{l.remote});
-    report(false, {});
+    if (phase_ != phase::finishing) return;
+    flush();
+    if (out_.has_pending()) return;  // waits for credits to send what on_finish emitted
+    out_.close(self_);
+    report(instance_end::finished, {});
   }
 
-  void report(bool failed, std::string error) {
-    if (done_) return;
-    done_ = true;
-    self_->send(cfg_->coordinator, done_msg{cfg_->index, failed, std::move(error)});
+  void report(instance_end end, std::string error) {
+    if (phase_ == phase::done) return;
+    phase_ = phase::done;
+    run_->clear_stop_hook(me_.index);
+    self_->send(run_->coordinator, done_msg{me_.index, end, std::move(error)});
     self_->quit();
   }
 
+  std::string who() const {
+    if (me_.init.replicas > 1)
+      return fmt::format("node `{}` ({}, instance {})", me_.init.name, me_.kind, me_.init.instance);
+    return fmt::format("node `{}` ({})", me_.init.name, me_.kind);
+  }
+
   caf::event_based_actor* self_;
-  std::shared_ptr<instance_cfg> cfg_;
+  std::shared_ptr<const deployment> plan_;
+  std::shared_ptr<run_state> run_;
+  const instance_plan& me_;
   node_counters& counters_;
   std::unique_ptr<node> impl_;
-  std::vector<std::vector<out_edge>> ports_;
-  std::vector<out_link> out_links_;
-  std::vector<in_link> in_links_;
-  std::deque<queued> queue_;
-  std::vector<std::size_t> open_ports_;  // open links per input port
-  std::vector<std::size_t> closed_pending_;
-  std::size_t closed_ports_ = 0;
-  int restarts_ = 0;
+  inbox in_;
+  outbox out_;
+  phase phase_ = phase::created;
+  bool wired_ = false;
   bool is_source_ = false;
-  bool started_ = false;
   bool paused_ = false;
+  bool pump_sent_ = false;   // a pump_atom to self is on its way
   bool pulled_all_ = false;
-  bool finished_ = false;
-  bool stopping_ = false;
-  bool done_ = false;
+  bool pulled_more_ = false;
   bool released_ = false;
-  std::vector<tool_state> tools_;
+  bool stopping_ = false;
+  bool restoring_ = false;
+  // The open attempt.
+  site site_ = site::none;
+  link_id input_ = 0;
+  std::uint64_t attempt_dropped_ = 0;
+  std::optional<value> pending_checkpoint_;
+  std::uint64_t handled_ = 0;
+  // Restarts.
+  int restarts_ = 0;
+  value checkpoint_;
+  std::vector<replayed> replay_;
+  std::deque<std::size_t> to_close_;  // ports whose links have all ended, on_input_closed not yet committed
+  // Calls.
+  std::vector<tool_ref> tools_;
   std::unordered_map<std::uint64_t, pending_call> calls_;
   std::uint64_t next_call_ = 1;
+  std::deque<served_call> served_;
 };
 
-}  // namespace
+node_state::node_state() = default;
+node_state::~node_state() = default;
 
-caf::behavior node_actor_behavior(caf::event_based_actor* self, std::shared_ptr<instance_cfg> cfg) {
-  auto host = std::make_shared<node_host>(self, std::move(cfg));
+caf::behavior node_actor_behavior(node_actor* self, std::shared_ptr<const deployment> plan,
+                                  std::shared_ptr<run_state> run, std::uint32_t index) {
+  self->state.host = std::make_unique<node_host>(self, std::move(plan), std::move(run), index);
+  auto* host = self->state.host.get();
+  self->set_exception_handler([host](caf::scheduled_actor*, std::exception_ptr& e) -> caf::error {
+    host->on_escaped(what_of(e));
+    return caf::exit_reason::unhandled_exception;
+  });
   return {
       // The hot messages first: CAF 0.17 tries handlers in order.
       [=](batch_msg& b) { host->on_batch(b); },
       [=](const credit_msg& c) { host->on_credit(c); },
-      [=](wire_msg& w) { host->wire(w.actors); },
-      [=](start_atom) { host->start(); },
+      [=](pump_atom) { host->on_pump(); },
+      [=](start_atom) { host->on_start(); },
       [=](const eos_msg& e) { host->on_eos(e); },
       [=](resume_atom) { host->on_resume(); },
-      [=](pump_atom) { host->on_pump(); },
-      [=](cancel_atom) { host->cancel(); },
+      [=](cancel_atom) { host->on_cancel(); },
       [=](call_msg& c) { host->on_call(caf::actor_cast<caf::actor>(self->current_sender()), c); },
       [=](reply_msg& r) { host->on_reply(r); },
+      [=](const cancel_call_msg& c) {
+        host->on_cancel_call(caf::actor_cast<caf::actor>(self->current_sender()), c.id);
+      },
       [=](const call_timeout_msg& t) { host->on_call_timeout(t); },
       [=](release_atom) { host->on_release(); },
   };

@@ -27,6 +27,8 @@ std::vector<node_stats> per_node(const std::vector<node_stats>& instances) {
     r.queue_hwm = std::max(r.queue_hwm, s.queue_hwm);
     r.restarts += s.restarts;
     r.dropped += s.dropped;
+    r.late += s.late;
+    r.rejected += s.rejected;
   }
   return rows;
 }
@@ -53,6 +55,8 @@ std::string run_report::table() const {
     out += fmt::format("{:<{}}  {:<{}}  {:>10}  {:>10}  {:>9}  {:>9}  {:>8}", name, wn, r.kind, wk, r.in, r.out,
                        busy(r.busy_ns), r.queue_hwm, r.restarts);
     if (r.dropped > 0) out += fmt::format("  ({} dropped)", r.dropped);
+    if (r.rejected > 0) out += fmt::format("  ({} calls refused or cancelled)", r.rejected);
+    if (r.late > 0) out += fmt::format("  ({} late replies dropped)", r.late);
     out += "\n";
   }
   return out;

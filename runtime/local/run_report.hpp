@@ -17,6 +17,8 @@ struct node_counters {
   std::atomic<std::uint64_t> queue_hwm{0};
   std::atomic<std::uint64_t> restarts{0};
   std::atomic<std::uint64_t> dropped{0};  // emitted on an unconnected port, or discarded by a stop
+  std::atomic<std::uint64_t> late{0};      // tool replies that came after their call timed out (dropped)
+  std::atomic<std::uint64_t> rejected{0};  // a tool: calls refused (max_pending) or cancelled before they ran
 };
 
 struct node_stats {
@@ -24,7 +26,7 @@ struct node_stats {
   std::string kind;
   int instance = 0;
   int replicas = 1;
-  std::uint64_t in = 0, out = 0, busy_ns = 0, queue_hwm = 0, restarts = 0, dropped = 0;
+  std::uint64_t in = 0, out = 0, busy_ns = 0, queue_hwm = 0, restarts = 0, dropped = 0, late = 0, rejected = 0;
 };
 
 struct run_report {
@@ -32,7 +34,7 @@ struct run_report {
   outcome result = outcome::ok;
   std::string error;  // for failed: which node, which input, what
   double seconds = 0;
-  std::uint64_t peak_rss_kib = 0;  // the process's peak resident memory (VmHWM) at the end of the run
+  std::uint64_t peak_rss_kib = 0;  // the process's peak resident memory (VmHWM): set by `loom run`, not by the executor
   std::vector<node_stats> nodes;
 
   // The per-node summary table (one row per node; replicas summed, hwm maxed).

@@ -1,0 +1,81 @@
+// runtime/local/inbox.cpp: queued batches, credits back, end of stream per link and port.
+#include "runtime/local/inbox.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace loom::local {
+
+void inbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors) {
+  links_.clear();
+  for (const auto& l : plan.in_links)
+    links_.push_back(link{l.port, actors[l.producer], l.remote, l.capacity,
+                          static_cast<std::uint32_t>(std::max<std::int64_t>(1, l.capacity / 2)), 0, 0, true, l.label});
+  open_links_.assign(plan.input_names.size(), 0);
+  for (const auto& l : links_) ++open_links_[l.port];
+  closed_ = static_cast<std::size_t>(std::count(open_links_.begin(), open_links_.end(), 0));
+}
+
+std::optional<std::string> inbox::add(batch_msg& b) {
+  if (b.link >= links_.size()) return fmt::format("a batch on link {}, which this node does not have", b.link);
+  auto& l = links_[b.link];
+  if (!l.open) return fmt::format("a batch on edge {} after its end of stream", l.label);
+  l.held += static_cast<std::int64_t>(b.values.size());
+  if (l.held > l.capacity)
+    return fmt::format("edge {} sent {} values past its capacity of {}", l.label, l.held - l.capacity, l.capacity);
+  if (b.values.empty()) return std::nullopt;
+  depth_ += b.values.size();
+  chunks_.push_back(chunk{b.link, false, 0, std::move(b.values)});
+  return std::nullopt;
+}
+
+std::optional<std::string> inbox::add_eos(link_id id) {
+  if (id >= links_.size()) return fmt::format("an end of stream on link {}, which this node does not have", id);
+  auto& l = links_[id];
+  if (!l.open) return fmt::format("a second end of stream on edge {}", l.label);
+  l.open = false;  // its values may still be queued: the port closes once they are consumed
+  chunks_.push_back(chunk{id, true, 0, {}});
+  return std::nullopt;
+}
+
+void inbox::grant(caf::event_based_actor* self, link& l) {
+  if (l.consumed == 0) return;
+  self->send(l.producer, credit_msg{l.remote, l.consumed});
+  l.held -= l.consumed;
+  l.consumed = 0;
+}
+
+void inbox::pop_value(caf::event_based_actor* self) {
+  auto& c = chunks_.front();
+  auto& l = links_[c.link];
+  if (++c.pos == c.values.size()) chunks_.pop_front();
+  --depth_;
+  if (++l.consumed >= l.threshold) grant(self, l);
+}
+
+std::optional<std::size_t> inbox::pop_eos(caf::event_based_actor* self) {
+  auto id = chunks_.front().link;
+  chunks_.pop_front();
+  auto& l = links_[id];
+  grant(self, l);
+  if (--open_links_[l.port] > 0) return std::nullopt;
+  ++closed_;
+  return l.port;
+}
+
+std::uint64_t inbox::clear() {
+  auto n = depth_;
+  chunks_.clear();
+  depth_ = 0;
+  return n;
+}
+
+std::vector<std::size_t> inbox::initially_closed() const {
+  std::vector<std::size_t> out;
+  for (std::size_t p = 0; p < open_links_.size(); ++p)
+    if (open_links_[p] == 0) out.push_back(p);
+  return out;
+}
+
+}  // namespace loom::local

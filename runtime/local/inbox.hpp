@@ -1,0 +1,78 @@
+// runtime/local/inbox.hpp: a node instance's input side: the batches that arrived, in order, the state of
+// each in-link (open, values consumed and not yet granted back), and which input ports have closed.
+//
+// Batches are queued whole (no per-value copy) and consumed in place. Credits go back to a producer once
+// half of its link's capacity has been consumed: at most one credit message per half capacity, never one
+// per value. The inbox checks what arrives against the plan: a link id it does not have, a link that sends
+// past its capacity or after its end of stream is a protocol error, reported, never an out-of-range write.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/local/messages.hpp"
+
+namespace loom::local {
+
+class inbox {
+ public:
+  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors);
+
+  // What arrived; an error message for what the link cannot send.
+  std::optional<std::string> add(batch_msg& b);
+  std::optional<std::string> add_eos(link_id link);
+
+  // The next item: a value on a link, or a link's end of stream.
+  bool empty() const { return chunks_.empty(); }
+  std::size_t depth() const { return depth_; }
+  link_id front_link() const { return chunks_.front().link; }
+  bool front_is_eos() const { return chunks_.front().eos; }
+  const value& front_value() const { return chunks_.front().values[chunks_.front().pos]; }
+  std::size_t port_of(link_id l) const { return links_[l].port; }
+  const std::string& label_of(link_id l) const { return links_[l].label; }
+
+  // Consumes the front value and grants credits when the threshold is reached.
+  void pop_value(caf::event_based_actor* self);
+  // Consumes the front end of stream; returns the port when it was the last open link of its port.
+  std::optional<std::size_t> pop_eos(caf::event_based_actor* self);
+  // Discards everything queued (a stop); returns how many values.
+  std::uint64_t clear();
+
+  std::size_t ports() const { return open_links_.size(); }
+  std::size_t closed_ports() const { return closed_; }
+  // Ports with no links at all: closed from the start.
+  std::vector<std::size_t> initially_closed() const;
+
+ private:
+  struct link {
+    std::size_t port;
+    caf::actor producer;
+    link_id remote;
+    std::int64_t capacity;
+    std::uint32_t threshold;
+    std::int64_t held = 0;       // values sent to us and not yet granted back
+    std::uint32_t consumed = 0;  // consumed since the last grant
+    bool open = true;
+    std::string label;
+  };
+  struct chunk {
+    link_id link;
+    bool eos;
+    std::size_t pos;
+    std::vector<value> values;
+  };
+  void grant(caf::event_based_actor* self, link& l);
+
+  std::vector<link> links_;
+  std::deque<chunk> chunks_;
+  std::size_t depth_ = 0;              // values queued
+  std::vector<std::size_t> open_links_;  // per port
+  std::size_t closed_ = 0;
+};
+
+}  // namespace loom::local

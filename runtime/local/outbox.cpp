@@ -1,0 +1,160 @@
+// runtime/local/outbox.cpp: placing values on links, credits, batches, attempts.
+#include "runtime/local/outbox.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace loom::local {
+
+void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors) {
+  ports_.assign(plan.out_ports.size(), {});
+  for (std::size_t p = 0; p < plan.out_ports.size(); ++p)
+    for (const auto& ep : plan.out_ports[p]) {
+      auto ei = static_cast<std::uint32_t>(edges_.size());
+      edge e;
+      for (const auto& l : ep.links) {
+        e.links.push_back(static_cast<std::uint32_t>(links_.size()));
+        links_.push_back(link{actors[l.consumer], l.remote, l.capacity, l.capacity, ei});
+        if (l.capacity > 0) {
+          ++e.with_room;
+          e.room += l.capacity;
+        }
+      }
+      if (e.with_room == 0) ++full_edges_;
+      edges_.push_back(std::move(e));
+      ports_[p].push_back(ei);
+    }
+}
+
+void outbox::track(std::uint32_t l, std::int64_t before) {
+  auto after = links_[l].room();
+  if (before == after) return;
+  auto& e = edges_[links_[l].edge];
+  e.room += std::max<std::int64_t>(0, after) - std::max<std::int64_t>(0, before);
+  bool had = before > 0, has = after > 0;
+  if (had == has) return;
+  if (has) {
+    if (e.with_room++ == 0) --full_edges_;
+  } else {
+    if (--e.with_room == 0) ++full_edges_;
+  }
+}
+
+std::uint32_t outbox::pick(edge& e) {
+  auto n = static_cast<std::uint32_t>(e.links.size());
+  if (n == 1) return e.links[0];
+  // The link with the most room (the least queued replica), ties broken round robin.
+  std::uint32_t best = e.next;
+  std::int64_t best_room = std::numeric_limits<std::int64_t>::min();
+  for (std::uint32_t k = 0; k < n; ++k) {
+    auto i = (e.next + k) % n;
+    auto r = links_[e.links[i]].room();
+    if (r > best_room) {
+      best_room = r;
+      best = i;
+    }
+  }
+  e.next = (best + 1) % n;
+  return e.links[best];
+}
+
+void outbox::push(std::uint32_t l, const value& v) {
+  auto& k = links_[l];
+  if (open_ && k.attempt != attempt_) {
+    k.attempt = attempt_;
+    k.mark = k.pending.size();
+    touched_.push_back(l);
+  }
+  if (!k.dirty) {
+    k.dirty = true;
+    dirty_.push_back(l);
+  }
+  auto before = k.room();
+  if (k.pending.empty() && k.reserve > 0) k.pending.reserve(k.reserve);
+  k.pending.push_back(v);
+  track(l, before);
+}
+
+bool outbox::emit(std::size_t port, const value& v) {
+  const auto& edges = ports_[port];
+  if (edges.empty()) return false;
+  for (auto ei : edges) push(pick(edges_[ei]), v);
+  return true;
+}
+
+std::size_t outbox::budget() const {
+  if (edges_.empty()) return 1024;
+  std::int64_t best = std::numeric_limits<std::int64_t>::max();
+  for (const auto& e : edges_) best = std::min(best, e.room);
+  return static_cast<std::size_t>(std::max<std::int64_t>(0, best));
+}
+
+bool outbox::credit(link_id id, std::uint32_t n) {
+  if (id >= links_.size()) return false;
+  auto& k = links_[id];
+  // Credits never exceed the capacity: a consumer returns only what it was sent.
+  if (n == 0 || k.credits + static_cast<std::int64_t>(n) > k.capacity) return false;
+  auto before = k.room();
+  k.credits += n;
+  track(id, before);
+  return true;
+}
+
+std::uint64_t outbox::flush(caf::event_based_actor* self) {
+  std::uint64_t sent = 0;
+  std::size_t keep = 0;
+  for (std::size_t d = 0; d < dirty_.size(); ++d) {
+    auto li = dirty_[d];
+    auto& k = links_[li];
+    auto ready = committed(k);
+    auto n = static_cast<std::size_t>(std::min<std::int64_t>(k.credits, static_cast<std::int64_t>(ready)));
+    if (n > 0) {
+      // Room is unchanged: credits and pending both drop by n.
+      k.credits -= static_cast<std::int64_t>(n);
+      sent += n;
+      if (open_ && k.attempt == attempt_) k.mark -= n;  // the attempt's values sit behind the sent ones
+      if (n == k.pending.size()) {
+        k.reserve = n;
+        self->send(k.target, batch_msg{k.remote, std::move(k.pending)});
+        k.pending = {};
+      } else {
+        std::vector<value> head(std::make_move_iterator(k.pending.begin()),
+                                std::make_move_iterator(k.pending.begin() + static_cast<std::ptrdiff_t>(n)));
+        k.pending.erase(k.pending.begin(), k.pending.begin() + static_cast<std::ptrdiff_t>(n));
+        self->send(k.target, batch_msg{k.remote, std::move(head)});
+      }
+    }
+    if (k.pending.empty()) {
+      k.dirty = false;
+    } else {
+      dirty_[keep++] = li;
+    }
+  }
+  dirty_.resize(keep);
+  return sent;
+}
+
+void outbox::close(caf::event_based_actor* self) {
+  for (const auto& k : links_) self->send(k.target, eos_msg{k.remote});
+}
+
+void outbox::begin() {
+  ++attempt_;
+  open_ = true;
+  touched_.clear();
+}
+
+void outbox::commit() { open_ = false; }
+
+void outbox::rollback() {
+  for (auto li : touched_) {
+    auto& k = links_[li];
+    auto before = k.room();
+    k.pending.resize(k.mark);
+    track(li, before);
+  }
+  touched_.clear();
+  open_ = false;
+}
+
+}  // namespace loom::local

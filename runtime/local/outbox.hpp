@@ -1,0 +1,92 @@
+// runtime/local/outbox.hpp: a node instance's output side: its out-links (one per consumer replica of each
+// edge), the credits each holds, and the values waiting to go.
+//
+// Placing a value: across the edges of a port every edge gets it (fan-out); among the links of one edge
+// (the consumer's replicas) the link with the most room takes it (room = credits - values pending on it),
+// ties in round-robin order. The node is *blocked* only when some edge has no link with room: then it
+// cannot place its next value. The check is O(1): each edge counts its links with room, the outbox counts
+// its edges with none.
+//
+// Transactions: what a node emits while handling one input (with the replies of the calls it makes for
+// it) is one attempt. Until the attempt commits nothing of it is sent; a failed attempt is rolled back and
+// its values are discarded, never sent. Only the links an attempt touched are visited.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/local/messages.hpp"
+
+namespace loom::local {
+
+class outbox {
+ public:
+  // Lays out the links of `plan`, in the numbering expand() gave them (port, edge, replica).
+  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors);
+
+  // Puts `v` on every edge of `port`; false when no edge leaves the port.
+  bool emit(std::size_t port, const value& v);
+  bool connected(std::size_t port) const { return port < ports_.size() && !ports_[port].empty(); }
+  std::size_t ports() const { return ports_.size(); }
+
+  // Some edge has no link with room: handling more input would queue past a capacity.
+  bool blocked() const { return full_edges_ > 0; }
+  // Values the node can emit now without passing any edge's capacity (1024 when nothing is connected).
+  std::size_t budget() const;
+  bool has_pending() const { return !dirty_.empty(); }
+
+  // Credits back from a consumer. False for a link id or count the link cannot have (a protocol error).
+  bool credit(link_id link, std::uint32_t n);
+
+  // Sends the committed values of every link that has credit, one batch message per link. Returns how many.
+  std::uint64_t flush(caf::event_based_actor* self);
+  // End of stream on every link (after the last flush).
+  void close(caf::event_based_actor* self);
+
+  void begin();     // a new attempt
+  void commit();    // its values may go
+  void rollback();  // its values are discarded
+  bool in_attempt() const { return open_; }
+
+ private:
+  struct link {
+    caf::actor target;
+    link_id remote;
+    std::int64_t capacity;
+    std::int64_t credits;
+    std::uint32_t edge;
+    bool dirty = false;        // listed in dirty_
+    std::size_t reserve = 0;   // the last batch's size: the next pending vector starts that large
+    std::uint64_t attempt = 0; // the attempt that set `mark`
+    std::size_t mark = 0;      // pending.size() when that attempt first touched this link
+    std::vector<value> pending;
+    std::int64_t room() const { return credits - static_cast<std::int64_t>(pending.size()); }
+  };
+  struct edge {
+    std::vector<std::uint32_t> links;
+    std::uint32_t with_room = 0;  // links whose room > 0
+    std::int64_t room = 0;        // sum of the positive rooms
+    std::uint32_t next = 0;       // round robin among ties
+  };
+
+  std::uint32_t pick(edge& e);
+  void push(std::uint32_t l, const value& v);
+  // Keeps the edge counts true across a change of link l's room from `before`.
+  void track(std::uint32_t l, std::int64_t before);
+  std::size_t committed(const link& l) const {
+    return open_ && l.attempt == attempt_ ? l.mark : l.pending.size();
+  }
+
+  std::vector<std::vector<std::uint32_t>> ports_;  // port -> its edges
+  std::vector<edge> edges_;
+  std::vector<link> links_;
+  std::vector<std::uint32_t> dirty_;    // links with pending values
+  std::vector<std::uint32_t> touched_;  // links the open attempt touched
+  std::uint32_t full_edges_ = 0;
+  std::uint64_t attempt_ = 0;
+  bool open_ = false;
+};
+
+}  // namespace loom::local

@@ -1,0 +1,70 @@
+// runtime/local/plan.hpp: a graph expanded for running: one instance per node replica, with its links,
+// tools and kind. The plan is one immutable value, built once and shared (shared_ptr<const deployment>)
+// by every actor of a run and by every run of it (`loom serve` expands once). What a run changes while it
+// runs (counters, the actor table, the stop flag) is the run's state, `run_state.hpp`, never the plan.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.hpp"
+#include "runtime/registry.hpp"
+
+namespace loom::local {
+
+using link_id = std::uint32_t;  // a link is one edge between one producer and one consumer instance
+
+// One link as the producer sees it: the consumer instance and the consumer's index for this link.
+struct out_link_plan {
+  std::uint32_t consumer;  // instance index
+  link_id remote;          // the consumer's in_links index
+  std::int64_t capacity;
+};
+// The links of one edge: one per consumer replica; a value goes to one of them.
+struct out_edge_plan {
+  std::vector<out_link_plan> links;
+};
+// One link as the consumer sees it.
+struct in_link_plan {
+  std::size_t port;        // input port index
+  std::uint32_t producer;  // instance index
+  link_id remote;          // the producer's out-link index, for credits
+  std::int64_t capacity;
+  std::string label;       // "src.out -> fwd.in", for errors
+};
+// A tool a node may call: its instances (a call goes to one of them, round robin).
+struct tool_plan {
+  std::string name;
+  const graph::kind_spec* kind = nullptr;
+  std::vector<std::uint32_t> instances;
+};
+
+struct instance_plan {
+  std::uint32_t index = 0;  // among all instances of the run
+  std::string kind;
+  int max_restarts = 0;
+  const kind_def* def = nullptr;
+  node_init init;
+  std::vector<std::string> input_names;
+  std::vector<std::vector<out_edge_plan>> out_ports;  // per output port, its edges
+  std::vector<in_link_plan> in_links;
+  std::vector<tool_plan> tools;
+  bool is_tool = false;         // its kind declares a call: it lives until released, serving calls
+  std::size_t max_pending = 0;  // a tool: the calls it holds at most, queued and running
+};
+
+// The whole run's plan, numbered the same on every host of a distributed run.
+struct deployment {
+  std::vector<instance_plan> instances;
+  std::vector<std::vector<std::uint32_t>> of_node;  // node index -> its instance indexes
+};
+
+// Throws std::invalid_argument for a graph that did not pass validate().
+deployment expand(const graph::graph& g, const registry& kinds);
+
+// The name "node" or "node[i]" of an instance, for reports.
+std::string instance_name(const deployment& d, std::uint32_t instance);
+
+}  // namespace loom::local

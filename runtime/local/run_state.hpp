@@ -1,0 +1,55 @@
+// runtime/local/run_state.hpp: what one run changes while it runs: every instance's counters, the table of
+// actors, the stop flag and the stop hooks of blocking kinds. The coordinator and every actor of the run
+// hold it by shared_ptr, so it lives as long as the last of them (an actor never touches freed counters,
+// whenever it runs after reporting).
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "runtime/local/run_report.hpp"
+
+namespace loom::local {
+
+// Where a test may inject a failure: right after the node's handler returned, before what it did is
+// committed (its emissions sent, its input consumed, its checkpoint kept).
+enum class fault_site { start, message, pull, reply, close, finish };
+// Throws to inject; `attempt` is the instance's restart count so far.
+using fault_hook = std::function<void(std::uint32_t instance, fault_site, int attempt)>;
+
+class run_state {
+ public:
+  explicit run_state(std::size_t instances);
+
+  node_counters& counters(std::uint32_t i) { return counters_[i]; }
+  const node_counters& counters(std::uint32_t i) const { return counters_[i]; }
+
+  // Instance i's actor, or its stand-in on another host. Filled before any actor gets a message; read-only
+  // after, so actors read it without a lock.
+  std::vector<caf::actor> actors;
+  caf::actor coordinator;
+  fault_hook inject;  // tests only; empty in a real run
+
+  // True once the run is being stopped (SIGINT, a failure): read by ctx.stopping().
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+  // Sets the flag and runs every registered stop hook (on the caller's thread), once.
+  void stop();
+  // A blocking kind's hook to abort in-flight work (an agent closes its HTTP connection); runs on another
+  // thread. Cleared before the node it points into is destroyed.
+  void set_stop_hook(std::uint32_t instance, std::function<void()> hook);
+  void clear_stop_hook(std::uint32_t instance);
+
+ private:
+  std::unique_ptr<node_counters[]> counters_;
+  std::atomic<bool> stopping_{false};
+  std::mutex m_;
+  std::vector<std::function<void()>> hooks_;
+};
+
+}  // namespace loom::local
