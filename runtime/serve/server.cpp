@@ -191,6 +191,7 @@ struct server::impl {
   std::atomic<std::size_t> active{0};  // completions not yet fully answered
   std::atomic<bool> draining{false};   // stop() began: no new completions
   std::atomic<bool> force{false};      // the grace is over: interrupt the runs
+  int listener = -1;                   // the listening socket, once bound
 
   void routes();
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
@@ -420,6 +421,10 @@ server::server(caf::actor_system& system, const registry& kinds, const graph::gr
   // httplib takes ownership of the raw pointer it is given.
   impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl_->http.set_tcp_nodelay(true);  // accepted sockets inherit it: no Nagle delay meeting delayed ACKs
+  impl_->http.set_socket_options([i = impl_.get()](socket_t sock) {
+    httplib::default_socket_options(sock);
+    i->listener = sock;
+  });
   impl_->http.set_keep_alive_timeout(1);  // an idle connection holds a thread (and a stop) at most this long
   // Routes that read their body themselves enforce max_body; this bounds every other route's body.
   impl_->http.set_payload_max_length(impl_->options.max_body);
@@ -438,6 +443,9 @@ int server::bind() {
   if (port < 0)
     throw std::runtime_error(fmt::format("cannot listen on {}:{} (in use, or not an address of this host)", o.host,
                                          o.port));
+  // httplib listens with a backlog of 5: a burst of connections beyond it has its SYNs dropped and retried
+  // a second later. Listening again on the same socket raises the backlog.
+  if (impl_->listener >= 0) ::listen(impl_->listener, SOMAXCONN);
   return port;
 }
 
