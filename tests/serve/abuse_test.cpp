@@ -376,7 +376,7 @@ TEST_CASE("--api-key-env: /v1/ needs the bearer token, checked before the body i
   CHECK(missing.err.find("the environment variable LOOM_SERVE_TEST_KEY is not set or empty") != std::string::npos);
 }
 
-TEST_CASE("one keep-alive connection is not held back by Nagle's algorithm" * doctest::timeout(60)) {
+TEST_CASE("one keep-alive connection is not held back by Nagle's algorithm, nor small answers by gzip" * doctest::timeout(60)) {
   // With Nagle on, each response's second write waits for the client's delayed ACK: about 40 ms a request.
   test::serve_process s{"configs/serve_echo.yaml"};
   httplib::Client c{s.host(), s.port()};
@@ -390,4 +390,10 @@ TEST_CASE("one keep-alive connection is not held back by Nagle's algorithm" * do
     REQUIRE(r->status == 200);
   }
   CHECK(clock_type::now() - t0 < 400ms);  // about 20 x 40 ms = 800 ms with Nagle's delay
+  // Small JSON answers go uncompressed even to a client that accepts gzip (deflate's set-up costs more).
+  auto r = c.Post("/v1/chat/completions", {{"Accept-Encoding", "gzip, deflate, br"}}, chat_body("plain", false),
+                  "application/json");
+  REQUIRE(r);
+  CHECK(r->get_header_value("Content-Encoding").empty());
+  CHECK(r->get_header_value("Content-Type") == "application/json; charset=utf-8");
 }

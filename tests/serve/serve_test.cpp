@@ -87,7 +87,7 @@ std::vector<json> sse_events(const std::string& body) {
 
 void check_error_body(const httplib::Response& r, int status, const std::string& type) {
   CHECK(r.status == status);
-  CHECK(r.get_header_value("Content-Type") == "application/json");
+  CHECK(r.get_header_value("Content-Type") == "application/json; charset=utf-8");
   auto j = json::parse(r.body);
   REQUIRE(j.contains("error"));
   CHECK(j["error"]["type"] == type);
