@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/serve_bench.sh: `loom serve configs/serve_echo.yaml` against a bare cpp-httplib + nlohmann-json echo
 # server (bench/serve_echo_baseline.cpp, the ceiling), with `hey` (keep-alive, the same JSON request), at 1
-# and 16 connections, one after the other in this one run. Prints a markdown table.
+# and 16 connections, one after the other in this one run. Prints a markdown table. LOOM=path measures another loom binary (e.g. an older build) instead.
 #   bash bench/serve_bench.sh [BUILD_DIR] [SECONDS]     (needs: hey; LOOM=path overrides the loom binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +25,8 @@ measure() {
   rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
   p50=$(awk '/ 50% in/ {printf "%.2f", $3*1000}' <<<"$out")
   p99=$(awk '/ 99% in/ {printf "%.2f", $3*1000}' <<<"$out")
-  ok=$(awk '/\[200\]/ {print $2}' <<<"$out"); ok=${ok:-0}
-  total=$(awk '/\[[0-9]+\]/ {n += $2} END {print n+0}' <<<"$out")
+  ok=$(awk '$1 == "[200]" && $3 == "responses" {n += $2} END {print n+0}' <<<"$out")
+  total=$(awk '$1 ~ /^\[[0-9]+\]$/ && $3 == "responses" {n += $2} END {print n+0}' <<<"$out")
   echo "$rps | $p50 | $p99 | $((total - ok))"
 }
 

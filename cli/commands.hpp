@@ -55,7 +55,6 @@ struct serve_options {
   std::uint64_t max_body = std::uint64_t{1} << 20;     // request bytes; beyond: 413
   std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
-  std::string scheduler = "sharing";  // CAF's scheduler policy: sharing or stealing
 };
 int serve_command(const common_options& common, const serve_options& options);
 

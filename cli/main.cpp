@@ -80,8 +80,6 @@ int main(int argc, char** argv) {
       ->transform(CLI::AsSizeValue(false))->default_str("1MiB");
   serve_cmd->add_option("--max-output", serve.max_output, "Longest whole (not streamed) answer; beyond: 500")
       ->transform(CLI::AsSizeValue(false))->default_str("16MiB");
-  serve_cmd->add_option("--scheduler", serve.scheduler, "CAF scheduler policy: sharing (one queue) or stealing")
-      ->capture_default_str()->check(CLI::IsMember({"sharing", "stealing"}));
   serve_cmd->add_option("--api-key-env", serve.api_key_env,
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   add_plugin(serve_cmd);

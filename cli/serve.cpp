@@ -81,9 +81,6 @@ int serve_command(const common_options& common, const serve_options& options) {
   caf::actor_system_config cfg;
   auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
-  // Served runs are many and short: one shared queue (sharing) beats work stealing, whose idle workers
-  // poll and sleep in turns and so take CPU from the HTTP threads (bench/RESULTS.md, `loom serve`).
-  cfg.set("scheduler.policy", options.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
   caf::actor_system system{cfg};
 
   serve::server_options so;
