@@ -154,6 +154,29 @@ bool peer_gone(int fd) {
   return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+// Whether the client of a request has gone, checked cheaply: not before the request has waited 100 ms,
+// then at most every 50 ms (its socket is looked up once).
+class connection_watch {
+ public:
+  explicit connection_watch(const httplib::Request& req) : req_(req) {}
+  bool gone() {
+    auto now = clock::now();
+    if (now < next_) return false;
+    next_ = now + 50ms;
+    if (fd_ == unknown) fd_ = find_connection(req_.remote_addr, req_.remote_port, req_.local_port);
+    gone_ = gone_ || (fd_ >= 0 && peer_gone(fd_));
+    return gone_;
+  }
+  bool was_gone() const { return gone_; }
+
+ private:
+  const httplib::Request& req_;
+  clock::time_point next_ = clock::now() + 100ms;
+  static constexpr int unknown = -2;  // not looked up yet; -1: not found
+  int fd_ = unknown;
+  bool gone_ = false;
+};
+
 // Compares every byte whatever differs first, so the time taken does not say how much of a key was right.
 bool same_secret(std::string_view given, std::string_view key) {
   if (given.size() != key.size()) return false;
@@ -201,7 +224,8 @@ struct server::impl {
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
                     slot_lease lease);
-  void answer_stream(httplib::Response& res, const chat_request& request, slot_lease lease, counted guard);
+  void answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
+                     slot_lease lease, counted guard);
   completion_head head() {
     return {fmt::format("chatcmpl-{}{:08x}", id_prefix, next_id.fetch_add(1)),
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
@@ -259,7 +283,7 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res, con
   if (auto* e = std::get_if<request_error>(&parsed))
     return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   auto& request = std::get<chat_request>(parsed);
-  if (request.stream) return answer_stream(res, request, std::move(lease), std::move(guard));
+  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard));
   answer_whole(req, res, request, std::move(lease));
 }
 
@@ -268,19 +292,10 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   auto ch = std::make_shared<output_channel>(output_channel::mode::whole, options.max_output);
   table->set(lease.slot(), {request.prompt, ch});
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
-  // answer is too long, or (checked every 50 ms once the run has taken 100 ms) the client has gone.
-  auto next_check = clock::now() + 100ms;
-  std::optional<int> fd;
-  bool gone = false;
-  auto end = run(whole[lease.slot()], [&] {
-    if (force || ch->overflowed()) return true;
-    auto now = clock::now();
-    if (now < next_check) return false;
-    next_check = now + 50ms;
-    if (!fd) fd = find_connection(req.remote_addr, req.remote_port, req.local_port);
-    gone = *fd >= 0 && peer_gone(*fd);
-    return gone;
-  });
+  // answer is too long, or the client has gone.
+  connection_watch watch{req};
+  auto end = run(whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); });
+  bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
   std::string buf;
   if (ch->overflowed()) {
@@ -296,8 +311,8 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   send_error(res, 500, end.error, "server_error");
 }
 
-void server::impl::answer_stream(httplib::Response& res, const chat_request& request, slot_lease lease,
-                                 counted guard) {
+void server::impl::answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
+                                 slot_lease lease, counted guard) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::stream, options.stream_window);
   table->set(lease.slot(), {request.prompt, ch});
   struct stream_state {
@@ -323,8 +338,18 @@ void server::impl::answer_stream(httplib::Response& res, const chat_request& req
     ch->finish(std::move(end));
   });
 
-  // Wait for the first value (or the end) so that a run that fails at once still gets its 500.
-  while (!ch->wait_ready(100ms)) {
+  // Wait for the first value (or the end) so that a run that fails at once still gets its 500; a client
+  // that leaves meanwhile cancels the run.
+  connection_watch watch{req};
+  while (!ch->wait_ready(50ms)) {
+    if (watch.gone()) {
+      st->cancel = true;
+      ch->abandon();
+      st->thread.join();
+      spdlog::warn("loom serve: run of graph `{}` failed: the client closed the connection; its run was stopped",
+                   served.name());
+      return send_error(res, 500, "the client closed the connection", "server_error");
+    }
   }
   if (!ch->has_value() && ch->ended() && !ch->ended()->ok) {
     st->thread.join();

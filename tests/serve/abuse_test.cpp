@@ -328,6 +328,23 @@ TEST_CASE("a client that leaves before its whole answer stops its run and frees 
   }
 }
 
+TEST_CASE("a streaming client that leaves before the first value stops its run and frees its slot" *
+          doctest::timeout(60)) {
+  test::serve_process s{"tests/serve/silent.yaml", {"--input", "prompt", "--max-concurrent", "1"}};
+  auto body = chat_body("wait", true);
+  const std::string gone = "the client closed the connection; its run was stopped";
+  for (std::size_t round = 1; round <= 2; ++round) {
+    CAPTURE(round);
+    int fd = connect_to(s.port());
+    send_all(fd, post_head(body.size(), false) + body);
+    std::this_thread::sleep_for(300ms);
+    pollfd p{fd, POLLIN, 0};
+    CHECK(poll(&p, 1, 0) == 0);  // nothing yet (in round 2: not a 429, so round 1's slot came free)
+    close(fd);
+    CHECK(wait_for_log(s, gone, round, 5s));
+  }
+}
+
 TEST_CASE("a whole answer longer than --max-output stops its run and is a 500 that says so" * doctest::timeout(60)) {
   test::serve_process s{"tests/serve/endless.yaml", {"--input", "prompt", "--max-output", "1MiB"}};
   httplib::Client c{s.host(), s.port()};
