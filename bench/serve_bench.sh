@@ -12,10 +12,18 @@ baseline=$build/bin/serve_echo_baseline
 command -v hey >/dev/null || { echo "serve_bench: needs hey (apt-get install hey)" >&2; exit 2; }
 body='{"model":"serve_echo","messages":[{"role":"user","content":"hello from the bench"}]}'
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null && return; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+logs=$(mktemp -d)
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$logs"' EXIT
+# The port a server started with port 0 printed on stderr ("http://127.0.0.1:PORT/v1").
+port_of() {
+  for _ in $(seq 100); do
+    local p; p=$(grep -o '127\.0\.0\.1:[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2)
+    [ -n "$p" ] && { echo "$p"; return; }
+    sleep 0.1
+  done
+  echo "serve_bench: no port in $1: $(cat "$1")" >&2; exit 1
+}
 
 # One hey run: prints "requests/s | p50 ms | p99 ms | non-200".
 measure() {
@@ -30,11 +38,11 @@ measure() {
   echo "$rps | $p50 | $p99 | $((total - ok))"
 }
 
-lport=$(free_port)
-"$loom" serve configs/serve_echo.yaml --port "$lport" --max-concurrent 32 2>/dev/null & pids+=($!)
-bport=$(free_port)
-"$baseline" "$bport" 48 2>/dev/null & pids+=($!)
-wait_up "$lport"; wait_up "$bport"
+# Both servers start on port 0 and say which port they got once they listen.
+"$loom" serve configs/serve_echo.yaml --port 0 --max-concurrent 32 2>"$logs/loom" & pids+=($!)
+"$baseline" 0 48 2>"$logs/baseline" & pids+=($!)
+lport=$(port_of "$logs/loom")
+bport=$(port_of "$logs/baseline")
 
 echo "| server | connections | requests/s | p50 ms | p99 ms | non-200 |"
 echo "|---|---|---|---|---|---|"

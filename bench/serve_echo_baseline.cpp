@@ -2,7 +2,7 @@
 // answers POST /v1/chat/completions with the last user message, parsed and answered with nlohmann-json, on
 // the same httplib settings loom serve uses (TCP_NODELAY, keep-alive, a thread pool, JSON with a charset so
 // that httplib does not gzip it). No graph, no actors.
-//   serve_echo_baseline PORT [THREADS]
+//   serve_echo_baseline PORT [THREADS]     (PORT 0: any free port; stderr says which)
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -45,10 +45,13 @@ int main(int argc, char** argv) {
     // As loom serve does: with the charset httplib does not gzip the small body.
     res.set_content(out.dump(), "application/json; charset=utf-8");
   });
-  if (!http.bind_to_port("127.0.0.1", port)) {
+  if (port == 0) port = http.bind_to_any_port("127.0.0.1");
+  else if (!http.bind_to_port("127.0.0.1", port)) port = -1;
+  if (port < 0) {
     std::fprintf(stderr, "serve_echo_baseline: cannot listen on 127.0.0.1:%d\n", port);
     return 1;
   }
-  std::fprintf(stderr, "serve_echo_baseline: listening on http://127.0.0.1:%d\n", port);
+  std::fprintf(stderr, "serve_echo_baseline: listening on http://127.0.0.1:%d/v1\n", port);
+  std::fflush(stderr);
   http.listen_after_bind();
 }
