@@ -221,6 +221,9 @@ struct server::impl {
   int listener = -1;                   // the listening socket, once bound
 
   void routes();
+  // Refusals decided from the headers alone; each fills `res` (closing the connection) and returns true.
+  bool refuse_unauthorized(const httplib::Request& req, httplib::Response& res);
+  bool refuse_by_headers(const httplib::Request& req, httplib::Response& res);
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
                     slot_lease lease);
@@ -245,19 +248,41 @@ struct server::impl {
   }
 };
 
+bool server::impl::refuse_unauthorized(const httplib::Request& req, httplib::Response& res) {
+  if (!options.api_key || req.path.rfind("/v1/", 0) != 0) return false;
+  static constexpr std::string_view bearer = "Bearer ";
+  auto auth = req.get_header_value("Authorization");
+  if (auth.rfind(bearer, 0) == 0 && same_secret(std::string_view(auth).substr(bearer.size()), *options.api_key))
+    return false;
+  res.set_header("WWW-Authenticate", "Bearer");
+  refuse(res, 401,
+         auth.empty() ? "this server needs an API key: send `Authorization: Bearer <key>`"
+                      : "the API key is not the one this server was given",
+         "invalid_request_error");
+  return true;
+}
+
+bool server::impl::refuse_by_headers(const httplib::Request& req, httplib::Response& res) {
+  if (draining) {
+    refuse(res, 503, "the server is stopping", "server_error");
+    return true;
+  }
+  if (req.has_header("Content-Length") &&
+      std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > options.max_body) {
+    std::string buf;
+    refuse(res, 413,
+           fmt::format("the request body is larger than this server accepts ({}; --max-body)",
+                       human_bytes(options.max_body, buf)),
+           "invalid_request_error");
+    return true;
+  }
+  return false;
+}
+
 void server::impl::chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
   // Admission: everything that can refuse a request does so before its body is read.
   counted guard{active};  // before the draining check: stop() sees this request or it sees the stop
-  if (draining) return refuse(res, 503, "the server is stopping", "server_error");
-  std::string buf;
-  auto limit = [&] {
-    return fmt::format("the request body is larger than this server accepts ({}; --max-body)",
-                       human_bytes(options.max_body, buf));
-  };
-  if (req.has_header("Content-Length")) {
-    auto declared = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-    if (declared > options.max_body) return refuse(res, 413, limit(), "invalid_request_error");
-  }
+  if (refuse_by_headers(req, res)) return;
   auto slot = table->acquire();
   if (!slot)
     return refuse(res, 429,
@@ -276,7 +301,12 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res, con
     body.append(data, length);
     return true;
   });
-  if (too_long) return refuse(res, 413, limit(), "invalid_request_error");
+  std::string buf;
+  if (too_long)
+    return refuse(res, 413,
+                  fmt::format("the request body is larger than this server accepts ({}; --max-body)",
+                              human_bytes(options.max_body, buf)),
+                  "invalid_request_error");
   if (!read) return refuse(res, 400, "the request body could not be read", "invalid_request_error");
 
   auto parsed = parse_chat_request(body);
@@ -392,17 +422,15 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
 void server::impl::routes() {
   // Authentication comes before anything else, the body included.
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!options.api_key || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-    static constexpr std::string_view bearer = "Bearer ";
-    auto auth = req.get_header_value("Authorization");
-    if (auth.rfind(bearer, 0) == 0 && same_secret(std::string_view(auth).substr(bearer.size()), *options.api_key))
-      return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("WWW-Authenticate", "Bearer");
-    refuse(res, 401,
-           auth.empty() ? "this server needs an API key: send `Authorization: Bearer <key>`"
-                        : "the API key is not the one this server was given",
-           "invalid_request_error");
-    return httplib::Server::HandlerResponse::Handled;
+    return refuse_unauthorized(req, res) ? httplib::Server::HandlerResponse::Handled
+                                         : httplib::Server::HandlerResponse::Unhandled;
+  });
+  // A client that sends `Expect: 100-continue` (curl does for large bodies) waits for our go before it sends
+  // its body: the checks that need only the headers answer it instead, so such a body is never sent at all.
+  http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (refuse_unauthorized(req, res)) return res.status;
+    if (req.method == "POST" && req.path == "/v1/chat/completions" && refuse_by_headers(req, res)) return res.status;
+    return 100;
   });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"status", draining ? "stopping" : "ok"}, {"graph", served.name()}});

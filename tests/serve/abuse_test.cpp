@@ -245,6 +245,44 @@ TEST_CASE("sixteen concurrent 40 MB bodies are each refused within a second whil
   CHECK(r->status == 200);
 }
 
+TEST_CASE("a client that expects 100-continue is refused before it sends its body" * doctest::timeout(60)) {
+  setenv("LOOM_SERVE_TEST_KEY", "sekrit-42", 1);
+  test::serve_process s{"configs/serve_echo.yaml", {"--api-key-env", "LOOM_SERVE_TEST_KEY"}};
+  unsetenv("LOOM_SERVE_TEST_KEY");
+  auto first_response = [&](const std::string& headers) {
+    int fd = connect_to(s.port());
+    send_all(fd, post_head(std::size_t{40} << 20, false, "Expect: 100-continue\r\n" + headers));
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      auto n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    return got;
+  };
+  CHECK(status_of(first_response("")) == 401);  // no key: not even a 100
+  CHECK(status_of(first_response("Authorization: Bearer sekrit-42\r\n")) == 413);  // too long: no 100
+  // A small body with the key gets its 100 Continue.
+  int fd = connect_to(s.port());
+  auto body = chat_body("hi", false);
+  send_all(fd, post_head(body.size(), false, "Expect: 100-continue\r\nAuthorization: Bearer sekrit-42\r\n"));
+  char buf[4096];
+  auto n = recv(fd, buf, sizeof buf, 0);
+  REQUIRE(n > 0);
+  CHECK(status_of(std::string(buf, static_cast<std::size_t>(n))) == 100);
+  send_all(fd, body);
+  std::string got;
+  while (got.find("\"content\":\"hi\"") == std::string::npos) {
+    n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  CHECK(status_of(got) == 200);
+}
+
 TEST_CASE("a body nested too deep is a 400 at once, before any JSON is built" * doctest::timeout(60)) {
   test::serve_process s{"configs/serve_echo.yaml", {"--max-body", "64MiB"}};
   auto t0 = clock_type::now();
