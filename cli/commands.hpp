@@ -52,6 +52,9 @@ struct serve_options {
   std::string input, output;      // empty: the graph's only source / only sink
   std::size_t max_concurrent = 8;
   unsigned threads = 0;           // 0: one per core
+  std::uint64_t max_body = std::uint64_t{1} << 20;     // request bytes; beyond: 413
+  std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
+  std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
 };
 int serve_command(const common_options& common, const serve_options& options);
 

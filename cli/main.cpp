@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-concurrent", serve.max_concurrent, "Requests run at once; beyond: 429")
       ->capture_default_str()->check(CLI::PositiveNumber);
   serve_cmd->add_option("--threads", serve.threads, "Scheduler threads (default: one per core)");
+  serve_cmd->add_option("--max-body", serve.max_body, "Largest request body (bytes, or 64KiB, 1MiB...); beyond: 413")
+      ->transform(CLI::AsSizeValue(false))->default_str("1MiB");
+  serve_cmd->add_option("--max-output", serve.max_output, "Longest whole (not streamed) answer; beyond: 500")
+      ->transform(CLI::AsSizeValue(false))->default_str("16MiB");
+  serve_cmd->add_option("--api-key-env", serve.api_key_env,
+                        "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   add_plugin(serve_cmd);
 
   try {

@@ -2,6 +2,7 @@
 // for serving (input and output nodes), then answers chat completions until SIGINT or SIGTERM. A first
 // signal stops the server cleanly (in-flight requests get a grace period); a second one exits at once.
 #include <caf/all.hpp>
+#include <fmt/format.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -54,6 +55,20 @@ int serve_command(const common_options& common, const serve_options& options) {
     print_error("--max-concurrent must be at least 1");
     return invalid;
   }
+  if (options.max_body < 1 || options.max_output < 1) {
+    print_error("--max-body and --max-output must be at least 1 byte");
+    return invalid;
+  }
+  std::optional<std::string> api_key;
+  if (!options.api_key_env.empty()) {
+    const char* key = std::getenv(options.api_key_env.c_str());
+    if (!key || !*key) {
+      print_error(fmt::format("--api-key-env {}: the environment variable {} is not set or empty",
+                              options.api_key_env, options.api_key_env));
+      return invalid;
+    }
+    api_key = key;
+  }
   auto kinds = make_registry(common);
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
@@ -72,6 +87,9 @@ int serve_command(const common_options& common, const serve_options& options) {
   so.host = options.host;
   so.port = options.port;
   so.max_concurrent = options.max_concurrent;
+  so.max_body = static_cast<std::size_t>(options.max_body);
+  so.max_output = static_cast<std::size_t>(options.max_output);
+  so.api_key = api_key;
   std::optional<serve::server> server;
   try {
     server.emplace(system, *kinds, *g, serve::endpoints{options.input, options.output}, so);
@@ -87,9 +105,10 @@ int serve_command(const common_options& common, const serve_options& options) {
     return run_failed;
   }
   std::fprintf(stderr, "loom: serving graph `%s` on http://%s:%d/v1 (input `%s`, output `%s`, at most %zu "
-               "requests at a time)\n",
+               "requests at a time%s)\n",
                server->served().name().c_str(), options.host.c_str(), port, server->served().input().c_str(),
-               server->served().output().c_str(), options.max_concurrent);
+               server->served().output().c_str(), options.max_concurrent,
+               api_key ? ", API key required" : "");
   std::fflush(stderr);
   {
     signal_watcher watcher{*server};

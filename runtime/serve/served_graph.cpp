@@ -84,20 +84,25 @@ served_graph::served_graph(const graph::graph& g, const registry& kinds, const e
   for (const auto& e : template_.edges) fed = fed || e.to.node == out;
   if (!fed) throw setup_error(fmt::format("--output `{}`: no edge leads into it, so it would never answer", out));
 
-  template_.nodes[input_] = replace(g.nodes[input_], "source.value", {{"value", "hello"}, {"repeat", 1}});
-  template_.nodes[output_] = replace(g.nodes[output_], capture_kind_name, {{"request", 0}});
+  template_.nodes[input_] = replace(g.nodes[input_], input_kind_name, {{"slot", 0}});
+  template_.nodes[output_] = replace(g.nodes[output_], capture_kind_name, {{"slot", 0}});
   graph::diagnostics diags;
   graph::validate(template_, kinds, diags);
+  auto streamed = template_;
+  streamed.nodes[output_].kind = stream_capture_kind_name;
+  graph::validate(streamed, kinds, diags);
   if (diags.has_errors())
     throw setup_error(fmt::format("graph `{}` with `{}` as the input and `{}` as the output is not valid:\n{}",
                                   g.name, in, out, diags.str()));
   graph::apply_defaults(template_, kinds);
 }
 
-graph::graph served_graph::instantiate(const std::string& prompt, std::int64_t request) const {
+graph::graph served_graph::instantiate(std::size_t slot, bool stream) const {
   auto g = template_;
-  g.nodes[input_].params.set("value", prompt);
-  g.nodes[output_].params.set("request", request);
+  auto s = static_cast<std::int64_t>(slot);
+  g.nodes[input_].params.set("slot", s);
+  g.nodes[output_].params.set("slot", s);
+  if (stream) g.nodes[output_].kind = stream_capture_kind_name;
   return g;
 }
 

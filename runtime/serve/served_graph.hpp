@@ -1,7 +1,8 @@
 // runtime/serve/served_graph.hpp: a graph made ready to answer requests. Its input node (the one source,
-// or --input) becomes a source.value that emits the request's text once, keeping its outgoing edges; its
-// output node (the one sink, or --output) becomes a serve.capture that hands each value to the request.
-// The rewritten graph is validated once at start-up; each request then gets its own copy to run.
+// or --input) becomes a serve.input that emits the request's text once, keeping its outgoing edges; its
+// output node (the one sink, or --output) becomes a serve.capture (serve.capture_stream for streamed
+// answers) that hands each value to the request. Both name a server slot (runtime/serve/capture.hpp).
+// The rewritten graph is validated once at start-up; the server expands one copy per slot and reuses it.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,7 @@ struct endpoints {
 
 class served_graph {
  public:
-  // `g` is validated with defaults applied; `kinds` must know source.value and serve.capture.
+  // `g` is validated with defaults applied; `kinds` must know serve.input and both captures.
   // Throws setup_error.
   served_graph(const graph::graph& g, const registry& kinds, const endpoints& choice);
 
@@ -33,8 +34,9 @@ class served_graph {
   const std::string& input() const { return template_.nodes[input_].name; }
   const std::string& output() const { return template_.nodes[output_].name; }
 
-  // The graph one request runs: the input emits `prompt` once; the output captures into channel `request`.
-  graph::graph instantiate(const std::string& prompt, std::int64_t request) const;
+  // The graph the requests of slot `slot` run: the input emits the slot's prompt once; the output captures
+  // into the slot's channel, with serve.capture_stream when `stream`.
+  graph::graph instantiate(std::size_t slot, bool stream) const;
 
  private:
   graph::graph template_;

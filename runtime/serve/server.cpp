@@ -1,12 +1,19 @@
-// runtime/serve/server.cpp: the HTTP routes, one run per request, streaming and a clean stop.
+// runtime/serve/server.cpp: the HTTP routes, admission, ready runs per slot, streaming and a clean stop.
 #include "runtime/serve/server.hpp"
 
+#include <arpa/inet.h>
 #include <caf/all.hpp>
+#include <dirent.h>
 #include <fmt/format.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <charconv>
+#include <cstdlib>
 #include <ctime>
 #include <random>
 #include <stdexcept>
@@ -21,15 +28,13 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
 
-// Holds one unit of a counter (a concurrency slot, an unfinished request) until destroyed or released.
+// Holds one unit of a counter (an unfinished request) until destroyed or released.
 class counted {
  public:
-  counted() = default;
-  explicit counted(std::atomic<std::size_t>& n) : n_(&n), count_(++n) {}
-  // The counter's value just after this one was taken.
-  std::size_t count() const { return count_; }
-  counted(counted&& o) noexcept : n_(std::exchange(o.n_, nullptr)), count_(o.count_) {}
+  explicit counted(std::atomic<std::size_t>& n) : n_(&n) { ++n; }
+  counted(counted&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
   counted& operator=(counted&&) = delete;
   ~counted() { release(); }
   void release() {
@@ -38,29 +43,146 @@ class counted {
 
  private:
   std::atomic<std::size_t>* n_ = nullptr;
-  std::size_t count_ = 0;
 };
 
-// One request's run: its thread feeds the channel and finishes it when the run has ended.
-struct run_handle {
-  std::shared_ptr<output_channel> channel = std::make_shared<output_channel>();
-  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-  std::jthread thread;
+// Holds a slot of the table until destroyed or released.
+class slot_lease {
+ public:
+  slot_lease(slot_table& t, std::size_t s) : table_(&t), slot_(s) {}
+  slot_lease(slot_lease&& o) noexcept : table_(std::exchange(o.table_, nullptr)), slot_(o.slot_) {}
+  slot_lease& operator=(slot_lease&&) = delete;
+  ~slot_lease() { release(); }
+  std::size_t slot() const { return slot_; }
+  void release() {
+    if (table_) std::exchange(table_, nullptr)->release(slot_);
+  }
+
+ private:
+  slot_table* table_;
+  std::size_t slot_;
 };
 
-registry with_capture(registry kinds, std::shared_ptr<channel_table> table) {
-  kinds.add(capture_kind(std::move(table)));
+registry serving_registry(registry kinds, const std::shared_ptr<slot_table>& table) {
+  kinds.add(input_kind(table));
+  kinds.add(capture_kind(table));
+  kinds.add(stream_capture_kind(table));
   return kinds;
 }
 
+// With the charset, httplib does not gzip the body (it compresses only the exact type application/json):
+// deflate's set-up per response costs more than these small bodies gain from it.
+constexpr const char* json_type = "application/json; charset=utf-8";
+
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(dump(body), "application/json");
+  res.set_content(dump(body), json_type);
 }
 
 void send_error(httplib::Response& res, int status, std::string_view message, std::string_view type,
                 const std::optional<std::string>& param = std::nullopt) {
   send_json(res, status, error_body(message, type, param));
+}
+
+// An error answered before (all of) the body was read: the rest of the body is never read, so the
+// connection cannot carry another request. httplib 0.11 has no way to say "close after this response";
+// a content provider that writes the whole body and then reports failure makes it close the connection.
+void refuse(httplib::Response& res, int status, std::string_view message, std::string_view type) {
+  auto body = std::make_shared<std::string>(dump(error_body(message, type)));
+  res.status = status;
+  res.set_header("Connection", "close");
+  res.set_content_provider(body->size(), json_type,
+                           [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                             sink.write(body->data() + offset, length);
+                             return false;  // done: close the connection
+                           });
+}
+
+std::string_view human_bytes(std::size_t n, std::string& buf) {
+  if (n % (std::size_t{1} << 20) == 0) buf = fmt::format("{} MiB", n >> 20);
+  else if (n % 1024 == 0) buf = fmt::format("{} KiB", n >> 10);
+  else buf = fmt::format("{} bytes", n);
+  return buf;
+}
+
+// The port of a socket address, and its address as text.
+std::optional<std::pair<std::string, int>> address_of(const sockaddr_storage& a) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(a);
+    inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+    return std::pair{std::string(text), static_cast<int>(ntohs(in.sin_port))};
+  }
+  if (a.ss_family == AF_INET6) {
+    const auto& in = reinterpret_cast<const sockaddr_in6&>(a);
+    inet_ntop(AF_INET6, &in.sin6_addr, text, sizeof text);
+    return std::pair{std::string(text), static_cast<int>(ntohs(in.sin6_port))};
+  }
+  return std::nullopt;
+}
+
+// The descriptor of this process's connection from remote_addr:remote_port to local_port, or -1.
+// httplib does not hand a handler its socket; a request that waits long enough looks it up once.
+int find_connection(const std::string& remote_addr, int remote_port, int local_port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (auto* e = readdir(dir)) {
+    int fd = -1;
+    auto name = std::string_view(e->d_name);
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc{}) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
+    auto l = address_of(local);
+    if (!l || l->second != local_port) continue;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
+    auto p = address_of(peer);
+    if (p && p->second == remote_port && p->first == remote_addr) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// Whether the client closed its side (or the connection broke). Data waiting (a pipelined request) is not
+// a close.
+bool peer_gone(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+// Whether the client of a request has gone, checked cheaply: not before the request has waited 100 ms,
+// then at most every 50 ms (its socket is looked up once).
+class connection_watch {
+ public:
+  explicit connection_watch(const httplib::Request& req) : req_(req) {}
+  bool gone() {
+    auto now = clock::now();
+    if (now < next_) return false;
+    next_ = now + 50ms;
+    if (fd_ == unknown) fd_ = find_connection(req_.remote_addr, req_.remote_port, req_.local_port);
+    gone_ = gone_ || (fd_ >= 0 && peer_gone(fd_));
+    return gone_;
+  }
+  bool was_gone() const { return gone_; }
+
+ private:
+  const httplib::Request& req_;
+  clock::time_point next_ = clock::now() + 100ms;
+  static constexpr int unknown = -2;  // not looked up yet; -1: not found
+  int fd_ = unknown;
+  bool gone_ = false;
+};
+
+// Compares every byte whatever differs first, so the time taken does not say how much of a key was right.
+bool same_secret(std::string_view given, std::string_view key) {
+  if (given.size() != key.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i]);
+  return diff == 0;
 }
 
 }  // namespace
@@ -69,115 +191,217 @@ struct server::impl {
   impl(caf::actor_system& sys, const registry& user_kinds, const graph::graph& g, const endpoints& choice,
        server_options opts)
       : system(sys),
-        kinds(with_capture(user_kinds, table)),
-        served(g, kinds, choice),
         options(std::move(opts)),
+        table(std::make_shared<slot_table>(options.max_concurrent)),
+        kinds(serving_registry(user_kinds, table)),
+        served(g, kinds, choice),
         created(static_cast<std::int64_t>(std::time(nullptr))),
-        id_prefix(fmt::format("{:08x}", std::random_device{}())) {}
+        id_prefix(fmt::format("{:08x}", std::random_device{}())) {
+    // Expanded once; each request of a slot runs the slot's deployment again (fresh actors and node
+    // state each time; only the expansion is reused).
+    for (std::size_t s = 0; s < options.max_concurrent; ++s) {
+      whole.push_back(std::make_shared<const local::deployment>(local::expand(served.instantiate(s, false), kinds)));
+      streamed.push_back(std::make_shared<const local::deployment>(local::expand(served.instantiate(s, true), kinds)));
+    }
+  }
 
   caf::actor_system& system;
-  std::shared_ptr<channel_table> table = std::make_shared<channel_table>();
+  server_options options;
+  std::shared_ptr<slot_table> table;
   registry kinds;
   served_graph served;
-  server_options options;
+  std::vector<std::shared_ptr<const local::deployment>> whole, streamed;  // per slot
   std::int64_t created;
   std::string id_prefix;
   std::atomic<std::uint64_t> next_id{0};
   httplib::Server http;
-  std::atomic<std::size_t> running{0};  // runs in flight: at most options.max_concurrent
-  std::atomic<std::size_t> active{0};   // completions not yet fully answered
-  std::atomic<bool> draining{false};    // stop() began: no new completions
-  std::atomic<bool> force{false};       // the grace is over: interrupt the runs
+  std::atomic<std::size_t> active{0};  // completions not yet fully answered
+  std::atomic<bool> draining{false};   // stop() began: no new completions
+  std::atomic<bool> force{false};      // the grace is over: interrupt the runs
+  int listener = -1;                   // the listening socket, once bound
 
   void routes();
-  void chat(const httplib::Request& req, httplib::Response& res);
-  std::unique_ptr<run_handle> start_run(const std::string& prompt, counted slot);
+  // Refusals decided from the headers alone; each fills `res` (closing the connection) and returns true.
+  bool refuse_unauthorized(const httplib::Request& req, httplib::Response& res);
+  bool refuse_by_headers(const httplib::Request& req, httplib::Response& res);
+  void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
+  void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
+                    slot_lease lease);
+  void answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
+                     slot_lease lease, counted guard);
   completion_head head() {
     return {fmt::format("chatcmpl-{}{:08x}", id_prefix, next_id.fetch_add(1)),
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
   }
-  void fail(httplib::Response& res, const output_channel::end& end) {
-    if (force) send_error(res, 503, "the server is stopping; the run was interrupted", "server_error");
-    else send_error(res, 500, end.error, "server_error");
+  // Runs the slot's deployment once. Never throws.
+  output_channel::end run(const std::shared_ptr<const local::deployment>& d, const std::function<bool()>& interrupted) {
+    local::run_options ro;
+    ro.interrupted = interrupted;
+    try {
+      auto report = local::run_slice(system, d, ro, local::slice_hooks{});
+      if (report.result == local::run_report::outcome::failed) return {false, report.error};
+      if (report.result == local::run_report::outcome::interrupted) return {false, "the run was interrupted"};
+      return {};
+    } catch (const std::exception& e) {
+      return {false, e.what()};
+    }
   }
 };
 
-std::unique_ptr<run_handle> server::impl::start_run(const std::string& prompt, counted slot) {
-  auto run = std::make_unique<run_handle>();
-  auto id = table->open(run->channel);
-  run->thread = std::jthread([this, id, ch = run->channel, cancel = run->cancel, g = served.instantiate(prompt, id),
-                              slot = std::move(slot)]() mutable {
-    output_channel::end end;
-    try {
-      local::run_options ro;
-      ro.interrupted = [&] { return cancel->load() || force.load(); };
-      auto report = local::run_graph(system, g, kinds, ro);
-      if (report.result == local::run_report::outcome::failed) end = {false, report.error};
-      if (report.result == local::run_report::outcome::interrupted) end = {false, "the run was interrupted"};
-    } catch (const std::exception& e) {
-      end = {false, e.what()};
-    }
-    if (!end.ok) spdlog::warn("loom serve: run of graph `{}` failed: {}", served.name(), end.error);
-    table->close(id);
-    slot.release();  // before finish(): a client that asks again at once finds the slot free
-    ch->finish(std::move(end));
-  });
-  return run;
+bool server::impl::refuse_unauthorized(const httplib::Request& req, httplib::Response& res) {
+  if (!options.api_key || req.path.rfind("/v1/", 0) != 0) return false;
+  static constexpr std::string_view bearer = "Bearer ";
+  auto auth = req.get_header_value("Authorization");
+  if (auth.rfind(bearer, 0) == 0 && same_secret(std::string_view(auth).substr(bearer.size()), *options.api_key))
+    return false;
+  res.set_header("WWW-Authenticate", "Bearer");
+  refuse(res, 401,
+         auth.empty() ? "this server needs an API key: send `Authorization: Bearer <key>`"
+                      : "the API key is not the one this server was given",
+         "invalid_request_error");
+  return true;
 }
 
-void server::impl::chat(const httplib::Request& req, httplib::Response& res) {
-  auto parsed = parse_chat_request(req.body);
+bool server::impl::refuse_by_headers(const httplib::Request& req, httplib::Response& res) {
+  if (draining) {
+    refuse(res, 503, "the server is stopping", "server_error");
+    return true;
+  }
+  if (req.has_header("Content-Length") &&
+      std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > options.max_body) {
+    std::string buf;
+    refuse(res, 413,
+           fmt::format("the request body is larger than this server accepts ({}; --max-body)",
+                       human_bytes(options.max_body, buf)),
+           "invalid_request_error");
+    return true;
+  }
+  return false;
+}
+
+void server::impl::chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+  // Admission: everything that can refuse a request does so before its body is read.
+  counted guard{active};  // before the draining check: stop() sees this request or it sees the stop
+  if (refuse_by_headers(req, res)) return;
+  auto slot = table->acquire();
+  if (!slot)
+    return refuse(res, 429,
+                  fmt::format("too many concurrent requests: this server runs at most {} at a time; retry later",
+                              options.max_concurrent),
+                  "rate_limit_error");
+  slot_lease lease{*table, *slot};
+
+  std::string body;
+  bool too_long = false;
+  bool read = reader([&](const char* data, std::size_t length) {
+    if (body.size() + length > options.max_body) {
+      too_long = true;
+      return false;  // stop reading: the rest is never buffered
+    }
+    body.append(data, length);
+    return true;
+  });
+  std::string buf;
+  if (too_long)
+    return refuse(res, 413,
+                  fmt::format("the request body is larger than this server accepts ({}; --max-body)",
+                              human_bytes(options.max_body, buf)),
+                  "invalid_request_error");
+  if (!read) return refuse(res, 400, "the request body could not be read", "invalid_request_error");
+
+  auto parsed = parse_chat_request(body);
   if (auto* e = std::get_if<request_error>(&parsed))
     return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   auto& request = std::get<chat_request>(parsed);
-  counted guard{active};  // before the draining check: stop() sees this request or it sees the stop
-  if (draining) return send_error(res, 503, "the server is stopping", "server_error");
-  counted slot{running};
-  if (slot.count() > options.max_concurrent)
-    return send_error(res, 429,
-                      fmt::format("too many concurrent requests: this server runs at most {} at a time; retry later",
-                                  options.max_concurrent),
-                      "rate_limit_error");
-  auto run = start_run(request.prompt, std::move(slot));
-  auto& ch = *run->channel;
+  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard));
+  answer_whole(req, res, request, std::move(lease));
+}
 
-  if (!request.stream) {
-    std::string content;
-    for (bool first = true; auto v = ch.next(); first = false) content += (first ? "" : "\n") + answer_text(*v);
-    auto end = *ch.ended();
-    run->thread.join();
-    if (!end.ok) return fail(res, end);
-    return send_json(res, 200, completion(head(), content, request.prompt_tokens));
+void server::impl::answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
+                                slot_lease lease) {
+  auto ch = std::make_shared<output_channel>(output_channel::mode::whole, options.max_output);
+  table->set(lease.slot(), {request.prompt, ch});
+  // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
+  // answer is too long, or the client has gone.
+  connection_watch watch{req};
+  auto end = run(whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); });
+  bool gone = watch.was_gone();
+  lease.release();  // a client that asks again at once finds the slot free
+  std::string buf;
+  if (ch->overflowed()) {
+    end = {false, fmt::format("the answer is longer than this server sends ({}; --max-output); its run was stopped",
+                              human_bytes(options.max_output, buf))};
+  } else if (gone) {
+    end = {false, "the client closed the connection; its run was stopped"};
   }
+  if (!end.ok) spdlog::warn("loom serve: run of graph `{}` failed: {}", served.name(), end.error);
+  if (end.ok) return send_json(res, 200, completion(head(), ch->take_whole(), request.prompt_tokens));
+  if (force && !ch->overflowed())
+    return send_error(res, 503, "the server is stopping; the run was interrupted", "server_error");
+  send_error(res, 500, end.error, "server_error");
+}
 
-  // Streaming: wait for the first value (or the end) so that a run that fails at once still gets its 500.
-  while (!ch.wait_ready(100ms)) {
-  }
-  if (!ch.has_value() && ch.ended() && !ch.ended()->ok) {
-    auto end = *ch.ended();
-    run->thread.join();
-    return fail(res, end);
-  }
+void server::impl::answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
+                                 slot_lease lease, counted guard) {
+  auto ch = std::make_shared<output_channel>(output_channel::mode::stream, options.stream_window);
+  table->set(lease.slot(), {request.prompt, ch});
   struct stream_state {
-    std::unique_ptr<run_handle> run;
+    std::shared_ptr<output_channel> channel;
+    std::atomic<bool> cancel{false};
     completion_head head;
-    counted guard;
+    std::jthread thread;
     bool sent_role = false;
+    std::optional<counted> guard;
   };
-  auto st = std::make_shared<stream_state>(stream_state{std::move(run), head(), std::move(guard)});
+  auto st = std::make_shared<stream_state>();
+  st->channel = ch;
+  st->head = head();
+  st->guard.emplace(std::move(guard));
+  st->thread = std::jthread([this, st_raw = st.get(), ch, lease = std::move(lease)]() mutable {
+    auto end = run(streamed[lease.slot()], [&] {
+      bool stop = st_raw->cancel.load() || force.load();
+      if (stop) ch->abandon();  // a capture waiting for room returns, so the run can stop
+      return stop;
+    });
+    if (!end.ok) spdlog::warn("loom serve: run of graph `{}` failed: {}", served.name(), end.error);
+    lease.release();  // before finish(): a client that asks again at once finds the slot free
+    ch->finish(std::move(end));
+  });
+
+  // Wait for the first value (or the end) so that a run that fails at once still gets its 500; a client
+  // that leaves meanwhile cancels the run.
+  connection_watch watch{req};
+  while (!ch->wait_ready(50ms)) {
+    if (watch.gone()) {
+      st->cancel = true;
+      ch->abandon();
+      st->thread.join();
+      spdlog::warn("loom serve: run of graph `{}` failed: the client closed the connection; its run was stopped",
+                   served.name());
+      return send_error(res, 500, "the client closed the connection", "server_error");
+    }
+  }
+  if (!ch->has_value() && ch->ended() && !ch->ended()->ok) {
+    st->thread.join();
+    auto end = *ch->ended();
+    if (force) return send_error(res, 503, "the server is stopping; the run was interrupted", "server_error");
+    return send_error(res, 500, end.error, "server_error");
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
       [st](std::size_t, httplib::DataSink& sink) {
+        // Each call writes one event straight to the socket (a blocking write: a client that does not
+        // read holds this thread, and through the channel's window the graph, until the write times out).
         auto write = [&](std::string_view s) { return sink.write(s.data(), s.size()); };
         if (!st->sent_role) {
           st->sent_role = true;
           return write(sse_event(chunk(st->head, {{"role", "assistant"}})));
         }
-        auto& ch = *st->run->channel;
+        auto& ch = *st->channel;
         while (!ch.wait_ready(100ms))
           if (!sink.is_writable()) return false;  // the client went away; the releaser cancels the run
-        if (auto v = ch.next()) return write(sse_event(chunk(st->head, {{"content", answer_text(*v)}})));
+        if (auto text = ch.next()) return write(sse_event(chunk(st->head, {{"content", std::move(*text)}})));
         auto end = *ch.ended();
         bool ok = end.ok ? write(sse_event(chunk(st->head, json::object(), "stop")))
                          : write(sse_event(error_body(end.error, "server_error")));
@@ -186,13 +410,28 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res) {
         return ok;
       },
       [st](bool success) {
-        if (!success) st->run->cancel->store(true);
-        if (st->run->thread.joinable()) st->run->thread.join();
-        st->guard.release();
+        if (!success) {
+          st->cancel = true;
+          st->channel->abandon();
+        }
+        if (st->thread.joinable()) st->thread.join();
+        st->guard.reset();
       });
 }
 
 void server::impl::routes() {
+  // Authentication comes before anything else, the body included.
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return refuse_unauthorized(req, res) ? httplib::Server::HandlerResponse::Handled
+                                         : httplib::Server::HandlerResponse::Unhandled;
+  });
+  // A client that sends `Expect: 100-continue` (curl does for large bodies) waits for our go before it sends
+  // its body: the checks that need only the headers answer it instead, so such a body is never sent at all.
+  http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (refuse_unauthorized(req, res)) return res.status;
+    if (req.method == "POST" && req.path == "/v1/chat/completions" && refuse_by_headers(req, res)) return res.status;
+    return 100;
+  });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"status", draining ? "stopping" : "ok"}, {"graph", served.name()}});
   });
@@ -206,12 +445,16 @@ void server::impl::routes() {
                         "invalid_request_error", "model");
     send_json(res, 200, model_list(served.name(), created)["data"][0]);
   });
-  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res); });
+  http.Post("/v1/chat/completions",
+            [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+              chat(req, res, reader);
+            });
   // Errors without a body of our own (no such route, a malformed HTTP request) get an OpenAI-style one.
   http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
-    auto message = res.status == 404 ? fmt::format("no route {} {}", req.method, req.path)
-                                     : fmt::format("HTTP {} for {} {}", res.status, req.method, req.path);
+    if (!res.body.empty() || res.content_provider_) return httplib::Server::HandlerResponse::Unhandled;
+    auto message = res.status == 404   ? fmt::format("no route {} {}", req.method, req.path)
+                   : res.status == 413 ? std::string("the request body is larger than this server accepts")
+                                       : fmt::format("HTTP {} for {} {}", res.status, req.method, req.path);
     send_error(res, res.status, message, "invalid_request_error");
     return httplib::Server::HandlerResponse::Handled;
   }));
@@ -230,11 +473,18 @@ void server::impl::routes() {
 server::server(caf::actor_system& system, const registry& kinds, const graph::graph& g, const endpoints& choice,
                server_options options)
     : impl_(std::make_unique<impl>(system, kinds, g, choice, std::move(options))) {
-  auto threads = impl_->options.max_concurrent + 8;  // room to answer health checks and 429s while saturated
+  // Room to answer health checks, refusals and idle keep-alive connections while every slot is busy.
+  auto threads = impl_->options.max_concurrent + 16;
   // httplib takes ownership of the raw pointer it is given.
   impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl_->http.set_tcp_nodelay(true);  // accepted sockets inherit it: no Nagle delay meeting delayed ACKs
+  impl_->http.set_socket_options([i = impl_.get()](socket_t sock) {
+    httplib::default_socket_options(sock);
+    i->listener = sock;
+  });
   impl_->http.set_keep_alive_timeout(1);  // an idle connection holds a thread (and a stop) at most this long
-  impl_->http.set_payload_max_length(std::size_t{64} << 20);
+  // Routes that read their body themselves enforce max_body; this bounds every other route's body.
+  impl_->http.set_payload_max_length(impl_->options.max_body);
   impl_->routes();
 }
 
@@ -250,6 +500,9 @@ int server::bind() {
   if (port < 0)
     throw std::runtime_error(fmt::format("cannot listen on {}:{} (in use, or not an address of this host)", o.host,
                                          o.port));
+  // httplib listens with a backlog of 5: a burst of connections beyond it has its SYNs dropped and retried
+  // a second later. Listening again on the same socket raises the backlog.
+  if (impl_->listener >= 0) ::listen(impl_->listener, SOMAXCONN);
   return port;
 }
 

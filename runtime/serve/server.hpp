@@ -3,14 +3,18 @@
 //   GET  /v1/models            the one model: the graph
 //   POST /v1/chat/completions  the last user message enters the graph at its input node; what reaches the
 //                              output node is the answer, whole or streamed as Server-Sent Events
-// Every request is its own run of the graph (its own run_graph on the shared actor system, in its own
-// thread), so requests run concurrently, at most `max_concurrent` at a time (beyond: 429).
-// The caller owns the actor system and the kinds; the server copies the kinds and adds serve.capture.
+// The graph is expanded once per concurrency slot at start-up; a request takes a free slot (none: 429,
+// before its body is read) and runs that slot's ready deployment (local::run_slice) on the shared actor
+// system: a whole answer on the request's own HTTP thread, a streamed one on a thread of its own while the
+// HTTP thread writes each value as it comes. Each request's run is its own, and fails on its own.
+// The caller owns the actor system and the kinds; the server copies the kinds and adds serve.input and the
+// captures.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "graph/graph.hpp"
@@ -27,6 +31,15 @@ struct server_options {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port (bind() says which)
   std::size_t max_concurrent = 8;
+  // Request bodies longer than this are answered 413 without being read (Content-Length) or as soon as
+  // they pass it (chunked).
+  std::size_t max_body = std::size_t{1} << 20;
+  // A whole (not streamed) answer longer than this stops its run and is answered 500.
+  std::size_t max_output = std::size_t{16} << 20;
+  // Streamed texts that may wait for a slow client before the output node waits too.
+  std::size_t stream_window = 16;
+  // When set, /v1/ requests need `Authorization: Bearer <api_key>` (else 401).
+  std::optional<std::string> api_key;
   // On stop(): in-flight requests get this long to finish before their runs are interrupted.
   std::chrono::milliseconds grace{1500};
 };

@@ -25,6 +25,7 @@ class serve_process {
   serve_process& operator=(const serve_process&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string host() const { return "127.0.0.1"; }
 
   // Sends `sig`.

@@ -57,7 +57,10 @@ graph::graph load_config(const std::string& path, const registry& kinds) {
 registry serving_kinds() {
   registry r;
   actors::register_builtins(r);
-  r.add(serve::capture_kind(std::make_shared<serve::channel_table>()));
+  auto table = std::make_shared<serve::slot_table>(1);
+  r.add(serve::input_kind(table));
+  r.add(serve::capture_kind(table));
+  r.add(serve::stream_capture_kind(table));
   return r;
 }
 
@@ -84,7 +87,7 @@ std::vector<json> sse_events(const std::string& body) {
 
 void check_error_body(const httplib::Response& r, int status, const std::string& type) {
   CHECK(r.status == status);
-  CHECK(r.get_header_value("Content-Type") == "application/json");
+  CHECK(r.get_header_value("Content-Type") == "application/json; charset=utf-8");
   auto j = json::parse(r.body);
   REQUIRE(j.contains("error"));
   CHECK(j["error"]["type"] == type);
@@ -150,11 +153,12 @@ TEST_CASE("the only source and sink are the input and output; the rewritten grap
   CHECK(s.name() == "serve_echo");
   CHECK(s.input() == "prompt");
   CHECK(s.output() == "reply");
-  auto g = s.instantiate("what is loom?", 7);
-  CHECK(g.find("prompt")->kind == "source.value");
-  CHECK(*g.find("prompt")->params.find("value") == graph::config("what is loom?"));
+  auto g = s.instantiate(7, false);
+  CHECK(g.find("prompt")->kind == serve::input_kind_name);
+  CHECK(*g.find("prompt")->params.find("slot") == graph::config(7));
   CHECK(g.find("reply")->kind == serve::capture_kind_name);
-  CHECK(*g.find("reply")->params.find("request") == graph::config(7));
+  CHECK(*g.find("reply")->params.find("slot") == graph::config(7));
+  CHECK(s.instantiate(3, true).find("reply")->kind == serve::stream_capture_kind_name);
 }
 
 TEST_CASE("a graph without one source or one sink needs --input/--output, and the error names the candidates" *
