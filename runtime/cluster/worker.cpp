@@ -62,6 +62,7 @@ class worker {
     try {
       auto bound = ep_->bind(o_.listen);
       log(fmt::format("listening on {}{}", bound, o_.curve ? " (CurveZMQ)" : " (plain TCP: trusted networks only)"));
+      if (o_.on_listening) o_.on_listening(bound);
     } catch (const std::exception& e) {
       log(fmt::format("cannot listen on {}: {}", o_.listen, e.what()));
       return 2;
