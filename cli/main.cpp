@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       "slurm", "Write an sbatch script that runs a graph on Slurm with the tasks and GPUs its plan needs");
   slurm_cmd->add_option("file", slurm.file, "Graph file")->required();
   slurm_cmd->add_option("--set", slurm.sets, "Override a param: node.param=value (repeatable; passed to loom run)");
-  slurm_cmd->add_option("-o,--output", slurm.output, "Write the script to this file (default: print it)");
+  slurm_cmd->add_option("--script", slurm.output, "Write the script to this file (default: print it)");
   slurm_cmd->add_flag("--submit", slurm.submit, "Submit the script with sbatch");
   slurm_cmd->allow_extras();  // everything else is an sbatch option, copied into the script
   slurm_cmd->footer("Other options (e.g. --time=1:00:00 --partition=gpu --account=A) become #SBATCH lines.");

@@ -86,6 +86,14 @@ class worker {
       reap();
     }
     if (run_) {
+      // A worker stopped mid-run (SIGTERM from Slurm's scancel, SIGINT) fails the run: tell the driver first.
+      bool ended;
+      {
+        std::lock_guard lock(run_->m);
+        ended = run_->ended;
+      }
+      if (!run_->driver.empty() && !ended)
+        ep_->send_to_name(run_->driver, tr::control_msg{run_->id, ctl::cancel{"the worker was stopped (SIGTERM or SIGINT) during the run"}});
       abandon("the worker is stopping");
       if (run_->thread.joinable()) run_->thread.join();
     }
