@@ -14,6 +14,7 @@ PACKAGES=(
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev
   clang libclang-rt-14-dev
+  slurm-wlm munge
 )
 
 as_root() {

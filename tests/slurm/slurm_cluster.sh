@@ -110,8 +110,14 @@ InactiveLimit=0
 MinJobAge=5
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=4 RealMemory=3000 Feature=loomtest State=UNKNOWN
+GresTypes=gpu
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=4 RealMemory=3000 Feature=loomtest Gres=gpu:2 State=UNKNOWN
 PartitionName=loomq Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+CONF
+  # Two GPUs that are not there: Slurm counts, allocates and binds them (CUDA_VISIBLE_DEVICES) all the same.
+  cat >"$dir/gres.conf" <<CONF
+NodeName=localhost Name=gpu File=/dev/null
+NodeName=localhost Name=gpu File=/dev/zero
 CONF
   export SLURM_CONF="$dir/slurm.conf"
 

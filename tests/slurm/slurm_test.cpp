@@ -154,6 +154,16 @@ edges:
   - numbers -> pace -> tally
 )";
 
+// Two replicas that each take a GPU, on different tasks.
+const char* gpu_graph = R"(graph: two-gpus
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1000}}
+  work: {kind: flow.forward, replicas: 2, spread: gpus, resources: {gpus: 1}}
+  out: {kind: sink.count, params: {expect: 1000}}
+edges:
+  - numbers -> work -> out
+)";
+
 // Each of the three replicas asks for 2 CPUs; a task of `salloc -n 3` has 1.
 const char* too_big_graph = R"(graph: too-big
 nodes:
@@ -203,6 +213,26 @@ TEST_SUITE("slurm: a real one-node cluster" * doctest::timeout(180)) {
     CHECK(table_row(r.err, "out") == "out sink.file 30000 0");
     CHECK(d.key_folders().empty());  // the per-job keys are gone
     CHECK(workers_left_after(5s) == 0);
+  }
+
+  TEST_CASE("salloc --gpus-per-task=1: each task's GPU is in the plan, and srun binds one GPU to each worker") {
+    job_dir d("gpus");
+    path_with_fake_srun path(d);
+    auto graph = d.write("gpus.yaml", gpu_graph);
+    std::vector<std::string> salloc{"/usr/bin/salloc", "-n", "2", "--gpus-per-task=1", "--quiet", loom_binary()};
+    auto plan_argv = salloc;
+    plan_argv.insert(plan_argv.end(), {"plan", graph.string(), "--cluster", "slurm"});
+    auto plan = run_process(plan_argv, d.options());
+    INFO("plan: " << plan.out << plan.err);
+    REQUIRE(plan.status == 0);
+    CHECK(plan.out.find("work[0]  localhost-t0 / gpu 0") != std::string::npos);
+    CHECK(plan.out.find("work[1]  localhost-t1 / gpu 0") != std::string::npos);
+    auto run_argv = salloc;
+    run_argv.insert(run_argv.end(), {"run", graph.string(), "--cluster", "slurm"});
+    auto r = run_process(run_argv, d.options());
+    INFO("run: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(read_file(d.dir / "srun.calls").find("--gpus-per-task=1") != std::string::npos);
   }
 
   TEST_CASE("a plan that does not fit the allocation fails before srun, naming the host and the resource") {
