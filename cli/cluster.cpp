@@ -111,6 +111,7 @@ int worker_command(const common_options& common, const worker_options& options) 
   cluster::worker_options o;
   o.listen = options.listen;
   o.name = expand_task(options.name);
+  o.once = options.once;
   o.kinds = &*kinds;
   try {
     if (!options.key.empty()) {

@@ -32,6 +32,7 @@ struct worker_options {
   std::string key;                 // PREFIX of a `loom keygen` pair: CurveZMQ
   std::vector<std::string> allow;  // public key files of clients allowed in (default: the worker's own)
   std::string address_file;        // write the bound address (and the Slurm node) here; `%t`: the task rank
+  bool once = false;               // leave after one run
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);

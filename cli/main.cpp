@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--address-file", worker.address_file,
                          "Write the address bound (with PORT 0: the port chosen) to this file; `%t`: the task rank "
                          "under srun");
+  worker_cmd->add_flag("--once", worker.once, "Leave after one run (how loom run --cluster slurm starts workers)");
   add_plugin(worker_cmd);
 
   std::string key_prefix;

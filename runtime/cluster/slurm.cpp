@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -243,11 +244,31 @@ allocation read_allocation(const probe& p) {
                                     names.size(), nodelist));
     return counts;
   };
-  auto tasks = per_node("SLURM_TASKS_PER_NODE", 1);
+  auto step = env("SLURM_STEP_ID");
+  a.inside_step = !step.empty() && step != "4294967294" && step != "batch";  // 4294967294: the batch step
   auto cpus = per_node("SLURM_JOB_CPUS_PER_NODE", 0);
 
   // The job's detail: its partition, and per node group the memory and GPUs it has there.
   auto job = parse_record(p.run({"scontrol", "-d", "-o", "show", "job", a.job_id}));
+
+  // Inside a step (`srun --pty bash`) SLURM_TASKS_PER_NODE is the step's: the job's tasks are NumTasks,
+  // laid out as Slurm's block distribution does, as many per node as its CPUs hold.
+  std::vector<int> tasks;
+  if (a.inside_step) {
+    int total = std::max(1, std::atoi(field(job, "NumTasks").c_str()));
+    int per_task = std::max(1, std::atoi(field(job, "CPUs/Task").c_str()));
+    // Every node has at least one task (the job has each node for a reason), then each fills up in order.
+    tasks.assign(names.size(), total >= static_cast<int>(names.size()) ? 1 : 0);
+    int left = total - std::accumulate(tasks.begin(), tasks.end(), 0);
+    for (std::size_t i = 0; i < names.size() && left > 0; ++i) {
+      int fit = cpus[i] > 0 ? std::max(1, cpus[i] / per_task) : 1;
+      int more = std::min(left, std::max(0, fit - tasks[i]));
+      tasks[i] += more, left -= more;
+    }
+    for (std::size_t i = 0; left > 0; i = (i + 1) % tasks.size()) ++tasks[i], --left;
+  } else {
+    tasks = per_node("SLURM_TASKS_PER_NODE", 1);
+  }
   std::map<std::string, std::uint64_t> mem_of;
   std::map<std::string, int> gpus_of;
   std::vector<std::string> group;
@@ -293,8 +314,6 @@ allocation read_allocation(const probe& p) {
     a.tasks += n.tasks;
     a.nodes.push_back(std::move(n));
   }
-  auto step = env("SLURM_STEP_ID");
-  a.inside_step = !step.empty() && step != "4294967294" && step != "batch";  // 4294967294: the batch step
   return a;
 }
 
@@ -366,9 +385,13 @@ class slurm_source : public host_source {
     if (srun_ > 0) {
       // srun passes SIGTERM on to every worker, which leaves at once; twice SIGINT within a second makes it
       // end the step; SIGKILL of its process group is the last word (Slurm still ends the step with the job).
-      log(fmt::format("stopping the worker step (srun pid {})", srun_));
-      kill(srun_, SIGTERM);
-      if (!reaped(std::chrono::seconds(3))) {
+      // Workers started with --once leave by themselves after the run; those still there (no run reached
+      // them) are told to go.
+      if (!reaped(std::chrono::seconds(2))) {
+        log(fmt::format("stopping the worker step (srun pid {})", srun_));
+        kill(srun_, SIGTERM);
+      }
+      if (srun_ > 0 && !reaped(std::chrono::seconds(3))) {
         kill(srun_, SIGINT);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         kill(srun_, SIGINT);
@@ -400,7 +423,10 @@ class slurm_source : public host_source {
   bool reaped(std::chrono::milliseconds limit) {
     auto end = clock::now() + limit;
     while (clock::now() < end) {
-      if (waitpid(srun_, nullptr, WNOHANG) == srun_) return true;
+      if (waitpid(srun_, nullptr, WNOHANG) == srun_) {
+        srun_ = -1;
+        return true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
@@ -427,7 +453,7 @@ class slurm_source : public host_source {
     }
 
     bool loopback = std::all_of(a.nodes.begin(), a.nodes.end(), [](const node& n) { return n.address.starts_with("127."); });
-    std::vector<std::string> argv{"srun", fmt::format("--ntasks={}", a.tasks), fmt::format("--nodes={}", a.nodes.size()),
+    std::vector<std::string> argv{"srun", fmt::format("--ntasks={}", a.tasks), fmt::format("--nodes={}", std::count_if(a.nodes.begin(), a.nodes.end(), [](const node& n) { return n.tasks > 0; })),
                                   "--distribution=block", "--kill-on-bad-exit=1", "--job-name=loom-worker", "--quiet"};
     double min_cpus = 1e9;
     int min_gpus = 1 << 30, max_gpus = 0;
@@ -441,7 +467,7 @@ class slurm_source : public host_source {
     if (a.inside_step) argv.push_back("--overlap");
     argv.insert(argv.end(), {o_.loom.empty() ? fs::read_symlink("/proc/self/exe").string() : o_.loom, "worker",
                              "--listen", loopback ? "tcp://127.0.0.1:0" : "tcp://*:0", "--address-file",
-                             (dir_ / "worker-%t.addr").string(), "--name", "task-%t"});
+                             (dir_ / "worker-%t.addr").string(), "--name", "task-%t", "--once"});
     if (!key_prefix.empty()) argv.insert(argv.end(), {"--key", key_prefix});
     for (const auto& p : o_.plugins) argv.insert(argv.end(), {"--plugin", p});
 

@@ -71,7 +71,7 @@ class worker {
     sys_cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
     system_ = std::make_unique<caf::actor_system>(sys_cfg);
 
-    while (!(o_.stopping && o_.stopping())) {
+    while (!done_ && !(o_.stopping && o_.stopping())) {
       std::optional<event> ev;
       {
         std::unique_lock lock(m_);
@@ -215,9 +215,10 @@ class worker {
   void reap() {
     if (!run_ || !finished_) return;
     if (run_->thread.joinable()) run_->thread.join();
-    log(fmt::format("run {}: over; waiting for the next", run_->id));
+    log(fmt::format("run {}: over; {}", run_->id, o_.once ? "leaving (--once)" : "waiting for the next"));
     std::atomic_store(&run_, std::shared_ptr<run_state>{});
     finished_ = false;
+    done_ = o_.once;
   }
 
   void refuse(run_state& r, const std::string& why) {
@@ -330,6 +331,7 @@ class worker {
   std::map<std::string, tr::peer_id> peer_by_address_;  // used by the run thread only, one run at a time
   std::shared_ptr<run_state> run_;  // written by the main thread; read by the I/O thread with atomic_load
   std::atomic<bool> finished_{false};
+  bool done_ = false;  // `once`: the run is over
   std::shared_ptr<const tr::receiver> receiver_;
 };
 

@@ -26,6 +26,7 @@ struct worker_options {
   std::function<bool()> stopping;                   // polled: true ends the worker (SIGINT)
   std::function<void(const std::string&)> log;      // one line per event
   std::function<void(const std::string&)> on_listening;  // the address bound (PORT 0: the port chosen)
+  bool once = false;  // leave after one run (workers a driver started for its own run: Slurm)
 };
 
 // Serves runs until `stopping()`. Returns 0, or 2 when it cannot listen (the error is logged).

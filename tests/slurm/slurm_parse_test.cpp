@@ -56,7 +56,7 @@ probe fake_job(std::map<std::string, std::string> env) {
     for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
     if (cmd == "scontrol show hostnames gpu[01-02]") return "gpu01\ngpu02\n";
     if (cmd == "scontrol -d -o show job 77")
-      return "JobId=77 JobName=g Partition=train NumNodes=2 NumCPUs=12 Nodes=gpu01 CPU_IDs=0-7 Mem=65536 "
+      return "JobId=77 JobName=g Partition=train NumNodes=2 NumCPUs=12 NumTasks=3 CPUs/Task=2 Nodes=gpu01 CPU_IDs=0-7 Mem=65536 "
              "GRES=gpu:h100:4(IDX:0-3) Nodes=gpu02 CPU_IDs=0-3 Mem=32768 GRES=gpu:h100:1(IDX:0)\n";
     if (cmd == "scontrol -o show node gpu[01-02]")
       return "NodeName=gpu01 CPUTot=64 NodeAddr=10.1.0.1 ActiveFeatures=nvlink,ib Partitions=train\n"
@@ -100,8 +100,21 @@ TEST_CASE("outside a job, or with counts that do not match the nodes, the error 
                                                  {"SLURM_JOB_NODELIST", "gpu[01-02]"},
                                                  {"SLURM_TASKS_PER_NODE", "3"}})),
                        doctest::Contains("SLURM_TASKS_PER_NODE=`3` gives 1 counts for the 2 nodes"), slurm_error);
-  auto inside = read_allocation(fake_job({{"SLURM_JOB_ID", "77"}, {"SLURM_JOB_NODELIST", "gpu[01-02]"}, {"SLURM_STEP_ID", "0"}}));
+}
+
+TEST_CASE("inside a step (srun --pty), the job's tasks come from scontrol, not the step's environment") {
+  auto inside = read_allocation(fake_job({{"SLURM_JOB_ID", "77"},
+                                          {"SLURM_JOB_NODELIST", "gpu[01-02]"},
+                                          {"SLURM_JOB_CPUS_PER_NODE", "8,4"},
+                                          {"SLURM_TASKS_PER_NODE", "1,0"},  // the step's
+                                          {"SLURM_STEP_ID", "0"}}));
   CHECK(inside.inside_step);
+  REQUIRE(inside.nodes.size() == 2);
+  CHECK(inside.tasks == 3);
+  CHECK(inside.nodes[0].tasks == 2);  // 8 CPUs at 2 a task: room for the two that are left after one each
+  CHECK(inside.nodes[1].tasks == 1);
+  auto batch = read_allocation(fake_job({{"SLURM_JOB_ID", "77"}, {"SLURM_JOB_NODELIST", "gpu[01-02]"}, {"SLURM_STEP_ID", "4294967294"}}));
+  CHECK_FALSE(batch.inside_step);
 }
 
 namespace {
