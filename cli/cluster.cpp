@@ -60,6 +60,7 @@ void write_address_file(const std::string& path, const std::string& bound) {
 int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options) {
   cluster::host_source_options so;
   so.plugins = options.plugins;
+  if (const char* keys = std::getenv("LOOM_SLURM_KEYS_DIR")) so.keys_parent = keys;  // else the working directory
   so.start_timeout = std::chrono::milliseconds(static_cast<long>(std::max(30.0, options.connect_timeout) * 1000));
   if (!options.quiet) so.log = [](const std::string& line) { log_line("driver", line); };
   auto source = cluster::make_host_source(options.cluster, so);

@@ -213,6 +213,15 @@ TEST_SUITE("slurm: a real one-node cluster" * doctest::timeout(180)) {
     CHECK(table_row(r.err, "out") == "out sink.file 30000 0");
     CHECK(d.key_folders().empty());  // the per-job keys are gone
     CHECK(workers_left_after(5s) == 0);
+
+    // The example of docs/slurm.md and the README.
+    auto example = run_process({"/usr/bin/salloc", "-n", "3", "--quiet", loom_binary(), "run",
+                                (source_dir / "configs/slurm_spread.yaml").string(), "--cluster", "slurm"},
+                               d.options());
+    INFO("example stderr: " << example.err);
+    CHECK(example.status == 0);
+    CHECK(table_row(example.err, "tally") == "tally sink.count 100000 0");
+    CHECK(workers_left_after(5s) == 0);
   }
 
   TEST_CASE("salloc --gpus-per-task=1: each task's GPU is in the plan, and srun binds one GPU to each worker") {
