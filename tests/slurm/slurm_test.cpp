@@ -244,6 +244,27 @@ TEST_SUITE("slurm: a real one-node cluster" * doctest::timeout(180)) {
     CHECK(read_file(d.dir / "srun.calls").find("--gpus-per-task=1") != std::string::npos);
   }
 
+  TEST_CASE("a node that fails on a worker fails the run: exit status 1 and the node's error") {
+    job_dir d("fail");
+    auto graph = d.write("fail.yaml", R"(graph: fails
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1000}}
+  work: {kind: flow.forward, replicas: 3, spread: workers}
+  tally: {kind: sink.count, params: {expect: 7}}
+edges:
+  - numbers -> work -> tally
+)");
+    auto r = run_process({"/usr/bin/salloc", "-n", "3", "--quiet", loom_binary(), "run", graph.string(), "--cluster",
+                          "slurm"},
+                         d.options());
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("node `tally` (sink.count) failed while finishing: expected 7 messages, got 1000") !=
+          std::string::npos);
+    CHECK(workers_left_after(5s) == 0);
+    CHECK(d.key_folders().empty());
+  }
+
   TEST_CASE("a plan that does not fit the allocation fails before srun, naming the host and the resource") {
     job_dir d("too-big");
     path_with_fake_srun path(d);
@@ -313,25 +334,26 @@ TEST_SUITE("slurm: a real one-node cluster" * doctest::timeout(180)) {
     CHECK(d.key_folders().empty());
   }
 
-  TEST_CASE("the flagship runs under sbatch --wait, and loom slurm writes a script sbatch takes") {
+  TEST_CASE("the flagship runs under sbatch --wait, from the script loom slurm writes and submits") {
     job_dir d("flagship");
     fs::copy(source_dir / "configs", d.dir / "configs", fs::copy_options::recursive);
-    // The script `loom slurm` writes for the flagship, submitted and waited for.
-    auto script = run_process({loom_binary(), "slurm", "configs/food_truck.yaml", "--script", "food_truck.sbatch",
-                               "--output=job.log", "--time=10"},
-                              d.options());
-    INFO("loom slurm: " << script.err);
-    REQUIRE(script.status == 0);
+    // The script `loom slurm` writes for the flagship, submitted (--submit) and waited for (--wait: an
+    // sbatch option, copied into the script like the others).
+    auto r = run_process({loom_binary(), "slurm", "configs/food_truck.yaml", "--script", "food_truck.sbatch",
+                          "--submit", "--wait", "--output=job.log", "--time=10"},
+                         d.options(150s));
     auto text = read_file(d.dir / "food_truck.sbatch");
     INFO("script:\n" << text);
+    INFO("loom slurm: " << r.out << r.err);
+    INFO("job log:\n" << read_file(d.dir / "job.log"));
     CHECK(text.find("#SBATCH --ntasks=") != std::string::npos);
+    CHECK(text.find("#SBATCH --wait\n") != std::string::npos);
     CHECK(text.find("#SBATCH --output=job.log\n") != std::string::npos);
     CHECK(text.find("--cluster slurm") != std::string::npos);
-    auto r = run_process({"/usr/bin/sbatch", "--wait", "--quiet", "food_truck.sbatch"}, d.options(150s));
-    INFO("sbatch: " << r.out << r.err);
-    INFO("job log:\n" << read_file(d.dir / "job.log"));
     CHECK_FALSE(r.timed_out);
     REQUIRE(r.status == 0);
+    CHECK(r.out.find("Submitted batch job") != std::string::npos);
+    CHECK(read_file(d.dir / "job.log").find("driver: run ") != std::string::npos);  // it ran as a distributed run
     auto doc = read_file(d.dir / "out/launch_package.md");
     CHECK(doc.rfind("# Food truck launch package\n", 0) == 0);
     for (auto section : {"\n## design\n", "\n## finance\n", "\n## market\n", "\n## marketing\n", "\n## ops\n"})
