@@ -6,6 +6,7 @@
 #                                                 waits (with a deadline) until the node is idle
 #   bash tests/slurm/slurm_cluster.sh stop DIR    stops the daemons by the pids recorded in DIR, removes DIR
 # The tests then set SLURM_CONF=DIR/slurm.conf and use salloc, sbatch, srun, scancel as on any cluster.
+# Run as root, or as a user who may `sudo -n` (the daemons then run as root, the jobs as that user).
 # Node `localhost` (NodeAddr 127.0.0.1) offers 4 CPUs, 3000 MiB and the feature `loomtest`, in partition
 # `loomq`, whatever the machine has (SlurmdParameters=config_overrides). Plugins that need no cgroups:
 # proctrack/linuxproc, task/none.
@@ -18,11 +19,15 @@ if [ -z "$cmd" ] || [ -z "$dir" ]; then
   exit 2
 fi
 
+# Root for the daemons: ourselves, or sudo without a password.
+ROOT=()
+if [ "$(id -u)" -ne 0 ]; then ROOT=(sudo -n); fi
+
 stop() {
   [ -d "$dir" ] || return 0
   # Clients first (a test may have left a job), then the daemons, each by its recorded pid.
   if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid.timeout" ]; then
-    SLURM_CONF="$dir/slurm.conf" timeout 5 scancel --full --quiet --user=root 2>/dev/null || true
+    SLURM_CONF="$dir/slurm.conf" timeout 5 scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
   fi
   local pids=()
   for name in slurmd slurmctld munged; do
@@ -31,16 +36,14 @@ stop() {
     local pid
     pid=$(cat "$f")
     # `timeout` passes the TERM on to the daemon it runs, then exits.
-    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
+    if "${ROOT[@]}" kill -0 "$pid" 2>/dev/null; then "${ROOT[@]}" kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
   done
   local deadline=$((SECONDS + 10))
   for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+    while "${ROOT[@]}" kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if "${ROOT[@]}" kill -0 "$pid" 2>/dev/null; then "${ROOT[@]}" kill -KILL "$pid" 2>/dev/null || true; fi
   done
-  # slurmstepd processes of this cluster, if a step outlived slurmd (they carry our spool dir in no argument,
-  # so find them by their parent being gone and their config: we only kill what our slurmd pid file names).
-  rm -rf "$dir"
+  "${ROOT[@]}" rm -rf "$dir"
 }
 
 free_port() {
@@ -52,21 +55,25 @@ free_port() {
 }
 
 start() {
-  if [ "$(id -u)" -ne 0 ]; then echo "slurm_cluster.sh: needs root (slurmd runs jobs as any user)" >&2; exit 1; fi
+  if [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>/dev/null; then
+    echo "slurm_cluster.sh: needs root, or sudo without a password (slurmd runs jobs as any user)" >&2; exit 1
+  fi
   for tool in munged slurmctld slurmd salloc sinfo; do
     command -v "$tool" >/dev/null || { echo "slurm_cluster.sh: \`$tool\` is missing (apt-get install slurm-wlm munge)" >&2; exit 1; }
   done
   stop
-  mkdir -p "$dir"
-  chmod 0755 "$dir"
-  mkdir -p "$dir/munge" "$dir/state" "$dir/spool"
-  chmod 0700 "$dir/munge" "$dir/state" "$dir/spool"
+  "${ROOT[@]}" mkdir -p "$dir/munge" "$dir/state" "$dir/spool"
+  "${ROOT[@]}" chmod 0755 "$dir"
+  # munge/ is 0755: munged wants no one else writing there, and clients must reach its socket.
+  "${ROOT[@]}" chmod 0755 "$dir/munge"
+  "${ROOT[@]}" chmod 0700 "$dir/state" "$dir/spool"
+  "${ROOT[@]}" chown "$(id -u):$(id -g)" "$dir"  # our files (config, logs of the daemons' output) go here
   local lifetime=${LOOM_SLURM_LIFETIME:-1800}
 
   # munge: its own key, socket, pid and log in DIR/munge (munged checks that only root can write there).
-  dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
-  chmod 0400 "$dir/munge/munge.key"
-  timeout "$lifetime" munged --foreground --force --socket="$dir/munge/munge.sock" --key-file="$dir/munge/munge.key" \
+  "${ROOT[@]}" dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
+  "${ROOT[@]}" chmod 0400 "$dir/munge/munge.key"
+  "${ROOT[@]}" timeout "$lifetime" munged --foreground --force --socket="$dir/munge/munge.sock" --key-file="$dir/munge/munge.key" \
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed" \
     >"$dir/munged.out" 2>&1 &
   echo $! >"$dir/munged.pid.timeout"
@@ -122,13 +129,13 @@ CONF
   export SLURM_CONF="$dir/slurm.conf"
 
   local deadline=$((SECONDS + 10))
-  until [ -S "$dir/munge/munge.sock" ]; do
+  until "${ROOT[@]}" test -S "$dir/munge/munge.sock"; do
     if [ $SECONDS -ge $deadline ]; then echo "slurm_cluster.sh: munged did not start:" >&2; cat "$dir/munged.out" "$dir/munge/munged.log" >&2 2>/dev/null || true; exit 1; fi
     sleep 0.1
   done
-  timeout "$lifetime" slurmctld -D -i -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
+  "${ROOT[@]}" timeout "$lifetime" slurmctld -D -i -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
   echo $! >"$dir/slurmctld.pid.timeout"
-  timeout "$lifetime" slurmd -D -N localhost -f "$SLURM_CONF" >"$dir/slurmd.out" 2>&1 &
+  "${ROOT[@]}" timeout "$lifetime" slurmd -D -N localhost -f "$SLURM_CONF" >"$dir/slurmd.out" 2>&1 &
   echo $! >"$dir/slurmd.pid.timeout"
 
   deadline=$((SECONDS + 60))
