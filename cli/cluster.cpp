@@ -85,7 +85,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   if (auto why = source->start_workers(*c, p, o); !why.empty()) {
     source->stop_workers();
     print_error(fmt::format("{}: {}", source->describe(), why));
-    return interrupted_by_user() ? interrupted : invalid;
+    return interrupted_by_user() ? interrupted : run_failed;
   }
   progress bar{!options.quiet};
   std::string gone;  // the workers went away on their own (Slurm: the step ended, the job was cancelled)

@@ -438,7 +438,9 @@ class slurm_source : public host_source {
     fs::path parent = o_.keys_parent.empty() ? fs::current_path() : fs::path(o_.keys_parent);
     std::string templ = (parent / fmt::format(".loom-slurm-{}-XXXXXX", a.job_id)).string();
     if (mkdtemp(templ.data()) == nullptr)
-      throw slurm_error(fmt::format("cannot make a private folder in {}: {}", parent.string(), std::strerror(errno)));
+      throw slurm_error(fmt::format("cannot make a private folder for the job's keys in {}: {} (set LOOM_SLURM_KEYS_DIR "
+                                    "to a folder every node of the job sees)",
+                                    parent.string(), std::strerror(errno)));
     dir_ = fs::absolute(templ);
     chmod(dir_.c_str(), 0700);
     std::string key_prefix;
