@@ -265,6 +265,16 @@ edges:
     CHECK(d.key_folders().empty());
   }
 
+  TEST_CASE("outside an allocation, --cluster slurm is a clear error (exit 2) that says where to run it") {
+    job_dir d("outside");
+    auto plain = run_process({loom_binary(), "run", (source_dir / "configs/slurm_spread.yaml").string(), "--cluster",
+                              "slurm"},
+                             d.options());  // the test itself runs in no job
+    CHECK(plain.status == 2);
+    CHECK(plain.err.find("not inside a Slurm allocation: SLURM_JOB_ID is not set") != std::string::npos);
+    CHECK(plain.err.find("salloc") != std::string::npos);
+  }
+
   TEST_CASE("a plan that does not fit the allocation fails before srun, naming the host and the resource") {
     job_dir d("too-big");
     path_with_fake_srun path(d);
