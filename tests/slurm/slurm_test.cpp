@@ -155,10 +155,11 @@ edges:
 )";
 
 // Two replicas that each take a GPU, on different tasks.
+// It lasts about 2.5 s (two replicas at 200 a second): long enough to look at the workers while it runs.
 const char* gpu_graph = R"(graph: two-gpus
 nodes:
   numbers: {kind: source.sequence, params: {count: 1000}}
-  work: {kind: flow.forward, replicas: 2, spread: gpus, resources: {gpus: 1}}
+  work: {kind: flow.throttle, params: {rate: 200}, replicas: 2, spread: gpus, resources: {gpus: 1}}
   out: {kind: sink.count, params: {expect: 1000}}
 edges:
   - numbers -> work -> out
@@ -238,10 +239,25 @@ TEST_SUITE("slurm: a real one-node cluster" * doctest::timeout(180)) {
     CHECK(plan.out.find("work[1]  localhost-t1 / gpu 0") != std::string::npos);
     auto run_argv = salloc;
     run_argv.insert(run_argv.end(), {"run", graph.string(), "--cluster", "slurm"});
-    auto r = run_process(run_argv, d.options());
+    process_result r;
+    std::thread driver([&] { r = run_process(run_argv, d.options()); });
+    // While it runs: each worker sees only its own GPU (Slurm sets CUDA_VISIBLE_DEVICES per task).
+    std::vector<std::string> visible;
+    wait_until([&] {
+      visible.clear();
+      for (auto pid : loom_processes("worker")) {
+        std::string env = read_file("/proc/" + std::to_string(pid) + "/environ");
+        auto at = env.find(std::string("CUDA_VISIBLE_DEVICES=", 21));
+        if (at != std::string::npos) visible.push_back(env.substr(at + 21, env.find('\0', at) - at - 21));
+      }
+      return visible.size() == 2;
+    }, 20s);
+    driver.join();
     INFO("run: " << r.err);
     CHECK(r.status == 0);
     CHECK(read_file(d.dir / "srun.calls").find("--gpus-per-task=1") != std::string::npos);
+    std::sort(visible.begin(), visible.end());
+    CHECK(visible == std::vector<std::string>{"0", "1"});
   }
 
   TEST_CASE("a node that fails on a worker fails the run: exit status 1 and the node's error") {
