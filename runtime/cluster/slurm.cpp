@@ -377,8 +377,7 @@ class slurm_source : public host_source {
     int status = 0;
     if (waitpid(srun_, &status, WNOHANG) != srun_) return {};
     srun_ = -1;
-    gone_ = fmt::format("the worker step ended ({}): the job was cancelled or a worker died", status_text(status));
-    return gone_;
+    return fmt::format("the worker step ended ({}): the job was cancelled or a worker died", status_text(status));
   }
 
   void stop_workers() override {
@@ -545,7 +544,6 @@ class slurm_source : public host_source {
   std::optional<allocation> a_;
   fs::path dir_;
   pid_t srun_ = -1;
-  std::string gone_;
 };
 
 }  // namespace
