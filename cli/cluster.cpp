@@ -63,6 +63,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   if (const char* keys = std::getenv("LOOM_SLURM_KEYS_DIR")) so.keys_parent = keys;  // else the working directory
   so.start_timeout = std::chrono::milliseconds(static_cast<long>(std::max(30.0, options.connect_timeout) * 1000));
   if (!options.quiet) so.log = [](const std::string& line) { log_line("driver", line); };
+  so.interrupted = [] { return interrupted_by_user(); };
   auto source = cluster::make_host_source(options.cluster, so);
   graph::diagnostics cluster_diags;
   auto c = source->hosts(cluster_diags);

@@ -48,6 +48,7 @@ struct host_source_options {
   std::string keys_parent;           // where the per-job key folder goes (Slurm; default: the working directory)
   std::chrono::milliseconds start_timeout{30000};  // for every worker to report its address
   std::function<void(const std::string&)> log;
+  std::function<bool()> interrupted;  // polled while the workers start (SIGINT)
 };
 
 // `--cluster FILE`: the hosts of a cluster file; their workers were started by hand.

@@ -525,6 +525,7 @@ class slurm_source : public host_source {
       if (auto why = workers_gone(); !why.empty())
         throw slurm_error(fmt::format("{} before {} of {} workers reported their address", why, c.hosts.size() - ready,
                                       c.hosts.size()));
+      if (o_.interrupted && o_.interrupted()) throw slurm_error("interrupted while the workers were starting");
       if (clock::now() > deadline) {
         std::string missing;
         for (std::size_t k = 0; k < c.hosts.size(); ++k)
