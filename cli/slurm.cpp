@@ -43,7 +43,7 @@ int slurm_command(const common_options& common, const slurm_options& options) {
   try {
     s = cluster::slurm::make_script(*g, *kinds, r);
   } catch (const std::exception& e) {
-    print_error(fmt::format("{}: {}", options.file, e.what()));
+    print_error(e.what());  // it names the file, line and column
     return invalid;
   }
   if (!options.output.empty()) {

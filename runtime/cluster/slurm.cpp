@@ -568,10 +568,16 @@ script make_script(const graph::graph& g, const graph::kind_catalog& kinds, cons
     memory = std::max(memory, need.memory);
     gpus = std::max(gpus, need.gpus);
     instances += static_cast<std::size_t>(std::max(1, n.replicas));
+    if (n.place.host)
+      throw slurm_error(fmt::format("{}: node `{}` is pinned to host `{}` (placement.host), which a Slurm job does "
+                                    "not have: its hosts are its tasks, NODE-tK; use placement.labels (node, "
+                                    "partition, feature.NAME) or spread",
+                                    n.place.where.str(), n.name, *n.place.host));
     for (const auto& [k, v] : n.place.labels) {
       auto conflict = [&](const std::string& had) {
         if (!had.empty() && had != v)
-          throw slurm_error(fmt::format("nodes ask for {}={} and {}={}: one job has one", k, had, k, v));
+          throw slurm_error(fmt::format("{}: nodes ask for {}={} and {}={}: one job has one", n.place.where.str(), k,
+                                        had, k, v));
       };
       if (k == "partition") {
         conflict(partition);
@@ -581,9 +587,9 @@ script make_script(const graph::graph& g, const graph::kind_catalog& kinds, cons
       } else if (k.starts_with("feature.") && v == "true") {
         features.insert(k.substr(8));
       } else {
-        throw slurm_error(fmt::format("node `{}` asks for the label {}={}; a Slurm host has only node=NAME, "
+        throw slurm_error(fmt::format("{}: node `{}` asks for the label {}={}; a Slurm host has only node=NAME, "
                                       "partition=NAME and feature.NAME=true",
-                                      n.name, k, v));
+                                      n.place.where.str(), n.name, k, v));
       }
       if (std::find(labels.begin(), labels.end(), std::pair{k, v}) == labels.end()) labels.emplace_back(k, v);
     }
@@ -611,7 +617,8 @@ script make_script(const graph::graph& g, const graph::kind_catalog& kinds, cons
       break;
     }
     if (k == std::max<std::size_t>(1, instances))
-      throw slurm_error(fmt::format("no number of tasks up to {} (one per instance) gives a plan:\n{}", k, d.str()));
+      throw slurm_error(fmt::format("{}: no number of tasks up to {} (one per instance) gives a plan:\n{}",
+                                    g.where.str(), k, d.str()));
   }
   std::string t = "#!/bin/bash\n";
   t += fmt::format("# Written by `loom slurm {}`: graph `{}` ({} instances) needs {} task{} of {} CPU{}{}{}.\n",

@@ -182,4 +182,14 @@ edges:
 )",
                         kinds);
   CHECK_THROWS_WITH_AS(make_script(bad, kinds, r), doctest::Contains("label zone=paris"), slurm_error);
+
+  auto pinned = load_graph(R"(graph: pinned
+nodes:
+  src: {kind: source.sequence, params: {count: 10}, placement: {host: a}}
+  out: {kind: sink.count}
+edges:
+  - src -> out
+)",
+                           kinds);
+  CHECK_THROWS_WITH_AS(make_script(pinned, kinds, r), doctest::Contains("node `src` is pinned to host `a`"), slurm_error);
 }
