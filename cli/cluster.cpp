@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <ctime>
 #include <filesystem>
 
@@ -9,6 +11,7 @@
 #include "cli/progress.hpp"
 #include "graph/emit.hpp"
 #include "runtime/cluster/driver.hpp"
+#include "runtime/cluster/hosts.hpp"
 #include "runtime/cluster/worker.hpp"
 #include "runtime/placement/cluster.hpp"
 #include "runtime/placement/planner.hpp"
@@ -30,43 +33,77 @@ std::string key_prefix(std::string path) {
   return path;
 }
 
+// `%t` in a worker's --name or --address-file: its task rank under srun (SLURM_PROCID), as in srun's own
+// file name patterns; "0" outside srun.
+std::string expand_task(std::string text) {
+  const char* rank = std::getenv("SLURM_PROCID");
+  for (auto at = text.find("%t"); at != std::string::npos; at = text.find("%t", at))
+    text.replace(at, 2, rank ? rank : "0");
+  return text;
+}
+
+// The bound address, and the Slurm node (SLURMD_NODENAME) when there is one, written whole, then renamed
+// into place, so a reader never sees half of it.
+void write_address_file(const std::string& path, const std::string& bound) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    const char* node = std::getenv("SLURMD_NODENAME");
+    out << bound << "\n" << (node ? node : "") << "\n";
+    if (!out) throw std::runtime_error(fmt::format("cannot write the address file {}", path));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 }  // namespace
 
 int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options) {
+  cluster::host_source_options so;
+  so.plugins = options.plugins;
+  if (const char* keys = std::getenv("LOOM_SLURM_KEYS_DIR")) so.keys_parent = keys;  // else the working directory
+  so.start_timeout = std::chrono::milliseconds(static_cast<long>(std::max(30.0, options.connect_timeout) * 1000));
+  if (!options.quiet) so.log = [](const std::string& line) { log_line("driver", line); };
+  so.interrupted = [] { return interrupted_by_user(); };
+  auto source = cluster::make_host_source(options.cluster, so);
   graph::diagnostics cluster_diags;
-  auto c = placement::load_cluster_file(options.cluster, cluster_diags);
+  auto c = source->hosts(cluster_diags);
   print_diagnostics(cluster_diags, options.cluster);
   if (!c) return invalid;
+  // The plan comes first: a graph that does not fit fails here, before any worker is started.
   graph::diagnostics diags;
   auto p = placement::make_plan(g, kinds, *c, diags);
   if (diags.has_errors()) {
     print_diagnostics(diags, options.file);
-    print_error(fmt::format("no plan of `{}` on `{}`", options.file, options.cluster));
+    print_error(fmt::format("no plan of `{}` on {}", options.file, source->describe()));
     return invalid;
   }
 
   cluster::driver_options o;
   o.kinds = &kinds;
   o.connect_timeout = std::chrono::milliseconds(static_cast<long>(options.connect_timeout * 1000));
-  if (c->curve) {
-    try {
-      const auto& server = c->curve->server_key_file;
-      const auto& client = c->curve->client_key_file ? c->curve->client_key_file : server;
-      if (!server) throw transport::key_error("security.curve needs server_key_file");
-      o.server_key = transport::load_public_key(key_prefix(server->resolved) + ".pub");
-      o.curve = transport::load_keypair(key_prefix(client->resolved));
-    } catch (const std::exception& e) {
-      print_error(fmt::format("{}: security.curve: {}", options.cluster, e.what()));
-      return invalid;
-    }
-  }
   install_sigint();
+  install_sighup();
+  if (auto why = source->start_workers(*c, p, o); !why.empty()) {
+    source->stop_workers();
+    print_error(fmt::format("{}: {}", source->describe(), why));
+    return interrupted_by_user() ? interrupted : run_failed;
+  }
   progress bar{!options.quiet};
-  o.interrupted = [] { return interrupted_by_user(); };
+  std::string gone;  // the workers went away on their own (Slurm: the step ended, the job was cancelled)
+  o.interrupted = [&] {
+    if (gone.empty()) gone = source->workers_gone();
+    return interrupted_by_user() || !gone.empty();
+  };
   o.on_progress = [&](const local::run_report& r) { bar.update(r); };
   if (!options.quiet) o.log = [](const std::string& line) { log_line("driver", line); };
   auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
   bar.clear();
+  std::fflush(stdout);
+  if (report.result == local::run_report::outcome::interrupted && !gone.empty() && !interrupted_by_user()) {
+    report.result = local::run_report::outcome::failed;
+    report.error = fmt::format("{}: {}", source->describe(), gone);
+  }
+  source->stop_workers();
   return report_run(report, g.name, options.quiet);
 }
 
@@ -75,7 +112,8 @@ int worker_command(const common_options& common, const worker_options& options) 
   if (!kinds) return invalid;
   cluster::worker_options o;
   o.listen = options.listen;
-  o.name = options.name;
+  o.name = expand_task(options.name);
+  o.once = options.once;
   o.kinds = &*kinds;
   try {
     if (!options.key.empty()) {
@@ -90,8 +128,13 @@ int worker_command(const common_options& common, const worker_options& options) 
   }
   install_sigint();
   o.stopping = [] { return interrupted_by_user(); };
-  auto who = options.name.empty() ? "worker " + options.listen : "worker " + options.name;
+  auto who = o.name.empty() ? "worker " + options.listen : "worker " + o.name;
   o.log = [who](const std::string& line) { log_line(who, line); };
+  if (!options.address_file.empty()) {
+    o.on_listening = [path = expand_task(options.address_file)](const std::string& bound) {
+      write_address_file(path, bound);
+    };
+  }
   return cluster::run_worker(o);
 }
 

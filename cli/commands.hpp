@@ -21,7 +21,8 @@ struct run_options {
   std::vector<std::string> sets;  // --set node.param=value
   bool quiet = false;             // no progress, no summary
   unsigned threads = 0;           // 0: one per core
-  std::string cluster;            // --cluster C: run across the cluster's workers
+  std::string cluster;            // --cluster C: run across the cluster file's workers; `slurm`: the allocation's
+  std::vector<std::string> plugins;  // the --plugin libraries, passed on to workers the driver starts
   double connect_timeout = 10;    // seconds to wait for each worker
 };
 
@@ -30,6 +31,8 @@ struct worker_options {
   std::string name;
   std::string key;                 // PREFIX of a `loom keygen` pair: CurveZMQ
   std::vector<std::string> allow;  // public key files of clients allowed in (default: the worker's own)
+  std::string address_file;        // write the bound address (and the Slurm node) here; `%t`: the task rank
+  bool once = false;               // leave after one run
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);
@@ -39,7 +42,19 @@ int graph_command(const common_options& common, const std::string& file, const s
 int inspect_command(const common_options& common, const std::string& kind);
 
 // cli/plan.cpp: place the graph on the cluster file's hosts and print the plan.
+// `--cluster slurm`: the hosts of the current Slurm allocation.
 int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file);
+// cli/slurm.cpp: `loom slurm FILE [sbatch options]`: an sbatch script for the graph, printed, written or
+// submitted.
+struct slurm_options {
+  std::string file;
+  std::vector<std::string> sets;   // --set, passed on to loom run
+  std::vector<std::string> extra;  // sbatch options
+  std::string output;              // write the script here (default: stdout)
+  bool submit = false;             // hand it to sbatch
+};
+int slurm_command(const common_options& common, const slurm_options& options);
+
 // Writes PREFIX.key (secret, 0600) and PREFIX.pub (z85 public key); never overwrites.
 int keygen_command(const std::string& prefix);
 

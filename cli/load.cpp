@@ -29,7 +29,16 @@ void install_sigint() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool interrupted_by_user() { return sigint_count.load() > 0; }
+std::atomic<bool> hangup{false};
+
+void install_sighup() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { hangup = true; };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+bool interrupted_by_user() { return sigint_count.load() > 0 || hangup.load(); }
 
 
 void print_error(const std::string& text) { std::fprintf(stderr, "loom: error: %s\n", text.c_str()); }

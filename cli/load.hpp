@@ -29,6 +29,8 @@ void print_error(const std::string& text);
 // SIGINT and SIGTERM set a flag (a second one exits at once with status 130).
 void install_sigint();
 bool interrupted_by_user();
+// SIGHUP (salloc's word when the allocation is revoked) counts as an interrupt too.
+void install_sighup();
 
 // Prints the outcome and the per-node table (stderr) and returns the exit status.
 int report_run(const local::run_report& report, const std::string& graph, bool quiet);

@@ -31,8 +31,13 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--set", run.sets, "Override a param: node.param=value (repeatable)");
   run_cmd->add_flag("-q,--quiet", run.quiet, "No progress line and no summary table");
   run_cmd->add_option("--threads", run.threads, "Scheduler threads (default: one per core)");
-  run_cmd->add_option("--cluster", run.cluster, "Run across the workers of this cluster file (this process drives)")
-      ->check(CLI::ExistingFile);
+  // A cluster file, or `slurm`: the hosts of the current Slurm allocation.
+  auto cluster_check = CLI::Validator(
+      [](std::string& v) { return v == "slurm" ? std::string() : CLI::ExistingFile(v); }, "FILE|slurm");
+  run_cmd->add_option("--cluster", run.cluster,
+                      "Run across the workers of this cluster file (this process drives); `slurm`: start one worker "
+                      "per task of the current Slurm allocation")
+      ->check(cluster_check);
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
   add_plugin(run_cmd);
@@ -51,7 +56,10 @@ int main(int argc, char** argv) {
   std::string plan_file, cluster_file;
   auto* plan = app.add_subcommand("plan", "Place a graph on a cluster's hosts and GPUs; print where and why");
   plan->add_option("file", plan_file, "Graph file")->required();
-  plan->add_option("--cluster", cluster_file, "Cluster file (hosts, their cpus, memory, GPUs, labels)")->required();
+  plan->add_option("--cluster", cluster_file,
+                   "Cluster file (hosts, their cpus, memory, GPUs, labels), or `slurm`: the current allocation")
+      ->required()
+      ->check(cluster_check);
   add_plugin(plan);
   worker_options worker;
   auto* worker_cmd = app.add_subcommand("worker", "Serve runs from a driver on this host: loom run FILE --cluster C");
@@ -59,6 +67,10 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--name", worker.name, "Name on the wire (default: worker@ADDRESS)");
   worker_cmd->add_option("--key", worker.key, "CurveZMQ key pair PREFIX (from loom keygen): encrypt and authenticate");
   worker_cmd->add_option("--allow", worker.allow, "Public key file of a client allowed in (default: the worker's own)");
+  worker_cmd->add_option("--address-file", worker.address_file,
+                         "Write the address bound (with PORT 0: the port chosen) to this file; `%t`: the task rank "
+                         "under srun");
+  worker_cmd->add_flag("--once", worker.once, "Leave after one run (how loom run --cluster slurm starts workers)");
   add_plugin(worker_cmd);
 
   std::string key_prefix;
@@ -84,6 +96,17 @@ int main(int argc, char** argv) {
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   add_plugin(serve_cmd);
 
+  slurm_options slurm;
+  auto* slurm_cmd = app.add_subcommand(
+      "slurm", "Write an sbatch script that runs a graph on Slurm with the tasks and GPUs its plan needs");
+  slurm_cmd->add_option("file", slurm.file, "Graph file")->required();
+  slurm_cmd->add_option("--set", slurm.sets, "Override a param: node.param=value (repeatable; passed to loom run)");
+  slurm_cmd->add_option("--script", slurm.output, "Write the script to this file (default: print it)");
+  slurm_cmd->add_flag("--submit", slurm.submit, "Submit the script with sbatch");
+  slurm_cmd->allow_extras();  // everything else is an sbatch option, copied into the script
+  slurm_cmd->footer("Other options (e.g. --time=1:00:00 --partition=gpu --account=A) become #SBATCH lines.");
+  add_plugin(slurm_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -92,7 +115,14 @@ int main(int argc, char** argv) {
   }
 
   if (*validate) return validate_command(common, validate_files);
-  if (*run_cmd) return run_command(common, run);
+  if (*run_cmd) {
+    run.plugins = common.plugins;
+    return run_command(common, run);
+  }
+  if (*slurm_cmd) {
+    slurm.extra = slurm_cmd->remaining();
+    return slurm_command(common, slurm);
+  }
   if (*graph_cmd) return graph_command(common, graph_file, format);
   if (*inspect) return inspect_command(common, kind);
   if (*plan) return plan_command(common, plan_file, cluster_file);

@@ -1,6 +1,6 @@
-// cli/plan.cpp: `loom plan FILE --cluster C`: loads and validates the graph as `loom validate` does, loads
-// the cluster file, plans, and prints the plan with its reasons. Exit 2 when any file is invalid or no
-// plan exists (the error names the node and the constraint).
+// cli/plan.cpp: `loom plan FILE --cluster C`: loads and validates the graph as `loom validate` does, reads
+// the hosts (a cluster file, or `slurm`: the current allocation), plans, and prints the plan with its
+// reasons. Exit 2 when any file is invalid or no plan exists (the error names the node and the constraint).
 #include <cstdio>
 #include <optional>
 
@@ -9,6 +9,7 @@
 #include "cli/load.hpp"
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
+#include "runtime/cluster/hosts.hpp"
 #include "runtime/placement/cluster.hpp"
 #include "runtime/placement/planner.hpp"
 #include "runtime/registry.hpp"
@@ -19,15 +20,16 @@ int plan_command(const common_options& common, const std::string& file, const st
   if (!registry) return invalid;
   auto& kinds = *registry;
   auto g = load(file, kinds);
+  auto source = cluster::make_host_source(cluster_file, {});
   graph::diagnostics cluster_diags;
-  auto c = placement::load_cluster_file(cluster_file, cluster_diags);
+  auto c = source->hosts(cluster_diags);
   print_diagnostics(cluster_diags, cluster_file);
   if (!g || !c) return invalid;
   graph::diagnostics diags;
   auto p = placement::make_plan(*g, kinds, *c, diags);
   if (diags.has_errors()) {
     print_diagnostics(diags, file);
-    std::fprintf(stderr, "loom: error: no plan of `%s` on `%s`\n", file.c_str(), cluster_file.c_str());
+    std::fprintf(stderr, "loom: error: no plan of `%s` on %s\n", file.c_str(), source->describe().c_str());
     return invalid;
   }
   std::printf("%s", placement::explain(p, *g, *c).c_str());

@@ -2,6 +2,7 @@
 // filling defaults, and applying `--set` overrides. Edge checks are in validate_edges.cpp.
 #include "graph/validate.hpp"
 
+#include <filesystem>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -164,8 +165,16 @@ void apply_defaults(graph& g, const kind_catalog& catalog) {
   for (auto& n : g.nodes) {
     const kind_spec* spec = catalog.find_kind(n.kind);
     if (spec == nullptr || !n.params.is_map()) continue;
-    for (const auto& p : spec->params)
+    for (const auto& p : spec->params) {
       if (p.default_value && n.params.find(p.name) == nullptr) n.params.set(p.name, *p.default_value);
+      // A relative path resolves against the graph file's folder, so the graph runs the same from any
+      // working folder (and a cluster run sends its workers the resolved paths).
+      const config* v = n.params.find(p.name);
+      if (!p.is_path || g.base_dir.empty() || v == nullptr || !v->is_string() || v->as_string().empty()) continue;
+      std::filesystem::path path(v->as_string());
+      if (path.is_relative())
+        n.params.set(p.name, config((std::filesystem::path(g.base_dir) / path).lexically_normal().string()).at(v->where()));
+    }
   }
 }
 

@@ -11,7 +11,8 @@ namespace loom::graph {
 
 void validate(const graph& g, const kind_catalog& catalog, diagnostics& diags);
 
-// Fills defaulted params in each node from its kind's spec (after a successful validate()).
+// Fills defaulted params in each node from its kind's spec (after a successful validate()), and resolves
+// relative path params (kind_spec: param_spec::is_path) against g.base_dir, the graph file's folder.
 void apply_defaults(graph& g, const kind_catalog& catalog);
 
 // Applies `--set node.param=value` overrides; an unknown node is an error in `diags` with a hint.

@@ -15,6 +15,7 @@ PACKAGES=(
   libcpp-httplib-dev libsqlite3-dev
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
+  slurm-wlm munge
 )
 
 as_root() {

@@ -220,7 +220,9 @@ class driver {
           s.in = d->counters.in, s.out = d->counters.out, s.busy_ns = d->counters.busy_ns;
           s.queue_hwm = d->counters.queue_hwm, s.restarts = d->counters.restarts, s.dropped = d->counters.dropped;
           if (!dep_.instances[d->instance].is_tool && --callers_left == 0) release();
-          if (d->failed) {
+          // Once the run is being cancelled, instances end failed or cancelled because of it: the first
+          // cause (an interrupt, a failure, a lost host) stays the run's outcome.
+          if (d->failed && !cancelling_) {
             fail(fmt::format("{} (on host `{}`)", d->error, w.host));
             cancel_all(d->error);
           }

@@ -62,6 +62,7 @@ class worker {
     try {
       auto bound = ep_->bind(o_.listen);
       log(fmt::format("listening on {}{}", bound, o_.curve ? " (CurveZMQ)" : " (plain TCP: trusted networks only)"));
+      if (o_.on_listening) o_.on_listening(bound);
     } catch (const std::exception& e) {
       log(fmt::format("cannot listen on {}: {}", o_.listen, e.what()));
       return 2;
@@ -70,7 +71,7 @@ class worker {
     sys_cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
     system_ = std::make_unique<caf::actor_system>(sys_cfg);
 
-    while (!(o_.stopping && o_.stopping())) {
+    while (!done_ && !(o_.stopping && o_.stopping())) {
       std::optional<event> ev;
       {
         std::unique_lock lock(m_);
@@ -85,6 +86,14 @@ class worker {
       reap();
     }
     if (run_) {
+      // A worker stopped mid-run (SIGTERM from Slurm's scancel, SIGINT) fails the run: tell the driver first.
+      bool ended;
+      {
+        std::lock_guard lock(run_->m);
+        ended = run_->ended;
+      }
+      if (!run_->driver.empty() && !ended)
+        ep_->send_to_name(run_->driver, tr::control_msg{run_->id, ctl::cancel{"the worker was stopped (SIGTERM or SIGINT) during the run"}});
       abandon("the worker is stopping");
       if (run_->thread.joinable()) run_->thread.join();
     }
@@ -206,9 +215,10 @@ class worker {
   void reap() {
     if (!run_ || !finished_) return;
     if (run_->thread.joinable()) run_->thread.join();
-    log(fmt::format("run {}: over; waiting for the next", run_->id));
+    log(fmt::format("run {}: over; {}", run_->id, o_.once ? "leaving (--once)" : "waiting for the next"));
     std::atomic_store(&run_, std::shared_ptr<run_state>{});
     finished_ = false;
+    done_ = o_.once;
   }
 
   void refuse(run_state& r, const std::string& why) {
@@ -328,6 +338,7 @@ class worker {
   std::map<std::string, tr::peer_id> peer_by_address_;  // used by the run thread only, one run at a time
   std::shared_ptr<run_state> run_;  // written by the main thread; read by the I/O thread with atomic_load
   std::atomic<bool> finished_{false};
+  bool done_ = false;  // `once`: the run is over
   std::shared_ptr<const tr::receiver> receiver_;
 };
 

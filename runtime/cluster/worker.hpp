@@ -25,6 +25,8 @@ struct worker_options {
   std::chrono::milliseconds driver_silence{3000};  // abandon a run after this long without a heartbeat
   std::function<bool()> stopping;                   // polled: true ends the worker (SIGINT)
   std::function<void(const std::string&)> log;      // one line per event
+  std::function<void(const std::string&)> on_listening;  // the address bound (PORT 0: the port chosen)
+  bool once = false;  // leave after one run (workers a driver started for its own run: Slurm)
 };
 
 // Serves runs until `stopping()`. Returns 0, or 2 when it cannot listen (the error is logged).

@@ -6,7 +6,6 @@
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -31,19 +30,6 @@ std::size_t port_index(const graph::port_lookup& r, const graph::edge& e) {
   return r.index();
 }
 
-// Path params (files, folders) that are relative resolve against the graph file's folder, so a graph runs
-// the same from any working folder. A graph built in C++ has no folder: its paths stay as written.
-value_map resolve_paths(value_map params, const graph::kind_spec& spec, const std::string& base_dir) {
-  if (base_dir.empty()) return params;
-  for (auto& [name, v] : params) {
-    const auto* p = spec.find_param(name);
-    if (!p || !p->is_path || !v.is_string() || v.as_string().empty()) continue;
-    std::filesystem::path path(v.as_string());
-    if (path.is_relative()) v = value((std::filesystem::path(base_dir) / path).lexically_normal().string());
-  }
-  return params;
-}
-
 }  // namespace
 
 const char* to_string(instance_end e) {
@@ -62,7 +48,7 @@ deployment expand(const graph::graph& g, const registry& kinds) {
     if (!def) throw std::invalid_argument(fmt::format("unknown kind `{}` of node `{}`", n.kind, n.name));
     auto outputs = def->spec.output_ports(n.params);
     x.of_node.emplace_back();
-    auto params = loom::params{resolve_paths(to_value(n.params).as_map(), def->spec, g.base_dir)};
+    auto params = loom::params{to_value(n.params).as_map()};
     for (int i = 0; i < n.replicas; ++i) {
       instance_plan c;
       c.index = static_cast<std::uint32_t>(x.instances.size());

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# tests/slurm/slurm_cluster.sh: a real one-node Slurm cluster for the tests, on loopback ports.
+#   bash tests/slurm/slurm_cluster.sh start DIR   writes DIR/slurm.conf and a munge key, starts munged, slurmctld
+#                                                 and slurmd (as root, each under `timeout`, so none outlives a
+#                                                 broken test run by more than LOOM_SLURM_LIFETIME seconds), and
+#                                                 waits (with a deadline) until the node is idle
+#   bash tests/slurm/slurm_cluster.sh stop DIR    stops the daemons by the pids recorded in DIR, removes DIR
+# The tests then set SLURM_CONF=DIR/slurm.conf and use salloc, sbatch, srun, scancel as on any cluster.
+# Run as root, or as a user who may `sudo -n` (the daemons then run as root, the jobs as that user).
+# Node `localhost` (NodeAddr 127.0.0.1) offers 4 CPUs, 3000 MiB and the feature `loomtest`, in partition
+# `loomq`, whatever the machine has (SlurmdParameters=config_overrides). Plugins that need no cgroups:
+# proctrack/linuxproc, task/none.
+set -euo pipefail
+
+cmd=${1:-}
+dir=${2:-}
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+
+# Root for the daemons: ourselves, or sudo without a password.
+ROOT=()
+if [ "$(id -u)" -ne 0 ]; then ROOT=(sudo -n); fi
+
+stop() {
+  [ -d "$dir" ] || return 0
+  # Clients first (a test may have left a job), then the daemons, each by its recorded pid.
+  if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid.timeout" ]; then
+    SLURM_CONF="$dir/slurm.conf" timeout 5 scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
+  fi
+  local pids=()
+  for name in slurmd slurmctld munged; do
+    local f="$dir/$name.pid.timeout"
+    [ -f "$f" ] || continue
+    local pid
+    pid=$(cat "$f")
+    # `timeout` passes the TERM on to the daemon it runs, then exits.
+    if "${ROOT[@]}" kill -0 "$pid" 2>/dev/null; then "${ROOT[@]}" kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); fi
+  done
+  local deadline=$((SECONDS + 10))
+  for pid in "${pids[@]}"; do
+    while "${ROOT[@]}" kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if "${ROOT[@]}" kill -0 "$pid" 2>/dev/null; then "${ROOT[@]}" kill -KILL "$pid" 2>/dev/null || true; fi
+  done
+  "${ROOT[@]}" rm -rf "$dir"
+}
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+}
+
+start() {
+  if [ "$(id -u)" -ne 0 ] && ! sudo -n true 2>/dev/null; then
+    echo "slurm_cluster.sh: needs root, or sudo without a password (slurmd runs jobs as any user)" >&2; exit 1
+  fi
+  for tool in munged slurmctld slurmd salloc sinfo; do
+    command -v "$tool" >/dev/null || { echo "slurm_cluster.sh: \`$tool\` is missing (apt-get install slurm-wlm munge)" >&2; exit 1; }
+  done
+  stop
+  "${ROOT[@]}" mkdir -p "$dir/munge" "$dir/state" "$dir/spool"
+  "${ROOT[@]}" chmod 0755 "$dir"
+  # munge/ is 0755: munged wants no one else writing there, and clients must reach its socket.
+  "${ROOT[@]}" chmod 0755 "$dir/munge"
+  "${ROOT[@]}" chmod 0700 "$dir/state" "$dir/spool"
+  "${ROOT[@]}" chown "$(id -u):$(id -g)" "$dir"  # our files (config, logs of the daemons' output) go here
+  local lifetime=${LOOM_SLURM_LIFETIME:-1800}
+
+  # munge: its own key, socket, pid and log in DIR/munge (munged checks that only root can write there).
+  "${ROOT[@]}" dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
+  "${ROOT[@]}" chmod 0400 "$dir/munge/munge.key"
+  "${ROOT[@]}" timeout "$lifetime" munged --foreground --force --socket="$dir/munge/munge.sock" --key-file="$dir/munge/munge.key" \
+    --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed" \
+    >"$dir/munged.out" 2>&1 &
+  echo $! >"$dir/munged.pid.timeout"
+
+  local ctld_port slurmd_port
+  ctld_port=$(free_port)
+  slurmd_port=$(free_port)
+  while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+  cat >"$dir/slurm.conf" <<CONF
+ClusterName=loomtest
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$dir/munge/munge.sock
+CredType=cred/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MpiDefault=none
+MailProg=/bin/true
+ReturnToService=2
+SlurmdParameters=config_overrides
+KillWait=3
+InactiveLimit=0
+MinJobAge=5
+SlurmctldTimeout=30
+SlurmdTimeout=30
+GresTypes=gpu
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=4 RealMemory=3000 Feature=loomtest Gres=gpu:2 State=UNKNOWN
+PartitionName=loomq Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+CONF
+  # Two GPUs that are not there: Slurm counts, allocates and binds them (CUDA_VISIBLE_DEVICES) all the same.
+  cat >"$dir/gres.conf" <<CONF
+NodeName=localhost Name=gpu File=/dev/null
+NodeName=localhost Name=gpu File=/dev/zero
+CONF
+  export SLURM_CONF="$dir/slurm.conf"
+
+  local deadline=$((SECONDS + 10))
+  until "${ROOT[@]}" test -S "$dir/munge/munge.sock"; do
+    if [ $SECONDS -ge $deadline ]; then echo "slurm_cluster.sh: munged did not start:" >&2; cat "$dir/munged.out" "$dir/munge/munged.log" >&2 2>/dev/null || true; exit 1; fi
+    sleep 0.1
+  done
+  "${ROOT[@]}" timeout "$lifetime" slurmctld -D -i -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
+  echo $! >"$dir/slurmctld.pid.timeout"
+  "${ROOT[@]}" timeout "$lifetime" slurmd -D -N localhost -f "$SLURM_CONF" >"$dir/slurmd.out" 2>&1 &
+  echo $! >"$dir/slurmd.pid.timeout"
+
+  deadline=$((SECONDS + 60))
+  local state=""
+  while :; do
+    state=$(sinfo -h -n localhost -o %T 2>/dev/null || true)
+    [ "$state" = "idle" ] && break
+    if [ $SECONDS -ge $deadline ]; then
+      echo "slurm_cluster.sh: node localhost is \`$state\`, not idle, after 60 s; logs:" >&2
+      tail -n 20 "$dir"/slurmctld.log "$dir"/slurmd.log "$dir"/slurmctld.out "$dir"/slurmd.out >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "slurm_cluster.sh: one-node Slurm up in $dir (slurmctld on 127.0.0.1:$ctld_port, slurmd on 127.0.0.1:$slurmd_port)"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "slurm_cluster.sh: unknown command \`$cmd\` (start or stop)" >&2; exit 2 ;;
+esac
