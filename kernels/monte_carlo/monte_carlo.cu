@@ -1,4 +1,5 @@
-// kernels/monte_carlo/monte_carlo.cu: the CUDA path of the forecast (see monte_carlo.hpp for the model).
+// kernels/monte_carlo/monte_carlo.cu: the CUDA path of the forecast (see monte_carlo.hpp for the model), part
+// of libloom_cuda.so.
 // cuRAND (Philox) fills a device buffer with standard normals, a kernel turns each into one sample's yearly
 // revenue and profit, thrust sorts both arrays on the device, and only the three quantiles, the means and
 // the loss count come back to the host.
@@ -13,9 +14,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "kernels/cuda/entries.hpp"
 
-namespace loom::kernels {
+namespace loom::kernels::cuda_impl {
 namespace {
 
 void check(cudaError_t e, const char* what) {
@@ -77,11 +78,9 @@ quantiles summarize(double* d, long long n, cudaStream_t s) {
 
 }  // namespace
 
-forecast_result forecast_cuda(const forecast_params& p, int device, void* stream) {
-  check_forecast_params(p);
+void forecast(const forecast_params& p, const forecast_moments& m, int device, void* stream, forecast_result* result) {
   check(cudaSetDevice(device), "cudaSetDevice");
   auto s = static_cast<cudaStream_t>(stream);
-  auto m = forecast_analytic(p);
   long long n = p.samples;
   long long n_even = n + (n % 2);  // cuRAND's normal generators produce pairs
   doubles z(static_cast<std::size_t>(n_even)), revenue(static_cast<std::size_t>(n)), profit(static_cast<std::size_t>(n));
@@ -104,7 +103,7 @@ forecast_result forecast_cuda(const forecast_params& p, int device, void* stream
   out.probability_of_loss = static_cast<double>(losses) / static_cast<double>(n);
   out.revenue = summarize(revenue.p, n, s);
   out.profit = summarize(profit.p, n, s);
-  return out;
+  *result = out;
 }
 
-}  // namespace loom::kernels
+}  // namespace loom::kernels::cuda_impl

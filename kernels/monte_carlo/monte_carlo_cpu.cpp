@@ -1,11 +1,20 @@
-// kernels/monte_carlo/monte_carlo_cpu.cpp: the CPU reference of the forecast (see monte_carlo.hpp for the model).
+// kernels/monte_carlo/monte_carlo_cpu.cpp: the CPU path of the forecast (see monte_carlo.hpp for the model) on
+// every core, and the CUDA path's entry in the core (a call through libloom_cuda.so's table).
+//
+// Work is cut into chunks of forecast_chunk samples; threads take chunks in turn. Each chunk writes its
+// samples' revenue and its own partial sums (revenue, profit, losses), and the partial sums are added in chunk
+// order afterwards, so the result is the same bit for bit on any number of threads. Profit is a non-decreasing
+// function of revenue (margin = 1 - cost_of_goods >= 0), so the profit quantiles are that function of the
+// revenue quantiles: only the revenue samples are kept and selected.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "kernels/cuda/cuda_library.hpp"
 #include "kernels/monte_carlo/monte_carlo.hpp"
 
 namespace loom::kernels {
@@ -21,29 +30,32 @@ std::uint64_t splitmix64(std::uint64_t x) {
 // A uniform in (0, 1] from 53 random bits.
 double unit(std::uint64_t bits) { return (static_cast<double>(bits >> 11) + 1.0) * 0x1.0p-53; }
 
-// Standard normal number `i` of stream `seed`: Box-Muller on two counter-based uniforms.
-double normal_at(std::uint64_t seed, std::uint64_t i) {
-  std::uint64_t key = splitmix64(seed);
+// Standard normal number `i` of the stream keyed `key` (splitmix64 of the seed): Box-Muller on two
+// counter-based uniforms.
+double normal_at(std::uint64_t key, std::uint64_t i) {
   double u1 = unit(splitmix64(key ^ (2 * i)));
   double u2 = unit(splitmix64(key ^ (2 * i + 1)));
   constexpr double two_pi = 6.283185307179586476925;
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(two_pi * u2);
 }
 
-quantiles summarize(std::vector<double>& xs) {
-  quantiles q;
-  q.mean = std::accumulate(xs.begin(), xs.end(), 0.0) / static_cast<double>(xs.size());
-  auto at = [&](double f) {
-    auto k = static_cast<std::ptrdiff_t>(f * static_cast<double>(xs.size() - 1));
-    std::nth_element(xs.begin(), xs.begin() + k, xs.end());
-    return xs[static_cast<std::size_t>(k)];
+struct chunk_sums {
+  double revenue = 0, profit = 0;
+  std::size_t losses = 0;
+};
+
+// Runs `body(chunk)` for every chunk in [0, chunks) on `threads` threads (this one included).
+template <class F>
+void for_each_chunk(std::size_t chunks, unsigned threads, const F& body) {
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) body(c);
   };
-  // Ascending order of k lets each nth_element work on a partly partitioned range.
-  q.p10 = at(0.1);
-  q.p50 = at(0.5);
-  q.p90 = at(0.9);
-  return q;
-}
+  std::vector<std::jthread> helpers;
+  helpers.reserve(threads > 0 ? threads - 1 : 0);
+  for (unsigned t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+}  // the helpers join here
 
 }  // namespace
 
@@ -63,23 +75,76 @@ void check_forecast_params(const forecast_params& p) {
   if (p.cost_of_goods < 0 || p.cost_of_goods > 1) bad("cost_of_goods must be a fraction in [0, 1]");
 }
 
-forecast_result forecast_cpu(const forecast_params& p) {
+unsigned forecast_cpu_threads(const forecast_params& p, unsigned threads) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  auto chunks = static_cast<std::uint64_t>((std::max<std::int64_t>(p.samples, 1) + forecast_chunk - 1) / forecast_chunk);
+  return static_cast<unsigned>(std::min<std::uint64_t>(threads, chunks));
+}
+
+forecast_result forecast_cpu(const forecast_params& p, unsigned threads) {
   check_forecast_params(p);
-  auto m = forecast_analytic(p);
-  auto n = static_cast<std::size_t>(p.samples);
-  std::vector<double> revenue(n), profit(n);
-  std::size_t losses = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    double r = std::max(0.0, m.revenue_mean + m.revenue_sd * normal_at(p.seed, i));
-    revenue[i] = r;
-    profit[i] = r * (1.0 - p.cost_of_goods) - m.fixed_costs;
-    losses += profit[i] < 0 ? 1 : 0;
+  const auto m = forecast_analytic(p);
+  const double margin = 1.0 - p.cost_of_goods;
+  auto profit_of = [&](double r) { return r * margin - m.fixed_costs; };
+  const std::uint64_t key = splitmix64(p.seed);
+  const auto n = static_cast<std::size_t>(p.samples);
+  const std::size_t chunk = forecast_chunk, chunks = (n + chunk - 1) / chunk;
+  const unsigned workers = forecast_cpu_threads(p, threads);
+
+  std::vector<double> revenue(n);
+  std::vector<chunk_sums> sums(chunks);
+  for_each_chunk(chunks, workers, [&](std::size_t c) {
+    chunk_sums s;
+    for (std::size_t i = c * chunk, end = std::min(n, i + chunk); i < end; ++i) {
+      double r = std::max(0.0, m.revenue_mean + m.revenue_sd * normal_at(key, i));
+      double pr = profit_of(r);
+      revenue[i] = r;
+      s.revenue += r;
+      s.profit += pr;
+      s.losses += pr < 0 ? 1 : 0;
+    }
+    sums[c] = s;
+  });
+
+  chunk_sums total;
+  for (const auto& s : sums) {  // in chunk order: the same sums whatever the threads
+    total.revenue += s.revenue;
+    total.profit += s.profit;
+    total.losses += s.losses;
   }
+
+  // Nearest-rank quantiles: the median first, then p10 below it and p90 above it (in parallel: the two
+  // ranges are disjoint).
+  auto rank = [&](double q) { return static_cast<std::size_t>(q * static_cast<double>(n - 1)); };
+  const std::size_t k10 = rank(0.1), k50 = rank(0.5), k90 = rank(0.9);
+  auto begin = revenue.begin();
+  std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(k50), revenue.end());
+  auto low = [&] { std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(k10), begin + static_cast<std::ptrdiff_t>(k50)); };
+  auto high = [&] {
+    if (k90 > k50) std::nth_element(begin + static_cast<std::ptrdiff_t>(k50 + 1), begin + static_cast<std::ptrdiff_t>(k90), revenue.end());
+  };
+  if (workers > 1) {
+    std::jthread other(high);
+    low();
+  } else {
+    low();
+    high();
+  }
+
   forecast_result out;
   out.samples = p.samples;
-  out.probability_of_loss = static_cast<double>(losses) / static_cast<double>(n);
-  out.revenue = summarize(revenue);
-  out.profit = summarize(profit);
+  const auto count = static_cast<double>(n);
+  out.probability_of_loss = static_cast<double>(total.losses) / count;
+  out.revenue = {revenue[k10], revenue[k50], revenue[k90], total.revenue / count};
+  out.profit = {profit_of(revenue[k10]), profit_of(revenue[k50]), profit_of(revenue[k90]), total.profit / count};
+  return out;
+}
+
+forecast_result forecast_cuda(const forecast_params& p, int device, void* stream) {
+  check_forecast_params(p);
+  const auto& cuda = require_cuda_library("forecast_cuda");
+  forecast_result out;
+  cuda.forecast(p, forecast_analytic(p), device, stream, &out);
   return out;
 }
 

@@ -79,7 +79,6 @@ TEST_CASE("forecast parameters out of range are refused, naming the field" * doc
 TEST_CASE("the forecast's CUDA path agrees with the CPU reference within 2%" * doctest::timeout(60)) {
   auto gpu = loom::test::gpu_or_skip();
   if (!gpu) return;
-#ifdef LOOM_HAVE_CUDA
   for (double customers : {120.0, 40.0}) {
     forecast_params p;
     p.customers_per_day = customers;
@@ -94,5 +93,4 @@ TEST_CASE("the forecast's CUDA path agrees with the CPU reference within 2%" * d
       CHECK(x == doctest::Approx(y).epsilon(0.02));
     CHECK(std::fabs(cuda.probability_of_loss - cpu.probability_of_loss) < 0.01);
   }
-#endif
 }
