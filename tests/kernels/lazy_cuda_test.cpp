@@ -1,6 +1,7 @@
 // tests/kernels/lazy_cuda_test.cpp: the CUDA paths cost nothing until a kernel runs on a GPU. `loom` does not
-// link the CUDA runtime, cuBLAS or cuRAND; running kernels on the CPU maps none of them (nor libloom_cuda.so);
-// the library, where it is built, opens on demand with its table; a missing or wrong library is a clear error.
+// link the CUDA runtime, cuBLAS or cuRAND (nor OpenBLAS); running kernels on the CPU maps none of the CUDA
+// libraries (nor libloom_cuda.so), and OpenBLAS only once a CPU gemm runs; the CUDA library, where it is
+// built, opens on demand with its table; a missing or wrong library is a clear error.
 // Its own binary, so that no other test has opened the library first: the cases run in this file's order.
 #include <dlfcn.h>
 #include <doctest/doctest.h>
@@ -40,6 +41,14 @@ std::string cuda_mappings() {
   return found;
 }
 
+bool mapped(const char* lib) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(lib) != std::string::npos) return true;
+  return false;
+}
+
 std::string run(const std::string& command) {
   std::string out;
   std::array<char, 4096> buf{};
@@ -62,17 +71,23 @@ TEST_CASE("the loom binary links no CUDA library" * doctest::timeout(30)) {
   std::string deps = run("ldd '" + loom + "' 2>&1");
   INFO("ldd " << loom << ":\n" << deps);
   CHECK(deps.find("libc.so") != std::string::npos);  // ldd did run
-  for (const char* lib : {"libcudart", "libcublas", "libcurand", "libcuda.so", "libloom_cuda"}) CHECK(deps.find(lib) == std::string::npos);
+  for (const char* lib : {"libcudart", "libcublas", "libcurand", "libcuda.so", "libloom_cuda", "libopenblas"}) {
+    CAPTURE(lib);
+    CHECK(deps.find(lib) == std::string::npos);
+  }
 }
 
 TEST_CASE("kernels on the CPU map no CUDA library into the process" * doctest::timeout(60)) {
   INFO("mapped: " << cuda_mappings());
   CHECK(cuda_mappings().empty());  // nothing at start
+  CHECK_FALSE(mapped("libopenblas"));
   // Asked for the cpu: not even the driver is asked.
   test::running g("kernel.gemm", {{"device", "cpu"}});
   g.start();
+  CHECK_FALSE(mapped("libopenblas"));  // not before the first product
   g.send(pair_map());
   CHECK(g.out()[0].as_tensor().host_data<float>()[0] == 11);
+  CHECK(mapped("libopenblas"));
   test::running mc("tool.monte_carlo", {{"device", "cpu"}});
   test::call_tool(mc, "tool.monte_carlo", {{"samples", 50000}});
   CHECK(cuda_mappings().empty());
