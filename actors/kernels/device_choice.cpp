@@ -27,8 +27,8 @@ device_choice choose_device(const std::string& asked, int instance, int planned)
                                ", but this host has " + std::to_string(devices.size()));
   }
   // Only now, with a GPU to run on, are the CUDA paths (libloom_cuda.so: CUDA runtime, cuBLAS, cuRAND) loaded.
-  if (kernels::cuda_library(&why) == nullptr) {
-    why = "a GPU was found but the CUDA paths cannot be loaded: " + why;
+  if (!kernels::cuda_usable(chosen, &why)) {
+    why = "GPU " + std::to_string(chosen) + " was found but the CUDA paths cannot run on it: " + why;
     if (asked == "cuda") throw std::runtime_error("device: cuda was asked for: " + why);
     return {-1, why};
   }

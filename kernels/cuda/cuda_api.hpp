@@ -20,6 +20,10 @@ struct table {
   int version;
   const char* cuda_runtime;  // "CUDA runtime 13.0" (what the library was built against)
 
+  // Whether the CUDA runtime can use GPU `device` (a driver too old for the runtime, a device hidden from
+  // it...): true, or false with the reason written to why[0..why_size).
+  bool (*usable)(int device, char* why, std::size_t why_size) noexcept;
+
   // Memory on GPU `device`. `stream` is a cudaStream_t (nullptr: the default stream); the copies to and from
   // the host are synchronous with respect to the host.
   void* (*allocate)(int device, std::size_t bytes);

@@ -99,6 +99,15 @@ const cuda_api::table& require_cuda_library(const char* what) {
   return *t;
 }
 
+bool cuda_usable(int device, std::string* why) {
+  const auto* t = cuda_library(why);
+  if (t == nullptr) return false;
+  char buf[512] = {};
+  if (t->usable(device, buf, sizeof buf)) return true;
+  if (why) *why = buf;
+  return false;
+}
+
 bool cuda_library_requested() { return requested.load(); }
 
 }  // namespace loom::kernels

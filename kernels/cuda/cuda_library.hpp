@@ -28,6 +28,10 @@ const cuda_api::table* cuda_library(std::string* why = nullptr);
 // cuda_library() or std::runtime_error("<what>: the CUDA paths are not available: <why>").
 const cuda_api::table& require_cuda_library(const char* what);
 
+// Whether the CUDA paths can run on GPU `device`: the library opens and its CUDA runtime can use the device
+// (the driver is recent enough, ...). False with `why` otherwise.
+bool cuda_usable(int device, std::string* why);
+
 // Whether cuda_library() has been asked for (and so may have mapped the CUDA libraries) in this process.
 bool cuda_library_requested();
 

@@ -2,6 +2,7 @@
 // Built only when nvcc is found; the core opens this library with dlopen when a kernel runs on a GPU.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -29,6 +30,30 @@ class device_scope {
  private:
   int previous_ = 0;
 };
+
+bool usable(int device, char* why, std::size_t why_size) noexcept {
+  auto say = [&](const std::string& s) {
+    if (why != nullptr && why_size > 0) {
+      std::size_t n = std::min(s.size(), why_size - 1);
+      s.copy(why, n);
+      why[n] = '\0';
+    }
+    return false;
+  };
+  try {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // clear it, so later calls start clean
+      return say(std::string("CUDA runtime: ") + cudaGetErrorString(e));
+    }
+    if (device < 0 || device >= count)
+      return say("CUDA runtime: GPU " + std::to_string(device) + " is not one of its " + std::to_string(count));
+    return true;
+  } catch (...) {
+    return say("CUDA runtime: out of memory while checking the device");
+  }
+}
 
 void* allocate(int device, std::size_t bytes) {
   device_scope on(device);
@@ -77,6 +102,7 @@ const std::string runtime_name = "CUDA runtime " + std::to_string(CUDART_VERSION
 const cuda_api::table the_table{
     cuda_api::version,
     runtime_name.c_str(),
+    &usable,
     &allocate,
     &release,
     &upload,

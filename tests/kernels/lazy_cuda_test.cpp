@@ -127,7 +127,7 @@ TEST_CASE("the CUDA library opens on demand where it is built, with its table" *
   REQUIRE(t != nullptr);
   CHECK(t->version == kernels::cuda_api::version);
   CHECK(std::string(t->cuda_runtime).rfind("CUDA runtime ", 0) == 0);
-  for (const void* f : {reinterpret_cast<const void*>(t->allocate), reinterpret_cast<const void*>(t->release),
+  for (const void* f : {reinterpret_cast<const void*>(t->usable), reinterpret_cast<const void*>(t->allocate), reinterpret_cast<const void*>(t->release),
                         reinterpret_cast<const void*>(t->upload), reinterpret_cast<const void*>(t->download),
                         reinterpret_cast<const void*>(t->copy_on_device), reinterpret_cast<const void*>(t->synchronize),
                         reinterpret_cast<const void*>(t->blas_create), reinterpret_cast<const void*>(t->blas_destroy),
@@ -136,7 +136,10 @@ TEST_CASE("the CUDA library opens on demand where it is built, with its table" *
   CHECK(cuda_mappings().find("libloom_cuda.so") != std::string::npos);
   CHECK(cuda_mappings().find("libcudart") != std::string::npos);
   if (kernels::find_devices().empty()) {
-    // No GPU: the CUDA runtime's own error comes back through the table as an exception.
+    // No GPU: the CUDA runtime says why it cannot use one, and its errors come back as exceptions.
+    CHECK_FALSE(kernels::cuda_usable(0, &why));
+    CHECK(why.rfind("CUDA runtime: ", 0) == 0);
+    CHECK(why.size() > std::string("CUDA runtime: ").size());
     CHECK_THROWS_AS(kernels::device_buffer(0, 16), std::runtime_error);
     kernels::forecast_params p;
     p.samples = 10;
