@@ -17,6 +17,7 @@ namespace {
 
 std::atomic<bool> requested{false};
 
+#ifdef LOOM_HAVE_CUDA
 std::vector<std::string> candidates() {
   if (const char* env = std::getenv("LOOM_CUDA_LIBRARY"); env != nullptr && *env != '\0') return {env};
   std::vector<std::string> out;
@@ -29,6 +30,7 @@ std::vector<std::string> candidates() {
   }
   return out;
 }
+#endif
 
 struct loaded {
   const cuda_api::table* table = nullptr;
