@@ -113,30 +113,21 @@ forecast_result forecast_cpu(const forecast_params& p, unsigned threads) {
     total.losses += s.losses;
   }
 
-  // Nearest-rank quantiles: the median first, then p10 below it and p90 above it (in parallel: the two
-  // ranges are disjoint).
-  auto rank = [&](double q) { return static_cast<std::size_t>(q * static_cast<double>(n - 1)); };
-  const std::size_t k10 = rank(0.1), k50 = rank(0.5), k90 = rank(0.9);
+  // Nearest-rank quantiles: the median first, then p10 among the samples below it and p90 among those above.
+  auto rank = [&](double q) { return static_cast<std::ptrdiff_t>(q * static_cast<double>(n - 1)); };
+  const std::ptrdiff_t k10 = rank(0.1), k50 = rank(0.5), k90 = rank(0.9);
   auto begin = revenue.begin();
-  std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(k50), revenue.end());
-  auto low = [&] { std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(k10), begin + static_cast<std::ptrdiff_t>(k50)); };
-  auto high = [&] {
-    if (k90 > k50) std::nth_element(begin + static_cast<std::ptrdiff_t>(k50 + 1), begin + static_cast<std::ptrdiff_t>(k90), revenue.end());
-  };
-  if (workers > 1) {
-    std::jthread other(high);
-    low();
-  } else {
-    low();
-    high();
-  }
+  std::nth_element(begin, begin + k50, revenue.end());
+  std::nth_element(begin, begin + k10, begin + k50);
+  if (k90 > k50) std::nth_element(begin + k50 + 1, begin + k90, revenue.end());
 
   forecast_result out;
   out.samples = p.samples;
   const auto count = static_cast<double>(n);
   out.probability_of_loss = static_cast<double>(total.losses) / count;
-  out.revenue = {revenue[k10], revenue[k50], revenue[k90], total.revenue / count};
-  out.profit = {profit_of(revenue[k10]), profit_of(revenue[k50]), profit_of(revenue[k90]), total.profit / count};
+  const double r10 = begin[k10], r50 = begin[k50], r90 = begin[k90];
+  out.revenue = {r10, r50, r90, total.revenue / count};
+  out.profit = {profit_of(r10), profit_of(r50), profit_of(r90), total.profit / count};
   return out;
 }
 
