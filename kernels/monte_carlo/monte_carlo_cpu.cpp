@@ -5,8 +5,12 @@
 // samples' revenue and its own partial sums (revenue, profit, losses), and the partial sums are added in chunk
 // order afterwards, so the result is the same bit for bit on any number of threads. Profit is a non-decreasing
 // function of revenue (margin = 1 - cost_of_goods >= 0), so the profit quantiles are that function of the
-// revenue quantiles: only the revenue samples are kept and selected.
+// revenue quantiles: only the revenue samples are kept and selected. The selection runs on every core too:
+// the first pass also counts the samples per bucket of revenue, which tells in which bucket each quantile's
+// rank falls; a second pass picks out the samples of those buckets (a few thousand), and the quantile is
+// selected among them.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
@@ -42,6 +46,19 @@ double normal_at(std::uint64_t key, std::uint64_t i) {
 struct chunk_sums {
   double revenue = 0, profit = 0;
   std::size_t losses = 0;
+};
+
+// Buckets of revenue values for the quantile selection: `count` equal buckets over mean +- 6 sd, the first
+// and last also taking everything below and above. A pure function of the value, so both passes agree.
+struct buckets {
+  static constexpr std::size_t count = 4096;
+  double low, scale;
+  buckets(double mean, double sd) : low(mean - 6 * sd), scale(sd > 0 ? double(count) / (12 * sd) : 0) {}
+  std::size_t of(double r) const {
+    double x = (r - low) * scale;
+    if (!(x > 0)) return 0;  // below the range, or sd == 0: one bucket holds everything
+    return x >= double(count - 1) ? count - 1 : static_cast<std::size_t>(x);
+  }
 };
 
 // Runs `body(chunk)` for every chunk in [0, chunks) on `threads` threads (this one included).
@@ -91,10 +108,14 @@ forecast_result forecast_cpu(const forecast_params& p, unsigned threads) {
   const std::size_t chunk = forecast_chunk, chunks = (n + chunk - 1) / chunk;
   const unsigned workers = forecast_cpu_threads(p, threads);
 
+  // Pass 1, on every core: each chunk draws its samples, adds its sums and counts its samples per bucket.
+  const buckets bucket(m.revenue_mean, m.revenue_sd);
   std::vector<double> revenue(n);
   std::vector<chunk_sums> sums(chunks);
+  std::vector<std::uint32_t> counts(chunks * buckets::count);
   for_each_chunk(chunks, workers, [&](std::size_t c) {
     chunk_sums s;
+    std::uint32_t* count = counts.data() + c * buckets::count;
     for (std::size_t i = c * chunk, end = std::min(n, i + chunk); i < end; ++i) {
       double r = std::max(0.0, m.revenue_mean + m.revenue_sd * normal_at(key, i));
       double pr = profit_of(r);
@@ -102,6 +123,7 @@ forecast_result forecast_cpu(const forecast_params& p, unsigned threads) {
       s.revenue += r;
       s.profit += pr;
       s.losses += pr < 0 ? 1 : 0;
+      ++count[bucket.of(r)];
     }
     sums[c] = s;
   });
@@ -113,19 +135,50 @@ forecast_result forecast_cpu(const forecast_params& p, unsigned threads) {
     total.losses += s.losses;
   }
 
-  // Nearest-rank quantiles: the median first, then p10 among the samples below it and p90 among those above.
-  auto rank = [&](double q) { return static_cast<std::ptrdiff_t>(q * static_cast<double>(n - 1)); };
-  const std::ptrdiff_t k10 = rank(0.1), k50 = rank(0.5), k90 = rank(0.9);
-  auto begin = revenue.begin();
-  std::nth_element(begin, begin + k50, revenue.end());
-  std::nth_element(begin, begin + k10, begin + k50);
-  if (k90 > k50) std::nth_element(begin + k50 + 1, begin + k90, revenue.end());
+  // Nearest-rank quantiles (rank floor(q * (n - 1)) of the sorted samples). The bucket counts say which
+  // bucket holds each rank and how many samples lie in the buckets before it.
+  std::vector<std::size_t> before(buckets::count + 1, 0);
+  for (std::size_t b = 0; b < buckets::count; ++b) {
+    std::size_t in = 0;
+    for (std::size_t c = 0; c < chunks; ++c) in += counts[c * buckets::count + b];
+    before[b + 1] = before[b] + in;
+  }
+  constexpr std::array<double, 3> qs{0.1, 0.5, 0.9};
+  std::array<std::size_t, 3> rank{}, home{};
+  for (std::size_t j = 0; j < qs.size(); ++j) {
+    rank[j] = static_cast<std::size_t>(qs[j] * static_cast<double>(n - 1));
+    home[j] = static_cast<std::size_t>(std::upper_bound(before.begin(), before.end(), rank[j]) - before.begin()) - 1;
+  }
+  // Pass 2, on every core: each chunk picks out its samples in those (at most three) buckets; then the
+  // k-th of each bucket's samples, gathered in chunk order, is the quantile.
+  std::vector<std::array<std::vector<double>, 3>> picked(chunks);
+  for_each_chunk(chunks, workers, [&](std::size_t c) {
+    for (std::size_t i = c * chunk, end = std::min(n, i + chunk); i < end; ++i) {
+      std::size_t b = bucket.of(revenue[i]);
+      for (std::size_t j = 0; j < 3; ++j)
+        if (b == home[j]) {
+          picked[c][j].push_back(revenue[i]);
+          break;  // equal homes share the first one's list
+        }
+    }
+  });
+  std::array<double, 3> q{};
+  for (std::size_t j = 0; j < 3; ++j) {
+    std::size_t first = j;  // the list that holds home[j]'s samples
+    while (first > 0 && home[first - 1] == home[j]) --first;
+    std::vector<double> in;
+    in.reserve(before[home[j] + 1] - before[home[j]]);
+    for (const auto& chunk_picked : picked) in.insert(in.end(), chunk_picked[first].begin(), chunk_picked[first].end());
+    auto k = static_cast<std::ptrdiff_t>(rank[j] - before[home[j]]);
+    std::nth_element(in.begin(), in.begin() + k, in.end());
+    q[j] = in[static_cast<std::size_t>(k)];
+  }
 
   forecast_result out;
   out.samples = p.samples;
   const auto count = static_cast<double>(n);
   out.probability_of_loss = static_cast<double>(total.losses) / count;
-  const double r10 = begin[k10], r50 = begin[k50], r90 = begin[k90];
+  const double r10 = q[0], r50 = q[1], r90 = q[2];
   out.revenue = {r10, r50, r90, total.revenue / count};
   out.profit = {profit_of(r10), profit_of(r50), profit_of(r90), total.profit / count};
   return out;

@@ -68,6 +68,20 @@ void check_same(const forecast_result& a, const forecast_result& b) {
   CHECK(a.probability_of_loss == b.probability_of_loss);
 }
 
+void check_like_reference(const forecast_params& p) {
+  auto got = forecast_cpu(p);
+  auto want = sequential_reference(p);
+  // Quantiles and the loss count are exact; the means are summed in another order (per chunk).
+  CHECK(got.revenue.p10 == want.revenue.p10);
+  CHECK(got.revenue.p50 == want.revenue.p50);
+  CHECK(got.revenue.p90 == want.revenue.p90);
+  CHECK(got.profit.p10 == want.profit.p10);
+  CHECK(got.profit.p50 == want.profit.p50);
+  CHECK(got.profit.p90 == want.profit.p90);
+  CHECK(got.probability_of_loss == want.probability_of_loss);
+  CHECK(got.revenue.mean == doctest::Approx(want.revenue.mean).epsilon(1e-12));
+  CHECK(got.profit.mean == doctest::Approx(want.profit.mean).epsilon(1e-9));
+}
 }  // namespace
 
 TEST_CASE("the forecast's median and mean are near the analytic mean, and p10 < p50 < p90" * doctest::timeout(30)) {
@@ -168,22 +182,26 @@ TEST_CASE("the forecast is the same bit for bit on 1, 2, 3 and 8 threads" * doct
 }
 
 TEST_CASE("the forecast on every core matches a sequential run of the documented model" * doctest::timeout(60)) {
-  forecast_params p;
-  p.customers_per_day = 40;
-  p.samples = 5 * forecast_chunk + 123;
-  auto got = forecast_cpu(p);
-  auto want = sequential_reference(p);
-  // Quantiles and the loss count are exact; the means are summed in another order (per chunk).
-  CHECK(got.revenue.p10 == want.revenue.p10);
-  CHECK(got.revenue.p50 == want.revenue.p50);
-  CHECK(got.revenue.p90 == want.revenue.p90);
-  CHECK(got.profit.p10 == want.profit.p10);
-  CHECK(got.profit.p50 == want.profit.p50);
-  CHECK(got.profit.p90 == want.profit.p90);
-  CHECK(got.probability_of_loss == want.probability_of_loss);
-  CHECK(got.revenue.mean == doctest::Approx(want.revenue.mean).epsilon(1e-12));
-  CHECK(got.profit.mean == doctest::Approx(want.profit.mean).epsilon(1e-9));
+  forecast_params near_break_even, floored, no_spread, tiny;
+  near_break_even.customers_per_day = 40;
+  near_break_even.samples = 5 * forecast_chunk + 123;
+  floored.customers_per_day = 2;  // a wide spread around a small mean: many years floored at 0 revenue
+  floored.customers_sd = 60;
+  floored.days = 3;
+  floored.samples = 3 * forecast_chunk;
+  no_spread.customers_sd = 0;  // every sample the same
+  no_spread.ticket_sd = 0;
+  no_spread.samples = 2 * forecast_chunk + 5;
+  tiny.samples = 3;
+  for (const auto& p : {near_break_even, floored, no_spread, tiny}) {
+    CAPTURE(p.samples);
+    CAPTURE(p.customers_per_day);
+    check_like_reference(p);
+  }
+  CHECK(sequential_reference(floored).revenue.p10 == 0.0);  // the floored case does reach the floor
+  CHECK(forecast_cpu(no_spread).revenue.p10 == forecast_cpu(no_spread).revenue.p90);
 }
+
 
 TEST_CASE("the forecast's CPU path runs on every core when there is enough work" * doctest::timeout(10)) {
   forecast_params p;
