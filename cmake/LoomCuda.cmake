@@ -1,4 +1,5 @@
-# LOOM_CUDA=AUTO|ON|OFF -> LOOM_HAVE_CUDA. AUTO enables CUDA when nvcc is found; ON fails without it.
+# LOOM_CUDA=AUTO|ON|OFF -> LOOM_HAVE_CUDA: whether libloom_cuda.so (every CUDA path, opened with dlopen when a
+# kernel runs on a GPU; kernels/CMakeLists.txt) is built. AUTO builds it when nvcc is found; ON fails without it.
 include(CheckLanguage)
 set(LOOM_HAVE_CUDA OFF)
 string(TOUPPER "${LOOM_CUDA}" _loom_cuda)

@@ -12,7 +12,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libcpp-httplib-dev libsqlite3-dev
+  libcpp-httplib-dev libsqlite3-dev libopenblas-dev
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
   slurm-wlm munge

@@ -1,6 +1,7 @@
 // actors/kernels/device_choice.hpp: internal to loom_actors. Where a kernel actor runs, from its `device`
-// param (auto|cpu|cuda): a GPU when CUDA is compiled in and a device is found (auto, cuda), else the CPU
-// (auto falls back; cuda is an error that says why there is no GPU).
+// param (auto|cpu|cuda): a GPU when a device is found and the CUDA paths (libloom_cuda.so) load (auto, cuda),
+// else the CPU (auto falls back; cuda is an error that says why there is no GPU). The CUDA library is opened
+// here, the first time a kernel is placed on a GPU, and never otherwise.
 #pragma once
 
 #include <string>
@@ -15,8 +16,8 @@ struct device_choice {
 
 // `planned` is node_init::device: the GPU the plan gave this instance (it runs there), -1 when the plan put
 // it on the CPU (auto runs the CPU path), or node_init::unplanned in a local run, where `instance` spreads
-// the replicas of a node over the GPUs found. Throws std::runtime_error for `cuda` with no GPU, and for a
-// planned GPU this host does not have.
+// the replicas of a node over the GPUs found. Throws std::runtime_error for `cuda` with no GPU or no CUDA
+// library, and for a planned GPU this host does not have.
 device_choice choose_device(const std::string& asked, int instance, int planned);
 
 }  // namespace loom::actors

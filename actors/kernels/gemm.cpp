@@ -31,9 +31,7 @@ class gemm_node final : public node {
   void on_start(context& ctx) override {
     where_ = choose_device(asked_, instance_, planned_);
     opt_.device = where_.device;
-#ifdef LOOM_HAVE_CUDA
     if (where_.device >= 0) opt_.blas = &blas_.emplace(where_.device);
-#endif
     if (where_.device < 0)
       spdlog::info("node={} kind=kernel.gemm device=cpu: running the CPU path ({})", name_, where_.why);
     else
@@ -71,9 +69,7 @@ class gemm_node final : public node {
   int planned_;  // node_init::device: where the plan put this instance
   device_choice where_;
   kernels::gemm_options opt_;
-#ifdef LOOM_HAVE_CUDA
   std::optional<kernels::blas_handle> blas_;
-#endif
 };
 
 }  // namespace

@@ -74,9 +74,7 @@ class monte_carlo final : public node {
 
  private:
   kernels::forecast_result run(const kernels::forecast_params& p) const {
-#ifdef LOOM_HAVE_CUDA
     if (where_.device >= 0) return kernels::forecast_cuda(p, where_.device);
-#endif
     return kernels::forecast_cpu(p);
   }
 

@@ -1,23 +1,27 @@
 // kernels/device/buffer.hpp: GPU memory with RAII, and tensors that live on a GPU.
-// - device_buffer owns one cudaMalloc'd block on one device (move-only; freed in its destructor).
+// - device_buffer owns one block of memory on one GPU (move-only; freed in its destructor).
 // - device_storage is a loom::storage whose bytes are a device_buffer (device() >= 0), so a tensor can stay on
 //   the GPU between two kernel actors on that GPU.
 // - to_host(t) / to_device(t, device) copy a tensor across; each returns `t` itself when it is already there.
-// The device types exist only in CUDA builds (LOOM_HAVE_CUDA); to_host exists in every build.
+// Declared in every build; the device half goes through libloom_cuda.so (opened on first use), so in a build
+// or on a host without it a device_buffer cannot be made (std::runtime_error saying why). to_host of a host
+// tensor never touches CUDA.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "runtime/tensor.hpp"
 
 namespace loom::kernels {
 
-#ifdef LOOM_HAVE_CUDA
 class device_buffer {
  public:
   device_buffer() = default;
-  // Allocates `bytes` on GPU `device`; throws std::runtime_error with the CUDA error (out of memory, ...).
+  // Allocates `bytes` on GPU `device`; throws std::runtime_error with the CUDA error (out of memory, no CUDA
+  // library, ...).
   device_buffer(int device, std::size_t bytes);
   ~device_buffer();
   device_buffer(device_buffer&& other) noexcept;
@@ -60,7 +64,8 @@ tensor to_device(const tensor& t, int device);
 tensor copy_to_device(const tensor& t, int device);
 // An uninitialised tensor of this shape on GPU `device`.
 tensor empty_on_device(dtype type, std::vector<std::int64_t> shape, int device);
-#endif
+// Waits for all work queued on GPU `device`.
+void synchronize_device(int device);
 
 // A host copy of `t` (`t` itself when it is in host memory). What a sink that needs host data calls.
 tensor to_host(const tensor& t);

@@ -1,12 +1,14 @@
-// kernels/gemm/gemm.cpp: the tensor-level gemm: checks shapes and dtypes, then runs the CPU reference or the
-// CUDA launcher (gemm.cu) on the device the caller chose.
+// kernels/gemm/gemm.cpp: the tensor-level gemm: checks shapes and dtypes, then runs the CPU path (OpenBLAS) or
+// the CUDA path (cuBLAS in libloom_cuda.so, through its table) on the device the caller chose.
 #include <fmt/format.h>
 
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "kernels/cuda/cuda_library.hpp"
 #include "kernels/device/buffer.hpp"
 #include "kernels/gemm/gemm.hpp"
 
@@ -35,7 +37,6 @@ tensor gemm_on_cpu(const tensor& a0, const tensor& b0, const gemm_options& opt, 
   return tensor(dtype::f32, {m, n}, std::make_shared<host_storage>(std::move(out)));
 }
 
-#ifdef LOOM_HAVE_CUDA
 tensor gemm_on_gpu(const tensor& a0, const tensor& b0, const gemm_options& opt, const std::optional<tensor>& c0,
                    std::int64_t m, std::int64_t n, std::int64_t k) {
   tensor a = to_device(a0, opt.device), b = to_device(b0, opt.device);
@@ -49,9 +50,24 @@ tensor gemm_on_gpu(const tensor& a0, const tensor& b0, const gemm_options& opt, 
   gemm_cuda(*h, nullptr, m, n, k, opt.alpha, ptr(a), ptr(b), beta, const_cast<float*>(ptr(out)));
   return out;
 }
-#endif
 
 }  // namespace
+
+blas_handle::blas_handle(int device) : device_(device) {
+  handle_ = require_cuda_library("blas_handle").blas_create(device);
+}
+
+blas_handle::~blas_handle() {
+  if (handle_ != nullptr) cuda_library()->blas_destroy(handle_);  // a handle means the library is loaded
+}
+
+blas_handle::blas_handle(blas_handle&& other) noexcept
+    : handle_(std::exchange(other.handle_, nullptr)), device_(other.device_) {}
+
+void gemm_cuda(const blas_handle& h, void* stream, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+               const float* a, const float* b, float beta, float* c) {
+  require_cuda_library("gemm_cuda").sgemm(h.get(), h.device(), stream, m, n, k, alpha, a, b, beta, c);
+}
 
 tensor gemm(const tensor& a, const tensor& b, const gemm_options& opt, const std::optional<tensor>& c) {
   require_matrix(a, "A");
@@ -66,11 +82,7 @@ tensor gemm(const tensor& a, const tensor& b, const gemm_options& opt, const std
       throw std::invalid_argument(fmt::format("gemm: C {} must be [{}, {}]", shape_str(*c), m, n));
   }
   if (opt.device < 0) return gemm_on_cpu(a, b, opt, c, m, n, k);
-#ifdef LOOM_HAVE_CUDA
   return gemm_on_gpu(a, b, opt, c, m, n, k);
-#else
-  throw std::invalid_argument(fmt::format("gemm: device cuda:{} asked of a build without CUDA", opt.device));
-#endif
 }
 
 }  // namespace loom::kernels

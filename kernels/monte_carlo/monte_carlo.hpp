@@ -1,5 +1,6 @@
 // kernels/monte_carlo/monte_carlo.hpp: a Monte Carlo forecast of a year of a small business (revenue, profit),
-// with a CPU reference (monte_carlo_cpu.cpp) and a CUDA path (monte_carlo.cu, LOOM_HAVE_CUDA only).
+// with a CPU path on every core (monte_carlo_cpu.cpp) and a CUDA path (monte_carlo.cu, in libloom_cuda.so, opened
+// on first use).
 //
 // The model, per sample (one simulated year of `days` days):
 //   daily customers  C_d ~ Normal(customers_per_day, customers_sd)      (independent days)
@@ -11,12 +12,12 @@
 //   yearly profit    P = R * (1 - cost_of_goods) - fixed_costs_per_month * days * 12 / 365
 // Quantiles are nearest-rank on the sorted samples: q -> element floor(q * (samples - 1)).
 // The CPU path is deterministic for a seed: sample i draws its normal from a counter-based generator keyed
-// by (seed, i) (splitmix64 + Box-Muller), so the result does not depend on threads or order. The CUDA path
-// draws its normals with cuRAND (Philox) and agrees with the CPU path statistically, not bit for bit.
+// by (seed, i) (splitmix64 + Box-Muller), and the sums are added per fixed-size chunk of samples and then in
+// chunk order, so the result is the same bit for bit whatever the number of threads. The CUDA path draws its
+// normals with cuRAND (Philox) and agrees with the CPU path statistically, not bit for bit.
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 namespace loom::kernels {
 
@@ -54,13 +55,18 @@ forecast_moments forecast_analytic(const forecast_params& p);
 // a negative sd, cost_of_goods outside [0, 1]).
 void check_forecast_params(const forecast_params& p);
 
-// The CPU reference.
-forecast_result forecast_cpu(const forecast_params& p);
+// Samples per chunk of the CPU path: the unit of work of one thread, and of the partial sums.
+constexpr std::int64_t forecast_chunk = 1 << 15;
 
-#ifdef LOOM_HAVE_CUDA
-// The CUDA path on GPU `device`, on `stream` (a cudaStream_t; nullptr: the default stream). Throws
-// std::runtime_error with the CUDA/cuRAND error on failure.
+// The CPU path on `threads` threads (0: every core, std::thread::hardware_concurrency()). The result does not
+// depend on `threads`.
+forecast_result forecast_cpu(const forecast_params& p, unsigned threads = 0);
+// How many threads forecast_cpu(p, threads) runs on: `threads` (0: every core), at most one per chunk.
+unsigned forecast_cpu_threads(const forecast_params& p, unsigned threads = 0);
+
+// The CUDA path on GPU `device`, on `stream` (a cudaStream_t; nullptr: the default stream), through
+// libloom_cuda.so. Throws std::invalid_argument for bad parameters and std::runtime_error with the
+// CUDA/cuRAND error on failure, or saying why the CUDA library is not available.
 forecast_result forecast_cuda(const forecast_params& p, int device, void* stream = nullptr);
-#endif
 
 }  // namespace loom::kernels
