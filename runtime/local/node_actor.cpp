@@ -67,7 +67,7 @@ class node_host final : public context {
     if (port >= out_.ports())
       throw std::out_of_range(
           fmt::format("emit on output port {} of a node with {} outputs", port, out_.ports()));
-    if (!out_.emit(port, v)) ++attempt_dropped_;
+    if (!out_.emit(port, std::move(v))) ++attempt_dropped_;
   }
   bool connected(std::size_t port) const override { return out_.connected(port); }
   std::size_t budget() const override { return out_.budget(); }
@@ -340,7 +340,9 @@ class node_host final : public context {
     if (attempt_dropped_ > 0) counters_.dropped.fetch_add(attempt_dropped_, std::memory_order_relaxed);
     switch (s) {
       case site::message: {
-        if (me_.def->spec.stateful) replay_.push_back(replayed{false, in_.port_of(input_), in_.front_value()});
+        // A stateful node's input is kept for replay, unless the attempt checkpointed (then it is in the state).
+        if (me_.def->spec.stateful && !pending_checkpoint_)
+          replay_.push_back(replayed{false, in_.port_of(input_), in_.front_value()});
         in_.pop_value(self_);
         ++handled_;
         break;
@@ -452,7 +454,7 @@ class node_host final : public context {
     bool more = false;
     auto slice_over = [&] {
       if (n >= slice_values || (me_.def->spec.blocking && n > 0) ||
-          ((n & 7) == 7 && clock::now() - t0 >= slice_time)) {
+          ((n & 15) == 15 && clock::now() - t0 >= slice_time)) {
         more = true;
         return true;
       }

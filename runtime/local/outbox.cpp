@@ -43,22 +43,26 @@ void outbox::track(std::uint32_t l, std::int64_t before) {
 std::uint32_t outbox::pick(edge& e) {
   auto n = static_cast<std::uint32_t>(e.links.size());
   if (n == 1) return e.links[0];
-  // The link with the most room (the least queued replica), ties broken round robin.
+  // The link with the most room (the least queued replica), ties broken round robin. An idle replica
+  // (all its credits back, nothing waiting) is as good as it gets: the scan stops there, so with idle
+  // replicas a pick costs O(1) however wide the edge.
   std::uint32_t best = e.next;
   std::int64_t best_room = std::numeric_limits<std::int64_t>::min();
   for (std::uint32_t k = 0; k < n; ++k) {
     auto i = (e.next + k) % n;
-    auto r = links_[e.links[i]].room();
+    const auto& l = links_[e.links[i]];
+    auto r = l.room();
     if (r > best_room) {
       best_room = r;
       best = i;
+      if (r >= l.capacity) break;
     }
   }
   e.next = (best + 1) % n;
   return e.links[best];
 }
 
-void outbox::push(std::uint32_t l, const value& v) {
+void outbox::push(std::uint32_t l, value&& v) {
   auto& k = links_[l];
   if (open_ && k.attempt != attempt_) {
     k.attempt = attempt_;
@@ -71,14 +75,16 @@ void outbox::push(std::uint32_t l, const value& v) {
   }
   auto before = k.room();
   if (k.pending.empty() && k.reserve > 0) k.pending.reserve(k.reserve);
-  k.pending.push_back(v);
+  k.pending.push_back(std::move(v));
   track(l, before);
 }
 
-bool outbox::emit(std::size_t port, const value& v) {
+bool outbox::emit(std::size_t port, value v) {
   const auto& edges = ports_[port];
   if (edges.empty()) return false;
-  for (auto ei : edges) push(pick(edges_[ei]), v);
+  // Fan-out: every edge but the last gets a copy of the handle (the payload is shared), the last the value.
+  for (std::size_t i = 0; i + 1 < edges.size(); ++i) push(pick(edges_[edges[i]]), value(v));
+  push(pick(edges_[edges.back()]), std::move(v));
   return true;
 }
 

@@ -27,7 +27,7 @@ class outbox {
   void wire(const instance_plan& plan, const std::vector<caf::actor>& actors);
 
   // Puts `v` on every edge of `port`; false when no edge leaves the port.
-  bool emit(std::size_t port, const value& v);
+  bool emit(std::size_t port, value v);
   bool connected(std::size_t port) const { return port < ports_.size() && !ports_[port].empty(); }
   std::size_t ports() const { return ports_.size(); }
 
@@ -72,7 +72,7 @@ class outbox {
   };
 
   std::uint32_t pick(edge& e);
-  void push(std::uint32_t l, const value& v);
+  void push(std::uint32_t l, value&& v);
   // Keeps the edge counts true across a change of link l's room from `before`.
   void track(std::uint32_t l, std::int64_t before);
   std::size_t committed(const link& l) const {
