@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -12,6 +14,7 @@
 
 #include "actors/agents/backend.hpp"
 #include "tests/agents/agent_harness.hpp"
+#include "tests/support/graph_runner.hpp"
 
 using loom::value;
 using loom::value_map;
@@ -374,4 +377,53 @@ TEST_CASE("a map's other fields reach the model as JSON context after the system
         ojson::parse(R"([{"role":"system","content":"Be brief.\n\nContext (JSON):\n{\n  \"task\": \"summarize\",\n)"
                      R"(  \"source\": \"wiki\",\n  \"year\": 2024\n}"},{"role":"user","content":"summarize"}])"));
   CHECK(a.field("task").as_string() == "summarize");
+}
+
+TEST_CASE("an agent whose second model call fails is restarted and its task retried: each answer once" *
+          doctest::timeout(60)) {
+  // Each task: the model asks for the calculator, then answers from its result. The first second call
+  // fails (HTTP 400: not retried by the backend), which throws inside the tool-reply handling; the agent
+  // (restarts: 1) must get the same task again, and nothing of the failed attempt may reach the sink.
+  std::atomic<int> failures{1};
+  chat_server server([&](const ojson& body, std::size_t, httplib::Response& res) {
+    const auto& messages = body["messages"];
+    const auto& last = messages.back();
+    if (last["role"] == "tool") {
+      if (failures.fetch_sub(1) > 0) return reply_json(res, {{"error", {{"message", "bad request"}}}}, 400);
+      return reply_json(res, message_reply("answer " + last["content"].get<std::string>()));
+    }
+    auto task = last["content"].get<std::string>();
+    reply_json(res, tool_calls_reply({{{"id", "c1"}, {"type", "function"},
+                                       {"function", {{"name", "calc"}, {"arguments", ojson{{"expression", task + "*10"}}.dump()}}}}}));
+  });
+  graph_runner runner;
+  auto r = runner.run_yaml(R"(graph: retry
+nodes:
+  tasks: {kind: source.sequence, params: {start: 1, count: 3}}
+  agent:
+    kind: agent.llm
+    restarts: 1
+    params: {backend: http, base_url: ")" + server.base_url() + R"(", retries: 0, timeout_ms: 5000}
+    tools: [calc]
+  calc: {kind: tool.calculator}
+  out: {kind: test.collect}
+edges: [tasks -> agent, agent -> out]
+)");
+  INFO(r.error);
+  REQUIRE(r.result == loom::local::run_report::outcome::ok);
+  std::vector<std::string> texts;
+  for (const auto& v : runner.sink->snapshot()) texts.push_back(v.find("text")->as_string());
+  std::sort(texts.begin(), texts.end());
+  REQUIRE(texts.size() == 3);  // each task answered once: the failed attempt's output was never sent
+  CHECK(texts[0] == R"(answer {"expression":"1*10","result":10})");
+  CHECK(texts[1] == R"(answer {"expression":"2*10","result":20})");
+  CHECK(texts[2] == R"(answer {"expression":"3*10","result":30})");
+  std::uint64_t restarts = 0, agent_out = 0, sink_in = 0;
+  for (const auto& s : r.nodes) {
+    if (s.node == "agent") restarts += s.restarts, agent_out += s.out;
+    if (s.node == "out") sink_in += s.in;
+  }
+  CHECK(restarts == 1);
+  CHECK(agent_out == sink_in);
+  CHECK(server.bodies().size() == 8);  // 3 tasks x 2 calls, plus the failed task's first call again and its failure
 }
