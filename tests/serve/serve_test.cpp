@@ -413,3 +413,18 @@ TEST_CASE("SIGINT stops an idle server at once with exit 0" * doctest::timeout(6
   CHECK(*status == 0);
   CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
 }
+
+TEST_CASE("the flagship is served from another working folder: its paths resolve against its own folder" *
+          doctest::timeout(60)) {
+  // serve_process runs `loom serve SOURCE_DIR/configs/food_truck.yaml` from the test's working folder (the
+  // build tree), so the retriever's corpus `data/food_truck` must be found next to the graph file.
+  test::serve_process s{"configs/food_truck.yaml"};
+  httplib::Client c{s.host(), s.port()};
+  c.set_read_timeout(30, 0);
+  auto r = post(c, chat("Help me start a food truck in Lyon"));
+  REQUIRE(r);
+  REQUIRE_MESSAGE(r->status == 200, r->body, s.err());
+  auto text = json::parse(r->body)["choices"][0]["message"]["content"].get<std::string>();
+  CHECK(text.find("# Food truck launch package") == 0);
+  CHECK(text.find("(source: menu.md)") != std::string::npos);  // a passage the retriever found in its corpus
+}
