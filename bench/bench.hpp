@@ -27,6 +27,8 @@ latency summarize(std::vector<std::int64_t> end_to_end_ns, int hops);
 // source -> forward -> forward -> sink, `n` int messages.
 throughput loom_pipeline_throughput(caf::actor_system& sys, std::int64_t n);
 throughput raw_caf_pipeline_throughput(caf::actor_system& sys, std::int64_t n);
+// The same chain in raw CAF with std::vector<int64_t> batches of 64 per message: the honest ceiling.
+throughput raw_caf_batched_pipeline_throughput(caf::actor_system& sys, std::int64_t n);
 
 // The same pipeline carrying timestamps, one message every `interval_us`: the unloaded hop latency.
 latency loom_pipeline_latency(caf::actor_system& sys, std::int64_t n, int interval_us);
