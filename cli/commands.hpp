@@ -55,4 +55,13 @@ struct serve_options {
 };
 int serve_command(const common_options& common, const serve_options& options);
 
+struct mcp_options {
+  std::string file;
+  std::vector<std::string> sets;  // --set node.param=value
+  std::string input, output;      // as for serve: the graph tool's input and output nodes
+};
+
+// `loom mcp FILE`: the graph as an MCP server over stdio (cli/mcp.cpp).
+int mcp_command(const common_options& common, const mcp_options& options);
+
 }  // namespace loom::cli

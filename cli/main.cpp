@@ -78,6 +78,14 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "Scheduler threads (default: one per core)");
   add_plugin(serve_cmd);
 
+  mcp_options mcp;
+  auto* mcp_cmd = app.add_subcommand("mcp", "Serve a graph's tools, and the graph itself as a tool, over MCP on stdio");
+  mcp_cmd->add_option("file", mcp.file, "Graph file")->required();
+  mcp_cmd->add_option("--set", mcp.sets, "Override a param: node.param=value (repeatable)");
+  mcp_cmd->add_option("--input", mcp.input, "Node the graph tool's prompt enters at (default: the only source)");
+  mcp_cmd->add_option("--output", mcp.output, "Node whose input is the graph tool's result (default: the only sink)");
+  add_plugin(mcp_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,5 +101,6 @@ int main(int argc, char** argv) {
   if (*keygen) return keygen_command(key_prefix);
   if (*worker_cmd) return worker_command(common, worker);
   if (*serve_cmd) return serve_command(common, serve);
+  if (*mcp_cmd) return mcp_command(common, mcp);
   return invalid;
 }

@@ -1,0 +1,191 @@
+// tests/mcp/client_test.cpp: tool.mcp in real runs of the `loom` binary against the reference MCP servers
+// (installed from npm by the mcp_npm_install fixture): a scripted agent calls their tools and the graph's
+// output holds the real results.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/process.hpp"
+
+namespace fs = std::filesystem;
+using loom::test::loom_binary;
+using loom::test::run_process;
+
+namespace {
+
+std::string npm_prefix() {
+  const char* p = std::getenv("LOOM_MCP_NPM");
+  REQUIRE_MESSAGE(p != nullptr, "LOOM_MCP_NPM is not set: run this test through ctest (the mcp_npm fixture)");
+  return p;
+}
+
+std::string node_binary() {
+  const char* n = std::getenv("LOOM_NODE");
+  return n != nullptr && *n != '\0' ? n : "node";
+}
+
+std::string server_js(const std::string& package) {
+  auto path = fs::path(npm_prefix()) / "node_modules/@modelcontextprotocol" / package / "dist/index.js";
+  REQUIRE_MESSAGE(fs::exists(path), "missing " << path.string() << ": the mcp_npm_install fixture did not run");
+  return path.string();
+}
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("loom-mcp-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+void write(const fs::path& p, const std::string& text) {
+  std::ofstream f(p);
+  f << text;
+}
+
+// The `text` of each agent output line (sink.stdout, jsonl).
+std::vector<std::string> answers(const std::string& out) {
+  std::vector<std::string> texts;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("text")) texts.push_back(j["text"].get<std::string>());
+  }
+  return texts;
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("tool.mcp: a scripted agent calls server-everything's tools over stdio") {
+  auto dir = temp_dir("everything");
+  write(dir / "tasks.jsonl",
+        "{\"task\": \"add 2 and 40\"}\n{\"task\": \"echo hello loom\"}\n{\"task\": \"add a word\"}\n"
+        "{\"task\": \"run long\"}\n{\"task\": \"add 1 and 1\"}\n");
+  write(dir / "graph.yaml", R"(graph: mcp-everything
+nodes:
+  tasks:
+    kind: source.file
+    params: {path: )" + (dir / "tasks.jsonl").string() + R"(, format: jsonl}
+  agent:
+    kind: agent.llm
+    tools: [everything]
+    params:
+      rules:
+        - {match: "add a word", when: first, call: {tool: everything__get-sum, arguments: {a: "word", b: 1}}}
+        - {match: "add a word", when: after_tool, reply: "sum: {{tool.everything__get-sum}}"}
+        - {match: "add 2 and 40", when: first, call: {tool: everything__get-sum, arguments: {a: 2, b: 40}}}
+        - {match: "add 1 and 1", when: first, call: {tool: everything__get-sum, arguments: {a: 1, b: 1}}}
+        - {match: "add", when: after_tool, reply: "sum: {{tool.everything__get-sum.text}}"}
+        - {match: "echo", when: first, call: {tool: everything__echo, arguments: {message: "hello loom"}}}
+        - {match: "echo", when: after_tool, reply: "echo: {{tool.everything__echo.text}}"}
+        - {match: "long", when: first, call: {tool: everything__trigger-long-running-operation, arguments: {duration: 20, steps: 20}}}
+        - {match: "long", when: after_tool, reply: "long: {{tool.everything__trigger-long-running-operation}}"}
+  everything:
+    kind: tool.mcp
+    params:
+      command: [)" + node_binary() + ", " + server_js("server-everything") + R"(, stdio]
+      timeout_ms: 2000
+  out:
+    kind: sink.stdout
+    params: {format: jsonl}
+edges:
+  - tasks -> agent -> out
+)");
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string(), "-q"}, {std::chrono::seconds(90)});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto texts = answers(r.out);
+  REQUIRE(texts.size() == 5);
+  CHECK(texts[0] == "sum: The sum of 2 and 40 is 42.");
+  CHECK(has(texts[1], "echo: Echo: hello loom"));
+  // A call the server refuses comes back to the model as the tool's error.
+  CHECK(has(texts[2], "sum: {\"error\":\"tool.mcp `everything`: tool `get-sum` failed:"));
+  // A call longer than timeout_ms is cancelled and fails; the server keeps serving the next one.
+  CHECK(has(texts[3], "timed out after 2000 ms (cancelled)"));
+  CHECK(texts[4] == "sum: The sum of 1 and 1 is 2.");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tool.mcp: server-filesystem reads and lists files of a folder the test made") {
+  auto dir = temp_dir("filesystem");
+  fs::create_directories(dir / "notes");
+  write(dir / "notes/permits.md", "Street vending in Paris needs a permit from the city hall.\n");
+  write(dir / "notes/menu.md", "Lunch formula at 14 euros.\n");
+  auto notes = fs::canonical(dir / "notes").string();
+  write(dir / "graph.yaml", R"(graph: mcp-filesystem
+nodes:
+  task:
+    kind: source.value
+    params: {value: "read the notes"}
+  reader:
+    kind: agent.llm
+    tools: [fs, calc]
+    params:
+      rules:
+        - {when: first, call: {tool: fs__read_text_file, arguments: {path: )" + notes + R"(/permits.md}}}
+        - {when: after_tool, reply: "{{tool.fs__read_text_file.text}}"}
+  lister:
+    kind: agent.llm
+    tools: [fs]
+    params:
+      rules:
+        - {when: first, call: {tool: fs__list_directory, arguments: {path: )" + notes + R"(}}}
+        - {when: after_tool, reply: "{{tool.fs__list_directory.text}}"}
+  fs:
+    kind: tool.mcp
+    params:
+      command: [)" + node_binary() + ", " + server_js("server-filesystem") + ", " + notes + R"(]
+      allow: [read_text_file, list_directory]
+  calc:
+    kind: tool.calculator
+  out:
+    kind: sink.stdout
+    params: {format: jsonl}
+edges:
+  - task -> [reader, lister]
+  - [reader, lister] -> out
+)");
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string(), "-q"}, {std::chrono::seconds(90)});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto texts = answers(r.out);
+  REQUIRE(texts.size() == 2);
+  std::string all = texts[0] + "\n" + texts[1];
+  CHECK(has(all, "Street vending in Paris needs a permit from the city hall."));
+  CHECK(has(all, "[FILE] menu.md"));
+  CHECK(has(all, "[FILE] permits.md"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tool.mcp: a server that cannot start fails the run with its name and stderr") {
+  auto dir = temp_dir("broken");
+  write(dir / "graph.yaml", R"(graph: mcp-broken
+nodes:
+  task:
+    kind: source.value
+    params: {value: "x"}
+  agent:
+    kind: agent.llm
+    tools: [bad]
+    params:
+      rules: [{reply: "never"}]
+  bad:
+    kind: tool.mcp
+    params:
+      command: [sh, -c, "echo 'no config found' >&2; exit 4"]
+  out:
+    kind: sink.stdout
+edges:
+  - task -> agent -> out
+)");
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string(), "-q"}, {std::chrono::seconds(60)});
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "tool.mcp `bad`: cannot start the MCP server"));
+  CHECK(has(r.err, "exited with status 4"));
+  CHECK(has(r.err, "no config found"));
+  fs::remove_all(dir);
+}
