@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,7 @@ struct serve_options {
   std::string input, output;      // empty: the graph's only source / only sink
   std::size_t max_concurrent = 8;
   unsigned threads = 0;           // 0: one per core
+  bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
 };
 int serve_command(const common_options& common, const serve_options& options);
 
@@ -63,5 +65,27 @@ struct mcp_options {
 
 // `loom mcp FILE`: the graph as an MCP server over stdio (cli/mcp.cpp).
 int mcp_command(const common_options& common, const mcp_options& options);
+
+}  // namespace loom::cli
+
+namespace caf {
+class actor_system;
+}
+namespace loom {
+class registry;
+}
+namespace loom::graph {
+struct graph;
+}
+namespace loom::serve {
+struct server_options;
+}
+
+namespace loom::cli {
+
+// `loom serve --mcp`: adds the /mcp route to `so` (cli/mcp.cpp). The result keeps the route's state alive:
+// hold it until the server has stopped. Throws serve::setup_error as the server itself would.
+std::shared_ptr<void> add_mcp_route(serve::server_options& so, caf::actor_system& system, const registry& kinds,
+                                    const graph::graph& g, const std::string& input, const std::string& output);
 
 }  // namespace loom::cli

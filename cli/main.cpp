@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-concurrent", serve.max_concurrent, "Requests run at once; beyond: 429")
       ->capture_default_str()->check(CLI::PositiveNumber);
   serve_cmd->add_option("--threads", serve.threads, "Scheduler threads (default: one per core)");
+  serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
   add_plugin(serve_cmd);
 
   mcp_options mcp;

@@ -44,6 +44,12 @@ void server::wait_idle() {
   }
 }
 
+bool server::in_flight(const json& id) {
+  std::lock_guard lock(calls_mu_);
+  auto it = calls_.find(id.dump());
+  return it != calls_.end() && !it->second->done;
+}
+
 json server::initialize(const json& params) {
   std::string asked = params.is_object() && params.contains("protocolVersion") && params["protocolVersion"].is_string()
                           ? params["protocolVersion"].get<std::string>()

@@ -68,6 +68,8 @@ class server {
   void serve(transport& t);
   // Waits until no call is in flight.
   void wait_idle();
+  // True while the call with this request id runs (an HTTP stream waits for it).
+  bool in_flight(const jsonrpc::json& id);
 
  private:
   jsonrpc::json initialize(const jsonrpc::json& params);

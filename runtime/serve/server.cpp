@@ -236,6 +236,7 @@ server::server(caf::actor_system& system, const registry& kinds, const graph::gr
   impl_->http.set_keep_alive_timeout(1);  // an idle connection holds a thread (and a stop) at most this long
   impl_->http.set_payload_max_length(std::size_t{64} << 20);
   impl_->routes();
+  if (impl_->options.extra_routes) impl_->options.extra_routes(impl_->http);
 }
 
 server::~server() = default;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,9 @@
 namespace caf {
 class actor_system;
 }
+namespace httplib {
+class Server;
+}
 
 namespace loom::serve {
 
@@ -29,6 +33,8 @@ struct server_options {
   std::size_t max_concurrent = 8;
   // On stop(): in-flight requests get this long to finish before their runs are interrupted.
   std::chrono::milliseconds grace{1500};
+  // More routes on the same listener (`loom serve --mcp` adds /mcp: runtime/mcp/http_server.hpp).
+  std::function<void(httplib::Server&)> extra_routes;
 };
 
 class server {
