@@ -8,6 +8,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "runtime/mcp/stdio.hpp"
 #include "tests/cli/process.hpp"
 
 namespace fs = std::filesystem;
@@ -57,6 +64,18 @@ std::vector<std::string> answers(const std::string& out) {
 }
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
 
 }  // namespace
 
@@ -187,5 +206,55 @@ edges:
   CHECK(has(r.err, "tool.mcp `bad`: cannot start the MCP server"));
   CHECK(has(r.err, "exited with status 4"));
   CHECK(has(r.err, "no config found"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tool.mcp: server-everything over Streamable HTTP") {
+  int port = free_port();
+  // The server runs as a child of this test; the transport's destructor kills its process group.
+  loom::mcp::child_transport server({{node_binary(), server_js("server-everything"), "streamableHttp"},
+                                     {{"PORT", std::to_string(port)}}, ""});
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!has(server.stderr_tail(), "listening on port") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE_MESSAGE(has(server.stderr_tail(), "listening on port"), server.stderr_tail());
+  auto dir = temp_dir("http");
+  write(dir / "tasks.jsonl", "{\"task\": \"add 20 and 22\"}\n{\"task\": \"run long\"}\n{\"task\": \"echo over http\"}\n");
+  write(dir / "graph.yaml", R"(graph: mcp-http
+nodes:
+  tasks:
+    kind: source.file
+    params: {path: )" + (dir / "tasks.jsonl").string() + R"(, format: jsonl}
+  agent:
+    kind: agent.llm
+    tools: [everything]
+    params:
+      rules:
+        - {match: "add", when: first, call: {tool: everything__get-sum, arguments: {a: 20, b: 22}}}
+        - {match: "add", when: after_tool, reply: "sum: {{tool.everything__get-sum.text}}"}
+        - {match: "echo", when: first, call: {tool: everything__echo, arguments: {message: "over http"}}}
+        - {match: "echo", when: after_tool, reply: "echo: {{tool.everything__echo.text}}"}
+        - {match: "long", when: first, call: {tool: everything__trigger-long-running-operation, arguments: {duration: 20, steps: 20}}}
+        - {match: "long", when: after_tool, reply: "long: {{tool.everything__trigger-long-running-operation}}"}
+  everything:
+    kind: tool.mcp
+    params:
+      url: http://127.0.0.1:)" + std::to_string(port) + R"(/mcp
+      timeout_ms: 2000
+  out:
+    kind: sink.stdout
+    params: {format: jsonl}
+edges:
+  - tasks -> agent -> out
+)");
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string(), "-q"}, {std::chrono::seconds(90)});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto texts = answers(r.out);
+  REQUIRE(texts.size() == 3);
+  CHECK(texts[0] == "sum: The sum of 20 and 22 is 42.");
+  CHECK(has(texts[1], "http server http://127.0.0.1:"));
+  CHECK(has(texts[1], "timed out after 2000 ms (cancelled)"));
+  CHECK(has(texts[2], "echo: Echo: over http"));
   fs::remove_all(dir);
 }
