@@ -258,3 +258,34 @@ edges:
   CHECK(has(texts[2], "echo: Echo: over http"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("configs/mcp_research.yaml: the team reads the notes through server-filesystem") {
+  // The example as a user copies it, with npx replaced by the server the fixture installed (no network).
+  auto dir = temp_dir("research");
+  fs::copy(fs::path(LOOM_SOURCE_DIR) / "configs", dir / "configs", fs::copy_options::recursive);
+  fs::create_directories(dir / "out");
+  std::ifstream in(dir / "configs/mcp_research.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string npx = "[npx, -y, \"@modelcontextprotocol/server-filesystem@2026.8.31\",";
+  auto at = text.find(npx);
+  REQUIRE(at != std::string::npos);
+  std::string local = "[";
+  local += node_binary();
+  local += ", ";
+  local += server_js("server-filesystem");
+  local += ",";
+  text.replace(at, npx.size(), local);
+  write(dir / "configs/mcp_research.yaml", text);
+  loom::test::process_options o{std::chrono::seconds(90)};
+  o.cwd = dir.string();
+  auto r = run_process({loom_binary(), "run", "configs/mcp_research.yaml"}, o);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::ifstream brief(dir / "out/research_brief.md");
+  std::string out((std::istreambuf_iterator<char>(brief)), std::istreambuf_iterator<char>());
+  CHECK(has(out, "# Research brief"));
+  CHECK(has(out, "needs an AOT (autorisation d'occupation temporaire)"));
+  CHECK(has(out, "[FILE] suppliers.md"));
+  CHECK(has(out, "14700 euros"));
+  fs::remove_all(dir);
+}
