@@ -38,6 +38,9 @@ int run_command(const common_options& common, const run_options& options);
 int graph_command(const common_options& common, const std::string& file, const std::string& format);
 
 int inspect_command(const common_options& common, const std::string& kind);
+// `loom inspect --graph FILE NODE`: a node that lists its tools (tool.mcp) is started and its tools printed
+// with their arguments, as the agents will offer them (cli/mcp.cpp); any other node: its kind.
+int inspect_node_command(const common_options& common, const std::string& file, const std::string& node);
 
 // cli/plan.cpp: place the graph on the cluster file's hosts and print the plan.
 int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file);

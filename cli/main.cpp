@@ -45,7 +45,11 @@ int main(int argc, char** argv) {
 
   std::string kind;
   auto* inspect = app.add_subcommand("inspect", "List the actor kinds, or describe one: ports, params, resources");
-  inspect->add_option("kind", kind, "Kind name, e.g. source.sequence");
+  inspect->add_option("kind", kind, "Kind name, e.g. source.sequence (with --graph: a node name)");
+  std::string inspect_graph;
+  inspect->add_option("--graph", inspect_graph,
+                      "Describe node KIND of this graph; a node with tools found at run time (tool.mcp) is started "
+                      "and its tools are listed");
   add_plugin(inspect);
 
   std::string plan_file, cluster_file;
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
   if (*validate) return validate_command(common, validate_files);
   if (*run_cmd) return run_command(common, run);
   if (*graph_cmd) return graph_command(common, graph_file, format);
+  if (*inspect && !inspect_graph.empty()) return inspect_node_command(common, inspect_graph, kind);
   if (*inspect) return inspect_command(common, kind);
   if (*plan) return plan_command(common, plan_file, cluster_file);
   if (*keygen) return keygen_command(key_prefix);

@@ -177,6 +177,15 @@ edges:
   CHECK(has(all, "Street vending in Paris needs a permit from the city hall."));
   CHECK(has(all, "[FILE] menu.md"));
   CHECK(has(all, "[FILE] permits.md"));
+  // loom inspect --graph starts the node and prints its tools as agents offer them; `allow` narrows them.
+  auto inspect = run_process({loom_binary(), "inspect", "--graph", (dir / "graph.yaml").string(), "fs"});
+  INFO(inspect.err);
+  CHECK(inspect.status == 0);
+  CHECK(has(inspect.out, "fs (tool.mcp): 2 tools from stdio server"));
+  CHECK(has(inspect.out, "\nfs__read_text_file: Read the complete contents of a file"));
+  CHECK(has(inspect.out, "\nfs__list_directory: "));
+  CHECK(has(inspect.out, "  path                  string  required"));
+  CHECK_FALSE(has(inspect.out, "fs__write_file"));
   fs::remove_all(dir);
 }
 
@@ -201,6 +210,9 @@ nodes:
 edges:
   - task -> agent -> out
 )");
+  // validate stays offline: it never starts the server.
+  auto v = run_process({loom_binary(), "validate", (dir / "graph.yaml").string()});
+  CHECK(v.status == 0);
   auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string(), "-q"}, {std::chrono::seconds(60)});
   CHECK(r.status == 1);
   CHECK(has(r.err, "tool.mcp `bad`: cannot start the MCP server"));
