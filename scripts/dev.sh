@@ -13,6 +13,7 @@ PACKAGES=(
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev
+  nodejs npm    # the tests against the reference openai and MCP clients and servers (npm ci)
   clang libclang-rt-14-dev
 )
 
@@ -24,6 +25,8 @@ as_root() {
 deps() {
   local missing=()
   for p in "${PACKAGES[@]}"; do
+    # A Node.js from elsewhere (NodeSource bundles npm) is fine: Debian's npm would conflict with it.
+    case $p in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null && continue ;; esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
