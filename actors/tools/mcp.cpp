@@ -134,6 +134,12 @@ class mcp_tool final : public node {
   }
 
   value list() {
+    try {
+      client_->poll();  // a notifications/tools/list_changed sent after the last call is read now
+    } catch (const mcp::transport_error& e) {
+      client_.reset();
+      throw std::runtime_error(fmt::format("{}: {}", fail_prefix(name_), e.what()));
+    }
     if (client_->tools_changed()) {
       try {
         tools_ = client_->list_tools(init_timeout_);

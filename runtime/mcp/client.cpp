@@ -66,6 +66,18 @@ json client::request(const std::string& method, json params, std::chrono::millis
   }
 }
 
+void client::poll() {
+  for (int i = 0; i < 1000; ++i) {
+    auto text = t_->receive(clock::now());
+    if (!text) return;
+    try {
+      handle_incoming(jsonrpc::classify(jsonrpc::parse(*text)), {}, nullptr);
+    } catch (const jsonrpc::error&) {
+      // not JSON-RPC: ignored, as while waiting for a response
+    }
+  }
+}
+
 void client::initialize(std::chrono::milliseconds timeout) {
   json params{{"protocolVersion", protocol_versions.front()},
               {"capabilities", json::object()},

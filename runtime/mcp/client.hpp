@@ -54,6 +54,8 @@ class client {
   call_outcome call_tool(const std::string& name, const jsonrpc::json& arguments, std::chrono::milliseconds timeout,
                          const progress_fn& progress = {});
 
+  // Handles what the server has sent meanwhile (notifications, its requests) without waiting.
+  void poll();
   // True once the server has said its tools changed since the last list_tools().
   bool tools_changed() const { return tools_changed_; }
   transport& connection() { return *t_; }

@@ -301,3 +301,54 @@ TEST_CASE("configs/mcp_research.yaml: the team reads the notes through server-fi
   CHECK(has(out, "14700 euros"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("tool.mcp: a server that crashes is restarted; a changed tool list reaches the next task") {
+  auto dir = temp_dir("flaky");
+  write(dir / "tasks.jsonl",
+        "{\"task\": \"ok\"}\n{\"task\": \"crash\"}\n{\"task\": \"ok again\"}\n{\"task\": \"grow\"}\n"
+        "{\"task\": \"late\"}\n");
+  write(dir / "graph.yaml", R"(graph: mcp-flaky
+nodes:
+  tasks:
+    kind: source.file
+    params: {path: )" + (dir / "tasks.jsonl").string() + R"(, format: jsonl}
+  agent:
+    kind: agent.llm
+    tools: [flaky]
+    params:
+      rules:
+        - {match: "ok", when: first, call: {tool: flaky__ok, arguments: {}}}
+        - {match: "ok", when: after_tool, reply: "{{tool.flaky__ok.text}}"}
+        - {match: "crash", when: first, call: {tool: flaky__crash, arguments: {}}}
+        - {match: "crash", when: after_tool, reply: "{{tool.flaky__crash}}"}
+        - {match: "grow", when: first, call: {tool: flaky__grow, arguments: {}}}
+        - {match: "grow", when: after_tool, reply: "{{tool.flaky__grow.text}}"}
+        - {match: "late", when: first, call: {tool: flaky__late, arguments: {}}}
+        - {match: "late", when: after_tool, reply: "{{tool.flaky__late}}"}
+  flaky:
+    kind: tool.mcp
+    params:
+      command: [)" + node_binary() + ", " + (fs::path(LOOM_SOURCE_DIR) / "tests/mcp/flaky_server.mjs").string() + ", " +
+                                      npm_prefix() + R"(]
+      server_restarts: 1
+  out:
+    kind: sink.stdout
+    params: {format: jsonl}
+edges:
+  - tasks -> agent -> out
+)");
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string(), "-q"}, {std::chrono::seconds(90)});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto texts = answers(r.out);
+  REQUIRE(texts.size() == 5);
+  CHECK(texts[0].rfind("ok from ", 0) == 0);
+  CHECK(has(texts[1], "tool.mcp `flaky`: stdio server `"));
+  CHECK(has(texts[1], "exited with status 3"));
+  CHECK(has(texts[1], "flaky: crashing on purpose"));
+  CHECK(texts[2].rfind("ok from ", 0) == 0);
+  CHECK(texts[2] != texts[0]);  // another process: the server was started again
+  CHECK(texts[3] == "grown");
+  CHECK(has(texts[4], "late tool"));
+  fs::remove_all(dir);
+}
