@@ -56,7 +56,7 @@ json server::initialize(const json& params) {
                           : "";
   bool known = std::find(protocol_versions.begin(), protocol_versions.end(), asked) != protocol_versions.end();
   return json{{"protocolVersion", known ? asked : protocol_versions.front()},
-              {"capabilities", {{"tools", {{"listChanged", false}}}}},
+              {"capabilities", {{"tools", {{"listChanged", false}}}, {"logging", json::object()}}},
               {"serverInfo", {{"name", info_.name}, {"version", info_.version}}}};
 }
 
@@ -84,6 +84,8 @@ void server::handle(std::string_view text, const sender& out) {
   try {
     if (m.method == "initialize") return send(jsonrpc::result(m.id, initialize(m.params)));
     if (m.method == "ping") return send(jsonrpc::result(m.id, json::object()));
+    // Accepted; loom's server sends no log messages at any level, which the protocol allows.
+    if (m.method == "logging/setLevel") return send(jsonrpc::result(m.id, json::object()));
     if (m.method == "tools/list") {
       auto list = json::array();
       for (const auto& t : tools_.tools())

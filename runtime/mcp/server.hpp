@@ -1,6 +1,6 @@
 // runtime/mcp/server.hpp: the server half of MCP, over any transport. It answers initialize (the client's
-// revision when loom speaks it, else the newest), ping, tools/list and tools/call; every other request gets
-// method_not_found. Each tools/call runs on a thread of its own (at most max_in_flight at once), so the
+// revision when loom speaks it, else the newest), ping, logging/setLevel (accepted; loom sends no log
+// messages), tools/list and tools/call; every other request gets method_not_found. Each tools/call runs on a thread of its own (at most max_in_flight at once), so the
 // server keeps reading: notifications/cancelled stops a call (its response is then not sent, as the spec
 // says), and progress notifications go out while a call runs. Malformed input is answered with a JSON-RPC
 // error (parse error, invalid request, invalid params) and never ends the server. Tool failures are results
