@@ -5,7 +5,8 @@
 //            {tool: NAME, arguments: {...}}: tools/call -> {text, structured?}; isError -> a tool error
 //   params:  command (list of strings), env (map NAME: value), cwd (string), url (string), headers (map
 //            HEADER: NAME of the environment variable holding its value), allow (list of tool names; empty:
-//            all), timeout_ms (integer, 60000), init_timeout_ms (integer, 30000), server_restarts (integer, 2)
+//            all), timeout_ms (integer, 25000: below agent.llm's tool_timeout_ms), init_timeout_ms (integer,
+//            30000), server_restarts (integer, 2)
 // A server that exits is started again on the next call, up to server_restarts times; the call that saw it
 // exit fails with the server's name and the tail of its stderr. A call that takes longer than timeout_ms is
 // cancelled (notifications/cancelled) and fails. Blocking: each instance gets its own thread.
@@ -180,7 +181,7 @@ kind_def mcp_kind() {
       param_spec::map("headers", "HTTP server: header -> NAME of the environment variable holding its value")
           .def(graph::config(graph::config_map{})),
       param_spec::list("allow", "the server's tools to offer (empty: all)").def(graph::config(graph::config_list{})),
-      param_spec::integer("timeout_ms", "how long one tools/call may take before it is cancelled").def(60000).at_least(1),
+      param_spec::integer("timeout_ms", "how long one tools/call may take before it is cancelled").def(25000).at_least(1),
       param_spec::integer("init_timeout_ms", "how long starting, initialize and tools/list may take")
           .def(30000).at_least(1),
       param_spec::integer("server_restarts", "how many times a server that exits is started again").def(2).at_least(0),

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "runtime/mcp/client.hpp"
+#include "runtime/mcp/stdio.hpp"
 
 namespace loom::mcp {
 
@@ -163,6 +164,9 @@ void server::serve(transport& t) {
     std::optional<std::string> text;
     try {
       text = t.receive(clock::now() + std::chrono::seconds(1));
+    } catch (const message_too_large& e) {
+      out(jsonrpc::error_response(nullptr, jsonrpc::invalid_request, e.what()));
+      continue;
     } catch (const transport_error&) {
       break;
     }

@@ -61,14 +61,31 @@ std::optional<std::string> line_reader::take_line() {
   }
 }
 
+void line_reader::append(std::string_view data) {
+  if (skipping_) {
+    auto nl = data.find('\n');
+    if (nl == std::string_view::npos) return;
+    data.remove_prefix(nl + 1);
+    skipping_ = false;
+    buf_.append(dropped_line);
+    buf_ += '\n';  // in its place, in order: a line that no JSON text can be
+  }
+  buf_.append(data);
+  auto last = buf_.rfind('\n');
+  std::size_t partial = last == std::string::npos ? buf_.size() : buf_.size() - last - 1;
+  if (partial <= jsonrpc::max_message_bytes) return;
+  if (!discard_)
+    throw transport_error(fmt::format("a message is over the limit of {} bytes", jsonrpc::max_message_bytes));
+  buf_.erase(last == std::string::npos ? 0 : last + 1);  // keep the complete lines before it
+  skipping_ = true;
+}
+
 bool line_reader::fill() {
   char chunk[65536];
   for (;;) {
     ssize_t n = ::read(fd_, chunk, sizeof chunk);
     if (n > 0) {
-      buf_.append(chunk, static_cast<std::size_t>(n));
-      if (buf_.size() > jsonrpc::max_message_bytes && buf_.find('\n') == std::string::npos)
-        throw transport_error(fmt::format("a message is over the limit of {} bytes", jsonrpc::max_message_bytes));
+      append(std::string_view(chunk, static_cast<std::size_t>(n)));
       if (static_cast<std::size_t>(n) < sizeof chunk) return true;
       continue;
     }
@@ -263,7 +280,7 @@ std::optional<std::string> child_transport::receive(clock::time_point deadline) 
   }
 }
 
-fd_transport::fd_transport(int in, int out) : out_(out), reader_(in) {
+fd_transport::fd_transport(int in, int out) : out_(out), reader_(in, true) {
   std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   set_nonblocking(in);
 }
@@ -275,7 +292,11 @@ void fd_transport::send(const jsonrpc::json& message) {
 
 std::optional<std::string> fd_transport::receive(clock::time_point deadline) {
   for (;;) {
-    if (auto line = reader_.take_line()) return line;
+    if (auto line = reader_.take_line()) {
+      if (*line == line_reader::dropped_line)
+        throw message_too_large(fmt::format("a message over the limit of {} bytes was dropped", jsonrpc::max_message_bytes));
+      return line;
+    }
     if (eof_) throw transport_error("the client closed the input");
     pollfd p{reader_.fd(), POLLIN, 0};
     int n = ::poll(&p, 1, poll_timeout(deadline));

@@ -13,20 +13,32 @@
 
 namespace loom::mcp {
 
-// Reads newline-terminated lines from a descriptor, bounded by jsonrpc::max_message_bytes.
+// Reads newline-terminated lines from a descriptor, bounded by jsonrpc::max_message_bytes. A longer line is
+// an error (transport_error), or, with `discard_oversized`, dropped up to its newline and replaced by the
+// line `dropped_line`, in order.
 class line_reader {
  public:
-  explicit line_reader(int fd) : fd_(fd) {}
+  explicit line_reader(int fd, bool discard_oversized = false) : fd_(fd), discard_(discard_oversized) {}
   // A complete line already buffered, if any.
   std::optional<std::string> take_line();
   // Reads what is available now (the descriptor is non-blocking). Returns false at end of file.
   // Throws transport_error for a line over the limit or a read error.
   bool fill();
   int fd() const { return fd_; }
+  static constexpr const char* dropped_line = "\x01";
 
  private:
+  void append(std::string_view data);
+
   int fd_;
+  bool discard_ = false;
+  bool skipping_ = false;  // inside an oversized line, up to its newline
   std::string buf_;
+};
+
+// The server side dropped a message over the size limit (the next message is read normally).
+struct message_too_large : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 struct process_options {
@@ -66,7 +78,8 @@ class child_transport final : public transport {
   std::string exit_;
 };
 
-// The server side: reads messages from `in`, writes them to `out` (loom mcp: 0 and 1).
+// The server side: reads messages from `in`, writes them to `out` (loom mcp: 0 and 1). A message over the
+// size limit is dropped and receive() throws message_too_large, so the server can answer it and go on.
 class fd_transport final : public transport {
  public:
   fd_transport(int in, int out);

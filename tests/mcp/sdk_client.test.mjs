@@ -92,7 +92,7 @@ test('an unknown tool is a protocol error', async () => {
   await assert.rejects(client.callTool({ name: 'nope', arguments: {} }), /unknown tool `nope`/);
 });
 
-test('malformed messages get JSON-RPC errors and never stop the server', async () => {
+test('malformed and oversized messages get JSON-RPC errors and never stop the server', async () => {
   const child = spawn(LOOM_BINARY, ['mcp', flagship], { cwd: LOOM_SOURCE_DIR, stdio: ['pipe', 'pipe', 'ignore'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -105,6 +105,8 @@ test('malformed messages get JSON-RPC errors and never stop the server', async (
     '{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": {}}}',
     '{"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "calc", "arguments": [1]}}',
     '{"jsonrpc": "2.0", "id": 6, "method": "ping"}',
+    `{"jsonrpc": "2.0", "id": 7, "method": "ping", "params": {"pad": "${'x'.repeat(17 << 20)}"}}`,
+    '{"jsonrpc": "2.0", "id": 8, "method": "ping"}',
   ];
   child.stdin.write(lines.join('\n') + '\n');
   const replies = await new Promise((resolve, reject) => {
@@ -120,8 +122,38 @@ test('malformed messages get JSON-RPC errors and never stop the server', async (
   });
   child.stdin.end();
   const codes = replies.map((r) => r.error?.code ?? 'ok');
-  assert.deepEqual(codes, [-32700, -32700, -32600, -32600, -32601, -32602, -32602, 'ok']);
+  assert.deepEqual(codes, [-32700, -32700, -32600, -32600, -32601, -32602, -32602, 'ok', -32600, 'ok']);
   assert.equal(replies[2].id, 1);
   assert.equal(replies[7].id, 6);
+  assert.match(replies[8].error.message, /over the limit of 16777216 bytes/);  // 17 MiB: dropped, not buffered
+  assert.equal(replies[9].id, 8);
   await new Promise((resolve) => child.on('exit', resolve));
+});
+
+test('a long graph run sends progress, and the client\'s cancellation stops it', async () => {
+  // tests/serve/slow.yaml with 40 ticks at 5 a second: a run of about 8 s.
+  const slowTransport = new StdioClientTransport({
+    command: LOOM_BINARY, cwd: LOOM_SOURCE_DIR, stderr: 'ignore',
+    args: ['mcp', path.join('tests', 'serve', 'slow.yaml'), '--input', 'prompt', '--set', 'ticks.count=40'],
+  });
+  const slow = new Client({ name: 'loom-test-slow', version: '1.0.0' });
+  await slow.connect(slowTransport);
+  try {
+    const progress = [];
+    const started = Date.now();
+    // The SDK cancels a request that times out (notifications/cancelled) and rejects it.
+    await assert.rejects(
+      slow.callTool({ name: 'serve_slow', arguments: { prompt: 'hi' } }, undefined,
+                    { timeout: 1800, onprogress: (p) => progress.push(p) }),
+      /timed out/i);
+    assert.ok(Date.now() - started < 5000);
+    assert.ok(progress.length >= 2, `progress notifications: ${JSON.stringify(progress)}`);
+    assert.ok(progress[1].progress > progress[0].progress);
+    // The server is still there, and the cancelled run no longer holds it.
+    await slow.ping();
+    const { tools } = await slow.listTools();
+    assert.deepEqual(tools.map((t) => t.name), ['serve_slow']);
+  } finally {
+    await slow.close();
+  }
 });
