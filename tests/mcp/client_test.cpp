@@ -352,3 +352,55 @@ edges:
   CHECK(has(texts[4], "late tool"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("tool.mcp across hosts: an agent on worker a calls an MCP node placed on worker b") {
+  auto dir = temp_dir("hosts");
+  int pa = free_port(), pb = free_port();
+  auto start_worker = [&](const std::string& name, int port) {
+    auto w = std::make_unique<loom::mcp::child_transport>(loom::mcp::process_options{
+        {loom_binary(), "worker", "--listen", "tcp://127.0.0.1:" + std::to_string(port), "--name", name}, {},
+        dir.string()});
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!has(w->stderr_tail(), "listening on") && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE_MESSAGE(has(w->stderr_tail(), "listening on"), w->stderr_tail());
+    return w;
+  };
+  auto a = start_worker("a", pa);
+  auto b = start_worker("b", pb);
+  write(dir / "cluster.yaml", "name: test\nhosts:\n  - {name: a, address: tcp://127.0.0.1:" + std::to_string(pa) +
+                                  ", cpus: 4}\n  - {name: b, address: tcp://127.0.0.1:" + std::to_string(pb) +
+                                  ", cpus: 4}\n");
+  write(dir / "graph.yaml", R"(graph: mcp-hosts
+nodes:
+  task: {kind: source.value, params: {value: "add 2 and 3"}, placement: {host: a}}
+  agent:
+    kind: agent.llm
+    tools: [everything]
+    placement: {host: a}
+    params:
+      rules:
+        - {when: first, call: {tool: everything__get-sum, arguments: {a: 2, b: 3}}}
+        - {when: after_tool, reply: "{{tool.everything__get-sum.text}}"}
+  everything:
+    kind: tool.mcp
+    placement: {host: b}
+    params:
+      command: [)" + node_binary() + ", " + server_js("server-everything") + R"(, stdio]
+  out: {kind: sink.file, params: {path: )" + (dir / "answer.jsonl").string() + R"(}, placement: {host: a}}
+edges:
+  - task -> agent -> out
+)");
+  loom::test::process_options o{std::chrono::seconds(90)};
+  o.cwd = dir.string();
+  auto r = run_process({loom_binary(), "run", "graph.yaml", "--cluster", "cluster.yaml"}, o);
+  INFO(r.err, "\n--- a:\n", a->stderr_tail(), "\n--- b:\n", b->stderr_tail());
+  REQUIRE(r.status == 0);
+  std::ifstream in(dir / "answer.jsonl");
+  std::string answer((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(has(answer, "The sum of 2 and 3 is 5."));
+  // The MCP server was started by worker b, where the node was placed, and not by a.
+  CHECK(has(b->stderr_tail(), "node=everything kind=tool.mcp: stdio server"));
+  CHECK_FALSE(has(a->stderr_tail(), "kind=tool.mcp"));
+  fs::remove_all(dir);
+}
