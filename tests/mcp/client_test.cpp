@@ -218,6 +218,51 @@ edges:
   CHECK(has(r.err, "tool.mcp `bad`: cannot start the MCP server"));
   CHECK(has(r.err, "exited with status 4"));
   CHECK(has(r.err, "no config found"));
+
+  // A header's value comes from the variable it names; an unset one fails the start, naming it.
+  write(dir / "headers.yaml", R"(graph: mcp-headers
+nodes:
+  task: {kind: source.value, params: {value: "x"}}
+  agent: {kind: agent.llm, tools: [remote], params: {rules: [{reply: "never"}]}}
+  remote:
+    kind: tool.mcp
+    params: {url: "http://127.0.0.1:9/mcp", headers: {Authorization: LOOM_MCP_TEST_NO_SUCH_VARIABLE}}
+  out: {kind: sink.stdout}
+edges:
+  - task -> agent -> out
+)");
+  r = run_process({loom_binary(), "run", (dir / "headers.yaml").string(), "-q"}, {std::chrono::seconds(60)});
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "tool.mcp `remote`: headers.Authorization: the environment variable "
+                   "`LOOM_MCP_TEST_NO_SUCH_VARIABLE` is not set"));
+
+  // Neither command nor url (or both): the error says which to give.
+  write(dir / "neither.yaml", R"(graph: mcp-neither
+nodes:
+  task: {kind: source.value, params: {value: "x"}}
+  agent: {kind: agent.llm, tools: [nothing], params: {rules: [{reply: "never"}]}}
+  nothing: {kind: tool.mcp}
+  out: {kind: sink.stdout}
+edges:
+  - task -> agent -> out
+)");
+  r = run_process({loom_binary(), "run", (dir / "neither.yaml").string(), "-q"}, {std::chrono::seconds(60)});
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "tool.mcp `nothing`: give exactly one of `command` (a stdio server) and `url`"));
+
+  // A URL where nothing listens: the start fails, naming the URL.
+  write(dir / "nobody.yaml", R"(graph: mcp-nobody
+nodes:
+  task: {kind: source.value, params: {value: "x"}}
+  agent: {kind: agent.llm, tools: [remote], params: {rules: [{reply: "never"}]}}
+  remote: {kind: tool.mcp, params: {url: "http://127.0.0.1:)" + std::to_string(free_port()) + R"(/mcp", init_timeout_ms: 3000}}
+  out: {kind: sink.stdout}
+edges:
+  - task -> agent -> out
+)");
+  r = run_process({loom_binary(), "run", (dir / "nobody.yaml").string(), "-q"}, {std::chrono::seconds(60)});
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "tool.mcp `remote`: cannot start the MCP server: http server http://127.0.0.1:"));
   fs::remove_all(dir);
 }
 
