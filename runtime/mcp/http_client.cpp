@@ -70,11 +70,14 @@ class http_client_transport final : public transport {
 
   void send(const jsonrpc::json& message) override {
     // Reap finished POSTs so a long session does not keep a thread per message.
+    std::set<std::thread::id> done;
+    {
+      std::lock_guard lock(mu_);
+      done.swap(done_posts_);
+    }
     for (auto it = posts_.begin(); it != posts_.end();) {
-      if (done_posts_.count(it->get_id()) != 0) {
+      if (done.count(it->get_id()) != 0) {
         it->join();
-        std::lock_guard lock(mu_);
-        done_posts_.erase(it->get_id());
         it = posts_.erase(it);
       } else {
         ++it;
