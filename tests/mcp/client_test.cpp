@@ -3,6 +3,7 @@
 // output holds the real results.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include <thread>
 
+#include "runtime/mcp/client.hpp"
 #include "runtime/mcp/stdio.hpp"
 #include "tests/cli/process.hpp"
 
@@ -448,4 +450,30 @@ edges:
   CHECK(has(b->stderr_tail(), "node=everything kind=tool.mcp: stdio server"));
   CHECK_FALSE(has(a->stderr_tail(), "kind=tool.mcp"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("mcp::client against server-everything: negotiation, the tool list, progress, isError") {
+  auto t = std::make_unique<loom::mcp::child_transport>(
+      loom::mcp::process_options{{node_binary(), server_js("server-everything"), "stdio"}, {}, ""});
+  loom::mcp::client c(std::move(t));
+  c.initialize(std::chrono::seconds(20));
+  CHECK(c.protocol_version() == "2025-11-25");  // the newest revision of both
+  auto tools = c.list_tools(std::chrono::seconds(10));
+  std::vector<std::string> names;
+  for (const auto& tool : tools) names.push_back(tool.name);
+  CHECK(std::find(names.begin(), names.end(), "get-sum") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "echo") != names.end());
+  std::vector<double> progress;
+  auto r = c.call_tool("trigger-long-running-operation", {{"duration", 1}, {"steps", 4}}, std::chrono::seconds(20),
+                       [&](double p, double total, const std::string&) {
+                         progress.push_back(p);
+                         CHECK(total == 4);
+                       });
+  CHECK_FALSE(r.is_error);
+  CHECK(has(r.text, "Long running operation completed"));
+  CHECK(progress == std::vector<double>{1, 2, 3, 4});
+  auto structured = c.call_tool("get-structured-content", {{"location", "Chicago"}}, std::chrono::seconds(10));
+  CHECK(structured.structured.is_object());
+  auto bad = c.call_tool("get-sum", {{"a", "x"}, {"b", 1}}, std::chrono::seconds(10));
+  CHECK(bad.is_error);
 }
