@@ -98,8 +98,9 @@ void http_endpoint::attach(httplib::Server& http, const std::string& path) {
     }
     {
       std::lock_guard lock(box->mu);
-      if (!box->messages.empty()) {  // answered at once (everything but tools/call)
-        res.set_content(box->messages.front().dump(), "application/json");
+      const json* first = box->messages.empty() ? nullptr : &box->messages.front();
+      if (box->messages.size() == 1 && first->contains("id") && (*first)["id"] == m.id && !first->contains("method")) {
+        res.set_content(first->dump(), "application/json");  // answered at once: everything but tools/call
         return;
       }
     }
