@@ -41,12 +41,13 @@ json client::request(const std::string& method, json params, std::chrono::millis
     auto text = t_->receive(deadline);
     if (!text) {
       // Abandoned: tell the server, so it can stop the work (not for initialize, which may not be cancelled).
-      if (method != "initialize")
+      bool cancel = method != "initialize";
+      if (cancel)
         t_->send(jsonrpc::notification("notifications/cancelled",
                                        json{{"requestId", id}, {"reason", fmt::format("timed out after {} ms",
                                                                                       timeout.count())}}));
-      throw protocol_error(fmt::format("{}: `{}` timed out after {} ms (cancelled)", t_->describe(), method,
-                                       timeout.count()));
+      throw protocol_error(fmt::format("{}: `{}` timed out after {} ms{}", t_->describe(), method, timeout.count(),
+                                       cancel ? " (cancelled)" : ""));
     }
     jsonrpc::message m;
     try {

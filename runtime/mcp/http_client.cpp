@@ -56,7 +56,12 @@ class http_client_transport final : public transport {
   }
 
   ~http_client_transport() override {
-    stopping_ = true;
+    {
+      // A POST waiting on a server that never answers is cut short: its socket is shut down.
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      for (auto* c : active_) c->stop();
+    }
     for (auto& t : posts_) t.join();
     std::string session = session_id();
     if (!session.empty()) {  // end the session; the server may refuse (405), which is fine
@@ -83,14 +88,11 @@ class http_client_transport final : public transport {
         ++it;
       }
     }
+    // Every POST runs on a thread of its own, so receive() keeps its deadline whatever the server does. The
+    // session id of initialize's reply is known before the client sends anything else: it reads the reply
+    // (which comes after the headers) before it sends `initialized`.
     std::string body = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    bool is_initialize = message.contains("method") && message["method"] == "initialize";
-    if (is_initialize) {
-      // The first exchange runs here, so its session id is known before the next message leaves.
-      post(std::move(body), true);
-      return;
-    }
-    posts_.emplace_back([this, body = std::move(body)]() mutable { post(std::move(body), false); });
+    posts_.emplace_back([this, body = std::move(body)]() mutable { post(std::move(body)); });
   }
 
   std::optional<std::string> receive(clock::time_point deadline) override {
@@ -138,8 +140,13 @@ class http_client_transport final : public transport {
     cv_.notify_all();
   }
 
-  void post(std::string body, bool inline_call) {
+  void post(std::string body) {
     httplib::Client c(base_);
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      active_.insert(&c);
+    }
     c.set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(o_.timeout) + std::chrono::seconds(1));
     c.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(o_.timeout) + std::chrono::seconds(1));
     c.set_write_timeout(std::chrono::seconds(30));
@@ -185,10 +192,9 @@ class http_client_transport final : public transport {
     else if (!res && !stopping_) fail(fmt::format("POST failed: {}", httplib::to_string(res.error())));
     else if (res && (status < 200 || status >= 300)) fail(fmt::format("HTTP {}: {}", status, plain.substr(0, 300)));
     else if (res && content_type.find("application/json") != std::string::npos && !plain.empty()) deliver(plain);
-    if (!inline_call) {
-      std::lock_guard lock(mu_);
-      done_posts_.insert(std::this_thread::get_id());
-    }
+    std::lock_guard lock(mu_);
+    active_.erase(&c);
+    done_posts_.insert(std::this_thread::get_id());
   }
 
   http_options o_;
@@ -200,6 +206,7 @@ class http_client_transport final : public transport {
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> posts_;
   std::set<std::thread::id> done_posts_;
+  std::set<httplib::Client*> active_;  // POSTs under way
 };
 
 }  // namespace

@@ -265,6 +265,31 @@ edges:
   r = run_process({loom_binary(), "run", (dir / "nobody.yaml").string(), "-q"}, {std::chrono::seconds(60)});
   CHECK(r.status == 1);
   CHECK(has(r.err, "tool.mcp `remote`: cannot start the MCP server: http server http://127.0.0.1:"));
+
+  // Servers that never answer: every wait has its deadline.
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);  // listens, never accepts: connections hang in the backlog
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(silent, 16) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  write(dir / "silent.yaml", R"(graph: mcp-silent
+nodes:
+  task: {kind: source.value, params: {value: "x"}}
+  agent: {kind: agent.llm, tools: [remote, local], params: {rules: [{reply: "never"}]}}
+  remote: {kind: tool.mcp, params: {url: "http://127.0.0.1:)" + std::to_string(ntohs(addr.sin_port)) + R"(/mcp", init_timeout_ms: 1500}}
+  local: {kind: tool.mcp, params: {command: [sleep, "60"], init_timeout_ms: 1500}}
+  out: {kind: sink.stdout}
+edges:
+  - task -> agent -> out
+)");
+  r = run_process({loom_binary(), "run", (dir / "silent.yaml").string(), "-q"}, {std::chrono::seconds(60)});
+  ::close(silent);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "`initialize` timed out after 1500 ms"));
+  CHECK(r.seconds < 15);
   fs::remove_all(dir);
 }
 
