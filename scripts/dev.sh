@@ -78,11 +78,12 @@ case "${1:-}" in
     echo "== build without CUDA (LOOM_CUDA=OFF)"
     build nocuda loom
     build-nocuda/bin/loom run -q configs/pipeline.yaml
-    echo "== fuzzing the graph loader and validator, and the wire decoder, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
-    build fuzz fuzz_graph fuzz_wire
-    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire
+    echo "== fuzzing the graph loader and validator, the wire decoder and the MCP server, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
+    build fuzz fuzz_graph fuzz_wire fuzz_mcp
+    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp
     cp tests/configs/broken/*.yaml configs/*.yaml build-fuzz/corpus-graph/ 2>/dev/null || true
-    for target in graph wire; do
+    cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
+    for target in graph wire mcp; do
       build-fuzz/bin/fuzz_$target -max_total_time="${LOOM_FUZZ_SECONDS:-60}" -max_len=4096 -timeout=10 \
         -rss_limit_mb=4096 build-fuzz/corpus-$target 2>&1 | tail -n 3
     done
