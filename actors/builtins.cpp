@@ -25,6 +25,7 @@ void register_builtins(registry& r) {
   r.add(calculator_kind());
   r.add(retrieve_kind());
   r.add(monte_carlo_kind());
+  r.add(mcp_kind());
 
   r.add(gemm_kind());
 

@@ -29,6 +29,7 @@ kind_def llm_agent_kind();  // agent.llm
 kind_def calculator_kind();
 kind_def retrieve_kind();
 kind_def monte_carlo_kind();
+kind_def mcp_kind();  // tool.mcp
 
 // kernel.*
 kind_def gemm_kind();

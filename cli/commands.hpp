@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ int run_command(const common_options& common, const run_options& options);
 int graph_command(const common_options& common, const std::string& file, const std::string& format);
 
 int inspect_command(const common_options& common, const std::string& kind);
+// `loom inspect --graph FILE NODE`: a node that lists its tools (tool.mcp) is started and its tools printed
+// with their arguments, as the agents will offer them (cli/mcp.cpp); any other node: its kind.
+int inspect_node_command(const common_options& common, const std::string& file, const std::string& node);
 
 // cli/plan.cpp: place the graph on the cluster file's hosts and print the plan.
 // `--cluster slurm`: the hosts of the current Slurm allocation.
@@ -70,7 +74,39 @@ struct serve_options {
   std::uint64_t max_body = std::uint64_t{1} << 20;     // request bytes; beyond: 413
   std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
+  bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
 };
 int serve_command(const common_options& common, const serve_options& options);
+
+struct mcp_options {
+  std::string file;
+  std::vector<std::string> sets;  // --set node.param=value
+  std::string input, output;      // as for serve: the graph tool's input and output nodes
+};
+
+// `loom mcp FILE`: the graph as an MCP server over stdio (cli/mcp.cpp).
+int mcp_command(const common_options& common, const mcp_options& options);
+
+}  // namespace loom::cli
+
+namespace caf {
+class actor_system;
+}
+namespace loom {
+class registry;
+}
+namespace loom::graph {
+struct graph;
+}
+namespace loom::serve {
+struct server_options;
+}
+
+namespace loom::cli {
+
+// `loom serve --mcp`: adds the /mcp route to `so` (cli/mcp.cpp). The result keeps the route's state alive:
+// hold it until the server has stopped. Throws serve::setup_error as the server itself would.
+std::shared_ptr<void> add_mcp_route(serve::server_options& so, caf::actor_system& system, const registry& kinds,
+                                    const graph::graph& g, const std::string& input, const std::string& output);
 
 }  // namespace loom::cli

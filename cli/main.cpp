@@ -50,7 +50,11 @@ int main(int argc, char** argv) {
 
   std::string kind;
   auto* inspect = app.add_subcommand("inspect", "List the actor kinds, or describe one: ports, params, resources");
-  inspect->add_option("kind", kind, "Kind name, e.g. source.sequence");
+  inspect->add_option("kind", kind, "Kind name, e.g. source.sequence (with --graph: a node name)");
+  std::string inspect_graph;
+  inspect->add_option("--graph", inspect_graph,
+                      "Describe node KIND of this graph; a node with tools found at run time (tool.mcp) is started "
+                      "and its tools are listed");
   add_plugin(inspect);
 
   std::string plan_file, cluster_file;
@@ -94,6 +98,7 @@ int main(int argc, char** argv) {
       ->transform(CLI::AsSizeValue(false))->default_str("16MiB");
   serve_cmd->add_option("--api-key-env", serve.api_key_env,
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
+  serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
   add_plugin(serve_cmd);
 
   slurm_options slurm;
@@ -106,6 +111,14 @@ int main(int argc, char** argv) {
   slurm_cmd->allow_extras();  // everything else is an sbatch option, copied into the script
   slurm_cmd->footer("Other options (e.g. --time=1:00:00 --partition=gpu --account=A) become #SBATCH lines.");
   add_plugin(slurm_cmd);
+
+  mcp_options mcp;
+  auto* mcp_cmd = app.add_subcommand("mcp", "Serve a graph's tools, and the graph itself as a tool, over MCP on stdio");
+  mcp_cmd->add_option("file", mcp.file, "Graph file")->required();
+  mcp_cmd->add_option("--set", mcp.sets, "Override a param: node.param=value (repeatable)");
+  mcp_cmd->add_option("--input", mcp.input, "Node the graph tool's prompt enters at (default: the only source)");
+  mcp_cmd->add_option("--output", mcp.output, "Node whose input is the graph tool's result (default: the only sink)");
+  add_plugin(mcp_cmd);
 
   try {
     app.parse(argc, argv);
@@ -124,10 +137,12 @@ int main(int argc, char** argv) {
     return slurm_command(common, slurm);
   }
   if (*graph_cmd) return graph_command(common, graph_file, format);
+  if (*inspect && !inspect_graph.empty()) return inspect_node_command(common, inspect_graph, kind);
   if (*inspect) return inspect_command(common, kind);
   if (*plan) return plan_command(common, plan_file, cluster_file);
   if (*keygen) return keygen_command(key_prefix);
   if (*worker_cmd) return worker_command(common, worker);
   if (*serve_cmd) return serve_command(common, serve);
+  if (*mcp_cmd) return mcp_command(common, mcp);
   return invalid;
 }

@@ -90,8 +90,10 @@ int serve_command(const common_options& common, const serve_options& options) {
   so.max_body = static_cast<std::size_t>(options.max_body);
   so.max_output = static_cast<std::size_t>(options.max_output);
   so.api_key = api_key;
+  std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {
+    if (options.mcp) mcp_route = add_mcp_route(so, system, *kinds, *g, options.input, options.output);
     server.emplace(system, *kinds, *g, serve::endpoints{options.input, options.output}, so);
   } catch (const serve::setup_error& e) {
     print_error(e.what());
@@ -109,6 +111,7 @@ int serve_command(const common_options& common, const serve_options& options) {
                server->served().name().c_str(), options.host.c_str(), port, server->served().input().c_str(),
                server->served().output().c_str(), options.max_concurrent,
                api_key ? ", API key required" : "");
+  if (mcp_route) std::fprintf(stderr, "loom: serving MCP (Streamable HTTP) on http://%s:%d/mcp\n", options.host.c_str(), port);
   std::fflush(stderr);
   {
     signal_watcher watcher{*server};

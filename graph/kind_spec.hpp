@@ -61,6 +61,12 @@ struct resource_spec {
 struct call_spec {
   std::string doc;
   std::vector<param_spec> arguments;  // the request is a map of these
+  // The node offers several tools found at run time (tool.mcp) instead of being one tool itself. Its
+  // arguments are then `tool` (string, optional) and `arguments` (map): a request without `tool` is a list
+  // request, answered {tools: [{name, description, input_schema}]}; {tool: NAME, arguments: {...}} calls one.
+  // An agent asks each such node for its list at the start of a task and offers each tool to its model as
+  // NODE__NAME (see docs/mcp.md). Both go through the ordinary call path, so it works across hosts too.
+  bool lists_tools = false;
 };
 
 struct kind_spec {

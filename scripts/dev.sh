@@ -13,6 +13,7 @@ PACKAGES=(
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev libopenblas-dev
+  nodejs npm    # the tests against the reference openai and MCP clients and servers (npm ci)
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
   slurm-wlm munge
@@ -26,6 +27,8 @@ as_root() {
 deps() {
   local missing=()
   for p in "${PACKAGES[@]}"; do
+    # A Node.js from elsewhere (NodeSource bundles npm) is fine: Debian's npm would conflict with it.
+    case $p in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null && continue ;; esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -77,11 +80,12 @@ case "${1:-}" in
     echo "== build without CUDA (LOOM_CUDA=OFF)"
     build nocuda loom
     build-nocuda/bin/loom run -q configs/pipeline.yaml
-    echo "== fuzzing the graph loader and validator, and the wire decoder, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
-    build fuzz fuzz_graph fuzz_wire
-    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire
+    echo "== fuzzing the graph loader and validator, the wire decoder and the MCP server, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
+    build fuzz fuzz_graph fuzz_wire fuzz_mcp
+    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp
     cp tests/configs/broken/*.yaml configs/*.yaml build-fuzz/corpus-graph/ 2>/dev/null || true
-    for target in graph wire; do
+    cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
+    for target in graph wire mcp; do
       build-fuzz/bin/fuzz_$target -max_total_time="${LOOM_FUZZ_SECONDS:-60}" -max_len=4096 -timeout=10 \
         -rss_limit_mb=4096 build-fuzz/corpus-$target 2>&1 | tail -n 3
     done

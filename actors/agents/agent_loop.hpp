@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ struct loop_options {
   int max_turns = 6;  // rounds of tool calls; the model's next request for tools ends the task
   std::chrono::milliseconds tool_timeout{30000};
 };
+
+// The name an agent offers its model for tool `tool` of a node that lists its tools (tool.mcp): the node
+// name, two underscores, and the tool name with every character outside [A-Za-z0-9_-] replaced by `_`, so
+// that OpenAI function names stay valid: offered_tool_name("fs", "read.file") == "fs__read_file".
+std::string offered_tool_name(const std::string& node, const std::string& tool);
 
 struct loop_result {
   std::string text;             // the model's final answer (or a note that max_turns was reached)
@@ -47,6 +53,8 @@ class agent_loop {
   const std::vector<chat_message>& messages() const { return messages_; }
 
  private:
+  void discover(context& ctx);
+  void discovered(context& ctx, std::size_t i, call_result r);
   void ask(context& ctx);
   void make_calls(context& ctx, const std::vector<tool_call>& calls);
   void deliver(context& ctx, std::size_t i, call_result r);
@@ -55,6 +63,11 @@ class agent_loop {
   backend& backend_;
   loop_options o_;
   nlohmann::ordered_json tools_ = nlohmann::ordered_json::array();
+  // Tools found by asking nodes that list theirs: offered name -> (node, the tool's own name).
+  std::map<std::string, std::pair<std::string, std::string>> listed_;
+  std::vector<std::string> listing_nodes_;             // the nodes asked at the start of the task
+  std::vector<nlohmann::ordered_json> listing_tools_;  // their answers, as `tools` entries, by node
+  std::size_t listing_pending_ = 0;
   std::vector<chat_message> messages_;
   std::vector<tool_call> turn_calls_;    // the calls of the turn in flight
   std::vector<call_result> turn_results_;

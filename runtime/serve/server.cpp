@@ -486,6 +486,7 @@ server::server(caf::actor_system& system, const registry& kinds, const graph::gr
   // Routes that read their body themselves enforce max_body; this bounds every other route's body.
   impl_->http.set_payload_max_length(impl_->options.max_body);
   impl_->routes();
+  if (impl_->options.extra_routes) impl_->options.extra_routes(impl_->http);
 }
 
 server::~server() = default;

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@
 
 namespace caf {
 class actor_system;
+}
+namespace httplib {
+class Server;
 }
 
 namespace loom::serve {
@@ -42,6 +46,8 @@ struct server_options {
   std::optional<std::string> api_key;
   // On stop(): in-flight requests get this long to finish before their runs are interrupted.
   std::chrono::milliseconds grace{1500};
+  // More routes on the same listener (`loom serve --mcp` adds /mcp: runtime/mcp/http_server.hpp).
+  std::function<void(httplib::Server&)> extra_routes;
 };
 
 class server {

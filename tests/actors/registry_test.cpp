@@ -13,7 +13,7 @@ TEST_CASE("register_builtins adds every built-in kind" * doctest::timeout(10)) {
         std::vector<std::string>{"agent.llm", "flow.batch", "flow.forward", "flow.gather", "flow.router",
                                  "flow.throttle", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
                                  "source.blob", "source.file", "source.sequence", "source.value", "tool.calculator",
-                                 "tool.monte_carlo", "tool.retrieve"});
+                                 "tool.mcp", "tool.monte_carlo", "tool.retrieve"});
 }
 
 TEST_CASE("sources have only an out port, sinks only an in port, tools none" * doctest::timeout(10)) {
