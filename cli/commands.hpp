@@ -29,7 +29,9 @@ struct worker_options {
   std::string listen;
   std::string name;
   std::string key;                 // PREFIX of a `loom keygen` pair: CurveZMQ
-  std::vector<std::string> allow;  // public key files of clients allowed in (default: the worker's own)
+  std::vector<std::string> allow;  // public key files of drivers allowed in (default: the worker's own)
+  bool insecure = false;           // without --key: listen on a non-loopback address anyway
+  std::string max_message_size;    // "64 MiB" (default): the largest part of a message accepted
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);

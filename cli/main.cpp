@@ -58,7 +58,13 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--listen", worker.listen, "Address to listen on, tcp://HOST:PORT")->required();
   worker_cmd->add_option("--name", worker.name, "Name on the wire (default: worker@ADDRESS)");
   worker_cmd->add_option("--key", worker.key, "CurveZMQ key pair PREFIX (from loom keygen): encrypt and authenticate");
-  worker_cmd->add_option("--allow", worker.allow, "Public key file of a client allowed in (default: the worker's own)");
+  worker_cmd->add_option("--allow", worker.allow,
+                         "Public key file of a driver allowed to deploy here (default: the worker's own key)");
+  worker_cmd->add_flag("--insecure", worker.insecure,
+                       "Without --key, listen on a non-loopback address anyway (plain TCP: anyone who reaches the "
+                       "port can run graphs)");
+  worker_cmd->add_option("--max-message-size", worker.max_message_size,
+                         "Largest message part accepted, e.g. 64MiB (default), as the cluster file's max_message_size");
   add_plugin(worker_cmd);
 
   std::string key_prefix;

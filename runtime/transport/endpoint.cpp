@@ -36,7 +36,13 @@ struct cmd_connect {
   std::promise<peer_id> done;
 };
 struct cmd_stop {};
-using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop>;
+struct cmd_forget {
+  std::uint64_t run;
+};
+struct cmd_drop {
+  peer_id peer;
+};
+using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop, cmd_forget, cmd_drop>;
 
 constexpr int handshake_events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
@@ -233,6 +239,14 @@ struct endpoint::impl {
 
   void handle(cmd_stop&) { stopping = true; }
 
+  void handle(cmd_drop& c) {
+    if (c.peer < dealers.size() && dealers[c.peer]->sock) fail_connect(*dealers[c.peer], "dropped");
+  }
+
+  void handle(cmd_forget& c) {
+    std::erase_if(next_seq, [&](const auto& kv) { return kv.first.run == c.run; });
+  }
+
   void handle(cmd_send& c) {
     if (c.peer) {
       if (*c.peer >= dealers.size() || !dealers[*c.peer]->sock) {
@@ -265,6 +279,19 @@ struct endpoint::impl {
     }
   }
 
+  // Limits and liveness every socket shares: the part size limit, ZMTP heartbeats and TCP keepalive.
+  void liveness(zmq::socket_t& s) {
+    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
+    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+    s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_ivl.count()));
+    s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout.count()));
+    s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(cfg.heartbeat_timeout.count()));
+    s.set(zmq::sockopt::tcp_keepalive, 1);
+    s.set(zmq::sockopt::tcp_keepalive_idle, 5);
+    s.set(zmq::sockopt::tcp_keepalive_intvl, 2);
+    s.set(zmq::sockopt::tcp_keepalive_cnt, 3);
+  }
+
   std::string bind_router(std::string address) {
     if (router) throw transport_error(fmt::format("cannot bind {}: this endpoint is bound already", address));
     if (address.size() > 2 && address.ends_with(":0")) address.replace(address.size() - 1, 1, "*");
@@ -272,8 +299,8 @@ struct endpoint::impl {
     s.set(zmq::sockopt::router_mandatory, 1);  // an unknown name is an error, not a silent drop
     s.set(zmq::sockopt::sndhwm, 0);            // credits bound what is in flight (docs/wire.md)
     s.set(zmq::sockopt::rcvhwm, 0);
-    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
-    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+    s.set(zmq::sockopt::router_handover, 1);   // a reconnecting peer takes its name over from a dead pipe
+    liveness(s);
     if (cfg.curve) {
       s.set(zmq::sockopt::curve_server, 1);
       set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
@@ -301,8 +328,7 @@ struct endpoint::impl {
       s.set(zmq::sockopt::routing_id, cfg.name);
       s.set(zmq::sockopt::sndhwm, 0);
       s.set(zmq::sockopt::rcvhwm, 0);
-      s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
-      s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+      liveness(s);
       if (cfg.curve) {
         if (!valid_z85_key(c.opts.server_key))
           throw transport_error(fmt::format("cannot connect to {} {}: curve is configured but the server key '{}' "
@@ -424,7 +450,12 @@ struct endpoint::impl {
       std::array<char, 41> z85{};
       zmq_z85_encode(z85.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
       client_key = z85.data();
-      if (allowed.contains(client_key)) {
+      bool ok;
+      {
+        std::lock_guard lock(allowed_mu);
+        ok = allowed.contains(client_key);
+      }
+      if (ok) {
         status = "200";
         text = "OK";
       } else {
@@ -449,18 +480,23 @@ struct endpoint::impl {
       if (!s.recv(first, zmq::recv_flags::dontwait)) return;
       bool more = first.more();
       std::string peer = routed ? first.to_string() : address;
+      std::string key;
       if (!routed) parts.push_back(std::move(first));
       while (more) {
         zmq::message_t m;
         (void)s.recv(m);  // the rest of a multipart message is already here
         more = m.more();
+        // The ZAP handler set User-Id to the client's key; the ROUTER's own routing-id part carries no
+        // metadata, so it is read from the first part the peer sent.
+        if (routed && cfg.curve && parts.empty())
+          if (const char* uid = zmq_msg_gets(m.handle(), "User-Id")) key = uid;
         parts.push_back(std::move(m));
       }
-      deliver(std::move(peer), std::move(parts));
+      deliver(std::move(peer), std::move(parts), std::move(key));
     }
   }
 
-  void deliver(std::string peer, multipart parts) {
+  void deliver(std::string peer, multipart parts, std::string key = {}) {
     auto d = decode(std::move(parts), cfg.limits);
     if (!d) {
       report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", peer, d.error));
@@ -485,7 +521,7 @@ struct endpoint::impl {
     }
     if (!cb.on_message) return;
     try {
-      cb.on_message({std::move(peer), std::move(*d.msg)});
+      cb.on_message({std::move(peer), std::move(*d.msg), std::move(key)});
     } catch (const std::exception& ex) {
       spdlog::error("wire {}: on_message threw: {}", cfg.name, ex.what());
     }
@@ -546,6 +582,7 @@ struct endpoint::impl {
 
   endpoint_config cfg;
   endpoint_callbacks cb;
+  std::mutex allowed_mu;
   std::unordered_set<std::string> allowed;
   zmq::context_t ctx;
   int wake_fd = -1;
@@ -592,5 +629,14 @@ void endpoint::send_to_name(const std::string& name, const control_msg& c) {
   send_parts_to_name(name, encode(c, impl_->cfg.encode));
 }
 const endpoint_config& endpoint::config() const { return impl_->cfg; }
+
+void endpoint::drop(peer_id peer) { impl_->push(cmd_drop{peer}); }
+void endpoint::forget_run(std::uint64_t run) { impl_->push(cmd_forget{run}); }
+void endpoint::allow(const std::vector<std::string>& keys) {
+  for (const auto& k : keys)
+    if (!valid_z85_key(k)) throw transport_error(fmt::format("endpoint: allowed client key '{}' is not z85", k));
+  std::lock_guard lock(impl_->allowed_mu);
+  impl_->allowed.insert(keys.begin(), keys.end());
+}
 
 }  // namespace loom::transport
