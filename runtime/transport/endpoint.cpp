@@ -38,6 +38,7 @@ struct cmd_connect {
 struct cmd_stop {};
 struct cmd_forget {
   std::uint64_t run;
+  std::promise<void> done;
 };
 struct cmd_drop {
   peer_id peer;
@@ -245,6 +246,7 @@ struct endpoint::impl {
 
   void handle(cmd_forget& c) {
     std::erase_if(next_seq, [&](const auto& kv) { return kv.first.run == c.run; });
+    c.done.set_value();
   }
 
   void handle(cmd_send& c) {
@@ -631,7 +633,12 @@ void endpoint::send_to_name(const std::string& name, const control_msg& c) {
 const endpoint_config& endpoint::config() const { return impl_->cfg; }
 
 void endpoint::drop(peer_id peer) { impl_->push(cmd_drop{peer}); }
-void endpoint::forget_run(std::uint64_t run) { impl_->push(cmd_forget{run}); }
+void endpoint::forget_run(std::uint64_t run) {
+  cmd_forget c{run, {}};
+  auto f = c.done.get_future();
+  impl_->push(std::move(c));
+  f.get();
+}
 void endpoint::allow(const std::vector<std::string>& keys) {
   for (const auto& k : keys)
     if (!valid_z85_key(k)) throw transport_error(fmt::format("endpoint: allowed client key '{}' is not z85", k));

@@ -107,6 +107,7 @@ class endpoint {
   void drop(peer_id peer);
 
   // Forgets the sequence numbers of run `run`'s streams (its end): per-run state does not outlive the run.
+  // Returns once the I/O thread has done it; never call from a callback.
   void forget_run(std::uint64_t run);
 
   // Adds client keys the bound curve server accepts from now on (e.g. the peers of a run). Thread-safe.
