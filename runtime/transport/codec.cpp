@@ -188,8 +188,16 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           auto r = b.initRunEnded();
           r.setOk(m.ok);
           r.setError(text(m.error));
-        } else {
+        } else if constexpr (std::is_same_v<T, control::refused>) {
           b.initRefused().setReason(text(m.reason));
+        } else {
+          auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
+          for (unsigned i = 0; i < l.size(); ++i) {
+            l[i].setRun(m.streams[i].stream.run);
+            l[i].setFrom(m.streams[i].stream.from);
+            l[i].setTo(m.streams[i].stream.to);
+            l[i].setNext(m.streams[i].next);
+          }
         }
       },
       msg);
@@ -400,6 +408,12 @@ control::body decode_control(s::Control::Reader r) {
     case s::Control::HEARTBEAT: return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs()};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
+    case s::Control::ACK: {
+      control::ack a;
+      for (auto x : r.getAck().getStreams())
+        a.streams.push_back({stream_key{x.getRun(), x.getFrom(), x.getTo()}, x.getNext()});
+      return a;
+    }
   }
   fail("unknown control tag {}", static_cast<unsigned>(r.which()));
 }

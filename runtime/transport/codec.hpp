@@ -96,7 +96,14 @@ struct run_ended {
   std::string error;
 };
 struct refused { std::string reason; };
-using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused>;
+// Endpoint to endpoint (handled inside the endpoint, never passed to on_message): per stream, every seq
+// below `next` has arrived.
+struct stream_ack {
+  stream_key stream;
+  std::uint64_t next = 0;
+};
+struct ack { std::vector<stream_ack> streams; };
+using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack>;
 }  // namespace control
 
 struct control_msg {

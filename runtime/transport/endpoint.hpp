@@ -42,6 +42,11 @@ struct endpoint_config {
   // whose peer is gone or hung is closed within `heartbeat_timeout` instead of staying half open.
   std::chrono::milliseconds heartbeat_ivl{1000};
   std::chrono::milliseconds heartbeat_timeout{5000};
+  // A sequence gap (messages after a loss) that resends have not filled within this is reported as lost.
+  std::chrono::milliseconds gap_timeout{5000};
+  // A message for a peer on the bound socket that is not connected (it may be reconnecting) is retried for
+  // this long before it is dropped and reported. 0: report at once.
+  std::chrono::milliseconds reconnect_grace{5000};
   std::chrono::milliseconds linger{2000};               // how long close waits to deliver what is queued
 };
 

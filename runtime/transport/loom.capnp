@@ -111,6 +111,7 @@ struct Control {
     heartbeat @7 :Heartbeat;
     runEnded @8 :RunEnded;
     refused @9 :Refused;
+    ack @10 :Ack;
   }
 }
 
@@ -132,3 +133,7 @@ struct Done {
 struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
 struct RunEnded { ok @0 :Bool; error @1 :Text; }
 struct Refused { reason @0 :Text; }
+# Between endpoints, never shown to the application: every envelope of these streams with a seq below
+# `next` has arrived; the sender may forget them (it keeps the rest to resend after a reconnect).
+struct Ack { streams @0 :List(StreamAck); }
+struct StreamAck { run @0 :UInt64; from @1 :UInt32; to @2 :UInt32; next @3 :UInt64; }

@@ -118,23 +118,29 @@ TEST_CASE("a curve server learns each sender's authenticated key, and allow() ad
   CHECK_THROWS_AS(server.allow({"not a key"}), transport_error);
 }
 
-TEST_CASE("a part over max_part_bytes never reaches the receiver; the default limit is 64 MiB" *
+TEST_CASE("a part over max_part_bytes never reaches the receiver, and a sender refuses to send one" *
           doctest::timeout(30)) {
   CHECK(endpoint_config{}.max_part_bytes == std::int64_t{64} << 20);
   test::collector at_a, at_b;
   auto cb = test::config("b");
   cb.max_part_bytes = 1 << 16;
+  cb.gap_timeout = 300ms;
   endpoint b(cb, at_b.callbacks());
   auto addr = b.bind("tcp://127.0.0.1:0");
-  endpoint a(test::config("a"), at_a.callbacks());
+  endpoint a(test::config("a"), at_a.callbacks());  // a larger limit than b's: it sends, b refuses to read
   auto to_b = a.connect(addr);
-  a.send(to_b, envelope{1, 0, 1, 0, local::batch_msg{0, {value{tensor::zeros(dtype::u8, {1 << 17})}}}});
-  CHECK_FALSE(at_b.next_message(1s));
-  // a small one after it still gets through (zmq reconnects the dropped connection)
+  auto big = value{tensor::zeros(dtype::u8, {1 << 17})};
+  a.send(to_b, envelope{1, 0, 1, 0, local::batch_msg{0, {big}}});
   a.send(to_b, envelope{1, 0, 1, 1, local::batch_msg{0, {value{1}}}});
-  auto in = at_b.next_message(10s);
-  REQUIRE(in);
-  CHECK(std::get<local::batch_msg>(std::get<envelope>(in->msg).body).values.at(0) == value{1});
+  CHECK_FALSE(at_b.next_message(1s));  // not the big one, and nothing behind it
+  auto p = at_b.next_problem(5s);
+  REQUIRE(p);
+  CHECK(p->what == problem::kind::sequence);
+  CHECK(p->expected == 0);
+  // A sender with the cluster's limit never puts such a part on the wire.
+  endpoint c(cb, at_a.callbacks());
+  CHECK_THROWS_WITH_AS(c.send(c.connect(addr), envelope{1, 2, 1, 0, local::batch_msg{0, {big}}}),
+                       "a message part of 131072 bytes exceeds max_message_size (65536 bytes)", encode_error);
 }
 
 TEST_CASE("forget_run drops a run's sequence numbers at its end" * doctest::timeout(30)) {
