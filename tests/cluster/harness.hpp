@@ -167,6 +167,11 @@ class netns_pair {
     sh("ip netns del " + b_);
   }
   bool ok() const { return ok_; }
+  // Takes the veth link between the two namespaces down (both ends) or up again.
+  bool set_link(bool up) const {
+    auto state = std::string(up ? " up" : " down");
+    return sh("ip -n " + a_ + " link set va" + tag() + state) && sh("ip -n " + b_ + " link set vb" + tag() + state);
+  }
   std::vector<std::string> in_a() const { return {"/usr/sbin/ip", "netns", "exec", a_}; }
   std::vector<std::string> in_b() const { return {"/usr/sbin/ip", "netns", "exec", b_}; }
 

@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <thread>
+#include <zmq.hpp>
 
 #include "runtime/transport/endpoint.hpp"
 #include "tests/cli/process.hpp"
@@ -221,4 +222,106 @@ TEST_CASE("a worker whose kinds differ from the driver's (another plugin set) re
   CHECK(has(r.err, "worker `b` refused the run: the kinds of the driver and of this worker differ"));
   CHECK(has(r.err, "kind text.upper"));
   CHECK(a.wait_for_log("waiting for the next", 15s));
+}
+
+TEST_CASE("oversized and garbage frames at a worker's port are dropped; the worker serves the next run" *
+          doctest::timeout(60)) {
+  cluster_dir d("oversized");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir, {"--max-message-size", "1MiB"}), b("b", pb, d.dir);
+  {
+    zmq::context_t ctx;
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 2000);
+    s.connect(a.address());
+    std::string big(2 << 20, 'x');  // over the worker's 1 MiB limit: the connection is dropped unread
+    s.send(zmq::buffer(big), zmq::send_flags::none);
+    std::string junk(64, '\x07');
+    s.send(zmq::buffer(junk), zmq::send_flags::none);
+    std::this_thread::sleep_for(500ms);
+  }
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  process_options o;
+  o.cwd = d.dir.string();
+  auto r = run_process({loom_binary(), "run", d.write("graph.yaml", two_host_graph).string(), "--cluster",
+                        cluster.string()}, o);
+  INFO(r.err, "\n", a.log());
+  CHECK(r.status == 0);
+  CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
+}
+
+TEST_CASE("a link down for 20 s fails the run within the heartbeat timeout, naming the host behind it" *
+          doctest::timeout(90)) {
+  netns_pair ns;
+  if (!ns.ok()) {
+    MESSAGE("SKIPPED: cannot make network namespaces here (needs root and iproute2)");
+    return;
+  }
+  cluster_dir d("linkdown");
+  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.7.2", ns.in_b());
+  auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
+  auto graph = d.write("slow.yaml", slow_graph);
+  std::vector<std::string> cmd = ns.in_a();  // the driver lives with worker a
+  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string()})
+    cmd.push_back(x);
+  std::thread cut([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    ns.set_link(false);
+    std::this_thread::sleep_for(20s);
+    ns.set_link(true);
+  });
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 40s;
+  auto r = run_process(cmd, o);
+  cut.join();
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "worker `b` at tcp://10.231.7.2:7102 lost: no heartbeat"));
+  CHECK(has(r.err, "nodes lost: pace"));
+  CHECK(r.seconds < 2 + 3 + 5);  // found within the heartbeat timeout, not when the link came back
+  CHECK(b.wait_for_log("abandoned: no heartbeat from the driver", 10s));
+}
+
+TEST_CASE("a link down for 2 s mid-run: the run completes exactly" * doctest::timeout(90)) {
+  netns_pair ns;
+  if (!ns.ok()) {
+    MESSAGE("SKIPPED: cannot make network namespaces here (needs root and iproute2)");
+    return;
+  }
+  cluster_dir d("linkblip");
+  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.7.2", ns.in_b());
+  auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
+  auto graph = d.write("paced.yaml", R"(graph: paced
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1600}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 200}, placement: {host: b}}
+  tally: {kind: sink.count, params: {expect: 1600}, placement: {host: a}}
+edges:
+  - numbers -> pace -> tally
+)");
+  std::vector<std::string> cmd = ns.in_a();
+  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string()})
+    cmd.push_back(x);
+  std::thread cut([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    ns.set_link(false);
+    std::this_thread::sleep_for(2s);
+    ns.set_link(true);
+  });
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 40s;
+  auto r = run_process(cmd, o);
+  cut.join();
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 0);
+  CHECK(table_row(r.err, "pace") == "pace flow.throttle 1600 1600");
+  CHECK(table_row(r.err, "tally") == "tally sink.count 1600 0");
 }
