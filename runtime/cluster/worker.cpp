@@ -161,6 +161,7 @@ class worker {
     if (p.what == tr::problem::kind::sequence || p.what == tr::problem::kind::decode) {
       // A lost or damaged message of a run: the driver fails the run and says which stream.
       auto r = std::atomic_load(&run_);
+      if (p.stream && (!r || p.stream->run != r->id)) return;  // a late resend of an ended run: not this run's loss
       if (r && !r->driver.empty()) ep_->send_to_name(r->driver, tr::control_msg{r->id, ctl::cancel{p.text}});
     }
   }
