@@ -1,6 +1,7 @@
 // cli/cluster.cpp: `loom worker` and `loom run FILE --cluster C` (the driver).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "cli/load.hpp"
 #include "cli/progress.hpp"
 #include "graph/emit.hpp"
+#include "graph/scalar.hpp"
 #include "runtime/cluster/driver.hpp"
 #include "runtime/cluster/hosts.hpp"
 #include "runtime/cluster/worker.hpp"
@@ -80,6 +82,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
 
   cluster::driver_options o;
   o.kinds = &kinds;
+  o.max_message_bytes = static_cast<std::int64_t>(c->max_message_bytes);
   o.connect_timeout = std::chrono::milliseconds(static_cast<long>(options.connect_timeout * 1000));
   install_sigint();
   install_sighup();
@@ -114,13 +117,24 @@ int worker_command(const common_options& common, const worker_options& options) 
   o.listen = options.listen;
   o.name = expand_task(options.name);
   o.once = options.once;
+  o.insecure = options.insecure;
+  if (!options.max_message_size.empty()) {
+    std::string error;
+    auto bytes = graph::parse_size(options.max_message_size, error);
+    if (!bytes || *bytes < 4096) {
+      print_error(fmt::format("--max-message-size `{}`: {}", options.max_message_size,
+                              bytes ? std::string("at least 4 KiB, please") : error));
+      return invalid;
+    }
+    o.max_message_bytes = static_cast<std::int64_t>(*bytes);
+  }
   o.kinds = &*kinds;
   try {
     if (!options.key.empty()) {
       o.curve = transport::load_keypair(key_prefix(options.key));
       for (const auto& f : options.allow) o.allowed_clients.push_back(transport::load_public_key(f));
     } else if (!options.allow.empty()) {
-      throw transport::key_error("--allow needs --key: client keys only mean something with CurveZMQ");
+      throw transport::key_error("--allow needs --key: driver keys only mean something with CurveZMQ");
     }
   } catch (const std::exception& e) {
     print_error(e.what());

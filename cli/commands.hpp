@@ -34,6 +34,8 @@ struct worker_options {
   std::vector<std::string> allow;  // public key files of clients allowed in (default: the worker's own)
   std::string address_file;        // write the bound address (and the Slurm node) here; `%t`: the task rank
   bool once = false;               // leave after one run
+  bool insecure = false;           // without --key: listen on a non-loopback address anyway
+  std::string max_message_size;    // "64 MiB" (default): the largest part of a message accepted
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);

@@ -75,6 +75,11 @@ int main(int argc, char** argv) {
                          "Write the address bound (with PORT 0: the port chosen) to this file; `%t`: the task rank "
                          "under srun");
   worker_cmd->add_flag("--once", worker.once, "Leave after one run (how loom run --cluster slurm starts workers)");
+  worker_cmd->add_flag("--insecure", worker.insecure,
+                       "Without --key, listen on a non-loopback address anyway (plain TCP: anyone who reaches the "
+                       "port can run graphs)");
+  worker_cmd->add_option("--max-message-size", worker.max_message_size,
+                         "Largest message part accepted, e.g. 64MiB (default), as the cluster file's max_message_size");
   add_plugin(worker_cmd);
 
   std::string key_prefix;

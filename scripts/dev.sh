@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/dev.sh: everything a fresh Debian 12 machine needs, in one command each.
 #   bash scripts/dev.sh demo   install packages, build, run the flagship graph and show its result
-#   bash scripts/dev.sh test   install packages, build (-Werror), run every test, fuzz the loader and wire briefly
+#   bash scripts/dev.sh test   install packages, build (-Werror), run every test, fuzz the loader, wire and boundary briefly
 #   bash scripts/dev.sh deps   install packages only
 #   bash scripts/dev.sh kinds  rewrite docs/kinds.md from `loom inspect` (a test checks it is current)
 # Runs as root, or with sudo when it is available. Set LOOM_FUZZ_SECONDS to change the fuzzing time.
@@ -80,12 +80,12 @@ case "${1:-}" in
     echo "== build without CUDA (LOOM_CUDA=OFF)"
     build nocuda loom
     build-nocuda/bin/loom run -q configs/pipeline.yaml
-    echo "== fuzzing the graph loader and validator, the wire decoder and the MCP server, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
-    build fuzz fuzz_graph fuzz_wire fuzz_mcp
-    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp
+    echo "== fuzzing the graph loader and validator, the wire decoder, the MCP server and the receive boundary of a live worker slice, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
+    build fuzz fuzz_graph fuzz_wire fuzz_mcp fuzz_slice
+    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp build-fuzz/corpus-slice
     cp tests/configs/broken/*.yaml configs/*.yaml build-fuzz/corpus-graph/ 2>/dev/null || true
     cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
-    for target in graph wire mcp; do
+    for target in graph wire mcp slice; do
       build-fuzz/bin/fuzz_$target -max_total_time="${LOOM_FUZZ_SECONDS:-60}" -max_len=4096 -timeout=10 \
         -rss_limit_mb=4096 build-fuzz/corpus-$target 2>&1 | tail -n 3
     done

@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
 
+#include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/executor.hpp"
 #include "runtime/local/node_actor.hpp"
 #include "runtime/transport/endpoint.hpp"
@@ -34,6 +36,7 @@ struct worker_link {
   std::string address;
   tr::peer_id peer = 0;
   bool ready = false;
+  bool lost = false;  // silent past the heartbeat timeout: nothing more is sent to it
   clock::time_point last_seen = clock::now();
   std::vector<std::uint32_t> instances;
 };
@@ -46,10 +49,16 @@ class driver {
 
   local::run_report run() {
     report_.nodes.resize(dep_.instances.size());
+    done_.assign(dep_.instances.size(), false);
+    cancelled_.assign(dep_.instances.size(), false);
+    remaining_ = dep_.instances.size();
     for (std::uint32_t i = 0; i < dep_.instances.size(); ++i) {
       const auto& inst = dep_.instances[i];
       report_.nodes[i] = local::node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas};
     }
+    expanded_ = describe_deployment(dep_);
+    kinds_ = describe_kinds(*o_.kinds);
+    log(fmt::format("graph {}, kinds {}", fingerprint(expanded_), fingerprint(kinds_)));
     if (!connect()) return finish();
     run_id_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
     deploy();
@@ -82,6 +91,8 @@ class driver {
     tr::endpoint_config cfg;
     cfg.name = fmt::format("driver-{}", getpid());
     cfg.curve = o_.curve;
+    cfg.max_part_bytes = o_.max_message_bytes;
+    cfg.limits.max_header_bytes = static_cast<std::size_t>(o_.max_message_bytes);
     ep_ = std::make_unique<tr::endpoint>(cfg, tr::endpoint_callbacks{[this](tr::incoming&& in) {
                                                                          std::lock_guard lock(in_.m);
                                                                          in_.messages.push_back(std::move(in));
@@ -103,7 +114,8 @@ class driver {
       tr::connect_options co;
       co.timeout = o_.connect_timeout;
       co.role = fmt::format("worker `{}`", w.host);
-      co.server_key = o_.server_key;
+      auto own = o_.host_keys.find(w.host);
+      co.server_key = own != o_.host_keys.end() ? own->second : o_.server_key;
       log(fmt::format("connecting to worker `{}` at {}", w.host, w.address));
       try {
         w.peer = ep_->connect(w.address, co);
@@ -117,14 +129,18 @@ class driver {
 
   void deploy() {
     ctl::plan plan;
-    for (auto& w : workers_) plan.hosts.push_back(ctl::host{w.host, w.address});
+    for (auto& w : workers_) {
+      auto key = o_.host_keys.find(w.host);
+      plan.hosts.push_back(ctl::host{w.host, w.address, key != o_.host_keys.end() ? key->second : std::string()});
+    }
     plan.instance_host.resize(p_.instances.size());
     for (std::uint32_t k = 0; k < workers_.size(); ++k)
       for (auto i : workers_[k].instances) plan.instance_host[i] = k;
     for (const auto& placed : p_.instances) plan.instance_device.push_back(placed.device);
     for (auto& w : workers_) {
       send(w, ctl::hello{w.host});
-      send(w, ctl::deploy{yaml_, plan});
+      send(w, ctl::deploy{yaml_, plan, expanded_, kinds_});
+      w.last_seen = clock::now();  // the heartbeat clock starts at the deploy, on both sides
     }
   }
 
@@ -169,7 +185,9 @@ class driver {
         fail(fmt::format("workers not ready in time: {}", waiting));
         break;
       }
-      drain(std::chrono::milliseconds(100), [&](worker_link& w, tr::control_msg& c) {
+      beat();
+      check_lost();
+      drain(std::chrono::milliseconds(50), [&](worker_link& w, tr::control_msg& c) {
         if (std::holds_alternative<ctl::hello>(c.body) && !w.ready) {
           w.ready = true;
           ++ready;
@@ -185,37 +203,73 @@ class driver {
     return true;
   }
 
+  // Heartbeats go out from the deploy on, so a deploy slower than the workers' timeout does not make them
+  // abandon the run, and a worker that dies while it deploys is found as quickly as one that dies later.
+  void beat() {
+    if (clock::now() < next_beat_) return;
+    for (auto& w : workers_)
+      if (!w.lost) send(w, ctl::heartbeat{beat_, clock::now().time_since_epoch().count()});
+    ++beat_;
+    next_beat_ = clock::now() + o_.heartbeat_every;
+  }
+
+  // A worker silent past the heartbeat timeout is lost with every instance it has not reported (or
+  // reported as cancelled): the run fails naming it and them.
+  void check_lost() {
+    for (auto& w : workers_) {
+      if (w.instances.empty() || clock::now() - w.last_seen <= o_.heartbeat_timeout) continue;
+      std::string lost;
+      for (auto i : w.instances)
+        if (!done_[i] || cancelled_[i]) lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
+      if (lost.empty()) continue;
+      fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}", w.host, w.address,
+                       std::chrono::duration<double>(clock::now() - w.last_seen).count(), lost));
+      for (auto i : w.instances)
+        if (!done_[i]) done_[i] = true, --remaining_;
+      w.instances.clear();
+      w.lost = true;
+      ep_->drop(w.peer);  // what is queued for it would only hold up the driver's exit
+      cancel_all(report_.error);
+    }
+  }
+
+  // The instances of `w` that have not finished, for a report ("pace, work#1").
+  std::string unfinished(const worker_link& w) const {
+    std::string names;
+    for (auto i : w.instances)
+      if (!done_[i] || cancelled_[i]) names += (names.empty() ? "" : ", ") + local::instance_name(dep_, i);
+    return names;
+  }
+
   void cancel_all(const std::string& why) {
     if (cancelling_) return;
     cancelling_ = true;
     cancel_deadline_ = clock::now() + std::chrono::seconds(3);
     for (auto& w : workers_)
-      if (!w.instances.empty()) send(w, ctl::cancel{why});
+      if (!w.instances.empty() && !w.lost) send(w, ctl::cancel{why});
   }
 
   void watch() {
-    std::size_t remaining = dep_.instances.size();
     std::size_t callers_left = 0;
     for (auto& inst : dep_.instances) callers_left += inst.is_tool ? 0 : 1;
-    std::vector<bool> done(dep_.instances.size());
-    std::uint64_t beat = 0;
-    auto next_beat = clock::now();
     auto last_progress = clock::now();
     auto release = [&] {
       for (auto& w : workers_) send(w, ctl::release{});
     };
     if (callers_left == 0) release();
-    while (remaining > 0) {
-      if (clock::now() >= next_beat) {
-        for (auto& w : workers_) send(w, ctl::heartbeat{beat, clock::now().time_since_epoch().count()});
-        ++beat;
-        next_beat = clock::now() + o_.heartbeat_every;
-      }
+    while (remaining_ > 0) {
+      beat();
       drain(std::chrono::milliseconds(50), [&](worker_link& w, tr::control_msg& c) {
         if (auto* d = std::get_if<ctl::done>(&c.body)) {
-          if (d->instance >= done.size() || done[d->instance]) return;
-          done[d->instance] = true;
-          --remaining;
+          if (d->instance >= done_.size() || done_[d->instance]) return;
+          if (std::find(w.instances.begin(), w.instances.end(), d->instance) == w.instances.end()) {
+            log(fmt::format("worker `{}` reported instance {}, which is not placed on it: ignored", w.host,
+                            d->instance));
+            return;
+          }
+          done_[d->instance] = true;
+          cancelled_[d->instance] = d->cancelled;
+          --remaining_;
           auto& s = report_.nodes[d->instance];
           s.in = d->counters.in, s.out = d->counters.out, s.busy_ns = d->counters.busy_ns;
           s.queue_hwm = d->counters.queue_hwm, s.restarts = d->counters.restarts, s.dropped = d->counters.dropped;
@@ -225,31 +279,30 @@ class driver {
           if (d->failed && !cancelling_) {
             fail(fmt::format("{} (on host `{}`)", d->error, w.host));
             cancel_all(d->error);
+          } else if (d->cancelled && !cancelling_) {
+            // Nobody here asked for it: the worker stopped (SIGINT) or gave the run up. Never a success.
+            fail(fmt::format("worker `{}` at {} cancelled node {} mid-run{}", w.host, w.address,
+                             local::instance_name(dep_, d->instance), d->error.empty() ? "" : ": " + d->error));
+            cancel_all(report_.error);
           }
-        } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // a worker saw messages lost or damaged
-          fail(fmt::format("host `{}`: {}", w.host, x->reason));
+        } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // lost or damaged messages, or a stopping worker
+          auto names = unfinished(w);
+          fail(fmt::format("host `{}`: {}{}", w.host, x->reason, names.empty() ? "" : "; its nodes not done: " + names));
           cancel_all(x->reason);
         }
       });
-      for (auto& w : workers_) {
-        if (w.instances.empty() || clock::now() - w.last_seen <= o_.heartbeat_timeout) continue;
-        std::string lost;
-        for (auto i : w.instances)
-          if (!done[i]) lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
-        if (lost.empty()) continue;
-        fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}", w.host, w.address,
-                         std::chrono::duration<double>(clock::now() - w.last_seen).count(), lost));
-        for (auto i : w.instances)
-          if (!done[i]) done[i] = true, --remaining;
-        w.instances.clear();
-        cancel_all(report_.error);
-      }
+      check_lost();
       if (!cancelling_ && o_.interrupted && o_.interrupted()) {
         report_.result = local::run_report::outcome::interrupted;
         cancel_all("interrupted");
       }
       if (cancelling_ && clock::now() > cancel_deadline_) {
-        log("workers did not all report after the cancel; ending the run");
+        std::string missing;
+        for (auto& w : workers_)
+          for (auto i : w.instances)
+            if (!done_[i]) missing += (missing.empty() ? "" : ", ") + local::instance_name(dep_, i);
+        log(fmt::format("workers did not all report within 3 s of the cancel (not reported: {}); ending the run",
+                        missing));
         break;
       }
       if (o_.on_progress && clock::now() - last_progress > std::chrono::milliseconds(500)) {
@@ -266,7 +319,7 @@ class driver {
     if (ep_) {
       bool ok = report_.result == local::run_report::outcome::ok;
       for (auto& w : workers_)
-        if (w.ready) send(w, ctl::run_ended{ok, report_.error});
+        if (w.ready && !w.lost) send(w, ctl::run_ended{ok, report_.error});
     }
     ep_.reset();  // flushes what is queued (linger) before it goes
     return std::move(report_);
@@ -285,6 +338,11 @@ class driver {
   std::uint64_t run_id_ = 0;
   bool cancelling_ = false;
   clock::time_point cancel_deadline_, started_;
+  std::vector<bool> done_, cancelled_;  // per instance: reported; reported as cancelled
+  std::size_t remaining_ = 0;           // instances not reported yet
+  std::uint64_t beat_ = 0;
+  std::string expanded_, kinds_;  // what every worker must expand the same way (fingerprint.hpp)
+  clock::time_point next_beat_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -21,7 +22,9 @@ namespace loom::cluster {
 struct driver_options {
   const registry* kinds = nullptr;
   std::optional<transport::curve_keypair> curve;  // this driver's client keys (curve only)
-  std::string server_key;                          // the workers' public key (curve only)
+  std::string server_key;                          // the workers' shared public key (curve, one shared pair)
+  std::map<std::string, std::string> host_keys;    // host name -> its own public key (curve, a pair per host)
+  std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds heartbeat_every{500};
   std::chrono::milliseconds heartbeat_timeout{3000};

@@ -7,6 +7,8 @@
 #include "runtime/cluster/slurm.hpp"
 #include "runtime/transport/keys.hpp"
 
+#include <algorithm>
+
 namespace loom::cluster {
 namespace {
 
@@ -26,13 +28,37 @@ class file_source : public host_source {
     return placement::load_cluster_file(path_, diags);
   }
 
+  // The workers are already running; this loads the keys the cluster file names. Either every host has its
+  // own key pair (`public_key` per host; the driver's pair is client_key_file), or all share one
+  // (server_key_file), the older setup.
   std::string start_workers(placement::cluster& c, const placement::plan&, driver_options& o) override {
+    bool host_keys = std::any_of(c.hosts.begin(), c.hosts.end(), [](const auto& h) { return h.public_key.has_value(); });
+    if (host_keys && !c.curve)
+      return fmt::format("{}: hosts have `public_key` but there is no `security.curve.client_key_file` (the driver's "
+                         "own key pair)",
+                         path_);
     if (!c.curve) return {};
+    for (const auto& h : c.hosts) {
+      if (h.public_key || !host_keys) continue;
+      return fmt::format("{}:{}: host `{}` has no `public_key`, but other hosts do: give each host its own key pair "
+                         "(loom keygen --out keys/{})",
+                         path_, h.where.line, h.name, h.name);
+    }
+    for (const auto& h : c.hosts) {
+      if (!h.public_key) continue;
+      try {
+        o.host_keys[h.name] = transport::load_public_key(key_prefix(h.public_key->resolved) + ".pub");
+      } catch (const std::exception& e) {
+        return fmt::format("{}:{}: `public_key` of host `{}`: {}", path_, h.public_key->where.line, h.name, e.what());
+      }
+    }
     try {
       const auto& server = c.curve->server_key_file;
       const auto& client = c.curve->client_key_file ? c.curve->client_key_file : server;
-      if (!server) throw transport::key_error("security.curve needs server_key_file");
-      o.server_key = transport::load_public_key(key_prefix(server->resolved) + ".pub");
+      if (!host_keys && !server)
+        throw transport::key_error("security.curve needs server_key_file (or a `public_key` per host)");
+      if (!client) throw transport::key_error("security.curve needs client_key_file: the driver's own key pair");
+      if (server) o.server_key = transport::load_public_key(key_prefix(server->resolved) + ".pub");
       o.curve = transport::load_keypair(key_prefix(client->resolved));
     } catch (const std::exception& e) {
       return fmt::format("{}: security.curve: {}", path_, e.what());

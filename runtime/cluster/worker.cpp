@@ -10,12 +10,14 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
 #include "runtime/local/executor.hpp"
 #include "runtime/local/messages.hpp"
+#include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/node_actor.hpp"
 #include "runtime/transport/endpoint.hpp"
 #include "runtime/transport/stand_in.hpp"
@@ -41,6 +43,10 @@ struct run_state {
   std::mutex m;
   std::condition_variable cv;
   bool start = false, cancel = false, ended = false;
+  // Set once this run is being cancelled here (the driver's cancel, an abandon, the worker stopping): an
+  // instance that ends after that was cancelled, not finished, and is reported so.
+  std::atomic<bool> cancelling{false};
+  std::atomic<bool> refused_data{false};  // a message was refused at the boundary (reported once)
   caf::actor coordinator;
   std::atomic<clock::rep> last_heartbeat{clock::now().time_since_epoch().count()};
   std::thread thread;
@@ -51,11 +57,28 @@ class worker {
   explicit worker(const worker_options& o) : o_(o) {}
 
   int serve() {
+    if (!o_.curve && !o_.insecure && !loopback_address(o_.listen)) {
+      log(fmt::format("refusing to listen on {} without keys: plain TCP lets anyone who reaches the port deploy "
+                      "and run a graph here. Give this host a key pair (`loom keygen --out keys/HOST`, then "
+                      "--key keys/HOST --allow keys/driver.pub), listen on 127.0.0.1, or pass --insecure on a "
+                      "network you trust",
+                      o_.listen));
+      return 2;
+    }
+    if (!o_.curve)
+      log(o_.insecure && !loopback_address(o_.listen)
+              ? fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: anyone who reaches this "
+                            "port can run graphs here (--insecure)",
+                            o_.listen)
+              : fmt::format("no keys: plain TCP, loopback only ({})", o_.listen));
     tr::endpoint_config cfg;
     cfg.name = o_.name.empty() ? "worker@" + o_.listen : o_.name;
     cfg.curve = o_.curve;
+    cfg.max_part_bytes = o_.max_message_bytes;
+    cfg.limits.max_header_bytes = static_cast<std::size_t>(o_.max_message_bytes);
     cfg.allowed_clients = o_.allowed_clients;
     if (o_.curve && cfg.allowed_clients.empty()) cfg.allowed_clients.push_back(o_.curve->public_key);
+    driver_keys_.insert(cfg.allowed_clients.begin(), cfg.allowed_clients.end());
     ep_ = std::make_unique<tr::endpoint>(
         cfg, tr::endpoint_callbacks{[this](tr::incoming&& in) { on_message(std::move(in)); },
                                     [this](const tr::problem& p) { on_problem(p); }});
@@ -86,14 +109,15 @@ class worker {
       reap();
     }
     if (run_) {
-      // A worker stopped mid-run (SIGTERM from Slurm's scancel, SIGINT) fails the run: tell the driver first.
+      // A worker stopped mid-run (SIGTERM from Slurm's scancel, SIGINT) fails the run: tell the driver first,
+      // so the run fails naming this host at once (not a heartbeat timeout later).
       bool ended;
       {
         std::lock_guard lock(run_->m);
         ended = run_->ended;
       }
       if (!run_->driver.empty() && !ended)
-        ep_->send_to_name(run_->driver, tr::control_msg{run_->id, ctl::cancel{"the worker was stopped (SIGTERM or SIGINT) during the run"}});
+        ep_->send_to_name(run_->driver, tr::control_msg{run_->id, ctl::cancel{"the worker is stopping (SIGTERM or SIGINT)"}});
       abandon("the worker is stopping");
       if (run_->thread.joinable()) run_->thread.join();
     }
@@ -113,10 +137,21 @@ class worker {
     if (auto* env = std::get_if<tr::envelope>(&in.msg)) {
       auto r = std::atomic_load(&receiver_);
       if (!r) return;  // no run: a late message of an ended run
-      if (auto err = r->deliver(std::move(*env))) log(fmt::format("dropped a message: {}", *err));
+      auto run = env->run;
+      if (auto err = r->deliver(std::move(*env), in.peer_key)) {
+        log(fmt::format("refused a message from {}: {}", in.peer, *err));
+        auto st = std::atomic_load(&run_);
+        if (st && st->id == run && !st->driver.empty() && !st->refused_data.exchange(true))
+          ep_->send_to_name(st->driver, tr::control_msg{st->id, ctl::cancel{"refused a message: " + *err}});
+      }
       return;
     }
     auto& c = std::get<tr::control_msg>(in.msg);
+    if (o_.curve && !driver_keys_.contains(in.peer_key)) {  // a peer worker may send data, never control
+      log(fmt::format("ignored a control message from {} (curve key {}): that key is not an allowed driver's",
+                      in.peer, in.peer_key));
+      return;
+    }
     if (std::holds_alternative<ctl::heartbeat>(c.body)) {  // answered here, so a busy main thread is no excuse
       auto r = std::atomic_load(&run_);
       if (r && r->id == c.run) r->last_heartbeat = clock::now().time_since_epoch().count();
@@ -133,6 +168,7 @@ class worker {
     if (p.what == tr::problem::kind::sequence || p.what == tr::problem::kind::decode) {
       // A lost or damaged message of a run: the driver fails the run and says which stream.
       auto r = std::atomic_load(&run_);
+      if (p.stream && (!r || p.stream->run != r->id)) return;  // a late resend of an ended run: not this run's loss
       if (r && !r->driver.empty()) ep_->send_to_name(r->driver, tr::control_msg{r->id, ctl::cancel{p.text}});
     }
   }
@@ -149,7 +185,7 @@ class worker {
           } else if constexpr (std::is_same_v<T, ctl::start>) {
             signal(c.run, [](run_state& r) { r.start = true; });
           } else if constexpr (std::is_same_v<T, ctl::cancel>) {
-            signal(c.run, [](run_state& r) { r.cancel = true; });
+            signal(c.run, [](run_state& r) { r.cancel = true, r.cancelling = true; });
             if (run_ && run_->id == c.run && run_->coordinator) caf::anon_send(run_->coordinator, local::cancel_atom::value);
           } else if constexpr (std::is_same_v<T, ctl::release>) {
             if (run_ && run_->id == c.run && run_->coordinator) caf::anon_send(run_->coordinator, local::release_atom::value);
@@ -206,6 +242,7 @@ class worker {
       std::lock_guard lock(r->m);
       first = !r->ended;
       r->cancel = r->ended = true;
+      r->cancelling = true;
     }
     r->cv.notify_all();
     if (first) log(fmt::format("run {}: abandoned: {}", r->id, why));
@@ -243,16 +280,36 @@ class worker {
     } catch (const std::exception& e) {
       return refuse(r, e.what());
     }
+    // The same YAML must expand to the same instances and links here as on the driver: a plugin or build
+    // that differs between hosts would renumber links silently.
+    if (auto diff = first_difference(d.kinds, describe_kinds(*o_.kinds), "the kinds of the driver and of this worker"))
+      return refuse(r, *diff);
+    if (auto diff = first_difference(d.expanded_graph, describe_deployment(dep),
+                                     "the graph as the driver and this worker expand it"))
+      return refuse(r, *diff);
     if (d.plan.instance_host.size() != dep.instances.size())
       return refuse(r, fmt::format("the plan places {} instances; the graph has {}", d.plan.instance_host.size(),
                                    dep.instances.size()));
     for (std::size_t i = 0; i < d.plan.instance_device.size(); ++i)
       dep.instances[i].init.device = d.plan.instance_device[i];  // kernels run where the plan put them
+    // From here on the plan is one immutable value, shared by the run and the receive rules.
+    auto plan = std::make_shared<const local::deployment>(std::move(dep));
     int me = -1;
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
       if (d.plan.hosts[h].name == r.host) me = static_cast<int>(h);
     if (me < 0) return refuse(r, fmt::format("host `{}` is not in the plan", r.host));
 
+    // With per-host keys, the other hosts of the run may now connect to us (for data only).
+    if (o_.curve) {
+      std::vector<std::string> keys;
+      for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
+        if (static_cast<int>(h) != me && !d.plan.hosts[h].public_key.empty()) keys.push_back(d.plan.hosts[h].public_key);
+      try {
+        ep_->allow(keys);
+      } catch (const std::exception& e) {
+        return refuse(r, e.what());
+      }
+    }
     // Data links to every other host of the run, opened by us (each host sends on its own connections).
     std::vector<tr::peer_id> peers(d.plan.hosts.size());
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h) {
@@ -264,19 +321,27 @@ class worker {
         peers[h] = known->second;
         continue;
       }
-      try {
-        tr::connect_options co;
-        co.role = "worker " + d.plan.hosts[h].name;
-        if (o_.curve) co.server_key = o_.curve->public_key;
-        peers[h] = peer_by_address_[address] = ep_->connect(address, co);
-      } catch (const std::exception& e) {
-        return refuse(r, e.what());
+      tr::connect_options co;
+      co.role = "worker " + d.plan.hosts[h].name;
+      if (o_.curve) co.server_key = d.plan.hosts[h].public_key.empty() ? o_.curve->public_key : d.plan.hosts[h].public_key;
+      // The peer allows our key once it has its own deploy, which may arrive a moment after ours: a refusal
+      // is retried for a few seconds before the run is refused.
+      auto until = clock::now() + std::chrono::seconds(5);
+      while (true) {
+        try {
+          peers[h] = peer_by_address_[address] = ep_->connect(address, co);
+          break;
+        } catch (const std::exception& e) {
+          bool refused = std::string_view(e.what()).find("refused this endpoint's curve key") != std::string_view::npos;
+          if (!refused || clock::now() > until || r.cancelling) return refuse(r, e.what());
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
       }
     }
 
     auto is_local = [&](std::uint32_t i) { return static_cast<int>(d.plan.instance_host[i]) == me; };
     auto senders = std::make_shared<tr::sender_table>();
-    std::vector<caf::actor> stand_ins(dep.instances.size());
+    std::vector<caf::actor> stand_ins(plan->instances.size());
     local::slice_hooks hooks;
     hooks.is_local = is_local;
     hooks.release_tools_locally = false;
@@ -295,7 +360,13 @@ class worker {
       std::vector<caf::actor> locals(all.size());
       for (std::uint32_t i = 0; i < all.size(); ++i)
         if (is_local(i)) locals[i] = all[i];
-      std::atomic_store(&receiver_, std::make_shared<const tr::receiver>(r.id, locals, stand_ins));
+      auto rules = std::make_shared<tr::run_rules>(make_rules(*plan));
+      for (std::uint32_t i = 0; i < d.plan.instance_host.size(); ++i) {
+        const auto& host = d.plan.hosts[d.plan.instance_host[i]];
+        rules->instance_host.push_back(host.name);
+        rules->instance_key.push_back(o_.curve ? host.public_key : std::string());
+      }
+      std::atomic_store(&receiver_, std::make_shared<const tr::receiver>(r.id, locals, stand_ins, std::move(rules)));
       {
         std::lock_guard lock(r.m);
         r.coordinator = coordinator;
@@ -307,15 +378,14 @@ class worker {
     };
     hooks.on_done = [&](std::uint32_t i, local::instance_end end, const std::string& error,
                         const local::node_stats& s) {
-      // A cancelled instance did not finish its work: the driver must not count it as done.
-      bool failed = end != local::instance_end::finished;
-      auto why = end == local::instance_end::cancelled && error.empty()
-                     ? fmt::format("node `{}` on host `{}` was cancelled before it finished", s.node, r.host)
-                     : error;
-      ctl::done dn{i, failed, why, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped}};
+      // A cancelled instance did not finish its work: never reported as a success.
+      bool failed = end == local::instance_end::failed;
+      bool cancelled = end == local::instance_end::cancelled;
+      ctl::done dn{i, failed, error, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped},
+                   cancelled};
       ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(dn)});
     };
-    auto report = local::run_slice(*system_, std::make_shared<const local::deployment>(std::move(dep)),
+    auto report = local::run_slice(*system_, plan,
                                    local::run_options{}, hooks);
     log(fmt::format("run {}: local part done ({})", r.id,
                     report.result == local::run_report::outcome::ok ? "ok" : report.error));
@@ -324,6 +394,7 @@ class worker {
       r.cv.wait_for(lock, std::chrono::seconds(10), [&] { return r.ended; });
     }
     std::atomic_store(&receiver_, std::shared_ptr<const tr::receiver>{});
+    ep_->forget_run(r.id);  // the sequence numbers of this run's streams go with it
     for (auto& s : stand_ins)
       if (s) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   }
@@ -340,9 +411,19 @@ class worker {
   std::atomic<bool> finished_{false};
   bool done_ = false;  // `once`: the run is over
   std::shared_ptr<const tr::receiver> receiver_;
+  std::set<std::string> driver_keys_;  // written before the endpoint runs; read-only after
 };
 
 }  // namespace
+
+bool loopback_address(const std::string& address) {
+  std::string_view a = address;
+  if (a.starts_with("tcp://")) a.remove_prefix(6);
+  auto colon = a.rfind(':');
+  auto host = a.substr(0, colon == std::string_view::npos ? a.size() : colon);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || (host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string_view::npos);
+}
 
 int run_worker(const worker_options& options) {
   worker w(options);

@@ -19,8 +19,13 @@ namespace loom::cluster {
 struct worker_options {
   std::string listen;  // tcp://HOST:PORT
   std::string name;    // on the wire; default: derived from the address
-  std::optional<transport::curve_keypair> curve;  // CurveZMQ server keys; unset: plain TCP
-  std::vector<std::string> allowed_clients;        // z85 public keys allowed to connect (curve only)
+  std::optional<transport::curve_keypair> curve;  // this host's own CurveZMQ key pair; unset: plain TCP
+  // z85 public keys of the drivers allowed to deploy here (curve only; empty: this host's own key, the
+  // shared-key setup). The peers of a run are allowed from its deploy on, for data only.
+  std::vector<std::string> allowed_clients;
+  // Without curve keys the worker binds only loopback addresses unless this is set (and then says so).
+  bool insecure = false;
+  std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE of every socket
   const registry* kinds = nullptr;
   std::chrono::milliseconds driver_silence{3000};  // abandon a run after this long without a heartbeat
   std::function<bool()> stopping;                   // polled: true ends the worker (SIGINT)
@@ -29,7 +34,11 @@ struct worker_options {
   bool once = false;  // leave after one run (workers a driver started for its own run: Slurm)
 };
 
-// Serves runs until `stopping()`. Returns 0, or 2 when it cannot listen (the error is logged).
+// Serves runs until `stopping()`. Returns 0, or 2 when it cannot or may not listen (the error is logged).
 int run_worker(const worker_options& options);
+
+// Whether tcp://HOST:PORT names a loopback address (127.0.0.0/8, ::1, localhost): the only addresses a
+// worker without keys listens on unless --insecure.
+bool loopback_address(const std::string& address);
 
 }  // namespace loom::cluster

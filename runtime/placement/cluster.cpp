@@ -23,8 +23,8 @@ using graph::yaml_reader;
 
 namespace {
 
-const std::vector<std::string> top_level_keys{"name", "hosts", "security"};
-const std::vector<std::string> host_fields{"name", "address", "cpus", "memory", "gpus", "labels"};
+const std::vector<std::string> top_level_keys{"name", "hosts", "security", "max_message_size"};
+const std::vector<std::string> host_fields{"name", "address", "cpus", "memory", "gpus", "labels", "public_key"};
 
 // Why `address` is not tcp://HOST:PORT, or empty when it is.
 std::string address_problem(std::string_view address) {
@@ -60,6 +60,14 @@ class cluster_reader {
         hosts(e);
       } else if (e.key == "security") {
         security(e);
+      } else if (e.key == "max_message_size") {
+        if (auto v = r_.size_of(e, "`max_message_size`")) {
+          if (*v < 4096)
+            r_.diags().error(e.value_at, fmt::format("`max_message_size` of {} is too small", size_text(*v)),
+                             "give at least 4 KiB (the default is 64 MiB)");
+          else
+            c_.max_message_bytes = *v;
+        }
       }
     }
     if (!has_hosts)
@@ -124,6 +132,12 @@ class cluster_reader {
         gpus(f, what, h);
       } else if (f.key == "labels") {
         labels(f, what, h);
+      } else if (f.key == "public_key") {
+        auto v = r_.string_of(f, what);
+        if (v && v->empty())
+          r_.diags().error(f.value_at, fmt::format("{} is empty", what), "give the path of the host's PREFIX.pub");
+        else if (v)
+          h.public_key = key_file{*v, resolve(*v), f.value_at};
       }
     }
     if (!name) {
@@ -253,7 +267,7 @@ std::optional<cluster> load_cluster_text(std::string_view text, const std::strin
     graph::yaml_document_options options;
     options.what = "cluster";
     options.empty_hint = "a cluster file needs at least a `hosts:` list";
-    options.map_hint = "with `hosts:` (and `name:`, `security:`)";
+    options.map_hint = "with `hosts:` (and `name:`, `security:`, `max_message_size:`)";
     auto doc = graph::parse_yaml_document(text, file, diags, options);
     if (!doc) return std::nullopt;
     yaml_reader r(doc->file, diags);

@@ -21,6 +21,13 @@ struct gpu {
   graph::location where;
 };
 
+// A CurveZMQ key file as written, and resolved against the cluster file's folder.
+struct key_file {
+  std::string path;      // as written
+  std::string resolved;  // absolute, or relative to the working directory
+  graph::location where;
+};
+
 struct host {
   std::string name;     // unique in the cluster; `placement.host` names it
   std::string address;  // tcp://HOST:PORT, where its worker listens
@@ -28,18 +35,18 @@ struct host {
   std::uint64_t memory = 0;  // bytes; 0: unknown, not limited
   std::vector<gpu> gpus;     // the index in this list is the device number
   std::vector<std::pair<std::string, std::string>> labels;  // in the order written
+  // The public key file (PREFIX.pub from `loom keygen`) of this host's own CurveZMQ key pair; resolved
+  // against the cluster file's folder. With it, the driver and the other hosts accept only this key as host
+  // `name` (each host has its own pair, so one can be revoked alone).
+  std::optional<key_file> public_key;
   graph::location where;
 
   // The value of label `key`, or nullptr.
   const std::string* label(std::string_view key) const;
 };
 
-// A CurveZMQ key file as written, and resolved against the cluster file's folder.
-struct key_file {
-  std::string path;      // as written
-  std::string resolved;  // absolute, or relative to the working directory
-  graph::location where;
-};
+// The default `max_message_size`: the largest part of a message a process accepts (ZMQ_MAXMSGSIZE).
+inline constexpr std::uint64_t default_max_message_bytes = std::uint64_t{64} << 20;
 
 struct curve_keys {
   std::optional<key_file> server_key_file;
@@ -51,6 +58,7 @@ struct cluster {
   std::string name;  // `name:`, else the file's stem
   std::vector<host> hosts;
   std::optional<curve_keys> curve;  // unset: links between hosts are plain TCP
+  std::uint64_t max_message_bytes = default_max_message_bytes;  // `max_message_size:` (a size, e.g. 64 MiB)
   graph::location where;            // the file itself
 
   // The index of host `name` in `hosts`, or -1.

@@ -153,11 +153,14 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           for (unsigned i = 0; i < hs.size(); ++i) {
             hs[i].setName(text(m.plan.hosts[i].name));
             hs[i].setDataAddress(text(m.plan.hosts[i].data_address));
+            hs[i].setPublicKey(text(m.plan.hosts[i].public_key));
           }
           auto ih = p.initInstanceHost(static_cast<unsigned>(m.plan.instance_host.size()));
           for (unsigned i = 0; i < ih.size(); ++i) ih.set(i, m.plan.instance_host[i]);
           auto idev = p.initInstanceDevice(static_cast<unsigned>(m.plan.instance_device.size()));
           for (unsigned i = 0; i < idev.size(); ++i) idev.set(i, m.plan.instance_device[i]);
+          d.setExpandedGraph(text(m.expanded_graph));
+          d.setKinds(text(m.kinds));
         } else if constexpr (std::is_same_v<T, control::start>) {
           b.setStart();
         } else if constexpr (std::is_same_v<T, control::cancel>) {
@@ -166,6 +169,7 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           auto d = b.initDone();
           d.setInstance(m.instance);
           d.setFailed(m.failed);
+          d.setCancelled(m.cancelled);
           d.setError(text(m.error));
           auto c = d.initCounters();
           c.setIn(m.counters.in);
@@ -184,8 +188,16 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           auto r = b.initRunEnded();
           r.setOk(m.ok);
           r.setError(text(m.error));
-        } else {
+        } else if constexpr (std::is_same_v<T, control::refused>) {
           b.initRefused().setReason(text(m.reason));
+        } else {
+          auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
+          for (unsigned i = 0; i < l.size(); ++i) {
+            l[i].setRun(m.streams[i].stream.run);
+            l[i].setFrom(m.streams[i].stream.from);
+            l[i].setTo(m.streams[i].stream.to);
+            l[i].setNext(m.streams[i].next);
+          }
         }
       },
       msg);
@@ -366,9 +378,9 @@ control::body decode_control(s::Control::Reader r) {
     case s::Control::HELLO: return control::hello{str(r.getHello().getWorker())};
     case s::Control::DEPLOY: {
       auto d = r.getDeploy();
-      control::deploy out{str(d.getGraphYaml()), {}};
+      control::deploy out{str(d.getGraphYaml()), {}, str(d.getExpandedGraph()), str(d.getKinds())};
       auto p = d.getPlan();
-      for (auto h : p.getHosts()) out.plan.hosts.push_back({str(h.getName()), str(h.getDataAddress())});
+      for (auto h : p.getHosts()) out.plan.hosts.push_back({str(h.getName()), str(h.getDataAddress()), str(h.getPublicKey())});
       for (auto i : p.getInstanceHost()) {
         if (i >= out.plan.hosts.size())
           fail("plan places instance {} on host {}, but the plan has {} hosts", out.plan.instance_host.size(), i,
@@ -389,12 +401,19 @@ control::body decode_control(s::Control::Reader r) {
       auto d = r.getDone();
       auto c = d.getCounters();
       return control::done{d.getInstance(), d.getFailed(), str(d.getError()),
-                           {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()}};
+                           {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()},
+                           d.getCancelled()};
     }
     case s::Control::RELEASE: return control::release{};
     case s::Control::HEARTBEAT: return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs()};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
+    case s::Control::ACK: {
+      control::ack a;
+      for (auto x : r.getAck().getStreams())
+        a.streams.push_back({stream_key{x.getRun(), x.getFrom(), x.getTo()}, x.getNext()});
+      return a;
+    }
   }
   fail("unknown control tag {}", static_cast<unsigned>(r.which()));
 }

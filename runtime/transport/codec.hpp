@@ -57,6 +57,7 @@ namespace control {
 struct host {
   std::string name;
   std::string data_address;
+  std::string public_key;  // z85 CurveZMQ key of its worker; empty without curve
   friend bool operator==(const host&, const host&) = default;
 };
 struct plan {
@@ -73,6 +74,8 @@ struct hello { std::string worker; };
 struct deploy {
   std::string graph_yaml;
   control::plan plan;
+  std::string expanded_graph;  // the driver's expansion (cluster::describe_deployment); a worker compares its own
+  std::string kinds;           // the driver's kinds (cluster::describe_kinds); likewise
 };
 struct start {};
 struct cancel { std::string reason; };
@@ -81,6 +84,7 @@ struct done {
   bool failed = false;
   std::string error;
   control::counters counters;
+  bool cancelled = false;  // ended by a cancel, not by finishing (never reported as a success)
 };
 struct release {};
 struct heartbeat {
@@ -92,7 +96,14 @@ struct run_ended {
   std::string error;
 };
 struct refused { std::string reason; };
-using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused>;
+// Endpoint to endpoint (handled inside the endpoint, never passed to on_message): per stream, every seq
+// below `next` has arrived.
+struct stream_ack {
+  stream_key stream;
+  std::uint64_t next = 0;
+};
+struct ack { std::vector<stream_ack> streams; };
+using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack>;
 }  // namespace control
 
 struct control_msg {

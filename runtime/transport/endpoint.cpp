@@ -25,7 +25,15 @@ struct cmd_send {
   std::optional<peer_id> peer;  // a DEALER we connected, or else
   std::string name;             // a peer on our ROUTER
   multipart parts;
+  std::optional<std::pair<stream_key, std::uint64_t>> numbered;  // a data envelope: kept until acknowledged
 };
+
+// A copy of a multipart message that shares its buffers (zmq_msg_copy: a reference, not a copy of the data).
+multipart share(multipart& parts) {
+  multipart out(parts.size());
+  for (std::size_t i = 0; i < parts.size(); ++i) out[i].copy(parts[i]);
+  return out;
+}
 struct cmd_bind {
   std::string address;
   std::promise<std::string> done;
@@ -36,7 +44,14 @@ struct cmd_connect {
   std::promise<peer_id> done;
 };
 struct cmd_stop {};
-using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop>;
+struct cmd_forget {
+  std::uint64_t run;
+  std::promise<void> done;
+};
+struct cmd_drop {
+  peer_id peer;
+};
+using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop, cmd_forget, cmd_drop>;
 
 constexpr int handshake_events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
@@ -94,7 +109,15 @@ struct endpoint::impl {
     std::optional<zmq::socket_t> sock;
     std::optional<zmq::socket_t> mon;
     std::deque<multipart> pending;
-    bool up = false;
+    // Data envelopes handed to zmq and not yet acknowledged, in send order: resent after a reconnect.
+    struct kept {
+      stream_key stream;
+      std::uint64_t seq;
+      multipart parts;
+    };
+    std::deque<kept> unacked;
+    std::deque<std::optional<std::pair<stream_key, std::uint64_t>>> pending_numbers;  // parallel to pending
+    bool up = false, was_up = false;
     std::optional<std::promise<peer_id>> waiting;
     clock::time_point deadline;
   };
@@ -187,6 +210,8 @@ struct endpoint::impl {
           timeout = timeout < 0 ? std::max<long>(ms, 0) : std::min<long>(timeout, std::max<long>(ms, 0));
         }
       }
+      if (!acks_due.empty() || !gaps.empty() || !parked.empty())
+        timeout = timeout < 0 ? 10 : std::min<long>(timeout, 10);
       if (zmq_poll(items.data(), static_cast<int>(items.size()), timeout) < 0) {
         if (zmq_errno() == EINTR) continue;
         spdlog::error("wire {}: zmq_poll: {}", cfg.name, zmq_strerror(zmq_errno()));
@@ -204,7 +229,8 @@ struct endpoint::impl {
           case src::router_mon: router_events(); break;
           case src::zap: zap_request(); break;
           case src::dealer:
-            if (dealers[i]->sock && (items[k].revents & ZMQ_POLLIN)) receive(*dealers[i]->sock, false, dealers[i]->address);
+            if (dealers[i]->sock && (items[k].revents & ZMQ_POLLIN))
+              receive(*dealers[i]->sock, false, dealers[i]->address, i);
             if (dealers[i]->sock) flush_dealer(*dealers[i]);
             break;
           case src::dealer_mon:
@@ -213,6 +239,9 @@ struct endpoint::impl {
         }
       }
       check_deadlines();
+      if (!acks_due.empty()) send_acks(false);
+      if (!gaps.empty()) check_gaps();
+      if (!parked.empty()) retry_parked();
     }
     shutdown();
   }
@@ -233,6 +262,16 @@ struct endpoint::impl {
 
   void handle(cmd_stop&) { stopping = true; }
 
+  void handle(cmd_drop& c) {
+    if (c.peer < dealers.size() && dealers[c.peer]->sock) fail_connect(*dealers[c.peer], "dropped");
+  }
+
+  void handle(cmd_forget& c) {
+    std::erase_if(next_seq, [&](const auto& kv) { return kv.first.run == c.run; });
+    std::erase_if(gaps, [&](const auto& kv) { return kv.first.run == c.run; });
+    c.done.set_value();
+  }
+
   void handle(cmd_send& c) {
     if (c.peer) {
       if (*c.peer >= dealers.size() || !dealers[*c.peer]->sock) {
@@ -241,6 +280,7 @@ struct endpoint::impl {
         return;
       }
       dealers[*c.peer]->pending.push_back(std::move(c.parts));
+      dealers[*c.peer]->pending_numbers.push_back(c.numbered);
     } else {
       if (!router) {
         report(problem::kind::send, c.name, fmt::format("send to '{}' before bind: message dropped", c.name));
@@ -265,6 +305,19 @@ struct endpoint::impl {
     }
   }
 
+  // Limits and liveness every socket shares: the part size limit, ZMTP heartbeats and TCP keepalive.
+  void liveness(zmq::socket_t& s) {
+    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
+    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+    s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_ivl.count()));
+    s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout.count()));
+    s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(cfg.heartbeat_timeout.count()));
+    s.set(zmq::sockopt::tcp_keepalive, 1);
+    s.set(zmq::sockopt::tcp_keepalive_idle, 5);
+    s.set(zmq::sockopt::tcp_keepalive_intvl, 2);
+    s.set(zmq::sockopt::tcp_keepalive_cnt, 3);
+  }
+
   std::string bind_router(std::string address) {
     if (router) throw transport_error(fmt::format("cannot bind {}: this endpoint is bound already", address));
     if (address.size() > 2 && address.ends_with(":0")) address.replace(address.size() - 1, 1, "*");
@@ -272,8 +325,8 @@ struct endpoint::impl {
     s.set(zmq::sockopt::router_mandatory, 1);  // an unknown name is an error, not a silent drop
     s.set(zmq::sockopt::sndhwm, 0);            // credits bound what is in flight (docs/wire.md)
     s.set(zmq::sockopt::rcvhwm, 0);
-    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
-    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+    s.set(zmq::sockopt::router_handover, 1);   // a reconnecting peer takes its name over from a dead pipe
+    liveness(s);
     if (cfg.curve) {
       s.set(zmq::sockopt::curve_server, 1);
       set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
@@ -301,8 +354,7 @@ struct endpoint::impl {
       s.set(zmq::sockopt::routing_id, cfg.name);
       s.set(zmq::sockopt::sndhwm, 0);
       s.set(zmq::sockopt::rcvhwm, 0);
-      s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
-      s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
+      liveness(s);
       if (cfg.curve) {
         if (!valid_z85_key(c.opts.server_key))
           throw transport_error(fmt::format("cannot connect to {} {}: curve is configured but the server key '{}' "
@@ -337,6 +389,8 @@ struct endpoint::impl {
       d.waiting.reset();
     }
     d.pending.clear();
+    d.pending_numbers.clear();
+    d.unacked.clear();
     d.mon.reset();
     if (d.sock) d.sock->set(zmq::sockopt::linger, 0);
     d.sock.reset();
@@ -360,6 +414,8 @@ struct endpoint::impl {
       switch (ev->event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
           d.up = true;
+          if (d.was_up) resend(d);
+          d.was_up = true;
           if (d.waiting) {
             d.waiting->set_value(id);
             d.waiting.reset();
@@ -424,7 +480,12 @@ struct endpoint::impl {
       std::array<char, 41> z85{};
       zmq_z85_encode(z85.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
       client_key = z85.data();
-      if (allowed.contains(client_key)) {
+      bool ok;
+      {
+        std::lock_guard lock(allowed_mu);
+        ok = allowed.contains(client_key);
+      }
+      if (ok) {
         status = "200";
         text = "OK";
       } else {
@@ -442,52 +503,102 @@ struct endpoint::impl {
       zap->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
 
-  void receive(zmq::socket_t& s, bool routed, const std::string& address) {
+  void receive(zmq::socket_t& s, bool routed, const std::string& address, std::size_t dealer_index = 0) {
     for (int n = 0; n < 1024; ++n) {  // drain, but let other sockets have a turn
       multipart parts;
       zmq::message_t first;
       if (!s.recv(first, zmq::recv_flags::dontwait)) return;
       bool more = first.more();
       std::string peer = routed ? first.to_string() : address;
+      std::string key;
       if (!routed) parts.push_back(std::move(first));
       while (more) {
         zmq::message_t m;
         (void)s.recv(m);  // the rest of a multipart message is already here
         more = m.more();
+        // The ZAP handler set User-Id to the client's key; the ROUTER's own routing-id part carries no
+        // metadata, so it is read from the first part the peer sent.
+        if (routed && cfg.curve && parts.empty())
+          if (const char* uid = zmq_msg_gets(m.handle(), "User-Id")) key = uid;
         parts.push_back(std::move(m));
       }
-      deliver(std::move(peer), std::move(parts));
+      deliver(std::move(peer), std::move(parts), std::move(key), routed, dealer_index);
     }
   }
 
-  void deliver(std::string peer, multipart parts) {
+  // `routed`: it came in on our ROUTER from `peer` (a name); else on dealer `from_dealer`.
+  void deliver(std::string peer, multipart parts, std::string key, bool routed, std::size_t from_dealer) {
     auto d = decode(std::move(parts), cfg.limits);
     if (!d) {
       report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", peer, d.error));
       return;
     }
-    if (auto* e = std::get_if<envelope>(&*d.msg)) {
-      auto key = e->stream();
-      auto& expected = next_seq[key];
-      if (e->seq != expected) {
-        problem p{problem::kind::sequence, peer, {}, key, expected, e->seq};
-        if (e->seq < expected) {
-          p.text = fmt::format("{} from {}: expected seq {}, got {} again: repeat dropped", to_string(key), peer,
-                               expected, e->seq);
-          report(std::move(p));
-          return;
-        }
-        p.text = fmt::format("{} from {}: expected seq {}, got {}: {} message(s) lost", to_string(key), peer,
-                             expected, e->seq, e->seq - expected);
-        report(std::move(p));
+    if (auto* c = std::get_if<control_msg>(&*d.msg)) {
+      if (auto* a = std::get_if<control::ack>(&c->body)) {  // endpoint business, not the application's
+        if (!routed && from_dealer < dealers.size()) acknowledged(*dealers[from_dealer], *a);
+        return;
       }
-      expected = e->seq + 1;
+    }
+    if (auto* e = std::get_if<envelope>(&*d.msg)) {
+      auto stream = e->stream();
+      auto& expected = next_seq[stream];
+      if (e->seq < expected) {  // a resend of what arrived before the reconnect: dropped, as promised
+        ++repeats_dropped;
+        return;
+      }
+      if (e->seq > expected) {  // ahead of a gap: the resends will fill it in order, or the gap is reported
+        auto [g, fresh] = gaps.try_emplace(stream, gap{clock::now(), peer, expected, e->seq, false});
+        if (!fresh) g->second.actual = std::max(g->second.actual, e->seq);
+        return;
+      }
+      ++expected;
+      gaps.erase(stream);
+      if (routed) {
+        auto& due = acks_due[peer];
+        if (due.streams.empty()) due.since = clock::now();
+        due.streams[stream] = expected;
+        ++due.count;
+      }
     }
     if (!cb.on_message) return;
     try {
-      cb.on_message({std::move(peer), std::move(*d.msg)});
+      cb.on_message({std::move(peer), std::move(*d.msg), std::move(key)});
     } catch (const std::exception& ex) {
       spdlog::error("wire {}: on_message threw: {}", cfg.name, ex.what());
+    }
+  }
+
+  // Acks go back in one message per peer, once 16 envelopes or 10 ms have gathered (or `all`).
+  void send_acks(bool all) {
+    auto now = clock::now();
+    for (auto it = acks_due.begin(); it != acks_due.end();) {
+      auto& due = it->second;
+      if (!all && due.count < 16 && now - due.since < std::chrono::milliseconds(10)) {
+        ++it;
+        continue;
+      }
+      control::ack a;
+      for (const auto& [k, next] : due.streams) a.streams.push_back({k, next});
+      multipart parts;
+      parts.emplace_back(it->first.data(), it->first.size());
+      for (auto& p : encode(control_msg{0, std::move(a)})) parts.push_back(std::move(p));
+      router_pending.push_back(std::move(parts));
+      it = acks_due.erase(it);
+    }
+    flush_router();
+  }
+
+  // A gap that the resends have not filled within `gap_timeout` is a loss: reported once.
+  void check_gaps() {
+    auto now = clock::now();
+    for (auto& [k, g] : gaps) {
+      if (g.reported || now - g.since < cfg.gap_timeout) continue;
+      g.reported = true;
+      problem p{problem::kind::sequence, g.peer, {}, k, g.expected, g.actual};
+      p.text = fmt::format("{} from {}: expected seq {}, got up to {}: {} message(s) lost (not resent within {} ms)",
+                           to_string(k), g.peer, g.expected, g.actual, g.actual - g.expected,
+                           cfg.gap_timeout.count());
+      report(std::move(p));
     }
   }
 
@@ -506,32 +617,110 @@ struct endpoint::impl {
 
   void flush_dealer(dealer& d) {
     while (!d.pending.empty()) {
+      auto& parts = d.pending.front();
+      auto& numbered = d.pending_numbers.front();
+      std::optional<multipart> keep;
+      if (numbered) keep = share(parts);  // before zmq takes the parts
       try {
-        if (!send_one(*d.sock, d.pending.front())) return;
+        if (!send_one(*d.sock, parts)) return;
+        if (numbered) d.unacked.push_back({numbered->first, numbered->second, std::move(*keep)});
       } catch (const zmq::error_t& e) {
         report(problem::kind::send, d.address, fmt::format("send to {} failed: {}: message dropped", d.address, e.what()));
       }
       d.pending.pop_front();
+      d.pending_numbers.pop_front();
     }
+  }
+
+  // After a reconnect: everything not acknowledged goes again, in order, ahead of what waits to be sent.
+  // The receiver drops what it already had by sequence number.
+  void resend(dealer& d) {
+    if (d.unacked.empty()) return;
+    std::deque<multipart> again;
+    std::deque<std::optional<std::pair<stream_key, std::uint64_t>>> numbers;
+    for (auto& k : d.unacked) {
+      again.push_back(share(k.parts));
+      numbers.emplace_back(std::pair{k.stream, k.seq});
+    }
+    spdlog::info("wire {}: resending {} unacknowledged message(s) to {}", cfg.name, d.unacked.size(), d.address);
+    d.unacked.clear();  // they are kept again as they go out
+    for (auto& p : d.pending) again.push_back(std::move(p));
+    for (auto& n : d.pending_numbers) numbers.push_back(n);
+    d.pending = std::move(again);
+    d.pending_numbers = std::move(numbers);
+    flush_dealer(d);
+  }
+
+  void acknowledged(dealer& d, const control::ack& a) {
+    std::unordered_map<stream_key, std::uint64_t, stream_key_hash> next;
+    for (const auto& s : a.streams) next[s.stream] = std::max(next[s.stream], s.next);
+    std::erase_if(d.unacked, [&](const dealer::kept& k) {
+      auto it = next.find(k.stream);
+      return it != next.end() && k.seq < it->second;
+    });
   }
 
   void flush_router() {
     while (router && !router_pending.empty()) {
       auto& parts = router_pending.front();
       std::string name = parts[0].to_string();
+      if (parked_names.contains(name)) {  // keep the order: behind what waits for this peer already
+        parked.push_back({clock::now() + cfg.reconnect_grace, std::move(parts)});
+        router_pending.pop_front();
+        continue;
+      }
       try {
         if (!send_one(*router, parts)) return;
       } catch (const zmq::error_t& e) {
-        report(problem::kind::send, name,
-                e.num() == EHOSTUNREACH ? fmt::format("send to '{}': no such peer is connected: message dropped", name)
-                                        : fmt::format("send to '{}' failed: {}: message dropped", name, e.what()));
+        if (e.num() == EHOSTUNREACH && cfg.reconnect_grace.count() > 0) {
+          // Not connected right now: it may be reconnecting. Kept and retried until reconnect_grace.
+          parked_names.insert(name);
+          parked.push_back({clock::now() + cfg.reconnect_grace, std::move(parts)});
+        } else {
+          report(problem::kind::send, name,
+                 e.num() == EHOSTUNREACH ? fmt::format("send to '{}': no such peer is connected: message dropped", name)
+                                         : fmt::format("send to '{}' failed: {}: message dropped", name, e.what()));
+        }
       }
       router_pending.pop_front();
     }
   }
 
+  // Retries what waits for a peer that was not connected; what waited past reconnect_grace is dropped and
+  // reported.
+  void retry_parked() {
+    if (!router) return;
+    std::deque<parked_msg> still;
+    std::unordered_set<std::string> blocked;
+    auto now = clock::now();
+    for (auto& m : parked) {
+      std::string name = m.parts[0].to_string();
+      if (blocked.contains(name)) {
+        still.push_back(std::move(m));
+        continue;
+      }
+      try {
+        if (send_one(*router, m.parts)) continue;
+        blocked.insert(name);
+        still.push_back(std::move(m));
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EHOSTUNREACH && now < m.until) {
+          blocked.insert(name);
+          still.push_back(std::move(m));
+        } else {
+          report(problem::kind::send, name,
+                 e.num() == EHOSTUNREACH
+                     ? fmt::format("send to '{}': no such peer is connected: message dropped", name)
+                     : fmt::format("send to '{}' failed: {}: message dropped", name, e.what()));
+        }
+      }
+    }
+    parked = std::move(still);
+    parked_names = std::move(blocked);
+  }
+
   void shutdown() {
-    flush_router();
+    send_acks(true);
     for (auto& d : dealers) {
       if (d->waiting) fail_connect(*d, fmt::format("{} {}: the endpoint closed", d->opts.role, d->address));
       if (d->sock) flush_dealer(*d);
@@ -546,6 +735,7 @@ struct endpoint::impl {
 
   endpoint_config cfg;
   endpoint_callbacks cb;
+  std::mutex allowed_mu;
   std::unordered_set<std::string> allowed;
   zmq::context_t ctx;
   int wake_fd = -1;
@@ -558,6 +748,26 @@ struct endpoint::impl {
   std::deque<multipart> router_pending;
   std::vector<std::unique_ptr<dealer>> dealers;
   std::unordered_map<stream_key, std::uint64_t, stream_key_hash> next_seq;
+  struct gap {
+    clock::time_point since;
+    std::string peer;
+    std::uint64_t expected = 0, actual = 0;
+    bool reported = false;
+  };
+  std::unordered_map<stream_key, gap, stream_key_hash> gaps;
+  struct ack_due {
+    clock::time_point since;
+    std::size_t count = 0;
+    std::unordered_map<stream_key, std::uint64_t, stream_key_hash> streams;
+  };
+  std::unordered_map<std::string, ack_due> acks_due;  // by peer name on our ROUTER
+  std::uint64_t repeats_dropped = 0;
+  struct parked_msg {
+    clock::time_point until;
+    multipart parts;
+  };
+  std::deque<parked_msg> parked;               // for peers on our ROUTER that were not connected
+  std::unordered_set<std::string> parked_names;
 };
 
 endpoint::endpoint(endpoint_config cfg, endpoint_callbacks callbacks)
@@ -583,14 +793,43 @@ void endpoint::send_parts(peer_id to, multipart parts) { impl_->push(cmd_send{to
 void endpoint::send_parts_to_name(const std::string& name, multipart parts) {
   impl_->push(cmd_send{std::nullopt, name, std::move(parts)});
 }
-void endpoint::send(peer_id to, const envelope& e) { send_parts(to, encode(e, impl_->cfg.encode)); }
-void endpoint::send(peer_id to, const control_msg& c) { send_parts(to, encode(c, impl_->cfg.encode)); }
+namespace {
+// A part the receiver would drop (and this endpoint would resend forever) is refused here.
+multipart within_limit(multipart parts, std::int64_t limit) {
+  for (const auto& p : parts)
+    if (static_cast<std::int64_t>(p.size()) > limit)
+      throw encode_error(fmt::format("a message part of {} bytes exceeds max_message_size ({} bytes)", p.size(), limit));
+  return parts;
+}
+}  // namespace
+
+void endpoint::send(peer_id to, const envelope& e) {
+  impl_->push(cmd_send{to, {}, within_limit(encode(e, impl_->cfg.encode), impl_->cfg.max_part_bytes),
+                       std::pair{e.stream(), e.seq}});
+}
+void endpoint::send(peer_id to, const control_msg& c) {
+  send_parts(to, within_limit(encode(c, impl_->cfg.encode), impl_->cfg.max_part_bytes));
+}
 void endpoint::send_to_name(const std::string& name, const envelope& e) {
-  send_parts_to_name(name, encode(e, impl_->cfg.encode));
+  send_parts_to_name(name, within_limit(encode(e, impl_->cfg.encode), impl_->cfg.max_part_bytes));
 }
 void endpoint::send_to_name(const std::string& name, const control_msg& c) {
-  send_parts_to_name(name, encode(c, impl_->cfg.encode));
+  send_parts_to_name(name, within_limit(encode(c, impl_->cfg.encode), impl_->cfg.max_part_bytes));
 }
 const endpoint_config& endpoint::config() const { return impl_->cfg; }
+
+void endpoint::drop(peer_id peer) { impl_->push(cmd_drop{peer}); }
+void endpoint::forget_run(std::uint64_t run) {
+  cmd_forget c{run, {}};
+  auto f = c.done.get_future();
+  impl_->push(std::move(c));
+  f.get();
+}
+void endpoint::allow(const std::vector<std::string>& keys) {
+  for (const auto& k : keys)
+    if (!valid_z85_key(k)) throw transport_error(fmt::format("endpoint: allowed client key '{}' is not z85", k));
+  std::lock_guard lock(impl_->allowed_mu);
+  impl_->allowed.insert(keys.begin(), keys.end());
+}
 
 }  // namespace loom::transport

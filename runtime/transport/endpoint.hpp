@@ -35,7 +35,18 @@ struct endpoint_config {
   std::vector<std::string> allowed_clients;  // z85 public keys
   encode_options encode;
   decode_limits limits;
-  std::int64_t max_part_bytes = std::int64_t{1} << 32;  // ZMQ_MAXMSGSIZE: larger parts drop the connection
+  // ZMQ_MAXMSGSIZE: a peer that sends a larger part is disconnected before the part is read (the cluster
+  // file's `max_message_size`). The decoder's header limit is capped to it too.
+  std::int64_t max_part_bytes = std::int64_t{64} << 20;
+  // ZMTP heartbeats on every socket (ZMQ_HEARTBEAT_IVL / _TIMEOUT / _TTL) and TCP keepalive: a connection
+  // whose peer is gone or hung is closed within `heartbeat_timeout` instead of staying half open.
+  std::chrono::milliseconds heartbeat_ivl{1000};
+  std::chrono::milliseconds heartbeat_timeout{5000};
+  // A sequence gap (messages after a loss) that resends have not filled within this is reported as lost.
+  std::chrono::milliseconds gap_timeout{5000};
+  // A message for a peer on the bound socket that is not connected (it may be reconnecting) is retried for
+  // this long before it is dropped and reported. 0: report at once.
+  std::chrono::milliseconds reconnect_grace{5000};
   std::chrono::milliseconds linger{2000};               // how long close waits to deliver what is queued
 };
 
@@ -50,6 +61,9 @@ using peer_id = std::uint32_t;  // a peer this endpoint connected to, in connect
 struct incoming {
   std::string peer;  // the sender's name (on the bound socket) or the address it was connected to
   message msg;
+  // With CurveZMQ, on the bound socket: the z85 public key the sender authenticated with (ZAP User-Id).
+  // A name is only claimed; this key is proven. Empty without curve.
+  std::string peer_key;
 };
 
 struct problem {
@@ -92,6 +106,17 @@ class endpoint {
   void send_parts_to_name(const std::string& name, multipart parts);
 
   const endpoint_config& config() const;
+
+  // Closes the connection to `peer` at once, discarding what is still queued for it (a peer found dead:
+  // closing must not wait `linger` for it). Later sends to it are reported as sends to a closed peer.
+  void drop(peer_id peer);
+
+  // Forgets the sequence numbers of run `run`'s streams (its end): per-run state does not outlive the run.
+  // Returns once the I/O thread has done it; never call from a callback.
+  void forget_run(std::uint64_t run);
+
+  // Adds client keys the bound curve server accepts from now on (e.g. the peers of a run). Thread-safe.
+  void allow(const std::vector<std::string>& keys);
 
   struct impl;
 

@@ -81,6 +81,7 @@ struct Reply { id @0 :UInt64; ok @1 :Bool; value @2 :Value; error @3 :Text; }
 struct Host {
   name @0 :Text;
   dataAddress @1 :Text;  # tcp://HOST:PORT its endpoint binds
+  publicKey @2 :Text;    # its CurveZMQ public key (z85); empty without curve
 }
 
 struct Plan {
@@ -110,13 +111,29 @@ struct Control {
     heartbeat @7 :Heartbeat;
     runEnded @8 :RunEnded;
     refused @9 :Refused;
+    ack @10 :Ack;
   }
 }
 
 struct Hello { worker @0 :Text; }
-struct Deploy { graphYaml @0 :Text; plan @1 :Plan; }
+struct Deploy {
+  graphYaml @0 :Text;
+  plan @1 :Plan;
+  expandedGraph @2 :Text;  # the driver's expansion: one line per instance (links, capacities, tools)
+  kinds @3 :Text;          # the driver's kind registry: one line per kind (ports, params, defaults)
+}
 struct Cancel { reason @0 :Text; }
-struct Done { instance @0 :UInt32; failed @1 :Bool; error @2 :Text; counters @3 :Counters; }
+struct Done {
+  instance @0 :UInt32;
+  failed @1 :Bool;
+  error @2 :Text;
+  counters @3 :Counters;
+  cancelled @4 :Bool;  # ended by a cancel or an abandoned run, not by finishing: never a success
+}
 struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
 struct RunEnded { ok @0 :Bool; error @1 :Text; }
 struct Refused { reason @0 :Text; }
+# Between endpoints, never shown to the application: every envelope of these streams with a seq below
+# `next` has arrived; the sender may forget them (it keeps the rest to resend after a reconnect).
+struct Ack { streams @0 :List(StreamAck); }
+struct StreamAck { run @0 :UInt64; from @1 :UInt32; to @2 :UInt32; next @3 :UInt64; }

@@ -47,15 +47,61 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   };
 }
 
-receiver::receiver(std::uint64_t run, std::vector<caf::actor> local, std::vector<caf::actor> stand_ins)
-    : run_(run), local_(std::move(local)), stand_ins_(std::move(stand_ins)) {}
+receiver::receiver(std::uint64_t run, std::vector<caf::actor> local, std::vector<caf::actor> stand_ins,
+                   std::shared_ptr<const run_rules> rules)
+    : run_(run), local_(std::move(local)), stand_ins_(std::move(stand_ins)), rules_(std::move(rules)) {}
 
-std::optional<std::string> receiver::deliver(envelope&& e) const {
+std::optional<std::string> receiver::check(const envelope& e, const std::string& sender_key) const {
+  const auto& r = *rules_;
+  auto s = to_string(e.stream());
+  if (e.from < r.instance_key.size() && !r.instance_key[e.from].empty() && sender_key != r.instance_key[e.from]) {
+    auto host = e.from < r.instance_host.size() ? r.instance_host[e.from] : std::string("?");
+    return fmt::format("{}: claims to come from host `{}`, but was sent with curve key {}, not `{}`'s key {}", s,
+                       host, sender_key.empty() ? std::string("(none)") : sender_key, host, r.instance_key[e.from]);
+  }
+  auto it = r.streams.find(run_rules::key(e.from, e.to));
+  if (it == r.streams.end()) return fmt::format("{}: no link or call joins instance {} to {} in this run", s, e.from, e.to);
+  const auto& rule = it->second;
+  return std::visit(
+      [&](const auto& m) -> std::optional<std::string> {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, local::batch_msg> || std::is_same_v<T, local::eos_msg>) {
+          auto l = rule.in_links.find(m.link);
+          if (l == rule.in_links.end())
+            return fmt::format("{}: link {} is not an input link of instance {} from instance {}", s, m.link, e.to,
+                               e.from);
+          if constexpr (std::is_same_v<T, local::batch_msg>) {
+            if (m.values.empty() || static_cast<std::int64_t>(m.values.size()) > l->second)
+              return fmt::format("{}: a batch of {} values on link {}, whose capacity is {}", s, m.values.size(),
+                                 m.link, l->second);
+          }
+        } else if constexpr (std::is_same_v<T, local::credit_msg>) {
+          auto l = rule.out_links.find(m.link);
+          if (l == rule.out_links.end())
+            return fmt::format("{}: credit for link {}, which is not an output link of instance {} to instance {}", s,
+                               m.link, e.to, e.from);
+          if (m.credits == 0 || static_cast<std::int64_t>(m.credits) > l->second)
+            return fmt::format("{}: {} credits on link {}, whose capacity is {}", s, m.credits, m.link, l->second);
+        } else if constexpr (std::is_same_v<T, local::call_msg>) {
+          if (!rule.calls) return fmt::format("{}: a call to instance {}, which is not a tool of instance {}", s, e.to, e.from);
+        } else {
+          if (!rule.replies)
+            return fmt::format("{}: a reply from instance {}, which is not a tool that instance {} calls", s, e.from,
+                               e.to);
+        }
+        return std::nullopt;
+      },
+      e.body);
+}
+
+std::optional<std::string> receiver::deliver(envelope&& e, const std::string& sender_key) const {
   if (e.run != run_) return fmt::format("{}: this host runs run {}", to_string(e.stream()), run_);
   if (e.to >= local_.size() || !local_[e.to])
     return fmt::format("{}: instance {} does not live on this host", to_string(e.stream()), e.to);
   if (e.from >= stand_ins_.size() || !stand_ins_[e.from])
     return fmt::format("{}: this host has no stand-in for instance {}", to_string(e.stream()), e.from);
+  if (rules_)
+    if (auto why = check(e, sender_key)) return why;
   const auto& src = stand_ins_[e.from];
   const auto& dst = local_[e.to];
   std::visit([&](auto& m) { caf::send_as(src, dst, std::move(m)); }, e.body);

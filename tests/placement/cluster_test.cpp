@@ -76,6 +76,28 @@ security:
   CHECK(c->curve->server_key_file->where.str() == "conf/lab.yaml:13:28");
 }
 
+TEST_CASE("a host's own public key file and the largest message size are read; a tiny size is refused" *
+          doctest::timeout(10)) {
+  graph::diagnostics diags;
+  auto c = load_cluster_text("hosts:\n  - {name: a, address: tcp://x:1, public_key: keys/a.pub}\n"
+                             "  - {name: b, address: tcp://y:1}\nmax_message_size: 1MiB\n",
+                             "conf/c.yaml", diags);
+  REQUIRE_MESSAGE(c, diags.str());
+  REQUIRE(c->hosts[0].public_key);
+  CHECK(c->hosts[0].public_key->resolved == "conf/keys/a.pub");
+  CHECK_FALSE(c->hosts[1].public_key);
+  CHECK(c->max_message_bytes == 1u << 20);
+  graph::diagnostics d2;
+  CHECK(load_cluster_text("hosts:\n  - {name: a, address: tcp://x:1}\n", "c.yaml", d2)->max_message_bytes ==
+        64u << 20);
+  graph::diagnostics d3;
+  CHECK_FALSE(load_cluster_text("hosts:\n  - {name: a, address: tcp://x:1, public_key: ''}\nmax_message_size: 100\n",
+                                "c.yaml", d3));
+  CHECK(d3.str().find("c.yaml:3:19: error: `max_message_size` of 100 B is too small") != std::string::npos);
+  INFO(d3.str());
+  CHECK(d3.str().find("error: `public_key` of host `a` is empty") != std::string::npos);
+}
+
 TEST_CASE("a missing cluster file is one error naming the file" * doctest::timeout(10)) {
   graph::diagnostics diags;
   CHECK_FALSE(load_cluster_file("no/such/cluster.yaml", diags));

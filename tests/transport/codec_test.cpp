@@ -174,6 +174,13 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(dd.failed);
   CHECK(dd.error == "boom");
   CHECK(dd.counters == dn.counters);
+  CHECK_FALSE(dd.cancelled);
+  CHECK(std::get<done>(round_trip({9, done{4, false, "", {}, true}}).body).cancelled);
+  plan keyed{{{"a", "tcp://10.0.0.1:7100", "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"}}, {0}};
+  auto dk = std::get<deploy>(round_trip({9, deploy{"g", keyed, "instance 0 ...\n", "kind a ...\n"}}).body);
+  CHECK(dk.plan == keyed);
+  CHECK(dk.expanded_graph == "instance 0 ...\n");
+  CHECK(dk.kinds == "kind a ...\n");
   CHECK(std::holds_alternative<release>(round_trip({9, release{}}).body));
   auto hb = std::get<heartbeat>(round_trip({0, heartbeat{12, -5}}).body);
   CHECK(hb.seq == 12);

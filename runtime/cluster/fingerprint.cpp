@@ -1,0 +1,127 @@
+// runtime/cluster/fingerprint.cpp: canonical descriptions of a kind registry and of an expanded graph.
+#include "runtime/cluster/fingerprint.hpp"
+
+#include <fmt/format.h>
+
+#include <sstream>
+#include <vector>
+
+#include "runtime/local/node_actor.hpp"
+
+namespace loom::cluster {
+namespace {
+
+std::string ports(const std::vector<graph::port_spec>& ps) {
+  std::string out;
+  for (const auto& p : ps) {
+    if (!out.empty()) out += ',';
+    out += p.name;
+  }
+  return fmt::format("[{}]", out);
+}
+
+std::string params(const std::vector<graph::param_spec>& ps) {
+  std::string out;
+  for (const auto& p : ps) {
+    if (!out.empty()) out += ',';
+    out += fmt::format("{}:{}", p.name, graph::param_type_name(p.type));
+    if (p.required) out += '!';
+    if (p.default_value) out += fmt::format("={}", p.default_value->str());
+    if (p.min) out += fmt::format(">={}", *p.min);
+    if (p.max) out += fmt::format("<={}", *p.max);
+    for (const auto& c : p.choices) out += fmt::format("|{}", c);
+  }
+  return fmt::format("[{}]", out);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+std::string describe_kinds(const registry& kinds) {
+  std::string out;
+  for (const auto& name : kinds.kind_names()) {
+    const auto* k = kinds.find_kind(name);
+    if (!k) continue;
+    out += fmt::format("kind {} in={} out={} params={}{}{} resources={}/{}/{}\n", k->name, ports(k->inputs),
+                       ports(k->outputs), params(k->params),
+                       k->call ? fmt::format(" call={}", params(k->call->arguments)) : std::string(),
+                       k->blocking ? " blocking" : "", k->resources.cpus, k->resources.memory, k->resources.gpus);
+  }
+  return out;
+}
+
+std::string describe_deployment(const local::deployment& d) {
+  std::string out;
+  for (std::uint32_t i = 0; i < d.instances.size(); ++i) {
+    const auto& c = d.instances[i];
+    std::string in, outs, tools;
+    for (const auto& l : c.in_links)
+      in += fmt::format("{}{}<-{}.{} cap {}", in.empty() ? "" : ",", l.port, l.producer, l.remote, l.capacity);
+    for (const auto& port : c.out_ports) {
+      outs += "[";
+      for (const auto& e : port) {
+        outs += "[";
+        for (const auto& l : e.links) outs += fmt::format("{}.{} cap {};", l.consumer, l.remote, l.capacity);
+        outs += "]";
+      }
+      outs += "]";
+    }
+    for (const auto& t : c.tools) {
+      tools += fmt::format("{}{}->", tools.empty() ? "" : ",", t.name);
+      for (auto k : t.instances) tools += fmt::format("{};", k);
+    }
+    out += fmt::format("instance {} {} {} of {} in=[{}] out=[{}] tools=[{}]{}\n", i, local::instance_name(d, i),
+                       c.kind, c.init.replicas, in, outs, tools, c.is_tool ? " tool" : "");
+  }
+  return out;
+}
+
+transport::run_rules make_rules(const local::deployment& d) {
+  transport::run_rules r;
+  using transport::run_rules;
+  for (std::uint32_t c = 0; c < d.instances.size(); ++c) {
+    const auto& inst = d.instances[c];
+    for (std::uint32_t k = 0; k < inst.in_links.size(); ++k) {
+      const auto& l = inst.in_links[k];
+      r.streams[run_rules::key(l.producer, c)].in_links[k] = l.capacity;          // batches and eos into c
+      r.streams[run_rules::key(c, l.producer)].out_links[l.remote] = l.capacity;  // credits back
+    }
+    for (const auto& t : inst.tools)
+      for (auto tool : t.instances) {
+        r.streams[run_rules::key(c, tool)].calls = true;
+        r.streams[run_rules::key(tool, c)].replies = true;
+      }
+  }
+  return r;
+}
+
+std::string fingerprint(const std::string& description) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  std::size_t lines = 0;
+  for (unsigned char ch : description) {
+    h = (h ^ ch) * 0x100000001b3ull;
+    lines += ch == '\n';
+  }
+  return fmt::format("{} lines {:016x}", lines, h);
+}
+
+std::optional<std::string> first_difference(const std::string& driver, const std::string& worker,
+                                            const std::string& what) {
+  if (driver == worker) return std::nullopt;
+  auto a = lines_of(driver), b = lines_of(worker);
+  for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    if (i < a.size() && i < b.size() && a[i] == b[i]) continue;
+    if (i >= a.size()) return fmt::format("{} differ: this worker has `{}`, the driver has nothing there", what, b[i]);
+    if (i >= b.size()) return fmt::format("{} differ: the driver has `{}`, this worker has nothing there", what, a[i]);
+    return fmt::format("{} differ: the driver has `{}`, this worker has `{}`", what, a[i], b[i]);
+  }
+  return fmt::format("{} differ", what);
+}
+
+}  // namespace loom::cluster

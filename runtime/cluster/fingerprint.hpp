@@ -1,0 +1,34 @@
+// runtime/cluster/fingerprint.hpp: what the driver and a worker must agree on before a run. The driver's
+// deploy carries a description of the expanded graph (every instance, link and capacity) and of its kind
+// registry (every kind, its ports, params and their defaults); a worker makes its own from the same YAML
+// and its own kinds and refuses the run naming the first thing that differs (a plugin missing or of another
+// build on one host would otherwise change link numbering silently).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "runtime/local/executor.hpp"
+#include "runtime/registry.hpp"
+#include "runtime/transport/stand_in.hpp"
+
+namespace loom::cluster {
+
+// One line per kind, sorted by name: "kind flow.throttle in=[in] out=[out] params=[rate:floating=10] ...".
+std::string describe_kinds(const registry& kinds);
+// One line per instance: "instance 3 pace[0] flow.throttle in=[0<-1.0 cap 64] out=[[[4.0 cap 64]]] ...".
+std::string describe_deployment(const local::deployment& d);
+
+// FNV-1a 64 of a description, in hex with the line count: "16 lines 9f0c...". Short enough for a log.
+std::string fingerprint(const std::string& description);
+
+// The first line that differs between the driver's description and ours, as a sentence for a refusal
+// ("the driver has `kind x ...`, this worker has `kind x ...`"); nullopt when they are equal.
+std::optional<std::string> first_difference(const std::string& driver, const std::string& worker,
+                                            const std::string& what);
+
+// Every stream of the run and what may travel on it (link ids and capacities, calls and replies), for the
+// receive boundary (transport::receiver). Instance keys and host names are left for the caller to fill.
+transport::run_rules make_rules(const local::deployment& d);
+
+}  // namespace loom::cluster

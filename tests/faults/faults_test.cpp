@@ -1,0 +1,327 @@
+// tests/faults/faults_test.cpp: the fault suite. Each case runs real `loom worker` processes and a real
+// driver (`loom run --cluster`), does one bad thing to them, and checks the exact outcome and that it
+// came in time: nothing may hang.
+#include <doctest/doctest.h>
+
+#include <mutex>
+#include <thread>
+#include <zmq.hpp>
+
+#include "runtime/transport/endpoint.hpp"
+#include "tests/cli/process.hpp"
+#include "tests/cluster/harness.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using namespace loom::test::cluster;
+using loom::test::loom_binary;
+using loom::test::process_options;
+using loom::test::run_process;
+
+namespace {
+
+// 200 messages a second for 30 s, through a throttle on worker b.
+const char* slow_graph = R"(graph: slow
+nodes:
+  numbers: {kind: source.sequence, params: {count: 6000}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 200}, placement: {host: b}}
+  tally: {kind: sink.count, placement: {host: a}}
+edges:
+  - numbers -> pace -> tally
+)";
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a worker stopped with SIGINT mid-run fails the run naming its host and nodes, at once" *
+          doctest::timeout(60)) {
+  cluster_dir d("sigint");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("slow.yaml", slow_graph);
+  int b_status = -2;
+  std::thread stopper([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(3s);
+    b.signal(SIGINT);
+    b_status = b.wait_exit(15s);
+  });
+  process_options o;
+  o.deadline = 30s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  stopper.join();
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "host `b`"));
+  CHECK(has(r.err, "pace"));
+  CHECK(r.seconds < 3 + 3 + 3);  // stopped ~3 s in; failed well within the heartbeat timeout after that
+  CHECK(b_status == 0);          // the worker reported and exited by itself
+  CHECK(has(b.log(), "abandoned: the worker is stopping"));
+  CHECK(a.wait_for_log("waiting for the next", 15s));
+}
+
+TEST_CASE("a worker hung with SIGSTOP mid-run is lost within the heartbeat timeout" * doctest::timeout(60)) {
+  cluster_dir d("sigstop");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("slow.yaml", slow_graph);
+  std::thread stopper([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(1s);
+    b.signal(SIGSTOP);
+  });
+  process_options o;
+  o.deadline = 30s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  stopper.join();
+  b.signal(SIGCONT);
+  INFO(r.err, "\n", a.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "worker `b` at tcp://127.0.0.1:" + std::to_string(pb) + " lost: no heartbeat"));
+  CHECK(has(r.err, "nodes lost: pace"));
+  CHECK(r.seconds < 1 + 3 + 3);
+  CHECK(a.wait_for_log("waiting for the next", 15s));
+}
+
+TEST_CASE("heartbeats run from the deploy on: a worker that deploys slowly gets them, a silent one is lost" *
+          doctest::timeout(60)) {
+  // A stand-in worker that takes the deploy and then never says it is ready, nor answers heartbeats.
+  namespace tr = loom::transport;
+  std::mutex m;
+  int beats = 0;
+  bool deployed = false;
+  tr::endpoint fake({"fake-b", {}, {}, {}, {}},
+                    {[&](tr::incoming&& in) {
+                       auto* c = std::get_if<tr::control_msg>(&in.msg);
+                       if (!c) return;
+                       std::lock_guard lock(m);
+                       if (std::holds_alternative<tr::control::deploy>(c->body)) deployed = true;
+                       if (std::holds_alternative<tr::control::heartbeat>(c->body) && deployed) ++beats;
+                     },
+                     {}});
+  auto address = fake.bind("tcp://127.0.0.1:0");
+  cluster_dir d("deployhang");
+  auto cluster = d.write("cluster.yaml", "name: test\nhosts:\n  - {name: b, address: " + address + ", cpus: 4}\n");
+  auto graph = d.write("g.yaml", "graph: g\nnodes:\n  s: {kind: source.sequence}\n  c: {kind: sink.count}\n"
+                                 "edges:\n  - s -> c\n");
+  process_options o;
+  o.deadline = 40s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--connect-timeout", "5"},
+                       o);
+  INFO(r.err);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "worker `b` at " + address + " lost: no heartbeat"));
+  CHECK(r.seconds < 3 + 2);  // not the deadline for readiness (connect timeout + 10 s)
+  std::lock_guard lock(m);
+  CHECK(deployed);
+  CHECK(beats >= 3);  // one every 500 ms while it deployed
+}
+
+namespace {
+
+// numbers on a -> forward on b -> file on b.
+const char* two_host_graph = R"(graph: two-hosts
+nodes:
+  numbers: {kind: source.sequence, params: {count: 2000}, placement: {host: a}}
+  pass: {kind: flow.forward, placement: {host: b}}
+  out: {kind: sink.file, params: {path: out/numbers.jsonl}, placement: {host: b}}
+edges:
+  - numbers -> pass -> out
+)";
+
+std::string worker_log_of(const std::vector<std::string>& argv, std::chrono::milliseconds limit, int& status) {
+  process_options o;
+  o.deadline = limit;
+  auto r = run_process(argv, o);
+  status = r.status;
+  return r.err + r.out;
+}
+
+}  // namespace
+
+TEST_CASE("a worker without keys listens only on loopback unless --insecure, and then says so first" *
+          doctest::timeout(60)) {
+  int port = free_port();
+  int status = -1;
+  auto log = worker_log_of({loom_binary(), "worker", "--listen", "tcp://0.0.0.0:" + std::to_string(port)}, 10s, status);
+  INFO(log);
+  CHECK(status == 2);
+  CHECK(has(log, "refusing to listen on tcp://0.0.0.0:" + std::to_string(port) + " without keys"));
+  CHECK(has(log, "--insecure"));
+
+  cluster_dir d("insecure");
+  worker w("w", port, d.dir, {"--insecure"}, "0.0.0.0");
+  auto first_line = w.log().substr(0, w.log().find('\n'));
+  CHECK(has(first_line, "INSECURE: plain TCP on tcp://0.0.0.0:" + std::to_string(port)));
+
+  worker local("l", free_port(), d.dir);  // loopback needs no flag
+  CHECK(has(local.log(), "loopback only"));
+}
+
+TEST_CASE("each host has its own key pair: runs work, a host cannot pose as another, a driver key is revocable" *
+          doctest::timeout(90)) {
+  cluster_dir d("hostkeys");
+  for (auto name : {"driver", "a", "b", "stranger"})
+    REQUIRE(run_process({loom_binary(), "keygen", "--out", (d.dir / name).string()}).status == 0);
+  int pa = free_port(), pb = free_port();
+  auto hosts = [&](const std::string& b_key) {
+    return "name: test\nhosts:\n  - {name: a, address: tcp://127.0.0.1:" + std::to_string(pa) +
+           ", cpus: 4, public_key: a.pub}\n  - {name: b, address: tcp://127.0.0.1:" + std::to_string(pb) +
+           ", cpus: 4, public_key: " + b_key + "}\n";
+  };
+  auto cluster = d.write("cluster.yaml", hosts("b.pub") + "security:\n  curve: {client_key_file: driver.key}\n");
+  auto graph = d.write("graph.yaml", two_host_graph);
+  process_options o;
+  o.cwd = d.dir.string();
+  {
+    worker a("a", pa, d.dir, {"--key", (d.dir / "a").string(), "--allow", (d.dir / "driver.pub").string()});
+    worker b("b", pb, d.dir, {"--key", (d.dir / "b").string(), "--allow", (d.dir / "driver.pub").string()});
+    auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+    INFO(r.err, "\n", a.log(), "\n", b.log());
+    REQUIRE(r.status == 0);
+    CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
+
+    // the driver's key revoked on a (a stranger's key is the only one allowed there): refused, a named
+    auto revoked = d.write("revoked.yaml", hosts("b.pub") + "security:\n  curve: {client_key_file: stranger.key}\n");
+    auto x = run_process({loom_binary(), "run", graph.string(), "--cluster", revoked.string(), "--connect-timeout", "2"}, o);
+    INFO(x.err);
+    CHECK(x.status == 1);
+    CHECK(has(x.err, "worker `a`"));
+    CHECK(has(x.err, "refused this endpoint's curve key"));
+  }
+  // host b's worker runs with host a's key pair: the driver expects b's key, so the handshake fails
+  worker a("a", pa, d.dir, {"--key", (d.dir / "a").string(), "--allow", (d.dir / "driver.pub").string()});
+  worker fake_b("b", pb, d.dir, {"--key", (d.dir / "a").string(), "--allow", (d.dir / "driver.pub").string()});
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--connect-timeout", "2"}, o);
+  INFO(r.err, "\n", fake_b.log());
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "worker `b` at tcp://127.0.0.1:" + std::to_string(pb)));
+}
+
+TEST_CASE("a worker whose kinds differ from the driver's (another plugin set) refuses the run naming the kind" *
+          doctest::timeout(60)) {
+  cluster_dir d("plugins");
+  int pa = free_port(), pb = free_port();
+  auto plugin = std::string(LOOM_BINARY_DIR) + "/lib/libloom_example_plugin.so";
+  worker a("a", pa, d.dir), b("b", pb, d.dir, {"--plugin", plugin});
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("graph.yaml", two_host_graph);
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 30s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  INFO(r.err, "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "worker `b` refused the run: the kinds of the driver and of this worker differ"));
+  CHECK(has(r.err, "kind text.upper"));
+  CHECK(a.wait_for_log("waiting for the next", 15s));
+}
+
+TEST_CASE("oversized and garbage frames at a worker's port are dropped; the worker serves the next run" *
+          doctest::timeout(60)) {
+  cluster_dir d("oversized");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir, {"--max-message-size", "1MiB"}), b("b", pb, d.dir);
+  {
+    zmq::context_t ctx;
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 2000);
+    s.connect(a.address());
+    std::string big(2 << 20, 'x');  // over the worker's 1 MiB limit: the connection is dropped unread
+    s.send(zmq::buffer(big), zmq::send_flags::none);
+    std::string junk(64, '\x07');
+    s.send(zmq::buffer(junk), zmq::send_flags::none);
+    std::this_thread::sleep_for(500ms);
+  }
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  process_options o;
+  o.cwd = d.dir.string();
+  auto r = run_process({loom_binary(), "run", d.write("graph.yaml", two_host_graph).string(), "--cluster",
+                        cluster.string()}, o);
+  INFO(r.err, "\n", a.log());
+  CHECK(r.status == 0);
+  CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
+}
+
+TEST_CASE("a link down for 20 s fails the run within the heartbeat timeout, naming the host behind it" *
+          doctest::timeout(90)) {
+  netns_pair ns;
+  if (!ns.ok()) {
+    MESSAGE("SKIPPED: cannot make network namespaces here (needs root and iproute2)");
+    return;
+  }
+  cluster_dir d("linkdown");
+  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.7.2", ns.in_b());
+  auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
+  auto graph = d.write("slow.yaml", slow_graph);
+  std::vector<std::string> cmd = ns.in_a();  // the driver lives with worker a
+  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string()})
+    cmd.push_back(x);
+  std::thread cut([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    ns.set_link(false);
+    std::this_thread::sleep_for(20s);
+    ns.set_link(true);
+  });
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 40s;
+  auto r = run_process(cmd, o);
+  cut.join();
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "worker `b` at tcp://10.231.7.2:7102 lost: no heartbeat"));
+  CHECK(has(r.err, "nodes lost: pace"));
+  CHECK(r.seconds < 2 + 3 + 5);  // found within the heartbeat timeout, not when the link came back
+  CHECK(b.wait_for_log("abandoned: no heartbeat from the driver", 10s));
+}
+
+TEST_CASE("a link down for 2 s mid-run: the run completes exactly" * doctest::timeout(90)) {
+  netns_pair ns;
+  if (!ns.ok()) {
+    MESSAGE("SKIPPED: cannot make network namespaces here (needs root and iproute2)");
+    return;
+  }
+  cluster_dir d("linkblip");
+  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.7.2", ns.in_b());
+  auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
+  auto graph = d.write("paced.yaml", R"(graph: paced
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1600}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 200}, placement: {host: b}}
+  tally: {kind: sink.count, params: {expect: 1600}, placement: {host: a}}
+edges:
+  - numbers -> pace -> tally
+)");
+  std::vector<std::string> cmd = ns.in_a();
+  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string()})
+    cmd.push_back(x);
+  std::thread cut([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    ns.set_link(false);
+    std::this_thread::sleep_for(2s);
+    ns.set_link(true);
+  });
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 40s;
+  auto r = run_process(cmd, o);
+  cut.join();
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 0);
+  CHECK(table_row(r.err, "pace") == "pace flow.throttle 1600 1600");
+  CHECK(table_row(r.err, "tally") == "tally sink.count 1600 0");
+}
