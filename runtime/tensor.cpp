@@ -70,7 +70,9 @@ bool operator==(const tensor& a, const tensor& b) {
   if (a.type_ != b.type_ || a.shape_ != b.shape_) return false;
   if (a.data_ == b.data_) return true;
   if (a.device() >= 0 || b.device() >= 0) return false;  // device data is compared by the kernels layer
-  return std::memcmp(a.data_->data(), b.data_->data(), a.nbytes()) == 0;
+  // An empty tensor's storage may have no buffer at all (data() null): memcmp must not see it, even for 0 bytes.
+  const std::size_t n = a.nbytes();
+  return n == 0 || std::memcmp(a.data_->data(), b.data_->data(), n) == 0;
 }
 
 }  // namespace loom

@@ -62,6 +62,7 @@ device_buffer& device_buffer::operator=(device_buffer&& other) noexcept {
 
 void device_buffer::upload(const void* host, std::size_t bytes, void* stream) {
   if (bytes > size_) throw std::logic_error("device_buffer::upload: more bytes than the buffer holds");
+  if (bytes == 0) return;  // an empty tensor's host data may be null: nothing to copy, nothing to touch
   device_scope on(device_);
   auto s = static_cast<cudaStream_t>(stream);
   check(cudaMemcpyAsync(ptr_, host, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync to device");
@@ -70,6 +71,7 @@ void device_buffer::upload(const void* host, std::size_t bytes, void* stream) {
 
 void device_buffer::download(void* host, std::size_t bytes, void* stream) const {
   if (bytes > size_) throw std::logic_error("device_buffer::download: more bytes than the buffer holds");
+  if (bytes == 0) return;  // the host side of an empty tensor may be null
   device_scope on(device_);
   auto s = static_cast<cudaStream_t>(stream);
   check(cudaMemcpyAsync(host, ptr_, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync to host");
@@ -92,7 +94,8 @@ tensor copy_to_device(const tensor& t, int device) {
   }
   device_scope on(device);
   device_buffer buf(device, t.nbytes());
-  check(cudaMemcpy(buf.get(), t.data()->data(), t.nbytes(), cudaMemcpyDeviceToDevice), "cudaMemcpy on device");
+  if (t.nbytes() > 0)
+    check(cudaMemcpy(buf.get(), t.data()->data(), t.nbytes(), cudaMemcpyDeviceToDevice), "cudaMemcpy on device");
   return tensor(t.type(), t.shape(), std::make_shared<device_storage>(std::move(buf)));
 }
 

@@ -75,3 +75,16 @@ TEST_CASE("loading a missing plugin names the path") {
   registry r;
   CHECK_THROWS_WITH(load_plugin(r, "/nonexistent/libnope.so"), doctest::Contains("/nonexistent/libnope.so"));
 }
+
+// An empty buffer is a valid value: a tensor with a 0 dimension may have a storage whose data() is null.
+// Comparing two of them must not hand that pointer to memcmp (the asan preset's UBSan fails on it).
+TEST_CASE("empty tensors compare equal without touching their null data") {
+  auto a = tensor::zeros(dtype::f32, {0, 3}), b = tensor::zeros(dtype::f32, {0, 3});
+  REQUIRE(a.data()->data() == nullptr);  // std::vector<std::byte>{} holds no buffer
+  CHECK(a == b);
+  CHECK_FALSE(a == tensor::zeros(dtype::f32, {3, 0}));  // same (no) bytes, another shape
+  CHECK(value{a} == value{b});
+  auto none = std::make_shared<host_storage>(std::vector<std::byte>{});
+  CHECK_FALSE(tensor(dtype::u8, {0}, none) == tensor::from<std::int32_t>({0}, {}));  // dtypes differ
+  CHECK(tensor(dtype::i32, {0}, none) == tensor::from<std::int32_t>({0}, {}));
+}

@@ -1,0 +1,32 @@
+# LOOM_SANITIZE: sanitizers to build everything with, e.g. "address,undefined" (the `asan` preset sets it).
+# Every target is compiled and linked with them; UBSan findings are fatal (-fno-sanitize-recover=all).
+# The tests then run with the options of loom_sanitizer_test_env() below, see tests/CMakeLists.txt.
+set(LOOM_SANITIZE "" CACHE STRING "Sanitizers to build with (-fsanitize=...), e.g. address,undefined; empty: none")
+
+if(LOOM_SANITIZE)
+  set(_loom_san_flags -fsanitize=${LOOM_SANITIZE} -fno-omit-frame-pointer)
+  if(LOOM_SANITIZE MATCHES "undefined")
+    list(APPEND _loom_san_flags -fno-sanitize-recover=all)
+  endif()
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:${_loom_san_flags}>")
+  add_link_options(-fsanitize=${LOOM_SANITIZE})
+endif()
+
+# Where the sanitized processes of a test run write their reports: one file per finding process
+# (asan.PID, ubsan.PID), so a finding in a child process the test started (a `loom worker`, `loom serve`)
+# is seen even when that test does not look at the child's exit status. tests/CMakeLists.txt clears the
+# folder before the suite and fails the suite when anything is in it afterwards.
+set(LOOM_SANITIZER_LOG_DIR ${CMAKE_BINARY_DIR}/sanitizer-reports)
+set(LOOM_SANITIZER_SUPPRESSIONS ${CMAKE_SOURCE_DIR}/tests/sanitizers)
+
+# The environment every test (and every process it starts, which inherits it) runs with.
+set(LOOM_SANITIZER_TEST_ENV)
+if(LOOM_SANITIZE MATCHES "address")
+  list(APPEND LOOM_SANITIZER_TEST_ENV
+    "ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1:log_path=${LOOM_SANITIZER_LOG_DIR}/asan"
+    "LSAN_OPTIONS=suppressions=${LOOM_SANITIZER_SUPPRESSIONS}/lsan.supp:print_suppressions=0")
+endif()
+if(LOOM_SANITIZE MATCHES "undefined")
+  list(APPEND LOOM_SANITIZER_TEST_ENV
+    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:suppressions=${LOOM_SANITIZER_SUPPRESSIONS}/ubsan.supp:log_path=${LOOM_SANITIZER_LOG_DIR}/ubsan")
+endif()
