@@ -12,10 +12,12 @@ if(LOOM_SANITIZE)
   add_link_options(-fsanitize=${LOOM_SANITIZE})
 endif()
 
-# Where the sanitized processes of a test run write their reports: one file per finding process
-# (asan.PID, ubsan.PID), so a finding in a child process the test started (a `loom worker`, `loom serve`)
-# is seen even when that test does not look at the child's exit status. tests/CMakeLists.txt clears the
-# folder before the suite and fails the suite when anything is in it afterwards.
+# Where the sanitized processes of a test run write their ASan and LSan reports: one file per finding process
+# (asan.PID), so that a finding in a process the test started (a `loom worker`, `loom serve`) is seen even
+# when that test does not look at the process's exit status. tests/CMakeLists.txt clears the folder before
+# the suite and fails the suite when anything is in it afterwards. UBSan reports go to the process's stderr:
+# GCC's libubsan is a library of its own that ignores log_path when libasan is loaded too; with
+# abort_on_error the process dies of SIGABRT, which the tests that start processes check for.
 set(LOOM_SANITIZER_LOG_DIR ${CMAKE_BINARY_DIR}/sanitizer-reports)
 set(LOOM_SANITIZER_SUPPRESSIONS ${CMAKE_SOURCE_DIR}/tests/sanitizers)
 
@@ -28,5 +30,5 @@ if(LOOM_SANITIZE MATCHES "address")
 endif()
 if(LOOM_SANITIZE MATCHES "undefined")
   list(APPEND LOOM_SANITIZER_TEST_ENV
-    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:suppressions=${LOOM_SANITIZER_SUPPRESSIONS}/ubsan.supp:log_path=${LOOM_SANITIZER_LOG_DIR}/ubsan")
+    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:suppressions=${LOOM_SANITIZER_SUPPRESSIONS}/ubsan.supp")
 endif()

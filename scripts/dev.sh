@@ -55,16 +55,20 @@ kinds_doc() {  # the reference of every built-in kind, as `loom inspect` prints 
   done
 }
 
-# Fuzz each target from its corpus in the repository (tests/fuzz/corpus/TARGET) plus what earlier runs found
-# (build-fuzz/corpus-TARGET), then add to the repository's corpus the inputs that reached new coverage, so
-# that committing tests/fuzz/corpus makes the next run start from there. A crash fails and keeps its input.
+# Fuzz each target from its corpus in the repository (tests/fuzz/corpus/TARGET), what earlier runs found
+# (build-fuzz/corpus-TARGET) and fresh seeds (the graph files of the repository; one valid frame per wire
+# message, from today's encoder), then add to the repository's corpus the inputs that reached new coverage,
+# so that committing tests/fuzz/corpus makes the next run start from there. A crash fails and keeps its input.
 fuzz() {
   local seconds=${LOOM_FUZZ_SECONDS:-300}
   echo "== fuzzing the graph loader and validator, and the wire decoder, ${seconds}s each (ASan+UBSan)"
-  build fuzz fuzz_graph fuzz_wire
+  build fuzz fuzz_graph fuzz_wire fuzz_wire_seeds
+  mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire
+  cp configs/*.yaml tests/configs/broken/*.yaml build-fuzz/corpus-graph/
+  build-fuzz/bin/fuzz_wire_seeds build-fuzz/corpus-wire
   for target in graph wire; do
     local seeds=tests/fuzz/corpus/$target work=build-fuzz/corpus-$target
-    mkdir -p "$seeds" "$work"
+    mkdir -p "$seeds"
     if ! build-fuzz/bin/fuzz_$target -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
         -artifact_prefix=build-fuzz/ "$work" "$seeds" > build-fuzz/fuzz-$target.log 2>&1; then
       tail -n 80 build-fuzz/fuzz-$target.log

@@ -84,10 +84,19 @@ class worker {
     wait_for_log("listening on", 10s);
   }
   ~worker() { kill9(); }
+  // A worker never exits on its own: if it already has, it crashed or a sanitizer stopped it (ASan, UBSan
+  // abort it; their report is in its log), and the test fails saying so even when its run looked fine.
   void kill9() {
     if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        FAIL_CHECK("worker at " << address_ << " exited on its own with status "
+                                << (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) << "; its log:\n"
+                                << log());
+      } else {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+      }
       pid_ = -1;
     }
   }
