@@ -3,6 +3,7 @@
 #   bash scripts/dev.sh demo   install packages, build, run the flagship graph and show its result
 #   bash scripts/dev.sh test   install packages, build (-Werror), run every test, run them all again under
 #                              ASan+UBSan (no CUDA), fuzz the loader and the wire decoder
+#   bash scripts/dev.sh fuzz   fuzz only, and grow the corpus in tests/fuzz/corpus (commit what it adds)
 #   bash scripts/dev.sh deps   install packages only
 #   bash scripts/dev.sh kinds  rewrite docs/kinds.md from `loom inspect` (a test checks it is current)
 # Runs as root, or with sudo when it is available. Set LOOM_FUZZ_SECONDS to change the fuzzing time per target.
@@ -87,6 +88,10 @@ fuzz() {
 
 case "${1:-}" in
   deps) deps ;;
+  fuzz)
+    deps
+    fuzz
+    ;;
   demo)
     deps
     build release loom
@@ -113,7 +118,7 @@ case "${1:-}" in
     kinds_doc > docs/kinds.md
     ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -88,3 +88,20 @@ TEST_CASE("empty tensors compare equal without touching their null data") {
   CHECK_FALSE(tensor(dtype::u8, {0}, none) == tensor::from<std::int32_t>({0}, {}));  // dtypes differ
   CHECK(tensor(dtype::i32, {0}, none) == tensor::from<std::int32_t>({0}, {}));
 }
+
+// Found by fuzz_wire (a received tensor of shape [2147483652, 4294967296, 0]): the element count of a shape
+// with a 0 dimension is 0 without multiplying the others, whose product overflows; a shape whose byte size
+// does not fit in 64 bits is refused by name.
+TEST_CASE("a 0 dimension makes an empty tensor however large the others; shapes past 64 bits are refused") {
+  auto none = std::make_shared<host_storage>(std::vector<std::byte>{});
+  tensor t(dtype::f32, {2147483652, 4294967296, 0}, none);
+  CHECK(t.elements() == 0);
+  CHECK(t.nbytes() == 0);
+  CHECK(tensor::zeros(dtype::f64, {0, std::int64_t{1} << 62, 3}).nbytes() == 0);
+  CHECK_THROWS_WITH_AS(tensor(dtype::f32, {2147483652, 4294967296}, none),
+                       "tensor: shape [2147483652,4294967296] has more elements than fit in 64 bits", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tensor::zeros(dtype::f64, {std::int64_t{1} << 61, 2}),
+                       "tensor: shape [2305843009213693952,2] of f64 needs more bytes than fit in 64 bits",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tensor::zeros(dtype::u8, {3, -1}), "tensor: negative dimension -1", std::invalid_argument);
+}
