@@ -80,11 +80,10 @@ tensor tensor::zeros(dtype t, std::vector<std::int64_t> shape) {
 }
 
 std::int64_t tensor::elements() const {
-  std::int64_t n = 1;
-  for (auto d : shape_) {
+  for (auto d : shape_)
     if (d == 0) return 0;  // before multiplying the others: their product may not fit (checked_elements)
-    n *= d;
-  }
+  std::int64_t n = 1;
+  for (auto d : shape_) n *= d;
   return n;
 }
 
