@@ -1,6 +1,6 @@
 # LOOM_SANITIZE: sanitizers to build everything with, e.g. "address,undefined" (the `asan` preset sets it).
 # Every target is compiled and linked with them; UBSan findings are fatal (-fno-sanitize-recover=all).
-# The tests then run with the options of loom_sanitizer_test_env() below, see tests/CMakeLists.txt.
+# The tests then run with the options in LOOM_SANITIZER_TEST_ENV below (see loom_sanitized_test in tests/CMakeLists.txt).
 set(LOOM_SANITIZE "" CACHE STRING "Sanitizers to build with (-fsanitize=...), e.g. address,undefined; empty: none")
 
 if(LOOM_SANITIZE)
