@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # scripts/dev.sh: everything a fresh Debian 12 machine needs, in one command each.
 #   bash scripts/dev.sh demo   install packages, build, run the flagship graph and show its result
-#   bash scripts/dev.sh test   install packages, build (-Werror), run every test, fuzz the loader, wire and boundary briefly
+#   bash scripts/dev.sh test   install packages, build (-Werror), run every test, run them all again under
+#                              ASan+UBSan (no CUDA), fuzz the loader, the wire, the MCP server and a live worker slice
+#   bash scripts/dev.sh fuzz   fuzz only, and grow the corpus in tests/fuzz/corpus (commit what it adds)
 #   bash scripts/dev.sh deps   install packages only
 #   bash scripts/dev.sh kinds  rewrite docs/kinds.md from `loom inspect` (a test checks it is current)
-# Runs as root, or with sudo when it is available. Set LOOM_FUZZ_SECONDS to change the fuzzing time.
+# Runs as root, or with sudo when it is available. Set LOOM_FUZZ_SECONDS to change the fuzzing time per target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,9 +61,43 @@ kinds_doc() {  # the reference of every built-in kind, as `loom inspect` prints 
   done
 }
 
+# Fuzz each target from its corpus in the repository (tests/fuzz/corpus/TARGET), what earlier runs found
+# (build-fuzz/corpus-TARGET) and fresh seeds (the graph files of the repository; one valid frame per wire
+# message, from today's encoder), then add to the repository's corpus the inputs that reached new coverage,
+# so that committing tests/fuzz/corpus makes the next run start from there. A crash fails and keeps its input.
+fuzz() {
+  local seconds=${LOOM_FUZZ_SECONDS:-120}
+  echo "== fuzzing the graph loader and validator, the wire decoder, the MCP server and the receive boundary of a live worker slice, ${seconds}s each (ASan+UBSan)"
+  build fuzz fuzz_graph fuzz_wire fuzz_mcp fuzz_slice fuzz_wire_seeds
+  mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp build-fuzz/corpus-slice
+  cp configs/*.yaml tests/configs/broken/*.yaml build-fuzz/corpus-graph/
+  build-fuzz/bin/fuzz_wire_seeds build-fuzz/corpus-wire
+  cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
+  for target in graph wire mcp slice; do
+    local seeds=tests/fuzz/corpus/$target work=build-fuzz/corpus-$target
+    mkdir -p "$seeds"
+    if ! build-fuzz/bin/fuzz_$target -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
+        -artifact_prefix=build-fuzz/ "$work" "$seeds" > build-fuzz/fuzz-$target.log 2>&1; then
+      tail -n 80 build-fuzz/fuzz-$target.log
+      echo "fuzz_$target failed: the input is the crash-*/timeout-*/oom-* file named above (build-fuzz/)" >&2
+      exit 1
+    fi
+    tail -n 2 build-fuzz/fuzz-$target.log
+    local before after
+    before=$(find "$seeds" -type f | wc -l)
+    build-fuzz/bin/fuzz_$target -merge=1 -max_len=4096 -timeout=10 -rss_limit_mb=4096 "$seeds" "$work" \
+      > build-fuzz/merge-$target.log 2>&1 || { cat build-fuzz/merge-$target.log; exit 1; }
+    after=$(find "$seeds" -type f | wc -l)
+    echo "   fuzz_$target: $((after - before)) new input(s) with new coverage added to $seeds ($after in all)"
+  done
+}
 
 case "${1:-}" in
   deps) deps ;;
+  fuzz)
+    deps
+    fuzz
+    ;;
   demo)
     deps
     build release loom
@@ -77,25 +113,18 @@ case "${1:-}" in
     deps
     build ci
     ctest --preset ci -j2
-    echo "== build without CUDA (LOOM_CUDA=OFF)"
-    build nocuda loom
-    build-nocuda/bin/loom run -q configs/pipeline.yaml
-    echo "== fuzzing the graph loader and validator, the wire decoder, the MCP server and the receive boundary of a live worker slice, ${LOOM_FUZZ_SECONDS:-60}s each (ASan+UBSan)"
-    build fuzz fuzz_graph fuzz_wire fuzz_mcp fuzz_slice
-    mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp build-fuzz/corpus-slice
-    cp tests/configs/broken/*.yaml configs/*.yaml build-fuzz/corpus-graph/ 2>/dev/null || true
-    cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
-    for target in graph wire mcp slice; do
-      build-fuzz/bin/fuzz_$target -max_total_time="${LOOM_FUZZ_SECONDS:-60}" -max_len=4096 -timeout=10 \
-        -rss_limit_mb=4096 build-fuzz/corpus-$target 2>&1 | tail -n 3
-    done
+    # The sanitized suite is also the build check without CUDA (the asan preset has LOOM_CUDA=OFF, -Werror).
+    echo "== every test again under AddressSanitizer (leaks too) and UndefinedBehaviorSanitizer, without CUDA"
+    build asan
+    ctest --preset asan -j2
+    fuzz
     ;;
   kinds)
     build release loom
     kinds_doc > docs/kinds.md
     ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -35,11 +35,13 @@ device_buffer& device_buffer::operator=(device_buffer&& other) noexcept {
 
 void device_buffer::upload(const void* host, std::size_t bytes, void* stream) {
   if (bytes > size_) throw std::logic_error("device_buffer::upload: more bytes than the buffer holds");
+  if (bytes == 0) return;  // an empty tensor's host data may be null: nothing to copy, nothing to touch
   require_cuda_library("device_buffer::upload").upload(device_, ptr_, host, bytes, stream);
 }
 
 void device_buffer::download(void* host, std::size_t bytes, void* stream) const {
   if (bytes > size_) throw std::logic_error("device_buffer::download: more bytes than the buffer holds");
+  if (bytes == 0) return;  // the host side of an empty tensor may be null
   require_cuda_library("device_buffer::download").download(device_, host, ptr_, bytes, stream);
 }
 
@@ -58,7 +60,8 @@ tensor copy_to_device(const tensor& t, int device) {
     return tensor(host.type(), host.shape(), std::make_shared<device_storage>(std::move(buf)));
   }
   device_buffer buf(device, t.nbytes());
-  require_cuda_library("copy_to_device").copy_on_device(device, buf.get(), t.data()->data(), t.nbytes());
+  if (t.nbytes() > 0)
+    require_cuda_library("copy_to_device").copy_on_device(device, buf.get(), t.data()->data(), t.nbytes());
   return tensor(t.type(), t.shape(), std::make_shared<device_storage>(std::move(buf)));
 }
 

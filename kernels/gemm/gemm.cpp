@@ -31,7 +31,7 @@ tensor gemm_on_cpu(const tensor& a0, const tensor& b0, const gemm_options& opt, 
   float beta = c0 ? opt.beta : 0.0f;
   if (c0 && beta != 0.0f) {
     tensor c = to_host(*c0);
-    std::memcpy(out.data(), c.data()->data(), out.size());
+    if (!out.empty()) std::memcpy(out.data(), c.data()->data(), out.size());  // an m or n of 0: no buffers
   }
   gemm_cpu(m, n, k, opt.alpha, a.host_data<float>(), b.host_data<float>(), beta, reinterpret_cast<float*>(out.data()));
   return tensor(dtype::f32, {m, n}, std::make_shared<host_storage>(std::move(out)));

@@ -104,10 +104,20 @@ class worker {
     }
     return -1;
   }
+  // A worker does not die on its own: if it already has, other than by a clean exit (a test that stops it
+  // with SIGINT), it crashed or a sanitizer stopped it (ASan, UBSan abort it; their report is in its log), and
+  // the test fails saying so even when its run looked fine.
   void kill9() {
     if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+          FAIL_CHECK("a worker exited on its own with status "
+                     << (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)) << "; its log:\n" << log());
+      } else {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+      }
       pid_ = -1;
     }
   }

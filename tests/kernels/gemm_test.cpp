@@ -193,3 +193,31 @@ TEST_CASE("gemm's CUDA path matches the CPU reference and keeps the product on t
     CHECK(again.device() == *gpu);
   }
 }
+
+// A product with no rows or no columns is an empty matrix, not an error; with beta != 0 C (empty too, its data
+// null) is copied into the result: the copy must skip the null pointers (the asan preset's UBSan fails on it).
+TEST_CASE("gemm of an empty matrix with beta is an empty matrix" * doctest::timeout(10)) {
+  auto a = tensor::from<float>({0, 3}, {});
+  auto b = tensor::from<float>({3, 2}, {1, 2, 3, 4, 5, 6});
+  auto c = tensor::from<float>({0, 2}, {});
+  gemm_options opt;
+  opt.beta = 1;
+  auto r = gemm(a, b, opt, c);
+  CHECK(r.shape() == std::vector<std::int64_t>{0, 2});
+  CHECK(r.nbytes() == 0);
+}
+
+TEST_CASE("an empty tensor goes to the GPU and back, and copies there, as an empty tensor" * doctest::timeout(60)) {
+  auto gpu = test::gpu_or_skip();
+  if (!gpu) return;
+#ifdef LOOM_HAVE_CUDA
+  auto empty = tensor::from<float>({0, 4}, {});
+  auto on_gpu = to_device(empty, *gpu);
+  CHECK(on_gpu.device() == *gpu);
+  auto copy = copy_to_device(on_gpu, *gpu);
+  auto back = to_host(copy);
+  CHECK(back.device() == -1);
+  CHECK(back.shape() == std::vector<std::int64_t>{0, 4});
+  CHECK(back == empty);
+#endif
+}

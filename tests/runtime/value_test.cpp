@@ -75,3 +75,33 @@ TEST_CASE("loading a missing plugin names the path") {
   registry r;
   CHECK_THROWS_WITH(load_plugin(r, "/nonexistent/libnope.so"), doctest::Contains("/nonexistent/libnope.so"));
 }
+
+// An empty buffer is a valid value: a tensor with a 0 dimension may have a storage whose data() is null.
+// Comparing two of them must not hand that pointer to memcmp (the asan preset's UBSan fails on it).
+TEST_CASE("empty tensors compare equal without touching their null data") {
+  auto a = tensor::zeros(dtype::f32, {0, 3}), b = tensor::zeros(dtype::f32, {0, 3});
+  REQUIRE(a.data()->data() == nullptr);  // std::vector<std::byte>{} holds no buffer
+  CHECK(a == b);
+  CHECK_FALSE(a == tensor::zeros(dtype::f32, {3, 0}));  // same (no) bytes, another shape
+  CHECK(value{a} == value{b});
+  auto none = std::make_shared<host_storage>(std::vector<std::byte>{});
+  CHECK_FALSE(tensor(dtype::u8, {0}, none) == tensor::from<std::int32_t>({0}, {}));  // dtypes differ
+  CHECK(tensor(dtype::i32, {0}, none) == tensor::from<std::int32_t>({0}, {}));
+}
+
+// Found by fuzz_wire (a received tensor of shape [2147483652, 4294967296, 0]): the element count of a shape
+// with a 0 dimension is 0 without multiplying the others, whose product overflows; a shape whose byte size
+// does not fit in 64 bits is refused by name.
+TEST_CASE("a 0 dimension makes an empty tensor however large the others; shapes past 64 bits are refused") {
+  auto none = std::make_shared<host_storage>(std::vector<std::byte>{});
+  tensor t(dtype::f32, {2147483652, 4294967296, 0}, none);
+  CHECK(t.elements() == 0);
+  CHECK(t.nbytes() == 0);
+  CHECK(tensor::zeros(dtype::f64, {0, std::int64_t{1} << 62, 3}).nbytes() == 0);
+  CHECK_THROWS_WITH_AS(tensor(dtype::f32, {2147483652, 4294967296}, none),
+                       "tensor: shape [2147483652,4294967296] has more elements than fit in 64 bits", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tensor::zeros(dtype::f64, {std::int64_t{1} << 61, 2}),
+                       "tensor: shape [2305843009213693952,2] of f64 needs more bytes than fit in 64 bits",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tensor::zeros(dtype::u8, {3, -1}), "tensor: negative dimension -1", std::invalid_argument);
+}

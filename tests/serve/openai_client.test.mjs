@@ -43,7 +43,9 @@ before(async () => {
 });
 
 after(async () => {
-  if (server.exitCode !== null) return;
+  // A server that is gone already crashed, or a sanitizer stopped it (asan preset): that fails the suite too.
+  assert.ok(server.exitCode === null && server.signalCode === null,
+            `loom serve exited before the tests ended (code ${server.exitCode}, signal ${server.signalCode}):\n${stderr}`);
   const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
   server.kill('SIGTERM');
   const { code, signal } = await exited;

@@ -1,6 +1,8 @@
 // tests/serve/serve_process.cpp: fork/exec `loom serve`, poll /health, signal and reap.
 #include "tests/serve/serve_process.hpp"
 
+#include <doctest/doctest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <httplib.h>
@@ -68,12 +70,17 @@ serve_process::serve_process(const std::string& config, const std::vector<std::s
   throw std::runtime_error("loom serve never answered /health:\n" + err());
 }
 
+// SIGTERM stops `loom serve` with exit 0; anything else (a crash, a sanitizer's abort, a hang) fails the test
+// that used this server, with its stderr, even when every request it made was answered.
 serve_process::~serve_process() {
   if (pid_ <= 0) return;
   signal(SIGTERM);
-  if (!wait(std::chrono::seconds(10))) {
+  if (auto status = wait(std::chrono::seconds(10))) {
+    if (*status != 0) FAIL_CHECK("loom serve exited with status " << *status << " on SIGTERM:\n" << err());
+  } else {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    FAIL_CHECK("loom serve did not stop within 10 s of SIGTERM:\n" << err());
   }
   std::remove(err_file_.c_str());
 }
