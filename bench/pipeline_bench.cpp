@@ -5,6 +5,7 @@
 
 #include "actors/builtins.hpp"
 #include "bench/bench.hpp"
+#include "bench/run_graph.hpp"
 #include "graph/builder.hpp"
 #include "graph/validate.hpp"
 #include "runtime/local/executor.hpp"
@@ -43,16 +44,6 @@ class record final : public node {
   std::shared_ptr<std::vector<std::int64_t>> out_;
 };
 
-local::run_report run(caf::actor_system& sys, const registry& kinds, graph::graph g) {
-  graph::diagnostics d;
-  graph::validate(g, kinds, d);
-  if (d.has_errors()) throw std::runtime_error(d.str());
-  graph::apply_defaults(g, kinds);
-  auto r = local::run_graph(sys, g, kinds);
-  if (r.result != local::run_report::outcome::ok) throw std::runtime_error("bench run failed: " + r.error);
-  return r;
-}
-
 }  // namespace
 
 latency summarize(std::vector<std::int64_t> ns, int hops) {
@@ -80,7 +71,7 @@ throughput loom_pipeline_throughput(caf::actor_system& sys, std::int64_t n) {
   b.node("sink", "sink.count").param("expect", n);
   b.chain({"src", "a", "b", "sink"});
   auto t0 = clock::now();
-  run(sys, kinds, b.build());
+  run_ok(sys, kinds, b.build());
   return {static_cast<std::uint64_t>(n), std::chrono::duration<double>(clock::now() - t0).count()};
 }
 
@@ -102,7 +93,7 @@ latency loom_pipeline_latency(caf::actor_system& sys, std::int64_t n, int interv
   b.node("b", "flow.forward");
   b.node("sink", "bench.record");
   b.chain({"src", "a", "b", "sink"});
-  run(sys, kinds, b.build());
+  run_ok(sys, kinds, b.build());
   return summarize(*samples, 3);
 }
 

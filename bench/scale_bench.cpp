@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "actors/builtins.hpp"
+#include "bench/run_graph.hpp"
 #include "graph/builder.hpp"
 #include "graph/validate.hpp"
 #include "runtime/local/executor.hpp"
@@ -45,16 +46,6 @@ void add_kinds(registry& kinds) {
   kinds.add({w, [](const node_init& i) { return std::make_unique<waiter>(i); }});
 }
 
-local::run_report run(caf::actor_system& sys, const registry& kinds, graph::graph g) {
-  graph::diagnostics d;
-  graph::validate(g, kinds, d);
-  if (d.has_errors()) throw std::runtime_error(d.str());
-  graph::apply_defaults(g, kinds);
-  auto r = local::run_graph(sys, g, kinds);
-  if (r.result != local::run_report::outcome::ok) throw std::runtime_error("bench run failed: " + r.error);
-  return r;
-}
-
 double replica_rate(caf::actor_system& sys, const registry& kinds, int n, std::int64_t values, int slow_ms) {
   graph::builder b("replicas");
   b.node("src", "source.sequence").param("count", values);
@@ -63,7 +54,7 @@ double replica_rate(caf::actor_system& sys, const registry& kinds, int n, std::i
   b.edge("src", "work", 2);
   b.edge("work", "sink");
   auto t0 = clock_type::now();
-  run(sys, kinds, b.build());
+  bench::run_ok(sys, kinds, b.build());
   return static_cast<double>(values) / std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
@@ -90,7 +81,7 @@ startup wide(caf::actor_system& sys, const registry& kinds, int width) {
   b.node("sink", "sink.count").param("expect", width);
   b.chain({"src", "fwd", "sink"});
   auto t0 = clock_type::now();
-  run(sys, kinds, b.build());
+  bench::run_ok(sys, kinds, b.build());
   return {std::chrono::duration<double>(clock_type::now() - t0).count(), vm_hwm_kib()};
 }
 

@@ -15,6 +15,7 @@
 #include "cli/load.hpp"
 #include "actors/agents/agent_loop.hpp"
 #include "graph/graph.hpp"
+#include "runtime/detached_context.hpp"
 #include "runtime/json.hpp"
 #include "runtime/mcp/graph_tools.hpp"
 #include "runtime/mcp/http_server.hpp"
@@ -26,22 +27,6 @@
 namespace loom::cli {
 namespace {
 
-// A context for starting a node outside a run (inspect): no ports, no calls.
-class bare_context final : public context {
- public:
-  explicit bare_context(std::string name) : name_(std::move(name)) {}
-  void emit(std::size_t, value) override {}
-  bool connected(std::size_t) const override { return false; }
-  std::size_t budget() const override { return 0; }
-  void pause_for(std::chrono::nanoseconds) override {}
-  std::string_view node_name() const override { return name_; }
-  int instance() const override { return 0; }
-  int replicas() const override { return 1; }
-  bool stopping() const override { return false; }
-
- private:
-  std::string name_;
-};
 
 // One argument line from a JSON schema property, in the columns `loom inspect` uses for a kind's call.
 void print_schema_arguments(const nlohmann::ordered_json& schema) {
@@ -83,7 +68,7 @@ int inspect_node_command(const common_options& common, const std::string& file, 
   value listed;
   try {
     auto inst = def->make(node_init{n->name, 0, 1, loom::params{to_value(n->params).as_map()}, 0});
-    bare_context ctx(n->name);
+    detached_context ctx(n->name);
     inst->on_start(ctx);
     listed = inst->on_call(ctx, check_call_request(*def->spec.call, value{value_map{}}));
     inst->on_finish(ctx);

@@ -6,6 +6,7 @@
 
 #include <mutex>
 
+#include "runtime/detached_context.hpp"
 #include "runtime/json.hpp"
 #include "runtime/local/executor.hpp"
 #include "runtime/schema.hpp"
@@ -23,22 +24,6 @@ std::string render(const value& v) {
   return to_json(v).dump();
 }
 
-// A minimal context for calling a tool node outside a run: a tool has no ports and calls nothing.
-class tool_context final : public context {
- public:
-  explicit tool_context(std::string name) : name_(std::move(name)) {}
-  void emit(std::size_t, value) override {}
-  bool connected(std::size_t) const override { return false; }
-  std::size_t budget() const override { return 0; }
-  void pause_for(std::chrono::nanoseconds) override {}
-  std::string_view node_name() const override { return name_; }
-  int instance() const override { return 0; }
-  int replicas() const override { return 1; }
-  bool stopping() const override { return false; }
-
- private:
-  std::string name_;
-};
 
 }  // namespace
 
@@ -47,7 +32,7 @@ struct graph_tools::tool_node {
   const kind_def* def;
   loom::params params;
   std::unique_ptr<node> instance;
-  std::unique_ptr<tool_context> ctx;
+  std::unique_ptr<detached_context> ctx;
   std::mutex mu;  // one call at a time per node, as in a run
 };
 
@@ -122,7 +107,7 @@ tool_provider::reply graph_tools::call_node(tool_node& t, const json& arguments)
   std::lock_guard lock(t.mu);
   if (!t.instance) {
     auto inst = t.def->make(node_init{t.name, 0, 1, t.params, 0});
-    auto ctx = std::make_unique<tool_context>(t.name);
+    auto ctx = std::make_unique<detached_context>(t.name);
     inst->on_start(*ctx);
     t.instance = std::move(inst);
     t.ctx = std::move(ctx);

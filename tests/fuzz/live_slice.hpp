@@ -24,7 +24,9 @@
 
 namespace loom::fuzz {
 
-inline caf::behavior swallow(caf::event_based_actor*) {
+// Takes the instance it stands for: CAF 0.17 spawns a function with no arguments through a null
+// shared_ptr<tuple<>> that it dereferences (UBSan: reference binding to null), so every spawn here passes one.
+inline caf::behavior swallow(caf::event_based_actor*, std::uint32_t /*instance*/) {
   return {
       [](local::batch_msg&) {}, [](local::credit_msg&) {}, [](local::eos_msg&) {},
       [](local::call_msg&) {},  [](local::reply_msg&) {},
@@ -89,7 +91,7 @@ class live_slice {
       hooks.is_local = [](std::uint32_t i) { return i == 1; };
       hooks.release_tools_locally = true;
       hooks.stand_in = [&](std::uint32_t i, const std::vector<caf::actor>&) {
-        return stand_ins[i] = system_->spawn(swallow);
+        return stand_ins[i] = system_->spawn(swallow, i);
       };
       hooks.before_start = [&](const std::vector<caf::actor>& all, const caf::actor& coordinator) {
         std::vector<caf::actor> locals(all.size());
