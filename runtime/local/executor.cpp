@@ -21,7 +21,19 @@ using clock = std::chrono::steady_clock;
 node_stats stats_of(const instance_plan& inst, const node_counters& c) {
   return node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas, c.in.load(), c.out.load(),
                     c.busy_ns.load(), c.queue_hwm.load(), c.restarts.load(), c.dropped.load(), c.late.load(),
-                    c.rejected.load()};
+                    c.rejected.load(), c.queued.load()};
+}
+
+edge_stats edge_stats_of(const deployment& x, std::uint32_t id, const edge_counters& c, std::int64_t now_ns) {
+  const auto& e = x.edges[id];
+  edge_stats s{instance_name(x, e.producer), x.instances[e.producer].init.name, e.to_node, e.label,
+               c.blocked_ns.load(std::memory_order_relaxed), false};
+  auto since = c.blocked_since_ns.load(std::memory_order_relaxed);
+  if (since != 0) {
+    s.blocked = true;
+    if (now_ns > since) s.blocked_ns += static_cast<std::uint64_t>(now_ns - since);
+  }
+  return s;
 }
 
 std::size_t port_index(const graph::port_lookup& r, const graph::edge& e) {
@@ -84,6 +96,8 @@ deployment expand(const graph::graph& g, const registry& kinds) {
     for (auto pi : x.of_node[a]) {
       auto& producer = x.instances[pi];
       out_edge_plan oe;
+      oe.id = static_cast<std::uint32_t>(x.edges.size());
+      x.edges.push_back(edge_plan{pi, e.to.node, label});
       for (auto ci : x.of_node[b]) {
         auto& consumer = x.instances[ci];
         // Link ids are each side's own index, so every lookup on the hot path is a vector index. The
@@ -127,7 +141,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
                      const slice_hooks& hooks) {
   const auto& x = *plan;
   caf::scoped_actor self{system};
-  auto run = std::make_shared<run_state>(x.instances.size());
+  auto run = std::make_shared<run_state>(x.instances.size(), x.edges.size());
   run->coordinator = caf::actor{self};
   run->inject = options.inject;
   auto local = [&](std::uint32_t i) { return !hooks.is_local || hooks.is_local(i); };
@@ -159,6 +173,11 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   auto snapshot = [&](clock::time_point started) {
     report.nodes.clear();
     for (auto i : mine) report.nodes.push_back(stats_of(x.instances[i], run->counters(i)));
+    report.edges.clear();
+    auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count();
+    for (auto i : mine)
+      for (const auto& port : x.instances[i].out_ports)
+        for (const auto& e : port) report.edges.push_back(edge_stats_of(x, e.id, run->edge(e.id), now_ns));
     report.seconds = std::chrono::duration<double>(clock::now() - started).count();
   };
   bool cancelling = false;

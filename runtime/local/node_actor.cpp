@@ -120,6 +120,7 @@ class node_host final : public context {
     if (phase_ == phase::done || !wire()) return;
     if (auto bad = in_.add(b)) return report(instance_end::failed, fmt::format("{}: {}", who(), *bad));
     auto depth = static_cast<std::uint64_t>(in_.depth());
+    counters_.queued.store(depth, std::memory_order_relaxed);
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
       counters_.queue_hwm.store(depth, std::memory_order_relaxed);
     pump();
@@ -173,6 +174,7 @@ class node_host final : public context {
     }
     served_.push_back(served_call{std::move(caller), c.id, std::move(c.request)});
     auto depth = static_cast<std::uint64_t>(served_.size());
+    counters_.queued.store(depth, std::memory_order_relaxed);
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
       counters_.queue_hwm.store(depth, std::memory_order_relaxed);
     // Served from the mailbox's next turn, so a cancel already behind this call is seen first.
@@ -270,7 +272,7 @@ class node_host final : public context {
     if (wired_) return true;
     wired_ = true;
     const auto& actors = run_->actors;
-    out_.wire(me_, actors);
+    out_.wire(me_, actors, *run_);
     in_.wire(me_, actors);
     for (const auto& t : me_.tools) {
       tool_ref r{&t, {}, 0};
@@ -484,6 +486,7 @@ class node_host final : public context {
     }
     if (phase_ == phase::done) return;
     counters_.in.fetch_add(handled_, std::memory_order_relaxed);
+    counters_.queued.store(static_cast<std::uint64_t>(in_.depth() + served_.size()), std::memory_order_relaxed);
     handled_ = 0;
     flush();
     if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&

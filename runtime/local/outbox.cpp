@@ -2,16 +2,25 @@
 #include "runtime/local/outbox.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 namespace loom::local {
 
-void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors) {
+namespace {
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors, run_state& run) {
   ports_.assign(plan.out_ports.size(), {});
   for (std::size_t p = 0; p < plan.out_ports.size(); ++p)
     for (const auto& ep : plan.out_ports[p]) {
       auto ei = static_cast<std::uint32_t>(edges_.size());
       edge e;
+      e.stat = &run.edge(ep.id);
       for (const auto& l : ep.links) {
         e.links.push_back(static_cast<std::uint32_t>(links_.size()));
         links_.push_back(link{actors[l.consumer], l.remote, l.capacity, l.capacity, ei});
@@ -34,9 +43,18 @@ void outbox::track(std::uint32_t l, std::int64_t before) {
   bool had = before > 0, has = after > 0;
   if (had == has) return;
   if (has) {
-    if (e.with_room++ == 0) --full_edges_;
+    if (e.with_room++ == 0) {
+      --full_edges_;
+      auto since = e.stat->blocked_since_ns.exchange(0, std::memory_order_relaxed);
+      auto now = now_ns();
+      if (since != 0 && now > since)
+        e.stat->blocked_ns.fetch_add(static_cast<std::uint64_t>(now - since), std::memory_order_relaxed);
+    }
   } else {
-    if (--e.with_room == 0) ++full_edges_;
+    if (--e.with_room == 0) {
+      ++full_edges_;
+      e.stat->blocked_since_ns.store(now_ns(), std::memory_order_relaxed);
+    }
   }
 }
 
@@ -142,6 +160,13 @@ std::uint64_t outbox::flush(caf::event_based_actor* self) {
 
 void outbox::close(caf::event_based_actor* self) {
   for (const auto& k : links_) self->send(k.target, eos_msg{k.remote});
+  // A closed producer waits for nothing: an edge left full by its last values stops counting.
+  auto now = now_ns();
+  for (auto& e : edges_) {
+    auto since = e.stat->blocked_since_ns.exchange(0, std::memory_order_relaxed);
+    if (since != 0 && now > since)
+      e.stat->blocked_ns.fetch_add(static_cast<std::uint64_t>(now - since), std::memory_order_relaxed);
+  }
 }
 
 void outbox::begin() {

@@ -18,13 +18,16 @@
 #include <vector>
 
 #include "runtime/local/messages.hpp"
+#include "runtime/local/run_state.hpp"
 
 namespace loom::local {
 
 class outbox {
  public:
-  // Lays out the links of `plan`, in the numbering expand() gave them (port, edge, replica).
-  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors);
+  // Lays out the links of `plan`, in the numbering expand() gave them (port, edge, replica). `run` holds
+  // the edges' counters: the time each edge waits for credit is recorded there (a clock read only when an
+  // edge fills up or gets room again, never per value).
+  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors, run_state& run);
 
   // Puts `v` on every edge of `port`; false when no edge leaves the port.
   bool emit(std::size_t port, value v);
@@ -69,6 +72,7 @@ class outbox {
     std::uint32_t with_room = 0;  // links whose room > 0
     std::int64_t room = 0;        // sum of the positive rooms
     std::uint32_t next = 0;       // round robin among ties
+    edge_counters* stat = nullptr;
   };
 
   std::uint32_t pick(edge& e);

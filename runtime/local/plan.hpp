@@ -25,6 +25,7 @@ struct out_link_plan {
 // The links of one edge: one per consumer replica; a value goes to one of them.
 struct out_edge_plan {
   std::vector<out_link_plan> links;
+  std::uint32_t id = 0;  // this producer instance's edge among all of the run (deployment::edges)
 };
 // One link as the consumer sees it.
 struct in_link_plan {
@@ -55,10 +56,18 @@ struct instance_plan {
   std::size_t max_pending = 0;  // a tool: the calls it holds at most, queued and running
 };
 
+// One producer instance's edge, for counters and views (out_edge_plan::id indexes these).
+struct edge_plan {
+  std::uint32_t producer = 0;  // instance index
+  std::string to_node;         // the consumer node
+  std::string label;           // "src.out -> fwd.in"
+};
+
 // The whole run's plan, numbered the same on every host of a distributed run.
 struct deployment {
   std::vector<instance_plan> instances;
   std::vector<std::vector<std::uint32_t>> of_node;  // node index -> its instance indexes
+  std::vector<edge_plan> edges;                     // every producer instance's edges
 };
 
 // Throws std::invalid_argument for a graph that did not pass validate().

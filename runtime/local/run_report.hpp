@@ -19,6 +19,15 @@ struct node_counters {
   std::atomic<std::uint64_t> dropped{0};  // emitted on an unconnected port, or discarded by a stop
   std::atomic<std::uint64_t> late{0};      // tool replies that came after their call timed out (dropped)
   std::atomic<std::uint64_t> rejected{0};  // a tool: calls refused (max_pending) or cancelled before they ran
+  std::atomic<std::uint64_t> queued{0};    // values (or a tool's calls) waiting in its inbox now: a gauge
+};
+
+// Live counters of one producer instance's edge (written by the producer only, relaxed): how long the edge
+// was full (no link of it with credit left) while its producer ran, i.e. how long the producer could not
+// place a value there. Backpressure made visible.
+struct edge_counters {
+  std::atomic<std::uint64_t> blocked_ns{0};      // finished waits, summed
+  std::atomic<std::int64_t> blocked_since_ns{0};  // steady-clock ns when the current wait began; 0: not waiting
 };
 
 struct node_stats {
@@ -27,6 +36,17 @@ struct node_stats {
   int instance = 0;
   int replicas = 1;
   std::uint64_t in = 0, out = 0, busy_ns = 0, queue_hwm = 0, restarts = 0, dropped = 0, late = 0, rejected = 0;
+  std::uint64_t queued = 0;
+};
+
+// One edge as one producer instance sees it (a node with replicas has one per replica).
+struct edge_stats {
+  std::string from;       // the producer instance, "node" or "node[i]"
+  std::string from_node;  // the producer's node
+  std::string to;         // the consumer node
+  std::string label;      // "src.out -> fwd.in"
+  std::uint64_t blocked_ns = 0;  // waited for credit so far, the current wait included
+  bool blocked = false;          // waiting now
 };
 
 struct run_report {
@@ -36,6 +56,7 @@ struct run_report {
   double seconds = 0;
   std::uint64_t peak_rss_kib = 0;  // the process's peak resident memory (VmHWM): set by `loom run`, not by the executor
   std::vector<node_stats> nodes;
+  std::vector<edge_stats> edges;  // the local producers' edges
 
   // The per-node summary table (one row per node; replicas summed, hwm maxed).
   std::string table() const;

@@ -3,8 +3,10 @@
 
 namespace loom::local {
 
-run_state::run_state(std::size_t instances)
-    : counters_(std::make_unique<node_counters[]>(instances)), hooks_(instances) {}
+run_state::run_state(std::size_t instances, std::size_t edges)
+    : counters_(std::make_unique<node_counters[]>(instances)),
+      edges_(std::make_unique<edge_counters[]>(edges)),
+      hooks_(instances) {}
 
 void run_state::stop() {
   if (stopping_.exchange(true)) return;

@@ -25,10 +25,13 @@ using fault_hook = std::function<void(std::uint32_t instance, fault_site, int at
 
 class run_state {
  public:
-  explicit run_state(std::size_t instances);
+  run_state(std::size_t instances, std::size_t edges);
 
   node_counters& counters(std::uint32_t i) { return counters_[i]; }
   const node_counters& counters(std::uint32_t i) const { return counters_[i]; }
+  // A producer instance's edge (deployment::edges numbering).
+  edge_counters& edge(std::uint32_t id) { return edges_[id]; }
+  const edge_counters& edge(std::uint32_t id) const { return edges_[id]; }
 
   // Instance i's actor, or its stand-in on another host. Filled before any actor gets a message; read-only
   // after, so actors read it without a lock.
@@ -47,6 +50,7 @@ class run_state {
 
  private:
   std::unique_ptr<node_counters[]> counters_;
+  std::unique_ptr<edge_counters[]> edges_;
   std::atomic<bool> stopping_{false};
   std::mutex m_;
   std::vector<std::function<void()>> hooks_;

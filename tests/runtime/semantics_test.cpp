@@ -231,6 +231,53 @@ TEST_CASE("a slow replica does not stall its siblings; the output is complete" *
   for (std::int64_t i = 0; i < 400; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
 }
 
+TEST_CASE("a producer waiting for credit shows on its edge: blocked now, and the time it waited" *
+          doctest::timeout(60)) {
+  fixture fx;
+  graph::builder b("backpressure");
+  b.node("src", "source.sequence").param("count", 100);
+  b.node("work", "test.stuck_first");
+  b.node("out", "test.collect");
+  b.chain({"src", "work", "out"});
+  b.default_capacity(4);
+  std::mutex m;
+  std::vector<local::run_report> seen;
+  local::run_options o;
+  o.progress_every = 20ms;
+  o.on_progress = [&](const local::run_report& r) {
+    std::lock_guard lock(m);
+    seen.push_back(r);
+  };
+  auto run = std::async(std::launch::async, [&] { return fx.run(b.build(), o); });
+  auto src_blocked = [](const local::run_report& r) {
+    for (const auto& e : r.edges)
+      if (e.from == "src") return e.blocked;
+    return false;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  bool waiting = false;
+  while (!waiting && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    std::lock_guard lock(m);
+    waiting = !seen.empty() && src_blocked(seen.back());
+  }
+  std::this_thread::sleep_for(100ms);
+  fx.g->release();
+  auto r = run.get();
+  REQUIRE(r.result == outcome::ok);
+  CHECK(waiting);
+  CHECK(fx.sink->snapshot().size() == 100);
+  REQUIRE(r.edges.size() == 2);
+  const auto& e = r.edges[0].from == "src" ? r.edges[0] : r.edges[1];
+  CHECK(e.label == "src.out -> work.in");
+  CHECK(e.to == "work");
+  CHECK_FALSE(e.blocked);                 // the run ended: nobody waits
+  CHECK(e.blocked_ns >= 100'000'000ull);  // it waited while the gate was shut (>= the 100 ms above)
+  std::uint64_t queued = 0;
+  for (const auto& n : r.nodes) queued += n.queued;
+  CHECK(queued == 0);
+}
+
 TEST_CASE("supervision: every way a node can fail ends the run" * doctest::timeout(60)) {
   fixture fx;
   SUBCASE("a tool that throws a non-std exception answers with an error") {
