@@ -60,7 +60,10 @@ void print_kind(const graph::kind_spec& k) {
   }
   const auto& r = k.resources;
   std::printf("\nresources: ");
-  if (k.blocking) std::printf("(own thread: blocking I/O) ");
+  if (k.blocking_for)
+    std::printf("(own thread when its params make it wait: blocking I/O) ");
+  else if (k.blocking)
+    std::printf("(own thread: blocking I/O) ");
   if (r.cpus == 0 && r.memory == 0 && r.gpus == 0) std::printf("none declared\n");
   else
     std::printf("cpus %g, memory %llu bytes, gpus %d%s\n", r.cpus, static_cast<unsigned long long>(r.memory),

@@ -30,6 +30,10 @@ const param_spec* kind_spec::find_param(std::string_view n) const {
   return nullptr;
 }
 
+bool kind_spec::blocks(const config& node_params) const {
+  return blocking_for ? blocking_for(node_params) : blocking;
+}
+
 std::vector<port_spec> kind_spec::output_ports(const config& node_params) const {
   return outputs_for ? outputs_for(node_params) : outputs;
 }

@@ -84,12 +84,18 @@ struct kind_spec {
   // The kind blocks (network I/O, long compute): each instance gets its own thread instead of holding one
   // of the shared scheduler's.
   bool blocking = false;
+  // Kinds that block only with some params (agent.llm: its http backend waits on the network, its
+  // scripted one answers at once) decide per node here; the params are the node's, defaults applied.
+  // Unset: `blocking`.
+  std::function<bool(const config& params)> blocking_for;
   // The kind holds state across values (sources, sinks, batch, gather): after a failure the fresh instance
   // gets its checkpoint and the inputs since then again. Stateless kinds (forward, router, an agent without
   // memory across tasks, tools) can be restarted, or moved to another host, with nothing carried over.
   bool stateful = false;
 
   const param_spec* find_param(std::string_view n) const;
+  // Whether a node with these params blocks: blocking_for(params) when set, else blocking.
+  bool blocks(const config& node_params) const;
   // The node's output ports: outputs_for(params) when set, else outputs.
   std::vector<port_spec> output_ports(const config& params) const;
 };

@@ -36,10 +36,15 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
 }
 
+// The http backend is used when the node says so or LOOM_LLM_BASE_URL is set.
+bool uses_http(const std::string& backend) {
+  const char* url_override = std::getenv("LOOM_LLM_BASE_URL");
+  return backend == "http" || (url_override != nullptr && *url_override != '\0');
+}
+
 std::unique_ptr<agents::backend> make_backend(const node_init& init, const std::string& role) {
   const auto& p = init.params;
-  const char* url_override = std::getenv("LOOM_LLM_BASE_URL");
-  bool http = p.get_string("backend") == "http" || (url_override != nullptr && *url_override != '\0');
+  bool http = uses_http(p.get_string("backend"));
   try {
     if (!http) return agents::make_scripted_backend(p.get("rules"), init.name, role);
     agents::http_options o;
@@ -184,7 +189,14 @@ kind_def llm_agent_kind() {
       param_spec::list("rules", "the scripted backend's rules: {match, when, reply | call}")
           .def(graph::config(graph::config_list{})),
   };
+  // An agent waiting on a model server holds a thread; one answered by its scripted rules never waits
+  // (its tool calls are asynchronous either way), so it runs on the shared scheduler: no thread hand-off
+  // per task.
   s.blocking = true;
+  s.blocking_for = [](const graph::config& params) {
+    const auto* b = params.find("backend");
+    return uses_http(b != nullptr && b->is_string() ? b->as_string() : "scripted");
+  };
   return {std::move(s), [](const node_init& init) { return std::make_unique<llm_agent>(init); }};
 }
 

@@ -70,6 +70,7 @@ deployment expand(const graph::graph& g, const registry& kinds) {
       c.init = node_init{n.name, i, n.replicas, params, outputs.size()};
       for (const auto& p : def->spec.inputs) c.input_names.push_back(p.name);
       c.is_tool = def->spec.call.has_value();
+      c.blocking = def->spec.blocks(n.params);
       if (c.is_tool) c.max_pending = static_cast<std::size_t>(params.get_int("max_pending"));
       c.out_ports.resize(outputs.size());
       x.of_node.back().push_back(c.index);
@@ -156,7 +157,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   std::unordered_map<caf::actor_addr, std::uint32_t> by_addr;
   by_addr.reserve(mine.size());
   for (auto i : mine) {
-    actors[i] = x.instances[i].def->spec.blocking
+    actors[i] = x.instances[i].blocking
                     ? system.spawn<caf::detached + caf::lazy_init>(node_actor_behavior, plan, run, i)
                     : system.spawn<caf::lazy_init>(node_actor_behavior, plan, run, i);
     self->monitor(actors[i]);

@@ -455,7 +455,7 @@ class node_host final : public context {
     std::uint64_t n = 0;
     bool more = false;
     auto slice_over = [&] {
-      if (n >= slice_values || (me_.def->spec.blocking && n > 0) ||
+      if (n >= slice_values || (me_.blocking && n > 0) ||
           ((n & 15) == 15 && clock::now() - t0 >= slice_time)) {
         more = true;
         return true;

@@ -53,6 +53,7 @@ struct instance_plan {
   std::vector<in_link_plan> in_links;
   std::vector<tool_plan> tools;
   bool is_tool = false;         // its kind declares a call: it lives until released, serving calls
+  bool blocking = false;        // its own thread (kind_spec::blocks for its params), one value per slice
   std::size_t max_pending = 0;  // a tool: the calls it holds at most, queued and running
 };
 

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -129,4 +130,43 @@ edges:
   bool paris_first = got[0].find("Paris") < got[0].find("Oslo");
   auto paris = std::string("## worker\nParis: 22 C"), oslo = std::string("## worker\nOslo: 9 C");
   CHECK(got[0] == "REPORT\n" + (paris_first ? paris + "\n\n" + oslo : oslo + "\n\n" + paris));
+}
+
+TEST_CASE("an agent holds a thread of its own only when its backend waits on the network") {
+  fixture f;
+  graph::diagnostics d;
+  auto g = graph::load_graph_text(R"(
+graph: threads
+nodes:
+  src: {kind: source.sequence, params: {count: 1}}
+  scripted: {kind: agent.llm}
+  remote: {kind: agent.llm, params: {backend: http}}
+  out: {kind: sink.count}
+edges:
+  - src -> scripted
+  - scripted -> remote
+  - remote -> out
+)",
+                                  "threads.yaml", d);
+  INFO(d.str());
+  REQUIRE(g.has_value());
+  graph::validate(*g, f.kinds, d);
+  REQUIRE_FALSE(d.has_errors());
+  graph::apply_defaults(*g, f.kinds);
+  ::unsetenv("LOOM_LLM_BASE_URL");
+  auto x = local::expand(*g, f.kinds);
+  auto blocking = [&](const std::string& node) {
+    for (const auto& i : x.instances)
+      if (i.init.name == node) return i.blocking;
+    FAIL("no node " << node);
+    return false;
+  };
+  CHECK_FALSE(blocking("scripted"));  // answers from its rules at once: the shared scheduler runs it
+  CHECK(blocking("remote"));          // waits on a model server: its own thread
+  CHECK_FALSE(blocking("src"));
+  ::setenv("LOOM_LLM_BASE_URL", "http://127.0.0.1:9/v1", 1);  // every agent.llm talks to a server now
+  auto y = local::expand(*g, f.kinds);
+  ::unsetenv("LOOM_LLM_BASE_URL");
+  for (const auto& i : y.instances)
+    if (i.kind == "agent.llm") CHECK(i.blocking);
 }
