@@ -46,12 +46,14 @@ void inbox::grant(caf::event_based_actor* self, link& l) {
   l.consumed = 0;
 }
 
-void inbox::pop_value(caf::event_based_actor* self) {
+void inbox::pop_values(caf::event_based_actor* self, std::size_t n) {
   auto& c = chunks_.front();
   auto& l = links_[c.link];
-  if (++c.pos == c.values.size()) chunks_.pop_front();
-  --depth_;
-  if (++l.consumed >= l.threshold) grant(self, l);
+  c.pos += n;
+  if (c.pos == c.values.size()) chunks_.pop_front();
+  depth_ -= n;
+  l.consumed += static_cast<std::uint32_t>(n);
+  if (l.consumed >= l.threshold) grant(self, l);
 }
 
 std::optional<std::size_t> inbox::pop_eos(caf::event_based_actor* self) {

@@ -80,7 +80,11 @@ class node_host final : public context {
   int instance() const override { return me_.init.instance; }
   int replicas() const override { return me_.init.replicas; }
   bool stopping() const override { return stopping_ || run_->stopping(); }
-  void checkpoint(value state) override { pending_checkpoint_ = std::move(state); }
+  void checkpoint(value state) override {
+    pending_checkpoint_ = std::move(state);
+    // The values of this attempt the state already includes: those before the one being handled, and it.
+    checkpoint_after_ = site_ == site::message ? current_ + 1 : 0;
+  }
   void set_stop_hook(std::function<void()> hook) override { run_->set_stop_hook(me_.index, std::move(hook)); }
 
   std::vector<std::string> tools() const override {
@@ -340,13 +344,25 @@ class node_host final : public context {
     site_ = site::none;
     out_.commit();
     if (attempt_dropped_ > 0) counters_.dropped.fetch_add(attempt_dropped_, std::memory_order_relaxed);
+    // The checkpoint is the state after what it covers: inputs before it are not replayed again.
+    bool checkpointed = pending_checkpoint_.has_value();
+    if (checkpointed) {
+      checkpoint_ = std::move(*pending_checkpoint_);
+      pending_checkpoint_.reset();
+      std::erase_if(replay_, [](const replayed& r) { return !r.close; });
+    }
     switch (s) {
       case site::message: {
-        // A stateful node's input is kept for replay, unless the attempt checkpointed (then it is in the state).
-        if (me_.def->spec.stateful && !pending_checkpoint_)
-          replay_.push_back(replayed{false, in_.port_of(input_), in_.front_value()});
-        in_.pop_value(self_);
-        ++handled_;
+        // A stateful node's inputs are kept for replay, those after its checkpoint (if it took one).
+        auto n = taken_;
+        if (me_.def->spec.stateful) {
+          auto port = in_.port_of(input_);
+          for (auto k = checkpointed ? checkpoint_after_ : 0; k < n; ++k)
+            replay_.push_back(replayed{false, port, in_.front_at(k)});
+        }
+        in_.pop_values(self_, n);
+        handled_ += n;
+        taken_ = 0;
         break;
       }
       case site::close:
@@ -362,18 +378,13 @@ class node_host final : public context {
       default:
         break;
     }
-    // Last: the checkpoint is the state after this attempt, so what it handled is not replayed again.
-    if (pending_checkpoint_) {
-      checkpoint_ = std::move(*pending_checkpoint_);
-      pending_checkpoint_.reset();
-      std::erase_if(replay_, [](const replayed& r) { return !r.close; });
-    }
   }
 
   // Discards the open attempt: its values, its checkpoint, its outstanding calls.
   void abandon_attempt() {
     if (site_ == site::none) return;
     site_ = site::none;
+    taken_ = 0;
     out_.rollback();
     pending_checkpoint_.reset();
     for (auto& [id, p] : calls_) self_->send(p.target, cancel_call_msg{id});
@@ -383,13 +394,14 @@ class node_host final : public context {
   void failed_attempt(const std::string& error) {
     auto s = site_;
     auto input = input_;
+    auto failing = s == site::message ? in_.front_at(current_) : value{};
     abandon_attempt();
     if (stopping()) return on_cancel();  // an aborted blocking call: the run is stopping anyway
     std::string where;
     switch (s) {
       case site::message:
         where = fmt::format("on input `{}` (edge {}, value {})", me_.input_names[in_.port_of(input)],
-                            in_.label_of(input), excerpt(in_.front_value()));
+                            in_.label_of(input), excerpt(failing));
         break;
       case site::start: where = "while starting"; break;
       case site::pull: where = "while producing"; break;
@@ -451,7 +463,11 @@ class node_host final : public context {
   // has ended. Yields after a slice; a message to itself continues.
   void pump() {
     if (phase_ == phase::done || phase_ == phase::created || !impl_ || paused_ || site_ != site::none) return;
-    auto t0 = clock::now();
+    // The clock is read only once there is work: a pump for a credit that changes nothing costs none.
+    clock::time_point t0{};
+    auto working = [&] {
+      if (t0 == clock::time_point{}) t0 = clock::now();
+    };
     std::uint64_t n = 0;
     bool more = false;
     auto slice_over = [&] {
@@ -463,6 +479,7 @@ class node_host final : public context {
       return false;
     };
     while (!served_.empty() && site_ == site::none && phase_ == phase::running && !slice_over()) {
+      working();
       serve(served_.front());
       served_.pop_front();
       ++n;
@@ -470,6 +487,7 @@ class node_host final : public context {
     while (!paused_ && phase_ == phase::running && site_ == site::none && !out_.blocked()) {
       if (!to_close_.empty()) {
         auto port = to_close_.front();
+        working();
         if (!attempt(site::close, [&] { impl_->on_input_closed(*this, port); })) break;
         continue;
       }
@@ -478,26 +496,64 @@ class node_host final : public context {
         if (auto port = in_.pop_eos(self_)) to_close_.push_back(*port);
         continue;
       }
-      auto link = in_.front_link();
-      if (!attempt(site::message, [&] { impl_->on_message(*this, in_.port_of(link), in_.front_value()); }, link))
-        break;
-      ++n;
+      // One attempt handles a run of the front batch's values: they commit (emissions sent, inputs
+      // consumed) or roll back together, so the bookkeeping is per run, not per value. A failure rolls the
+      // whole run back and the fresh node handles it again from its first value: exact either way. The run
+      // ends where a value makes calls (the attempt then waits for their replies), where the node is
+      // blocked or paused, and at the slice's end.
+      working();
+      if (!handle_run(n, slice_over)) break;
       if ((n & 63) == 0) flush();  // keep the next stage busy during a long batch
     }
     if (phase_ == phase::done) return;
-    counters_.in.fetch_add(handled_, std::memory_order_relaxed);
+    if (handled_ > 0) {
+      counters_.in.fetch_add(handled_, std::memory_order_relaxed);
+      handled_ = 0;
+    }
     counters_.queued.store(static_cast<std::uint64_t>(in_.depth() + served_.size()), std::memory_order_relaxed);
-    handled_ = 0;
     flush();
     if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
-        phase_ == phase::running && !more)
+        phase_ == phase::running && !more) {
+      working();
       more = pull();
-    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
-                                    std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
-                                std::memory_order_relaxed);
+    }
+    if (t0 != clock::time_point{})
+      counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
+                                      std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
+                                  std::memory_order_relaxed);
     if (phase_ == phase::done) return;
     if (more) return schedule_pump();
     maybe_finish();  // last: once it reports done, the run may end
+  }
+
+  // Handles values of the front batch in one attempt (see pump). Returns false when the attempt failed or
+  // waits for its calls.
+  template <class SliceOver>
+  bool handle_run(std::uint64_t& n, SliceOver& slice_over) {
+    auto link = in_.front_link();
+    auto port = in_.port_of(link);
+    auto avail = in_.front_run();
+    site_ = site::message;
+    input_ = link;
+    out_.begin();
+    attempt_dropped_ = 0;
+    pending_checkpoint_.reset();
+    taken_ = 0;
+    try {
+      do {
+        current_ = taken_;
+        impl_->on_message(*this, port, in_.front_at(taken_));
+        ++taken_;
+        if (run_->inject) run_->inject(me_.index, fault_site::message, restarts_);
+        ++n;
+      } while (taken_ < avail && calls_.empty() && !paused_ && !out_.blocked() && !slice_over());
+    } catch (...) {
+      failed_attempt(what_of(std::current_exception()));
+      return false;
+    }
+    if (!calls_.empty()) return false;
+    commit();
+    return true;
   }
 
   // A tool serves one call: the request is checked against its call arguments, then on_call. Whatever goes
@@ -590,6 +646,9 @@ class node_host final : public context {
   link_id input_ = 0;
   std::uint64_t attempt_dropped_ = 0;
   std::optional<value> pending_checkpoint_;
+  std::size_t taken_ = 0;            // a message attempt: the front batch's values it has handled
+  std::size_t current_ = 0;          // the one being handled (taken_ before it returns)
+  std::size_t checkpoint_after_ = 0; // the pending checkpoint includes the attempt's first this many values
   std::uint64_t handled_ = 0;
   // Restarts.
   int restarts_ = 0;
