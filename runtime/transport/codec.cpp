@@ -126,6 +126,8 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg) {
           auto cb = b.initCall();
           cb.setId(m.id);
           enc.value(cb.initRequest(), m.request, 0);
+        } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
+          b.initCancelCall().setId(m.id);
         } else {
           auto rb = b.initReply();
           rb.setId(m.id);
@@ -369,6 +371,7 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
       auto rr = r.getReply();
       return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue(), 0), str(rr.getError())};
     }
+    case s::Envelope::CANCEL_CALL: return local::cancel_call_msg{r.getCancelCall().getId()};
   }
   fail("unknown envelope body tag {}", static_cast<unsigned>(r.which()));
 }

@@ -26,7 +26,8 @@ using multipart = std::vector<zmq::message_t>;
 
 // ---- data: one in-process message between two node instances of a run ----
 
-using body = std::variant<local::batch_msg, local::credit_msg, local::eos_msg, local::call_msg, local::reply_msg>;
+using body = std::variant<local::batch_msg, local::credit_msg, local::eos_msg, local::call_msg, local::reply_msg,
+                          local::cancel_call_msg>;
 
 // Names one ordered stream of envelopes: everything `from` says to `to` in one run.
 struct stream_key {

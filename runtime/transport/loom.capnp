@@ -67,6 +67,7 @@ struct Envelope {
     eos @6 :Eos;
     call @7 :Call;
     reply @8 :Reply;
+    cancelCall @9 :CancelCall;
   }
 }
 
@@ -75,6 +76,8 @@ struct Credit { link @0 :UInt32; credits @1 :UInt32; }
 struct Eos { link @0 :UInt32; }
 struct Call { id @0 :UInt64; request @1 :Value; }
 struct Reply { id @0 :UInt64; ok @1 :Bool; value @2 :Value; error @3 :Text; }
+# The caller gave up on call `id` (timeout, restart, stop): a tool that has not started it never runs it.
+struct CancelCall { id @0 :UInt64; }
 
 # ---- control: driver <-> worker ----
 
