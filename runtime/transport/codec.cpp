@@ -106,7 +106,7 @@ class encoder {
   multipart& parts_;
 };
 
-void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg) {
+void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uint64_t ack) {
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -120,6 +120,7 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg) {
           auto cb = b.initCredit();
           cb.setLink(m.link);
           cb.setCredits(m.credits);
+          cb.setAck(ack);
         } else if constexpr (std::is_same_v<T, local::eos_msg>) {
           b.initEos().setLink(m.link);
         } else if constexpr (std::is_same_v<T, local::call_msg>) {
@@ -453,6 +454,7 @@ message decode_frame(multipart& parts, const decode_limits& limits) {
     case s::Frame::DATA: {
       auto e = frame.getData();
       envelope out{e.getRun(), e.getFrom(), e.getTo(), e.getSeq(), decode_body(dec, e)};
+      if (e.which() == s::Envelope::CREDIT) out.ack = e.getCredit().getAck();
       dec.check_all_parts_used();
       return out;
     }
@@ -474,7 +476,7 @@ multipart encode(const envelope& e, const encode_options& opts) {
     b.setFrom(e.from);
     b.setTo(e.to);
     b.setSeq(e.seq);
-    encode_body(enc, b, e.body);
+    encode_body(enc, b, e.body, e.ack);
   });
 }
 

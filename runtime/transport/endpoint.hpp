@@ -118,6 +118,15 @@ class endpoint {
   // Adds client keys the bound curve server accepts from now on (e.g. the peers of a run). Thread-safe.
   void allow(const std::vector<std::string>& keys);
 
+  // What the endpoint has done so far; any thread may read it (tests, benchmarks, logs).
+  struct counters {
+    std::uint64_t kept = 0;              // data envelopes sent on a DEALER and not yet acknowledged
+    std::uint64_t acks_piggybacked = 0;  // acks that rode on a credit envelope
+    std::uint64_t acks_separate = 0;     // separate Ack messages (no credit went back in time)
+    std::uint64_t repeats_dropped = 0;   // resent envelopes that had arrived before
+  };
+  counters stats() const;
+
   struct impl;
 
  private:
