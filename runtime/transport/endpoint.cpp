@@ -124,6 +124,8 @@ struct endpoint::impl {
     };
     std::deque<queued> pending;
     bool up = false, was_up = false;
+    std::optional<clock::time_point> down_since;  // closed after being up, not back yet
+    bool silence_reported = false;
     std::optional<std::promise<peer_id>> waiting;
     clock::time_point deadline;
   };
@@ -223,6 +225,7 @@ struct endpoint::impl {
           auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d.deadline - now).count() + 1;
           timeout = timeout < 0 ? std::max<long>(ms, 0) : std::min<long>(timeout, std::max<long>(ms, 0));
         }
+        if (d.down_since && !d.silence_reported) timeout = timeout < 0 ? 100 : std::min<long>(timeout, 100);
       }
       if (!ack_list.empty() || !gaps.empty() || !parked.empty())
         timeout = timeout < 0 ? 10 : std::min<long>(timeout, 10);
@@ -432,6 +435,13 @@ struct endpoint::impl {
   void check_deadlines() {
     auto now = clock::now();
     for (auto& d : dealers) {
+      if (d->sock && d->down_since && !d->silence_reported && now - *d->down_since >= cfg.link_grace) {
+        d->silence_reported = true;
+        report(problem::kind::silent, d->address,
+               fmt::format("{} {}: the connection closed (silent past the {} ms heartbeat timeout, or reset) and "
+                           "did not come back within {} ms",
+                           d->opts.role, d->address, cfg.heartbeat_timeout.count(), cfg.link_grace.count()));
+      }
       if (!d->waiting || now < d->deadline) continue;
       auto ms = d->opts.timeout.count();
       fail_connect(*d, ms % 1000 == 0 ? fmt::format("{} {} not reachable after {} s", d->opts.role, d->address, ms / 1000)
@@ -447,6 +457,10 @@ struct endpoint::impl {
       switch (ev->event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
           d.up = true;
+          if (d.silence_reported)
+            spdlog::info("wire {}: {} {} is back", cfg.name, d.opts.role, d.address);
+          d.down_since.reset();
+          d.silence_reported = false;
           if (d.was_up) resend(d);
           d.was_up = true;
           if (d.waiting) {
@@ -471,9 +485,11 @@ struct endpoint::impl {
           return;
         }
         case ZMQ_EVENT_DISCONNECTED:
-          if (d.up)
+          if (d.up) {
             report(problem::kind::disconnected, d.address,
                     fmt::format("{} {} disconnected; reconnecting", d.opts.role, d.address));
+            d.down_since = clock::now();
+          }
           d.up = false;
           break;
         default: break;

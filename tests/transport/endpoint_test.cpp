@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "runtime/transport/endpoint.hpp"
@@ -174,6 +175,36 @@ TEST_CASE("acks ride on credits going back; a separate Ack only when none goes" 
     CHECK(a.stats().kept == 0);
     CHECK(batches.load() == n);
   }
+}
+
+// A connection that resets and comes back is no loss; one that stays gone past link_grace is reported once
+// as silent, naming the address (a worker turns that into a failed run naming both hosts: docs/cluster.md).
+TEST_CASE("a link that resets comes back quietly; one that stays down is reported silent" * doctest::timeout(30)) {
+  test::collector at_a, at_b;
+  endpoint b(test::config("b"), at_b.callbacks());
+  auto bound = b.bind("tcp://127.0.0.1:0");
+  auto proxy = std::make_unique<test::reset_proxy>(std::stoi(bound.substr(bound.rfind(':') + 1)));
+  auto ca = test::config("a");
+  ca.link_grace = 300ms;
+  endpoint a(ca, at_a.callbacks());
+  auto address = proxy->address();
+  auto to_b = a.connect(address);
+  a.send(to_b, numbered(0, 0));
+  REQUIRE(at_b.next_message(5s));
+  proxy->reset_all();  // back within ~100 ms: a disconnect, no silence
+  std::this_thread::sleep_for(800ms);
+  a.send(to_b, numbered(1, 1));
+  REQUIRE(at_b.next_message(5s));
+  while (auto p = at_a.next_problem(10ms)) CHECK(p->what != problem::kind::silent);
+  proxy.reset();  // gone: connections reset, reconnects refused
+  std::optional<problem> silent;
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!silent && std::chrono::steady_clock::now() < until)
+    if (auto p = at_a.next_problem(100ms); p && p->what == problem::kind::silent) silent = p;
+  REQUIRE(silent);
+  CHECK(silent->peer == address);
+  CHECK(silent->text.find("did not come back within 300 ms") != std::string::npos);
+  CHECK_FALSE(at_a.next_problem(600ms).has_value());  // once per outage
 }
 
 TEST_CASE("a message for a peer that is reconnecting waits for it instead of being dropped" * doctest::timeout(30)) {
