@@ -4,6 +4,7 @@
 // child; it times from its first message to its last and reports through a pipe. Prints markdown.
 //
 //   loom_wire_bench [--small N] [--large N] [--batch B] [--window W]
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.hpp>
@@ -71,9 +72,26 @@ void write_line(int fd, const std::string& s) {
 
 double elapsed(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
+// CPU seconds (user + system) of this whole process so far, every thread (zmq's and the endpoint's too).
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// One side's figures: wall seconds from the receiver's first message to its last, and the CPU seconds both
+// processes spent on the transfer (the receiver's over its wait, the sender's over its sends). Under load
+// (a shared machine) wall time swings by 2x; CPU time per value moves much less.
+struct result {
+  double secs = 0;
+  double cpu = 0;
+};
+
 // ---- raw ZeroMQ PUSH/PULL: one zmq message per value, sent from one buffer without copies ----
-double raw_zmq(std::uint64_t count, std::size_t size) {
+result raw_zmq(std::uint64_t count, std::size_t size) {
   child rx([&](int fd) {
+    double c0 = cpu_seconds();
     zmq::context_t ctx;
     zmq::socket_t pull(ctx, zmq::socket_type::pull);
     pull.set(zmq::sockopt::rcvhwm, 0);
@@ -83,9 +101,10 @@ double raw_zmq(std::uint64_t count, std::size_t size) {
     (void)pull.recv(m);
     auto t0 = clock_type::now();
     for (std::uint64_t i = 1; i < count; ++i) (void)pull.recv(m);
-    write_line(fd, fmt::format("{}", elapsed(t0)));
+    write_line(fd, fmt::format("{} {}", elapsed(t0), cpu_seconds() - c0));
   });
   auto addr = rx.read_line();
+  double c0 = cpu_seconds();
   zmq::context_t ctx;
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::sndhwm, 1000);  // raw ZeroMQ's own flow control
@@ -97,13 +116,17 @@ double raw_zmq(std::uint64_t count, std::size_t size) {
                                     : zmq::message_t(buf.data(), buf.size());
     (void)push.send(m, zmq::send_flags::none);
   }
-  auto secs = std::stod(rx.read_line());
-  return secs;
+  auto line = rx.read_line();
+  result r;
+  r.secs = std::stod(line);
+  r.cpu = std::stod(line.substr(line.find(' ') + 1)) + cpu_seconds() - c0;
+  return r;
 }
 
 // ---- loom: envelopes of `batch` values through two endpoints, credits back per received batch ----
-double loom_wire(std::uint64_t count, const value& v, std::uint32_t batch, std::uint32_t window) {
+result loom_wire(std::uint64_t count, const value& v, std::uint32_t batch, std::uint32_t window) {
   child rx([&](int fd) {
+    double c0 = cpu_seconds();
     std::mutex mu;
     std::condition_variable cv;
     std::uint64_t received = 0;
@@ -131,9 +154,10 @@ double loom_wire(std::uint64_t count, const value& v, std::uint32_t batch, std::
     write_line(fd, ep.bind("tcp://127.0.0.1:0"));
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return received >= count; });
-    write_line(fd, fmt::format("{}", elapsed(t0)));
+    write_line(fd, fmt::format("{} {}", elapsed(t0), cpu_seconds() - c0));
   });
   auto addr = rx.read_line();
+  double c0 = cpu_seconds();
   std::mutex mu;
   std::condition_variable cv;
   std::uint64_t credits = window;
@@ -160,10 +184,13 @@ double loom_wire(std::uint64_t count, const value& v, std::uint32_t batch, std::
                            local::batch_msg{0, std::vector<value>(values.begin(), values.begin() + n)}});
     sent += n;
   }
-  auto secs = std::stod(rx.read_line());
+  auto line = rx.read_line();
   std::unique_lock lock(mu);  // every credit back before the endpoints close
   cv.wait(lock, [&] { return credits == window; });
-  return secs;
+  result r;
+  r.secs = std::stod(line);
+  r.cpu = std::stod(line.substr(line.find(' ') + 1)) + cpu_seconds() - c0;
+  return r;
 }
 
 }  // namespace
@@ -182,10 +209,11 @@ int main(int argc, char** argv) {
   value small{bytes(64, std::byte{1})};
   value large{tensor::zeros(dtype::u8, {static_cast<std::int64_t>(mib)})};
 
-  double raw_small = raw_zmq(s.small, 64);
-  double loom_small = loom_wire(s.small, small, s.batch, s.window);
-  double raw_large = raw_zmq(s.large, mib);
-  double loom_large = loom_wire(s.large, large, 4, 16);
+  auto rs = raw_zmq(s.small, 64);
+  auto ls = loom_wire(s.small, small, s.batch, s.window);
+  auto rl = raw_zmq(s.large, mib);
+  auto ll = loom_wire(s.large, large, 4, 16);
+  double raw_small = rs.secs, loom_small = ls.secs, raw_large = rl.secs, loom_large = ll.secs;
 
   auto rate = [](std::uint64_t n, double secs) { return n / secs; };
   auto gbps = [&](std::uint64_t n, double secs) { return n * double(mib) / secs / 1e9; };
@@ -196,5 +224,11 @@ int main(int argc, char** argv) {
              100 * raw_small / loom_small);
   fmt::print("| 1 MiB tensors, {} | {:.2f} GB/s | {:.2f} GB/s (batch 4, window 16) | {:.0f}% |\n", s.large,
              gbps(s.large, raw_large), gbps(s.large, loom_large), 100 * raw_large / loom_large);
+  // CPU of both processes per value moved: steadier than wall time on a shared machine.
+  fmt::print("\n| payload | raw ZeroMQ CPU per value | loom CPU per value | raw / loom |\n|---|---|---|---|\n");
+  fmt::print("| 64 B | {:.3f} us | {:.3f} us | {:.0f}% |\n", 1e6 * rs.cpu / s.small, 1e6 * ls.cpu / s.small,
+             100 * rs.cpu / ls.cpu);
+  fmt::print("| 1 MiB | {:.1f} us | {:.1f} us | {:.0f}% |\n", 1e6 * rl.cpu / s.large, 1e6 * ll.cpu / s.large,
+             100 * rl.cpu / ll.cpu);
   return 0;
 }

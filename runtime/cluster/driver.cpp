@@ -222,8 +222,8 @@ class driver {
       for (auto i : w.instances)
         if (!done_[i] || cancelled_[i]) lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
       if (lost.empty()) continue;
-      fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}", w.host, w.address,
-                       std::chrono::duration<double>(clock::now() - w.last_seen).count(), lost));
+      fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}{}", w.host, w.address,
+                       std::chrono::duration<double>(clock::now() - w.last_seen).count(), lost, links_lost(w)));
       for (auto i : w.instances)
         if (!done_[i]) done_[i] = true, --remaining_;
       w.instances.clear();
@@ -231,6 +231,24 @@ class driver {
       ep_->drop(w.peer);  // what is queued for it would only hold up the driver's exit
       cancel_all(report_.error);
     }
+  }
+
+  // The data links that went with a lost worker, naming both ends: "; data links lost: `a` <-> `b`
+  // (numbers.out -> pace.in, pace.out -> tally.in)". The driver cannot tell a dead host from a cut link
+  // (both are silence), so it names every link the run had across it.
+  std::string links_lost(const worker_link& w) const {
+    std::vector<std::uint32_t> instance_host(p_.instances.size());
+    for (std::uint32_t i = 0; i < p_.instances.size(); ++i) instance_host[i] = static_cast<std::uint32_t>(p_.instances[i].host);
+    if (w.instances.empty()) return {};
+    auto mine = instance_host[w.instances.front()];
+    std::string out;
+    for (const auto& other : workers_) {
+      if (&other == &w || other.instances.empty()) continue;
+      auto theirs = instance_host[other.instances.front()];
+      auto links = links_between(dep_, instance_host, theirs, mine);
+      if (!links.empty()) out += fmt::format("{}`{}` <-> `{}` ({})", out.empty() ? "" : ", ", other.host, w.host, links);
+    }
+    return out.empty() ? out : "; data links lost: " + out;
   }
 
   // The instances of `w` that have not finished, for a report ("pace, work#1").

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
 
@@ -122,6 +123,28 @@ std::optional<std::string> first_difference(const std::string& driver, const std
     return fmt::format("{} differ: the driver has `{}`, this worker has `{}`", what, a[i], b[i]);
   }
   return fmt::format("{} differ", what);
+}
+
+std::string links_between(const local::deployment& d, const std::vector<std::uint32_t>& instance_host,
+                          std::uint32_t a, std::uint32_t b) {
+  auto host = [&](std::uint32_t i) { return i < instance_host.size() ? instance_host[i] : ~0u; };
+  auto across = [&](std::uint32_t x, std::uint32_t y) {
+    return (host(x) == a && host(y) == b) || (host(x) == b && host(y) == a);
+  };
+  std::vector<std::string> seen;
+  auto add = [&](std::string s) {
+    if (std::find(seen.begin(), seen.end(), s) == seen.end()) seen.push_back(std::move(s));
+  };
+  for (const auto& inst : d.instances)
+    for (const auto& l : inst.in_links)
+      if (across(l.producer, inst.index)) add(l.label);
+  for (const auto& inst : d.instances)
+    for (const auto& t : inst.tools)
+      for (auto j : t.instances)
+        if (across(inst.index, j)) add(fmt::format("{} -> {} (calls)", inst.init.name, t.name));
+  std::string out;
+  for (const auto& s : seen) out += (out.empty() ? "" : ", ") + s;
+  return out;
 }
 
 }  // namespace loom::cluster

@@ -31,4 +31,10 @@ std::optional<std::string> first_difference(const std::string& driver, const std
 // receive boundary (transport::receiver). Instance keys and host names are left for the caller to fill.
 transport::run_rules make_rules(const local::deployment& d);
 
+// What joins host `a` to host `b` in a run, for a message about a lost link between them: the edges with
+// one end on each (their labels, "numbers.out -> pace.in"), then the calls ("ask -> slow (calls)"), each
+// once, in instance order; empty when nothing does. `instance_host`: instance index -> host index.
+std::string links_between(const local::deployment& d, const std::vector<std::uint32_t>& instance_host,
+                          std::uint32_t a, std::uint32_t b);
+
 }  // namespace loom::cluster

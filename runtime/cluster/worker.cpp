@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
@@ -47,6 +48,9 @@ struct run_state {
   // instance that ends after that was cancelled, not finished, and is reported so.
   std::atomic<bool> cancelling{false};
   std::atomic<bool> refused_data{false};  // a message was refused at the boundary (reported once)
+  // Another host's data address -> what this run sends between it and us, for a link found silent:
+  // "data link `a` <-> `b` (tcp://...): numbers.out -> pace.in". Set once at deploy (atomic_load/store).
+  std::shared_ptr<const std::unordered_map<std::string, std::string>> links;
   caf::actor coordinator;
   std::atomic<clock::rep> last_heartbeat{clock::now().time_since_epoch().count()};
   std::thread thread;
@@ -75,6 +79,10 @@ class worker {
     cfg.name = o_.name.empty() ? "worker@" + o_.listen : o_.name;
     cfg.curve = o_.curve;
     cfg.max_part_bytes = o_.max_message_bytes;
+    // A data link that closed is reported (and fails the run) only if it is not back after 4 s: longer than
+    // the driver's 3 s heartbeat timeout, so a peer worker that died (its connection closes at once) is named
+    // by the driver as lost; a link cut while the driver still hears both ends is named by this worker.
+    cfg.link_grace = std::chrono::milliseconds(4000);
     cfg.limits.max_header_bytes = static_cast<std::size_t>(o_.max_message_bytes);
     cfg.allowed_clients = o_.allowed_clients;
     if (o_.curve && cfg.allowed_clients.empty()) cfg.allowed_clients.push_back(o_.curve->public_key);
@@ -170,6 +178,18 @@ class worker {
       auto r = std::atomic_load(&run_);
       if (p.stream && (!r || p.stream->run != r->id)) return;  // a late resend of an ended run: not this run's loss
       if (r && !r->driver.empty()) ep_->send_to_name(r->driver, tr::control_msg{r->id, ctl::cancel{p.text}});
+    } else if (p.what == tr::problem::kind::silent) {
+      // A data link of this run is gone past its timeout: the run fails naming both ends and what crossed it.
+      auto r = std::atomic_load(&run_);
+      if (!r || r->driver.empty() || r->cancelling) return;
+      auto links = std::atomic_load(&r->links);
+      if (!links) return;
+      auto it = links->find(p.peer);
+      if (it == links->end()) return;  // not a host this run sends to
+      ep_->send_to_name(r->driver, tr::control_msg{r->id, ctl::cancel{fmt::format(
+                                                         "{}: the connection closed (silent past the heartbeat "
+                                                         "timeout, or reset) and did not come back",
+                                                         it->second)}});
     }
   }
 
@@ -339,6 +359,17 @@ class worker {
       }
     }
 
+    {  // what crosses each data link of this run, for a report if one goes silent
+      auto links = std::make_shared<std::unordered_map<std::string, std::string>>();
+      for (std::size_t h = 0; h < d.plan.hosts.size(); ++h) {
+        if (static_cast<int>(h) == me) continue;
+        auto what = links_between(*plan, d.plan.instance_host, static_cast<std::uint32_t>(me), static_cast<std::uint32_t>(h));
+        if (what.empty()) continue;
+        (*links)[d.plan.hosts[h].data_address] = fmt::format("data link `{}` <-> `{}` ({}): {}", r.host,
+                                                              d.plan.hosts[h].name, d.plan.hosts[h].data_address, what);
+      }
+      std::atomic_store(&r.links, std::shared_ptr<const std::unordered_map<std::string, std::string>>(std::move(links)));
+    }
     auto is_local = [&](std::uint32_t i) { return static_cast<int>(d.plan.instance_host[i]) == me; };
     auto senders = std::make_shared<tr::sender_table>();
     std::vector<caf::actor> stand_ins(plan->instances.size());

@@ -106,7 +106,7 @@ class encoder {
   multipart& parts_;
 };
 
-void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg) {
+void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uint64_t ack) {
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -120,12 +120,15 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg) {
           auto cb = b.initCredit();
           cb.setLink(m.link);
           cb.setCredits(m.credits);
+          cb.setAck(ack);
         } else if constexpr (std::is_same_v<T, local::eos_msg>) {
           b.initEos().setLink(m.link);
         } else if constexpr (std::is_same_v<T, local::call_msg>) {
           auto cb = b.initCall();
           cb.setId(m.id);
           enc.value(cb.initRequest(), m.request, 0);
+        } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
+          b.initCancelCall().setId(m.id);
         } else {
           auto rb = b.initReply();
           rb.setId(m.id);
@@ -369,6 +372,7 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
       auto rr = r.getReply();
       return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue(), 0), str(rr.getError())};
     }
+    case s::Envelope::CANCEL_CALL: return local::cancel_call_msg{r.getCancelCall().getId()};
   }
   fail("unknown envelope body tag {}", static_cast<unsigned>(r.which()));
 }
@@ -450,6 +454,7 @@ message decode_frame(multipart& parts, const decode_limits& limits) {
     case s::Frame::DATA: {
       auto e = frame.getData();
       envelope out{e.getRun(), e.getFrom(), e.getTo(), e.getSeq(), decode_body(dec, e)};
+      if (e.which() == s::Envelope::CREDIT) out.ack = e.getCredit().getAck();
       dec.check_all_parts_used();
       return out;
     }
@@ -471,7 +476,7 @@ multipart encode(const envelope& e, const encode_options& opts) {
     b.setFrom(e.from);
     b.setTo(e.to);
     b.setSeq(e.seq);
-    encode_body(enc, b, e.body);
+    encode_body(enc, b, e.body, e.ack);
   });
 }
 

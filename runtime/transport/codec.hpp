@@ -26,7 +26,8 @@ using multipart = std::vector<zmq::message_t>;
 
 // ---- data: one in-process message between two node instances of a run ----
 
-using body = std::variant<local::batch_msg, local::credit_msg, local::eos_msg, local::call_msg, local::reply_msg>;
+using body = std::variant<local::batch_msg, local::credit_msg, local::eos_msg, local::call_msg, local::reply_msg,
+                          local::cancel_call_msg>;
 
 // Names one ordered stream of envelopes: everything `from` says to `to` in one run.
 struct stream_key {
@@ -48,6 +49,9 @@ struct envelope {
   std::uint32_t to = 0;
   std::uint64_t seq = 0;  // per (run, from, to), from 0; the sender numbers, the receiver checks
   transport::body body;
+  // Credit envelopes only: an acknowledgement of the reverse stream (to -> from) riding on the credit: every
+  // seq below it has arrived; 0: none. The endpoint fills it in and consumes it (docs/wire.md).
+  std::uint64_t ack = 0;
   stream_key stream() const { return {run, from, to}; }
 };
 

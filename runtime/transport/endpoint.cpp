@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -26,14 +27,12 @@ struct cmd_send {
   std::string name;             // a peer on our ROUTER
   multipart parts;
   std::optional<std::pair<stream_key, std::uint64_t>> numbered;  // a data envelope: kept until acknowledged
+  // A credit envelope, encoded on the I/O thread (parts empty) so that an ack can ride on it.
+  std::optional<envelope> credit;
 };
 
-// A copy of a multipart message that shares its buffers (zmq_msg_copy: a reference, not a copy of the data).
-multipart share(multipart& parts) {
-  multipart out(parts.size());
-  for (std::size_t i = 0; i < parts.size(); ++i) out[i].copy(parts[i]);
-  return out;
-}
+// The stream that answers `k`: credits from `to` back to `from` go on it.
+stream_key reverse(const stream_key& k) { return {k.run, k.to, k.from}; }
 struct cmd_bind {
   std::string address;
   std::promise<std::string> done;
@@ -103,21 +102,30 @@ std::optional<monitor_event> read_monitor(zmq::socket_t& mon) {
 }  // namespace
 
 struct endpoint::impl {
+  struct dealer;
+  struct kept_msg {
+    std::uint64_t seq;
+    zmq::message_t head;
+    multipart rest;
+  };
+  struct stream_out {
+    dealer* owner = nullptr;
+    std::deque<kept_msg> kept;
+  };
   struct dealer {
     std::string address;
     connect_options opts;
     std::optional<zmq::socket_t> sock;
     std::optional<zmq::socket_t> mon;
-    std::deque<multipart> pending;
-    // Data envelopes handed to zmq and not yet acknowledged, in send order: resent after a reconnect.
-    struct kept {
-      stream_key stream;
-      std::uint64_t seq;
+    // Waiting to be handed to zmq; `numbered`: a data envelope, kept once sent until acknowledged.
+    struct queued {
       multipart parts;
+      std::optional<std::pair<stream_key, std::uint64_t>> numbered;
     };
-    std::deque<kept> unacked;
-    std::deque<std::optional<std::pair<stream_key, std::uint64_t>>> pending_numbers;  // parallel to pending
+    std::deque<queued> pending;
     bool up = false, was_up = false;
+    std::optional<clock::time_point> down_since;  // closed after being up, not back yet
+    bool silence_reported = false;
     std::optional<std::promise<peer_id>> waiting;
     clock::time_point deadline;
   };
@@ -141,6 +149,7 @@ struct endpoint::impl {
       zap->bind("inproc://zeromq.zap.01");
     }
     io = std::thread([this] { run(); });
+    io_id = io.get_id();
   }
 
   ~impl() {
@@ -150,6 +159,13 @@ struct endpoint::impl {
   }
 
   void push(command c) {
+    // A send from on_message (the I/O thread itself: a credit answering a batch, a reply) is handled at once:
+    // no lock, no eventfd write and read, no extra turn of the poll loop. What it queues on a socket goes
+    // out at the next poll (POLLOUT), as anything queued.
+    if (std::holds_alternative<cmd_send>(c) && std::this_thread::get_id() == io_id) {
+      handle(std::get<cmd_send>(c));
+      return;
+    }
     bool was_empty;
     {
       std::lock_guard lock(mu);
@@ -209,8 +225,9 @@ struct endpoint::impl {
           auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d.deadline - now).count() + 1;
           timeout = timeout < 0 ? std::max<long>(ms, 0) : std::min<long>(timeout, std::max<long>(ms, 0));
         }
+        if (d.down_since && !d.silence_reported) timeout = timeout < 0 ? 100 : std::min<long>(timeout, 100);
       }
-      if (!acks_due.empty() || !gaps.empty() || !parked.empty())
+      if (!ack_list.empty() || !gaps.empty() || !parked.empty())
         timeout = timeout < 0 ? 10 : std::min<long>(timeout, 10);
       if (zmq_poll(items.data(), static_cast<int>(items.size()), timeout) < 0) {
         if (zmq_errno() == EINTR) continue;
@@ -239,7 +256,7 @@ struct endpoint::impl {
         }
       }
       check_deadlines();
-      if (!acks_due.empty()) send_acks(false);
+      if (!ack_list.empty()) send_acks(false);
       if (!gaps.empty()) check_gaps();
       if (!parked.empty()) retry_parked();
     }
@@ -267,20 +284,39 @@ struct endpoint::impl {
   }
 
   void handle(cmd_forget& c) {
-    std::erase_if(next_seq, [&](const auto& kv) { return kv.first.run == c.run; });
+    std::erase_if(in_streams, [&](const auto& kv) { return kv.first.run == c.run; });
     std::erase_if(gaps, [&](const auto& kv) { return kv.first.run == c.run; });
+    std::erase_if(ack_list, [&](const stream_key& k) { return k.run == c.run; });
+    forget_out([&](const stream_key& k, const stream_out&) { return k.run == c.run; });
+    last_out = nullptr;
     c.done.set_value();
   }
 
   void handle(cmd_send& c) {
+    if (c.credit) {  // an ack of the stream this credit answers rides on it, if one is due
+      auto& e = *c.credit;
+      auto it = in_streams.find(reverse(e.stream()));
+      if (it != in_streams.end() && it->second.routed && it->second.next > it->second.acked) {
+        e.ack = it->second.next;
+        it->second.acked = it->second.next;
+        it->second.count = 0;
+        it->second.marked = false;
+        acks_piggybacked.add(1);
+      }
+      try {
+        c.parts = encode(e, cfg.encode);
+      } catch (const std::exception& ex) {
+        report(problem::kind::send, c.name, fmt::format("{}: cannot encode a credit: {}", to_string(e.stream()), ex.what()));
+        return;
+      }
+    }
     if (c.peer) {
       if (*c.peer >= dealers.size() || !dealers[*c.peer]->sock) {
         report(problem::kind::send, fmt::format("peer #{}", *c.peer),
                 fmt::format("send to peer #{}, which is not connected: message dropped", *c.peer));
         return;
       }
-      dealers[*c.peer]->pending.push_back(std::move(c.parts));
-      dealers[*c.peer]->pending_numbers.push_back(c.numbered);
+      dealers[*c.peer]->pending.push_back({std::move(c.parts), c.numbered});
     } else {
       if (!router) {
         report(problem::kind::send, c.name, fmt::format("send to '{}' before bind: message dropped", c.name));
@@ -389,8 +425,8 @@ struct endpoint::impl {
       d.waiting.reset();
     }
     d.pending.clear();
-    d.pending_numbers.clear();
-    d.unacked.clear();
+    forget_out([&](const stream_key&, const stream_out& o) { return o.owner == &d; });
+    last_out = nullptr;
     d.mon.reset();
     if (d.sock) d.sock->set(zmq::sockopt::linger, 0);
     d.sock.reset();
@@ -399,6 +435,13 @@ struct endpoint::impl {
   void check_deadlines() {
     auto now = clock::now();
     for (auto& d : dealers) {
+      if (d->sock && d->down_since && !d->silence_reported && now - *d->down_since >= cfg.link_grace) {
+        d->silence_reported = true;
+        report(problem::kind::silent, d->address,
+               fmt::format("{} {}: the connection closed (silent past the {} ms heartbeat timeout, or reset) and "
+                           "did not come back within {} ms",
+                           d->opts.role, d->address, cfg.heartbeat_timeout.count(), cfg.link_grace.count()));
+      }
       if (!d->waiting || now < d->deadline) continue;
       auto ms = d->opts.timeout.count();
       fail_connect(*d, ms % 1000 == 0 ? fmt::format("{} {} not reachable after {} s", d->opts.role, d->address, ms / 1000)
@@ -414,6 +457,10 @@ struct endpoint::impl {
       switch (ev->event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
           d.up = true;
+          if (d.silence_reported)
+            spdlog::info("wire {}: {} {} is back", cfg.name, d.opts.role, d.address);
+          d.down_since.reset();
+          d.silence_reported = false;
           if (d.was_up) resend(d);
           d.was_up = true;
           if (d.waiting) {
@@ -438,9 +485,11 @@ struct endpoint::impl {
           return;
         }
         case ZMQ_EVENT_DISCONNECTED:
-          if (d.up)
+          if (d.up) {
             report(problem::kind::disconnected, d.address,
                     fmt::format("{} {} disconnected; reconnecting", d.opts.role, d.address));
+            d.down_since = clock::now();
+          }
           d.up = false;
           break;
         default: break;
@@ -535,29 +584,35 @@ struct endpoint::impl {
     }
     if (auto* c = std::get_if<control_msg>(&*d.msg)) {
       if (auto* a = std::get_if<control::ack>(&c->body)) {  // endpoint business, not the application's
-        if (!routed && from_dealer < dealers.size()) acknowledged(*dealers[from_dealer], *a);
+        for (const auto& x : a->streams) acknowledged(x.stream, x.next);
         return;
       }
     }
     if (auto* e = std::get_if<envelope>(&*d.msg)) {
       auto stream = e->stream();
-      auto& expected = next_seq[stream];
-      if (e->seq < expected) {  // a resend of what arrived before the reconnect: dropped, as promised
-        ++repeats_dropped;
+      if (e->ack) acknowledged(reverse(stream), e->ack);  // an ack riding on a credit (even a repeated one)
+      auto& in = in_streams[stream];
+      if (e->seq < in.next) {  // a resend of what arrived before the reconnect: dropped, as promised
+        repeats_dropped.add(1);
         return;
       }
-      if (e->seq > expected) {  // ahead of a gap: the resends will fill it in order, or the gap is reported
-        auto [g, fresh] = gaps.try_emplace(stream, gap{clock::now(), peer, expected, e->seq, false});
+      if (e->seq > in.next) {  // ahead of a gap: the resends will fill it in order, or the gap is reported
+        auto [g, fresh] = gaps.try_emplace(stream, gap{clock::now(), peer, in.next, e->seq, false});
         if (!fresh) g->second.actual = std::max(g->second.actual, e->seq);
         return;
       }
-      ++expected;
-      gaps.erase(stream);
-      if (routed) {
-        auto& due = acks_due[peer];
-        if (due.streams.empty()) due.since = clock::now();
-        due.streams[stream] = expected;
-        ++due.count;
+      ++in.next;
+      if (!gaps.empty()) gaps.erase(stream);
+      if (routed) {  // its sender keeps it until acknowledged: an ack is due
+        if (!in.routed) {
+          in.routed = true;
+          in.peer = peer;
+        }
+        if (!in.listed) {
+          in.listed = true;
+          ack_list.push_back(stream);
+        }
+        if (++in.count >= ack_every) acks_now = true;
       }
     }
     if (!cb.on_message) return;
@@ -568,24 +623,45 @@ struct endpoint::impl {
     }
   }
 
-  // Acks go back in one message per peer, once 16 envelopes or 10 ms have gathered (or `all`).
+  // Acks ride on the credits going back (handle(cmd_send)). A stream whose ack found no credit to ride on
+  // for a whole tick (10 to 20 ms), or that gathered `ack_every` envelopes, gets a separate Ack, one message
+  // per peer. `all`: every ack due, now (closing).
   void send_acks(bool all) {
     auto now = clock::now();
-    for (auto it = acks_due.begin(); it != acks_due.end();) {
-      auto& due = it->second;
-      if (!all && due.count < 16 && now - due.since < std::chrono::milliseconds(10)) {
-        ++it;
-        continue;
+    bool tick = all || acks_now || now >= next_tick;
+    if (!tick) return;
+    bool timed = all || now >= next_tick;
+    if (now >= next_tick) next_tick = now + ack_delay;
+    acks_now = false;
+    std::unordered_map<std::string, control::ack> out;
+    std::erase_if(ack_list, [&](const stream_key& k) {
+      auto it = in_streams.find(k);
+      if (it == in_streams.end()) return true;
+      auto& in = it->second;
+      if (in.next == in.acked) {  // acked on a credit since
+        in.listed = false;
+        in.marked = false;
+        return true;
       }
-      control::ack a;
-      for (const auto& [k, next] : due.streams) a.streams.push_back({k, next});
+      if (!(all || in.count >= ack_every || (timed && in.marked))) {
+        if (timed) in.marked = true;  // due at the next tick unless a credit takes it first
+        return false;
+      }
+      out[in.peer].streams.push_back({k, in.next});
+      in.acked = in.next;
+      in.count = 0;
+      in.listed = false;
+      in.marked = false;
+      return true;
+    });
+    for (auto& [name, a] : out) {
       multipart parts;
-      parts.emplace_back(it->first.data(), it->first.size());
+      parts.emplace_back(name.data(), name.size());
       for (auto& p : encode(control_msg{0, std::move(a)})) parts.push_back(std::move(p));
       router_pending.push_back(std::move(parts));
-      it = acks_due.erase(it);
+      acks_separate.add(1);
     }
-    flush_router();
+    if (!out.empty()) flush_router();
   }
 
   // A gap that the resends have not filled within `gap_timeout` is a loss: reported once.
@@ -615,49 +691,92 @@ struct endpoint::impl {
     return true;
   }
 
+  // The kept copy of a data envelope shares its buffers (zmq_msg_copy: a reference, not a copy of the data);
+  // a header-only envelope (the common case) needs no vector for it.
+  static kept_msg keep(std::uint64_t seq, multipart& parts) {
+    kept_msg k{seq, {}, {}};
+    k.head.copy(parts[0]);
+    if (parts.size() > 1) {
+      k.rest.resize(parts.size() - 1);
+      for (std::size_t i = 1; i < parts.size(); ++i) k.rest[i - 1].copy(parts[i]);
+    }
+    return k;
+  }
+  static multipart unkeep(kept_msg& k) {
+    multipart out(1 + k.rest.size());
+    out[0].copy(k.head);
+    for (std::size_t i = 0; i < k.rest.size(); ++i) out[i + 1].copy(k.rest[i]);
+    return out;
+  }
+
+  // The kept envelopes of one outgoing stream (looked up once per run of envelopes on the same stream).
+  stream_out& out_stream(const stream_key& k, dealer& d) {
+    if (last_out && last_out_key == k && last_out->owner == &d) return *last_out;
+    auto& o = out_streams[k];
+    o.owner = &d;
+    last_out = &o;
+    last_out_key = k;
+    return o;
+  }
+
   void flush_dealer(dealer& d) {
     while (!d.pending.empty()) {
-      auto& parts = d.pending.front();
-      auto& numbered = d.pending_numbers.front();
-      std::optional<multipart> keep;
-      if (numbered) keep = share(parts);  // before zmq takes the parts
+      auto& q = d.pending.front();
+      std::optional<kept_msg> kept;
+      if (q.numbered) kept = keep(q.numbered->second, q.parts);  // before zmq takes the parts
       try {
-        if (!send_one(*d.sock, parts)) return;
-        if (numbered) d.unacked.push_back({numbered->first, numbered->second, std::move(*keep)});
+        if (!send_one(*d.sock, q.parts)) return;
+        if (q.numbered) {
+          out_stream(q.numbered->first, d).kept.push_back(std::move(*kept));
+          kept_count.add(1);
+        }
       } catch (const zmq::error_t& e) {
         report(problem::kind::send, d.address, fmt::format("send to {} failed: {}: message dropped", d.address, e.what()));
       }
       d.pending.pop_front();
-      d.pending_numbers.pop_front();
     }
   }
 
-  // After a reconnect: everything not acknowledged goes again, in order, ahead of what waits to be sent.
-  // The receiver drops what it already had by sequence number.
+  // After a reconnect: everything not acknowledged goes again, in order per stream, ahead of what waits to
+  // be sent. The receiver drops what it already had by sequence number.
   void resend(dealer& d) {
-    if (d.unacked.empty()) return;
-    std::deque<multipart> again;
-    std::deque<std::optional<std::pair<stream_key, std::uint64_t>>> numbers;
-    for (auto& k : d.unacked) {
-      again.push_back(share(k.parts));
-      numbers.emplace_back(std::pair{k.stream, k.seq});
+    std::deque<dealer::queued> again;
+    for (auto& [k, o] : out_streams) {
+      if (o.owner != &d) continue;
+      for (auto& m : o.kept) again.push_back({unkeep(m), std::pair{k, m.seq}});
+      kept_count.add(-static_cast<std::int64_t>(o.kept.size()));
+      o.kept.clear();  // kept again as they go out
     }
-    spdlog::info("wire {}: resending {} unacknowledged message(s) to {}", cfg.name, d.unacked.size(), d.address);
-    d.unacked.clear();  // they are kept again as they go out
+    if (again.empty()) return;
+    spdlog::info("wire {}: resending {} unacknowledged message(s) to {}", cfg.name, again.size(), d.address);
     for (auto& p : d.pending) again.push_back(std::move(p));
-    for (auto& n : d.pending_numbers) numbers.push_back(n);
     d.pending = std::move(again);
-    d.pending_numbers = std::move(numbers);
     flush_dealer(d);
   }
 
-  void acknowledged(dealer& d, const control::ack& a) {
-    std::unordered_map<stream_key, std::uint64_t, stream_key_hash> next;
-    for (const auto& s : a.streams) next[s.stream] = std::max(next[s.stream], s.next);
-    std::erase_if(d.unacked, [&](const dealer::kept& k) {
-      auto it = next.find(k.stream);
-      return it != next.end() && k.seq < it->second;
+  template <class Pred>
+  void forget_out(Pred pred) {
+    std::erase_if(out_streams, [&](const auto& kv) {
+      if (!pred(kv.first, kv.second)) return false;
+      kept_count.add(-static_cast<std::int64_t>(kv.second.kept.size()));
+      return true;
     });
+    last_out = nullptr;
+  }
+
+  // Every kept envelope of `stream` below `next` arrived: forgotten.
+  void acknowledged(const stream_key& stream, std::uint64_t next) {
+    stream_out* o = nullptr;
+    if (last_out && last_out_key == stream) {
+      o = last_out;
+    } else {
+      auto it = out_streams.find(stream);
+      if (it == out_streams.end()) return;
+      o = &it->second;
+    }
+    std::int64_t n = 0;
+    for (; !o->kept.empty() && o->kept.front().seq < next; ++n) o->kept.pop_front();
+    if (n) kept_count.add(-n);
   }
 
   void flush_router() {
@@ -742,12 +861,39 @@ struct endpoint::impl {
   std::mutex mu;
   std::deque<command> queue;
   std::thread io;
+  std::thread::id io_id;  // set before any callback can run
   // Only the I/O thread touches what follows.
   bool stopping = false;
   std::optional<zmq::socket_t> router, router_mon, zap;
   std::deque<multipart> router_pending;
   std::vector<std::unique_ptr<dealer>> dealers;
-  std::unordered_map<stream_key, std::uint64_t, stream_key_hash> next_seq;
+  // Per incoming stream: the next seq expected, and its ack state (one lookup per received envelope).
+  struct stream_in {
+    std::uint64_t next = 0;
+    std::uint64_t acked = 0;   // the last `next` acknowledged to its sender
+    std::uint32_t count = 0;   // envelopes since that ack
+    bool routed = false;       // it comes in on our ROUTER (its sender keeps it until acknowledged)
+    bool listed = false;       // in ack_list
+    bool marked = false;       // unacknowledged at the last tick: a separate Ack at the next one
+    std::string peer;          // the sender's name on our ROUTER
+  };
+  std::unordered_map<stream_key, stream_in, stream_key_hash> in_streams;
+  std::vector<stream_key> ack_list;  // streams with an ack due
+  bool acks_now = false;             // a stream gathered ack_every envelopes
+  clock::time_point next_tick{};
+  static constexpr std::uint32_t ack_every = 64;
+  static constexpr std::chrono::milliseconds ack_delay{10};
+  // Written by the I/O thread only (a relaxed load and store: no locked instruction), read by stats().
+  struct stat {
+    std::atomic<std::uint64_t> v{0};
+    void add(std::int64_t n) { v.store(v.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(n), std::memory_order_relaxed); }
+    std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  };
+  stat acks_piggybacked, acks_separate, kept_count, repeats_dropped;
+  // Per outgoing stream sent on a DEALER: its envelopes not yet acknowledged, in seq order.
+  std::unordered_map<stream_key, stream_out, stream_key_hash> out_streams;
+  stream_out* last_out = nullptr;  // the stream of the last envelope kept (pointers into the map are stable)
+  stream_key last_out_key;
   struct gap {
     clock::time_point since;
     std::string peer;
@@ -755,13 +901,6 @@ struct endpoint::impl {
     bool reported = false;
   };
   std::unordered_map<stream_key, gap, stream_key_hash> gaps;
-  struct ack_due {
-    clock::time_point since;
-    std::size_t count = 0;
-    std::unordered_map<stream_key, std::uint64_t, stream_key_hash> streams;
-  };
-  std::unordered_map<std::string, ack_due> acks_due;  // by peer name on our ROUTER
-  std::uint64_t repeats_dropped = 0;
   struct parked_msg {
     clock::time_point until;
     multipart parts;
@@ -804,6 +943,10 @@ multipart within_limit(multipart parts, std::int64_t limit) {
 }  // namespace
 
 void endpoint::send(peer_id to, const envelope& e) {
+  if (std::holds_alternative<local::credit_msg>(e.body)) {  // encoded on the I/O thread, with an ack if due
+    impl_->push(cmd_send{to, {}, {}, std::pair{e.stream(), e.seq}, e});
+    return;
+  }
   impl_->push(cmd_send{to, {}, within_limit(encode(e, impl_->cfg.encode), impl_->cfg.max_part_bytes),
                        std::pair{e.stream(), e.seq}});
 }
@@ -811,6 +954,10 @@ void endpoint::send(peer_id to, const control_msg& c) {
   send_parts(to, within_limit(encode(c, impl_->cfg.encode), impl_->cfg.max_part_bytes));
 }
 void endpoint::send_to_name(const std::string& name, const envelope& e) {
+  if (std::holds_alternative<local::credit_msg>(e.body)) {
+    impl_->push(cmd_send{std::nullopt, name, {}, std::nullopt, e});
+    return;
+  }
   send_parts_to_name(name, within_limit(encode(e, impl_->cfg.encode), impl_->cfg.max_part_bytes));
 }
 void endpoint::send_to_name(const std::string& name, const control_msg& c) {
@@ -819,6 +966,10 @@ void endpoint::send_to_name(const std::string& name, const control_msg& c) {
 const endpoint_config& endpoint::config() const { return impl_->cfg; }
 
 void endpoint::drop(peer_id peer) { impl_->push(cmd_drop{peer}); }
+endpoint::counters endpoint::stats() const {
+  return {impl_->kept_count.get(), impl_->acks_piggybacked.get(), impl_->acks_separate.get(),
+          impl_->repeats_dropped.get()};
+}
 void endpoint::forget_run(std::uint64_t run) {
   cmd_forget c{run, {}};
   auto f = c.done.get_future();

@@ -44,6 +44,9 @@ struct endpoint_config {
   std::chrono::milliseconds heartbeat_timeout{5000};
   // A sequence gap (messages after a loss) that resends have not filled within this is reported as lost.
   std::chrono::milliseconds gap_timeout{5000};
+  // A connection this endpoint opened that closed (its peer silent past heartbeat_timeout, or a reset) and
+  // has not come back within this is reported once as `silent` (a reset reconnects within ~100 ms).
+  std::chrono::milliseconds link_grace{1000};
   // A message for a peer on the bound socket that is not connected (it may be reconnecting) is retried for
   // this long before it is dropped and reported. 0: report at once.
   std::chrono::milliseconds reconnect_grace{5000};
@@ -67,7 +70,9 @@ struct incoming {
 };
 
 struct problem {
-  enum class kind { decode, sequence, refused, disconnected, send };
+  // silent: a connection this endpoint opened closed and did not come back within link_grace (`peer`: its
+  // address). Reported once per outage.
+  enum class kind { decode, sequence, refused, disconnected, send, silent };
   problem::kind what;
   std::string peer;  // name, address or client key, as known
   std::string text;  // one line for a log or a run report
@@ -117,6 +122,15 @@ class endpoint {
 
   // Adds client keys the bound curve server accepts from now on (e.g. the peers of a run). Thread-safe.
   void allow(const std::vector<std::string>& keys);
+
+  // What the endpoint has done so far; any thread may read it (tests, benchmarks, logs).
+  struct counters {
+    std::uint64_t kept = 0;              // data envelopes sent on a DEALER and not yet acknowledged
+    std::uint64_t acks_piggybacked = 0;  // acks that rode on a credit envelope
+    std::uint64_t acks_separate = 0;     // separate Ack messages (no credit went back in time)
+    std::uint64_t repeats_dropped = 0;   // resent envelopes that had arrived before
+  };
+  counters stats() const;
 
   struct impl;
 

@@ -67,14 +67,19 @@ struct Envelope {
     eos @6 :Eos;
     call @7 :Call;
     reply @8 :Reply;
+    cancelCall @9 :CancelCall;
   }
 }
 
 struct Batch { link @0 :UInt32; values @1 :List(Value); }
-struct Credit { link @0 :UInt32; credits @1 :UInt32; }
+# `ack`: an acknowledgement riding on the credit (0: none): every envelope of the reverse stream (the one
+# from this envelope's `to` to its `from`) with a seq below `ack` has arrived. See docs/wire.md.
+struct Credit { link @0 :UInt32; credits @1 :UInt32; ack @2 :UInt64; }
 struct Eos { link @0 :UInt32; }
 struct Call { id @0 :UInt64; request @1 :Value; }
 struct Reply { id @0 :UInt64; ok @1 :Bool; value @2 :Value; error @3 :Text; }
+# The caller gave up on call `id` (timeout, restart, stop): a tool that has not started it never runs it.
+struct CancelCall { id @0 :UInt64; }
 
 # ---- control: driver <-> worker ----
 

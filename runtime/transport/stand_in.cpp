@@ -41,9 +41,8 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       [forward](local::eos_msg& m) { forward(m); },
       [forward](local::call_msg& m) { forward(std::move(m)); },
       [forward](local::reply_msg& m) { forward(std::move(m)); },
-      // A caller's cancel of a call it gave up on is not carried across hosts yet: the remote tool runs
-      // the call and the caller drops its late reply (counted as late in the summary).
-      [](const local::cancel_call_msg&) {},
+      // A caller gave up on a call (timeout, restart, stop): the remote tool must not start it.
+      [forward](const local::cancel_call_msg& m) { forward(m); },
   };
 }
 
@@ -84,6 +83,9 @@ std::optional<std::string> receiver::check(const envelope& e, const std::string&
             return fmt::format("{}: {} credits on link {}, whose capacity is {}", s, m.credits, m.link, l->second);
         } else if constexpr (std::is_same_v<T, local::call_msg>) {
           if (!rule.calls) return fmt::format("{}: a call to instance {}, which is not a tool of instance {}", s, e.to, e.from);
+        } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
+          if (!rule.calls)
+            return fmt::format("{}: a call cancel to instance {}, which is not a tool of instance {}", s, e.to, e.from);
         } else {
           if (!rule.replies)
             return fmt::format("{}: a reply from instance {}, which is not a tool that instance {} calls", s, e.from,

@@ -196,6 +196,39 @@ edges:
   }
 }
 
+// The caller on host a gives up on calls to a slow tool on host b (timeout): each cancel crosses the wire,
+// so the tool never starts a call its caller gave up on. The tool runs the first call (3 s); the asker makes
+// its calls one after the other, each times out after 200 ms while queued behind the first, and their
+// cancels reach b long before the tool is free (the last at about 0.8 s; 2 s of margin for a loaded machine).
+TEST_CASE("a call its caller gave up on is cancelled on the tool's host and never runs there" *
+          doctest::timeout(60)) {
+  cluster_dir d("cancel");
+  int pa = free_port(), pb = free_port();
+  auto plugin = std::string(LOOM_BINARY_DIR) + "/lib/libloom_calls_test_plugin.so";
+  worker a("a", pa, d.dir, {"--plugin", plugin}), b("b", pb, d.dir, {"--plugin", plugin});
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("calls.yaml", R"(graph: calls
+nodes:
+  numbers: {kind: source.sequence, params: {count: 4}, placement: {host: a}}
+  ask: {kind: test.asker, params: {timeout_ms: 200}, tools: [slow], placement: {host: a}}
+  slow: {kind: test.slow_tool, params: {delay_ms: 3000}, placement: {host: b}}
+  out: {kind: sink.file, params: {path: out/replies.jsonl}, placement: {host: a}}
+edges:
+  - numbers -> ask -> out
+)");
+  process_options o;
+  o.cwd = d.dir.string();
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--plugin", plugin}, o);
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  REQUIRE(r.status == 0);
+  // every call timed out at the caller (the first one too: it took 3 s) ...
+  auto text = read_file(d.dir / "out/replies.jsonl");
+  CHECK(text.find("did not reply within 200 ms") != std::string::npos);
+  CHECK(table_row(r.err, "ask") == "ask test.asker 4 4");
+  // ... and the tool ran only the first: the three cancelled calls never started on host b
+  CHECK(table_row(r.err, "slow") == "slow test.slow_tool 1 1");
+}
+
 TEST_CASE("with CurveZMQ a driver without the right key is refused, and the refusal is logged" *
           doctest::timeout(60)) {
   cluster_dir d("curve");

@@ -193,4 +193,48 @@ class netns_pair {
 };
 
 
+// Three namespaces: hosts a and b and a driver's d, each pair joined by its own veth, so the data link
+// a <-> b can go down while the driver still reaches both. Each host's address (10.231.10.1 for a,
+// 10.231.10.2 for b) lives on its loopback and is routed over the veths; set_data_link cuts only a <-> b.
+class netns_trio {
+ public:
+  netns_trio() {
+    auto t = std::to_string(getpid() % 100000);
+    a_ = "loom-ta-" + t, b_ = "loom-tb-" + t, d_ = "loom-td-" + t;
+    ab_ = "tab" + t, ba_ = "tba" + t;
+    ok_ = sh("ip netns add " + a_) && sh("ip netns add " + b_) && sh("ip netns add " + d_) &&
+          veth(a_, ab_, "10.231.7.1", b_, ba_, "10.231.7.2") &&
+          veth(d_, "tda" + t, "10.231.8.1", a_, "tad" + t, "10.231.8.2") &&
+          veth(d_, "tdb" + t, "10.231.9.1", b_, "tbd" + t, "10.231.9.2") &&
+          sh("ip -n " + a_ + " addr add 10.231.10.1/32 dev lo") && sh("ip -n " + b_ + " addr add 10.231.10.2/32 dev lo") &&
+          sh("ip -n " + a_ + " route add 10.231.10.2/32 via 10.231.7.2") &&
+          sh("ip -n " + b_ + " route add 10.231.10.1/32 via 10.231.7.1") &&
+          sh("ip -n " + d_ + " route add 10.231.10.1/32 via 10.231.8.2") &&
+          sh("ip -n " + d_ + " route add 10.231.10.2/32 via 10.231.9.2");
+  }
+  ~netns_trio() {
+    for (auto& n : {a_, b_, d_}) sh("ip netns del " + n);
+  }
+  bool ok() const { return ok_; }
+  bool set_data_link(bool up) const {
+    auto state = std::string(up ? " up" : " down");
+    return sh("ip -n " + a_ + " link set " + ab_ + state) && sh("ip -n " + b_ + " link set " + ba_ + state);
+  }
+  std::vector<std::string> in_a() const { return {"/usr/sbin/ip", "netns", "exec", a_}; }
+  std::vector<std::string> in_b() const { return {"/usr/sbin/ip", "netns", "exec", b_}; }
+  std::vector<std::string> in_d() const { return {"/usr/sbin/ip", "netns", "exec", d_}; }
+
+ private:
+  static bool sh(const std::string& cmd) { return std::system((cmd + " 2>/dev/null").c_str()) == 0; }
+  static bool veth(const std::string& n1, const std::string& i1, const std::string& ip1, const std::string& n2,
+                   const std::string& i2, const std::string& ip2) {
+    return sh("ip link add " + i1 + " netns " + n1 + " type veth peer name " + i2 + " netns " + n2) &&
+           sh("ip -n " + n1 + " addr add " + ip1 + "/24 dev " + i1) && sh("ip -n " + n2 + " addr add " + ip2 + "/24 dev " + i2) &&
+           sh("ip -n " + n1 + " link set " + i1 + " up") && sh("ip -n " + n2 + " link set " + i2 + " up") &&
+           sh("ip -n " + n1 + " link set lo up") && sh("ip -n " + n2 + " link set lo up");
+  }
+  std::string a_, b_, d_, ab_, ba_;
+  bool ok_ = false;
+};
+
 }  // namespace loom::test::cluster

@@ -17,7 +17,7 @@ std::vector<std::vector<std::uint8_t>> templates() {
   std::vector<transport::body> bodies = {
       local::batch_msg{0, {value{1}, value{"text"}, value{value_map{{"k", value{2.5}}}}, value{value_list{}}}},
       local::credit_msg{0, 4}, local::eos_msg{0}, local::call_msg{1, value{}},
-      local::reply_msg{1, false, value{}, "no"}};
+      local::reply_msg{1, false, value{}, "no"}, local::cancel_call_msg{1}};
   std::vector<std::vector<std::uint8_t>> out;
   for (std::uint32_t from : {0u, 2u})
     for (auto& b : bodies) {

@@ -29,7 +29,7 @@ namespace loom::fuzz {
 inline caf::behavior swallow(caf::event_based_actor*, std::uint32_t /*instance*/) {
   return {
       [](local::batch_msg&) {}, [](local::credit_msg&) {}, [](local::eos_msg&) {},
-      [](local::call_msg&) {},  [](local::reply_msg&) {},
+      [](local::call_msg&) {},  [](local::reply_msg&) {}, [](local::cancel_call_msg&) {},
   };
 }
 

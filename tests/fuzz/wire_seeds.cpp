@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   write(dir, "eos", encode(envelope{1, 2, 3, 3, local::eos_msg{11}}));
   write(dir, "call", encode(envelope{1, 2, 3, 4, local::call_msg{77, value{value_map{{"q", "why"}}}}}));
   write(dir, "reply", encode(envelope{1, 2, 3, 5, local::reply_msg{77, false, value{}, "tool failed"}}));
+  write(dir, "cancel-call", encode(envelope{1, 2, 3, 6, local::cancel_call_msg{77}}));
   using namespace control;
   plan p{{{"h1", "tcp://127.0.0.1:7100"}, {"h2", "tcp://127.0.0.1:7101"}}, {0, 1, 1, 0}, {0, -1, -1, -1}};
   write(dir, "hello", encode(control_msg{0, hello{"w1"}}));

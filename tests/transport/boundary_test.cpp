@@ -23,6 +23,7 @@ caf::behavior sink(caf::event_based_actor* self, std::shared_ptr<std::atomic<int
       [=](local::eos_msg&) { ++*seen; },
       [=](local::call_msg&) { ++*seen; },
       [=](local::reply_msg&) { ++*seen; },
+      [=](local::cancel_call_msg&) { ++*seen; },
   };
 }
 
@@ -63,6 +64,8 @@ TEST_CASE("the receiver refuses link ids, credits, batches, calls and keys the r
         "run 9 stream 0->1: credit for link 0, which is not an output link of instance 1 to instance 0");
   CHECK(r.deliver(env(0, local::call_msg{1, value{}}), "KEY-A").value() ==
         "run 9 stream 0->1: a call to instance 1, which is not a tool of instance 0");
+  CHECK(r.deliver(env(0, local::cancel_call_msg{1}), "KEY-A").value() ==
+        "run 9 stream 0->1: a call cancel to instance 1, which is not a tool of instance 0");
   CHECK(r.deliver(env(2, local::batch_msg{0, four}), "KEY-A").value() ==
         "run 9 stream 2->1: link 0 is not an input link of instance 1 from instance 2");
   CHECK(r.deliver(env(0, local::reply_msg{1, true, value{}, ""}), "KEY-A").value() ==
@@ -84,12 +87,20 @@ TEST_CASE("the receiver refuses link ids, credits, batches, calls and keys the r
   CHECK(r2.deliver(back({3, 1}), "KEY-B").value() ==
         "run 9 stream 1->0: credit for link 3, which is not an output link of instance 0 to instance 1");
 
-  // only the four accepted messages reached an actor
+  // a call's cancel goes from the caller (1) to its tool (2) only, on the tool's host
+  std::vector<caf::actor> local3(3), stand3(3);
+  local3[2] = sys.spawn(sink, seen);
+  stand3[1] = sys.spawn(sink, seen);
+  receiver r3(9, local3, stand3, rules);
+  CHECK_FALSE(r3.deliver(envelope{9, 1, 2, 0, local::cancel_call_msg{5}}, "KEY-B"));
+
+  // only the five accepted messages reached an actor
   auto until = std::chrono::steady_clock::now() + 5s;
-  while (seen->load() < 4 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  while (seen->load() < 5 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
   std::this_thread::sleep_for(50ms);
-  CHECK(seen->load() == 4);
-  for (auto& a : {local[1], stand_ins[0], stand_ins[2], local2[0], stand2[1]}) caf::anon_send_exit(a, caf::exit_reason::kill);
+  CHECK(seen->load() == 5);
+  for (auto& a : {local[1], stand_ins[0], stand_ins[2], local2[0], stand2[1], local3[2], stand3[1]})
+    caf::anon_send_exit(a, caf::exit_reason::kill);
 }
 
 TEST_CASE("a curve server learns each sender's authenticated key, and allow() admits new keys" *

@@ -153,6 +153,9 @@ TEST_CASE("every data message survives a round trip" * doctest::timeout(10)) {
   CHECK_FALSE(r.ok);
   CHECK(r.reply.is_null());
   CHECK(r.error == "tool failed");
+  auto cancel = round_trip(envelope{1, 2, 3, 8, local::cancel_call_msg{77}});
+  CHECK(std::get<local::cancel_call_msg>(cancel.body).id == 77);
+  CHECK(cancel.seq == 8);
   auto big = round_trip(envelope{std::numeric_limits<std::uint64_t>::max(), 0xFFFFFFFFu, 0, ~0ull, local::eos_msg{0}});
   CHECK(big.seq == ~0ull);
 }
@@ -283,8 +286,8 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   auto f = env.initRoot<s::Frame>();
   f.setVersion(s::WIRE_VERSION);
   f.initData().initEos();
-  poke_u16(f.getData(), 12, 5);
-  CHECK(decode_error(to_parts(env)) == "unknown envelope body tag 5");
+  poke_u16(f.getData(), 12, 6);  // 0..5: batch, credit, eos, call, reply, cancelCall
+  CHECK(decode_error(to_parts(env)) == "unknown envelope body tag 6");
 
   capnp::MallocMessageBuilder ctl;
   auto fc = ctl.initRoot<s::Frame>();

@@ -2,6 +2,8 @@
 // sequence gaps and repeats reported, an unreachable peer named, an unknown name reported.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "runtime/transport/endpoint.hpp"
@@ -116,6 +118,93 @@ TEST_CASE("TCP resets mid-stream lose nothing and repeat nothing: unacknowledged
   CHECK(proxy.resets() == 3);
   CHECK_FALSE(at_b.next_message(200ms));
   while (auto p = at_b.next_problem(10ms)) CHECK(p->what != problem::kind::sequence);
+}
+
+// Acks ride on the credits going the other way (the receiver's credit for stream 0->1 carries the ack of
+// 0->1), both on the receiver's own connection to the sender (as between workers) and back by name on the
+// connection the sender opened; a stream with no credit going back gets a separate Ack within 10-20 ms.
+TEST_CASE("acks ride on credits going back; a separate Ack only when none goes" * doctest::timeout(60)) {
+  for (bool by_name : {false, true}) {
+    CAPTURE(by_name);
+    test::collector at_a;
+    endpoint a(test::config("a"), at_a.callbacks());
+    auto addr_a = a.bind("tcp://127.0.0.1:0");
+    endpoint* bp = nullptr;
+    peer_id b_to_a = 0;
+    stream_numbering back;
+    std::atomic<int> batches{0};
+    endpoint b(test::config("b"), {[&](incoming&& in) {
+                                     auto& e = std::get<envelope>(in.msg);
+                                     if (!std::holds_alternative<local::batch_msg>(e.body)) return;
+                                     ++batches;
+                                     envelope credit{1, 1, 0, back.next({1, 1, 0}), local::credit_msg{0, 1}};
+                                     if (by_name) bp->send_to_name(in.peer, credit);
+                                     else bp->send(b_to_a, credit);
+                                   },
+                                   [](const problem&) {}});
+    bp = &b;
+    auto to_b = a.connect(b.bind("tcp://127.0.0.1:0"));
+    b_to_a = b.connect(addr_a);
+    stream_numbering numbers;
+    constexpr int n = 300;
+    for (int i = 0; i < n; ++i) {
+      a.send(to_b, numbered(numbers.next({1, 0, 1}), i));
+      auto credit = at_a.next_message(10s);  // one at a time: each credit answers the batch before it
+      REQUIRE(credit);
+      auto& e = std::get<envelope>(credit->msg);
+      CHECK(std::get<local::credit_msg>(e.body).credits == 1);
+    }
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (a.stats().kept > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    CHECK(a.stats().kept == 0);  // every batch acknowledged ...
+    auto s = b.stats();
+    CHECK(s.acks_piggybacked >= n / 2);  // ... nearly all on the credits (a loaded machine may let a tick pass)
+    CHECK(s.acks_separate < n / 2);
+    if (!by_name) {  // b's credits on its own connection are acknowledged too (separately: a sends no credit)
+      while (b.stats().kept > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+      CHECK(b.stats().kept == 0);
+    }
+    // end-of-stream gets no credit back: its ack comes alone
+    auto separate = s.acks_separate;
+    a.send(to_b, envelope{1, 0, 1, numbers.next({1, 0, 1}), local::eos_msg{0}});
+    until = std::chrono::steady_clock::now() + 5s;
+    while (b.stats().acks_separate == separate && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+    CHECK(b.stats().acks_separate == separate + 1);
+    while (a.stats().kept > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    CHECK(a.stats().kept == 0);
+    CHECK(batches.load() == n);
+  }
+}
+
+// A connection that resets and comes back is no loss; one that stays gone past link_grace is reported once
+// as silent, naming the address (a worker turns that into a failed run naming both hosts: docs/cluster.md).
+TEST_CASE("a link that resets comes back quietly; one that stays down is reported silent" * doctest::timeout(30)) {
+  test::collector at_a, at_b;
+  endpoint b(test::config("b"), at_b.callbacks());
+  auto bound = b.bind("tcp://127.0.0.1:0");
+  auto proxy = std::make_unique<test::reset_proxy>(std::stoi(bound.substr(bound.rfind(':') + 1)));
+  auto ca = test::config("a");
+  ca.link_grace = 300ms;
+  endpoint a(ca, at_a.callbacks());
+  auto address = proxy->address();
+  auto to_b = a.connect(address);
+  a.send(to_b, numbered(0, 0));
+  REQUIRE(at_b.next_message(5s));
+  proxy->reset_all();  // back within ~100 ms: a disconnect, no silence
+  std::this_thread::sleep_for(800ms);
+  a.send(to_b, numbered(1, 1));
+  REQUIRE(at_b.next_message(5s));
+  while (auto p = at_a.next_problem(10ms)) CHECK(p->what != problem::kind::silent);
+  proxy.reset();  // gone: connections reset, reconnects refused
+  std::optional<problem> silent;
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!silent && std::chrono::steady_clock::now() < until)
+    if (auto p = at_a.next_problem(100ms); p && p->what == problem::kind::silent) silent = p;
+  REQUIRE(silent);
+  CHECK(silent->peer == address);
+  CHECK(silent->text.find("did not come back within 300 ms") != std::string::npos);
+  CHECK_FALSE(at_a.next_problem(600ms).has_value());  // once per outage
 }
 
 TEST_CASE("a message for a peer that is reconnecting waits for it instead of being dropped" * doctest::timeout(30)) {
