@@ -27,7 +27,9 @@ struct driver_options {
   std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds heartbeat_every{500};
-  std::chrono::milliseconds heartbeat_timeout{3000};
+  // 5 s: a 2 s network outage plus TCP's retransmission backoff (RTO from 200 ms, doubling) can hold
+  // the first heartbeat after it up to ~3.5 s after the last one delivered; that must not count as lost.
+  std::chrono::milliseconds heartbeat_timeout{5000};
   std::function<bool()> interrupted;
   std::function<void(const local::run_report&)> on_progress;
   std::function<void(const std::string&)> log;

@@ -27,7 +27,7 @@ struct worker_options {
   bool insecure = false;
   std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE of every socket
   const registry* kinds = nullptr;
-  std::chrono::milliseconds driver_silence{3000};  // abandon a run after this long without a heartbeat
+  std::chrono::milliseconds driver_silence{5000};  // abandon a run after this long without a heartbeat (see driver.hpp)
   std::function<bool()> stopping;                   // polled: true ends the worker (SIGINT)
   std::function<void(const std::string&)> log;      // one line per event
   std::function<void(const std::string&)> on_listening;  // the address bound (PORT 0: the port chosen)

@@ -85,7 +85,7 @@ TEST_CASE("the example cluster pipeline runs with replicas spread over two worke
   CHECK(r.err.find("work x2") != std::string::npos);
 }
 
-TEST_CASE("a worker killed with SIGKILL is found within 3 seconds; the others go back to waiting" *
+TEST_CASE("a worker killed with SIGKILL is found within 5 seconds; the others go back to waiting" *
           doctest::timeout(60)) {
   cluster_dir d("kill");
   int pa = free_port(), pb = free_port();
@@ -103,7 +103,7 @@ TEST_CASE("a worker killed with SIGKILL is found within 3 seconds; the others go
   CHECK(r.status == 1);
   CHECK(r.err.find("worker `b` at tcp://127.0.0.1:" + std::to_string(pb) + " lost") != std::string::npos);
   CHECK(r.err.find("nodes lost: pace") != std::string::npos);
-  CHECK(r.seconds < 1 + 3 + 3);  // started, killed after ~1 s, found within 3 s, the rest stopped
+  CHECK(r.seconds < 1 + 5 + 3);  // started, killed after ~1 s, found within 5 s, the rest stopped
   CHECK(a.wait_for_log("waiting for the next", 15s));
   // worker a serves the next run
   auto alone = d.cluster({{"a", pa}});
