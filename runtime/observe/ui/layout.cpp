@@ -58,7 +58,7 @@ std::string ui_dot(const graph::graph& g, const host_map& hosts) {
       host_order.push_back(it->second);
   }
   for (std::size_t h = 0; h < host_order.size(); ++h) {
-    out += fmt::format("  subgraph cluster_{} {{\n    id=\"h{}\";\n    label={};\n    style=\"rounded,dashed\";\n"
+    out += fmt::format("  subgraph cluster_{} {{\n    id=\"h{}\";\n    label={};\n    style=\"dashed\";\n"
                        "    color=\"#888888\";\n    fontname=\"Helvetica\";\n",
                        h, h, quote("host " + host_order[h]));
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
