@@ -15,6 +15,7 @@
 #include "graph/builder.hpp"
 #include "runtime/observe/ui/page_files.hpp"
 #include "runtime/observe/ui/ui_server.hpp"
+#include "tests/cli/process.hpp"
 #include "tests/support/graph_runner.hpp"
 
 using namespace loom;
@@ -340,4 +341,12 @@ TEST_CASE("--ui addresses: PORT, :PORT, HOST:PORT; anything else is an error nam
       CHECK(std::string(e.what()).find("--ui `" + bad + "`") != std::string::npos);
     }
   }
+}
+
+TEST_CASE("loom run --ui with a bad address is a usage error naming it, before the run starts" * doctest::timeout(60)) {
+  auto r = test::run_process({test::loom_binary(), "run", LOOM_SOURCE_DIR "/tests/observe/slow.yaml", "--ui", "nowhere"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--ui `nowhere`") != std::string::npos);
+  CHECK(r.err.find("interrupted") == std::string::npos);
+  CHECK(r.err.find("slow-watch") == std::string::npos);  // no run began
 }
