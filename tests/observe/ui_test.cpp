@@ -15,7 +15,9 @@
 #include "graph/builder.hpp"
 #include "runtime/observe/ui/page_files.hpp"
 #include "runtime/observe/ui/ui_server.hpp"
+#include "runtime/observe/ui/run_totals.hpp"
 #include "tests/cli/process.hpp"
+#include "tests/serve/serve_process.hpp"
 #include "tests/support/graph_runner.hpp"
 
 using namespace loom;
@@ -349,4 +351,65 @@ TEST_CASE("loom run --ui with a bad address is a usage error naming it, before t
   CHECK(r.err.find("--ui `nowhere`") != std::string::npos);
   CHECK(r.err.find("interrupted") == std::string::npos);
   CHECK(r.err.find("slow-watch") == std::string::npos);  // no run began
+}
+
+TEST_CASE("run_totals sums the runs that finished and adds the latest counts of those in flight") {
+  observe::ui::run_totals t;
+  local::run_report r;
+  r.nodes.push_back(local::node_stats{"a", "source.value", 0, 1, 0, 1});
+  r.nodes.push_back(local::node_stats{"b", "flow.forward", 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 7});
+  r.edges.push_back(local::edge_stats{"a", "a", "b", "a.out -> b.in", 2'000'000, true});
+  t.done(0, r);
+  t.done(1, r);
+  r.result = local::run_report::outcome::failed;
+  t.done(0, r);
+  r.nodes[1].in = 5;
+  t.update(3, r);
+  CHECK(t.finished() == 3);
+  CHECK(t.failed() == 1);
+  CHECK(t.in_flight() == 1);
+  auto c = t.combined(2.5);
+  CHECK(c.seconds == 2.5);
+  REQUIRE(c.nodes.size() == 2);
+  CHECK(c.nodes[0].out == 4);
+  CHECK(c.nodes[1].in == 8);
+  CHECK(c.nodes[1].queued == 7);  // a queue is a gauge: the runs in flight only
+  REQUIRE(c.edges.size() == 1);
+  CHECK(c.edges[0].blocked);  // the run in flight waits
+  CHECK(c.edges[0].blocked_ns == 8'000'000);
+  t.done(3, r);
+  c = t.combined(3);
+  CHECK(c.nodes[1].in == 8);
+  CHECK(c.nodes[1].queued == 0);
+  CHECK_FALSE(c.edges[0].blocked);
+}
+
+TEST_CASE("loom serve --ui shows the served graph with the counts of every request summed" * doctest::timeout(90)) {
+  int ui_port = test::free_port();
+  test::serve_process serve("configs/serve_echo.yaml", {"--ui", "127.0.0.1:" + std::to_string(ui_port)});
+  INFO(serve.err());
+  httplib::Client api(serve.host(), serve.port());
+  for (int i = 0; i < 3; ++i) {
+    auto r = api.Post("/v1/chat/completions",
+                      R"({"model":"serve_echo","messages":[{"role":"user","content":"hello"}]})", "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
+  httplib::Client ui("127.0.0.1", ui_port);
+  json s;
+  for (auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
+    auto r = ui.Get("/snapshot");
+    REQUIRE(r);
+    s = json::parse(r->body);
+    if (node_of(s, "reply")["in"] == 3) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(node_of(s, "reply")["in"] == 3);
+  CHECK(node_of(s, "echo")["out"] == 3);
+  CHECK(s["state"].get<std::string>().starts_with("serving: 3 runs done (0 failed)"));
+  auto svg = ui.Get("/graph.svg");
+  REQUIRE(svg);
+  CHECK(svg->body.find(">echo</text>") != std::string::npos);
+  serve.signal(SIGTERM);
+  CHECK(serve.wait(20s) == 0);
 }

@@ -141,7 +141,7 @@ struct ui_server::impl {
     return it->second = best;
   }
 
-  std::string make_snapshot(const local::run_report& r, const char* state) {
+  std::string make_snapshot(const local::run_report& r, const std::string& state) {
     struct totals {
       std::uint64_t in = 0, out = 0, queued = 0, restarts = 0, dropped = 0, busy_ns = 0;
     };
@@ -189,7 +189,7 @@ struct ui_server::impl {
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 
-  void put(const local::run_report& r, const char* state) {
+  void put(const local::run_report& r, const std::string& state) {
     std::string text;
     {
       std::lock_guard lock{publish_mutex};
@@ -327,6 +327,8 @@ std::string ui_server::url() const {
 }
 
 void ui_server::publish(const local::run_report& r) { impl_->put(r, "running"); }
+
+void ui_server::publish(const local::run_report& r, const std::string& state) { impl_->put(r, state); }
 
 void ui_server::finish(const local::run_report& r) { impl_->put(r, state_name(r.result)); }
 

@@ -44,6 +44,8 @@ class ui_server {
 
   // A progress report of the run (counts per instance, edges). Cheap: one JSON text per call.
   void publish(const local::run_report& r);
+  // The same, with the state the page shows in place of "running" (`loom serve`: the requests so far).
+  void publish(const local::run_report& r, const std::string& state);
   // The run's end: the last counts and its outcome.
   void finish(const local::run_report& r);
   // A log line for the page (besides what reaches the spdlog sink).
