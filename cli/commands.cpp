@@ -127,6 +127,7 @@ int run_command(const common_options& common, const run_options& options) {
   bool ui_failed = false;
   auto ui = start_live_view(*g, options.ui, ui_failed);
   if (ui_failed) return invalid;
+  if (ui) ui->server().log(fmt::format("run `{}` started: {} nodes, {} edges", g->name, g->nodes.size(), g->edges.size()));
   install_sigint();
   progress bar{!options.quiet};
   local::run_options ro;
@@ -137,7 +138,13 @@ int run_command(const common_options& common, const run_options& options) {
   };
   auto report = local::run_graph(system, *g, *kinds, ro);
   report.peak_rss_kib = local::peak_rss_kib();
-  if (ui) ui->server().finish(report);
+  if (ui) {
+    ui->server().log(fmt::format("run `{}` ended after {:.3f} s: {}", g->name, report.seconds,
+                                 report.result == local::run_report::outcome::ok       ? std::string("ok")
+                                 : report.result == local::run_report::outcome::failed ? "failed: " + report.error
+                                                                                       : std::string("interrupted")));
+    ui->server().finish(report);
+  }
   bar.clear();
   std::fflush(stdout);
 

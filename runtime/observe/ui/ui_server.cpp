@@ -7,6 +7,7 @@
 #include <spdlog/sinks/base_sink.h>
 
 #include <charconv>
+#include <ctime>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -332,7 +333,14 @@ void ui_server::publish(const local::run_report& r, const std::string& state) { 
 
 void ui_server::finish(const local::run_report& r) { impl_->put(r, state_name(r.result)); }
 
-void ui_server::log(std::string line) { impl_->ring->add(std::move(line)); }
+void ui_server::log(std::string line) {
+  char stamp[16];
+  auto t = std::time(nullptr);
+  tm local{};
+  localtime_r(&t, &local);
+  std::strftime(stamp, sizeof stamp, "[%H:%M:%S] ", &local);
+  impl_->ring->add(stamp + std::move(line));
+}
 
 std::shared_ptr<spdlog::sinks::sink> ui_server::log_sink() const { return impl_->ring; }
 

@@ -48,7 +48,7 @@ class ui_server {
   void publish(const local::run_report& r, const std::string& state);
   // The run's end: the last counts and its outcome.
   void finish(const local::run_report& r);
-  // A log line for the page (besides what reaches the spdlog sink).
+  // A log line for the page (besides what reaches the spdlog sink), stamped with the local time.
   void log(std::string line);
   // An spdlog sink that keeps the last lines for the page; add it to a logger for as long as this lives.
   std::shared_ptr<spdlog::sinks::sink> log_sink() const;

@@ -18,7 +18,7 @@ if (!existsSync(LOOM_CHROMIUM)) throw new Error(`no browser at ${LOOM_CHROMIUM}:
 const require = createRequire(path.join(LOOM_UI_NPM, 'node_modules', 'x.js'));
 const puppeteer = require('puppeteer-core');
 
-const NODES = ['numbers', 'pace', 'work', 'tally'];  // tests/observe/slow.yaml
+const NODES = ['numbers', 'pace', 'work x2', 'tally', 'batch', 'batches'];  // tests/observe/slow.yaml
 const deadline = setTimeout(() => { console.error('ui_browser: over 100 s, giving up'); process.exit(1); }, 100_000);
 
 let loom;
@@ -42,7 +42,7 @@ try {
     executablePath: LOOM_CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
-    defaultViewport: { width: 1400, height: 520 },
+    defaultViewport: { width: 1400, height: 560 },
   });
   const page = await browser.newPage();
   const requests = [];
