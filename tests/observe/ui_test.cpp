@@ -17,6 +17,7 @@
 #include "runtime/observe/ui/ui_server.hpp"
 #include "runtime/observe/ui/run_totals.hpp"
 #include "tests/cli/process.hpp"
+#include "tests/cluster/harness.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/support/graph_runner.hpp"
 
@@ -412,4 +413,53 @@ TEST_CASE("loom serve --ui shows the served graph with the counts of every reque
   CHECK(svg->body.find(">echo</text>") != std::string::npos);
   serve.signal(SIGTERM);
   CHECK(serve.wait(20s) == 0);
+}
+
+TEST_CASE("loom run --cluster --ui draws each host as a group of the nodes placed there" * doctest::timeout(90)) {
+  namespace tc = test::cluster;
+  tc::cluster_dir dir("ui");
+  int pa = tc::free_port(), pb = tc::free_port(), ui_port = tc::free_port();
+  tc::worker a("a", pa, dir.dir), b("b", pb, dir.dir);
+  auto cluster = dir.cluster({{"a", pa}, {"b", pb}});
+  // About 2 s: the source on a, the throttle on b, the sink back on a.
+  auto graph = dir.write("watch.yaml", R"(graph: cluster-watch
+nodes:
+  numbers: {kind: source.sequence, params: {count: 200}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 100}, placement: {host: b}}
+  tally: {kind: sink.count, params: {expect: 200}, placement: {host: a}}
+edges:
+  - numbers -> pace -> tally
+)");
+  test::process_result run;
+  std::thread driver([&] {
+    run = test::run_process({test::loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--ui",
+                             "127.0.0.1:" + std::to_string(ui_port)},
+                            {.deadline = 60s});
+  });
+  httplib::Client ui("127.0.0.1", ui_port);
+  std::string svg;
+  json s;
+  for (auto until = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < until;) {
+    auto r = ui.Get("/graph.svg");
+    auto snap = ui.Get("/snapshot");
+    if (r && r->status == 200 && snap && snap->status == 200) {
+      svg = r->body;
+      s = json::parse(snap->body);
+      std::string log = s["log"].dump();
+      if (log.find("started on 2 workers") != std::string::npos) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  driver.join();
+  INFO(run.err);
+  CHECK(run.status == 0);
+  REQUIRE(!svg.empty());
+  CHECK(count_of(svg, "class=\"cluster\"") == 2);
+  CHECK(inside(svg, "n0", "h0"));  // numbers, on a (the first host among the nodes)
+  CHECK(inside(svg, "n2", "h0"));  // tally, on a
+  CHECK(inside(svg, "n1", "h1"));  // pace, on b
+  CHECK(svg.find(">host a</text>") != std::string::npos);
+  CHECK(svg.find(">host b</text>") != std::string::npos);
+  CHECK(s["hosts"]["pace"] == "b");
+  CHECK(s["log"].dump().find("driver: run ") != std::string::npos);  // the driver's log lines reach the page
 }
