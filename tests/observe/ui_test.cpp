@@ -10,6 +10,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "graph/builder.hpp"
@@ -415,38 +416,46 @@ TEST_CASE("loom serve --ui shows the served graph with the counts of every reque
   CHECK(serve.wait(20s) == 0);
 }
 
-TEST_CASE("loom run --cluster --ui draws each host as a group of the nodes placed there" * doctest::timeout(90)) {
+TEST_CASE("loom run --cluster --ui draws each host as a group of its nodes, with the workers' counts live" *
+          doctest::timeout(90)) {
   namespace tc = test::cluster;
   tc::cluster_dir dir("ui");
   int pa = tc::free_port(), pb = tc::free_port(), ui_port = tc::free_port();
   tc::worker a("a", pa, dir.dir), b("b", pb, dir.dir);
   auto cluster = dir.cluster({{"a", pa}, {"b", pb}});
-  // About 2 s: the source on a, the throttle on b, the sink back on a.
+  // About 3 s: the source on a, the throttle on b, the sink back on a.
   auto graph = dir.write("watch.yaml", R"(graph: cluster-watch
 nodes:
-  numbers: {kind: source.sequence, params: {count: 200}, placement: {host: a}}
+  numbers: {kind: source.sequence, params: {count: 300}, placement: {host: a}}
   pace: {kind: flow.throttle, params: {rate: 100}, placement: {host: b}}
-  tally: {kind: sink.count, params: {expect: 200}, placement: {host: a}}
+  tally: {kind: sink.count, params: {expect: 300}, placement: {host: a}}
 edges:
   - numbers -> pace -> tally
 )");
   test::process_result run;
+  std::atomic<bool> ended{false};
   std::thread driver([&] {
     run = test::run_process({test::loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--ui",
                              "127.0.0.1:" + std::to_string(ui_port)},
                             {.deadline = 60s});
+    ended = true;
   });
   httplib::Client ui("127.0.0.1", ui_port);
   std::string svg;
   json s;
-  for (auto until = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < until;) {
-    auto r = ui.Get("/graph.svg");
-    auto snap = ui.Get("/snapshot");
-    if (r && r->status == 200 && snap && snap->status == 200) {
-      svg = r->body;
-      s = json::parse(snap->body);
-      std::string log = s["log"].dump();
-      if (log.find("started on 2 workers") != std::string::npos) break;
+  std::set<std::uint64_t> tally_while_running;
+  bool waiting_seen = false;
+  for (auto until = std::chrono::steady_clock::now() + 40s; !ended && std::chrono::steady_clock::now() < until;) {
+    if (svg.empty())
+      if (auto r = ui.Get("/graph.svg"); r && r->status == 200) svg = r->body;
+    if (auto snap = ui.Get("/snapshot"); snap && snap->status == 200) {
+      auto now = json::parse(snap->body);
+      if (now["state"] == "running") {
+        s = now;
+        tally_while_running.insert(node_of(now, "tally")["in"].get<std::uint64_t>());
+        for (const auto& e : now["edges"])
+          if (e["id"] == "e0" && e["blocked"].get<bool>()) waiting_seen = true;
+      }
     }
     std::this_thread::sleep_for(20ms);
   }
@@ -460,6 +469,12 @@ edges:
   CHECK(inside(svg, "n1", "h1"));  // pace, on b
   CHECK(svg.find(">host a</text>") != std::string::npos);
   CHECK(svg.find(">host b</text>") != std::string::npos);
+  REQUIRE(!s.is_null());
   CHECK(s["hosts"]["pace"] == "b");
   CHECK(s["log"].dump().find("driver: run ") != std::string::npos);  // the driver's log lines reach the page
+  // The workers' progress reaches the driver while the run goes on: counts between none and all, rising.
+  INFO("tally while running: " << json(tally_while_running).dump());
+  CHECK(std::count_if(tally_while_running.begin(), tally_while_running.end(),
+                      [](std::uint64_t n) { return n > 0 && n < 300; }) >= 2);
+  CHECK(waiting_seen);  // the source on a waits for credit from the throttle on b
 }
