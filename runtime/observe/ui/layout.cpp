@@ -86,13 +86,13 @@ std::string ui_dot(const graph::graph& g, const host_map& hosts) {
 std::string render_svg(const std::string& dot) {
   static std::mutex graphviz;  // Graphviz keeps global state (its error buffer, the current graph)
   std::lock_guard lock{graphviz};
-  GVC_t* gvc = gvContext();
+  // One context for the process, never freed: Graphviz's pango plugin remembers the last font name it saw in
+  // a static pointer into the context's font table, so a second context would compare against freed memory
+  // (ASan finds it with libgvc 2.42/2.43). A context reachable from this static is not a leak.
+  static GVC_t* gvc = gvContext();
   if (!gvc) throw std::runtime_error("Graphviz: cannot create a context");
   Agraph_t* g = agmemread(dot.c_str());
-  if (!g) {
-    gvFreeContext(gvc);
-    throw std::runtime_error("Graphviz cannot read the graph's DOT text");
-  }
+  if (!g) throw std::runtime_error("Graphviz cannot read the graph's DOT text");
   std::string svg;
   std::string error;
   if (gvLayout(gvc, g, "dot") != 0) {
@@ -108,7 +108,6 @@ std::string render_svg(const std::string& dot) {
     gvFreeLayout(gvc, g);
   }
   agclose(g);
-  gvFreeContext(gvc);
   if (!error.empty()) throw std::runtime_error(error);
   return svg;
 }
