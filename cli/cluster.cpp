@@ -10,6 +10,7 @@
 
 #include "cli/load.hpp"
 #include "cli/progress.hpp"
+#include "cli/ui.hpp"
 #include "graph/emit.hpp"
 #include "graph/scalar.hpp"
 #include "runtime/cluster/driver.hpp"
@@ -84,6 +85,17 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   o.kinds = &kinds;
   o.max_message_bytes = static_cast<std::int64_t>(c->max_message_bytes);
   o.connect_timeout = std::chrono::milliseconds(static_cast<long>(options.connect_timeout * 1000));
+  // The live view groups the nodes by the host of their instance 0, as planned.
+  observe::ui::host_map hosts;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (auto h = p.at(static_cast<int>(i), 0).host; h >= 0) hosts[g.nodes[i].name] = c->hosts[static_cast<std::size_t>(h)].name;
+  bool ui_failed = false;
+  auto ui = start_live_view(g, options.ui, ui_failed, std::move(hosts));
+  if (ui_failed) return invalid;
+  auto log = [&ui, quiet = options.quiet](const std::string& line) {
+    if (!quiet) log_line("driver", line);
+    if (ui) ui->server().log("driver: " + line);
+  };
   install_sigint();
   install_sighup();
   if (auto why = source->start_workers(*c, p, o); !why.empty()) {
@@ -97,9 +109,13 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
     if (gone.empty()) gone = source->workers_gone();
     return interrupted_by_user() || !gone.empty();
   };
-  o.on_progress = [&](const local::run_report& r) { bar.update(r); };
-  if (!options.quiet) o.log = [](const std::string& line) { log_line("driver", line); };
+  o.on_progress = [&](const local::run_report& r) {
+    bar.update(r);
+    if (ui) ui->server().publish(r);
+  };
+  if (!options.quiet || ui) o.log = log;
   auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
+  if (ui) ui->server().finish(report);
   bar.clear();
   std::fflush(stdout);
   if (report.result == local::run_report::outcome::interrupted && !gone.empty() && !interrupted_by_user()) {

@@ -14,6 +14,7 @@
 #include "actors/builtins.hpp"
 #include "cli/load.hpp"
 #include "cli/progress.hpp"
+#include "cli/ui.hpp"
 #include "graph/export.hpp"
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
@@ -126,13 +127,27 @@ int run_command(const common_options& common, const run_options& options) {
   cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   caf::actor_system system{cfg};
 
+  bool ui_failed = false;
+  auto ui = start_live_view(*g, options.ui, ui_failed);
+  if (ui_failed) return invalid;
+  if (ui) ui->server().log(fmt::format("run `{}` started: {} nodes, {} edges", g->name, g->nodes.size(), g->edges.size()));
   install_sigint();
   progress bar{!options.quiet};
   local::run_options ro;
   ro.interrupted = [] { return interrupted_by_user(); };
-  ro.on_progress = [&](const local::run_report& r) { bar.update(r); };
+  ro.on_progress = [&](const local::run_report& r) {
+    bar.update(r);
+    if (ui) ui->server().publish(r);
+  };
   auto report = local::run_graph(system, *g, *kinds, ro);
   report.peak_rss_kib = local::peak_rss_kib();
+  if (ui) {
+    ui->server().log(fmt::format("run `{}` ended after {:.3f} s: {}", g->name, report.seconds,
+                                 report.result == local::run_report::outcome::ok       ? std::string("ok")
+                                 : report.result == local::run_report::outcome::failed ? "failed: " + report.error
+                                                                                       : std::string("interrupted")));
+    ui->server().finish(report);
+  }
   bar.clear();
   std::fflush(stdout);
 

@@ -25,6 +25,7 @@ struct run_options {
   std::string cluster;            // --cluster C: run across the cluster file's workers; `slurm`: the allocation's
   std::vector<std::string> plugins;  // the --plugin libraries, passed on to workers the driver starts
   double connect_timeout = 10;    // seconds to wait for each worker
+  std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
 };
 
 struct worker_options {
@@ -77,6 +78,7 @@ struct serve_options {
   std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
   bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
+  std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
 };
 int serve_command(const common_options& common, const serve_options& options);
 

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
       ->check(cluster_check);
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--ui", run.ui, "Serve a live view of the run at ADDR: PORT, :PORT or HOST:PORT (0: any port)");
   add_plugin(run_cmd);
 
   std::string graph_file, format = "dot";
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--api-key-env", serve.api_key_env,
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
+  serve_cmd->add_option("--ui", serve.ui, "Serve a live view of the served graph at ADDR: PORT, :PORT or HOST:PORT");
   add_plugin(serve_cmd);
 
   slurm_options slurm;

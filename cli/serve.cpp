@@ -15,6 +15,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "cli/ui.hpp"
+#include "runtime/observe/ui/run_totals.hpp"
 #include "runtime/serve/server.hpp"
 
 namespace loom::cli {
@@ -90,6 +92,23 @@ int serve_command(const common_options& common, const serve_options& options) {
   so.max_body = static_cast<std::size_t>(options.max_body);
   so.max_output = static_cast<std::size_t>(options.max_output);
   so.api_key = api_key;
+  // --ui: the served graph with every request's counts summed (runs finished and in flight).
+  bool ui_failed = false;
+  auto ui = start_live_view(*g, options.ui, ui_failed);
+  if (ui_failed) return invalid;
+  observe::ui::run_totals totals;
+  if (ui)
+    so.on_run = [&totals](std::size_t slot, const local::run_report& r, bool done) {
+      if (done) totals.done(slot, r);
+      else totals.update(slot, r);
+    };
+  auto started = std::chrono::steady_clock::now();
+  auto publish_totals = [&] {
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ui->server().publish(totals.combined(seconds),
+                         fmt::format("serving: {} runs done ({} failed), {} in flight", totals.finished(),
+                                     totals.failed(), totals.in_flight()));
+  };
   std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {
@@ -115,8 +134,17 @@ int serve_command(const common_options& common, const serve_options& options) {
   std::fflush(stderr);
   {
     signal_watcher watcher{*server};
+    std::jthread ticker;  // the live view's tick: the sums are put together twice a second, not per request
+    if (ui)
+      ticker = std::jthread([&](std::stop_token stop) {
+        while (!stop.stop_requested()) {
+          publish_totals();
+          for (int i = 0; i < 5 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      });
     server->run();
   }
+  if (ui) publish_totals();
   std::fprintf(stderr, "loom: stopped serving `%s`\n", g->name.c_str());
   return ok;
 }

@@ -19,6 +19,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
   slurm-wlm munge
+  libgraphviz-dev graphviz  # the live view (--ui) lays graphs out with libgvc
+  chromium                  # the live view's browser test (tests/observe/browser, puppeteer-core)
 )
 
 as_root() {

@@ -291,6 +291,7 @@ class driver {
           auto& s = report_.nodes[d->instance];
           s.in = d->counters.in, s.out = d->counters.out, s.busy_ns = d->counters.busy_ns;
           s.queue_hwm = d->counters.queue_hwm, s.restarts = d->counters.restarts, s.dropped = d->counters.dropped;
+          s.queued = 0;
           if (!dep_.instances[d->instance].is_tool && --callers_left == 0) release();
           // Once the run is being cancelled, instances end failed or cancelled because of it: the first
           // cause (an interrupt, a failure, a lost host) stays the run's outcome.
@@ -303,6 +304,18 @@ class driver {
                              local::instance_name(dep_, d->instance), d->error.empty() ? "" : ": " + d->error));
             cancel_all(report_.error);
           }
+        } else if (auto* pr = std::get_if<ctl::progress>(&c.body)) {  // the counts so far, for on_progress
+          for (const auto& x : pr->instances) {
+            if (x.instance >= done_.size() || done_[x.instance]) continue;
+            if (std::find(w.instances.begin(), w.instances.end(), x.instance) == w.instances.end()) continue;
+            auto& s = report_.nodes[x.instance];
+            s.in = x.counters.in, s.out = x.counters.out, s.busy_ns = x.counters.busy_ns;
+            s.queue_hwm = x.counters.queue_hwm, s.restarts = x.counters.restarts, s.dropped = x.counters.dropped;
+            s.queued = x.queued;
+          }
+          auto& edges = live_edges_[w.host];
+          edges.clear();
+          for (const auto& e : pr->edges) edges.push_back({e.from, e.from_node, e.to, e.label, e.blocked_ns, e.blocked});
         } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // lost or damaged messages, or a stopping worker
           auto names = unfinished(w);
           fail(fmt::format("host `{}`: {}{}", w.host, x->reason, names.empty() ? "" : "; its nodes not done: " + names));
@@ -326,12 +339,20 @@ class driver {
       if (o_.on_progress && clock::now() - last_progress > std::chrono::milliseconds(500)) {
         last_progress = clock::now();
         report_.seconds = std::chrono::duration<double>(clock::now() - started_).count();
+        report_.edges.clear();
+        for (const auto& [host, edges] : live_edges_) report_.edges.insert(report_.edges.end(), edges.begin(), edges.end());
         o_.on_progress(report_);
       }
     }
   }
 
   local::run_report finish() {
+    report_.edges.clear();  // the edges as last reported, nobody waiting any more
+    for (const auto& [host, edges] : live_edges_)
+      for (auto e : edges) {
+        e.blocked = false;
+        report_.edges.push_back(std::move(e));
+      }
     if (started_ != clock::time_point{})
       report_.seconds = std::chrono::duration<double>(clock::now() - started_).count();
     if (ep_) {
@@ -350,6 +371,7 @@ class driver {
   const driver_options& o_;
   local::deployment dep_;
   local::run_report report_;
+  std::map<std::string, std::vector<local::edge_stats>> live_edges_;  // per host: its latest progress's edges
   std::unique_ptr<tr::endpoint> ep_;
   std::vector<worker_link> workers_;
   inbox in_;

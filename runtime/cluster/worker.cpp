@@ -416,8 +416,23 @@ class worker {
                    cancelled};
       ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(dn)});
     };
-    auto report = local::run_slice(*system_, plan,
-                                   local::run_options{}, hooks);
+    // Every progress tick: this part's counts so far, for the driver's live view. The report lists the
+    // local instances in index order.
+    local::run_options ro;
+    std::vector<std::uint32_t> mine;
+    for (std::uint32_t i = 0; i < plan->instances.size(); ++i)
+      if (is_local(i)) mine.push_back(i);
+    ro.on_progress = [&](const local::run_report& rep) {
+      ctl::progress p;
+      for (std::size_t k = 0; k < rep.nodes.size() && k < mine.size(); ++k) {
+        const auto& s = rep.nodes[k];
+        p.instances.push_back({mine[k], ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped},
+                               s.queued});
+      }
+      for (const auto& e : rep.edges) p.edges.push_back({e.from, e.from_node, e.to, e.label, e.blocked_ns, e.blocked});
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(p)});
+    };
+    auto report = local::run_slice(*system_, plan, ro, hooks);
     log(fmt::format("run {}: local part done ({})", r.id,
                     report.result == local::run_report::outcome::ok ? "ok" : report.error));
     {

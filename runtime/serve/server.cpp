@@ -234,11 +234,14 @@ struct server::impl {
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
   }
   // Runs the slot's deployment once. Never throws.
-  output_channel::end run(const std::shared_ptr<const local::deployment>& d, const std::function<bool()>& interrupted) {
+  output_channel::end run(std::size_t slot, const std::shared_ptr<const local::deployment>& d,
+                          const std::function<bool()>& interrupted) {
     local::run_options ro;
     ro.interrupted = interrupted;
+    if (options.on_run) ro.on_progress = [&](const local::run_report& r) { options.on_run(slot, r, false); };
     try {
       auto report = local::run_slice(system, d, ro, local::slice_hooks{});
+      if (options.on_run) options.on_run(slot, report, true);
       if (report.result == local::run_report::outcome::failed) return {false, report.error};
       if (report.result == local::run_report::outcome::interrupted) return {false, "the run was interrupted"};
       return {};
@@ -324,7 +327,7 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
   // answer is too long, or the client has gone.
   connection_watch watch{req};
-  auto end = run(whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); });
+  auto end = run(lease.slot(), whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); });
   bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
   std::string buf;
@@ -358,7 +361,7 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
   st->head = head();
   st->guard.emplace(std::move(guard));
   st->thread = std::jthread([this, st_raw = st.get(), ch, lease = std::move(lease)]() mutable {
-    auto end = run(streamed[lease.slot()], [&] {
+    auto end = run(lease.slot(), streamed[lease.slot()], [&] {
       bool stop = st_raw->cancel.load() || force.load();
       if (stop) ch->abandon();  // a capture waiting for room returns, so the run can stop
       return stop;

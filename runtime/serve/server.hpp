@@ -19,6 +19,7 @@
 #include <string>
 
 #include "graph/graph.hpp"
+#include "runtime/local/run_report.hpp"
 #include "runtime/registry.hpp"
 #include "runtime/serve/served_graph.hpp"
 
@@ -46,6 +47,9 @@ struct server_options {
   std::optional<std::string> api_key;
   // On stop(): in-flight requests get this long to finish before their runs are interrupted.
   std::chrono::milliseconds grace{1500};
+  // Each request's run: its counts every progress tick (`done` false) and once at its end (`done` true),
+  // keyed by its slot; called on the thread that runs it (`loom serve --ui` sums them: runtime/observe/ui).
+  std::function<void(std::size_t slot, const local::run_report& report, bool done)> on_run;
   // More routes on the same listener (`loom serve --mcp` adds /mcp: runtime/mcp/http_server.hpp).
   std::function<void(httplib::Server&)> extra_routes;
 };

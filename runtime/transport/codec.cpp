@@ -193,6 +193,31 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           r.setError(text(m.error));
         } else if constexpr (std::is_same_v<T, control::refused>) {
           b.initRefused().setReason(text(m.reason));
+        } else if constexpr (std::is_same_v<T, control::progress>) {
+          auto p = b.initProgress();
+          auto is = p.initInstances(static_cast<unsigned>(m.instances.size()));
+          for (unsigned i = 0; i < is.size(); ++i) {
+            const auto& x = m.instances[i];
+            is[i].setInstance(x.instance);
+            is[i].setQueued(x.queued);
+            auto c = is[i].initCounters();
+            c.setIn(x.counters.in);
+            c.setOut(x.counters.out);
+            c.setBusyNs(x.counters.busy_ns);
+            c.setQueueHwm(x.counters.queue_hwm);
+            c.setRestarts(x.counters.restarts);
+            c.setDropped(x.counters.dropped);
+          }
+          auto es = p.initEdges(static_cast<unsigned>(m.edges.size()));
+          for (unsigned i = 0; i < es.size(); ++i) {
+            const auto& e = m.edges[i];
+            es[i].setFrom(text(e.from));
+            es[i].setFromNode(text(e.from_node));
+            es[i].setTo(text(e.to));
+            es[i].setLabel(text(e.label));
+            es[i].setBlockedNs(e.blocked_ns);
+            es[i].setBlocked(e.blocked);
+          }
         } else {
           auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
           for (unsigned i = 0; i < l.size(); ++i) {
@@ -412,6 +437,19 @@ control::body decode_control(s::Control::Reader r) {
     case s::Control::HEARTBEAT: return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs()};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
+    case s::Control::PROGRESS: {
+      control::progress p;
+      for (auto x : r.getProgress().getInstances()) {
+        auto c = x.getCounters();
+        p.instances.push_back({x.getInstance(),
+                               {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()},
+                               x.getQueued()});
+      }
+      for (auto e : r.getProgress().getEdges())
+        p.edges.push_back({str(e.getFrom()), str(e.getFromNode()), str(e.getTo()), str(e.getLabel()), e.getBlockedNs(),
+                           e.getBlocked()});
+      return p;
+    }
     case s::Control::ACK: {
       control::ack a;
       for (auto x : r.getAck().getStreams())

@@ -107,7 +107,24 @@ struct stream_ack {
   std::uint64_t next = 0;
 };
 struct ack { std::vector<stream_ack> streams; };
-using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack>;
+// A worker's counts so far (every progress tick; the driver's live view).
+struct instance_progress {
+  std::uint32_t instance = 0;
+  control::counters counters;
+  std::uint64_t queued = 0;
+  friend bool operator==(const instance_progress&, const instance_progress&) = default;
+};
+struct edge_progress {
+  std::string from, from_node, to, label;
+  std::uint64_t blocked_ns = 0;
+  bool blocked = false;
+  friend bool operator==(const edge_progress&, const edge_progress&) = default;
+};
+struct progress {
+  std::vector<instance_progress> instances;
+  std::vector<edge_progress> edges;
+};
+using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress>;
 }  // namespace control
 
 struct control_msg {

@@ -117,6 +117,7 @@ struct Control {
     runEnded @8 :RunEnded;
     refused @9 :Refused;
     ack @10 :Ack;
+    progress @11 :Progress;  # worker -> driver, every progress tick of its part (the live view, --ui)
   }
 }
 
@@ -136,6 +137,17 @@ struct Done {
   cancelled @4 :Bool;  # ended by a cancel or an abandoned run, not by finishing: never a success
 }
 struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
+# A worker's counts so far, per local instance, and its producers' edges: sent every progress tick.
+struct Progress { instances @0 :List(InstanceProgress); edges @1 :List(EdgeProgress); }
+struct InstanceProgress { instance @0 :UInt32; counters @1 :Counters; queued @2 :UInt64; }
+struct EdgeProgress {
+  from @0 :Text;      # the producer instance, "node" or "node[i]"
+  fromNode @1 :Text;
+  to @2 :Text;        # the consumer node
+  label @3 :Text;     # "a.out -> b.in"
+  blockedNs @4 :UInt64;
+  blocked @5 :Bool;   # its producer waits for credit on it now
+}
 struct RunEnded { ok @0 :Bool; error @1 :Text; }
 struct Refused { reason @0 :Text; }
 # Between endpoints, never shown to the application: every envelope of these streams with a seq below

@@ -192,6 +192,10 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK_FALSE(re.ok);
   CHECK(re.error == "lost h2");
   CHECK(std::get<refused>(round_trip({0, refused{"busy"}}).body).reason == "busy");
+  progress pr{{{3, {10, 9, 8, 7, 6, 5}, 4}, {7, {}, 0}}, {{"a[1]", "a", "b", "a.out -> b.in", 1234, true}}};
+  auto pd = std::get<progress>(round_trip({9, pr}).body);
+  CHECK(pd.instances == pr.instances);
+  CHECK(pd.edges == pr.edges);
 }
 
 TEST_CASE("values the wire cannot carry are refused when encoding" * doctest::timeout(10)) {
@@ -293,8 +297,8 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   auto fc = ctl.initRoot<s::Frame>();
   fc.setVersion(s::WIRE_VERSION);
   fc.initControl().setStart();
-  poke_u16(fc.getControl(), 4, 10);
-  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 10");
+  poke_u16(fc.getControl(), 4, 11);  // the union's tags count its members from 0: progress is the last, 10
+  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 11");
 
   capnp::MallocMessageBuilder fr;
   auto ff = fr.initRoot<s::Frame>();

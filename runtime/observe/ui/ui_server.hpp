@@ -1,0 +1,69 @@
+// runtime/observe/ui/ui_server.hpp: the live view of a run (`--ui ADDR`), an HTTP server of its own:
+//   GET /            the page (runtime/observe/ui/page/, built into the binary): no external URL
+//   GET /graph.svg   the graph laid out by Graphviz, ids n<i> (nodes), e<i> (edges), h<i> (host groups)
+//   GET /events      server-sent events: one JSON snapshot per progress tick (see snapshot())
+//   GET /snapshot    the latest snapshot as plain JSON
+// Snapshots are made from the run's progress reports (every 500 ms), never per message: publish() turns a
+// report into JSON once and swaps it in; each /events connection sends the newest one it has not sent, so a
+// slow browser skips frames and nothing grows. Log lines come from an spdlog sink (log_sink()) or log().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <spdlog/sinks/sink.h>
+
+#include "graph/graph.hpp"
+#include "runtime/local/run_report.hpp"
+#include "runtime/observe/ui/layout.hpp"
+
+namespace loom::observe::ui {
+
+struct ui_options {
+  std::string host = "127.0.0.1";
+  int port = 0;                  // 0: any free port (start() says which)
+  std::size_t log_lines = 100;   // the last log lines kept and shown
+  host_map hosts;                // a cluster run: node -> host, drawn as groups
+};
+
+// "PORT", ":PORT" or "HOST:PORT" -> host and port into `o`. Throws std::invalid_argument naming the text.
+void parse_address(const std::string& text, ui_options& o);
+
+class ui_server {
+ public:
+  // Lays the graph out (Graphviz) at once: throws std::runtime_error when it cannot.
+  ui_server(const graph::graph& g, ui_options options);
+  ~ui_server();  // stops serving; open /events streams end
+  ui_server(const ui_server&) = delete;
+  ui_server& operator=(const ui_server&) = delete;
+
+  // Binds and starts serving on a thread of its own; returns the port. Throws std::runtime_error.
+  int start();
+  std::string url() const;
+
+  // A progress report of the run (counts per instance, edges). Cheap: one JSON text per call.
+  void publish(const local::run_report& r);
+  // The same, with the state the page shows in place of "running" (`loom serve`: the requests so far).
+  void publish(const local::run_report& r, const std::string& state);
+  // The run's end: the last counts and its outcome.
+  void finish(const local::run_report& r);
+  // A log line for the page (besides what reaches the spdlog sink), stamped with the local time.
+  void log(std::string line);
+  // An spdlog sink that keeps the last lines for the page; add it to a logger for as long as this lives.
+  std::shared_ptr<spdlog::sinks::sink> log_sink() const;
+
+  const std::string& svg() const;
+  // The latest snapshot: {"seq", "seconds", "state" (running|ok|failed|interrupted), "error",
+  //  "nodes": [{"id":"n<i>", "name", "kind", "replicas", "in", "out", "rate" (values a second: in, or out for a
+  //  source, since the previous snapshot), "queued", "capacity", "fill" (queued/capacity, 0..1), "restarts",
+  //  "dropped", "busy_ms"}], "edges": [{"id":"e<i>", "label", "capacity", "blocked", "blocked_ms"}],
+  //  "hosts": {node: host}, "log": [lines]}
+  std::string snapshot() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace loom::observe::ui
