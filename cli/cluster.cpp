@@ -59,7 +59,8 @@ void write_address_file(const std::string& path, const std::string& bound) {
 
 }  // namespace
 
-int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options) {
+int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options,
+                const std::shared_ptr<observe::tracer>& trace) {
   cluster::host_source_options so;
   so.plugins = options.plugins;
   if (const char* keys = std::getenv("LOOM_SLURM_KEYS_DIR")) so.keys_parent = keys;  // else the working directory
@@ -98,6 +99,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
     return interrupted_by_user() || !gone.empty();
   };
   o.on_progress = [&](const local::run_report& r) { bar.update(r); };
+  o.trace = trace;
   if (!options.quiet) o.log = [](const std::string& line) { log_line("driver", line); };
   auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
   bar.clear();

@@ -25,6 +25,8 @@ struct run_options {
   std::string cluster;            // --cluster C: run across the cluster file's workers; `slurm`: the allocation's
   std::vector<std::string> plugins;  // the --plugin libraries, passed on to workers the driver starts
   double connect_timeout = 10;    // seconds to wait for each worker
+  std::string trace;              // --trace FILE: Chrome trace-event JSON of the run (docs/tracing.md)
+  std::string otlp;               // --otlp URL: the run's spans as OTLP/HTTP JSON to URL/v1/traces
 };
 
 struct worker_options {

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
                       "Run across the workers of this cluster file (this process drives); `slurm`: start one worker "
                       "per task of the current Slurm allocation")
       ->check(cluster_check);
+  run_cmd->add_option("--trace", run.trace, "Write the run's spans to this file (Chrome trace-event JSON: Perfetto)");
+  run_cmd->add_option("--otlp", run.otlp, "Export the run's spans as OpenTelemetry (OTLP/HTTP JSON) to URL/v1/traces");
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
   add_plugin(run_cmd);

@@ -20,6 +20,7 @@
 #include "runtime/json.hpp"
 #include "runtime/local/inbox.hpp"
 #include "runtime/local/outbox.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/schema.hpp"
 
 namespace loom::local {
@@ -58,7 +59,9 @@ class node_host final : public context {
         plan_(std::move(plan)),
         run_(std::move(run)),
         me_(plan_->instances[index]),
-        counters_(run_->counters(index)) {}
+        counters_(run_->counters(index)) {
+    if (run_->trace) trace_ = &run_->trace->buffer(index, instance_name(*plan_, index));
+  }
 
   ~node_host() override { run_->clear_stop_hook(me_.index); }
 
@@ -82,6 +85,7 @@ class node_host final : public context {
   bool stopping() const override { return stopping_ || run_->stopping(); }
   void checkpoint(value state) override { pending_checkpoint_ = std::move(state); }
   void set_stop_hook(std::function<void()> hook) override { run_->set_stop_hook(me_.index, std::move(hook)); }
+  observe::span_buffer* trace() override { return trace_; }
 
   std::vector<std::string> tools() const override {
     std::vector<std::string> out;
@@ -105,8 +109,11 @@ class node_host final : public context {
     }
     auto id = next_call_++;
     auto& target = t->actors[t->next++ % t->actors.size()];
-    calls_.emplace(id, pending_call{std::string(tool), timeout, std::move(done), target});
-    self_->send(target, call_msg{id, std::move(request)});
+    pending_call p{std::string(tool), timeout, std::move(done), target};
+    if (trace_) p.span = {trace_->new_id(), trace_->current, clock::now()};
+    auto span = p.span.id;
+    calls_.emplace(id, std::move(p));
+    self_->send(target, call_msg{id, std::move(request), span});
     self_->delayed_send(self_, timeout, call_timeout_msg{id});
   }
 
@@ -172,7 +179,7 @@ class node_host final : public context {
                                                 me_.init.name, served_.size(), me_.max_pending)});
       return;
     }
-    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request)});
+    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request), c.trace_parent});
     auto depth = static_cast<std::uint64_t>(served_.size());
     counters_.queued.store(depth, std::memory_order_relaxed);
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
@@ -242,11 +249,16 @@ class node_host final : public context {
   // What the open attempt is doing; its commit depends on it.
   enum class site { none, start, message, pull, close, finish, reply };
 
+  struct call_span {  // a traced run: the call's span, its parent and its start
+    std::uint64_t id = 0, parent = 0;
+    clock::time_point start;
+  };
   struct pending_call {
     std::string tool;
     std::chrono::milliseconds timeout;
     call_done done;
     caf::actor target;
+    call_span span{};
   };
   struct tool_ref {
     const tool_plan* plan;
@@ -257,6 +269,7 @@ class node_host final : public context {
     caf::actor caller;
     std::uint64_t id;
     value request;
+    std::uint64_t trace_parent = 0;
   };
   // What a restarted stateful node is given again: inputs since its last checkpoint, and every port
   // close (kept across checkpoints: a port stays closed).
@@ -442,6 +455,21 @@ class node_host final : public context {
   }
 
   void answer(pending_call& p, call_result r) {
+    if (trace_ && p.span.id != 0) {
+      observe::span s;
+      s.id = p.span.id;
+      s.parent = p.span.parent;
+      s.kind = observe::span_kind::call;
+      s.track = me_.index;
+      s.start_ns = trace_->unix_ns(p.span.start);
+      s.end_ns = trace_->now_ns();
+      s.name = "call " + p.tool;
+      s.attrs.push_back({"loom.tool", p.tool});
+      if (!r.ok) s.attrs.push_back({"loom.error", r.error});
+      s.error = !r.ok;
+      trace_->add(std::move(s));
+      trace_->current = p.span.parent;  // the reply's handler continues where the call was made
+    }
     attempt(site::reply, [&] { p.done(*this, std::move(r)); });
     pump();
   }
@@ -454,6 +482,8 @@ class node_host final : public context {
     auto t0 = clock::now();
     std::uint64_t n = 0;
     bool more = false;
+    std::uint64_t span = 0, pulled = 0;
+    if (trace_) trace_->current = span = trace_->new_id();
     auto slice_over = [&] {
       if (n >= slice_values || (me_.def->spec.blocking && n > 0) ||
           ((n & 15) == 15 && clock::now() - t0 >= slice_time)) {
@@ -490,14 +520,33 @@ class node_host final : public context {
     handled_ = 0;
     flush();
     if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
-        phase_ == phase::running && !more)
+        phase_ == phase::running && !more) {
+      auto before = trace_ ? counters_.out.load(std::memory_order_relaxed) : 0;
       more = pull();
+      if (trace_) pulled = counters_.out.load(std::memory_order_relaxed) - before + 1;
+    }
+    auto t1 = clock::now();
     counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
-                                    std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
+                                    std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()),
                                 std::memory_order_relaxed);
+    if (trace_) trace_slice(span, t0, t1, n, pulled);
     if (phase_ == phase::done) return;
     if (more) return schedule_pump();
     maybe_finish();  // last: once it reports done, the run may end
+  }
+
+  // A traced slice: a batch span when it handled input, a pull span when it pulled (`pulled`: values + 1).
+  void trace_slice(std::uint64_t id, clock::time_point t0, clock::time_point t1, std::uint64_t n, std::uint64_t pulled) {
+    trace_->current = 0;
+    if (n == 0 && pulled == 0) return;
+    observe::span s;
+    s.id = id;
+    s.kind = n > 0 ? observe::span_kind::batch : observe::span_kind::pull;
+    s.track = me_.index;
+    s.start_ns = trace_->unix_ns(t0);
+    s.end_ns = trace_->unix_ns(t1);
+    s.count = static_cast<std::int64_t>(n > 0 ? n : pulled - 1);
+    trace_->add(std::move(s));
   }
 
   // A tool serves one call: the request is checked against its call arguments, then on_call. Whatever goes
@@ -505,6 +554,11 @@ class node_host final : public context {
   void serve(served_call& c) {
     auto t0 = clock::now();
     reply_msg r{c.id, true, value{}, {}};
+    std::uint64_t span = 0, outer = 0;
+    if (trace_) {
+      outer = trace_->current;
+      trace_->current = span = trace_->new_id();
+    }
     out_.begin();
     try {
       r.reply = impl_->on_call(*this, check_call_request(*me_.def->spec.call, c.request));
@@ -516,7 +570,22 @@ class node_host final : public context {
     }
     counters_.in.fetch_add(1, std::memory_order_relaxed);
     counters_.out.fetch_add(1, std::memory_order_relaxed);
-    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((clock::now() - t0).count()), std::memory_order_relaxed);
+    auto t1 = clock::now();
+    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((t1 - t0).count()), std::memory_order_relaxed);
+    if (trace_) {
+      observe::span s;
+      s.id = span;
+      s.parent = c.trace_parent;
+      s.kind = observe::span_kind::tool;
+      s.track = me_.index;
+      s.start_ns = trace_->unix_ns(t0);
+      s.end_ns = trace_->unix_ns(t1);
+      s.name = "tool " + me_.init.name;
+      if (!r.ok) s.attrs.push_back({"loom.error", r.error});
+      s.error = !r.ok;
+      trace_->add(std::move(s));
+      trace_->current = outer;
+    }
     self_->send(c.caller, std::move(r));
   }
 
@@ -572,6 +641,7 @@ class node_host final : public context {
   std::shared_ptr<run_state> run_;
   const instance_plan& me_;
   node_counters& counters_;
+  observe::span_buffer* trace_ = nullptr;  // a traced run: this instance's spans
   std::unique_ptr<node> impl_;
   inbox in_;
   outbox out_;
