@@ -205,6 +205,86 @@ const std::vector<host_spans>& tracer::hosts() {
   return hosts_;
 }
 
+// -- shipping a host's spans ------------------------------------------------------------------------------
+
+std::string to_json(const host_spans& h) {
+  json tracks = json::array();
+  for (const auto& [t, name] : h.tracks) tracks.push_back(json::array({t, name}));
+  json spans = json::array();
+  for (const auto& s : h.spans) {
+    json attrs = json::array();
+    for (const auto& a : s.attrs) {
+      auto v = plain_json(a.value);
+      // Keep the type: an integer stays an integer, a float a float.
+      attrs.push_back(json::array({a.key, std::holds_alternative<double>(a.value) ? "f" : "", std::move(v)}));
+    }
+    spans.push_back({{"id", to_hex(s.id)}, {"parent", to_hex(s.parent)}, {"kind", static_cast<int>(s.kind)},
+                     {"track", s.track}, {"start", s.start_ns}, {"end", s.end_ns}, {"count", s.count},
+                     {"name", s.name}, {"attrs", std::move(attrs)}, {"error", s.error}});
+  }
+  return json{{"host", h.host}, {"tracks", std::move(tracks)}, {"spans", std::move(spans)}}.dump();
+}
+
+host_spans host_spans_from_json(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  auto bad = [](const std::string& what) { return std::invalid_argument("spans from a worker: " + what); };
+  if (j.is_discarded() || !j.is_object()) throw bad("not a JSON object");
+  auto get = [&](const json& o, const char* key, json::value_t type) -> const json& {
+    if (!o.contains(key)) throw bad(fmt::format("no `{}`", key));
+    const auto& v = o[key];
+    bool ok = v.type() == type || (type == json::value_t::number_integer && v.is_number_integer()) ||
+              (type == json::value_t::number_unsigned && v.is_number_unsigned());
+    if (!ok) throw bad(fmt::format("`{}` has the wrong type", key));
+    return v;
+  };
+  auto hex = [&](const json& o, const char* key) {
+    const auto& v = get(o, key, json::value_t::string);
+    std::uint64_t out = 0;
+    auto s = v.get<std::string>();
+    if (s.size() != 16 || !parse_hex(s, out)) throw bad(fmt::format("`{}` is not 16 hex digits", key));
+    return out;
+  };
+  host_spans h;
+  h.host = get(j, "host", json::value_t::string).get<std::string>();
+  for (const auto& t : get(j, "tracks", json::value_t::array)) {
+    if (!t.is_array() || t.size() != 2 || !t[0].is_number_unsigned() || !t[1].is_string()) throw bad("a bad track");
+    h.tracks.emplace_back(t[0].get<std::uint32_t>(), t[1].get<std::string>());
+  }
+  for (const auto& o : get(j, "spans", json::value_t::array)) {
+    if (!o.is_object()) throw bad("a span is not an object");
+    span s;
+    s.id = hex(o, "id");
+    s.parent = hex(o, "parent");
+    auto kind = get(o, "kind", json::value_t::number_integer).get<int>();
+    if (kind < 0 || kind > static_cast<int>(span_kind::request)) throw bad(fmt::format("span kind {}", kind));
+    s.kind = static_cast<span_kind>(kind);
+    s.track = get(o, "track", json::value_t::number_unsigned).get<std::uint32_t>();
+    s.start_ns = get(o, "start", json::value_t::number_integer).get<std::int64_t>();
+    s.end_ns = get(o, "end", json::value_t::number_integer).get<std::int64_t>();
+    s.count = get(o, "count", json::value_t::number_integer).get<std::int64_t>();
+    s.name = get(o, "name", json::value_t::string).get<std::string>();
+    s.error = get(o, "error", json::value_t::boolean).get<bool>();
+    for (const auto& a : get(o, "attrs", json::value_t::array)) {
+      if (!a.is_array() || a.size() != 3 || !a[0].is_string()) throw bad("a bad attribute");
+      attr x{a[0].get<std::string>(), std::int64_t{0}};
+      const auto& v = a[2];
+      if (v.is_boolean())
+        x.value = v.get<bool>();
+      else if (v.is_number_integer() && a[1] != "f")
+        x.value = v.get<std::int64_t>();
+      else if (v.is_number())
+        x.value = v.get<double>();
+      else if (v.is_string())
+        x.value = v.get<std::string>();
+      else
+        throw bad(fmt::format("attribute `{}` has the wrong type", x.key));
+      s.attrs.push_back(std::move(x));
+    }
+    h.spans.push_back(std::move(s));
+  }
+  return h;
+}
+
 // -- Chrome trace events ----------------------------------------------------------------------------------
 
 std::string chrome_json(tracer& t) {

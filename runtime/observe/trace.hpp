@@ -131,6 +131,11 @@ struct host_spans {
   std::int64_t offset_ns = 0;
 };
 
+// A host's spans as JSON, to ship them to the driver of a cluster run, and back. from_json throws
+// std::invalid_argument naming the field that is missing or of the wrong type.
+std::string to_json(const host_spans& h);
+host_spans host_spans_from_json(std::string_view text);
+
 class tracer {
  public:
   // A fresh trace (a new trace id and root span) recorded under host name `host`.

@@ -112,6 +112,7 @@ struct Control {
     runEnded @8 :RunEnded;
     refused @9 :Refused;
     ack @10 :Ack;
+    spans @11 :Text;  # a worker's spans of a traced run, sent after its part ended (JSON: runtime/observe/trace.hpp)
   }
 }
 
@@ -121,6 +122,7 @@ struct Deploy {
   plan @1 :Plan;
   expandedGraph @2 :Text;  # the driver's expansion: one line per instance (links, capacities, tools)
   kinds @3 :Text;          # the driver's kind registry: one line per kind (ports, params, defaults)
+  trace @4 :Text;          # a traced run: the driver's run span as a W3C traceparent; empty: not traced
 }
 struct Cancel { reason @0 :Text; }
 struct Done {
@@ -130,7 +132,14 @@ struct Done {
   counters @3 :Counters;
   cancelled @4 :Bool;  # ended by a cancel or an abandoned run, not by finishing: never a success
 }
-struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
+struct Heartbeat {
+  seq @0 :UInt64;
+  timeNs @1 :Int64;
+  # Metrics: "?" from a driver that serves them (`--metrics`) asks for the worker's; the worker's echo
+  # carries its samples in the Prometheus text format (docs/metrics.md). Empty otherwise.
+  samples @2 :Text;
+  echoUnixNs @3 :Int64;  # set by a worker echoing a heartbeat: its wall clock then (the driver's trace clock offsets)
+}
 struct RunEnded { ok @0 :Bool; error @1 :Text; }
 struct Refused { reason @0 :Text; }
 # Between endpoints, never shown to the application: every envelope of these streams with a seq below
