@@ -79,6 +79,7 @@ struct serve_options {
   std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
   bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
+  std::string otlp;               // --otlp URL: each request's run as an OTLP trace (docs/tracing.md)
 };
 int serve_command(const common_options& common, const serve_options& options);
 

@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--api-key-env", serve.api_key_env,
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
+  serve_cmd->add_option("--otlp", serve.otlp,
+                        "Export each request's run as an OpenTelemetry trace (OTLP/HTTP JSON) to URL/v1/traces");
   add_plugin(serve_cmd);
 
   slurm_options slurm;

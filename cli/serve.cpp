@@ -15,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/serve/server.hpp"
 
 namespace loom::cli {
@@ -69,6 +70,11 @@ int serve_command(const common_options& common, const serve_options& options) {
     }
     api_key = key;
   }
+  if (!options.otlp.empty())
+    if (auto why = observe::check_otlp_url(options.otlp)) {
+      print_error(fmt::format("--otlp {}", *why));
+      return invalid;
+    }
   auto kinds = make_registry(common);
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
@@ -90,6 +96,7 @@ int serve_command(const common_options& common, const serve_options& options) {
   so.max_body = static_cast<std::size_t>(options.max_body);
   so.max_output = static_cast<std::size_t>(options.max_output);
   so.api_key = api_key;
+  so.otlp = options.otlp;
   std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {

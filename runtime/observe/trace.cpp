@@ -162,11 +162,12 @@ span_buffer& tracer::buffer(std::uint32_t track, std::string name) {
   return *buffers_.back();
 }
 
-host_spans tracer::finish(std::string_view run_name) {
+host_spans tracer::finish(std::string_view graph, span_kind kind) {
   std::lock_guard lock(m_);
   if (!finished_) {
     finished_ = true;
-    run_name_ = std::string(run_name);
+    run_name_ = std::string(graph);
+    run_kind_ = kind;
     host_spans h;
     h.host = host_;
     std::sort(names_.begin(), names_.end());
@@ -177,11 +178,11 @@ host_spans tracer::finish(std::string_view run_name) {
     span root;
     root.id = root_;
     root.parent = root_parent_;
-    root.kind = span_kind::run;
+    root.kind = kind;
     root.track = run_track;
     root.start_ns = start_ns_;
     root.end_ns = unix_now_ns();
-    root.name = run_name_.empty() ? std::string("run") : fmt::format("run {}", run_name_);
+    root.name = run_name_.empty() ? std::string(to_string(kind)) : fmt::format("{} {}", to_string(kind), run_name_);
     root.attrs.push_back({"loom.host", host_});
     h.spans.push_back(std::move(root));
     for (auto& b : buffers_)
@@ -201,7 +202,7 @@ void tracer::add_host(host_spans h) {
 }
 
 const std::vector<host_spans>& tracer::hosts() {
-  finish(run_name_);
+  finish(run_name_, run_kind_);
   return hosts_;
 }
 

@@ -154,9 +154,10 @@ class tracer {
   // tracer is destroyed.
   span_buffer& buffer(std::uint32_t track, std::string name);
 
-  // Ends the run span (set at construction; call when the run ends) and gathers this host's spans. Call
-  // once every writer is done. Further calls return the same spans.
-  host_spans finish(std::string_view run_name = {});
+  // Ends the run span (set at construction; call when the run ends), named "run GRAPH" (`kind` request:
+  // "request GRAPH", a `loom serve` request), and gathers this host's spans. Call once every writer is
+  // done. Further calls return the same spans.
+  host_spans finish(std::string_view graph = {}, span_kind kind = span_kind::run);
   // Spans of other hosts (a cluster driver adds its workers'), in the merged output.
   void add_host(host_spans h);
   // Everything: this host first (finished), then the hosts added.
@@ -176,6 +177,7 @@ class tracer {
   std::vector<std::pair<std::uint32_t, std::string>> names_;
   bool finished_ = false;
   std::string run_name_;
+  span_kind run_kind_ = span_kind::run;
   std::vector<host_spans> hosts_;
 };
 

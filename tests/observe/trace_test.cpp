@@ -2,8 +2,10 @@
 // writes a Chrome trace-event file with a track per instance, a span per handled batch (counts adding up to
 // the values handled), call and tool spans with flow arrows between them; `loom run --otlp` exports the same
 // run as one OTLP trace to a receiver written in Python, and the agent's model requests carry that trace's
-// `traceparent` to a chat-completions server; nothing is sent when tracing is off.
+// `traceparent` to a chat-completions server; nothing is sent when tracing is off; `loom serve --otlp` makes
+// each request a trace under the request's own traceparent.
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "runtime/observe/trace.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/observe/receiver.hpp"
+#include "tests/serve/serve_process.hpp"
 
 namespace fs = std::filesystem;
 using loom::test::loom_binary;
@@ -241,4 +244,52 @@ TEST_CASE("without --otlp nothing is exported and model requests carry no tracep
   auto headers = rx.traceparents();
   REQUIRE(headers.size() == 2);
   for (const auto& h : headers) CHECK(h == "-");
+}
+
+TEST_CASE("loom serve --otlp: a request is one trace, under the request's own traceparent" * doctest::timeout(90)) {
+  receiver rx("serve");
+  loom::test::serve_process s("tests/observe/served.yaml", {"--otlp", rx.otlp_url()});
+  httplib::Client c{s.host(), s.port()};
+  c.set_read_timeout(30, 0);
+  const std::string client_trace = "0af7651916cd43dd8448eb211c80319c", client_span = "b7ad6b7169203331";
+  httplib::Headers headers{{"traceparent", "00-" + client_trace + "-" + client_span + "-01"}};
+  json body{{"model", "traced_serve"}, {"messages", json::array({{{"role", "user"}, {"content", "6*7"}}})}};
+  auto res = c.Post("/v1/chat/completions", headers, body.dump(), "application/json");
+  REQUIRE(res);
+  INFO(s.err());
+  REQUIRE(res->status == 200);
+  CHECK(res->body.find("42") != std::string::npos);
+  // A request without one starts a trace of its own.
+  res = c.Post("/v1/chat/completions", body.dump(), "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  // The export follows the run's end; give it a moment.
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    std::set<std::string> traces;
+    for (const auto& sp : rx.spans()) traces.insert(sp.at("traceId"));
+    if (traces.size() >= 2 || std::chrono::steady_clock::now() > end) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::map<std::string, std::vector<json>> by_trace;
+  for (const auto& sp : rx.spans()) by_trace[sp.at("traceId")].push_back(sp);
+  REQUIRE(by_trace.size() == 2);
+  REQUIRE(by_trace.count(client_trace) == 1);
+  int under_client = 0;
+  bool tool = false;
+  for (const auto& sp : by_trace[client_trace]) {
+    if (sp.value("parentSpanId", "") == client_span) {
+      ++under_client;
+      CHECK(sp.at("name") == "request traced_serve");
+    }
+    tool = tool || sp.at("name") == "tool calc";
+  }
+  CHECK(under_client == 1);
+  CHECK(tool);
+  for (const auto& [trace, spans] : by_trace) {
+    if (trace == client_trace) continue;
+    int roots = 0;
+    for (const auto& sp : spans) roots += sp.contains("parentSpanId") ? 0 : 1;
+    CHECK(roots == 1);
+  }
 }
