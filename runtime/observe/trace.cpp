@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
@@ -301,6 +302,10 @@ std::string chrome_json(tracer& t) {
   };
   std::unordered_map<std::uint64_t, where> calls;  // call spans, to draw flows from their tools
   auto tid_of = [](std::uint32_t track) { return track == run_track ? 0u : track + 1; };
+  std::string out;  // the span events, each with a leading comma
+  std::size_t total = 0;
+  for (const auto& hs : hosts) total += hs.spans.size();
+  out.reserve(total * 110);
   for (std::size_t h = 0; h < hosts.size(); ++h) {
     const auto& hs = hosts[h];
     int pid = static_cast<int>(h) + 1;
@@ -319,15 +324,31 @@ std::string chrome_json(tracer& t) {
     const auto& hs = hosts[h];
     int pid = static_cast<int>(h) + 1;
     for (const auto& s : hs.spans) {
-      json args = json::object();
-      if (s.count >= 0) args["count"] = s.count;
-      for (const auto& a : s.attrs) args[a.key] = plain_json(a.value);
-      if (s.error) args["error"] = true;
       auto tid = tid_of(s.track);
       auto start = us(s.start_ns, hs.offset_ns);
       auto dur = std::max(0.0, static_cast<double>(s.end_ns - s.start_ns) / 1000.0);
-      events.push_back({{"ph", "X"}, {"name", span_name(s)}, {"cat", to_string(s.kind)}, {"pid", pid}, {"tid", tid},
-                        {"ts", start}, {"dur", dur}, {"args", std::move(args)}});
+      // Most spans are batches: written straight out (a JSON tree per span costs more than the run).
+      out.push_back(',');
+      if (s.name.empty())
+        fmt::format_to(std::back_inserter(out), R"({{"ph":"X","name":"{0}","cat":"{0}","pid":{1},"tid":{2},)",
+                       to_string(s.kind), pid, tid);
+      else
+        fmt::format_to(std::back_inserter(out), R"({{"ph":"X","name":{},"cat":"{}","pid":{},"tid":{},)",
+                       json(s.name).dump(), to_string(s.kind), pid, tid);
+      fmt::format_to(std::back_inserter(out), R"("ts":{:.3f},"dur":{:.3f},"args":)", start, dur);
+      if (s.attrs.empty() && !s.error) {
+        if (s.count >= 0)
+          fmt::format_to(std::back_inserter(out), R"({{"count":{}}}}})", s.count);
+        else
+          out += "{}}";
+      } else {
+        json args = json::object();
+        if (s.count >= 0) args["count"] = s.count;
+        for (const auto& a : s.attrs) args[a.key] = plain_json(a.value);
+        if (s.error) args["error"] = true;
+        out += args.dump();
+        out += '}';
+      }
       if (s.kind != span_kind::tool) continue;
       auto it = calls.find(s.parent);
       if (it == calls.end()) continue;
@@ -348,10 +369,18 @@ std::string chrome_json(tracer& t) {
                         {"pid", c.pid}, {"tid", c.tid}, {"ts", call_end}});
     }
   }
-  json doc{{"traceEvents", std::move(events)},
-           {"displayTimeUnit", "ms"},
-           {"otherData", {{"trace_id", to_hex(t.trace())}}}};
-  return doc.dump();
+  // Metadata and flows (few) as JSON values, the spans (many) already written into `out`.
+  std::string head = R"({"displayTimeUnit":"ms","otherData":{"trace_id":")" + to_hex(t.trace()) + R"("},"traceEvents":[)";
+  bool first = true;
+  for (const auto& e : events) {
+    if (!first) head.push_back(',');
+    first = false;
+    head += e.dump();
+  }
+  if (first && !out.empty()) out.erase(0, 1);  // no metadata: drop the spans' leading comma
+  head += out;
+  head += "]}";
+  return head;
 }
 
 void write_chrome(tracer& t, const std::string& path) {
