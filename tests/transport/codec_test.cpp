@@ -183,14 +183,14 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(dk.kinds == "kind a ...\n");
   CHECK(dk.trace.empty());
   auto tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  CHECK(std::get<deploy>(round_trip({9, deploy{"g", keyed, "", "", tp}}).body).trace == tp);
+  CHECK(std::get<deploy>(round_trip({9, deploy{.graph_yaml = "g", .plan = keyed, .trace = tp}}).body).trace == tp);
   CHECK(std::get<spans>(round_trip({9, spans{"{\"host\": \"a\"}"}}).body).json == "{\"host\": \"a\"}");
   CHECK(std::holds_alternative<release>(round_trip({9, release{}}).body));
   auto hb = std::get<heartbeat>(round_trip({0, heartbeat{12, -5}}).body);
   CHECK(hb.seq == 12);
   CHECK(hb.time_ns == -5);
   CHECK(hb.echo_unix_ns == 0);
-  CHECK(std::get<heartbeat>(round_trip({0, heartbeat{12, -5, 1764000000123456789}}).body).echo_unix_ns ==
+  CHECK(std::get<heartbeat>(round_trip({0, heartbeat{.seq = 12, .time_ns = -5, .echo_unix_ns = 1764000000123456789}}).body).echo_unix_ns ==
         1764000000123456789);
   auto re = std::get<run_ended>(round_trip({9, run_ended{false, "lost h2"}}).body);
   CHECK_FALSE(re.ok);
