@@ -60,7 +60,8 @@ void write_address_file(const std::string& path, const std::string& bound) {
 
 }  // namespace
 
-int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options) {
+int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options,
+                const std::shared_ptr<observe::tracer>& trace) {
   cluster::host_source_options so;
   so.plugins = options.plugins;
   if (const char* keys = std::getenv("LOOM_SLURM_KEYS_DIR")) so.keys_parent = keys;  // else the working directory
@@ -114,6 +115,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
     if (ui) ui->server().publish(r);
   };
   if (!options.quiet || ui) o.log = log;
+  o.trace = trace;
   auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
   if (ui) ui->server().finish(report);
   bar.clear();

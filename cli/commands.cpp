@@ -20,6 +20,7 @@
 #include "graph/validate.hpp"
 #include "kernels/device/device.hpp"
 #include "runtime/local/executor.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/registry.hpp"
 
 namespace loom::cli {
@@ -115,12 +116,44 @@ int report_run(const local::run_report& report, const std::string& graph, bool q
   return run_failed;
 }
 
+namespace {
+
+// --trace/--otlp: a tracer for the run (null when neither is given); nullopt for a bad URL (reported).
+std::optional<std::shared_ptr<observe::tracer>> make_tracer(const run_options& options) {
+  if (options.trace.empty() && options.otlp.empty()) return std::shared_ptr<observe::tracer>{};
+  if (!options.otlp.empty())
+    if (auto why = observe::check_otlp_url(options.otlp)) {
+      print_error(fmt::format("--otlp {}", *why));
+      return std::nullopt;
+    }
+  return std::make_shared<observe::tracer>(options.cluster.empty() ? "loom" : "driver");
+}
+
+// Writes the trace file and exports the spans once the run is over; a failure there fails the command.
+int finish_trace(const std::shared_ptr<observe::tracer>& trace, const run_options& options, const std::string& graph,
+                 int status) {
+  if (!trace) return status;
+  trace->finish(graph);
+  try {
+    if (!options.trace.empty()) observe::write_chrome(*trace, options.trace);
+    if (!options.otlp.empty()) observe::export_otlp(*trace, options.otlp);
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return status == ok ? run_failed : status;
+  }
+  return status;
+}
+
+}  // namespace
+
 int run_command(const common_options& common, const run_options& options) {
   auto kinds = make_registry(common);
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
-  if (!options.cluster.empty()) return run_cluster(*g, *kinds, options);
+  auto trace = make_tracer(options);
+  if (!trace) return invalid;
+  if (!options.cluster.empty()) return finish_trace(*trace, options, g->name, run_cluster(*g, *kinds, options, *trace));
 
   caf::actor_system_config cfg;
   auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
@@ -139,6 +172,7 @@ int run_command(const common_options& common, const run_options& options) {
     bar.update(r);
     if (ui) ui->server().publish(r);
   };
+  ro.trace = *trace;
   auto report = local::run_graph(system, *g, *kinds, ro);
   report.peak_rss_kib = local::peak_rss_kib();
   if (ui) {
@@ -151,7 +185,7 @@ int run_command(const common_options& common, const run_options& options) {
   bar.clear();
   std::fflush(stdout);
 
-  return report_run(report, g->name, options.quiet);
+  return finish_trace(*trace, options, g->name, report_run(report, g->name, options.quiet));
 }
 
 int graph_command(const common_options& common, const std::string& file, const std::string& format) {

@@ -26,6 +26,8 @@ struct run_options {
   std::vector<std::string> plugins;  // the --plugin libraries, passed on to workers the driver starts
   double connect_timeout = 10;    // seconds to wait for each worker
   std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
+  std::string trace;              // --trace FILE: Chrome trace-event JSON of the run (docs/tracing.md)
+  std::string otlp;               // --otlp URL: the run's spans as OTLP/HTTP JSON to URL/v1/traces
 };
 
 struct worker_options {
@@ -79,6 +81,7 @@ struct serve_options {
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
   bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
   std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
+  std::string otlp;               // --otlp URL: each request's run as an OTLP trace (docs/tracing.md)
 };
 int serve_command(const common_options& common, const serve_options& options);
 

@@ -2,6 +2,7 @@
 // graph (loaded, overridden with --set, validated, defaults filled), printing every error with its place.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,10 @@
 #include "graph/graph.hpp"
 #include "runtime/local/run_report.hpp"
 #include "runtime/registry.hpp"
+
+namespace loom::observe {
+class tracer;
+}
 
 namespace loom::cli {
 
@@ -36,6 +41,8 @@ void install_sighup();
 int report_run(const local::run_report& report, const std::string& graph, bool quiet);
 
 // `loom run FILE --cluster C`: plan, deploy to the workers, run, report.
-int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options);
+// `trace`: the run's tracer (--trace, --otlp), or null.
+int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options,
+                const std::shared_ptr<observe::tracer>& trace);
 
 }  // namespace loom::cli

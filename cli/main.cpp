@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
                       "Run across the workers of this cluster file (this process drives); `slurm`: start one worker "
                       "per task of the current Slurm allocation")
       ->check(cluster_check);
+  run_cmd->add_option("--trace", run.trace, "Write the run's spans to this file (Chrome trace-event JSON: Perfetto)");
+  run_cmd->add_option("--otlp", run.otlp, "Export the run's spans as OpenTelemetry (OTLP/HTTP JSON) to URL/v1/traces");
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--ui", run.ui, "Serve a live view of the run at ADDR: PORT, :PORT or HOST:PORT (0: any port)");
@@ -106,6 +108,8 @@ int main(int argc, char** argv) {
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
   serve_cmd->add_option("--ui", serve.ui, "Serve a live view of the served graph at ADDR: PORT, :PORT or HOST:PORT");
+  serve_cmd->add_option("--otlp", serve.otlp,
+                        "Export each request's run as an OpenTelemetry trace (OTLP/HTTP JSON) to URL/v1/traces");
   add_plugin(serve_cmd);
 
   slurm_options slurm;

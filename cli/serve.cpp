@@ -17,6 +17,7 @@
 #include "cli/load.hpp"
 #include "cli/ui.hpp"
 #include "runtime/observe/ui/run_totals.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/serve/server.hpp"
 
 namespace loom::cli {
@@ -71,6 +72,11 @@ int serve_command(const common_options& common, const serve_options& options) {
     }
     api_key = key;
   }
+  if (!options.otlp.empty())
+    if (auto why = observe::check_otlp_url(options.otlp)) {
+      print_error(fmt::format("--otlp {}", *why));
+      return invalid;
+    }
   auto kinds = make_registry(common);
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
@@ -109,6 +115,7 @@ int serve_command(const common_options& common, const serve_options& options) {
                          fmt::format("serving: {} runs done ({} failed), {} in flight", totals.finished(),
                                      totals.failed(), totals.in_flight()));
   };
+  so.otlp = options.otlp;
   std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {

@@ -26,6 +26,10 @@
 
 namespace loom {
 
+namespace observe {
+class span_buffer;
+}
+
 // The outcome of a call to a tool: its reply, or what went wrong (the tool threw, timed out, is gone).
 struct call_result {
   bool ok = false;
@@ -78,6 +82,11 @@ class context {
   // A blocking kind's way to abort in-flight work when the run stops (an agent closes its HTTP
   // connection): `hook` runs once, on another thread, while the node is inside a handler or between them.
   virtual void set_stop_hook(std::function<void()> hook) {}
+
+  // -- tracing (docs/tracing.md) ---------------------------------------------------------------------
+  // This instance's span buffer when the run is traced (--trace, --otlp), else nullptr. Use it only from
+  // the node's own handlers (an agent's model request span and its `traceparent` header).
+  virtual observe::span_buffer* trace() { return nullptr; }
 };
 
 class node {

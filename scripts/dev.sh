@@ -18,6 +18,7 @@ PACKAGES=(
   nodejs npm    # the tests against the reference openai and MCP clients and servers (npm ci)
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
+  python3  # tests/observe: the OTLP receiver and chat-completions server (standard library only)
   slurm-wlm munge
   libgraphviz-dev graphviz  # the live view (--ui) lays graphs out with libgvc
   chromium                  # the live view's browser test (tests/observe/browser, puppeteer-core)

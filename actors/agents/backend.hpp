@@ -12,6 +12,10 @@
 
 #include "runtime/value.hpp"
 
+namespace loom::observe {
+class span_buffer;
+}
+
 namespace loom::agents {
 
 // One tool call the model asked for. `arguments` is the parsed JSON object; when the model sent arguments
@@ -35,6 +39,9 @@ struct chat_message {
 struct chat_reply {
   std::string text;
   std::vector<tool_call> tool_calls;
+  // What the server said in `usage` and `model`, when it said it (-1, ""): for the trace's GenAI attributes.
+  std::int64_t input_tokens = -1, output_tokens = -1;
+  std::string response_model;
 };
 
 class backend {
@@ -45,6 +52,9 @@ class backend {
   // Called from another thread when the run stops: abort the request in flight (close its connection) and
   // make complete() throw from now on. Safe to call at any time, more than once.
   virtual void abort() {}
+  // A traced run: record each request as a span in `spans` (the node's buffer, used from the node's handlers
+  // only) and send its W3C `traceparent`. nullptr: not traced.
+  virtual void trace_into(observe::span_buffer* spans) {}
 };
 
 struct http_options {

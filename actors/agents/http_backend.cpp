@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/agents/backend.hpp"
+#include "runtime/observe/trace.hpp"
 
 namespace loom::agents {
 namespace {
@@ -75,6 +76,17 @@ const ojson& field(const ojson& j, const char* name, const char* where) {
   return j[name];
 }
 
+// `usage` (prompt_tokens, completion_tokens) and `model`, for the trace; absent or odd fields are ignored.
+void read_usage(const ojson& j, chat_reply& r) {
+  if (j.contains("model") && j["model"].is_string()) r.response_model = j["model"].get<std::string>();
+  if (!j.contains("usage") || !j["usage"].is_object()) return;
+  const auto& u = j["usage"];
+  if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
+    r.input_tokens = u["prompt_tokens"].get<std::int64_t>();
+  if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
+    r.output_tokens = u["completion_tokens"].get<std::int64_t>();
+}
+
 chat_reply parse_completion(const std::string& body) {
   auto j = ojson::parse(body, nullptr, false);
   if (j.is_discarded()) throw bad_response(fmt::format("not JSON: {}", excerpt(body)));
@@ -82,6 +94,7 @@ chat_reply parse_completion(const std::string& body) {
   if (!choices.is_array() || choices.empty()) throw bad_response("`choices` is not a non-empty array");
   const auto& message = field(choices[0], "message", "choices[0]");
   chat_reply r;
+  read_usage(j, r);
   if (message.contains("content")) r.text = content_text(message["content"]);
   if (message.contains("tool_calls") && message["tool_calls"].is_array()) {
     for (const auto& c : message["tool_calls"]) {
@@ -119,6 +132,7 @@ chat_reply parse_stream(const std::string& body) {
     if (j.is_discarded()) throw bad_response(fmt::format("an event is not JSON: {}", excerpt(data)));
     if (j.contains("error")) throw bad_response(fmt::format("the stream reported an error: {}", excerpt(j["error"].dump())));
     any = true;
+    read_usage(j, r);
     if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) continue;  // e.g. usage
     const auto& delta = j["choices"][0].contains("delta") ? j["choices"][0]["delta"] : ojson::object();
     if (delta.contains("content")) r.text += content_text(delta["content"]);
@@ -193,7 +207,47 @@ class http_backend final : public backend {
     }
   }
 
+  void trace_into(observe::span_buffer* spans) override { spans_ = spans; }
+
+  // A traced run: one span per complete() (its retries included), named and attributed per the
+  // OpenTelemetry GenAI conventions; the request carries it as `traceparent`.
   chat_reply complete(const std::vector<chat_message>& messages, const ojson& tools) override {
+    if (spans_ == nullptr) return complete_untraced(messages, tools);
+    observe::span s;
+    s.id = spans_->new_id();
+    s.parent = spans_->current;
+    s.kind = observe::span_kind::model;
+    s.track = spans_->track();
+    s.name = "chat " + o_.model;
+    s.start_ns = spans_->now_ns();
+    traceparent_ = observe::to_traceparent({spans_->owner().trace(), s.id});
+    s.attrs.push_back({"gen_ai.operation.name", std::string("chat")});
+    s.attrs.push_back({"gen_ai.request.model", o_.model});
+    s.attrs.push_back({"server.address", at_.origin});
+    auto record = [&](const chat_reply* r, const char* error) {
+      s.end_ns = spans_->now_ns();
+      if (r != nullptr) {
+        if (!r->response_model.empty()) s.attrs.push_back({"gen_ai.response.model", r->response_model});
+        if (r->input_tokens >= 0) s.attrs.push_back({"gen_ai.usage.input_tokens", r->input_tokens});
+        if (r->output_tokens >= 0) s.attrs.push_back({"gen_ai.usage.output_tokens", r->output_tokens});
+      } else {
+        s.error = true;
+        s.attrs.push_back({"error.type", std::string(error)});
+      }
+      spans_->add(std::move(s));
+    };
+    try {
+      auto r = complete_untraced(messages, tools);
+      record(&r, nullptr);
+      return r;
+    } catch (const std::exception& e) {
+      record(nullptr, e.what());
+      throw;
+    }
+  }
+
+ private:
+  chat_reply complete_untraced(const std::vector<chat_message>& messages, const ojson& tools) {
     auto body = request_body(messages, tools).dump();
     std::string failure;
     for (int attempt = 0; attempt <= o_.retries; ++attempt) {
@@ -212,7 +266,6 @@ class http_backend final : public backend {
                                          o_.retries == 0 ? "" : "s"));
   }
 
- private:
   struct outcome {
     std::optional<chat_reply> reply;
     std::string error;
@@ -261,6 +314,7 @@ class http_backend final : public backend {
     client.set_write_timeout(s, us);
     httplib::Headers headers{{"Accept", o_.stream ? "text/event-stream" : "application/json"}};
     if (!auth_.empty()) headers.emplace("Authorization", auth_);
+    if (spans_ != nullptr) headers.emplace("traceparent", traceparent_);
     auto started = std::chrono::steady_clock::now();
     auto res = client.Post(at_.path, headers, body, "application/json");
     if (!res) {
@@ -300,6 +354,8 @@ class http_backend final : public backend {
   std::condition_variable abort_cv_;
   httplib::Client* active_ = nullptr;
   bool aborted_ = false;
+  observe::span_buffer* spans_ = nullptr;  // a traced run
+  std::string traceparent_;                // the request in flight's, when traced
 };
 
 }  // namespace

@@ -134,7 +134,10 @@ class llm_agent final : public node {
                                               std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {}
 
   // A stop (SIGINT, another node's failure) closes the model request in flight instead of waiting for it.
-  void on_start(context& ctx) override { ctx.set_stop_hook([b = backend_.get()] { b->abort(); }); }
+  void on_start(context& ctx) override {
+    ctx.set_stop_hook([b = backend_.get()] { b->abort(); });
+    backend_->trace_into(ctx.trace());
+  }
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
     prompt p = read_input(v);

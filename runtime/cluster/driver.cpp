@@ -15,6 +15,7 @@
 #include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/executor.hpp"
 #include "runtime/local/node_actor.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/transport/endpoint.hpp"
 
 namespace loom::cluster {
@@ -39,6 +40,11 @@ struct worker_link {
   bool lost = false;  // silent past the heartbeat timeout: nothing more is sent to it
   clock::time_point last_seen = clock::now();
   std::vector<std::uint32_t> instances;
+  // A traced run: its clock's offset from ours (its wall clock minus ours), from the heartbeat echo with
+  // the shortest round trip; and whether its spans have come.
+  std::int64_t clock_offset_ns = 0;
+  std::int64_t best_rtt_ns = -1;
+  bool spans_in = false;
 };
 
 class driver {
@@ -67,6 +73,7 @@ class driver {
     for (auto& w : workers_) send(w, ctl::start{});
     log(fmt::format("run {} started on {} workers", run_id_, workers_.size()));
     watch();
+    gather_spans();
     return finish();
   }
 
@@ -139,7 +146,8 @@ class driver {
     for (const auto& placed : p_.instances) plan.instance_device.push_back(placed.device);
     for (auto& w : workers_) {
       send(w, ctl::hello{w.host});
-      send(w, ctl::deploy{yaml_, plan, expanded_, kinds_});
+      send(w, ctl::deploy{yaml_, plan, expanded_, kinds_,
+                          o_.trace ? observe::to_traceparent(o_.trace->root_context()) : std::string()});
       w.last_seen = clock::now();  // the heartbeat clock starts at the deploy, on both sides
     }
   }
@@ -170,6 +178,14 @@ class driver {
       auto* w = by_peer(in.peer);
       if (!c || !w || (c->run != run_id_ && c->run != 0)) continue;
       w->last_seen = clock::now();
+      if (auto* h = std::get_if<ctl::heartbeat>(&c->body)) {
+        note_clock(*w, *h);
+        continue;
+      }
+      if (auto* s = std::get_if<ctl::spans>(&c->body)) {
+        add_spans(*w, *s);
+        continue;
+      }
       on_control(*w, *c);
     }
   }
@@ -211,6 +227,47 @@ class driver {
       if (!w.lost) send(w, ctl::heartbeat{beat_, clock::now().time_since_epoch().count()});
     ++beat_;
     next_beat_ = clock::now() + o_.heartbeat_every;
+  }
+
+  // A heartbeat's echo: the worker's wall clock at the echo against the middle of our send and receive. The
+  // sample with the shortest round trip is kept (its error is at most half that round trip).
+  void note_clock(worker_link& w, const ctl::heartbeat& h) {
+    if (!o_.trace || h.echo_unix_ns == 0) return;
+    auto now = clock::now().time_since_epoch().count();
+    auto rtt = now - h.time_ns;
+    if (rtt < 0 || (w.best_rtt_ns >= 0 && rtt >= w.best_rtt_ns)) return;
+    w.best_rtt_ns = rtt;
+    auto mid_unix = h.time_ns + rtt / 2 + o_.trace->unix_minus_steady_ns();
+    w.clock_offset_ns = h.echo_unix_ns - mid_unix;
+  }
+
+  void add_spans(worker_link& w, const ctl::spans& s) {
+    if (!o_.trace || w.spans_in) return;
+    w.spans_in = true;
+    try {
+      auto h = observe::host_spans_from_json(s.json);
+      h.host = w.host;
+      h.offset_ns = w.clock_offset_ns;
+      log(fmt::format("worker `{}`: {} spans, clock offset {:.3f} ms (+/- {:.3f} ms)", w.host, h.spans.size(),
+                      static_cast<double>(w.clock_offset_ns) / 1e6, static_cast<double>(w.best_rtt_ns) / 2e6));
+      o_.trace->add_host(std::move(h));
+    } catch (const std::exception& e) {
+      log(fmt::format("worker `{}`: its spans are left out: {}", w.host, e.what()));
+    }
+  }
+
+  // A traced run: each worker sends its spans once its part ended; wait for them a little.
+  void gather_spans() {
+    if (!o_.trace || started_ == clock::time_point{}) return;
+    auto deadline = clock::now() + std::chrono::seconds(5);
+    auto missing = [&] {
+      for (auto& w : workers_)
+        if (w.ready && !w.lost && !w.spans_in) return true;
+      return false;
+    };
+    while (missing() && clock::now() < deadline) drain(std::chrono::milliseconds(50), [](worker_link&, tr::control_msg&) {});
+    for (auto& w : workers_)
+      if (w.ready && !w.lost && !w.spans_in) log(fmt::format("worker `{}` sent no spans within 5 s", w.host));
   }
 
   // A worker silent past the heartbeat timeout is lost with every instance it has not reported (or

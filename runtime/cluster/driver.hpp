@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,10 @@
 #include "runtime/placement/planner.hpp"
 #include "runtime/registry.hpp"
 #include "runtime/transport/keys.hpp"
+
+namespace loom::observe {
+class tracer;
+}
 
 namespace loom::cluster {
 
@@ -33,6 +38,8 @@ struct driver_options {
   std::function<bool()> interrupted;
   std::function<void(const local::run_report&)> on_progress;
   std::function<void(const std::string&)> log;
+  // The run's tracer (--trace, --otlp) or null: its context goes to the workers, their spans come back.
+  std::shared_ptr<observe::tracer> trace;
 };
 
 // Runs `g` (validated, defaults applied; `yaml` is its file text, sent to the workers) as planned.

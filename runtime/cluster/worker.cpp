@@ -20,6 +20,7 @@
 #include "runtime/local/messages.hpp"
 #include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/node_actor.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/transport/endpoint.hpp"
 #include "runtime/transport/stand_in.hpp"
 
@@ -160,9 +161,13 @@ class worker {
                       in.peer, in.peer_key));
       return;
     }
-    if (std::holds_alternative<ctl::heartbeat>(c.body)) {  // answered here, so a busy main thread is no excuse
+    if (auto* h = std::get_if<ctl::heartbeat>(&c.body)) {  // answered here, so a busy main thread is no excuse
       auto r = std::atomic_load(&run_);
       if (r && r->id == c.run) r->last_heartbeat = clock::now().time_since_epoch().count();
+      // Our wall clock now: the driver puts this host's trace spans on its own clock with it.
+      h->echo_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
       ep_->send_to_name(in.peer, c);
       return;
     }
@@ -432,7 +437,15 @@ class worker {
       for (const auto& e : rep.edges) p.edges.push_back({e.from, e.from_node, e.to, e.label, e.blocked_ns, e.blocked});
       ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(p)});
     };
+    // A traced run: this host's spans join the driver's trace, under its run span, and go back at the end.
+    if (!d.trace.empty()) {
+      if (auto parent = observe::parse_traceparent(d.trace))
+        ro.trace = std::make_shared<observe::tracer>(r.host, *parent);
+      else
+        log(fmt::format("run {}: not traced: the deploy's trace context `{}` is not a traceparent", r.id, d.trace));
+    }
     auto report = local::run_slice(*system_, plan, ro, hooks);
+    if (ro.trace) ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::spans{observe::to_json(ro.trace->finish(g->name))}});
     log(fmt::format("run {}: local part done ({})", r.id,
                     report.result == local::run_report::outcome::ok ? "ok" : report.error));
     {

@@ -26,6 +26,10 @@ class actor_system;
 class actor;
 }  // namespace caf
 
+namespace loom::observe {
+class tracer;
+}
+
 namespace loom::local {
 
 struct run_options {
@@ -37,6 +41,8 @@ struct run_options {
   std::chrono::milliseconds progress_every{500};
   // Tests: throws to inject a failure into a node's attempt (run_state.hpp).
   fault_hook inject;
+  // The run's tracer (runtime/observe/trace.hpp); null: tracing off (one pointer test per batch).
+  std::shared_ptr<observe::tracer> trace;
 };
 
 // How a host takes part in a distributed run. Default-constructed: everything is local.

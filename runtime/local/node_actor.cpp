@@ -20,6 +20,7 @@
 #include "runtime/json.hpp"
 #include "runtime/local/inbox.hpp"
 #include "runtime/local/outbox.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/schema.hpp"
 
 namespace loom::local {
@@ -58,7 +59,9 @@ class node_host final : public context {
         plan_(std::move(plan)),
         run_(std::move(run)),
         me_(plan_->instances[index]),
-        counters_(run_->counters(index)) {}
+        counters_(run_->counters(index)) {
+    if (run_->trace) trace_ = &run_->trace->buffer(index, instance_name(*plan_, index));
+  }
 
   ~node_host() override { run_->clear_stop_hook(me_.index); }
 
@@ -86,6 +89,7 @@ class node_host final : public context {
     checkpoint_after_ = site_ == site::message ? current_ + 1 : 0;
   }
   void set_stop_hook(std::function<void()> hook) override { run_->set_stop_hook(me_.index, std::move(hook)); }
+  observe::span_buffer* trace() override { return trace_; }
 
   std::vector<std::string> tools() const override {
     std::vector<std::string> out;
@@ -109,8 +113,11 @@ class node_host final : public context {
     }
     auto id = next_call_++;
     auto& target = t->actors[t->next++ % t->actors.size()];
-    calls_.emplace(id, pending_call{std::string(tool), timeout, std::move(done), target});
-    self_->send(target, call_msg{id, std::move(request)});
+    pending_call p{std::string(tool), timeout, std::move(done), target};
+    if (trace_) p.span = {trace_->new_id(), trace_->current, clock::now()};
+    auto span = p.span.id;
+    calls_.emplace(id, std::move(p));
+    self_->send(target, call_msg{id, std::move(request), span});
     self_->delayed_send(self_, timeout, call_timeout_msg{id});
   }
 
@@ -176,7 +183,7 @@ class node_host final : public context {
                                                 me_.init.name, served_.size(), me_.max_pending)});
       return;
     }
-    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request)});
+    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request), c.trace_parent});
     auto depth = static_cast<std::uint64_t>(served_.size());
     counters_.queued.store(depth, std::memory_order_relaxed);
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
@@ -246,11 +253,16 @@ class node_host final : public context {
   // What the open attempt is doing; its commit depends on it.
   enum class site { none, start, message, pull, close, finish, reply };
 
+  struct call_span {  // a traced run: the call's span, its parent and its start
+    std::uint64_t id = 0, parent = 0;
+    clock::time_point start;
+  };
   struct pending_call {
     std::string tool;
     std::chrono::milliseconds timeout;
     call_done done;
     caf::actor target;
+    call_span span{};
   };
   struct tool_ref {
     const tool_plan* plan;
@@ -261,6 +273,7 @@ class node_host final : public context {
     caf::actor caller;
     std::uint64_t id;
     value request;
+    std::uint64_t trace_parent = 0;
   };
   // What a restarted stateful node is given again: inputs since its last checkpoint, and every port
   // close (kept across checkpoints: a port stays closed).
@@ -454,6 +467,21 @@ class node_host final : public context {
   }
 
   void answer(pending_call& p, call_result r) {
+    if (trace_ && p.span.id != 0) {
+      observe::span s;
+      s.id = p.span.id;
+      s.parent = p.span.parent;
+      s.kind = observe::span_kind::call;
+      s.track = me_.index;
+      s.start_ns = trace_->unix_ns(p.span.start);
+      s.end_ns = trace_->now_ns();
+      s.name = "call " + p.tool;
+      s.attrs.push_back({"loom.tool", p.tool});
+      if (!r.ok) s.attrs.push_back({"loom.error", r.error});
+      s.error = !r.ok;
+      trace_->add(std::move(s));
+      trace_->current = p.span.parent;  // the reply's handler continues where the call was made
+    }
     attempt(site::reply, [&] { p.done(*this, std::move(r)); });
     pump();
   }
@@ -470,6 +498,8 @@ class node_host final : public context {
     };
     std::uint64_t n = 0;
     bool more = false;
+    std::uint64_t span = 0, pulled = 0;
+    if (trace_) trace_->current = span = trace_->new_id();
     auto slice_over = [&] {
       if (n >= slice_values || (me_.blocking && n > 0) ||
           ((n & 15) == 15 && clock::now() - t0 >= slice_time)) {
@@ -515,12 +545,19 @@ class node_host final : public context {
     if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
         phase_ == phase::running && !more) {
       working();
+      auto before = trace_ ? counters_.out.load(std::memory_order_relaxed) : 0;
       more = pull();
+      if (trace_) pulled = counters_.out.load(std::memory_order_relaxed) - before + 1;
     }
-    if (t0 != clock::time_point{})
+    if (t0 != clock::time_point{}) {
+      auto t1 = clock::now();
       counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
-                                      std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count()),
+                                      std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()),
                                   std::memory_order_relaxed);
+      if (trace_) trace_slice(span, t0, t1, n, pulled);
+    } else if (trace_) {
+      trace_->current = 0;
+    }
     if (phase_ == phase::done) return;
     if (more) return schedule_pump();
     maybe_finish();  // last: once it reports done, the run may end
@@ -556,11 +593,30 @@ class node_host final : public context {
     return true;
   }
 
+  // A traced slice: a batch span when it handled input, a pull span when it pulled (`pulled`: values + 1).
+  void trace_slice(std::uint64_t id, clock::time_point t0, clock::time_point t1, std::uint64_t n, std::uint64_t pulled) {
+    trace_->current = 0;
+    if (n == 0 && pulled == 0) return;
+    observe::span s;
+    s.id = id;
+    s.kind = n > 0 ? observe::span_kind::batch : observe::span_kind::pull;
+    s.track = me_.index;
+    s.start_ns = trace_->unix_ns(t0);
+    s.end_ns = trace_->unix_ns(t1);
+    s.count = static_cast<std::int64_t>(n > 0 ? n : pulled - 1);
+    trace_->add(std::move(s));
+  }
+
   // A tool serves one call: the request is checked against its call arguments, then on_call. Whatever goes
   // wrong goes back to the caller as an error; a tool's failure to answer one call does not fail the run.
   void serve(served_call& c) {
     auto t0 = clock::now();
     reply_msg r{c.id, true, value{}, {}};
+    std::uint64_t span = 0, outer = 0;
+    if (trace_) {
+      outer = trace_->current;
+      trace_->current = span = trace_->new_id();
+    }
     out_.begin();
     try {
       r.reply = impl_->on_call(*this, check_call_request(*me_.def->spec.call, c.request));
@@ -572,7 +628,22 @@ class node_host final : public context {
     }
     counters_.in.fetch_add(1, std::memory_order_relaxed);
     counters_.out.fetch_add(1, std::memory_order_relaxed);
-    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((clock::now() - t0).count()), std::memory_order_relaxed);
+    auto t1 = clock::now();
+    counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((t1 - t0).count()), std::memory_order_relaxed);
+    if (trace_) {
+      observe::span s;
+      s.id = span;
+      s.parent = c.trace_parent;
+      s.kind = observe::span_kind::tool;
+      s.track = me_.index;
+      s.start_ns = trace_->unix_ns(t0);
+      s.end_ns = trace_->unix_ns(t1);
+      s.name = "tool " + me_.init.name;
+      if (!r.ok) s.attrs.push_back({"loom.error", r.error});
+      s.error = !r.ok;
+      trace_->add(std::move(s));
+      trace_->current = outer;
+    }
     self_->send(c.caller, std::move(r));
   }
 
@@ -628,6 +699,7 @@ class node_host final : public context {
   std::shared_ptr<run_state> run_;
   const instance_plan& me_;
   node_counters& counters_;
+  observe::span_buffer* trace_ = nullptr;  // a traced run: this instance's spans
   std::unique_ptr<node> impl_;
   inbox in_;
   outbox out_;

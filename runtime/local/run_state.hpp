@@ -15,6 +15,10 @@
 
 #include "runtime/local/run_report.hpp"
 
+namespace loom::observe {
+class tracer;
+}
+
 namespace loom::local {
 
 // Where a test may inject a failure: right after the node's handler returned, before what it did is
@@ -38,6 +42,7 @@ class run_state {
   std::vector<caf::actor> actors;
   caf::actor coordinator;
   fault_hook inject;  // tests only; empty in a real run
+  std::shared_ptr<observe::tracer> trace;  // null: not traced
 
   // True once the run is being stopped (SIGINT, a failure): read by ctx.stopping().
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }

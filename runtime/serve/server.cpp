@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "runtime/local/executor.hpp"
+#include "runtime/observe/trace.hpp"
 #include "runtime/serve/capture.hpp"
 #include "runtime/serve/openai.hpp"
 
@@ -233,12 +234,31 @@ struct server::impl {
     return {fmt::format("chatcmpl-{}{:08x}", id_prefix, next_id.fetch_add(1)),
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
   }
-  // Runs the slot's deployment once. Never throws.
+  // Runs the slot's deployment once. Never throws. With --otlp the run is one trace, a child of the
+  // request's own `traceparent` when it sent one, exported when the run ends.
   output_channel::end run(std::size_t slot, const std::shared_ptr<const local::deployment>& d,
-                          const std::function<bool()>& interrupted) {
+                          const std::function<bool()>& interrupted, const std::string& traceparent) {
     local::run_options ro;
     ro.interrupted = interrupted;
     if (options.on_run) ro.on_progress = [&](const local::run_report& r) { options.on_run(slot, r, false); };
+    if (!options.otlp.empty()) {
+      auto parent = observe::parse_traceparent(traceparent);
+      ro.trace = parent ? std::make_shared<observe::tracer>("serve", *parent) : std::make_shared<observe::tracer>("serve");
+    }
+    struct exporter {  // also when the run throws
+      const std::shared_ptr<observe::tracer>& trace;
+      const std::string& url;
+      const std::string& name;
+      ~exporter() {
+        if (!trace) return;
+        trace->finish(name, observe::span_kind::request);
+        try {
+          observe::export_otlp(*trace, url, std::chrono::seconds(2));
+        } catch (const std::exception& e) {
+          spdlog::warn("loom serve: {}", e.what());
+        }
+      }
+    } export_at_end{ro.trace, options.otlp, served.name()};
     try {
       auto report = local::run_slice(system, d, ro, local::slice_hooks{});
       if (options.on_run) options.on_run(slot, report, true);
@@ -327,7 +347,8 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
   // answer is too long, or the client has gone.
   connection_watch watch{req};
-  auto end = run(lease.slot(), whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); });
+  auto end = run(lease.slot(), whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); },
+                 req.get_header_value("traceparent"));
   bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
   std::string buf;
@@ -360,12 +381,16 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
   st->channel = ch;
   st->head = head();
   st->guard.emplace(std::move(guard));
-  st->thread = std::jthread([this, st_raw = st.get(), ch, lease = std::move(lease)]() mutable {
-    auto end = run(lease.slot(), streamed[lease.slot()], [&] {
-      bool stop = st_raw->cancel.load() || force.load();
-      if (stop) ch->abandon();  // a capture waiting for room returns, so the run can stop
-      return stop;
-    });
+  st->thread = std::jthread([this, st_raw = st.get(), ch, lease = std::move(lease),
+                             traceparent = req.get_header_value("traceparent")]() mutable {
+    auto end = run(
+        lease.slot(), streamed[lease.slot()],
+        [&] {
+          bool stop = st_raw->cancel.load() || force.load();
+          if (stop) ch->abandon();  // a capture waiting for room returns, so the run can stop
+          return stop;
+        },
+        traceparent);
     if (!end.ok) spdlog::warn("loom serve: run of graph `{}` failed: {}", served.name(), end.error);
     lease.release();  // before finish(): a client that asks again at once finds the slot free
     ch->finish(std::move(end));

@@ -52,6 +52,9 @@ struct server_options {
   std::function<void(std::size_t slot, const local::run_report& report, bool done)> on_run;
   // More routes on the same listener (`loom serve --mcp` adds /mcp: runtime/mcp/http_server.hpp).
   std::function<void(httplib::Server&)> extra_routes;
+  // --otlp URL: each request's run is one trace (under the request's `traceparent` when it has one),
+  // exported to URL/v1/traces when the run ends. Empty: nothing is recorded or sent.
+  std::string otlp;
 };
 
 class server {

@@ -164,6 +164,7 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           for (unsigned i = 0; i < idev.size(); ++i) idev.set(i, m.plan.instance_device[i]);
           d.setExpandedGraph(text(m.expanded_graph));
           d.setKinds(text(m.kinds));
+          d.setTrace(text(m.trace));
         } else if constexpr (std::is_same_v<T, control::start>) {
           b.setStart();
         } else if constexpr (std::is_same_v<T, control::cancel>) {
@@ -187,6 +188,7 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           auto h = b.initHeartbeat();
           h.setSeq(m.seq);
           h.setTimeNs(m.time_ns);
+          h.setEchoUnixNs(m.echo_unix_ns);
         } else if constexpr (std::is_same_v<T, control::run_ended>) {
           auto r = b.initRunEnded();
           r.setOk(m.ok);
@@ -218,6 +220,8 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
             es[i].setBlockedNs(e.blocked_ns);
             es[i].setBlocked(e.blocked);
           }
+        } else if constexpr (std::is_same_v<T, control::spans>) {
+          b.setSpans(text(m.json));
         } else {
           auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
           for (unsigned i = 0; i < l.size(); ++i) {
@@ -407,7 +411,7 @@ control::body decode_control(s::Control::Reader r) {
     case s::Control::HELLO: return control::hello{str(r.getHello().getWorker())};
     case s::Control::DEPLOY: {
       auto d = r.getDeploy();
-      control::deploy out{str(d.getGraphYaml()), {}, str(d.getExpandedGraph()), str(d.getKinds())};
+      control::deploy out{str(d.getGraphYaml()), {}, str(d.getExpandedGraph()), str(d.getKinds()), str(d.getTrace())};
       auto p = d.getPlan();
       for (auto h : p.getHosts()) out.plan.hosts.push_back({str(h.getName()), str(h.getDataAddress()), str(h.getPublicKey())});
       for (auto i : p.getInstanceHost()) {
@@ -434,7 +438,10 @@ control::body decode_control(s::Control::Reader r) {
                            d.getCancelled()};
     }
     case s::Control::RELEASE: return control::release{};
-    case s::Control::HEARTBEAT: return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs()};
+    case s::Control::HEARTBEAT:
+      return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs(),
+                                r.getHeartbeat().getEchoUnixNs()};
+    case s::Control::SPANS: return control::spans{str(r.getSpans())};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
     case s::Control::PROGRESS: {

@@ -80,6 +80,7 @@ struct deploy {
   control::plan plan;
   std::string expanded_graph;  // the driver's expansion (cluster::describe_deployment); a worker compares its own
   std::string kinds;           // the driver's kinds (cluster::describe_kinds); likewise
+  std::string trace;           // a traced run: the driver's run span as a traceparent; empty: not traced
 };
 struct start {};
 struct cancel { std::string reason; };
@@ -94,7 +95,10 @@ struct release {};
 struct heartbeat {
   std::uint64_t seq = 0;
   std::int64_t time_ns = 0;
+  std::int64_t echo_unix_ns = 0;  // a worker's echo: its wall clock when it echoed (0 from the driver)
 };
+// A worker's spans of a traced run (observe::to_json(host_spans)), sent once its part has ended.
+struct spans { std::string json; };
 struct run_ended {
   bool ok = true;
   std::string error;
@@ -124,7 +128,7 @@ struct progress {
   std::vector<instance_progress> instances;
   std::vector<edge_progress> edges;
 };
-using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress>;
+using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress, spans>;
 }  // namespace control
 
 struct control_msg {

@@ -118,6 +118,7 @@ struct Control {
     refused @9 :Refused;
     ack @10 :Ack;
     progress @11 :Progress;  # worker -> driver, every progress tick of its part (the live view, --ui)
+    spans @12 :Text;  # a worker's spans of a traced run, sent after its part ended (JSON: runtime/observe/trace.hpp)
   }
 }
 
@@ -127,6 +128,7 @@ struct Deploy {
   plan @1 :Plan;
   expandedGraph @2 :Text;  # the driver's expansion: one line per instance (links, capacities, tools)
   kinds @3 :Text;          # the driver's kind registry: one line per kind (ports, params, defaults)
+  trace @4 :Text;          # a traced run: the driver's run span as a W3C traceparent; empty: not traced
 }
 struct Cancel { reason @0 :Text; }
 struct Done {
@@ -136,7 +138,14 @@ struct Done {
   counters @3 :Counters;
   cancelled @4 :Bool;  # ended by a cancel or an abandoned run, not by finishing: never a success
 }
-struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
+struct Heartbeat {
+  seq @0 :UInt64;
+  timeNs @1 :Int64;
+  # Metrics: "?" from a driver that serves them (`--metrics`) asks for the worker's; the worker's echo
+  # carries its samples in the Prometheus text format (docs/metrics.md). Empty otherwise.
+  samples @2 :Text;
+  echoUnixNs @3 :Int64;  # set by a worker echoing a heartbeat: its wall clock then (the driver's trace clock offsets)
+}
 # A worker's counts so far, per local instance, and its producers' edges: sent every progress tick.
 struct Progress { instances @0 :List(InstanceProgress); edges @1 :List(EdgeProgress); }
 struct InstanceProgress { instance @0 :UInt32; counters @1 :Counters; queued @2 :UInt64; }

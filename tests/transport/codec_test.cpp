@@ -184,10 +184,17 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(dk.plan == keyed);
   CHECK(dk.expanded_graph == "instance 0 ...\n");
   CHECK(dk.kinds == "kind a ...\n");
+  CHECK(dk.trace.empty());
+  auto tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  CHECK(std::get<deploy>(round_trip({9, deploy{.graph_yaml = "g", .plan = keyed, .trace = tp}}).body).trace == tp);
+  CHECK(std::get<spans>(round_trip({9, spans{"{\"host\": \"a\"}"}}).body).json == "{\"host\": \"a\"}");
   CHECK(std::holds_alternative<release>(round_trip({9, release{}}).body));
   auto hb = std::get<heartbeat>(round_trip({0, heartbeat{12, -5}}).body);
   CHECK(hb.seq == 12);
   CHECK(hb.time_ns == -5);
+  CHECK(hb.echo_unix_ns == 0);
+  CHECK(std::get<heartbeat>(round_trip({0, heartbeat{.seq = 12, .time_ns = -5, .echo_unix_ns = 1764000000123456789}}).body).echo_unix_ns ==
+        1764000000123456789);
   auto re = std::get<run_ended>(round_trip({9, run_ended{false, "lost h2"}}).body);
   CHECK_FALSE(re.ok);
   CHECK(re.error == "lost h2");
@@ -297,8 +304,8 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   auto fc = ctl.initRoot<s::Frame>();
   fc.setVersion(s::WIRE_VERSION);
   fc.initControl().setStart();
-  poke_u16(fc.getControl(), 4, 11);  // the union's tags count its members from 0: progress is the last, 10
-  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 11");
+  poke_u16(fc.getControl(), 4, 12);  // the union's tags count its members from 0: spans is the last, 11
+  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 12");
 
   capnp::MallocMessageBuilder fr;
   auto ff = fr.initRoot<s::Frame>();
