@@ -13,12 +13,14 @@
 
 #include "actors/builtins.hpp"
 #include "cli/load.hpp"
+#include "cli/metrics.hpp"
 #include "cli/progress.hpp"
 #include "graph/export.hpp"
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
 #include "kernels/device/device.hpp"
 #include "runtime/local/executor.hpp"
+#include "runtime/observe/run_metrics.hpp"
 #include "runtime/registry.hpp"
 
 namespace loom::cli {
@@ -117,6 +119,10 @@ int run_command(const common_options& common, const run_options& options) {
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
   if (!options.cluster.empty()) return run_cluster(*g, *kinds, options);
+  auto metrics = start_metrics(options.metrics);
+  if (!metrics) return invalid;
+  std::optional<observe::run_metrics> run_metrics;
+  if (*metrics) run_metrics.emplace(g->name, observe::new_run_id());
 
   caf::actor_system_config cfg;
   auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
@@ -127,13 +133,19 @@ int run_command(const common_options& common, const run_options& options) {
   progress bar{!options.quiet};
   local::run_options ro;
   ro.interrupted = [] { return interrupted_by_user(); };
-  ro.on_progress = [&](const local::run_report& r) { bar.update(r); };
+  ro.on_progress = [&](const local::run_report& r) {
+    bar.update(r);
+    if (run_metrics) run_metrics->update(r);
+  };
   auto report = local::run_graph(system, *g, *kinds, ro);
   report.peak_rss_kib = local::peak_rss_kib();
   bar.clear();
   std::fflush(stdout);
+  if (run_metrics) run_metrics->update(report);
 
-  return report_run(report, g->name, options.quiet);
+  auto status = report_run(report, g->name, options.quiet);
+  hold_metrics(metrics->get(), options.metrics_hold);  // after the summary: a scraper sees the final values
+  return status;
 }
 
 int graph_command(const common_options& common, const std::string& file, const std::string& format) {

@@ -25,6 +25,8 @@ struct run_options {
   std::string cluster;            // --cluster C: run across the cluster file's workers; `slurm`: the allocation's
   std::vector<std::string> plugins;  // the --plugin libraries, passed on to workers the driver starts
   double connect_timeout = 10;    // seconds to wait for each worker
+  std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
+  double metrics_hold = 0;        // --metrics-hold: seconds to keep serving it after the run
 };
 
 struct worker_options {
@@ -36,6 +38,7 @@ struct worker_options {
   bool once = false;               // leave after one run
   bool insecure = false;           // without --key: listen on a non-loopback address anyway
   std::string max_message_size;    // "64 MiB" (default): the largest part of a message accepted
+  std::string metrics;             // --metrics HOST:PORT: serve GET /metrics (this worker's own samples)
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);
@@ -77,6 +80,7 @@ struct serve_options {
   std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
   bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
+  std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
 };
 int serve_command(const common_options& common, const serve_options& options);
 

@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
       ->check(cluster_check);
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--metrics", run.metrics,
+                      "Serve GET /metrics (Prometheus text format) on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any, printed)");
+  run_cmd->add_option("--metrics-hold", run.metrics_hold,
+                      "Seconds to keep serving /metrics after the run ends, so that a scraper sees the final values")
+      ->check(CLI::NonNegativeNumber);
   add_plugin(run_cmd);
 
   std::string graph_file, format = "dot";
@@ -74,6 +79,8 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--address-file", worker.address_file,
                          "Write the address bound (with PORT 0: the port chosen) to this file; `%t`: the task rank "
                          "under srun");
+  worker_cmd->add_option("--metrics", worker.metrics,
+                         "Serve GET /metrics (Prometheus text format) on HOST:PORT: this worker's samples");
   worker_cmd->add_flag("--once", worker.once, "Leave after one run (how loom run --cluster slurm starts workers)");
   worker_cmd->add_flag("--insecure", worker.insecure,
                        "Without --key, listen on a non-loopback address anyway (plain TCP: anyone who reaches the "
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--api-key-env", serve.api_key_env,
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
   serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
+  serve_cmd->add_option("--metrics", serve.metrics, "Serve GET /metrics (Prometheus text format) on HOST:PORT");
   add_plugin(serve_cmd);
 
   slurm_options slurm;

@@ -19,6 +19,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
   slurm-wlm munge
+  prometheus  # tests/observe: the real Prometheus scrapes loom, promtool checks /metrics
 )
 
 as_root() {

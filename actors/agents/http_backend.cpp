@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/agents/backend.hpp"
+#include "runtime/observe/metrics.hpp"
 
 namespace loom::agents {
 namespace {
@@ -75,9 +76,24 @@ const ojson& field(const ojson& j, const char* name, const char* where) {
   return j[name];
 }
 
-chat_reply parse_completion(const std::string& body) {
+// The server's `usage` (prompt_tokens, completion_tokens), when it sends one: added to the agent's
+// loom_agent_tokens_total.
+struct token_usage {
+  std::uint64_t prompt = 0, completion = 0;
+  void read(const ojson& j) {
+    if (!j.is_object() || !j.contains("usage") || !j["usage"].is_object()) return;
+    const auto& u = j["usage"];
+    if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_unsigned())
+      prompt = u["prompt_tokens"].get<std::uint64_t>();
+    if (u.contains("completion_tokens") && u["completion_tokens"].is_number_unsigned())
+      completion = u["completion_tokens"].get<std::uint64_t>();
+  }
+};
+
+chat_reply parse_completion(const std::string& body, token_usage& usage) {
   auto j = ojson::parse(body, nullptr, false);
   if (j.is_discarded()) throw bad_response(fmt::format("not JSON: {}", excerpt(body)));
+  usage.read(j);
   const auto& choices = field(j, "choices", "the reply");
   if (!choices.is_array() || choices.empty()) throw bad_response("`choices` is not a non-empty array");
   const auto& message = field(choices[0], "message", "choices[0]");
@@ -99,7 +115,7 @@ chat_reply parse_completion(const std::string& body) {
   return r;
 }
 
-chat_reply parse_stream(const std::string& body) {
+chat_reply parse_stream(const std::string& body, token_usage& usage) {
   chat_reply r;
   bool done = false, any = false;
   std::size_t from = 0;
@@ -119,6 +135,7 @@ chat_reply parse_stream(const std::string& body) {
     if (j.is_discarded()) throw bad_response(fmt::format("an event is not JSON: {}", excerpt(data)));
     if (j.contains("error")) throw bad_response(fmt::format("the stream reported an error: {}", excerpt(j["error"].dump())));
     any = true;
+    usage.read(j);  // the last event has it, when the server sends it
     if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) continue;  // e.g. usage
     const auto& delta = j["choices"][0].contains("delta") ? j["choices"][0]["delta"] : ojson::object();
     if (delta.contains("content")) r.text += content_text(delta["content"]);
@@ -182,7 +199,18 @@ endpoint parse_base_url(const std::string& url) {
 
 class http_backend final : public backend {
  public:
-  explicit http_backend(const http_options& o) : o_(o), at_(parse_base_url(o.base_url)), url_(at_.origin + at_.path) {
+  explicit http_backend(const http_options& o)
+      : o_(o),
+        at_(parse_base_url(o.base_url)),
+        url_(at_.origin + at_.path),
+        seconds_(observe::metrics().get_histogram("loom_agent_llm_request_seconds",
+                                                  "Time of one chat-completions request (one attempt) of an agent.",
+                                                  {{"node", o.node}})),
+        prompt_tokens_(observe::metrics().get_counter("loom_agent_tokens_total",
+                                                      "Tokens of an agent's requests, from the server's `usage`.",
+                                                      {{"node", o.node}, {"type", "prompt"}})),
+        completion_tokens_(observe::metrics().get_counter("loom_agent_tokens_total", "",
+                                                          {{"node", o.node}, {"type", "completion"}})) {
     if (!o.api_key_env.empty()) {
       const char* key = std::getenv(o.api_key_env.c_str());
       if (key == nullptr || *key == '\0')
@@ -263,14 +291,30 @@ class http_backend final : public backend {
     if (!auth_.empty()) headers.emplace("Authorization", auth_);
     auto started = std::chrono::steady_clock::now();
     auto res = client.Post(at_.path, headers, body, "application/json");
+    seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    auto out = finish(res, started);
+    // One registry lookup per LLM request (milliseconds to seconds each), not per message.
+    observe::metrics()
+        .get_counter("loom_agent_llm_requests_total",
+                     "Chat-completions requests (attempts) of an agent, by outcome: the HTTP status, or "
+                     "timeout, connection, malformed.",
+                     {{"node", o_.node}, {"status", status_}})
+        .add();
+    return out;
+  }
+
+  outcome finish(const httplib::Result& res, std::chrono::steady_clock::time_point started) {
+    status_ = "connection";
     if (!res) {
       auto took = std::chrono::steady_clock::now() - started;
       auto err = res.error();
       bool timed_out = err == httplib::Error::ConnectionTimeout ||
                        ((err == httplib::Error::Read || err == httplib::Error::Write) && took >= o_.timeout * 9 / 10);
+      if (timed_out) status_ = "timeout";
       if (timed_out) return {std::nullopt, fmt::format("timed out after {} ms", o_.timeout.count()), true};
       return {std::nullopt, describe(err), true};
     }
+    status_ = std::to_string(res->status);
     if (res->status < 200 || res->status >= 300) {
       bool retry = res->status >= 500 || res->status == 429;
       return {std::nullopt, fmt::format("HTTP {}: {}", res->status, excerpt(res->body)), retry};
@@ -278,7 +322,10 @@ class http_backend final : public backend {
     try {
       // A server that ignores `stream` answers with one JSON body; take it as it is.
       bool sse = o_.stream && res->get_header_value("Content-Type").find("application/json") == std::string::npos;
-      auto reply = sse ? parse_stream(res->body) : parse_completion(res->body);
+      token_usage usage;
+      auto reply = sse ? parse_stream(res->body, usage) : parse_completion(res->body, usage);
+      prompt_tokens_.add(usage.prompt);
+      completion_tokens_.add(usage.completion);
       for (std::size_t i = 0; i < reply.tool_calls.size(); ++i) {
         auto& c = reply.tool_calls[i];
         if (c.id.empty()) c.id = fmt::format("call_{}", i);
@@ -286,8 +333,10 @@ class http_backend final : public backend {
       }
       return {std::move(reply), {}, false};
     } catch (const bad_response& e) {
+      status_ = "malformed";
       return {std::nullopt, fmt::format("malformed response: {}", e.what()), false};
     } catch (const nlohmann::json::exception& e) {
+      status_ = "malformed";
       return {std::nullopt, fmt::format("malformed response: {}", e.what()), false};
     }
   }
@@ -296,6 +345,10 @@ class http_backend final : public backend {
   endpoint at_;
   std::string url_;
   std::string auth_;  // "Bearer <key>", never logged
+  observe::histogram& seconds_;
+  observe::counter& prompt_tokens_;
+  observe::counter& completion_tokens_;
+  std::string status_;  // the outcome of the last attempt (complete() runs one attempt at a time)
   std::mutex m_;      // guards active_ and aborted_ (abort() comes from another thread)
   std::condition_variable abort_cv_;
   httplib::Client* active_ = nullptr;

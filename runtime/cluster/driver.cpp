@@ -39,6 +39,7 @@ struct worker_link {
   bool lost = false;  // silent past the heartbeat timeout: nothing more is sent to it
   clock::time_point last_seen = clock::now();
   std::vector<std::uint32_t> instances;
+  std::uint64_t echoed = 0;  // heartbeats below this one came back
 };
 
 class driver {
@@ -67,6 +68,7 @@ class driver {
     for (auto& w : workers_) send(w, ctl::start{});
     log(fmt::format("run {} started on {} workers", run_id_, workers_.size()));
     watch();
+    final_samples();
     return finish();
   }
 
@@ -170,6 +172,11 @@ class driver {
       auto* w = by_peer(in.peer);
       if (!c || !w || (c->run != run_id_ && c->run != 0)) continue;
       w->last_seen = clock::now();
+      if (auto* hb = std::get_if<ctl::heartbeat>(&c->body)) {
+        if (o_.on_samples && !hb->samples.empty()) o_.on_samples(w->host, hb->samples);
+        w->echoed = std::max(w->echoed, hb->seq + 1);
+        continue;
+      }
       on_control(*w, *c);
     }
   }
@@ -208,7 +215,7 @@ class driver {
   void beat() {
     if (clock::now() < next_beat_) return;
     for (auto& w : workers_)
-      if (!w.lost) send(w, ctl::heartbeat{beat_, clock::now().time_since_epoch().count()});
+      if (!w.lost) send(w, ctl::heartbeat{beat_, clock::now().time_since_epoch().count(), o_.on_samples ? "?" : ""});
     ++beat_;
     next_beat_ = clock::now() + o_.heartbeat_every;
   }
@@ -311,6 +318,22 @@ class driver {
         o_.on_progress(report_);
       }
     }
+  }
+
+  // --metrics: once every instance has reported, one more heartbeat round brings each worker's final
+  // samples (a worker updates its samples before it reports an instance done). Bounded: 2 s.
+  void final_samples() {
+    if (!o_.on_samples) return;
+    auto seq = beat_++;
+    for (auto& w : workers_)
+      if (w.ready && !w.lost) send(w, ctl::heartbeat{seq, clock::now().time_since_epoch().count(), "?"});
+    auto deadline = clock::now() + std::chrono::seconds(2);
+    auto all_back = [&] {
+      for (auto& w : workers_)
+        if (w.ready && !w.lost && w.echoed <= seq) return false;
+      return true;
+    };
+    while (!all_back() && clock::now() < deadline) drain(std::chrono::milliseconds(20), [](worker_link&, tr::control_msg&) {});
   }
 
   local::run_report finish() {

@@ -1,5 +1,6 @@
 // runtime/cluster/worker.cpp: the worker's loop (control messages from the driver) and one run (a slice of
 // the graph on the local executor, stand-ins for the instances elsewhere).
+#include "runtime/observe/run_metrics.hpp"
 #include "runtime/cluster/worker.hpp"
 
 #include <caf/all.hpp>
@@ -152,9 +153,10 @@ class worker {
                       in.peer, in.peer_key));
       return;
     }
-    if (std::holds_alternative<ctl::heartbeat>(c.body)) {  // answered here, so a busy main thread is no excuse
+    if (auto* hb = std::get_if<ctl::heartbeat>(&c.body)) {  // answered here, so a busy main thread is no excuse
       auto r = std::atomic_load(&run_);
       if (r && r->id == c.run) r->last_heartbeat = clock::now().time_since_epoch().count();
+      if (hb->samples == "?") hb->samples = observe::metrics().text();  // a driver with --metrics asks
       ep_->send_to_name(in.peer, c);
       return;
     }
@@ -383,10 +385,16 @@ class worker {
       bool cancelled = end == local::instance_end::cancelled;
       ctl::done dn{i, failed, error, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped},
                    cancelled};
+      metrics_->update_instance(s);  // before the done: the driver's last look at our samples is exact
       ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(dn)});
     };
-    auto report = local::run_slice(*system_, plan,
-                                   local::run_options{}, hooks);
+    // This run's node and edge families, until the next run replaces them (the worker's /metrics, and the
+    // samples its heartbeat echoes carry to a driver that serves metrics).
+    metrics_ = std::make_unique<observe::run_metrics>(g->name, std::to_string(r.id));
+    local::run_options ro;
+    ro.on_progress = [&](const local::run_report& rep) { metrics_->update(rep); };
+    auto report = local::run_slice(*system_, plan, ro, hooks);
+    metrics_->update(report);
     log(fmt::format("run {}: local part done ({})", r.id,
                     report.result == local::run_report::outcome::ok ? "ok" : report.error));
     {
@@ -412,6 +420,7 @@ class worker {
   bool done_ = false;  // `once`: the run is over
   std::shared_ptr<const tr::receiver> receiver_;
   std::set<std::string> driver_keys_;  // written before the endpoint runs; read-only after
+  std::unique_ptr<observe::run_metrics> metrics_;  // the run thread's; serves through the registry
 };
 
 }  // namespace

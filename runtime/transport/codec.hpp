@@ -90,6 +90,7 @@ struct release {};
 struct heartbeat {
   std::uint64_t seq = 0;
   std::int64_t time_ns = 0;
+  std::string samples;  // "?": the driver asks for metrics; in a worker's echo: its samples (text format)
 };
 struct run_ended {
   bool ok = true;

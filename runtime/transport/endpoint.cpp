@@ -1,6 +1,8 @@
 // runtime/transport/endpoint.cpp: the I/O thread, its sockets, the ZAP handler and the sequence check.
 #include "runtime/transport/endpoint.hpp"
 
+#include "runtime/observe/metrics.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -528,6 +530,7 @@ struct endpoint::impl {
 
   // `routed`: it came in on our ROUTER from `peer` (a name); else on dealer `from_dealer`.
   void deliver(std::string peer, multipart parts, std::string key, bool routed, std::size_t from_dealer) {
+    links.count(peer, false, bytes_of(parts, 0));
     auto d = decode(std::move(parts), cfg.limits);
     if (!d) {
       report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", peer, d.error));
@@ -602,6 +605,12 @@ struct endpoint::impl {
     }
   }
 
+  static std::size_t bytes_of(const multipart& parts, std::size_t from) {
+    std::size_t n = 0;
+    for (std::size_t i = from; i < parts.size(); ++i) n += parts[i].size();
+    return n;
+  }
+
   // Sends what is queued until zmq would block (never, with HWM 0; then POLLOUT resumes it).
   bool send_one(zmq::socket_t& s, multipart& parts) {
     for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -621,8 +630,10 @@ struct endpoint::impl {
       auto& numbered = d.pending_numbers.front();
       std::optional<multipart> keep;
       if (numbered) keep = share(parts);  // before zmq takes the parts
+      auto bytes = bytes_of(parts, 0);
       try {
         if (!send_one(*d.sock, parts)) return;
+        links.count(d.address, true, bytes);
         if (numbered) d.unacked.push_back({numbered->first, numbered->second, std::move(*keep)});
       } catch (const zmq::error_t& e) {
         report(problem::kind::send, d.address, fmt::format("send to {} failed: {}: message dropped", d.address, e.what()));
@@ -669,8 +680,10 @@ struct endpoint::impl {
         router_pending.pop_front();
         continue;
       }
+      auto bytes = bytes_of(parts, 1);  // not the routing id
       try {
         if (!send_one(*router, parts)) return;
+        links.count(name, true, bytes);
       } catch (const zmq::error_t& e) {
         if (e.num() == EHOSTUNREACH && cfg.reconnect_grace.count() > 0) {
           // Not connected right now: it may be reconnecting. Kept and retried until reconnect_grace.
@@ -762,6 +775,7 @@ struct endpoint::impl {
   };
   std::unordered_map<std::string, ack_due> acks_due;  // by peer name on our ROUTER
   std::uint64_t repeats_dropped = 0;
+  observe::link_meters links;  // loom_link_bytes_total / _messages_total, counted on this (the I/O) thread
   struct parked_msg {
     clock::time_point until;
     multipart parts;

@@ -130,7 +130,13 @@ struct Done {
   counters @3 :Counters;
   cancelled @4 :Bool;  # ended by a cancel or an abandoned run, not by finishing: never a success
 }
-struct Heartbeat { seq @0 :UInt64; timeNs @1 :Int64; }
+struct Heartbeat {
+  seq @0 :UInt64;
+  timeNs @1 :Int64;
+  # Metrics: "?" from a driver that serves them (`--metrics`) asks for the worker's; the worker's echo
+  # carries its samples in the Prometheus text format (docs/metrics.md). Empty otherwise.
+  samples @2 :Text;
+}
 struct RunEnded { ok @0 :Bool; error @1 :Text; }
 struct Refused { reason @0 :Text; }
 # Between endpoints, never shown to the application: every envelope of these streams with a seq below

@@ -185,6 +185,9 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   auto hb = std::get<heartbeat>(round_trip({0, heartbeat{12, -5}}).body);
   CHECK(hb.seq == 12);
   CHECK(hb.time_ns == -5);
+  CHECK(hb.samples.empty());
+  auto hs = std::get<heartbeat>(round_trip({0, heartbeat{13, 7, "# TYPE a counter\na 1\n"}}).body);
+  CHECK(hs.samples == "# TYPE a counter\na 1\n");
   auto re = std::get<run_ended>(round_trip({9, run_ended{false, "lost h2"}}).body);
   CHECK_FALSE(re.ok);
   CHECK(re.error == "lost h2");
