@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstring>
+#include <iterator>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
@@ -225,4 +227,43 @@ TEST_CASE("the metrics server answers GET /metrics and rejects a bad address") {
   CHECK(other->status == 404);
   // Taking the same port again fails with a clear error.
   CHECK_THROWS_WITH_AS(metrics_server(s.address(), r), doctest::Contains("cannot serve metrics"), std::runtime_error);
+}
+
+TEST_CASE("the driver's cluster view: each host's samples with a host label; unreadable samples are dropped") {
+  registry r;
+  {
+    cluster_view view{r};
+    view.set("a", "# HELP loom_x_total X.\n# TYPE loom_x_total counter\nloom_x_total{node=\"n\"} 3\n");
+    view.set("b", "# TYPE loom_x_total counter\nloom_x_total{node=\"n\"} 4\n");
+    view.set("c", "loom_x_total{node=\"n\" 4\n");  // broken: dropped, the others stay
+    CHECK(r.text() ==
+          "# HELP loom_x_total X.\n# TYPE loom_x_total counter\n"
+          "loom_x_total{host=\"a\",node=\"n\"} 3\nloom_x_total{host=\"b\",node=\"n\"} 4\n");
+    view.set("a", "# TYPE loom_x_total counter\nloom_x_total{node=\"n\"} 5\n");  // the latest push replaces
+    CHECK(r.text().find("loom_x_total{host=\"a\",node=\"n\"} 5\n") != std::string::npos);
+  }
+  CHECK(r.text().empty());  // gone with the view
+}
+
+TEST_CASE("the Grafana dashboard queries only families that docs/metrics.md documents") {
+  std::ifstream dash_file(std::string(LOOM_SOURCE_DIR) + "/docs/grafana-loom.json");
+  std::ifstream doc_file(std::string(LOOM_SOURCE_DIR) + "/docs/metrics.md");
+  REQUIRE(dash_file);
+  REQUIRE(doc_file);
+  std::string dash{std::istreambuf_iterator<char>(dash_file), {}};
+  std::string doc{std::istreambuf_iterator<char>(doc_file), {}};
+  std::size_t names = 0;
+  for (std::size_t at = dash.find("loom_"); at != std::string::npos; at = dash.find("loom_", at + 1)) {
+    auto end = at;
+    while (end < dash.size() && (std::isalnum(static_cast<unsigned char>(dash[end])) || dash[end] == '_')) ++end;
+    auto name = dash.substr(at, end - at);
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (name.size() > std::strlen(suffix) && name.ends_with(suffix) && name.find("_seconds") != std::string::npos)
+        name.resize(name.size() - std::strlen(suffix));
+    INFO(name);
+    CHECK(doc.find("| `" + name + "` |") != std::string::npos);
+    ++names;
+    at = end;
+  }
+  CHECK(names >= 15);
 }

@@ -231,3 +231,16 @@ TEST_CASE("prometheus scrapes a two-worker run: the driver's merged view and eac
   driver.signal(SIGINT);
   CHECK(driver.wait_exit(10s) == 0);
 }
+
+TEST_CASE("a bad --metrics address or a port in use is a usage error naming the option" * doctest::timeout(60)) {
+  auto config = std::string(LOOM_SOURCE_DIR) + "/configs/pipeline.yaml";
+  auto r = run_process({loom_binary(), "run", config, "--metrics", "9464"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--metrics: metrics address `9464`: expected HOST:PORT") != std::string::npos);
+  httplib::Server taken;
+  int port = taken.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  r = run_process({loom_binary(), "run", config, "--metrics", addr(port)});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("cannot serve metrics on " + addr(port)) != std::string::npos);
+}
