@@ -1,6 +1,5 @@
 // runtime/cluster/worker.cpp: the worker's loop (control messages from the driver) and one run (a slice of
 // the graph on the local executor, stand-ins for the instances elsewhere).
-#include "runtime/observe/run_metrics.hpp"
 #include "runtime/cluster/worker.hpp"
 
 #include <caf/all.hpp>
@@ -20,6 +19,7 @@
 #include "runtime/local/messages.hpp"
 #include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/node_actor.hpp"
+#include "runtime/observe/run_metrics.hpp"
 #include "runtime/transport/endpoint.hpp"
 #include "runtime/transport/stand_in.hpp"
 

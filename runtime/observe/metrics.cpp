@@ -216,13 +216,17 @@ void count_tool_call(const std::string& tool, const char* status, registry& r) {
 void link_meters::count(const std::string& peer, bool out, std::size_t bytes) {
   int d = out ? 1 : 0;
   if (!last_[d].bytes || last_peer_[d] != peer) {
-    const char* dir = out ? "out" : "in";
+    auto& m = known_[d][peer];
+    if (!m.bytes) {
+      const char* dir = out ? "out" : "in";
+      m.bytes = &registry_.get_counter("loom_link_bytes_total", "Bytes sent to or received from a peer host.",
+                                       {{"peer", peer}, {"direction", dir}});
+      m.messages = &registry_.get_counter("loom_link_messages_total",
+                                          "Wire messages sent to or received from a peer host.",
+                                          {{"peer", peer}, {"direction", dir}});
+    }
     last_peer_[d] = peer;
-    last_[d].bytes = &registry_.get_counter("loom_link_bytes_total", "Bytes sent to or received from a peer host.",
-                                            {{"peer", peer}, {"direction", dir}});
-    last_[d].messages = &registry_.get_counter("loom_link_messages_total",
-                                               "Wire messages sent to or received from a peer host.",
-                                               {{"peer", peer}, {"direction", dir}});
+    last_[d] = m;
   }
   last_[d].bytes->add(bytes);
   last_[d].messages->add();

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -137,7 +138,8 @@ void count_tool_call(const std::string& tool, const char* status, registry& r = 
 
 // loom_link_bytes_total / loom_link_messages_total{peer,direction="in"|"out"} for one endpoint's I/O thread
 // (not thread-safe). The last peer's counters are kept per direction, so a run of messages with one peer
-// costs a string compare; a change of peer looks its counters up.
+// costs a string compare; a change of peer finds its counters in a local hash map (no lock), and only a
+// peer never seen before goes to the registry.
 class link_meters {
  public:
   explicit link_meters(registry& r = metrics()) : registry_(r) {}
@@ -145,12 +147,13 @@ class link_meters {
 
  private:
   struct meter {
-    counter* bytes;
-    counter* messages;
+    counter* bytes = nullptr;
+    counter* messages = nullptr;
   };
   registry& registry_;
   std::string last_peer_[2];
-  meter last_[2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+  meter last_[2];
+  std::unordered_map<std::string, meter> known_[2];
 };
 
 // The text format, version 0.0.4 (Content-Type: text/plain; version=0.0.4).

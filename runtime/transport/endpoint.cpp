@@ -1,8 +1,6 @@
 // runtime/transport/endpoint.cpp: the I/O thread, its sockets, the ZAP handler and the sequence check.
 #include "runtime/transport/endpoint.hpp"
 
-#include "runtime/observe/metrics.hpp"
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -17,6 +15,8 @@
 #include <thread>
 #include <unordered_set>
 #include <variant>
+
+#include "runtime/observe/metrics.hpp"
 
 namespace loom::transport {
 namespace {

@@ -267,3 +267,18 @@ TEST_CASE("the Grafana dashboard queries only families that docs/metrics.md docu
   }
   CHECK(names >= 15);
 }
+
+TEST_CASE("link meters: bytes and messages per peer and direction, peers interleaved") {
+  registry r;
+  link_meters links{r};
+  links.count("tcp://127.0.0.1:7101", true, 100);
+  links.count("b", true, 10);
+  links.count("tcp://127.0.0.1:7101", true, 1);
+  links.count("b", false, 7);
+  auto text = r.text();
+  CHECK(text.find("loom_link_bytes_total{peer=\"tcp://127.0.0.1:7101\",direction=\"out\"} 101\n") != std::string::npos);
+  CHECK(text.find("loom_link_messages_total{peer=\"tcp://127.0.0.1:7101\",direction=\"out\"} 2\n") != std::string::npos);
+  CHECK(text.find("loom_link_bytes_total{peer=\"b\",direction=\"out\"} 10\n") != std::string::npos);
+  CHECK(text.find("loom_link_bytes_total{peer=\"b\",direction=\"in\"} 7\n") != std::string::npos);
+  CHECK(text.find("loom_link_messages_total{peer=\"b\",direction=\"in\"} 1\n") != std::string::npos);
+}
