@@ -162,7 +162,9 @@ std::vector<family> registry::collect() const {
   std::vector<family> out;
   {
     std::lock_guard lock{mutex_};
-    for (const auto& [name, f] : owned_) {
+    for (const auto& entry : owned_) {  // not a structured binding: the lambda below captures it (clang 14)
+      const auto& name = entry.first;
+      const auto& f = entry.second;
       family fam{name, f->help, f->type, {}};
       auto labels_of = [&](const std::vector<std::string>& values) {
         label_set l;
