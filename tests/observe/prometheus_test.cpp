@@ -78,7 +78,6 @@ TEST_CASE("prometheus scrapes `loom run`: node and edge families equal the run's
   CHECK_MESSAGE(matches(true)(in), prom.log());
   auto out = prom.query_until("sum by (node) (loom_node_messages_out_total)", matches(false), 10s);
   CHECK(matches(false)(out));
-  for (const auto& [node, v] : by_node(in)) INFO(node << " in " << v);
 
   auto info = prom.query("loom_run_info");
   REQUIRE(info.size() == 1);
