@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "cli/load.hpp"
+#include "cli/metrics.hpp"
+#include "runtime/observe/run_metrics.hpp"
 #include "cli/progress.hpp"
 #include "cli/ui.hpp"
 #include "graph/emit.hpp"
@@ -97,12 +99,19 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
     if (!quiet) log_line("driver", line);
     if (ui) ui->server().log("driver: " + line);
   };
+  auto metrics = start_metrics(options.metrics);
+  if (!metrics) return invalid;
   install_sigint();
   install_sighup();
   if (auto why = source->start_workers(*c, p, o); !why.empty()) {
     source->stop_workers();
     print_error(fmt::format("{}: {}", source->describe(), why));
     return interrupted_by_user() ? interrupted : run_failed;
+  }
+  std::optional<observe::cluster_view> view;  // the workers' samples, with host labels
+  if (*metrics) {
+    view.emplace();
+    o.on_samples = [&](const std::string& host, const std::string& samples) { view->set(host, samples); };
   }
   progress bar{!options.quiet};
   std::string gone;  // the workers went away on their own (Slurm: the step ended, the job was cancelled)
@@ -125,7 +134,9 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
     report.error = fmt::format("{}: {}", source->describe(), gone);
   }
   source->stop_workers();
-  return report_run(report, g.name, options.quiet);
+  auto status = report_run(report, g.name, options.quiet);
+  hold_metrics(metrics->get(), options.metrics_hold);
+  return status;
 }
 
 int worker_command(const common_options& common, const worker_options& options) {
@@ -159,6 +170,8 @@ int worker_command(const common_options& common, const worker_options& options) 
     return invalid;
   }
   install_sigint();
+  auto metrics = start_metrics(options.metrics);
+  if (!metrics) return invalid;
   o.stopping = [] { return interrupted_by_user(); };
   auto who = o.name.empty() ? "worker " + options.listen : "worker " + o.name;
   o.log = [who](const std::string& line) { log_line(who, line); };

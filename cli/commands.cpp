@@ -13,6 +13,7 @@
 
 #include "actors/builtins.hpp"
 #include "cli/load.hpp"
+#include "cli/metrics.hpp"
 #include "cli/progress.hpp"
 #include "cli/ui.hpp"
 #include "graph/export.hpp"
@@ -20,6 +21,7 @@
 #include "graph/validate.hpp"
 #include "kernels/device/device.hpp"
 #include "runtime/local/executor.hpp"
+#include "runtime/observe/run_metrics.hpp"
 #include "runtime/observe/trace.hpp"
 #include "runtime/registry.hpp"
 
@@ -154,6 +156,10 @@ int run_command(const common_options& common, const run_options& options) {
   auto trace = make_tracer(options);
   if (!trace) return invalid;
   if (!options.cluster.empty()) return finish_trace(*trace, options, g->name, run_cluster(*g, *kinds, options, *trace));
+  auto metrics = start_metrics(options.metrics);
+  if (!metrics) return invalid;
+  std::optional<observe::run_metrics> run_metrics;
+  if (*metrics) run_metrics.emplace(g->name, observe::new_run_id());
 
   caf::actor_system_config cfg;
   auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());
@@ -171,6 +177,7 @@ int run_command(const common_options& common, const run_options& options) {
   ro.on_progress = [&](const local::run_report& r) {
     bar.update(r);
     if (ui) ui->server().publish(r);
+    if (run_metrics) run_metrics->update(r);
   };
   ro.trace = *trace;
   auto report = local::run_graph(system, *g, *kinds, ro);
@@ -184,8 +191,11 @@ int run_command(const common_options& common, const run_options& options) {
   }
   bar.clear();
   std::fflush(stdout);
+  if (run_metrics) run_metrics->update(report);
 
-  return finish_trace(*trace, options, g->name, report_run(report, g->name, options.quiet));
+  auto status = finish_trace(*trace, options, g->name, report_run(report, g->name, options.quiet));
+  hold_metrics(metrics->get(), options.metrics_hold);  // after the summary: a scraper sees the final values
+  return status;
 }
 
 int graph_command(const common_options& common, const std::string& file, const std::string& format) {

@@ -28,6 +28,8 @@ struct run_options {
   std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
   std::string trace;              // --trace FILE: Chrome trace-event JSON of the run (docs/tracing.md)
   std::string otlp;               // --otlp URL: the run's spans as OTLP/HTTP JSON to URL/v1/traces
+  std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
+  double metrics_hold = 0;        // --metrics-hold: seconds to keep serving it after the run
 };
 
 struct worker_options {
@@ -39,6 +41,7 @@ struct worker_options {
   bool once = false;               // leave after one run
   bool insecure = false;           // without --key: listen on a non-loopback address anyway
   std::string max_message_size;    // "64 MiB" (default): the largest part of a message accepted
+  std::string metrics;             // --metrics HOST:PORT: serve GET /metrics (this worker's own samples)
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);
@@ -82,6 +85,7 @@ struct serve_options {
   bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
   std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
   std::string otlp;               // --otlp URL: each request's run as an OTLP trace (docs/tracing.md)
+  std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
 };
 int serve_command(const common_options& common, const serve_options& options);
 

@@ -43,6 +43,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--ui", run.ui, "Serve a live view of the run at ADDR: PORT, :PORT or HOST:PORT (0: any port)");
+  run_cmd->add_option("--metrics", run.metrics,
+                      "Serve GET /metrics (Prometheus text format) on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any, printed)");
+  run_cmd->add_option("--metrics-hold", run.metrics_hold,
+                      "Seconds to keep serving /metrics after the run ends, so that a scraper sees the final values")
+      ->check(CLI::NonNegativeNumber);
   add_plugin(run_cmd);
 
   std::string graph_file, format = "dot";
@@ -77,6 +82,8 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--address-file", worker.address_file,
                          "Write the address bound (with PORT 0: the port chosen) to this file; `%t`: the task rank "
                          "under srun");
+  worker_cmd->add_option("--metrics", worker.metrics,
+                         "Serve GET /metrics (Prometheus text format) on HOST:PORT: this worker's samples");
   worker_cmd->add_flag("--once", worker.once, "Leave after one run (how loom run --cluster slurm starts workers)");
   worker_cmd->add_flag("--insecure", worker.insecure,
                        "Without --key, listen on a non-loopback address anyway (plain TCP: anyone who reaches the "
@@ -110,6 +117,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--ui", serve.ui, "Serve a live view of the served graph at ADDR: PORT, :PORT or HOST:PORT");
   serve_cmd->add_option("--otlp", serve.otlp,
                         "Export each request's run as an OpenTelemetry trace (OTLP/HTTP JSON) to URL/v1/traces");
+  serve_cmd->add_option("--metrics", serve.metrics, "Serve GET /metrics (Prometheus text format) on HOST:PORT");
   add_plugin(serve_cmd);
 
   slurm_options slurm;

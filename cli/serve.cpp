@@ -15,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "cli/metrics.hpp"
 #include "cli/ui.hpp"
 #include "runtime/observe/ui/run_totals.hpp"
 #include "runtime/observe/trace.hpp"
@@ -85,6 +86,8 @@ int serve_command(const common_options& common, const serve_options& options) {
   // Before any thread starts, so that every thread inherits the mask and only the watcher sees them.
   auto signals = stop_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto metrics = start_metrics(options.metrics);  // its thread inherits the mask too
+  if (!metrics) return invalid;
 
   caf::actor_system_config cfg;
   auto threads = options.threads ? options.threads : std::max(2u, std::thread::hardware_concurrency());

@@ -22,6 +22,7 @@ PACKAGES=(
   slurm-wlm munge
   libgraphviz-dev graphviz  # the live view (--ui) lays graphs out with libgvc
   chromium                  # the live view's browser test (tests/observe/browser, puppeteer-core)
+  prometheus  # tests/observe: the real Prometheus scrapes loom, promtool checks /metrics
 )
 
 as_root() {

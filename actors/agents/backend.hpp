@@ -67,6 +67,7 @@ struct http_options {
   std::chrono::milliseconds backoff{200};     // before retry k (0-based): backoff * 2^k
   std::string api_key_env;                    // the NAME of the variable holding the key; "" = no key
   bool stream = false;                        // ask for server-sent events and accumulate the deltas
+  std::string node;                           // the agent's node: the `node` label of its metrics
 };
 
 // Throws std::invalid_argument for a base_url it cannot use, or an api_key_env that is not set.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/agents/backend.hpp"
+#include "runtime/observe/metrics.hpp"
 #include "runtime/observe/trace.hpp"
 
 namespace loom::agents {
@@ -76,7 +77,8 @@ const ojson& field(const ojson& j, const char* name, const char* where) {
   return j[name];
 }
 
-// `usage` (prompt_tokens, completion_tokens) and `model`, for the trace; absent or odd fields are ignored.
+// `usage` (prompt_tokens, completion_tokens) and `model`, for the trace and loom_agent_tokens_total; absent or
+// odd fields are ignored.
 void read_usage(const ojson& j, chat_reply& r) {
   if (j.contains("model") && j["model"].is_string()) r.response_model = j["model"].get<std::string>();
   if (!j.contains("usage") || !j["usage"].is_object()) return;
@@ -132,7 +134,7 @@ chat_reply parse_stream(const std::string& body) {
     if (j.is_discarded()) throw bad_response(fmt::format("an event is not JSON: {}", excerpt(data)));
     if (j.contains("error")) throw bad_response(fmt::format("the stream reported an error: {}", excerpt(j["error"].dump())));
     any = true;
-    read_usage(j, r);
+    read_usage(j, r);  // the last event has it, when the server sends it
     if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) continue;  // e.g. usage
     const auto& delta = j["choices"][0].contains("delta") ? j["choices"][0]["delta"] : ojson::object();
     if (delta.contains("content")) r.text += content_text(delta["content"]);
@@ -196,7 +198,18 @@ endpoint parse_base_url(const std::string& url) {
 
 class http_backend final : public backend {
  public:
-  explicit http_backend(const http_options& o) : o_(o), at_(parse_base_url(o.base_url)), url_(at_.origin + at_.path) {
+  explicit http_backend(const http_options& o)
+      : o_(o),
+        at_(parse_base_url(o.base_url)),
+        url_(at_.origin + at_.path),
+        seconds_(observe::metrics().get_histogram("loom_agent_llm_request_seconds",
+                                                  "Time of one chat-completions request (one attempt) of an agent.",
+                                                  {{"node", o.node}})),
+        prompt_tokens_(observe::metrics().get_counter("loom_agent_tokens_total",
+                                                      "Tokens of an agent's requests, from the server's `usage`.",
+                                                      {{"node", o.node}, {"type", "prompt"}})),
+        completion_tokens_(observe::metrics().get_counter("loom_agent_tokens_total", "",
+                                                          {{"node", o.node}, {"type", "completion"}})) {
     if (!o.api_key_env.empty()) {
       const char* key = std::getenv(o.api_key_env.c_str());
       if (key == nullptr || *key == '\0')
@@ -317,14 +330,30 @@ class http_backend final : public backend {
     if (spans_ != nullptr) headers.emplace("traceparent", traceparent_);
     auto started = std::chrono::steady_clock::now();
     auto res = client.Post(at_.path, headers, body, "application/json");
+    seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    auto out = finish(res, started);
+    // One registry lookup per LLM request (milliseconds to seconds each), not per message.
+    observe::metrics()
+        .get_counter("loom_agent_llm_requests_total",
+                     "Chat-completions requests (attempts) of an agent, by outcome: the HTTP status, or "
+                     "timeout, connection, malformed.",
+                     {{"node", o_.node}, {"status", status_}})
+        .add();
+    return out;
+  }
+
+  outcome finish(const httplib::Result& res, std::chrono::steady_clock::time_point started) {
+    status_ = "connection";
     if (!res) {
       auto took = std::chrono::steady_clock::now() - started;
       auto err = res.error();
       bool timed_out = err == httplib::Error::ConnectionTimeout ||
                        ((err == httplib::Error::Read || err == httplib::Error::Write) && took >= o_.timeout * 9 / 10);
+      if (timed_out) status_ = "timeout";
       if (timed_out) return {std::nullopt, fmt::format("timed out after {} ms", o_.timeout.count()), true};
       return {std::nullopt, describe(err), true};
     }
+    status_ = std::to_string(res->status);
     if (res->status < 200 || res->status >= 300) {
       bool retry = res->status >= 500 || res->status == 429;
       return {std::nullopt, fmt::format("HTTP {}: {}", res->status, excerpt(res->body)), retry};
@@ -333,6 +362,8 @@ class http_backend final : public backend {
       // A server that ignores `stream` answers with one JSON body; take it as it is.
       bool sse = o_.stream && res->get_header_value("Content-Type").find("application/json") == std::string::npos;
       auto reply = sse ? parse_stream(res->body) : parse_completion(res->body);
+      if (reply.input_tokens > 0) prompt_tokens_.add(static_cast<std::uint64_t>(reply.input_tokens));
+      if (reply.output_tokens > 0) completion_tokens_.add(static_cast<std::uint64_t>(reply.output_tokens));
       for (std::size_t i = 0; i < reply.tool_calls.size(); ++i) {
         auto& c = reply.tool_calls[i];
         if (c.id.empty()) c.id = fmt::format("call_{}", i);
@@ -340,8 +371,10 @@ class http_backend final : public backend {
       }
       return {std::move(reply), {}, false};
     } catch (const bad_response& e) {
+      status_ = "malformed";
       return {std::nullopt, fmt::format("malformed response: {}", e.what()), false};
     } catch (const nlohmann::json::exception& e) {
+      status_ = "malformed";
       return {std::nullopt, fmt::format("malformed response: {}", e.what()), false};
     }
   }
@@ -350,6 +383,10 @@ class http_backend final : public backend {
   endpoint at_;
   std::string url_;
   std::string auth_;  // "Bearer <key>", never logged
+  observe::histogram& seconds_;
+  observe::counter& prompt_tokens_;
+  observe::counter& completion_tokens_;
+  std::string status_;  // the outcome of the last attempt (complete() runs one attempt at a time)
   std::mutex m_;      // guards active_ and aborted_ (abort() comes from another thread)
   std::condition_variable abort_cv_;
   httplib::Client* active_ = nullptr;

@@ -57,6 +57,7 @@ std::unique_ptr<agents::backend> make_backend(const node_init& init, const std::
     o.backoff = std::chrono::milliseconds(p.get_int("backoff_ms"));
     o.api_key_env = p.get_string("api_key_env");
     o.stream = p.get_bool("stream");
+    o.node = init.name;
     return agents::make_http_backend(o);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(fmt::format("agent.llm `{}`: {}", init.name, e.what()));

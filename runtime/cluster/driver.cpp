@@ -45,6 +45,7 @@ struct worker_link {
   std::int64_t clock_offset_ns = 0;
   std::int64_t best_rtt_ns = -1;
   bool spans_in = false;
+  std::uint64_t echoed = 0;  // heartbeats below this one came back
 };
 
 class driver {
@@ -74,6 +75,7 @@ class driver {
     log(fmt::format("run {} started on {} workers", run_id_, workers_.size()));
     watch();
     gather_spans();
+    final_samples();
     return finish();
   }
 
@@ -178,8 +180,10 @@ class driver {
       auto* w = by_peer(in.peer);
       if (!c || !w || (c->run != run_id_ && c->run != 0)) continue;
       w->last_seen = clock::now();
-      if (auto* h = std::get_if<ctl::heartbeat>(&c->body)) {
-        note_clock(*w, *h);
+      if (auto* hb = std::get_if<ctl::heartbeat>(&c->body)) {
+        note_clock(*w, *hb);
+        if (o_.on_samples && !hb->samples.empty()) o_.on_samples(w->host, hb->samples);
+        w->echoed = std::max(w->echoed, hb->seq + 1);
         continue;
       }
       if (auto* s = std::get_if<ctl::spans>(&c->body)) {
@@ -224,7 +228,7 @@ class driver {
   void beat() {
     if (clock::now() < next_beat_) return;
     for (auto& w : workers_)
-      if (!w.lost) send(w, ctl::heartbeat{beat_, clock::now().time_since_epoch().count()});
+      if (!w.lost) send(w, ctl::heartbeat{beat_, clock::now().time_since_epoch().count(), o_.on_samples ? "?" : ""});
     ++beat_;
     next_beat_ = clock::now() + o_.heartbeat_every;
   }
@@ -401,6 +405,22 @@ class driver {
         o_.on_progress(report_);
       }
     }
+  }
+
+  // --metrics: once every instance has reported, one more heartbeat round brings each worker's final
+  // samples (a worker updates its samples before it reports an instance done). Bounded: 2 s.
+  void final_samples() {
+    if (!o_.on_samples) return;
+    auto seq = beat_++;
+    for (auto& w : workers_)
+      if (w.ready && !w.lost) send(w, ctl::heartbeat{seq, clock::now().time_since_epoch().count(), "?"});
+    auto deadline = clock::now() + std::chrono::seconds(2);
+    auto all_back = [&] {
+      for (auto& w : workers_)
+        if (w.ready && !w.lost && w.echoed <= seq) return false;
+      return true;
+    };
+    while (!all_back() && clock::now() < deadline) drain(std::chrono::milliseconds(20), [](worker_link&, tr::control_msg&) {});
   }
 
   local::run_report finish() {

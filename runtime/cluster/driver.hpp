@@ -37,6 +37,10 @@ struct driver_options {
   std::chrono::milliseconds heartbeat_timeout{5000};
   std::function<bool()> interrupted;
   std::function<void(const local::run_report&)> on_progress;
+  // Set (`--metrics`): every heartbeat asks the workers for their metrics, and each echo's samples (the
+  // Prometheus text format) come here with the worker's host; once every instance is done, one more round
+  // collects the final values before the run ends.
+  std::function<void(const std::string& host, const std::string& samples)> on_samples;
   std::function<void(const std::string&)> log;
   // The run's tracer (--trace, --otlp) or null: its context goes to the workers, their spans come back.
   std::shared_ptr<observe::tracer> trace;

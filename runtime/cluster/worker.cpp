@@ -20,6 +20,7 @@
 #include "runtime/local/messages.hpp"
 #include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/node_actor.hpp"
+#include "runtime/observe/run_metrics.hpp"
 #include "runtime/observe/trace.hpp"
 #include "runtime/transport/endpoint.hpp"
 #include "runtime/transport/stand_in.hpp"
@@ -168,6 +169,7 @@ class worker {
       h->echo_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
+      if (h->samples == "?") h->samples = observe::metrics().text();  // a driver with --metrics asks
       ep_->send_to_name(in.peer, c);
       return;
     }
@@ -419,15 +421,20 @@ class worker {
       bool cancelled = end == local::instance_end::cancelled;
       ctl::done dn{i, failed, error, ctl::counters{s.in, s.out, s.busy_ns, s.queue_hwm, s.restarts, s.dropped},
                    cancelled};
+      metrics_->update_instance(s);  // before the done: the driver's last look at our samples is exact
       ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(dn)});
     };
-    // Every progress tick: this part's counts so far, for the driver's live view. The report lists the
-    // local instances in index order.
+    // This run's node and edge families, until the next run replaces them (the worker's /metrics, and the
+    // samples its heartbeat echoes carry to a driver that serves metrics).
+    metrics_ = std::make_unique<observe::run_metrics>(g->name, std::to_string(r.id));
+    // Every progress tick: this part's counts so far, for the driver's live view and this worker's metrics.
+    // The report lists the local instances in index order.
     local::run_options ro;
     std::vector<std::uint32_t> mine;
     for (std::uint32_t i = 0; i < plan->instances.size(); ++i)
       if (is_local(i)) mine.push_back(i);
     ro.on_progress = [&](const local::run_report& rep) {
+      metrics_->update(rep);
       ctl::progress p;
       for (std::size_t k = 0; k < rep.nodes.size() && k < mine.size(); ++k) {
         const auto& s = rep.nodes[k];
@@ -445,6 +452,7 @@ class worker {
         log(fmt::format("run {}: not traced: the deploy's trace context `{}` is not a traceparent", r.id, d.trace));
     }
     auto report = local::run_slice(*system_, plan, ro, hooks);
+    metrics_->update(report);
     if (ro.trace) ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::spans{observe::to_json(ro.trace->finish(g->name))}});
     log(fmt::format("run {}: local part done ({})", r.id,
                     report.result == local::run_report::outcome::ok ? "ok" : report.error));
@@ -471,6 +479,7 @@ class worker {
   bool done_ = false;  // `once`: the run is over
   std::shared_ptr<const tr::receiver> receiver_;
   std::set<std::string> driver_keys_;  // written before the endpoint runs; read-only after
+  std::unique_ptr<observe::run_metrics> metrics_;  // the run thread's; serves through the registry
 };
 
 }  // namespace

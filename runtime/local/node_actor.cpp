@@ -15,11 +15,13 @@
 #include <chrono>
 #include <deque>
 #include <exception>
+#include <optional>
 #include <unordered_map>
 
 #include "runtime/json.hpp"
 #include "runtime/local/inbox.hpp"
 #include "runtime/local/outbox.hpp"
+#include "runtime/observe/metrics.hpp"
 #include "runtime/observe/trace.hpp"
 #include "runtime/schema.hpp"
 
@@ -178,6 +180,7 @@ class node_host final : public context {
     }
     if (served_.size() >= me_.max_pending) {
       counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+      observe::count_tool_call(me_.init.name, "rejected");
       self_->send(caller, reply_msg{c.id, false, value{},
                                     fmt::format("tool `{}` is busy: {} calls are pending (max_pending {})",
                                                 me_.init.name, served_.size(), me_.max_pending)});
@@ -218,6 +221,7 @@ class node_host final : public context {
     auto p = std::move(it->second);
     calls_.erase(it);
     self_->send(p.target, cancel_call_msg{t.id});
+    observe::count_tool_call(p.tool, "timeout");
     answer(p, call_result{false, value{},
                           fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
   }
@@ -630,6 +634,8 @@ class node_host final : public context {
     counters_.out.fetch_add(1, std::memory_order_relaxed);
     auto t1 = clock::now();
     counters_.busy_ns.fetch_add(static_cast<std::uint64_t>((t1 - t0).count()), std::memory_order_relaxed);
+    if (!tool_meter_) tool_meter_.emplace(me_.init.name);
+    tool_meter_->record(r.ok, std::chrono::duration<double>(t1 - t0).count());
     if (trace_) {
       observe::span s;
       s.id = span;
@@ -700,6 +706,7 @@ class node_host final : public context {
   const instance_plan& me_;
   node_counters& counters_;
   observe::span_buffer* trace_ = nullptr;  // a traced run: this instance's spans
+  std::optional<observe::tool_meter> tool_meter_;  // a tool's calls (made at its first call)
   std::unique_ptr<node> impl_;
   inbox in_;
   outbox out_;

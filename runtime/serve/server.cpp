@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <iterator>
 #include <cstdlib>
 #include <ctime>
 #include <random>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "runtime/local/executor.hpp"
+#include "runtime/observe/metrics.hpp"
 #include "runtime/observe/trace.hpp"
 #include "runtime/serve/capture.hpp"
 #include "runtime/serve/openai.hpp"
@@ -61,6 +63,33 @@ class slot_lease {
  private:
   slot_table* table_;
   std::size_t slot_;
+};
+
+// loom_serve_requests_total{code} for the completions route, loom_serve_request_seconds{stream} (a whole
+// answer: until it is ready; a stream: until its first value, the time to first token). Counters for the
+// usual codes are looked up once; others on their request (a registry lookup per request, not per value).
+struct serve_metrics {
+  static constexpr int common[] = {200, 400, 401, 404, 413, 429, 500, 503};
+  observe::counter* by_code[std::size(common)];
+  observe::histogram& whole;
+  observe::histogram& first_token;
+  static constexpr const char* requests_help = "Chat-completion requests answered, by HTTP status.";
+  serve_metrics()
+      : whole(observe::metrics().get_histogram(
+            "loom_serve_request_seconds",
+            "Chat-completion latency: until the whole answer (stream=false) or its first token (stream=true).",
+            {{"stream", "false"}})),
+        first_token(observe::metrics().get_histogram("loom_serve_request_seconds", "", {{"stream", "true"}})) {
+    for (std::size_t i = 0; i < std::size(common); ++i)
+      by_code[i] = &observe::metrics().get_counter("loom_serve_requests_total", requests_help,
+                                                   {{"code", std::to_string(common[i])}});
+  }
+  void answered(int code) {
+    for (std::size_t i = 0; i < std::size(common); ++i)
+      if (common[i] == code) return by_code[i]->add();
+    observe::metrics().get_counter("loom_serve_requests_total", requests_help, {{"code", std::to_string(code)}}).add();
+  }
+  static double since(clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); }
 };
 
 registry serving_registry(registry kinds, const std::shared_ptr<slot_table>& table) {
@@ -220,6 +249,8 @@ struct server::impl {
   std::atomic<bool> draining{false};   // stop() began: no new completions
   std::atomic<bool> force{false};      // the grace is over: interrupt the runs
   int listener = -1;                   // the listening socket, once bound
+  serve_metrics metrics;
+  std::uint64_t in_flight_collector = 0;  // loom_serve_in_flight: `active` at scrape time
 
   void routes();
   // Refusals decided from the headers alone; each fills `res` (closing the connection) and returns true.
@@ -227,9 +258,9 @@ struct server::impl {
   bool refuse_by_headers(const httplib::Request& req, httplib::Response& res);
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                    slot_lease lease);
+                    slot_lease lease, clock::time_point t0);
   void answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                     slot_lease lease, counted guard);
+                     slot_lease lease, counted guard, clock::time_point t0);
   completion_head head() {
     return {fmt::format("chatcmpl-{}{:08x}", id_prefix, next_id.fetch_add(1)),
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
@@ -304,6 +335,7 @@ bool server::impl::refuse_by_headers(const httplib::Request& req, httplib::Respo
 
 void server::impl::chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
   // Admission: everything that can refuse a request does so before its body is read.
+  auto t0 = clock::now();
   counted guard{active};  // before the draining check: stop() sees this request or it sees the stop
   if (refuse_by_headers(req, res)) return;
   auto slot = table->acquire();
@@ -336,12 +368,12 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res, con
   if (auto* e = std::get_if<request_error>(&parsed))
     return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   auto& request = std::get<chat_request>(parsed);
-  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard));
-  answer_whole(req, res, request, std::move(lease));
+  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard), t0);
+  answer_whole(req, res, request, std::move(lease), t0);
 }
 
 void server::impl::answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                                slot_lease lease) {
+                                slot_lease lease, clock::time_point t0) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::whole, options.max_output);
   table->set(lease.slot(), {request.prompt, ch});
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
@@ -351,6 +383,7 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
                  req.get_header_value("traceparent"));
   bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
+  metrics.whole.observe(serve_metrics::since(t0));
   std::string buf;
   if (ch->overflowed()) {
     end = {false, fmt::format("the answer is longer than this server sends ({}; --max-output); its run was stopped",
@@ -366,7 +399,7 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
 }
 
 void server::impl::answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                                 slot_lease lease, counted guard) {
+                                 slot_lease lease, counted guard, clock::time_point t0) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::stream, options.stream_window);
   table->set(lease.slot(), {request.prompt, ch});
   struct stream_state {
@@ -409,6 +442,7 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
       return send_error(res, 500, "the client closed the connection", "server_error");
     }
   }
+  metrics.first_token.observe(serve_metrics::since(t0));
   if (!ch->has_value() && ch->ended() && !ch->ended()->ok) {
     st->thread.join();
     auto end = *ch->ended();
@@ -515,9 +549,17 @@ server::server(caf::actor_system& system, const registry& kinds, const graph::gr
   impl_->http.set_payload_max_length(impl_->options.max_body);
   impl_->routes();
   if (impl_->options.extra_routes) impl_->options.extra_routes(impl_->http);
+  // Called once each request has been answered (a stream: once its last event is written).
+  impl_->http.set_logger([i = impl_.get()](const httplib::Request& req, const httplib::Response& res) {
+    if (req.path == "/v1/chat/completions") i->metrics.answered(res.status);
+  });
+  impl_->in_flight_collector = observe::metrics().add_collector([i = impl_.get()](std::vector<observe::family>& out) {
+    out.push_back({"loom_serve_in_flight", "Chat-completion requests being answered now.", observe::metric_type::gauge,
+                   {{"loom_serve_in_flight", {}, static_cast<double>(i->active.load())}}});
+  });
 }
 
-server::~server() = default;
+server::~server() { observe::metrics().remove_collector(impl_->in_flight_collector); }
 
 const served_graph& server::served() const { return impl_->served; }
 

@@ -188,6 +188,7 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           auto h = b.initHeartbeat();
           h.setSeq(m.seq);
           h.setTimeNs(m.time_ns);
+          if (!m.samples.empty()) h.setSamples(text(m.samples));
           h.setEchoUnixNs(m.echo_unix_ns);
         } else if constexpr (std::is_same_v<T, control::run_ended>) {
           auto r = b.initRunEnded();
@@ -438,9 +439,10 @@ control::body decode_control(s::Control::Reader r) {
                            d.getCancelled()};
     }
     case s::Control::RELEASE: return control::release{};
-    case s::Control::HEARTBEAT:
-      return control::heartbeat{r.getHeartbeat().getSeq(), r.getHeartbeat().getTimeNs(),
-                                r.getHeartbeat().getEchoUnixNs()};
+    case s::Control::HEARTBEAT: {
+      auto h = r.getHeartbeat();
+      return control::heartbeat{h.getSeq(), h.getTimeNs(), str(h.getSamples()), h.getEchoUnixNs()};
+    }
     case s::Control::SPANS: return control::spans{str(r.getSpans())};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};

@@ -95,6 +95,7 @@ struct release {};
 struct heartbeat {
   std::uint64_t seq = 0;
   std::int64_t time_ns = 0;
+  std::string samples;  // "?": the driver asks for metrics; in a worker's echo: its samples (text format)
   std::int64_t echo_unix_ns = 0;  // a worker's echo: its wall clock when it echoed (0 from the driver)
 };
 // A worker's spans of a traced run (observe::to_json(host_spans)), sent once its part has ended.

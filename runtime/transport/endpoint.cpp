@@ -17,6 +17,8 @@
 #include <unordered_set>
 #include <variant>
 
+#include "runtime/observe/metrics.hpp"
+
 namespace loom::transport {
 namespace {
 
@@ -577,6 +579,7 @@ struct endpoint::impl {
 
   // `routed`: it came in on our ROUTER from `peer` (a name); else on dealer `from_dealer`.
   void deliver(std::string peer, multipart parts, std::string key, bool routed, std::size_t from_dealer) {
+    links.count(peer, false, bytes_of(parts, 0));
     auto d = decode(std::move(parts), cfg.limits);
     if (!d) {
       report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", peer, d.error));
@@ -678,6 +681,12 @@ struct endpoint::impl {
     }
   }
 
+  static std::size_t bytes_of(const multipart& parts, std::size_t from) {
+    std::size_t n = 0;
+    for (std::size_t i = from; i < parts.size(); ++i) n += parts[i].size();
+    return n;
+  }
+
   // Sends what is queued until zmq would block (never, with HWM 0; then POLLOUT resumes it).
   bool send_one(zmq::socket_t& s, multipart& parts) {
     for (std::size_t i = 0; i < parts.size(); ++i) {
@@ -724,8 +733,10 @@ struct endpoint::impl {
       auto& q = d.pending.front();
       std::optional<kept_msg> kept;
       if (q.numbered) kept = keep(q.numbered->second, q.parts);  // before zmq takes the parts
+      auto bytes = bytes_of(q.parts, 0);
       try {
         if (!send_one(*d.sock, q.parts)) return;
+        links.count(d.address, true, bytes);
         if (q.numbered) {
           out_stream(q.numbered->first, d).kept.push_back(std::move(*kept));
           kept_count.add(1);
@@ -788,8 +799,10 @@ struct endpoint::impl {
         router_pending.pop_front();
         continue;
       }
+      auto bytes = bytes_of(parts, 1);  // not the routing id
       try {
         if (!send_one(*router, parts)) return;
+        links.count(name, true, bytes);
       } catch (const zmq::error_t& e) {
         if (e.num() == EHOSTUNREACH && cfg.reconnect_grace.count() > 0) {
           // Not connected right now: it may be reconnecting. Kept and retried until reconnect_grace.
@@ -818,8 +831,12 @@ struct endpoint::impl {
         still.push_back(std::move(m));
         continue;
       }
+      auto bytes = bytes_of(m.parts, 1);  // not the routing id
       try {
-        if (send_one(*router, m.parts)) continue;
+        if (send_one(*router, m.parts)) {
+          links.count(name, true, bytes);
+          continue;
+        }
         blocked.insert(name);
         still.push_back(std::move(m));
       } catch (const zmq::error_t& e) {
@@ -901,6 +918,7 @@ struct endpoint::impl {
     bool reported = false;
   };
   std::unordered_map<stream_key, gap, stream_key_hash> gaps;
+  observe::link_meters links;  // loom_link_bytes_total / _messages_total, counted on this (the I/O) thread
   struct parked_msg {
     clock::time_point until;
     multipart parts;

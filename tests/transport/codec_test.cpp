@@ -195,6 +195,9 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(hb.echo_unix_ns == 0);
   CHECK(std::get<heartbeat>(round_trip({0, heartbeat{.seq = 12, .time_ns = -5, .echo_unix_ns = 1764000000123456789}}).body).echo_unix_ns ==
         1764000000123456789);
+  CHECK(hb.samples.empty());
+  auto hs = std::get<heartbeat>(round_trip({0, heartbeat{13, 7, "# TYPE a counter\na 1\n"}}).body);
+  CHECK(hs.samples == "# TYPE a counter\na 1\n");
   auto re = std::get<run_ended>(round_trip({9, run_ended{false, "lost h2"}}).body);
   CHECK_FALSE(re.ok);
   CHECK(re.error == "lost h2");
