@@ -5,8 +5,6 @@
 
 namespace loom::graph {
 
-namespace {
-
 std::string dot_quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -19,6 +17,8 @@ std::string dot_quote(std::string_view s) {
   }
   return out + "\"";
 }
+
+namespace {
 
 // An edge's label: `out→in`, plus the capacity when the edge sets one.
 std::string edge_label(const edge& e, std::string_view arrow) {

@@ -1,6 +1,8 @@
 // runtime/observe/ui/layout.cpp: DOT with ids for the live view, laid out to SVG by libgvc.
 #include "runtime/observe/ui/layout.hpp"
 
+#include "graph/export.hpp"
+
 #include <fmt/format.h>
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
@@ -13,18 +15,7 @@
 namespace loom::observe::ui {
 namespace {
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
+std::string quote(std::string_view s) { return graph::dot_quote(s); }
 
 // Wide enough for the counts the page writes in: Graphviz sizes the box from the label it is given.
 constexpr const char* counts_line = "in 0000000000 out 0000000000";
