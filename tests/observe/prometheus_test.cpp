@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -132,6 +133,46 @@ TEST_CASE("prometheus scrapes `loom serve`: requests by code, latency and in-fli
   value_of("loom_serve_request_seconds_count{stream=\"true\"}", 2);
   value_of("loom_serve_request_seconds_bucket{stream=\"false\",le=\"+Inf\"}", 5);
   value_of("loom_serve_in_flight", 0);
+  check_promtool(addr(mport));
+}
+
+TEST_CASE("loom serve counts the requests it refuses by their code: 401 without the key, 413 past --max-body" *
+          doctest::timeout(120)) {
+  int mport = free_port();
+  ::setenv("LOOM_TEST_SERVE_KEY", "sesame", 1);
+  serve_process server{"configs/serve_echo.yaml",
+                       {"--metrics", addr(mport), "--api-key-env", "LOOM_TEST_SERVE_KEY", "--max-body", "1KiB"}};
+  ::unsetenv("LOOM_TEST_SERVE_KEY");
+  httplib::Client c{server.host(), server.port()};
+  c.set_read_timeout(10s);
+  std::string body = nlohmann::json{{"model", "serve_echo"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}.dump();
+  std::string big = nlohmann::json{{"model", "serve_echo"},
+                                   {"messages", {{{"role", "user"}, {"content", std::string(4096, 'x')}}}}}
+                        .dump();
+  httplib::Headers key{{"Authorization", "Bearer sesame"}}, wrong{{"Authorization", "Bearer open"}};
+  auto status = [&](const httplib::Headers& h, const std::string& b) {
+    auto r = c.Post("/v1/chat/completions", h, b, "application/json");
+    REQUIRE(r);
+    return r->status;
+  };
+  CHECK(status(key, body) == 200);
+  CHECK(status(key, body) == 200);
+  CHECK(status({}, body) == 401);
+  CHECK(status(wrong, body) == 401);
+  CHECK(status(wrong, body) == 401);
+  CHECK(status(key, big) == 413);
+  auto text = get_metrics(addr(mport));
+  INFO(text);
+  auto count = [&](const std::string& code) {
+    auto line = "loom_serve_requests_total{code=\"" + code + "\"} ";
+    auto at = text.find("\n" + line);
+    if (at == std::string::npos) return -1.0;
+    return std::stod(text.substr(at + 1 + line.size()));
+  };
+  CHECK(count("200") == 2);
+  CHECK(count("401") == 3);
+  CHECK(count("413") == 1);
+  CHECK(count("429") == 0);  // nothing was refused for load (every code has its child from the start)
   check_promtool(addr(mport));
 }
 
