@@ -29,7 +29,7 @@ struct eos_msg {
 struct call_msg {
   std::uint64_t id;
   value request;
-  std::uint64_t trace_parent = 0;  // a traced run: the caller's call span (inside one process only)
+  std::uint64_t trace_parent = 0;  // a traced run: the caller's call span (carried across hosts in Call.traceParent)
 };
 struct reply_msg {
   std::uint64_t id;

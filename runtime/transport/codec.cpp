@@ -127,6 +127,7 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
           auto cb = b.initCall();
           cb.setId(m.id);
           enc.value(cb.initRequest(), m.request, 0);
+          if (m.trace_parent != 0) cb.setTraceParent(m.trace_parent);
         } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
           b.initCancelCall().setId(m.id);
         } else {
@@ -397,7 +398,8 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
     }
     case s::Envelope::CREDIT: return local::credit_msg{r.getCredit().getLink(), r.getCredit().getCredits()};
     case s::Envelope::EOS: return local::eos_msg{r.getEos().getLink()};
-    case s::Envelope::CALL: return local::call_msg{r.getCall().getId(), dec.value(r.getCall().getRequest(), 0)};
+    case s::Envelope::CALL:
+      return local::call_msg{r.getCall().getId(), dec.value(r.getCall().getRequest(), 0), r.getCall().getTraceParent()};
     case s::Envelope::REPLY: {
       auto rr = r.getReply();
       return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue(), 0), str(rr.getError())};

@@ -76,7 +76,11 @@ struct Batch { link @0 :UInt32; values @1 :List(Value); }
 # from this envelope's `to` to its `from`) with a seq below `ack` has arrived. See docs/wire.md.
 struct Credit { link @0 :UInt32; credits @1 :UInt32; ack @2 :UInt64; }
 struct Eos { link @0 :UInt32; }
-struct Call { id @0 :UInt64; request @1 :Value; }
+struct Call {
+  id @0 :UInt64;
+  request @1 :Value;
+  traceParent @2 :UInt64;  # a traced run: the caller's call span (the tool's span is its child); 0: none
+}
 struct Reply { id @0 :UInt64; ok @1 :Bool; value @2 :Value; error @3 :Text; }
 # The caller gave up on call `id` (timeout, restart, stop): a tool that has not started it never runs it.
 struct CancelCall { id @0 :UInt64; }

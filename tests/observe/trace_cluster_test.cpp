@@ -123,10 +123,18 @@ TEST_CASE("a traced two-worker run is one trace: driver, both workers and the ag
     CHECK(observe::to_hex(c->trace) == trace);
     CHECK(by_id.count(observe::to_hex(c->span)) == 1);
   }
-  // The tool served on b: its span is there (its caller is on a; the call's context is the run's).
-  bool tool_on_b = false;
-  for (const auto& s : by_host["b"]) tool_on_b = tool_on_b || s.at("name") == "tool calc";
-  CHECK(tool_on_b);
+  // The tool served on b is a child of the agent's call span on a: the call carried it across the wire.
+  int tool_on_b = 0;
+  for (const auto& s : by_host["b"]) {
+    if (s.at("name") != "tool calc") continue;
+    ++tool_on_b;
+    REQUIRE(s.contains("parentSpanId"));
+    REQUIRE(by_id.count(s.at("parentSpanId")) == 1);
+    const auto& call = by_id[s.at("parentSpanId")];
+    CHECK(call.at("name") == "call calc");
+    CHECK(call.at("host.name") == "a");
+  }
+  CHECK(tool_on_b >= 1);
 
   // Chrome: a process per host; the workers' spans, put on the driver's clock, lie within its run span.
   auto doc = json::parse(read_file(chrome));
@@ -148,4 +156,13 @@ TEST_CASE("a traced two-worker run is one trace: driver, both workers and the ag
     CHECK(e.at("ts").get<double>() + e.at("dur").get<double>() <= run_end + 5000);
   }
   CHECK(worker_events > 4);
+  // The agent's call on a flows to the tool on b and back: arrows across the two processes.
+  int call_from_a = 0, call_into_b = 0;
+  for (const auto& e : doc.at("traceEvents")) {
+    if (!e.contains("cat") || e.at("cat") != "flow" || e.at("name") != "call") continue;
+    if (e.at("ph") == "s" && process[e.at("pid")] == "a") ++call_from_a;
+    if (e.at("ph") == "f" && process[e.at("pid")] == "b") ++call_into_b;
+  }
+  CHECK(call_from_a >= 1);
+  CHECK(call_from_a == call_into_b);
 }

@@ -147,6 +147,9 @@ TEST_CASE("every data message survives a round trip" * doctest::timeout(10)) {
   auto call = round_trip(envelope{1, 2, 3, 6, local::call_msg{77, value{value_map{{"q", "why"}}}}});
   CHECK(std::get<local::call_msg>(call.body).id == 77);
   CHECK(std::get<local::call_msg>(call.body).request == value{value_map{{"q", "why"}}});
+  CHECK(std::get<local::call_msg>(call.body).trace_parent == 0);
+  auto traced = round_trip(envelope{1, 2, 3, 7, local::call_msg{78, value{1}, 0x0123456789abcdefull}});
+  CHECK(std::get<local::call_msg>(traced.body).trace_parent == 0x0123456789abcdefull);
   auto reply = round_trip(envelope{1, 2, 3, 7, local::reply_msg{77, false, value{}, "tool failed"}});
   auto& r = std::get<local::reply_msg>(reply.body);
   CHECK(r.id == 77);
