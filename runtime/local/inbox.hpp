@@ -32,7 +32,6 @@ class inbox {
   std::size_t depth() const { return depth_; }
   link_id front_link() const { return chunks_.front().link; }
   bool front_is_eos() const { return chunks_.front().eos; }
-  const value& front_value() const { return chunks_.front().values[chunks_.front().pos]; }
   // The front batch's values from the front on (one link, so one port): a node handles a run of them in
   // one attempt. front_run() is how many are left in it; front_at(k) the k-th of them.
   std::size_t front_run() const { return chunks_.front().values.size() - chunks_.front().pos; }
@@ -40,9 +39,7 @@ class inbox {
   std::size_t port_of(link_id l) const { return links_[l].port; }
   const std::string& label_of(link_id l) const { return links_[l].label; }
 
-  // Consumes the front value and grants credits when the threshold is reached.
-  void pop_value(caf::event_based_actor* self) { pop_values(self, 1); }
-  // Consumes the front n values (n <= front_run()).
+  // Consumes the front n values (n <= front_run()) and grants credits when the threshold is reached.
   void pop_values(caf::event_based_actor* self, std::size_t n);
   // Consumes the front end of stream; returns the port when it was the last open link of its port.
   std::optional<std::size_t> pop_eos(caf::event_based_actor* self);

@@ -327,13 +327,7 @@ class node_host final : public context {
   // false when it failed (the node was restarted, or the run failed).
   template <class F>
   bool attempt(site s, F&& f, link_id input = 0) {
-    if (site_ == site::none) {
-      site_ = s;
-      input_ = input;
-      out_.begin();
-      attempt_dropped_ = 0;
-      pending_checkpoint_.reset();
-    }
+    if (site_ == site::none) open_attempt(s, input);
     try {
       f();
       if (run_->inject) run_->inject(me_.index, to_fault_site(s), restarts_);
@@ -343,6 +337,16 @@ class node_host final : public context {
     }
     if (calls_.empty()) commit();
     return true;
+  }
+
+  // A new attempt: nothing emitted, dropped or checkpointed yet.
+  void open_attempt(site s, link_id input) {
+    site_ = s;
+    input_ = input;
+    out_.begin();
+    attempt_dropped_ = 0;
+    pending_checkpoint_.reset();
+    taken_ = 0;
   }
 
   static fault_site to_fault_site(site s) {
@@ -496,14 +500,16 @@ class node_host final : public context {
   void pump() {
     if (phase_ == phase::done || phase_ == phase::created || !impl_ || paused_ || site_ != site::none) return;
     // The clock is read only once there is work: a pump for a credit that changes nothing costs none.
+    // So is a traced run's span id: a slice with no work has no span.
     clock::time_point t0{};
+    std::uint64_t span = 0, pulled = 0;
     auto working = [&] {
-      if (t0 == clock::time_point{}) t0 = clock::now();
+      if (t0 != clock::time_point{}) return;
+      t0 = clock::now();
+      if (trace_) trace_->current = span = trace_->new_id();
     };
     std::uint64_t n = 0;
     bool more = false;
-    std::uint64_t span = 0, pulled = 0;
-    if (trace_) trace_->current = span = trace_->new_id();
     auto slice_over = [&] {
       if (n >= slice_values || (me_.blocking && n > 0) ||
           ((n & 15) == 15 && clock::now() - t0 >= slice_time)) {
@@ -574,12 +580,7 @@ class node_host final : public context {
     auto link = in_.front_link();
     auto port = in_.port_of(link);
     auto avail = in_.front_run();
-    site_ = site::message;
-    input_ = link;
-    out_.begin();
-    attempt_dropped_ = 0;
-    pending_checkpoint_.reset();
-    taken_ = 0;
+    open_attempt(site::message, link);
     try {
       do {
         current_ = taken_;
