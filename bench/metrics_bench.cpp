@@ -17,9 +17,7 @@
 #include <vector>
 
 #include "actors/builtins.hpp"
-#include "graph/builder.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "bench/run_graph.hpp"
 #include "runtime/observe/metrics_server.hpp"
 #include "runtime/observe/run_metrics.hpp"
 
@@ -34,18 +32,7 @@ struct result {
 };
 
 result pipeline(caf::actor_system& sys, const registry& kinds, std::int64_t n, bool metrics, int scrape_ms) {
-  graph::builder b("bench-pipeline");
-  b.node("src", "source.sequence").param("count", n);
-  b.node("a", "flow.forward");
-  b.node("b", "flow.forward");
-  b.node("sink", "sink.count").param("expect", n);
-  b.chain({"src", "a", "b", "sink"});
-  auto g = b.build();
-  graph::diagnostics d;
-  graph::validate(g, kinds, d);
-  if (d.has_errors()) throw std::runtime_error(d.str());
-  graph::apply_defaults(g, kinds);
-
+  auto g = bench::pipeline_graph(n);
   std::optional<observe::metrics_server> server;
   std::optional<observe::run_metrics> run;
   std::atomic<bool> done{false};
@@ -68,11 +55,14 @@ result pipeline(caf::actor_system& sys, const registry& kinds, std::int64_t n, b
       }
     });
   }
+  struct stop_scraper {  // also when the run throws: the scraper thread is joined below
+    std::atomic<bool>& done;
+    ~stop_scraper() { done = true; }
+  } stop{done};
   auto t0 = clock_type::now();
-  auto r = local::run_graph(sys, g, kinds, ro);
+  bench::run_ok(sys, kinds, std::move(g), ro);
   double s = std::chrono::duration<double>(clock_type::now() - t0).count();
   done = true;
-  if (r.result != local::run_report::outcome::ok) throw std::runtime_error("bench run failed: " + r.error);
   return {static_cast<double>(n) / s, scrapes.load()};
 }
 

@@ -64,14 +64,9 @@ latency summarize(std::vector<std::int64_t> ns, int hops) {
 throughput loom_pipeline_throughput(caf::actor_system& sys, std::int64_t n) {
   registry kinds;
   actors::register_builtins(kinds);
-  graph::builder b("bench-pipeline");
-  b.node("src", "source.sequence").param("count", n);
-  b.node("a", "flow.forward");
-  b.node("b", "flow.forward");
-  b.node("sink", "sink.count").param("expect", n);
-  b.chain({"src", "a", "b", "sink"});
+  auto g = pipeline_graph(n);
   auto t0 = clock::now();
-  run_ok(sys, kinds, b.build());
+  run_ok(sys, kinds, std::move(g));
   return {static_cast<std::uint64_t>(n), std::chrono::duration<double>(clock::now() - t0).count()};
 }
 
