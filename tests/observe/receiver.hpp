@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -110,6 +111,20 @@ inline std::string attribute(const nlohmann::json& span, const std::string& key)
       return v.dump();
     }
   return "";
+}
+
+// How many of `spans` have no parent (the roots). Every other span's parent must be one of them (by_id:
+// the spans by their id); the test fails naming a span whose parent is not.
+inline int count_roots(const std::vector<nlohmann::json>& spans, const std::map<std::string, nlohmann::json>& by_id) {
+  int roots = 0;
+  for (const auto& s : spans) {
+    if (!s.contains("parentSpanId")) {
+      ++roots;
+      continue;
+    }
+    CHECK_MESSAGE(by_id.count(s.at("parentSpanId")) == 1, s.dump());
+  }
+  return roots;
 }
 
 }  // namespace loom::test::observe

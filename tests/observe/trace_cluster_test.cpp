@@ -13,6 +13,7 @@
 
 using namespace loom::test::cluster;
 using loom::test::observe::attribute;
+using loom::test::observe::count_roots;
 using loom::test::observe::receiver;
 using json = nlohmann::json;
 namespace observe = loom::observe;
@@ -82,15 +83,7 @@ TEST_CASE("a traced two-worker run is one trace: driver, both workers and the ag
   for (const auto& s : by_host["driver"])
     if (!s.contains("parentSpanId")) root = s;
   REQUIRE(root.is_object());
-  int roots = 0;
-  for (const auto& s : spans) {
-    if (!s.contains("parentSpanId")) {
-      ++roots;
-      continue;
-    }
-    CHECK_MESSAGE(by_id.count(s.at("parentSpanId")) == 1, s.dump());
-  }
-  CHECK(roots == 1);
+  CHECK(count_roots(spans, by_id) == 1);
   for (const auto* host : {"a", "b"}) {
     int worker_roots = 0;
     for (const auto& s : by_host[host])

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 using loom::test::loom_binary;
 using loom::test::run_process;
 using loom::test::observe::attribute;
+using loom::test::observe::count_roots;
 using loom::test::observe::receiver;
 using loom::test::observe::slurp;
 using json = nlohmann::json;
@@ -189,15 +190,7 @@ TEST_CASE("loom run --otlp: one trace covers the run, the agent's model requests
   auto trace = *traces.begin();
   CHECK(trace.size() == 32);
   // Every span but the root has a parent in the trace.
-  int roots = 0;
-  for (const auto& sp : spans) {
-    if (!sp.contains("parentSpanId")) {
-      ++roots;
-      continue;
-    }
-    CHECK_MESSAGE(by_id.count(sp.at("parentSpanId")) == 1, sp.dump());
-  }
-  CHECK(roots == 1);
+  CHECK(count_roots(spans, by_id) == 1);
   // Two model requests (tool call, then the answer), GenAI attributes from the reply's usage.
   std::vector<json> chats;
   for (const auto& sp : spans)
