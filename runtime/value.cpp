@@ -13,6 +13,43 @@ namespace {
 
 }  // namespace
 
+// A payload: its count (the base, which value reaches without knowing T) and the object.
+template <class T>
+struct value::box_of : value::box {
+  explicit box_of(T&& o) : object(std::move(o)) {}
+  const T object;
+};
+
+template <class T>
+void value::hold(T&& object) {
+  box* b = new box_of<std::decay_t<T>>(std::forward<T>(object));
+  w_ = std::bit_cast<std::uint64_t>(b);
+}
+
+template <class T>
+const T& value::object() const {
+  return static_cast<const box_of<T>*>(payload())->object;
+}
+
+value::value(std::string s) : t_(type::string) { hold(std::move(s)); }
+value::value(bytes b) : t_(type::bytes) { hold(std::move(b)); }
+value::value(value_list l) : t_(type::list) { hold(std::move(l)); }
+value::value(value_map m) : t_(type::map) { hold(std::move(m)); }
+value::value(tensor t) : t_(type::tensor) { hold(std::move(t)); }
+
+void value::destroy() noexcept {
+  box* p = payload();
+  switch (t_) {
+    case type::string: delete static_cast<box_of<std::string>*>(p); break;
+    case type::bytes: delete static_cast<box_of<bytes>*>(p); break;
+    case type::list: delete static_cast<box_of<value_list>*>(p); break;
+    case type::map: delete static_cast<box_of<value_map>*>(p); break;
+    case type::tensor: delete static_cast<box_of<tensor>*>(p); break;
+    default: break;
+  }
+  t_ = type::null;
+}
+
 const char* value::type_name(type t) {
   switch (t) {
     case type::null: return "null";
@@ -30,43 +67,43 @@ const char* value::type_name(type t) {
 
 bool value::as_bool() const {
   if (!is_bool()) mismatch(type::boolean, kind());
-  return std::get<bool>(v_);
+  return w_ != 0;
 }
 
 std::int64_t value::as_int() const {
   if (!is_int()) mismatch(type::integer, kind());
-  return std::get<std::int64_t>(v_);
+  return static_cast<std::int64_t>(w_);
 }
 
 double value::as_float() const {
-  if (is_int()) return static_cast<double>(std::get<std::int64_t>(v_));
+  if (is_int()) return static_cast<double>(static_cast<std::int64_t>(w_));
   if (!is_float()) mismatch(type::floating, kind());
-  return std::get<double>(v_);
+  return std::bit_cast<double>(w_);
 }
 
 const std::string& value::as_string() const {
   if (!is_string()) mismatch(type::string, kind());
-  return *std::get<std::shared_ptr<const std::string>>(v_);
+  return object<std::string>();
 }
 
 const bytes& value::as_bytes() const {
   if (!is_bytes()) mismatch(type::bytes, kind());
-  return *std::get<std::shared_ptr<const bytes>>(v_);
+  return object<bytes>();
 }
 
 const value_list& value::as_list() const {
   if (!is_list()) mismatch(type::list, kind());
-  return *std::get<std::shared_ptr<const value_list>>(v_);
+  return object<value_list>();
 }
 
 const value_map& value::as_map() const {
   if (!is_map()) mismatch(type::map, kind());
-  return *std::get<std::shared_ptr<const value_map>>(v_);
+  return object<value_map>();
 }
 
 const tensor& value::as_tensor() const {
   if (!is_tensor()) mismatch(type::tensor, kind());
-  return *std::get<std::shared_ptr<const tensor>>(v_);
+  return object<tensor>();
 }
 
 const value* value::find(std::string_view key) const {
@@ -112,18 +149,7 @@ std::size_t value::payload_size() const {
 }
 
 bool value::shares_payload_with(const value& other) const {
-  if (v_.index() != other.v_.index()) return false;
-  return std::visit(
-      [&](const auto& p) -> bool {
-        using P = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<P, std::monostate> || std::is_same_v<P, bool> ||
-                      std::is_same_v<P, std::int64_t> || std::is_same_v<P, double>) {
-          return false;
-        } else {
-          return p.get() == std::get<P>(other.v_).get();
-        }
-      },
-      v_);
+  return t_ == other.t_ && boxed() && w_ == other.w_;
 }
 
 }  // namespace loom

@@ -1,6 +1,12 @@
 // runtime/value.hpp: the one value type that travels on every edge: null, bool, int, float, string, bytes,
 // list, map and tensor. Values are immutable; scalars are held inline and everything larger is held by a
-// shared pointer to const, so copying a value (fan-out, batching, queues) never copies its payload.
+// reference-counted pointer to const, so copying a value (fan-out, batching, queues) never copies its
+// payload.
+//
+// The representation is 16 bytes: a type tag and one 8-byte word (the scalar, or the payload's pointer).
+// Copy, move and destruction are inline and branch on the tag only: a scalar moves as two words and a
+// payload costs one atomic increment per copy. (A std::variant cost a jump-table visit per move, copy and
+// destruction: 10 % of the pipeline's per-value time; bench/RESULTS.md.)
 #pragma once
 
 #include <cstddef>
@@ -10,7 +16,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
+#include <atomic>
+#include <bit>
 #include <vector>
 
 #include "runtime/tensor.hpp"
@@ -26,22 +33,47 @@ class value {
  public:
   enum class type { null, boolean, integer, floating, string, bytes, list, map, tensor };
 
-  value() = default;
-  value(std::nullptr_t) {}
-  value(bool b) : v_(b) {}
-  value(int i) : v_(std::int64_t{i}) {}
-  value(std::int64_t i) : v_(i) {}
-  value(std::uint64_t i) : v_(static_cast<std::int64_t>(i)) {}
-  value(double d) : v_(d) {}
+  value() noexcept = default;
+  value(std::nullptr_t) noexcept {}
+  value(bool b) noexcept : t_(type::boolean), w_(b ? 1 : 0) {}
+  value(int i) noexcept : value(std::int64_t{i}) {}
+  value(std::int64_t i) noexcept : t_(type::integer), w_(static_cast<std::uint64_t>(i)) {}
+  value(std::uint64_t i) noexcept : t_(type::integer), w_(i) {}
+  value(double d) noexcept : t_(type::floating), w_(std::bit_cast<std::uint64_t>(d)) {}
   value(const char* s) : value(std::string(s)) {}
-  value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) {}
+  value(std::string s);
   value(std::string_view s) : value(std::string(s)) {}
-  value(bytes b) : v_(std::make_shared<const bytes>(std::move(b))) {}
-  value(value_list l) : v_(std::make_shared<const value_list>(std::move(l))) {}
-  value(value_map m) : v_(std::make_shared<const value_map>(std::move(m))) {}
-  value(tensor t) : v_(std::make_shared<const tensor>(std::move(t))) {}
+  value(bytes b);
+  value(value_list l);
+  value(value_map m);
+  value(tensor t);
 
-  type kind() const { return static_cast<type>(v_.index()); }
+  value(const value& o) noexcept : t_(o.t_), w_(o.w_) { retain(); }
+  value(value&& o) noexcept : t_(o.t_), w_(o.w_) { o.t_ = type::null; }
+  // Both assignments read `o` before releasing what this value held: `o` may live inside that payload.
+  value& operator=(const value& o) noexcept {
+    auto t = o.t_;
+    auto w = o.w_;
+    o.retain();
+    release();
+    t_ = t;
+    w_ = w;
+    return *this;
+  }
+  value& operator=(value&& o) noexcept {
+    if (this != &o) {
+      auto t = o.t_;
+      auto w = o.w_;
+      o.t_ = type::null;
+      release();
+      t_ = t;
+      w_ = w;
+    }
+    return *this;
+  }
+  ~value() { release(); }
+
+  type kind() const { return t_; }
   static const char* type_name(type t);
   const char* type_name() const { return type_name(kind()); }
 
@@ -78,10 +110,28 @@ class value {
   bool shares_payload_with(const value& other) const;
 
  private:
-  std::variant<std::monostate, bool, std::int64_t, double, std::shared_ptr<const std::string>,
-               std::shared_ptr<const bytes>, std::shared_ptr<const value_list>,
-               std::shared_ptr<const value_map>, std::shared_ptr<const tensor>>
-      v_;
+  // A payload: its reference count, then the object (box_of<T> in value.cpp).
+  struct box {
+    std::atomic<std::uint32_t> refs{1};
+  };
+  template <class T>
+  struct box_of;
+  bool boxed() const noexcept { return t_ >= type::string; }
+  box* payload() const noexcept { return std::bit_cast<box*>(w_); }
+  void retain() const noexcept {
+    if (boxed()) payload()->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() noexcept {
+    if (boxed() && payload()->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+  void destroy() noexcept;  // the last reference went: deletes the payload
+  template <class T>
+  void hold(T&& object);
+  template <class T>
+  const T& object() const;
+
+  type t_ = type::null;
+  std::uint64_t w_ = 0;  // bool (0/1), int64, double's bits, or the box's address
 };
 
 // Thrown by value accessors on a type mismatch.
