@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,11 @@ class context {
   // runtime's; a node that emits more than its budget is held back before its next input.
   virtual void emit(std::size_t port, value v) = 0;
   void emit(value v) { emit(0, std::move(v)); }
+  // Sends each of `values` on `port`, in order: the same as emitting them one by one, in one step (the
+  // runtime appends them to a batch at once; payloads are shared, not copied).
+  virtual void emit_run(std::size_t port, std::span<const value> values) {
+    for (const auto& v : values) emit(port, v);
+  }
 
   // True when at least one edge leaves output port `port`.
   virtual bool connected(std::size_t port) const = 0;
@@ -94,6 +100,14 @@ class node {
   virtual ~node() = default;
   virtual void on_start(context& ctx) {}
   virtual void on_message(context& ctx, std::size_t port, const value& v) {}
+  // Runs of values: a kind that can handle several values of one input port as one step says so with
+  // handles_runs() and overrides on_run. The runtime then hands it up to a slice of queued values at a
+  // time, never more than its outputs have room for, as one attempt (a failure rolls the whole run back).
+  // Such a kind must not make calls. The default handles the values one by one.
+  virtual bool handles_runs() const { return false; }
+  virtual void on_run(context& ctx, std::size_t port, std::span<const value> values) {
+    for (const auto& v : values) on_message(ctx, port, v);
+  }
   virtual void on_input_closed(context& ctx, std::size_t port) {}
   virtual bool on_pull(context& ctx) { return false; }
   virtual void on_finish(context& ctx) {}

@@ -11,6 +11,8 @@ namespace {
 class forward final : public node {
  public:
   void on_message(context& ctx, std::size_t port, const value& v) override { ctx.emit(0, v); }
+  bool handles_runs() const override { return true; }
+  void on_run(context& ctx, std::size_t port, std::span<const value> values) override { ctx.emit_run(0, values); }
 };
 
 }  // namespace

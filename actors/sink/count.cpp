@@ -22,6 +22,11 @@ class count final : public node {
   }
 
   void on_message(context& ctx, std::size_t port, const value& v) override { ctx.checkpoint(value(++seen_)); }
+  bool handles_runs() const override { return true; }
+  void on_run(context& ctx, std::size_t port, std::span<const value> values) override {
+    seen_ += static_cast<std::int64_t>(values.size());
+    ctx.checkpoint(value(seen_));
+  }
 
   void on_finish(context& ctx) override {
     if (expect_ && *expect_ != seen_)

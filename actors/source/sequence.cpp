@@ -2,9 +2,11 @@
 //   outputs: out (integer)
 //   params:  count (integer, default 10, >= 0), start (integer, default 0), step (integer, default 1)
 // Emits at most ctx.budget() values per pull and stops early once the run is stopping.
-#include <cstdint>
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <memory>
+#include <span>
 
 #include "actors/kinds.hpp"
 
@@ -24,10 +26,15 @@ class sequence final : public node {
   }
 
   bool on_pull(context& ctx) override {
-    for (std::size_t n = ctx.budget(); n > 0 && left_ > 0 && !ctx.stopping(); --n, --left_) {
-      ctx.emit(value(next_));
-      next_ += step_;
-      ++emitted_;
+    // Up to the budget, in runs of at most 64 (one append each).
+    std::array<value, 64> run;
+    for (std::size_t n = ctx.budget(); n > 0 && left_ > 0 && !ctx.stopping();) {
+      auto k = std::min<std::size_t>({n, static_cast<std::size_t>(left_), run.size()});
+      for (std::size_t i = 0; i < k; ++i, next_ += step_) run[i] = value(next_);
+      ctx.emit_run(0, std::span<const value>(run.data(), k));
+      n -= k;
+      left_ -= static_cast<std::int64_t>(k);
+      emitted_ += static_cast<std::int64_t>(k);
     }
     ctx.checkpoint(value(emitted_));
     return left_ > 0 && !ctx.stopping();

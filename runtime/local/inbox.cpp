@@ -7,7 +7,8 @@
 
 namespace loom::local {
 
-void inbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors) {
+void inbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors, batch_pool& pool) {
+  pool_ = &pool;
   links_.clear();
   for (const auto& l : plan.in_links)
     links_.push_back(link{l.port, actors[l.producer], l.remote, l.capacity,
@@ -50,7 +51,10 @@ void inbox::pop_values(caf::event_based_actor* self, std::size_t n) {
   auto& c = chunks_.front();
   auto& l = links_[c.link];
   c.pos += n;
-  if (c.pos == c.values.size()) chunks_.pop_front();
+  if (c.pos == c.values.size()) {
+    pool_->give(std::move(c.values));
+    chunks_.pop_front();
+  }
   depth_ -= n;
   l.consumed += static_cast<std::uint32_t>(n);
   if (l.consumed >= l.threshold) grant(self, l);

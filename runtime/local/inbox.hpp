@@ -12,16 +12,19 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "runtime/local/batch_pool.hpp"
 #include "runtime/local/messages.hpp"
 
 namespace loom::local {
 
 class inbox {
  public:
-  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors);
+  // `pool` (outlives the inbox) takes each batch once it is consumed.
+  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors, batch_pool& pool);
 
   // What arrived; an error message for what the link cannot send.
   std::optional<std::string> add(batch_msg& b);
@@ -36,6 +39,11 @@ class inbox {
   // one attempt. front_run() is how many are left in it; front_at(k) the k-th of them.
   std::size_t front_run() const { return chunks_.front().values.size() - chunks_.front().pos; }
   const value& front_at(std::size_t k) const { return chunks_.front().values[chunks_.front().pos + k]; }
+  // The first n of them (n <= front_run()), in place.
+  std::span<const value> front_span(std::size_t n) const {
+    const auto& c = chunks_.front();
+    return {c.values.data() + c.pos, n};
+  }
   std::size_t port_of(link_id l) const { return links_[l].port; }
   const std::string& label_of(link_id l) const { return links_[l].label; }
 
@@ -72,6 +80,7 @@ class inbox {
   void grant(caf::event_based_actor* self, link& l);
 
   std::vector<link> links_;
+  batch_pool* pool_ = nullptr;
   std::deque<chunk> chunks_;
   std::size_t depth_ = 0;              // values queued
   std::vector<std::size_t> open_links_;  // per port

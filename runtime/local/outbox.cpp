@@ -14,7 +14,9 @@ std::int64_t now_ns() {
 }
 }  // namespace
 
-void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors, run_state& run) {
+void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors, run_state& run,
+                  batch_pool& pool) {
+  pool_ = &pool;
   ports_.assign(plan.out_ports.size(), {});
   for (std::size_t p = 0; p < plan.out_ports.size(); ++p)
     for (const auto& ep : plan.out_ports[p]) {
@@ -51,10 +53,14 @@ void outbox::track(std::uint32_t l, std::int64_t before) {
         e.stat->blocked_ns.fetch_add(static_cast<std::uint64_t>(now - since), std::memory_order_relaxed);
     }
   } else {
-    if (--e.with_room == 0) {
-      ++full_edges_;
-      e.stat->blocked_since_ns.store(now_ns(), std::memory_order_relaxed);
-    }
+    lost_room(e);
+  }
+}
+
+void outbox::lost_room(edge& e) {
+  if (--e.with_room == 0) {
+    ++full_edges_;
+    e.stat->blocked_since_ns.store(now_ns(), std::memory_order_relaxed);
   }
 }
 
@@ -80,29 +86,41 @@ std::uint32_t outbox::pick(edge& e) {
   return e.links[best];
 }
 
-void outbox::push(std::uint32_t l, value&& v) {
+void outbox::mark(std::uint32_t l) {
   auto& k = links_[l];
-  if (open_ && k.attempt != attempt_) {
-    k.attempt = attempt_;
-    k.mark = k.pending.size();
-    touched_.push_back(l);
-  }
-  if (!k.dirty) {
-    k.dirty = true;
-    dirty_.push_back(l);
-  }
-  auto before = k.room();
-  if (k.pending.empty() && k.reserve > 0) k.pending.reserve(k.reserve);
-  k.pending.push_back(std::move(v));
-  track(l, before);
+  k.attempt = attempt_;
+  k.mark = k.pending.size();
+  touched_.push_back(l);
 }
 
-bool outbox::emit(std::size_t port, value v) {
+bool outbox::emit_any(std::size_t port, value&& v) {
   const auto& edges = ports_[port];
   if (edges.empty()) return false;
   // Fan-out: every edge but the last gets a copy of the handle (the payload is shared), the last the value.
   for (std::size_t i = 0; i + 1 < edges.size(); ++i) push(pick(edges_[edges[i]]), value(v));
   push(pick(edges_[edges.back()]), std::move(v));
+  return true;
+}
+
+bool outbox::emit_run(std::size_t port, std::span<const value> values) {
+  const auto& edges = ports_[port];
+  if (edges.empty()) return false;
+  if (values.empty()) return true;
+  if (edges.size() == 1 && edges_[edges[0]].links.size() == 1) {
+    auto l = edges_[edges[0]].links[0];
+    auto& k = links_[l];
+    if (open_ && k.attempt != attempt_) mark(l);
+    if (!k.dirty) {
+      k.dirty = true;
+      dirty_.push_back(l);
+    }
+    auto before = k.room();
+    if (k.pending.capacity() == 0) k.pending = pool_->take(std::max(k.reserve, values.size()));
+    k.pending.insert(k.pending.end(), values.begin(), values.end());
+    track(l, before);
+    return true;
+  }
+  for (const auto& v : values) emit_any(port, value(v));
   return true;
 }
 
@@ -142,8 +160,9 @@ std::uint64_t outbox::flush(caf::event_based_actor* self) {
         self->send(k.target, batch_msg{k.remote, std::move(k.pending)});
         k.pending = {};
       } else {
-        std::vector<value> head(std::make_move_iterator(k.pending.begin()),
-                                std::make_move_iterator(k.pending.begin() + static_cast<std::ptrdiff_t>(n)));
+        auto head = pool_->take(n);
+        head.insert(head.end(), std::make_move_iterator(k.pending.begin()),
+                    std::make_move_iterator(k.pending.begin() + static_cast<std::ptrdiff_t>(n)));
         k.pending.erase(k.pending.begin(), k.pending.begin() + static_cast<std::ptrdiff_t>(n));
         self->send(k.target, batch_msg{k.remote, std::move(head)});
       }

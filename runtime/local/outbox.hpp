@@ -15,8 +15,10 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "runtime/local/batch_pool.hpp"
 #include "runtime/local/messages.hpp"
 #include "runtime/local/run_state.hpp"
 
@@ -26,11 +28,23 @@ class outbox {
  public:
   // Lays out the links of `plan`, in the numbering expand() gave them (port, edge, replica). `run` holds
   // the edges' counters: the time each edge waits for credit is recorded there (a clock read only when an
-  // edge fills up or gets room again, never per value).
-  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors, run_state& run);
+  // edge fills up or gets room again, never per value). New batches come from `pool` (it outlives this).
+  void wire(const instance_plan& plan, const std::vector<caf::actor>& actors, run_state& run, batch_pool& pool);
 
-  // Puts `v` on every edge of `port`; false when no edge leaves the port.
-  bool emit(std::size_t port, value v);
+  // Puts `v` on every edge of `port`; false when no edge leaves the port. Inline for the common case (one
+  // edge, one link): a value costs a vector append and two counts.
+  bool emit(std::size_t port, value&& v) {
+    if (port < ports_.size() && ports_[port].size() == 1) {
+      const auto& e = edges_[ports_[port][0]];
+      if (e.links.size() == 1) {
+        push(e.links[0], std::move(v));
+        return true;
+      }
+    }
+    return emit_any(port, std::move(v));
+  }
+  // emit() of each of `values`, in order; one append when the port has one edge of one link.
+  bool emit_run(std::size_t port, std::span<const value> values);
   bool connected(std::size_t port) const { return port < ports_.size() && !ports_[port].empty(); }
   std::size_t ports() const { return ports_.size(); }
 
@@ -75,8 +89,27 @@ class outbox {
     edge_counters* stat = nullptr;
   };
 
+  bool emit_any(std::size_t port, value&& v);
   std::uint32_t pick(edge& e);
-  void push(std::uint32_t l, value&& v);
+  void push(std::uint32_t l, value&& v) {
+    auto& k = links_[l];
+    if (open_ && k.attempt != attempt_) mark(l);
+    if (!k.dirty) {
+      k.dirty = true;
+      dirty_.push_back(l);
+    }
+    auto before = k.room();
+    if (k.pending.capacity() == 0) k.pending = pool_->take(k.reserve > 0 ? k.reserve : 16);
+    k.pending.push_back(std::move(v));
+    // Room drops by one: the edge's counts change only when the link had room, and it fills at 1.
+    if (before > 0) {
+      auto& e = edges_[k.edge];
+      --e.room;
+      if (before == 1) lost_room(e);
+    }
+  }
+  void mark(std::uint32_t l);   // the open attempt touches link l for the first time
+  void lost_room(edge& e);      // a link of e went from room to none
   // Keeps the edge counts true across a change of link l's room from `before`.
   void track(std::uint32_t l, std::int64_t before);
   std::size_t committed(const link& l) const {
@@ -86,6 +119,7 @@ class outbox {
   std::vector<std::vector<std::uint32_t>> ports_;  // port -> its edges
   std::vector<edge> edges_;
   std::vector<link> links_;
+  batch_pool* pool_ = nullptr;
   std::vector<std::uint32_t> dirty_;    // links with pending values
   std::vector<std::uint32_t> touched_;  // links the open attempt touched
   std::uint32_t full_edges_ = 0;
