@@ -425,13 +425,16 @@ class node_host final : public context {
     auto s = site_;
     auto input = input_;
     auto failing = s == site::message ? in_.front_at(current_) : value{};
+    auto run_len = current_len_;  // a run kind fails a whole run: name its first value and its length
     abandon_attempt();
     if (stopping()) return on_cancel();  // an aborted blocking call: the run is stopping anyway
     std::string where;
     switch (s) {
       case site::message:
-        where = fmt::format("on input `{}` (edge {}, value {})", me_.input_names[in_.port_of(input)],
-                            in_.label_of(input), excerpt(failing));
+        where = fmt::format("on input `{}` (edge {}, value {}{})", me_.input_names[in_.port_of(input)],
+                            in_.label_of(input), excerpt(failing),
+                            run_len > 1 ? fmt::format(" and the {} after it, handled as one run", run_len - 1)
+                                        : std::string{});
         break;
       case site::start: where = "while starting"; break;
       case site::pull: where = "while producing"; break;

@@ -117,6 +117,24 @@ edges: [src -> fwd, fwd -> out]
   CHECK(fx.log->runs.load() < 2000);
 }
 
+TEST_CASE("a run kind that keeps failing names the run's first value and its length" * doctest::timeout(60)) {
+  fixture fx;
+  fx.log->throws = 1000;
+  auto r = fx.run_yaml(R"(graph: t
+nodes:
+  src: {kind: source.sequence, params: {count: 2000}}
+  fwd: {kind: test.run_forward, restarts: 1}
+  out: {kind: test.collect}
+edges: [src -> fwd, fwd -> out]
+)");
+  REQUIRE(r.result == outcome::failed);
+  INFO(r.error);
+  CHECK(r.error.find("node `fwd` (test.run_forward) failed on input `in` (edge src.out -> fwd.in, value ") !=
+        std::string::npos);
+  CHECK(r.error.find(" after it, handled as one run) (after 1 restarts: 2 attempts): run failed after emitting") !=
+        std::string::npos);
+}
+
 TEST_CASE("a stateful run kind's checkpoint covers its whole run: a restart neither loses nor repeats" *
           doctest::timeout(60)) {
   fixture fx;
