@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
   auto large = blob_memory(loom_binary, config, 40000);
 
   double lr = median(loom_rate), rr = median(raw_rate), br = median(batched_rate);
+  // Each run's loom and batched raw CAF ran back to back: the median of those pairs' ratios is steadier on
+  // a shared machine than the ratio of two medians.
+  std::vector<double> paired;
+  for (std::size_t i = 0; i < loom_rate.size(); ++i) paired.push_back(loom_rate[i] / batched_rate[i]);
+  double pr = median(paired);
   char date[64];
   auto t = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
@@ -86,11 +91,12 @@ int main(int argc, char** argv) {
       "| raw CAF (one CAF message per value, no flow control) | {:.0f} | 1.00 | {:.2f} |\n"
       "| raw CAF, `std::vector<int64_t>` batches of 64 per message, no flow control | {:.0f} | {:.2f} | 1.00 |\n"
       "| loom (credits per edge, batched hops) | {:.0f} | {:.2f} | {:.2f} |\n\n"
-      "Targets: loom >= 0.80 x raw CAF: **{}**; loom >= 0.50 x batched raw CAF: **{}**.\n\n"
+      "loom / batched raw CAF, median of the {} per-run ratios (each pair ran back to back): **{:.2f}**.\n\n"
+      "Targets: loom >= 0.80 x raw CAF: **{}**; loom >= 0.50 x batched raw CAF (paired): **{}**.\n\n"
       "Hop latency, unloaded (one message every {} us, {} messages; end-to-end / 3 hops), median of runs:\n\n"
       "| | p50 us/hop | p99 us/hop | max us/hop |\n|---|---:|---:|---:|\n"
       "| raw CAF | {:.1f} | {:.1f} | {:.1f} |\n| loom | {:.1f} | {:.1f} | {:.1f} |\n\n"
-      "Target: loom p99 hop < 20 us: **{}**.\n\n"
+      "Targets: loom p99 hop < 20 us: **{}**; < 5 us (issue 12): **{}** (raw CAF's own p99 here: {:.1f} us).\n\n"
       "## Memory under backpressure\n\n"
       "`loom run {}` (4 KiB blobs -> flow.throttle at 20000/s -> sink.count; edge capacities 16 and 16), "
       "peak resident memory of the whole `loom run` process (VmHWM):\n\n"
@@ -99,10 +105,12 @@ int main(int argc, char** argv) {
       "10x the messages moved peak RSS by {:+.1f}% ({} data bytes sent in the larger run): memory is bounded by "
       "the edge capacities, not by the message count.\n",
       date, cpu_model(), std::thread::hardware_concurrency(), threads, cmd, messages, repeat, rr, rr / br, br, br / rr,
-      lr, lr / rr, lr / br, lr / rr >= 0.8 ? "met" : "NOT met", lr / br >= 0.5 ? "met" : "NOT met", interval_us, samples, med(raw_lat, &latency::p50_us),
+      lr, lr / rr, lr / br, paired.size(), pr, lr / rr >= 0.8 ? "met" : "NOT met", pr >= 0.5 ? "met" : "NOT met",
+      interval_us, samples, med(raw_lat, &latency::p50_us),
       med(raw_lat, &latency::p99_us), med(raw_lat, &latency::max_us), med(loom_lat, &latency::p50_us),
       med(loom_lat, &latency::p99_us), med(loom_lat, &latency::max_us),
-      med(loom_lat, &latency::p99_us) < 20 ? "met" : "NOT met", config, small.messages, small.peak_rss_kib,
+      med(loom_lat, &latency::p99_us) < 20 ? "met" : "NOT met", med(loom_lat, &latency::p99_us) < 5 ? "met" : "NOT met",
+      med(raw_lat, &latency::p99_us), config, small.messages, small.peak_rss_kib,
       small.seconds, small.status, large.messages, large.peak_rss_kib, large.seconds, large.status,
       100.0 * (double(large.peak_rss_kib) - double(small.peak_rss_kib)) / double(small.peak_rss_kib),
       large.messages * 4096);
