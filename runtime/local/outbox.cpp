@@ -108,14 +108,8 @@ bool outbox::emit_run(std::size_t port, std::span<const value> values) {
   if (values.empty()) return true;
   if (edges.size() == 1 && edges_[edges[0]].links.size() == 1) {
     auto l = edges_[edges[0]].links[0];
-    auto& k = links_[l];
-    if (open_ && k.attempt != attempt_) mark(l);
-    if (!k.dirty) {
-      k.dirty = true;
-      dirty_.push_back(l);
-    }
+    auto& k = prepare(l, values.size());
     auto before = k.room();
-    if (k.pending.capacity() == 0) k.pending = pool_->take(std::max(k.reserve, values.size()));
     k.pending.insert(k.pending.end(), values.begin(), values.end());
     track(l, before);
     return true;

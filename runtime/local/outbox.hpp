@@ -92,14 +92,8 @@ class outbox {
   bool emit_any(std::size_t port, value&& v);
   std::uint32_t pick(edge& e);
   void push(std::uint32_t l, value&& v) {
-    auto& k = links_[l];
-    if (open_ && k.attempt != attempt_) mark(l);
-    if (!k.dirty) {
-      k.dirty = true;
-      dirty_.push_back(l);
-    }
+    auto& k = prepare(l, 1);
     auto before = k.room();
-    if (k.pending.capacity() == 0) k.pending = pool_->take(k.reserve > 0 ? k.reserve : 16);
     k.pending.push_back(std::move(v));
     // Room drops by one: the edge's counts change only when the link had room, and it fills at 1.
     if (before > 0) {
@@ -107,6 +101,17 @@ class outbox {
       --e.room;
       if (before == 1) lost_room(e);
     }
+  }
+  // Link l is about to take `n` values: marked for the open attempt, listed dirty, with storage.
+  link& prepare(std::uint32_t l, std::size_t n) {
+    auto& k = links_[l];
+    if (open_ && k.attempt != attempt_) mark(l);
+    if (!k.dirty) {
+      k.dirty = true;
+      dirty_.push_back(l);
+    }
+    if (k.pending.capacity() == 0) k.pending = pool_->take(std::max<std::size_t>({k.reserve, n, 16}));
+    return k;
   }
   void mark(std::uint32_t l);   // the open attempt touches link l for the first time
   void lost_room(edge& e);      // a link of e went from room to none

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include "runtime/local/batch_pool.hpp"
 #include "tests/support/graph_runner.hpp"
@@ -91,26 +92,26 @@ std::uint64_t total(const local::run_report& r, const std::string& node, std::ui
   return n;
 }
 
+// src (source.sequence of `count`) -> `kind` (restarts: 1) -> test.collect, with `defaults` if given.
+std::string through(const std::string& kind, int count, const std::string& defaults = "") {
+  return "graph: t\n" + (defaults.empty() ? "" : "defaults: " + defaults + "\n") +
+         "nodes:\n  src: {kind: source.sequence, params: {count: " + std::to_string(count) +
+         "}}\n  mid: {kind: " + kind + ", restarts: 1}\n  out: {kind: test.collect}\nedges: [src -> mid, mid -> out]\n";
+}
+
 }  // namespace
 
 TEST_CASE("a run kind gets runs no longer than a slice or its outputs' room; a failed run is handled again exactly" *
           doctest::timeout(60)) {
   fixture fx;
-  auto r = fx.run_yaml(R"(graph: t
-defaults: {capacity: 48}
-nodes:
-  src: {kind: source.sequence, params: {count: 2000}}
-  fwd: {kind: test.run_forward, restarts: 1}
-  out: {kind: test.collect}
-edges: [src -> fwd, fwd -> out]
-)");
+  auto r = fx.run_yaml(through("test.run_forward", 2000, "{capacity: 48}"));
   REQUIRE(r.result == outcome::ok);
   auto got = fx.sink->snapshot();
   REQUIRE(got.size() == 2000);
   for (std::int64_t i = 0; i < 2000; ++i) CHECK(got[static_cast<std::size_t>(i)].as_int() == i);
-  CHECK(total(r, "fwd", &local::node_stats::restarts) == 1);
-  CHECK(total(r, "fwd", &local::node_stats::in) == 2000);
-  CHECK(total(r, "fwd", &local::node_stats::out) == 2000);
+  CHECK(total(r, "mid", &local::node_stats::restarts) == 1);
+  CHECK(total(r, "mid", &local::node_stats::in) == 2000);
+  CHECK(total(r, "mid", &local::node_stats::out) == 2000);
   // Runs were used (more than one value per call), and none was longer than the out-edge's capacity.
   CHECK(fx.log->longest.load() > 1);
   CHECK(fx.log->longest.load() <= 48);
@@ -120,16 +121,10 @@ edges: [src -> fwd, fwd -> out]
 TEST_CASE("a run kind that keeps failing names the run's first value and its length" * doctest::timeout(60)) {
   fixture fx;
   fx.log->throws = 1000;
-  auto r = fx.run_yaml(R"(graph: t
-nodes:
-  src: {kind: source.sequence, params: {count: 2000}}
-  fwd: {kind: test.run_forward, restarts: 1}
-  out: {kind: test.collect}
-edges: [src -> fwd, fwd -> out]
-)");
+  auto r = fx.run_yaml(through("test.run_forward", 2000));
   REQUIRE(r.result == outcome::failed);
   INFO(r.error);
-  CHECK(r.error.find("node `fwd` (test.run_forward) failed on input `in` (edge src.out -> fwd.in, value ") !=
+  CHECK(r.error.find("node `mid` (test.run_forward) failed on input `in` (edge src.out -> mid.in, value ") !=
         std::string::npos);
   CHECK(r.error.find(" after it, handled as one run) (after 1 restarts: 2 attempts): run failed after emitting") !=
         std::string::npos);
@@ -138,18 +133,12 @@ edges: [src -> fwd, fwd -> out]
 TEST_CASE("a stateful run kind's checkpoint covers its whole run: a restart neither loses nor repeats" *
           doctest::timeout(60)) {
   fixture fx;
-  auto r = fx.run_yaml(R"(graph: t
-nodes:
-  src: {kind: source.sequence, params: {count: 1000}}
-  sum: {kind: test.run_sum, restarts: 1}
-  out: {kind: test.collect}
-edges: [src -> sum, sum -> out]
-)");
+  auto r = fx.run_yaml(through("test.run_sum", 1000));
   REQUIRE(r.result == outcome::ok);
   auto got = fx.sink->snapshot();
   REQUIRE(got.size() == 1);
   CHECK(got[0].as_int() == 999 * 1000 / 2);
-  CHECK(total(r, "sum", &local::node_stats::restarts) == 1);
+  CHECK(total(r, "mid", &local::node_stats::restarts) == 1);
   CHECK(fx.log->longest.load() > 1);
 }
 
