@@ -2,7 +2,9 @@
 // A stage receives a batch, consumes it in place, and sends values on: the consumed vector (its values
 // destroyed, its capacity kept) becomes its next outgoing batch, so a chain of stages allocates a batch
 // only at its source and frees it only at its sink. One per node instance, used by its inbox and outbox
-// on the actor's own thread: no lock. At most `max_spare` vectors wait here, so memory stays bounded.
+// on the actor's own thread: no lock. At most `max_spare` vectors of at most `max_values` values each wait
+// here, so a node keeps at most 4 x 64 KiB of spare storage (a larger batch, from an edge with a large
+// capacity, is freed as before).
 #pragma once
 
 #include <cstddef>
@@ -16,10 +18,11 @@ namespace loom::local {
 class batch_pool {
  public:
   static constexpr std::size_t max_spare = 4;
+  static constexpr std::size_t max_values = 4096;
 
   // A consumed batch: its values are destroyed here, its storage kept (when there is room).
   void give(std::vector<value>&& v) {
-    if (spare_.size() >= max_spare || v.capacity() == 0) return;
+    if (spare_.size() >= max_spare || v.capacity() == 0 || v.capacity() > max_values) return;
     v.clear();
     spare_.push_back(std::move(v));
   }

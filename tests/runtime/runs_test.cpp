@@ -167,7 +167,7 @@ edges: [src -> fwd, fwd -> n1, fwd -> two, two -> n2, fwd -> out]
   CHECK(total(r, "n2", &local::node_stats::in) == 5000);
 }
 
-TEST_CASE("the batch pool hands back consumed storage, destroys the values it held, keeps at most four") {
+TEST_CASE("the batch pool hands back consumed storage, keeps at most four of at most 4096 values") {
   local::batch_pool pool;
   value payload{std::string(64, 'p')};
   std::vector<value> consumed(32, payload);
@@ -182,4 +182,10 @@ TEST_CASE("the batch pool hands back consumed storage, destroys the values it he
   int reused = 0;
   for (int k = 0; k < 5; ++k) reused += pool.take(1).capacity() >= 8 ? 1 : 0;
   CHECK(reused == 4);
+  // Storage past 4096 values is not kept: a wide edge's batches do not stay allocated in every node.
+  std::vector<value> wide;
+  wide.reserve(local::batch_pool::max_values + 1);
+  wide.push_back(payload);
+  pool.give(std::move(wide));
+  CHECK(pool.take(1).capacity() < local::batch_pool::max_values);
 }
