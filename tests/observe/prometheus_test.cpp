@@ -41,6 +41,18 @@ std::map<std::string, double> by_node(const std::vector<series>& r) {
   return m;
 }
 
+// A predicate for query results: `sum by (node)` of each node equals the run summary's in (`in`) or out
+// column, for every node of the summary and no other.
+auto rows_match(const std::map<std::string, std::pair<double, double>>& rows, bool in) {
+  return [&rows, in](const std::vector<series>& r) {
+    auto m = by_node(r);
+    if (m.size() != rows.size()) return false;
+    for (const auto& [node, io] : rows)
+      if (m[node] != (in ? io.first : io.second)) return false;
+    return true;
+  };
+}
+
 void check_promtool(const std::string& address) {
   auto text = get_metrics(address);
   REQUIRE_FALSE(text.empty());
@@ -66,19 +78,10 @@ TEST_CASE("prometheus scrapes `loom run`: node and edge families equal the run's
   REQUIRE(rows.size() == 4);
   CHECK(rows["count"].first == 1000000);
 
-  auto matches = [&](bool in) {
-    return [&, in](const std::vector<series>& r) {
-      auto m = by_node(r);
-      if (m.size() != rows.size()) return false;
-      for (const auto& [node, io] : rows)
-        if (m[node] != (in ? io.first : io.second)) return false;
-      return true;
-    };
-  };
-  auto in = prom.query_until("sum by (node) (loom_node_messages_in_total{graph=\"pipeline\"})", matches(true), 30s);
-  CHECK_MESSAGE(matches(true)(in), prom.log());
-  auto out = prom.query_until("sum by (node) (loom_node_messages_out_total)", matches(false), 10s);
-  CHECK(matches(false)(out));
+  auto in = prom.query_until("sum by (node) (loom_node_messages_in_total{graph=\"pipeline\"})", rows_match(rows, true), 30s);
+  CHECK_MESSAGE(rows_match(rows, true)(in), prom.log());
+  auto out = prom.query_until("sum by (node) (loom_node_messages_out_total)", rows_match(rows, false), 10s);
+  CHECK(rows_match(rows, false)(out));
 
   auto info = prom.query("loom_run_info");
   REQUIRE(info.size() == 1);
@@ -237,23 +240,14 @@ TEST_CASE("prometheus scrapes a two-worker run: the driver's merged view and eac
   REQUIRE(rows.size() == 3);
   CHECK(rows["tally"].first == 1000);
 
-  auto equal_rows = [&](bool in) {
-    return [&, in](const std::vector<series>& r) {
-      auto m = by_node(r);
-      if (m.size() != rows.size()) return false;
-      for (const auto& [node, io] : rows)
-        if (m[node] != (in ? io.first : io.second)) return false;
-      return true;
-    };
-  };
   for (const char* job : {"driver", "workers"}) {
     INFO("job " << job);
     auto in = prom.query_until(std::string("sum by (node) (loom_node_messages_in_total{job=\"") + job + "\"})",
-                               equal_rows(true), 30s);
-    CHECK(equal_rows(true)(in));
+                               rows_match(rows, true), 30s);
+    CHECK(rows_match(rows, true)(in));
     auto out = prom.query_until(std::string("sum by (node) (loom_node_messages_out_total{job=\"") + job + "\"})",
-                                equal_rows(false), 10s);
-    CHECK(equal_rows(false)(out));
+                                rows_match(rows, false), 10s);
+    CHECK(rows_match(rows, false)(out));
   }
   // The driver's view says which host each instance ran on: work has one replica per host.
   auto hosts = prom.query("count by (host) (loom_node_messages_in_total{job=\"driver\",node=\"work\"})");
