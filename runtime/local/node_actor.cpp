@@ -71,16 +71,17 @@ class node_host final : public context {
 
   // -- context --------------------------------------------------------------------------------------
   void emit(std::size_t port, value v) override {
-    if (port >= out_.ports())
-      throw std::out_of_range(
-          fmt::format("emit on output port {} of a node with {} outputs", port, out_.ports()));
+    check_port(port);
     if (!out_.emit(port, std::move(v))) ++attempt_dropped_;
   }
   void emit_run(std::size_t port, std::span<const value> values) override {
+    check_port(port);
+    if (!out_.emit_run(port, values)) attempt_dropped_ += values.size();
+  }
+  void check_port(std::size_t port) const {
     if (port >= out_.ports())
       throw std::out_of_range(
           fmt::format("emit on output port {} of a node with {} outputs", port, out_.ports()));
-    if (!out_.emit_run(port, values)) attempt_dropped_ += values.size();
   }
   bool connected(std::size_t port) const override { return out_.connected(port); }
   std::size_t budget() const override { return out_.budget(); }
