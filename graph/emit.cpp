@@ -81,6 +81,7 @@ void emit_node(YAML::Emitter& out, const node& n) {
   if (n.spread) out << YAML::Key << "spread" << YAML::Value << YAML::DoubleQuoted << *n.spread;
   if (n.replicas != 1) out << YAML::Key << "replicas" << YAML::Value << n.replicas;
   if (n.restarts != 0) out << YAML::Key << "restarts" << YAML::Value << n.restarts;
+  if (n.replace) out << YAML::Key << "recover" << YAML::Value << "replace";
   names("tools", n.tools);
   out << YAML::EndMap;
 }

@@ -11,7 +11,7 @@ const location& node::field_where(const std::string& field) const {
 bool operator==(const node& a, const node& b) {
   return a.name == b.name && a.kind == b.kind && a.params == b.params && a.res == b.res && a.place == b.place &&
          a.colocate == b.colocate && a.spread == b.spread && a.replicas == b.replicas &&
-         a.restarts == b.restarts && a.tools == b.tools;
+         a.restarts == b.restarts && a.replace == b.replace && a.tools == b.tools;
 }
 
 const node* graph::find(std::string_view name) const {

@@ -50,6 +50,9 @@ struct node {
   std::optional<std::string> spread;  // instances of one spread group never share a host
   int replicas = 1;
   int restarts = 0;                   // restarts allowed after a failure before the run fails
+  // `recover: replace`: when its host is lost mid-run, this (stateless) node's instances move to a
+  // surviving host and the run goes on exactly (docs/cluster.md); `fail` (the default): the run fails.
+  bool replace = false;
   std::vector<std::string> tools;     // tool nodes this node may call (agents)
   location where;                     // the node's name in the source
   std::map<std::string, location> fields;  // where each field (kind, params, ...) was written

@@ -13,7 +13,8 @@ namespace loom::graph {
 namespace {
 
 const std::vector<std::string> node_fields{"kind",   "params",   "resources", "placement", "colocate",
-                                           "spread", "replicas", "restarts",  "tools"};
+                                           "spread", "replicas", "restarts",  "tools",
+                                           "recover"};
 
 std::string in_node(const node& n) { return fmt::format(" in node `{}`", n.name); }
 
@@ -101,6 +102,14 @@ void read_field(yaml_reader& r, const yaml_entry& f, node& n) {
     if (auto v = small_int(r, f, what)) n.replicas = *v;
   } else if (f.key == "restarts") {
     if (auto v = small_int(r, f, what)) n.restarts = *v;
+  } else if (f.key == "recover") {
+    if (auto v = r.string_of(f, what)) {
+      if (*v == "replace" || *v == "fail")
+        n.replace = *v == "replace";
+      else
+        r.diags().error(f.value_at, fmt::format("{} must be `fail` or `replace`, found `{}`", what, *v),
+                        "`replace`: a stateless node moves to a surviving host when its host is lost");
+    }
   }
 }
 

@@ -121,6 +121,33 @@ void check_references(const graph& g, const node& n, const kind_catalog& catalog
   check(n.tools, "tools");
 }
 
+// `recover: replace` moves a node's instances to a surviving host with nothing carried over, and replays
+// what its producers had not seen acknowledged (docs/cluster.md): only a node with no state across values
+// can do that, and its inputs must be numbered by producers that do not move themselves.
+void check_replace(const graph& g, const node& n, const kind_spec& spec, diagnostics& diags) {
+  auto where = n.field_where("recover");
+  if (spec.stateful)
+    diags.error(where, fmt::format("node `{}` ({}) holds state across values: `recover: replace` would lose it",
+                                   n.name, n.kind),
+                "only stateless kinds (flow.forward, flow.router, flow.throttle, ...) can move; use `recover: fail`");
+  if (spec.call)
+    diags.error(where, fmt::format("node `{}` ({}) is a tool: tools cannot move yet (`recover: replace`)", n.name,
+                                   n.kind));
+  if (!n.tools.empty())
+    diags.error(where, fmt::format("node `{}` calls tools: a node that calls tools cannot move yet "
+                                   "(`recover: replace`)",
+                                   n.name));
+  for (const auto& e : g.edges) {
+    if (e.to.node != n.name) continue;
+    for (const auto& m : g.nodes)
+      if (m.name == e.from.node && m.replace)
+        diags.error(where, fmt::format("node `{}` is fed by `{}`, which has `recover: replace` too: two moving nodes "
+                                       "in a row are not supported yet",
+                                       n.name, m.name),
+                    "give one of them `recover: fail`");
+  }
+}
+
 void check_node(const graph& g, const node& n, const kind_catalog& catalog, diagnostics& diags) {
   if (n.replicas < 1)
     diags.error(n.field_where("replicas"), fmt::format("`replicas` of node `{}` must be at least 1, found {}",
@@ -139,6 +166,7 @@ void check_node(const graph& g, const node& n, const kind_catalog& catalog, diag
     return;
   }
   check_params(n, *spec, diags);
+  if (n.replace) check_replace(g, n, *spec, diags);
 }
 
 }  // namespace

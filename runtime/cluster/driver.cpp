@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "graph/diagnostics.hpp"
 #include "runtime/cluster/fingerprint.hpp"
 #include "runtime/local/executor.hpp"
 #include "runtime/local/node_actor.hpp"
@@ -52,7 +53,7 @@ class driver {
  public:
   driver(const graph::graph& g, const std::string& yaml, const placement::cluster& c, const placement::plan& p,
          const driver_options& o)
-      : g_(g), yaml_(yaml), c_(c), p_(p), o_(o), dep_(local::expand(g, *o.kinds)) {}
+      : g_(g), yaml_(yaml), c_(c), p_(p), o_(o), dep_(local::expand(g, *o.kinds)), now_(p) {}
 
   local::run_report run() {
     report_.nodes.resize(dep_.instances.size());
@@ -119,19 +120,37 @@ class driver {
       if (fresh) workers_.push_back(worker_link{c_.hosts.at(h).name, c_.hosts.at(h).address});
       workers_[it->second].instances.push_back(i);
     }
-    for (auto& w : workers_) {
+    // A graph with `recover: replace` nodes runs on every host of the cluster: a host with no instance of its
+    // own is a spare that may adopt one of a lost host. A spare that cannot be reached is left out.
+    bool movable = std::any_of(dep_.instances.begin(), dep_.instances.end(),
+                               [](const local::instance_plan& x) { return x.movable; });
+    std::set<std::string> spares;
+    if (movable)
+      for (const auto& h : c_.hosts)
+        if (std::none_of(workers_.begin(), workers_.end(), [&](const worker_link& w) { return w.host == h.name; })) {
+          workers_.push_back(worker_link{h.name, h.address});
+          spares.insert(h.name);
+        }
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      auto& w = *it;
       tr::connect_options co;
       co.timeout = o_.connect_timeout;
       co.role = fmt::format("worker `{}`", w.host);
       auto own = o_.host_keys.find(w.host);
       co.server_key = own != o_.host_keys.end() ? own->second : o_.server_key;
-      log(fmt::format("connecting to worker `{}` at {}", w.host, w.address));
+      log(fmt::format("connecting to {}worker `{}` at {}", spares.contains(w.host) ? "spare " : "", w.host, w.address));
       try {
         w.peer = ep_->connect(w.address, co);
       } catch (const std::exception& e) {
+        if (spares.contains(w.host)) {
+          log(fmt::format("spare worker `{}` at {} left out of the run: {}", w.host, w.address, e.what()));
+          it = workers_.erase(it);
+          continue;
+        }
         fail(fmt::format("worker `{}` at {}: {}", w.host, w.address, e.what()));
         return false;
       }
+      ++it;
     }
     return true;
   }
@@ -275,16 +294,24 @@ class driver {
   }
 
   // A worker silent past the heartbeat timeout is lost with every instance it has not reported (or
-  // reported as cancelled): the run fails naming it and them.
+  // reported as cancelled): those with `recover: replace` move to a surviving host (replace()); otherwise the
+  // run fails naming the host and them.
   void check_lost() {
     for (auto& w : workers_) {
-      if (w.instances.empty() || clock::now() - w.last_seen <= o_.heartbeat_timeout) continue;
+      if (w.instances.empty() || w.lost || clock::now() - w.last_seen <= o_.heartbeat_timeout) continue;
       std::string lost;
+      std::vector<std::uint32_t> unfinished_ones;
       for (auto i : w.instances)
-        if (!done_[i] || cancelled_[i]) lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
+        if (!done_[i] || cancelled_[i]) {
+          lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
+          unfinished_ones.push_back(i);
+        }
       if (lost.empty()) continue;
-      fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}{}", w.host, w.address,
-                       std::chrono::duration<double>(clock::now() - w.last_seen).count(), lost, links_lost(w)));
+      auto silent = std::chrono::duration<double>(clock::now() - w.last_seen).count();
+      std::string why_not;
+      if (replace(w, unfinished_ones, why_not)) continue;
+      fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}{}{}", w.host, w.address, silent,
+                       lost, links_lost(w), why_not.empty() ? "" : "; " + why_not));
       for (auto i : w.instances)
         if (!done_[i]) done_[i] = true, --remaining_;
       w.instances.clear();
@@ -294,12 +321,118 @@ class driver {
     }
   }
 
+  // Moves the unfinished instances of lost worker `w` to surviving hosts, when every one of them may move
+  // (`recover: replace`) and its neighbours live elsewhere; else says why not (empty: nothing moves).
+  // Each surviving worker gets an adopt per moved instance and echoes it once rewired; then a resume
+  // (pending_moves_, watch()).
+  bool replace(worker_link& w, const std::vector<std::uint32_t>& moving, std::string& why_not) {
+    if (cancelling_ || report_.result != local::run_report::outcome::ok) return false;
+    bool any = false;
+    for (auto i : moving) any = any || dep_.instances[i].movable;
+    if (!any) return false;
+    auto worker_of = [&](std::uint32_t i) -> worker_link* {
+      for (auto& x : workers_)
+        if (std::find(x.instances.begin(), x.instances.end(), i) != x.instances.end()) return &x;
+      return nullptr;
+    };
+    for (auto i : moving) {
+      const auto& inst = dep_.instances[i];
+      auto name = local::instance_name(dep_, i);
+      if (!inst.movable) {
+        why_not = fmt::format("`{}` cannot move (it does not have `recover: replace`)", name);
+        return false;
+      }
+      auto neighbour_lost = [&](std::uint32_t j) {
+        auto* x = worker_of(j);
+        return x == nullptr || x == &w || x->lost;
+      };
+      for (const auto& l : inst.in_links)
+        if (neighbour_lost(l.producer)) {
+          why_not = fmt::format("`{}` cannot move: its producer `{}` was on the lost host too", name,
+                                local::instance_name(dep_, l.producer));
+          return false;
+        }
+      for (const auto& port : inst.out_ports)
+        for (const auto& e : port)
+          for (const auto& l : e.links)
+            if (neighbour_lost(l.consumer)) {
+              why_not = fmt::format("`{}` cannot move: its consumer `{}` was on the lost host too", name,
+                                    local::instance_name(dep_, l.consumer));
+              return false;
+            }
+    }
+    // The planner places them on the hosts still in the run, by the rules it placed everything with.
+    std::vector<char> unavailable(c_.hosts.size(), 1);
+    for (const auto& x : workers_)
+      if (&x != &w && !x.lost && x.ready)
+        if (auto h = c_.find(x.host); h >= 0) unavailable[static_cast<std::size_t>(h)] = 0;
+    graph::diagnostics diags;
+    auto next = placement::replace_lost(g_, *o_.kinds, c_, now_, unavailable,
+                                        std::vector<int>(moving.begin(), moving.end()), diags);
+    if (diags.has_errors()) {
+      why_not = "no surviving host fits: " + diags.str();
+      return false;
+    }
+    w.lost = true;
+    ep_->drop(w.peer);
+    std::vector<std::uint32_t> stay;
+    for (auto i : w.instances)
+      if (std::find(moving.begin(), moving.end(), i) == moving.end()) stay.push_back(i);
+    w.instances = stay;
+    for (auto i : moving) {
+      const auto& target = c_.hosts[static_cast<std::size_t>(next.instances[i].host)].name;
+      std::uint32_t k = 0;
+      while (k < workers_.size() && workers_[k].host != target) ++k;
+      workers_[k].instances.push_back(i);
+      now_.instances[i] = next.instances[i];
+      cancelled_[i] = false;
+      done_[i] = false;
+      auto line = fmt::format("{} (host `{}` -> `{}`)", local::instance_name(dep_, i), w.host, target);
+      log(fmt::format("worker `{}` lost; moving {}: {}", w.host, line, next.instances[i].reason));
+      report_.moved.push_back(line);
+      pending_move m{i, {}, clock::now() + std::chrono::seconds(10)};
+      for (std::uint32_t x = 0; x < workers_.size(); ++x)
+        if (!workers_[x].lost && workers_[x].ready) {
+          m.waiting.insert(x);
+          send(workers_[x], ctl::adopt{i, k});
+        }
+      pending_moves_.push_back(std::move(m));
+    }
+    return true;
+  }
+
+  // A worker echoed an adopt: once every one has, the moved instance's producers resend to it.
+  void adopted(const worker_link& w, const ctl::adopt& a) {
+    auto x = static_cast<std::uint32_t>(&w - workers_.data());
+    for (auto it = pending_moves_.begin(); it != pending_moves_.end(); ++it) {
+      if (it->instance != a.instance) continue;
+      it->waiting.erase(x);
+      if (!it->waiting.empty()) return;
+      for (auto& v : workers_)
+        if (!v.lost && v.ready) send(v, ctl::resume{a.instance});
+      pending_moves_.erase(it);
+      return;
+    }
+  }
+
+  // Every move has a deadline: a worker that does not rewire in time fails the run naming it.
+  void check_moves() {
+    for (const auto& m : pending_moves_) {
+      if (clock::now() < m.deadline || cancelling_) continue;
+      std::string names;
+      for (auto x : m.waiting) names += (names.empty() ? "" : ", ") + workers_[x].host;
+      fail(fmt::format("moving {} off a lost host: worker(s) {} did not rewire within 10 s",
+                       local::instance_name(dep_, m.instance), names));
+      cancel_all(report_.error);
+    }
+  }
+
   // The data links that went with a lost worker, naming both ends: "; data links lost: `a` <-> `b`
   // (numbers.out -> pace.in, pace.out -> tally.in)". The driver cannot tell a dead host from a cut link
   // (both are silence), so it names every link the run had across it.
   std::string links_lost(const worker_link& w) const {
-    std::vector<std::uint32_t> instance_host(p_.instances.size());
-    for (std::uint32_t i = 0; i < p_.instances.size(); ++i) instance_host[i] = static_cast<std::uint32_t>(p_.instances[i].host);
+    std::vector<std::uint32_t> instance_host(now_.instances.size());
+    for (std::uint32_t i = 0; i < now_.instances.size(); ++i) instance_host[i] = static_cast<std::uint32_t>(now_.instances[i].host);
     if (w.instances.empty()) return {};
     auto mine = instance_host[w.instances.front()];
     std::string out;
@@ -333,7 +466,8 @@ class driver {
     for (auto& inst : dep_.instances) callers_left += inst.is_tool ? 0 : 1;
     auto last_progress = clock::now();
     auto release = [&] {
-      for (auto& w : workers_) send(w, ctl::release{});
+      for (auto& w : workers_)
+        if (!w.lost) send(w, ctl::release{});
     };
     if (callers_left == 0) release();
     while (remaining_ > 0) {
@@ -377,6 +511,8 @@ class driver {
           auto& edges = live_edges_[w.host];
           edges.clear();
           for (const auto& e : pr->edges) edges.push_back({e.from, e.from_node, e.to, e.label, e.blocked_ns, e.blocked});
+        } else if (auto* a = std::get_if<ctl::adopt>(&c.body)) {
+          adopted(w, *a);
         } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // lost or damaged messages, or a stopping worker
           auto names = unfinished(w);
           fail(fmt::format("host `{}`: {}{}", w.host, x->reason, names.empty() ? "" : "; its nodes not done: " + names));
@@ -384,6 +520,7 @@ class driver {
         }
       });
       check_lost();
+      check_moves();
       if (!cancelling_ && o_.interrupted && o_.interrupted()) {
         report_.result = local::run_report::outcome::interrupted;
         cancel_all("interrupted");
@@ -456,6 +593,13 @@ class driver {
   bool cancelling_ = false;
   clock::time_point cancel_deadline_, started_;
   std::vector<bool> done_, cancelled_;  // per instance: reported; reported as cancelled
+  placement::plan now_;                 // the plan as it is now (instances moved off lost hosts)
+  struct pending_move {
+    std::uint32_t instance;
+    std::set<std::uint32_t> waiting;  // workers (indexes) that have not echoed its adopt
+    clock::time_point deadline;
+  };
+  std::vector<pending_move> pending_moves_;
   std::size_t remaining_ = 0;           // instances not reported yet
   std::uint64_t beat_ = 0;
   std::string expanded_, kinds_;  // what every worker must expand the same way (fingerprint.hpp)

@@ -54,6 +54,11 @@ struct run_state {
   // "data link `a` <-> `b` (tcp://...): numbers.out -> pace.in". Set once at deploy (atomic_load/store).
   std::shared_ptr<const std::unordered_map<std::string, std::string>> links;
   caf::actor coordinator;
+  int me = -1;  // our index among the plan's hosts
+  // Set by the run thread before it says ready; run on the slice's thread (local::on_slice_msg): an
+  // instance of a lost host moves to host `host` (adopt), then its producers resend to it (resume).
+  std::function<void(std::uint32_t instance, std::uint32_t host)> adopt;
+  std::function<void(std::uint32_t instance)> resume;
   std::atomic<clock::rep> last_heartbeat{clock::now().time_since_epoch().count()};
   std::thread thread;
 };
@@ -218,9 +223,33 @@ class worker {
             if (run_ && run_->id == c.run && run_->coordinator) caf::anon_send(run_->coordinator, local::release_atom::value);
           } else if constexpr (std::is_same_v<T, ctl::run_ended>) {
             signal(c.run, [](run_state& r) { r.ended = true; });
+          } else if constexpr (std::is_same_v<T, ctl::adopt>) {
+            move(c.run, body);
+          } else if constexpr (std::is_same_v<T, ctl::resume>) {
+            if (!run_ || run_->id != c.run) return;
+            std::unique_lock lock(run_->m);
+            auto coordinator = run_->coordinator;
+            auto f = run_->resume;
+            lock.unlock();
+            if (coordinator && f)
+              caf::anon_send(coordinator, local::on_slice_msg{[f, i = body.instance] { f(i); }});
           }
         },
         c.body);
+  }
+
+  // An instance of a lost host moves (the driver's adopt): the host it moves to spawns it into its running
+  // slice first; then every host rewires, on the slice's thread, and echoes the adopt.
+  void move(std::uint64_t run, const ctl::adopt& a) {
+    if (!run_ || run_->id != run) return;
+    std::unique_lock lock(run_->m);
+    auto coordinator = run_->coordinator;
+    auto f = run_->adopt;
+    bool here = static_cast<int>(a.host) == run_->me;
+    lock.unlock();
+    if (!coordinator || !f) return;
+    if (here) caf::anon_send(coordinator, local::adopt_msg{a.instance});
+    caf::anon_send(coordinator, local::on_slice_msg{[f, a] { f(a.instance, a.host); }});
   }
 
   template <class F>
@@ -378,36 +407,100 @@ class worker {
       std::atomic_store(&r.links, std::shared_ptr<const std::unordered_map<std::string, std::string>>(std::move(links)));
     }
     auto is_local = [&](std::uint32_t i) { return static_cast<int>(d.plan.instance_host[i]) == me; };
+    auto on_error = [this, &r](const std::string& err) {
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::cancel{err}});
+    };
+    // Where each instance lives now (instances of a lost host move), and what moved here.
+    std::vector<std::uint32_t> where(d.plan.instance_host.begin(), d.plan.instance_host.end());
+    std::vector<caf::actor> adopted(plan->instances.size());
+    std::vector<caf::actor> all_actors;  // local actors and stand-ins, as the slice started
+    std::vector<char> dropped(d.plan.hosts.size(), 0);
     auto senders = std::make_shared<tr::sender_table>();
     std::vector<caf::actor> stand_ins(plan->instances.size());
     local::slice_hooks hooks;
     hooks.is_local = is_local;
     hooks.release_tools_locally = false;
+    // A host may adopt an instance of a lost host until every caller is done (the driver's release).
+    hooks.hold_until_release = std::any_of(plan->instances.begin(), plan->instances.end(),
+                                           [](const local::instance_plan& x) { return x.movable; });
     hooks.stand_in = [&](std::uint32_t i, const std::vector<caf::actor>& local) {
       if (senders->empty())
         for (std::uint32_t k = 0; k < local.size(); ++k)
           if (local[k]) (*senders)[local[k].id()] = k;
-      tr::stand_in_config sc{r.id, i, ep_.get(), peers[d.plan.instance_host[i]], senders,
-                             [this, &r](const std::string& err) {
-                               ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::cancel{err}});
-                             }};
+      tr::stand_in_config sc{r.id, i, ep_.get(), peers[d.plan.instance_host[i]], senders, on_error, plan,
+                             plan->instances[i].movable};
       stand_ins[i] = system_->spawn(tr::stand_in, sc);
       return stand_ins[i];
+    };
+    // A movable instance's messages to other hosts go through its egress (endpoint::send_fenced).
+    hooks.egress = [&](std::uint32_t i) {
+      tr::egress_config ec{r.id, i, ep_.get(), std::vector<tr::peer_id>(where.size()), std::vector<char>(where.size()),
+                           on_error};
+      for (std::uint32_t x = 0; x < where.size(); ++x) {
+        ec.remote[x] = static_cast<int>(where[x]) != me;
+        if (ec.remote[x]) ec.peer_of[x] = peers[where[x]];
+      }
+      return system_->spawn(tr::egress, ec);
+    };
+    // Instance i moves to host h (on the slice's thread): forget its old streams, route its messages to
+    // its new home, tell its local consumers, echo the driver. Its stand-in holds until resume.
+    auto moved = [&](std::uint32_t i, std::uint32_t h) {
+      if (i >= where.size() || h >= d.plan.hosts.size()) return;
+      auto old = where[i];
+      if (static_cast<int>(old) != me && !dropped[old]) {  // the lost host: what waits for it is let go
+        dropped[old] = 1;
+        ep_->drop(peers[old]);
+        peer_by_address_.erase(d.plan.hosts[old].data_address);
+      }
+      ep_->forget_sender(r.id, i);  // the new instance numbers its streams from 0
+      where[i] = h;
+      bool here = static_cast<int>(h) == me;
+      caf::actor local = here ? adopted[i] : caf::actor{};
+      if (here && !local) return on_error(fmt::format("host `{}` was to adopt instance {}, but did not spawn it", r.host, i));
+      if (auto recv = std::atomic_load(&receiver_)) {
+        const auto& host = d.plan.hosts[h];
+        std::atomic_store(&receiver_, std::make_shared<const tr::receiver>(
+                                          recv->moved(i, host.name, o_.curve ? host.public_key : std::string(), local)));
+      }
+      if (stand_ins[i]) {
+        tr::rewire_msg m;
+        m.peer = here ? tr::peer_id{0} : peers[h];
+        m.local = local;
+        for (std::uint32_t c = 0; c < where.size(); ++c) {
+          if (static_cast<int>(where[c]) != me || c == i) continue;
+          auto actor = adopted[c] ? adopted[c] : (c < all_actors.size() ? all_actors[c] : caf::actor{});
+          if (!actor) continue;
+          const auto& ins = plan->instances[c].in_links;
+          for (local::link_id l = 0; l < ins.size(); ++l)
+            if (ins[l].producer == i) m.consumers.push_back({actor, l, ins[l].remote});
+        }
+        caf::anon_send(stand_ins[i], std::move(m));
+      }
+      log(fmt::format("run {}: instance {} moved to host `{}`{}", r.id, i, d.plan.hosts[h].name,
+                      here ? " (here)" : ""));
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::adopt{i, h}});
     };
     hooks.before_start = [&](const std::vector<caf::actor>& all, const caf::actor& coordinator) {
       std::vector<caf::actor> locals(all.size());
       for (std::uint32_t i = 0; i < all.size(); ++i)
         if (is_local(i)) locals[i] = all[i];
+      all_actors = all;
       auto rules = std::make_shared<tr::run_rules>(make_rules(*plan));
       for (std::uint32_t i = 0; i < d.plan.instance_host.size(); ++i) {
         const auto& host = d.plan.hosts[d.plan.instance_host[i]];
         rules->instance_host.push_back(host.name);
         rules->instance_key.push_back(o_.curve ? host.public_key : std::string());
+        rules->movable.push_back(plan->instances[i].movable ? 1 : 0);
       }
       std::atomic_store(&receiver_, std::make_shared<const tr::receiver>(r.id, locals, stand_ins, std::move(rules)));
       {
         std::lock_guard lock(r.m);
         r.coordinator = coordinator;
+        r.me = me;
+        r.adopt = moved;
+        r.resume = [&](std::uint32_t i) {
+          if (i < stand_ins.size() && stand_ins[i]) caf::anon_send(stand_ins[i], tr::resume_msg{});
+        };
       }
       ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::hello{r.host}});  // ready
       std::unique_lock lock(r.m);
@@ -433,6 +526,10 @@ class worker {
     std::vector<std::uint32_t> mine;
     for (std::uint32_t i = 0; i < plan->instances.size(); ++i)
       if (is_local(i)) mine.push_back(i);
+    hooks.adopted = [&](std::uint32_t i, const caf::actor& a) {
+      adopted[i] = a;
+      mine.push_back(i);  // reported after the others, as the slice's report lists it
+    };
     ro.on_progress = [&](const local::run_report& rep) {
       metrics_->update(rep);
       ctl::progress p;

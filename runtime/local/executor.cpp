@@ -70,6 +70,7 @@ deployment expand(const graph::graph& g, const registry& kinds) {
       c.init = node_init{n.name, i, n.replicas, params, outputs.size()};
       for (const auto& p : def->spec.inputs) c.input_names.push_back(p.name);
       c.is_tool = def->spec.call.has_value();
+      c.movable = n.replace;
       c.blocking = def->spec.blocks(n.params);
       if (c.is_tool) c.max_pending = static_cast<std::size_t>(params.get_int("max_pending"));
       c.out_ports.resize(outputs.size());
@@ -157,13 +158,20 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   actors.resize(x.instances.size());
   std::unordered_map<caf::actor_addr, std::uint32_t> by_addr;
   by_addr.reserve(mine.size());
-  for (auto i : mine) {
-    actors[i] = x.instances[i].blocking
-                    ? system.spawn<caf::detached + caf::lazy_init>(node_actor_behavior, plan, run, i)
-                    : system.spawn<caf::lazy_init>(node_actor_behavior, plan, run, i);
-    self->monitor(actors[i]);
-    by_addr.emplace(actors[i].address(), i);
-  }
+  std::vector<char> here(x.instances.size(), 0);  // its actor is in this process (adopted ones too)
+  run->remote.assign(x.instances.size(), 0);
+  run->egress.resize(x.instances.size());
+  for (std::uint32_t i = 0; i < x.instances.size(); ++i) run->remote[i] = local(i) ? 0 : 1;
+  auto spawn = [&](std::uint32_t i) {
+    if (x.instances[i].movable && hooks.egress) run->egress[i] = hooks.egress(i);
+    auto a = x.instances[i].blocking ? system.spawn<caf::detached + caf::lazy_init>(node_actor_behavior, plan, run, i)
+                                     : system.spawn<caf::lazy_init>(node_actor_behavior, plan, run, i);
+    self->monitor(a);
+    by_addr.emplace(a.address(), i);
+    here[i] = 1;
+    return a;
+  };
+  for (auto i : mine) actors[i] = spawn(i);
   if (mine.size() < x.instances.size()) {
     if (!hooks.stand_in) throw std::invalid_argument("run_slice: remote instances but no stand_in hook");
     auto locals = actors;
@@ -225,10 +233,26 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
     if (end == instance_end::failed) fail(std::move(error));
   };
   auto last_progress = clock::now();
-  while (remaining > 0) {
+  bool released = false;
+  while (remaining > 0 || (hooks.hold_until_release && !released && !cancelling)) {
     self->receive(
         [&](done_msg& d) {
-          if (d.instance < ended.size() && local(d.instance)) end_of(d.instance, d.end, std::move(d.error));
+          if (d.instance < ended.size() && here[d.instance]) end_of(d.instance, d.end, std::move(d.error));
+        },
+        // Its host was lost: instance a.instance runs here from now on (actors[] keeps its stand-in, which
+        // forwards to it). Its producers resend what it had not credited.
+        [&](adopt_msg& a) {
+          auto i = a.instance;
+          if (i >= x.instances.size() || here[i] || cancelling) return;
+          auto actor = spawn(i);
+          mine.push_back(i);
+          ++remaining;
+          if (!x.instances[i].is_tool) ++callers_left;
+          if (hooks.adopted) hooks.adopted(i, actor);
+          self->send(actor, start_atom::value);
+        },
+        [&](on_slice_msg& m) {
+          if (m.fn) m.fn();
         },
         // An actor that exits without a report: an exception the runtime did not catch, a kill.
         [&](caf::down_msg& dm) {
@@ -245,7 +269,10 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
             cancel_all();
           }
         },
-        [&](release_atom) { release_tools(); },
+        [&](release_atom) {
+          released = true;
+          release_tools();
+        },
         caf::after(std::chrono::milliseconds(50)) >> [&] {});
     if (!cancelling && options.interrupted && options.interrupted()) {
       if (report.result == run_report::outcome::ok) report.result = run_report::outcome::interrupted;

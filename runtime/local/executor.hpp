@@ -57,6 +57,15 @@ struct slice_hooks {
   std::function<bool(const std::vector<caf::actor>& all, const caf::actor& coordinator)> before_start;
   // Each local instance's end, with its counters. `cancelled`: stopped before its input ended.
   std::function<void(std::uint32_t instance, instance_end end, const std::string& error, const node_stats&)> on_done;
+  // A movable instance placed (or adopted) here gets an egress actor for its messages to other hosts;
+  // unset: none (everything is local).
+  std::function<caf::actor(std::uint32_t instance)> egress;
+  // An instance adopted into the running slice (adopt_msg to the coordinator: its host was lost), spawned
+  // and not yet started: the host routes its messages to `actor` from now on.
+  std::function<void(std::uint32_t instance, const caf::actor& actor)> adopted;
+  // The slice stays up after its own instances are done, until release_atom (or a cancel): a distributed
+  // run with movable instances, where this host may yet adopt one (every caller done: none can move).
+  bool hold_until_release = false;
   // Whether this host releases its tools once its own callers are done (single process), or waits for
   // release_atom (a distributed run, where callers may be elsewhere).
   bool release_tools_locally = true;

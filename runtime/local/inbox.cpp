@@ -10,31 +10,97 @@ namespace loom::local {
 void inbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actors, batch_pool& pool) {
   pool_ = &pool;
   links_.clear();
-  for (const auto& l : plan.in_links)
+  for (const auto& l : plan.in_links) {
     links_.push_back(link{l.port, actors[l.producer], l.remote, l.capacity,
                           static_cast<std::uint32_t>(std::max<std::int64_t>(1, l.capacity / 2)), 0, 0, true, l.label});
+    links_.back().producer_index = l.producer;
+  }
   open_links_.assign(plan.input_names.size(), 0);
   for (const auto& l : links_) ++open_links_[l.port];
   closed_ = static_cast<std::size_t>(std::count(open_links_.begin(), open_links_.end(), 0));
 }
 
-std::optional<std::string> inbox::add(batch_msg& b) {
+std::optional<std::string> inbox::add(caf::event_based_actor* self, batch_msg& b) {
   if (b.link >= links_.size()) return fmt::format("a batch on link {}, which this node does not have", b.link);
   auto& l = links_[b.link];
-  if (!l.open) return fmt::format("a batch on edge {} after its end of stream", l.label);
+  if (!l.open) {
+    if (l.replaced) {  // the replacement's repeats of what ended here before: dropped, credited at once
+      if (!b.values.empty())
+        self->send(l.producer, credit_msg{l.remote, static_cast<std::uint32_t>(b.values.size()), l.producer_index});
+      return std::nullopt;
+    }
+    return fmt::format("a batch on edge {} after its end of stream", l.label);
+  }
   l.held += static_cast<std::int64_t>(b.values.size());
   if (l.held > l.capacity)
     return fmt::format("edge {} sent {} values past its capacity of {}", l.label, l.held - l.capacity, l.capacity);
+  if (b.first != no_index) l.next_index = b.first;
+  auto first = l.next_index;
+  l.next_index += b.values.size();
+  if (!b.tags.empty()) {
+    if (b.tags.size() != b.values.size())
+      return fmt::format("edge {} sent {} lineage tags for {} values", l.label, b.tags.size(), b.values.size());
+    if (auto n = drop_repeats(l, b); n > 0) {
+      l.consumed += static_cast<std::uint32_t>(n);
+      if (l.consumed >= l.threshold) grant(self, l);
+    }
+  }
   if (b.values.empty()) return std::nullopt;
   depth_ += b.values.size();
-  chunks_.push_back(chunk{b.link, false, 0, std::move(b.values)});
+  chunks_.push_back(chunk{b.link, false, 0, std::move(b.values), first});
   return std::nullopt;
+}
+
+std::size_t inbox::drop_repeats(link& l, batch_msg& b) {
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < b.values.size(); ++i) {
+    const auto& t = b.tags[i];
+    auto it = std::find_if(l.last.begin(), l.last.end(), [&](const lineage& x) { return x.link == t.link; });
+    if (it == l.last.end()) {
+      l.last.push_back(t);
+    } else if (*it < t) {
+      *it = t;
+    } else {
+      continue;  // produced again by a replacement: this link has it already
+    }
+    if (keep != i) b.values[keep] = std::move(b.values[i]);
+    ++keep;
+  }
+  auto dropped = b.values.size() - keep;
+  b.values.resize(keep);
+  return dropped;
+}
+
+bool inbox::replaced(link_id id) {
+  if (id >= links_.size()) return false;
+  auto& l = links_[id];
+  // What the old producer sent and we still queue is consumed without a credit: the replacement starts
+  // with the link's whole capacity, so only its own values count against it from now on.
+  l.swallow += l.held - static_cast<std::int64_t>(l.consumed);
+  l.held = 0;
+  l.consumed = 0;
+  l.owed = false;
+  l.replaced = true;
+  return true;
+}
+
+void inbox::grant_owed(caf::event_based_actor* self) {
+  defer_ = false;
+  for (auto& l : links_)
+    if (l.owed) {
+      l.owed = false;
+      grant(self, l);
+    }
+  defer_ = true;
 }
 
 std::optional<std::string> inbox::add_eos(link_id id) {
   if (id >= links_.size()) return fmt::format("an end of stream on link {}, which this node does not have", id);
   auto& l = links_[id];
-  if (!l.open) return fmt::format("a second end of stream on edge {}", l.label);
+  if (!l.open) {
+    if (l.replaced) return std::nullopt;  // the replacement ends a stream that had ended here
+    return fmt::format("a second end of stream on edge {}", l.label);
+  }
   l.open = false;  // its values may still be queued: the port closes once they are consumed
   chunks_.push_back(chunk{id, true, 0, {}});
   return std::nullopt;
@@ -42,7 +108,11 @@ std::optional<std::string> inbox::add_eos(link_id id) {
 
 void inbox::grant(caf::event_based_actor* self, link& l) {
   if (l.consumed == 0) return;
-  self->send(l.producer, credit_msg{l.remote, l.consumed});
+  if (defer_) {
+    l.owed = true;
+    return;
+  }
+  self->send(l.producer, credit_msg{l.remote, l.consumed, l.producer_index});
   l.held -= l.consumed;
   l.consumed = 0;
 }
@@ -56,6 +126,11 @@ void inbox::pop_values(caf::event_based_actor* self, std::size_t n) {
     chunks_.pop_front();
   }
   depth_ -= n;
+  if (l.swallow > 0) {  // the replaced producer's values: no credit goes back for them
+    auto s = std::min<std::int64_t>(l.swallow, static_cast<std::int64_t>(n));
+    l.swallow -= s;
+    n -= static_cast<std::size_t>(s);
+  }
   l.consumed += static_cast<std::uint32_t>(n);
   if (l.consumed >= l.threshold) grant(self, l);
 }

@@ -26,8 +26,10 @@ class inbox {
   // `pool` (outlives the inbox) takes each batch once it is consumed.
   void wire(const instance_plan& plan, const std::vector<caf::actor>& actors, batch_pool& pool);
 
-  // What arrived; an error message for what the link cannot send.
-  std::optional<std::string> add(batch_msg& b);
+  // What arrived; an error message for what the link cannot send. A batch from a movable producer (with
+  // lineage tags) loses the values at or below the last tag seen from the same in-link of that producer:
+  // what a replacement produced again. Their credits go back at once (`self`).
+  std::optional<std::string> add(caf::event_based_actor* self, batch_msg& b);
   std::optional<std::string> add_eos(link_id link);
 
   // The next item: a value on a link, or a link's end of stream.
@@ -44,13 +46,23 @@ class inbox {
     const auto& c = chunks_.front();
     return {c.values.data() + c.pos, n};
   }
+  // The index of front_at(k) on its link (a movable instance tags its outputs with it).
+  std::uint64_t front_index(std::size_t k) const { return chunks_.front().first + chunks_.front().pos + k; }
   std::size_t port_of(link_id l) const { return links_[l].port; }
+  link_id remote_of(link_id l) const { return links_[l].remote; }
   const std::string& label_of(link_id l) const { return links_[l].label; }
 
   // Consumes the front n values (n <= front_run()) and grants credits when the threshold is reached.
   void pop_values(caf::event_based_actor* self, std::size_t n);
   // Consumes the front end of stream; returns the port when it was the last open link of its port.
   std::optional<std::size_t> pop_eos(caf::event_based_actor* self);
+  // A movable instance's credits are effect acknowledgements: granted only once what it emitted for them
+  // has left its outbox (the caller says when, with grant_owed).
+  void defer_grants() { defer_ = true; }
+  void grant_owed(caf::event_based_actor* self);
+  // The producer of `link` was replaced (producer_replaced_msg). False for a link id it does not have.
+  bool replaced(link_id link);
+
   // Discards everything queued (a stop); returns how many values.
   std::uint64_t clear();
 
@@ -70,13 +82,22 @@ class inbox {
     std::uint32_t consumed = 0;  // consumed since the last grant
     bool open = true;
     std::string label;
+    bool owed = false;         // a grant waits for the outbox (defer_grants)
+    bool replaced = false;     // its producer was replaced: a repeated end of stream is dropped
+    std::int64_t swallow = 0;  // values queued from the replaced producer: consumed without a credit
+    std::uint64_t next_index = 0;
+    std::uint32_t producer_index = 0;
+    std::vector<lineage> last;  // per in-link of a movable producer: the last tag taken
   };
   struct chunk {
     link_id link;
     bool eos;
     std::size_t pos;
     std::vector<value> values;
+    std::uint64_t first = 0;
   };
+  // Drops the values of `b` a movable producer sent before (its tags); returns how many.
+  std::size_t drop_repeats(link& l, batch_msg& b);
   void grant(caf::event_based_actor* self, link& l);
 
   std::vector<link> links_;
@@ -85,6 +106,7 @@ class inbox {
   std::size_t depth_ = 0;              // values queued
   std::vector<std::size_t> open_links_;  // per port
   std::size_t closed_ = 0;
+  bool defer_ = false;
 };
 
 }  // namespace loom::local

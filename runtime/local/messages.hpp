@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,16 +15,57 @@
 
 namespace loom::local {
 
+// Where a value sent by a movable instance came from: the instance's in-link, the input's index on it and
+// the output's place among that input's outputs. A consumer drops a value at or below the last tag it has
+// from the same in-link of the same producer: the outputs a replacement produces again (docs/cluster.md).
+struct lineage {
+  link_id link = 0;
+  std::uint32_t nth = 0;
+  std::uint64_t index = 0;
+  // Order among the tags of one in-link: by input, then by output.
+  friend bool operator<(const lineage& a, const lineage& b) {
+    return a.index != b.index ? a.index < b.index : a.nth < b.nth;
+  }
+  friend bool operator==(const lineage&, const lineage&) = default;
+};
+inline constexpr std::uint64_t no_index = ~std::uint64_t{0};
+
+// `to` (batch, credit, eos): the instance at the other end, read only by a movable instance's egress
+// (runtime/transport/stand_in.hpp), which sends everything that instance says to other hosts, in order.
 struct batch_msg {
   link_id link;
   std::vector<value> values;
+  std::uint64_t first = no_index;  // the first value's index on its link (set for a movable consumer)
+  std::vector<lineage> tags;       // one per value, from a movable producer; else empty
+  std::uint32_t to = 0;
 };
 struct credit_msg {
   link_id link;
   std::uint32_t credits;
+  std::uint32_t to = 0;
 };
 struct eos_msg {
   link_id link;
+  std::uint32_t to = 0;
+};
+// To a consumer: the producer of in-link `link` was replaced on another host (its host was lost). What the
+// consumer still holds from the old one no longer counts against the link, and a repeated end of stream
+// is dropped.
+struct producer_replaced_msg {
+  link_id link;
+};
+// The consumer's answer (to whoever told it): `link` is the producer's out-link (the in-link's `remote`);
+// the consumer's credits sent after this one are for the new producer.
+struct replaced_ack_msg {
+  link_id link;
+};
+// To the coordinator of a distributed run's slice: spawn instance `instance` here, into the running slice.
+struct adopt_msg {
+  std::uint32_t instance;
+};
+// To the coordinator: run `fn` on the slice's thread (a worker changes its run's wiring there).
+struct on_slice_msg {
+  std::function<void()> fn;
 };
 // A call to a tool and its reply, matched by the caller's id.
 struct call_msg {
@@ -67,6 +109,10 @@ using release_atom = caf::atom_constant<caf::atom("release")>;  // a tool: every
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::batch_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::credit_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::eos_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::producer_replaced_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::replaced_ack_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::adopt_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::on_slice_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::done_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::reply_msg)

@@ -140,7 +140,7 @@ class node_host final : public context {
 
   void on_batch(batch_msg& b) {
     if (phase_ == phase::done || !wire()) return;
-    if (auto bad = in_.add(b)) return report(instance_end::failed, fmt::format("{}: {}", who(), *bad));
+    if (auto bad = in_.add(self_, b)) return report(instance_end::failed, fmt::format("{}: {}", who(), *bad));
     auto depth = static_cast<std::uint64_t>(in_.depth());
     counters_.queued.store(depth, std::memory_order_relaxed);
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
@@ -164,6 +164,16 @@ class node_host final : public context {
 
   void on_resume() {
     paused_ = false;
+    pump();
+  }
+
+  // The producer of one of our in-links was lost with its host and replaced elsewhere.
+  void on_producer_replaced(const producer_replaced_msg& m) {
+    if (phase_ == phase::done || !wire()) return;
+    if (!in_.replaced(m.link))
+      return report(instance_end::failed, fmt::format("{}: a replaced producer on link {}, which it does not have",
+                                                      who(), m.link));
+    self_->send(caf::actor_cast<caf::actor>(self_->current_sender()), replaced_ack_msg{in_.remote_of(m.link)});
     pump();
   }
 
@@ -302,8 +312,23 @@ class node_host final : public context {
     if (wired_) return true;
     wired_ = true;
     const auto& actors = run_->actors;
-    out_.wire(me_, actors, *run_, pool_);
-    in_.wire(me_, actors, pool_);
+    if (me_.movable) {
+      // Everything it says to other hosts goes through its egress, in order (credits wait there for the
+      // acknowledgements of the outputs sent before them); it tags its outputs; its credits wait for its
+      // outbox to empty.
+      auto targets = actors;
+      auto egress = me_.index < run_->egress.size() ? run_->egress[me_.index] : caf::actor{};
+      if (egress)
+        for (std::size_t i = 0; i < targets.size() && i < run_->remote.size(); ++i)
+          if (run_->remote[i]) targets[i] = egress;
+      out_.wire(me_, targets, *run_, pool_);
+      in_.wire(me_, targets, pool_);
+      out_.tag_lineage();
+      in_.defer_grants();
+    } else {
+      out_.wire(me_, actors, *run_, pool_);
+      in_.wire(me_, actors, pool_);
+    }
     for (const auto& t : me_.tools) {
       tool_ref r{&t, {}, 0};
       for (auto i : t.instances) r.actors.push_back(actors[i]);
@@ -597,7 +622,7 @@ class node_host final : public context {
     try {
       // A kind that handles runs gets as many values as the slice and its outputs' room allow, in one
       // call (never under fault injection, which fails a chosen value).
-      if (!me_.blocking && !run_->inject && impl_->handles_runs()) {
+      if (!me_.blocking && !run_->inject && !me_.movable && impl_->handles_runs()) {
         auto k = std::min<std::size_t>({avail, slice_values - std::min<std::uint64_t>(n, slice_values - 1),
                                         std::max<std::size_t>(1, out_.budget())});
         current_ = 0;
@@ -612,6 +637,7 @@ class node_host final : public context {
       }
       do {
         current_ = taken_;
+        if (me_.movable) out_.set_input(link, in_.front_index(taken_));
         impl_->on_message(*this, port, in_.front_at(taken_));
         ++taken_;
         if (run_->inject) run_->inject(me_.index, fault_site::message, restarts_);
@@ -697,7 +723,11 @@ class node_host final : public context {
     self_->send(self_, pump_atom::value);
   }
 
-  void flush() { counters_.out.fetch_add(out_.flush(self_), std::memory_order_relaxed); }
+  void flush() {
+    counters_.out.fetch_add(out_.flush(self_), std::memory_order_relaxed);
+    // A movable instance credits its inputs once their outputs have left (effect acknowledgements).
+    if (me_.movable && !out_.has_pending()) in_.grant_owed(self_);
+  }
 
   void maybe_finish() {
     if (paused_ || site_ != site::none) return;
@@ -799,6 +829,7 @@ caf::behavior node_actor_behavior(node_actor* self, std::shared_ptr<const deploy
       },
       [=](const call_timeout_msg& t) { host->on_call_timeout(t); },
       [=](release_atom) { host->on_release(); },
+      [=](const producer_replaced_msg& m) { host->on_producer_replaced(m); },
   };
 }
 

@@ -26,6 +26,7 @@ void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& acto
       for (const auto& l : ep.links) {
         e.links.push_back(static_cast<std::uint32_t>(links_.size()));
         links_.push_back(link{actors[l.consumer], l.remote, l.capacity, l.capacity, ei});
+        links_.back().consumer = l.consumer;
         if (l.capacity > 0) {
           ++e.with_room;
           e.room += l.capacity;
@@ -67,6 +68,7 @@ void outbox::lost_room(edge& e) {
 std::uint32_t outbox::pick(edge& e) {
   auto n = static_cast<std::uint32_t>(e.links.size());
   if (n == 1) return e.links[0];
+  if (tagging_) return e.links[(tag_.index + tag_.nth) % n];  // where the original sent it, when replaced
   // The link with the most room (the least queued replica), ties broken round robin. An idle replica
   // (all its credits back, nothing waiting) is as good as it gets: the scan stops there, so with idle
   // replicas a pick costs O(1) however wide the edge.
@@ -106,7 +108,7 @@ bool outbox::emit_run(std::size_t port, std::span<const value> values) {
   const auto& edges = ports_[port];
   if (edges.empty()) return false;
   if (values.empty()) return true;
-  if (edges.size() == 1 && edges_[edges[0]].links.size() == 1) {
+  if (edges.size() == 1 && edges_[edges[0]].links.size() == 1 && !tagging_) {
     auto l = edges_[edges[0]].links[0];
     auto& k = prepare(l, values.size());
     auto before = k.room();
@@ -149,16 +151,21 @@ std::uint64_t outbox::flush(caf::event_based_actor* self) {
       k.credits -= static_cast<std::int64_t>(n);
       sent += n;
       if (open_ && k.attempt == attempt_) k.mark -= n;  // the attempt's values sit behind the sent ones
+      std::vector<lineage> tags;
+      if (tagging_) {
+        tags.assign(k.tags.begin(), k.tags.begin() + static_cast<std::ptrdiff_t>(n));
+        k.tags.erase(k.tags.begin(), k.tags.begin() + static_cast<std::ptrdiff_t>(n));
+      }
       if (n == k.pending.size()) {
         k.reserve = n;
-        self->send(k.target, batch_msg{k.remote, std::move(k.pending)});
+        self->send(k.target, batch_msg{k.remote, std::move(k.pending), no_index, std::move(tags), k.consumer});
         k.pending = {};
       } else {
         auto head = pool_->take(n);
         head.insert(head.end(), std::make_move_iterator(k.pending.begin()),
                     std::make_move_iterator(k.pending.begin() + static_cast<std::ptrdiff_t>(n)));
         k.pending.erase(k.pending.begin(), k.pending.begin() + static_cast<std::ptrdiff_t>(n));
-        self->send(k.target, batch_msg{k.remote, std::move(head)});
+        self->send(k.target, batch_msg{k.remote, std::move(head), no_index, std::move(tags), k.consumer});
       }
     }
     if (k.pending.empty()) {
@@ -172,7 +179,7 @@ std::uint64_t outbox::flush(caf::event_based_actor* self) {
 }
 
 void outbox::close(caf::event_based_actor* self) {
-  for (const auto& k : links_) self->send(k.target, eos_msg{k.remote});
+  for (const auto& k : links_) self->send(k.target, eos_msg{k.remote, k.consumer});
   // A closed producer waits for nothing: an edge left full by its last values stops counting.
   auto now = now_ns();
   for (auto& e : edges_) {
@@ -195,6 +202,7 @@ void outbox::rollback() {
     auto& k = links_[li];
     auto before = k.room();
     k.pending.resize(k.mark);
+    if (tagging_) k.tags.resize(k.mark);
     track(li, before);
   }
   touched_.clear();

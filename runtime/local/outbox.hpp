@@ -62,6 +62,12 @@ class outbox {
   // End of stream on every link (after the last flush).
   void close(caf::event_based_actor* self);
 
+  // A movable instance tags each value it emits with its lineage (messages.hpp): the input being handled
+  // is set before each value, and every value emitted for it counts one up. Among an edge's links the pick
+  // is then a function of the tag, so a replacement sends each output where the original did.
+  void tag_lineage() { tagging_ = true; }
+  void set_input(link_id link, std::uint64_t index) { tag_ = lineage{link, 0, index}; }
+
   void begin();     // a new attempt
   void commit();    // its values may go
   void rollback();  // its values are discarded
@@ -79,6 +85,8 @@ class outbox {
     std::uint64_t attempt = 0; // the attempt that set `mark`
     std::size_t mark = 0;      // pending.size() when that attempt first touched this link
     std::vector<value> pending;
+    std::vector<lineage> tags;  // tagging: one per pending value
+    std::uint32_t consumer = 0;
     std::int64_t room() const { return credits - static_cast<std::int64_t>(pending.size()); }
   };
   struct edge {
@@ -95,6 +103,10 @@ class outbox {
     auto& k = prepare(l, 1);
     auto before = k.room();
     k.pending.push_back(std::move(v));
+    if (tagging_) {
+      k.tags.push_back(tag_);
+      ++tag_.nth;
+    }
     // Room drops by one: the edge's counts change only when the link had room, and it fills at 1.
     if (before > 0) {
       auto& e = edges_[k.edge];
@@ -130,6 +142,8 @@ class outbox {
   std::uint32_t full_edges_ = 0;
   std::uint64_t attempt_ = 0;
   bool open_ = false;
+  bool tagging_ = false;
+  lineage tag_;
 };
 
 }  // namespace loom::local

@@ -53,6 +53,9 @@ struct instance_plan {
   std::vector<in_link_plan> in_links;
   std::vector<tool_plan> tools;
   bool is_tool = false;         // its kind declares a call: it lives until released, serving calls
+  // `recover: replace`: may move to another host mid-run. Its outputs carry lineage tags, its credits are
+  // effect acknowledgements, and its producers keep what it has not credited (docs/cluster.md).
+  bool movable = false;
   bool blocking = false;        // its own thread (kind_spec::blocks for its params), one value per slice
   std::size_t max_pending = 0;  // a tool: the calls it holds at most, queued and running
 };

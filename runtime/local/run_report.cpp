@@ -59,6 +59,7 @@ std::string run_report::table() const {
     if (r.late > 0) out += fmt::format("  ({} late replies dropped)", r.late);
     out += "\n";
   }
+  for (const auto& m : moved) out += fmt::format("moved: {}\n", m);
   return out;
 }
 

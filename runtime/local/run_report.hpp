@@ -57,6 +57,8 @@ struct run_report {
   std::uint64_t peak_rss_kib = 0;  // the process's peak resident memory (VmHWM): set by `loom run`, not by the executor
   std::vector<node_stats> nodes;
   std::vector<edge_stats> edges;  // the local producers' edges
+  // A distributed run: the instances that moved off a lost host, "pace (host `b` -> `a`)", in order.
+  std::vector<std::string> moved;
 
   // The per-node summary table (one row per node; replicas summed, hwm maxed).
   std::string table() const;

@@ -40,6 +40,12 @@ class run_state {
   // Instance i's actor, or its stand-in on another host. Filled before any actor gets a message; read-only
   // after, so actors read it without a lock.
   std::vector<caf::actor> actors;
+  // Instance i lives on another host (actors[i] is its stand-in). Filled with `actors`.
+  std::vector<char> remote;
+  // A movable instance's egress on this host (everything it sends to other hosts goes through it, in its
+  // order, so that its credits can wait for its outputs' acknowledgements); empty for the others. Set
+  // before the instance is spawned.
+  std::vector<caf::actor> egress;
   caf::actor coordinator;
   fault_hook inject;  // tests only; empty in a real run
   std::shared_ptr<observe::tracer> trace;  // null: not traced

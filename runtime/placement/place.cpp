@@ -25,6 +25,7 @@ struct affinity {
 }  // namespace
 
 bool planner::allowed(int n, int h) const {
+  if (!lost_.empty() && lost_[h]) return false;
   const auto& f = facts_[n];
   if (f.candidates >= 0 && !lists_[f.candidates].has[h]) return false;
   return f.spread < 0 || spread_used_[f.spread].empty() || !spread_used_[f.spread][h];
@@ -72,6 +73,9 @@ bool planner::forced_host(int n, int i, int& host, std::string& reason) {
   if (node.place.host) {
     host = c_.find(*node.place.host);
     reason = "pinned by placement.host";
+    // Moving off a lost host (replace): the pin said where the node starts; `recover: replace` lets it go on
+    // elsewhere (its labels still hold).
+    if (host >= 0 && !lost_.empty() && lost_[host]) host = -1;
   }
   for (int t : facts_[n].colocate) {
     int ti = i % g_.nodes[t].replicas;

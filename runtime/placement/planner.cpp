@@ -345,4 +345,39 @@ plan make_plan(const graph::graph& g, const graph::kind_catalog& catalog, const 
   return p.run();
 }
 
+plan planner::replace(const plan& current, const std::vector<char>& lost, const std::vector<int>& moving) {
+  index_nodes();
+  lost_ = lost;
+  lost_.resize(c_.hosts.size(), 0);
+  std::vector<char> moves(current.instances.size(), 0);
+  for (int k : moving) moves[k] = 1;
+  for (std::size_t k = 0; k < current.instances.size() && k < plan_.instances.size(); ++k) {
+    const auto& was = current.instances[k];
+    if (moves[k] || was.host < 0 || lost_[was.host]) continue;
+    commit(was.node, was.instance, choice{was.host, was.gpus, was.reason});
+  }
+  for (int k : moving) {
+    const auto& was = current.instances[k];
+    const auto& node = g_.nodes[was.node];
+    if (node.place.host) {  // pinned to a lost host: only its labels still choose (forced_host says the same)
+      auto h = c_.find(*node.place.host);
+      if (h >= 0 && lost_[h]) {
+        auto unpinned = node;
+        unpinned.place.host.reset();
+        facts_[was.node].candidates = candidate_list(unpinned);
+      }
+    }
+    if (!facts_[was.node].failed) place(was.node, was.instance);
+  }
+  make_links();
+  plan_.instances_per_host = count_;
+  return std::move(plan_);
+}
+
+plan replace_lost(const graph::graph& g, const graph::kind_catalog& catalog, const cluster& c, const plan& current,
+                  const std::vector<char>& lost, const std::vector<int>& moving, graph::diagnostics& diags) {
+  planner p(g, catalog, c, diags);
+  return p.replace(current, lost, moving);
+}
+
 }  // namespace loom::placement

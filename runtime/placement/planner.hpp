@@ -57,6 +57,13 @@ struct plan {
 // naming the node; the plan is complete only when no error was added.
 plan make_plan(const graph::graph& g, const graph::kind_catalog& catalog, const cluster& c, graph::diagnostics& diags);
 
+// Where instances go when hosts are lost mid-run: each of `moving` (indexes into current.instances) is
+// placed by the same rules (placement, resources, spread, affinity to its neighbours) on a host not marked
+// in `lost`, with every other instance of a surviving host kept where it is and counted. An instance that
+// fits nowhere is an error in `diags` naming it; its host stays -1.
+plan replace_lost(const graph::graph& g, const graph::kind_catalog& catalog, const cluster& c, const plan& current,
+                  const std::vector<char>& lost, const std::vector<int>& moving, graph::diagnostics& diags);
+
 // A readable table: node[instance] -> host / device and why; the links, local or remote; per-host totals.
 std::string explain(const plan& p, const graph::graph& g, const cluster& c);
 

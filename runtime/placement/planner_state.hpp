@@ -56,6 +56,7 @@ class planner {
  public:
   planner(const graph::graph& g, const graph::kind_catalog& catalog, const cluster& c, graph::diagnostics& diags);
   plan run();
+  plan replace(const plan& current, const std::vector<char>& lost, const std::vector<int>& moving);
 
  private:
   // planner.cpp: facts, order, static checks, links.
@@ -105,6 +106,7 @@ class planner {
   std::vector<int> gpu_users_;
   std::vector<char> gpu_whole_;  // given whole to one instance
   std::set<std::tuple<double, int, int>> by_load_;  // (cpu load, instances, host): every host
+  std::vector<char> lost_;  // replace(): hosts that take nothing
 };
 
 }  // namespace loom::placement

@@ -116,6 +116,15 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
           if (m.values.size() > (1u << 29) - 1) throw encode_error("batch too long for the wire");
           auto vs = bb.initValues(static_cast<unsigned>(m.values.size()));
           for (std::size_t i = 0; i < m.values.size(); ++i) enc.value(vs[static_cast<unsigned>(i)], m.values[i], 0);
+          if (m.first != local::no_index) bb.setFirst(m.first);
+          if (!m.tags.empty()) {
+            auto ts = bb.initTags(static_cast<unsigned>(m.tags.size()));
+            for (unsigned i = 0; i < ts.size(); ++i) {
+              ts[i].setLink(m.tags[i].link);
+              ts[i].setNth(m.tags[i].nth);
+              ts[i].setIndex(m.tags[i].index);
+            }
+          }
         } else if constexpr (std::is_same_v<T, local::credit_msg>) {
           auto cb = b.initCredit();
           cb.setLink(m.link);
@@ -224,6 +233,12 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           }
         } else if constexpr (std::is_same_v<T, control::spans>) {
           b.setSpans(text(m.json));
+        } else if constexpr (std::is_same_v<T, control::adopt>) {
+          auto a = b.initAdopt();
+          a.setInstance(m.instance);
+          a.setHost(m.host);
+        } else if constexpr (std::is_same_v<T, control::resume>) {
+          b.setResume(m.instance);
         } else {
           auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
           for (unsigned i = 0; i < l.size(); ++i) {
@@ -394,6 +409,13 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
       local::batch_msg m{b.getLink(), {}};
       m.values.reserve(vs.size());
       for (auto v : vs) m.values.push_back(dec.value(v, 0));
+      m.first = b.getFirst();
+      if (b.hasTags()) {
+        auto ts = b.getTags();
+        if (ts.size() != vs.size()) fail("a batch of {} values with {} lineage tags", vs.size(), ts.size());
+        m.tags.reserve(ts.size());
+        for (auto t : ts) m.tags.push_back(local::lineage{t.getLink(), t.getNth(), t.getIndex()});
+      }
       return m;
     }
     case s::Envelope::CREDIT: return local::credit_msg{r.getCredit().getLink(), r.getCredit().getCredits()};
@@ -446,6 +468,8 @@ control::body decode_control(s::Control::Reader r) {
       return control::heartbeat{h.getSeq(), h.getTimeNs(), str(h.getSamples()), h.getEchoUnixNs()};
     }
     case s::Control::SPANS: return control::spans{str(r.getSpans())};
+    case s::Control::ADOPT: return control::adopt{r.getAdopt().getInstance(), r.getAdopt().getHost()};
+    case s::Control::RESUME: return control::resume{r.getResume()};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
     case s::Control::PROGRESS: {

@@ -129,7 +129,21 @@ struct progress {
   std::vector<instance_progress> instances;
   std::vector<edge_progress> edges;
 };
-using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress, spans>;
+// Instance `instance` of a lost host moves to host `host` (an index into the plan's hosts): every surviving
+// host of the run rewires to it, and `host` spawns it into its running slice. Each worker echoes the
+// message once it has done its part.
+struct adopt {
+  std::uint32_t instance = 0;
+  std::uint32_t host = 0;
+  friend bool operator==(const adopt&, const adopt&) = default;
+};
+// After every echo: the moved instance's producers resend what it had not credited, and it runs.
+struct resume {
+  std::uint32_t instance = 0;
+  friend bool operator==(const resume&, const resume&) = default;
+};
+using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress, spans,
+                          adopt, resume>;
 }  // namespace control
 
 struct control_msg {

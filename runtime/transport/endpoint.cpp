@@ -31,6 +31,8 @@ struct cmd_send {
   std::optional<std::pair<stream_key, std::uint64_t>> numbered;  // a data envelope: kept until acknowledged
   // A credit envelope, encoded on the I/O thread (parts empty) so that an ack can ride on it.
   std::optional<envelope> credit;
+  bool fenced = false;    // from a movable instance (endpoint::send_fenced)
+  bool released = false;  // a held fenced message, now free to go
 };
 
 // The stream that answers `k`: credits from `to` back to `from` go on it.
@@ -48,6 +50,7 @@ struct cmd_stop {};
 struct cmd_forget {
   std::uint64_t run;
   std::promise<void> done;
+  std::optional<std::uint32_t> from;  // only what arrived from this instance
 };
 struct cmd_drop {
   peer_id peer;
@@ -286,15 +289,72 @@ struct endpoint::impl {
   }
 
   void handle(cmd_forget& c) {
-    std::erase_if(in_streams, [&](const auto& kv) { return kv.first.run == c.run; });
-    std::erase_if(gaps, [&](const auto& kv) { return kv.first.run == c.run; });
-    std::erase_if(ack_list, [&](const stream_key& k) { return k.run == c.run; });
-    forget_out([&](const stream_key& k, const stream_out&) { return k.run == c.run; });
+    auto match = [&](const stream_key& k) { return k.run == c.run && (!c.from || k.from == *c.from); };
+    std::erase_if(in_streams, [&](const auto& kv) { return match(kv.first); });
+    std::erase_if(gaps, [&](const auto& kv) { return match(kv.first); });
+    std::erase_if(ack_list, [&](const stream_key& k) { return match(k); });
+    if (!c.from) {
+      forget_out([&](const stream_key& k, const stream_out&) { return k.run == c.run; });
+      std::erase_if(handed, [&](const auto& kv) { return kv.first.run == c.run; });
+      std::erase_if(fence_acked, [&](const auto& kv) { return kv.first.run == c.run; });
+      std::erase_if(held, [&](const auto& kv) { return kv.first.run == c.run; });
+    }
     last_out = nullptr;
     c.done.set_value();
   }
 
+  // The fence of a movable instance (send_fenced). Returns true when `c` waits: a credit whose instance
+  // has data envelopes out that are not acknowledged yet, or anything behind such a credit on its stream.
+  bool fence(cmd_send& c) {
+    auto k = c.credit ? c.credit->stream() : c.numbered ? c.numbered->first : stream_key{};
+    stream_key sender{k.run, k.from, 0};
+    if (!c.credit && c.numbered) {  // data: the credits after it wait for its acknowledgement
+      auto& list = handed[sender];
+      auto it = std::find_if(list.begin(), list.end(), [&](const auto& x) { return x.first == k; });
+      if (it == list.end())
+        list.emplace_back(k, c.numbered->second + 1);
+      else
+        it->second = c.numbered->second + 1;
+    }
+    auto h = held.find(k);
+    if (h != held.end() && !h->second.empty()) {
+      h->second.push_back({std::move(c), {}});
+      return true;
+    }
+    if (!c.credit) return false;
+    std::vector<std::pair<stream_key, std::uint64_t>> wait;
+    if (auto it = handed.find(sender); it != handed.end())
+      for (const auto& [stream, next] : it->second)
+        if (acked_next(stream) < next) wait.emplace_back(stream, next);
+    if (wait.empty()) return false;
+    held[k].push_back({std::move(c), std::move(wait)});
+    fenced_count.add(1);
+    return true;
+  }
+
+  std::uint64_t acked_next(const stream_key& k) const {
+    auto it = fence_acked.find(k);
+    return it == fence_acked.end() ? 0 : it->second;
+  }
+
+  // An acknowledgement came: the held credits whose data is all acknowledged go, in order per stream.
+  void release_fenced() {
+    for (auto& [k, q] : held) {
+      while (!q.empty()) {
+        bool ready = std::all_of(q.front().wait.begin(), q.front().wait.end(),
+                                 [&](const auto& w) { return acked_next(w.first) >= w.second; });
+        if (!ready) break;
+        auto c = std::move(q.front().cmd);
+        q.pop_front();
+        c.released = true;
+        handle(c);
+      }
+    }
+    std::erase_if(held, [](const auto& kv) { return kv.second.empty(); });
+  }
+
   void handle(cmd_send& c) {
+    if (c.fenced && !c.released && fence(c)) return;
     if (c.credit) {  // an ack of the stream this credit answers rides on it, if one is due
       auto& e = *c.credit;
       auto it = in_streams.find(reverse(e.stream()));
@@ -777,6 +837,7 @@ struct endpoint::impl {
 
   // Every kept envelope of `stream` below `next` arrived: forgotten.
   void acknowledged(const stream_key& stream, std::uint64_t next) {
+    note_fence_ack(stream, next);
     stream_out* o = nullptr;
     if (last_out && last_out_key == stream) {
       o = last_out;
@@ -788,6 +849,14 @@ struct endpoint::impl {
     std::int64_t n = 0;
     for (; !o->kept.empty() && o->kept.front().seq < next; ++n) o->kept.pop_front();
     if (n) kept_count.add(-n);
+  }
+
+  void note_fence_ack(const stream_key& stream, std::uint64_t next) {
+    if (!handed.contains(stream_key{stream.run, stream.from, 0})) return;
+    auto& a = fence_acked[stream];
+    if (next <= a) return;
+    a = next;
+    if (!held.empty()) release_fenced();
   }
 
   void flush_router() {
@@ -906,7 +975,7 @@ struct endpoint::impl {
     void add(std::int64_t n) { v.store(v.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(n), std::memory_order_relaxed); }
     std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
   };
-  stat acks_piggybacked, acks_separate, kept_count, repeats_dropped;
+  stat acks_piggybacked, acks_separate, kept_count, repeats_dropped, fenced_count;
   // Per outgoing stream sent on a DEALER: its envelopes not yet acknowledged, in seq order.
   std::unordered_map<stream_key, stream_out, stream_key_hash> out_streams;
   stream_out* last_out = nullptr;  // the stream of the last envelope kept (pointers into the map are stable)
@@ -918,6 +987,14 @@ struct endpoint::impl {
     bool reported = false;
   };
   std::unordered_map<stream_key, gap, stream_key_hash> gaps;
+  // Fences (send_fenced), per movable sender {run, from, 0}: each stream's next seq handed to us.
+  std::unordered_map<stream_key, std::vector<std::pair<stream_key, std::uint64_t>>, stream_key_hash> handed;
+  std::unordered_map<stream_key, std::uint64_t, stream_key_hash> fence_acked;  // per stream: acknowledged below
+  struct held_send {
+    cmd_send cmd;
+    std::vector<std::pair<stream_key, std::uint64_t>> wait;  // each stream acknowledged up to there
+  };
+  std::unordered_map<stream_key, std::deque<held_send>, stream_key_hash> held;  // per stream, in order
   observe::link_meters links;  // loom_link_bytes_total / _messages_total, counted on this (the I/O) thread
   struct parked_msg {
     clock::time_point until;
@@ -968,6 +1045,17 @@ void endpoint::send(peer_id to, const envelope& e) {
   impl_->push(cmd_send{to, {}, within_limit(encode(e, impl_->cfg.encode), impl_->cfg.max_part_bytes),
                        std::pair{e.stream(), e.seq}});
 }
+void endpoint::send_fenced(peer_id to, const envelope& e) {
+  cmd_send c;
+  c.peer = to;
+  c.numbered = std::pair{e.stream(), e.seq};
+  c.fenced = true;
+  if (std::holds_alternative<local::credit_msg>(e.body))
+    c.credit = e;
+  else
+    c.parts = within_limit(encode(e, impl_->cfg.encode), impl_->cfg.max_part_bytes);
+  impl_->push(std::move(c));
+}
 void endpoint::send(peer_id to, const control_msg& c) {
   send_parts(to, within_limit(encode(c, impl_->cfg.encode), impl_->cfg.max_part_bytes));
 }
@@ -986,10 +1074,16 @@ const endpoint_config& endpoint::config() const { return impl_->cfg; }
 void endpoint::drop(peer_id peer) { impl_->push(cmd_drop{peer}); }
 endpoint::counters endpoint::stats() const {
   return {impl_->kept_count.get(), impl_->acks_piggybacked.get(), impl_->acks_separate.get(),
-          impl_->repeats_dropped.get()};
+          impl_->repeats_dropped.get(), impl_->fenced_count.get()};
 }
 void endpoint::forget_run(std::uint64_t run) {
   cmd_forget c{run, {}};
+  auto f = c.done.get_future();
+  impl_->push(std::move(c));
+  f.get();
+}
+void endpoint::forget_sender(std::uint64_t run, std::uint32_t from) {
+  cmd_forget c{run, {}, from};
   auto f = c.done.get_future();
   impl_->push(std::move(c));
   f.get();

@@ -102,6 +102,10 @@ class endpoint {
   // Encodes here and queues for the I/O thread; never blocks on the network. Data envelopes carry the seq
   // their sender gave them (see stream_numbering). Throws encode_error for a value the wire cannot carry.
   void send(peer_id to, const envelope& e);
+  // The same, for an instance that may move (docs/cluster.md): a credit it sends goes out only once every
+  // data envelope it sent before (through this call) is acknowledged by its receiver's endpoint. A credit
+  // then says "the outputs of these inputs are on their consumers' hosts".
+  void send_fenced(peer_id to, const envelope& e);
   void send(peer_id to, const control_msg& c);
   // To a peer that connected to this endpoint's bound socket, by its name (incoming::peer).
   void send_to_name(const std::string& name, const envelope& e);
@@ -119,6 +123,9 @@ class endpoint {
   // Forgets the sequence numbers of run `run`'s streams (its end): per-run state does not outlive the run.
   // Returns once the I/O thread has done it; never call from a callback.
   void forget_run(std::uint64_t run);
+  // Forgets what arrived from instance `from` of run `run` (it was replaced on another host and numbers
+  // its streams from 0 again). Returns once the I/O thread has done it; never call from a callback.
+  void forget_sender(std::uint64_t run, std::uint32_t from);
 
   // Adds client keys the bound curve server accepts from now on (e.g. the peers of a run). Thread-safe.
   void allow(const std::vector<std::string>& keys);
@@ -129,6 +136,7 @@ class endpoint {
     std::uint64_t acks_piggybacked = 0;  // acks that rode on a credit envelope
     std::uint64_t acks_separate = 0;     // separate Ack messages (no credit went back in time)
     std::uint64_t repeats_dropped = 0;   // resent envelopes that had arrived before
+    std::uint64_t fenced = 0;            // credits held until the data sent before them was acknowledged
   };
   counters stats() const;
 

@@ -71,7 +71,15 @@ struct Envelope {
   }
 }
 
-struct Batch { link @0 :UInt32; values @1 :List(Value); }
+# `first`: the index of the first value on its link (set when the consumer may move; all ones: unset).
+# `tags`: one per value when the producer may move: where the value came from (docs/cluster.md).
+struct Batch {
+  link @0 :UInt32;
+  values @1 :List(Value);
+  first @2 :UInt64 = 0xffffffffffffffff;
+  tags @3 :List(Lineage);
+}
+struct Lineage { link @0 :UInt32; nth @1 :UInt32; index @2 :UInt64; }
 # `ack`: an acknowledgement riding on the credit (0: none): every envelope of the reverse stream (the one
 # from this envelope's `to` to its `from`) with a seq below `ack` has arrived. See docs/wire.md.
 struct Credit { link @0 :UInt32; credits @1 :UInt32; ack @2 :UInt64; }
@@ -123,10 +131,13 @@ struct Control {
     ack @10 :Ack;
     progress @11 :Progress;  # worker -> driver, every progress tick of its part (the live view, --ui)
     spans @12 :Text;  # a worker's spans of a traced run, sent after its part ended (JSON: runtime/observe/trace.hpp)
+    adopt @13 :Adopt;  # driver -> every surviving worker: an instance of a lost host moves; echoed once done
+    resume @14 :UInt32;  # driver -> workers, after every echo: resend to the moved instance
   }
 }
 
 struct Hello { worker @0 :Text; }
+struct Adopt { instance @0 :UInt32; host @1 :UInt32; }
 struct Deploy {
   graphYaml @0 :Text;
   plan @1 :Plan;

@@ -4,36 +4,114 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <deque>
+#include <map>
+
 namespace loom::transport {
 namespace {
 
+// A movable instance's values on one of its in-links, kept until it credits them (to send them again to
+// its replacement), with the index of each batch's first value.
+struct kept_link {
+  std::uint32_t from = 0;  // the producer instance
+  caf::actor producer;     // and its actor here
+  std::uint64_t next = 0;  // the index of the next value sent on the link
+  std::deque<std::pair<std::uint64_t, std::vector<value>>> batches;
+  bool eos = false;
+};
+
 struct stand_in_state {
   stream_numbering numbering;
+  peer_id peer = 0;
+  // A movable instance's stand-in only:
+  std::map<local::link_id, kept_link> kept;                   // by the instance's in-link
+  std::unordered_map<std::uint64_t, local::link_id> in_link_of;  // producer << 32 | its out-link -> in-link
+  bool holding = false;   // rewired, waiting for resume_msg
+  caf::actor local;       // the instance moved here
+  std::vector<local::link_id> awaiting;  // out-links whose local consumer has not answered the replacement
+  std::vector<std::pair<caf::actor, body>> waiting;  // what came while holding, other than kept values
 };
+
+// Drops the first n kept values of a link (its instance credited them).
+void let_go(kept_link& k, std::uint64_t n) {
+  while (n > 0 && !k.batches.empty()) {
+    auto& [first, values] = k.batches.front();
+    if (values.size() <= n) {
+      n -= values.size();
+      k.batches.pop_front();
+    } else {
+      values.erase(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(n));
+      first += n;
+      n = 0;
+    }
+  }
+}
 
 }  // namespace
 
 caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   auto state = std::make_shared<stand_in_state>();
-  auto forward = [self, cfg, state](body msg) {
-    auto fail = [&](const std::string& why) {
-      spdlog::error("stand-in of instance {} (run {}): {}", cfg.instance, cfg.run, why);
-      if (cfg.on_error) cfg.on_error(why);
-    };
-    auto sender = self->current_sender();
-    auto it = sender ? cfg.senders->find(sender->id()) : cfg.senders->end();
+  state->peer = cfg.peer;
+  if (cfg.movable && cfg.plan && cfg.instance < cfg.plan->instances.size()) {
+    const auto& links = cfg.plan->instances[cfg.instance].in_links;
+    for (local::link_id l = 0; l < links.size(); ++l)
+      state->in_link_of[std::uint64_t{links[l].producer} << 32 | links[l].remote] = l;
+  }
+  auto fail = [cfg](const std::string& why) {
+    spdlog::error("stand-in of instance {} (run {}): {}", cfg.instance, cfg.run, why);
+    if (cfg.on_error) cfg.on_error(why);
+  };
+  // To the instance's host (or, once it moved here, to its actor), as sent by `sender`.
+  auto send = [self, cfg, state, fail](const caf::actor& sender, body msg) {
+    if (state->local) {
+      std::visit([&](auto& m) { caf::send_as(sender, state->local, std::move(m)); }, msg);
+      return;
+    }
+    auto it = sender ? cfg.senders->find(sender.id()) : cfg.senders->end();
     if (it == cfg.senders->end()) {
-      fail(fmt::format("message from actor {} that is no local node instance: not sent",
-                       sender ? sender->id() : caf::actor_id{0}));
+      fail(fmt::format("message from actor {} that is no local node instance: not sent", sender ? sender.id() : caf::actor_id{0}));
       return;
     }
     envelope e{cfg.run, it->second, cfg.instance, 0, std::move(msg)};
     e.seq = state->numbering.next(e.stream());
     try {
-      cfg.endpoint->send(cfg.peer, e);
+      cfg.endpoint->send(state->peer, e);
     } catch (const std::exception& ex) {
       fail(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }
+  };
+  auto forward = [self, cfg, state, send](body msg) {
+    auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+    if (cfg.movable) {
+      auto& st = *state;
+      auto keep = [&](local::link_id link) -> kept_link& {
+        auto& k = st.kept[link];
+        k.producer = sender;
+        if (auto it = sender ? cfg.senders->find(sender.id()) : cfg.senders->end(); it != cfg.senders->end())
+          k.from = it->second;
+        return k;
+      };
+      if (auto* b = std::get_if<local::batch_msg>(&msg)) {
+        auto& k = keep(b->link);
+        b->first = k.next;
+        k.next += b->values.size();
+        if (!st.local || st.holding) k.batches.emplace_back(b->first, b->values);  // shares the payloads
+        if (st.holding) return;  // goes at resume, from what is kept
+      } else if (auto* e = std::get_if<local::eos_msg>(&msg)) {
+        keep(e->link).eos = true;
+        if (st.holding) return;
+      } else {
+        if (auto* c = std::get_if<local::credit_msg>(&msg))
+          if (std::find(st.awaiting.begin(), st.awaiting.end(), c->link) != st.awaiting.end())
+            return;  // for the old instance, from before its consumer heard of the replacement: dropped
+        if (st.holding) {
+          st.waiting.emplace_back(sender, std::move(msg));
+          return;
+        }
+      }
+    }
+    send(sender, std::move(msg));
   };
   return {
       [forward](local::batch_msg& m) { forward(std::move(m)); },
@@ -43,6 +121,72 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       [forward](local::reply_msg& m) { forward(std::move(m)); },
       // A caller gave up on a call (timeout, restart, stop): the remote tool must not start it.
       [forward](const local::cancel_call_msg& m) { forward(m); },
+      [state](const credited_msg& m) {
+        auto it = state->in_link_of.find(std::uint64_t{m.producer} << 32 | m.link);
+        if (it == state->in_link_of.end()) return;
+        auto k = state->kept.find(it->second);
+        if (k != state->kept.end()) let_go(k->second, m.credits);
+      },
+      [self, state](rewire_msg& m) {
+        auto& st = *state;
+        st.holding = true;
+        st.peer = m.peer;
+        st.local = m.local;
+        st.numbering = {};  // the new host numbers our streams from 0
+        for (auto& c : m.consumers) {
+          st.awaiting.push_back(c.out_link);
+          self->send(c.actor, local::producer_replaced_msg{c.in_link});
+        }
+      },
+      [state](const local::replaced_ack_msg& m) { std::erase(state->awaiting, m.link); },
+      [cfg, state, send](resume_msg) {
+        auto& st = *state;
+        if (!st.holding) return;
+        st.holding = false;
+        std::size_t values = 0;
+        for (auto& [link, k] : st.kept) {
+          for (auto& [first, vs] : k.batches) {
+            values += vs.size();
+            send(k.producer, local::batch_msg{link, vs, first});
+          }
+          if (k.eos) send(k.producer, local::eos_msg{link});
+        }
+        if (st.local)  // it lives here now: nothing more to keep (the numbering goes on)
+          for (auto& [link, k] : st.kept) k.batches.clear();
+        spdlog::info("stand-in of instance {} (run {}): sent again the {} values it had not credited", cfg.instance,
+                     cfg.run, values);
+        auto waiting = std::move(st.waiting);
+        for (auto& [sender, msg] : waiting) send(sender, std::move(msg));
+      },
+  };
+}
+
+caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
+  auto numbering = std::make_shared<stream_numbering>();
+  auto send = [self, cfg, numbering](std::uint32_t to, body msg) {
+    if (to >= cfg.peer_of.size() || to >= cfg.remote.size() || !cfg.remote[to]) {
+      auto why = fmt::format("egress of instance {} (run {}): a message for instance {}, which is not on another host",
+                             cfg.instance, cfg.run, to);
+      spdlog::error("{}", why);
+      if (cfg.on_error) cfg.on_error(why);
+      return;
+    }
+    envelope e{cfg.run, cfg.instance, to, 0, std::move(msg)};
+    e.seq = numbering->next(e.stream());
+    try {
+      cfg.endpoint->send_fenced(cfg.peer_of[to], e);
+    } catch (const std::exception& ex) {
+      if (cfg.on_error) cfg.on_error(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
+    }
+    (void)self;
+  };
+  return {
+      [send](local::batch_msg& m) {
+        auto to = m.to;
+        send(to, std::move(m));
+      },
+      [send](const local::credit_msg& m) { send(m.to, m); },
+      [send](const local::eos_msg& m) { send(m.to, m); },
   };
 }
 
@@ -106,8 +250,27 @@ std::optional<std::string> receiver::deliver(envelope&& e, const std::string& se
     if (auto why = check(e, sender_key)) return why;
   const auto& src = stand_ins_[e.from];
   const auto& dst = local_[e.to];
+  // A movable instance's credits also let its stand-in here drop the values they cover.
+  if (auto* c = std::get_if<local::credit_msg>(&e.body); c && rules_ && e.from < rules_->movable.size() &&
+                                                         rules_->movable[e.from])
+    caf::anon_send(src, credited_msg{e.to, c->link, c->credits});
   std::visit([&](auto& m) { caf::send_as(src, dst, std::move(m)); }, e.body);
   return std::nullopt;
+}
+
+receiver receiver::moved(std::uint32_t instance, const std::string& host, const std::string& key,
+                         const caf::actor& local) const {
+  auto local_actors = local_;
+  if (local) {
+    if (local_actors.size() <= instance) local_actors.resize(instance + 1);
+    local_actors[instance] = local;
+  }
+  auto rules = rules_ ? std::make_shared<run_rules>(*rules_) : std::shared_ptr<run_rules>{};
+  if (rules) {
+    if (instance < rules->instance_host.size()) rules->instance_host[instance] = host;
+    if (instance < rules->instance_key.size()) rules->instance_key[instance] = key;
+  }
+  return receiver(run_, std::move(local_actors), stand_ins_, std::move(rules));
 }
 
 }  // namespace loom::transport

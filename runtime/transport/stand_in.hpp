@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/local/plan.hpp"
 #include "runtime/transport/endpoint.hpp"
 
 namespace loom::transport {
@@ -35,10 +36,52 @@ struct stand_in_config {
   // Called (on a CAF worker thread) when a message cannot go: an unknown sender, a value the wire cannot
   // carry. The message is not sent; the caller should fail the run.
   std::function<void(const std::string&)> on_error;
+  // `instance` may move (instance_plan::movable): the stand-in numbers the values sent to it on each
+  // in-link (batch_msg::first) and keeps them until credited, to send them again to its replacement.
+  std::shared_ptr<const local::deployment> plan;
+  bool movable = false;
 };
 
 // The stand-in's behavior: spawn with system.spawn(stand_in, cfg).
 caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg);
+
+// ---- a movable instance's stand-in, when the instance moves (docs/cluster.md "Losing a host") ----
+
+// From the receiver: the instance credited `credits` on `producer`'s out-link `link` (the kept values
+// it covers are let go).
+struct credited_msg {
+  std::uint32_t producer;
+  local::link_id link;
+  std::uint32_t credits;
+};
+// Its host was lost: from now on it lives on `peer` (or here, as `local`). The stand-in holds everything
+// until resume_msg; each local consumer in `consumers` (its actor and in-link) is told its producer was
+// replaced, and its credits to the old instance are dropped until it answers.
+struct replaced_consumer {
+  caf::actor actor;
+  local::link_id in_link;   // the consumer's in-link from the instance
+  local::link_id out_link;  // the instance's out-link to it (the consumer's credits name this one)
+};
+struct rewire_msg {
+  peer_id peer = 0;
+  caf::actor local;
+  std::vector<replaced_consumer> consumers;
+};
+// Every host has rewired: what the old instance had not credited goes to the new one, then what waited.
+struct resume_msg {};
+
+// A movable instance's egress on its host: everything it sends to other hosts (batches, credits, end of
+// stream; `to` in each message) goes through this one actor, in the instance's order, so the endpoint
+// can hold each credit until the outputs sent before it are acknowledged (endpoint::send_fenced).
+struct egress_config {
+  std::uint64_t run = 0;
+  std::uint32_t instance = 0;
+  transport::endpoint* endpoint = nullptr;
+  std::vector<peer_id> peer_of;  // instance -> the endpoint's connection to its host
+  std::vector<char> remote;      // instance -> lives on another host
+  std::function<void(const std::string&)> on_error;
+};
+caf::behavior egress(caf::event_based_actor* self, egress_config cfg);
 
 // What may travel on one (from, to) stream of a run, from the deployment that both hosts expanded.
 struct stream_rules {
@@ -55,6 +98,7 @@ struct run_rules {
   // instance -> the z85 curve key of the host it lives on; empty (or an empty entry): not checked
   std::vector<std::string> instance_key;
   std::vector<std::string> instance_host;  // instance -> its host's name, for messages
+  std::vector<char> movable;               // instance -> may move (its credits are told to its stand-in)
   static std::uint64_t key(std::uint32_t from, std::uint32_t to) { return std::uint64_t{from} << 32 | to; }
 };
 
@@ -72,6 +116,11 @@ class receiver {
   // `sender_key`: the curve key the message was authenticated with (incoming::peer_key).
   std::optional<std::string> deliver(envelope&& e, const std::string& sender_key = {}) const;
 
+  // The same receiver after `instance` moved to host `host` (curve key `key`); `local`: its actor, when it
+  // moved here.
+  receiver moved(std::uint32_t instance, const std::string& host, const std::string& key,
+                 const caf::actor& local) const;
+
  private:
   std::optional<std::string> check(const envelope& e, const std::string& sender_key) const;
   std::uint64_t run_;
@@ -81,3 +130,7 @@ class receiver {
 };
 
 }  // namespace loom::transport
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::transport::credited_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::transport::rewire_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::transport::resume_msg)

@@ -158,6 +158,15 @@ TEST_CASE("every data message survives a round trip" * doctest::timeout(10)) {
   CHECK(r.error == "tool failed");
   auto cancel = round_trip(envelope{1, 2, 3, 8, local::cancel_call_msg{77}});
   CHECK(std::get<local::cancel_call_msg>(cancel.body).id == 77);
+  // A movable instance's batches: the index of the first value (to it) and lineage tags (from it).
+  auto plain = std::get<local::batch_msg>(round_trip(envelope{1, 2, 3, 9, local::batch_msg{4, {value{1}}}}).body);
+  CHECK(plain.first == local::no_index);
+  CHECK(plain.tags.empty());
+  local::batch_msg moving{4, {value{1}, value{2}}, 1234567890123ull, {{3, 0, 77}, {3, 1, 77}}};
+  auto got = std::get<local::batch_msg>(round_trip(envelope{1, 2, 3, 10, moving}).body);
+  CHECK(got.first == 1234567890123ull);
+  CHECK(got.tags == moving.tags);
+  CHECK(got.values == moving.values);
   CHECK(cancel.seq == 8);
   auto big = round_trip(envelope{std::numeric_limits<std::uint64_t>::max(), 0xFFFFFFFFu, 0, ~0ull, local::eos_msg{0}});
   CHECK(big.seq == ~0ull);
@@ -192,6 +201,8 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(std::get<deploy>(round_trip({9, deploy{.graph_yaml = "g", .plan = keyed, .trace = tp}}).body).trace == tp);
   CHECK(std::get<spans>(round_trip({9, spans{"{\"host\": \"a\"}"}}).body).json == "{\"host\": \"a\"}");
   CHECK(std::holds_alternative<release>(round_trip({9, release{}}).body));
+  CHECK(std::get<adopt>(round_trip({9, adopt{7, 2}}).body) == adopt{7, 2});
+  CHECK(std::get<resume>(round_trip({9, resume{7}}).body) == resume{7});
   auto hb = std::get<heartbeat>(round_trip({0, heartbeat{12, -5}}).body);
   CHECK(hb.seq == 12);
   CHECK(hb.time_ns == -5);
@@ -310,8 +321,8 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   auto fc = ctl.initRoot<s::Frame>();
   fc.setVersion(s::WIRE_VERSION);
   fc.initControl().setStart();
-  poke_u16(fc.getControl(), 4, 12);  // the union's tags count its members from 0: spans is the last, 11
-  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 12");
+  poke_u16(fc.getControl(), 4, 15);  // the union's tags count its members from 0: resume is the last, 14
+  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 15");
 
   capnp::MallocMessageBuilder fr;
   auto ff = fr.initRoot<s::Frame>();
@@ -319,6 +330,14 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   ff.initControl().setStart();
   poke_u16(ff, 1, 2);
   CHECK(decode_error(to_parts(fr)) == "unknown frame tag 2");
+
+  capnp::MallocMessageBuilder tags;  // one lineage tag per value, or none
+  auto tf = tags.initRoot<s::Frame>();
+  tf.setVersion(s::WIRE_VERSION);
+  auto tb = tf.initData().initBatch();
+  tb.initValues(2);
+  tb.initTags(1);
+  CHECK(decode_error(to_parts(tags)) == "a batch of 2 values with 1 lineage tags");
 
   capnp::MallocMessageBuilder ver;
   ver.initRoot<s::Frame>().setVersion(2);
