@@ -62,6 +62,9 @@ inline std::vector<kind_spec> builtin_kinds() {
   kind_spec calc{"tool.calculator", "evaluates arithmetic", {}, {}, {}, {}, {}};
   calc.call = call_spec{"Evaluates an arithmetic expression.", {p::string("expression", "the expression").require()}};
   k.push_back(calc);
+  for (auto& x : k)  // as the built-ins say: sources, sinks, batch and gather hold state across values
+    x.stateful = x.name.starts_with("source.") || x.name.starts_with("sink.") || x.name == "flow.batch" ||
+                 x.name == "flow.gather";
   return k;
 }
 

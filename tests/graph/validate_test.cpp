@@ -157,3 +157,24 @@ edges:
   CHECK(diags.str().find("tools.yaml:4:38: error: `tools` of node `agent` names `out` (sink.count), which cannot be "
                          "called") != std::string::npos);
 }
+
+TEST_CASE("recover: replace is for stateless nodes that call no tools and are not fed by another moving node") {
+  std::string out = check_text(R"(nodes:
+  src: {kind: source.sequence}
+  a: {kind: flow.forward, recover: replace}
+  b: {kind: flow.forward, recover: replace}
+  c: {kind: flow.batch, recover: replace}
+  d: {kind: flow.forward, recover: maybe}
+  calc: {kind: tool.calculator, recover: replace}
+  out: {kind: sink.count, recover: fail}
+edges: [src -> a -> b -> c -> d -> out]
+)");
+  CHECK(!has(out, "node `a`"));
+  CHECK(has(out, "t.yaml:4:36: error: node `b` is fed by `a`, which has `recover: replace` too: two moving nodes in "
+                 "a row are not supported yet"));
+  CHECK(has(out, "t.yaml:5:34: error: node `c` (flow.batch) holds state across values: `recover: replace` would "
+                 "lose it"));
+  CHECK(has(out, "t.yaml:6:36: error: `recover` of node `d` must be `fail` or `replace`, found `maybe`"));
+  CHECK(has(out, "t.yaml:7:42: error: node `calc` (tool.calculator) is a tool: tools cannot move yet"));
+  CHECK(!has(out, "node `out`"));
+}

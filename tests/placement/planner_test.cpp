@@ -214,3 +214,46 @@ TEST_CASE("the example pipeline plans onto the two local hosts: pinned, spread, 
   CHECK(text.find("links: 2 local, 2 remote") != std::string::npos);
   CHECK(text.find("work[1] -> tally  remote (b -> a)") != std::string::npos);
 }
+
+TEST_CASE("instances of a lost host move by the planner's rules: labels hold, full hosts are skipped" *
+          doctest::timeout(10)) {
+  std::string cluster = "hosts:\n"
+                        "  - {name: h0, address: tcp://127.0.0.1:7101, cpus: 4}\n"
+                        "  - {name: h1, address: tcp://127.0.0.1:7102, cpus: 1, labels: {role: relay}}\n"
+                        "  - {name: h2, address: tcp://127.0.0.1:7103, cpus: 1, labels: {role: relay}}\n"
+                        "  - {name: h3, address: tcp://127.0.0.1:7104, cpus: 1, labels: {role: relay}}\n";
+  auto r = plan_text("nodes:\n  src: {kind: source.sequence, placement: {host: h0}}\n"
+                     "  w: {kind: test.worker, replicas: 2, placement: {labels: {role: relay}}, recover: replace}\n"
+                     "  out: {kind: sink.count, placement: {host: h0}}\nedges:\n  - src -> w -> out\n",
+                     cluster);
+  REQUIRE_MESSAGE(r.ok, r.errors);
+  CHECK(r.where("w", 0) == "h1");
+  CHECK(r.where("w", 1) == "h2");
+  int w0 = r.p.first_instance[1];
+  catalog kinds;
+  loom::graph::diagnostics d;
+  // h1 is lost: w[0] goes to h3 (h2 is full, h0 lacks the label); everything else stays.
+  auto moved = replace_lost(r.g, kinds, r.c, r.p, {0, 1, 0, 0}, {w0}, d);
+  INFO(d.str());
+  REQUIRE_FALSE(d.has_errors());
+  CHECK(moved.instances[w0].host == 3);
+  CHECK(moved.instances[w0 + 1].host == 2);
+  CHECK(moved.instances[0].host == 0);
+  // h1 and h3 are lost: no host with the label has room; the error names the instance.
+  loom::graph::diagnostics none;
+  replace_lost(r.g, kinds, r.c, r.p, {0, 1, 0, 1}, {w0}, none);
+  CHECK(none.has_errors());
+  CHECK(none.str().find("node `w` instance 0 of 2 cannot be placed") != std::string::npos);
+  // A pin to the lost host says where the node started; it may go on elsewhere.
+  auto pinned = plan_text("nodes:\n  src: {kind: source.sequence, placement: {host: h0}}\n"
+                          "  w: {kind: flow.forward, placement: {host: h1}, recover: replace}\n"
+                          "  out: {kind: sink.count, placement: {host: h2}}\nedges:\n  - src -> w -> out\n",
+                          cluster);
+  REQUIRE_MESSAGE(pinned.ok, pinned.errors);
+  loom::graph::diagnostics d2;
+  auto p2 = replace_lost(pinned.g, kinds, pinned.c, pinned.p, {0, 1, 0, 0}, {1}, d2);
+  INFO(d2.str());
+  REQUIRE_FALSE(d2.has_errors());
+  CHECK(p2.instances[1].host != 1);
+  CHECK(p2.instances[1].host >= 0);
+}

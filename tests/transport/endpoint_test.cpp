@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <zmq.hpp>
 
 #include "runtime/transport/endpoint.hpp"
 #include "tests/transport/collector.hpp"
@@ -291,4 +292,48 @@ TEST_CASE("undecodable bytes from a peer are reported with the peer's name" * do
   CHECK(p->what == problem::kind::decode);
   CHECK(p->peer == "a");
   CHECK(p->text.starts_with("undecodable message from a: header of 19 bytes"));
+}
+
+TEST_CASE("a movable instance's credit waits until the data it sent before is acknowledged (send_fenced)" *
+          doctest::timeout(30)) {
+  // Instance 1 on host a sends an output to instance 2 on `consumer` (a bare ROUTER that acknowledges only
+  // when the test says so), then a credit to instance 0 on host p. The credit must not reach p before the
+  // consumer's host has acknowledged the output: the credit says "its outputs are on their hosts".
+  zmq::context_t ctx;
+  zmq::socket_t consumer(ctx, zmq::socket_type::router);
+  consumer.set(zmq::sockopt::linger, 0);
+  consumer.bind("tcp://127.0.0.1:*");
+  auto consumer_addr = consumer.get(zmq::sockopt::last_endpoint);
+  test::collector at_a, at_p;
+  endpoint a(test::config("a"), at_a.callbacks());
+  endpoint p(test::config("p"), at_p.callbacks());
+  auto to_p = a.connect(p.bind("tcp://127.0.0.1:0"));
+  auto to_consumer = a.connect(consumer_addr);
+
+  a.send_fenced(to_consumer, envelope{5, 1, 2, 0, local::batch_msg{0, {value{42}}}});
+  a.send_fenced(to_p, envelope{5, 1, 0, 0, local::credit_msg{0, 1}});
+  // The output arrives at the consumer's host, unacknowledged; the credit waits.
+  zmq::message_t who;
+  REQUIRE(consumer.recv(who));
+  for (bool more = who.more(); more;) {
+    zmq::message_t part;
+    (void)consumer.recv(part);
+    more = part.more();
+  }
+  CHECK_FALSE(at_p.next_message(300ms));
+  CHECK(a.stats().fenced == 1);
+  // An acknowledgement of the output (every seq below 1 of stream 1 -> 2 arrived) lets it go.
+  auto ack = encode(control_msg{0, control::ack{{{stream_key{5, 1, 2}, 1}}}});
+  consumer.send(who, zmq::send_flags::sndmore);
+  for (std::size_t i = 0; i < ack.size(); ++i)
+    consumer.send(ack[i], i + 1 < ack.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  auto in = at_p.next_message(5s);
+  REQUIRE(in);
+  auto& e = std::get<envelope>(in->msg);
+  CHECK(e.from == 1);
+  CHECK(std::get<local::credit_msg>(e.body).credits == 1);
+  // Without data out, a credit goes at once.
+  a.send_fenced(to_p, envelope{5, 1, 0, 1, local::credit_msg{0, 1}});
+  CHECK(at_p.next_message(5s));
+  CHECK(a.stats().fenced == 1);
 }
