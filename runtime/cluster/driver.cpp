@@ -387,7 +387,11 @@ class driver {
       now_.instances[i] = next.instances[i];
       cancelled_[i] = false;
       done_[i] = false;
-      auto line = fmt::format("{} (host `{}` -> `{}`)", local::instance_name(dep_, i), w.host, target);
+      // The summary's counts for it are the replacement's; the line keeps what the lost one had reported.
+      auto& s = report_.nodes[i];
+      auto line = fmt::format("{} (host `{}` -> `{}`; {} values handled on `{}` before)", local::instance_name(dep_, i),
+                              w.host, target, s.in, w.host);
+      s.in = s.out = s.busy_ns = s.queue_hwm = s.restarts = s.dropped = s.queued = 0;
       log(fmt::format("worker `{}` lost; moving {}: {}", w.host, line, next.instances[i].reason));
       report_.moved.push_back(line);
       pending_move m{i, {}, clock::now() + std::chrono::seconds(10)};

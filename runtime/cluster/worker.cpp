@@ -86,10 +86,11 @@ class worker {
     cfg.name = o_.name.empty() ? "worker@" + o_.listen : o_.name;
     cfg.curve = o_.curve;
     cfg.max_part_bytes = o_.max_message_bytes;
-    // A data link that closed is reported (and fails the run) only if it is not back after 6 s: longer than
-    // the driver's 5 s heartbeat timeout, so a peer worker that died (its connection closes at once) is named
-    // by the driver as lost; a link cut while the driver still hears both ends is named by this worker.
-    cfg.link_grace = std::chrono::milliseconds(6000);
+    // A data link that closed is reported (and fails the run) only if it is not back after 8 s: longer than
+    // the driver's 5 s heartbeat timeout plus a move's first step, so a peer worker that died (its
+    // connection closes at once) is named by the driver as lost, or its `recover: replace` nodes moved
+    // (which drops the link here); a link cut while the driver still hears both ends is named by this worker.
+    cfg.link_grace = std::chrono::milliseconds(8000);
     cfg.limits.max_header_bytes = static_cast<std::size_t>(o_.max_message_bytes);
     cfg.allowed_clients = o_.allowed_clients;
     if (o_.curve && cfg.allowed_clients.empty()) cfg.allowed_clients.push_back(o_.curve->public_key);
