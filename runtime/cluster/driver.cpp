@@ -461,8 +461,8 @@ class driver {
     if (cancelling_) return;
     cancelling_ = true;
     cancel_deadline_ = clock::now() + std::chrono::seconds(3);
-    for (auto& w : workers_)
-      if (!w.instances.empty() && !w.lost) send(w, ctl::cancel{why});
+    for (auto& w : workers_)  // spares too: they hold their slice open for an adopt
+      if (!w.lost) send(w, ctl::cancel{why});
   }
 
   void watch() {

@@ -224,6 +224,9 @@ class worker {
             if (run_ && run_->id == c.run && run_->coordinator) caf::anon_send(run_->coordinator, local::release_atom::value);
           } else if constexpr (std::is_same_v<T, ctl::run_ended>) {
             signal(c.run, [](run_state& r) { r.ended = true; });
+            // A slice held open for adopts (hold_until_release) ends with the run.
+            if (run_ && run_->id == c.run && run_->coordinator)
+              caf::anon_send(run_->coordinator, local::release_atom::value);
           } else if constexpr (std::is_same_v<T, ctl::adopt>) {
             move(c.run, body);
           } else if constexpr (std::is_same_v<T, ctl::resume>) {

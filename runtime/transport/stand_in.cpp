@@ -63,7 +63,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
     if (cfg.on_error) cfg.on_error(why);
   };
   // To the instance's host (or, once it moved here, to its actor), as sent by `sender`.
-  auto send = [self, cfg, state, fail](const caf::actor& sender, body msg) {
+  auto send = [cfg, state, fail](const caf::actor& sender, body msg) {
     if (state->local) {
       std::visit([&](auto& m) { caf::send_as(sender, state->local, std::move(m)); }, msg);
       return;
@@ -161,9 +161,9 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   };
 }
 
-caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
+caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
   auto numbering = std::make_shared<stream_numbering>();
-  auto send = [self, cfg, numbering](std::uint32_t to, body msg) {
+  auto send = [cfg, numbering](std::uint32_t to, body msg) {
     if (to >= cfg.peer_of.size() || to >= cfg.remote.size() || !cfg.remote[to]) {
       auto why = fmt::format("egress of instance {} (run {}): a message for instance {}, which is not on another host",
                              cfg.instance, cfg.run, to);
@@ -178,7 +178,6 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
     } catch (const std::exception& ex) {
       if (cfg.on_error) cfg.on_error(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }
-    (void)self;
   };
   return {
       [send](local::batch_msg& m) {

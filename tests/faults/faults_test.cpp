@@ -456,3 +456,40 @@ TEST_CASE("a worker killed with SIGKILL mid-run: its stateless node moves to a s
   auto graph = d.write("movable.yaml", movable_graph("{labels: {role: relay}}"));
   kill_b_and_check(d, cluster, graph, b, "d", a.log() + "\n" + c.log() + "\n" + spare.log());
 }
+
+TEST_CASE("a spare host of a run with movable nodes ends with the run, ok or failed" * doctest::timeout(60)) {
+  cluster_dir d("spare-end");
+  int pa = free_port(), pb = free_port(), pc = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir), spare("c", pc, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+  auto graph = [&](int expect) {
+    return d.write("g.yaml", "graph: g\nnodes:\n  numbers: {kind: source.sequence, params: {count: 200}, placement: "
+                             "{host: a}}\n  pass: {kind: flow.forward, placement: {host: b}, recover: replace}\n"
+                             "  tally: {kind: sink.count, params: {expect: " +
+                                 std::to_string(expect) + "}, placement: {host: a}}\nedges:\n  - numbers -> pass -> tally\n");
+  };
+  process_options o;
+  o.deadline = 30s;
+  auto ok = run_process({loom_binary(), "run", graph(200).string(), "--cluster", cluster.string()}, o);
+  INFO(ok.err, "\n", spare.log());
+  CHECK(ok.status == 0);
+  CHECK(has(ok.err, "connecting to spare worker `c`"));
+  CHECK(spare.wait_for_log("over; waiting for the next", 3s));
+  auto failed = run_process({loom_binary(), "run", graph(7).string(), "--cluster", cluster.string()}, o);
+  INFO(failed.err);
+  CHECK(failed.status == 1);
+  CHECK(has(failed.err, "tally"));
+  // Told to cancel (not left to notice the driver's silence 5 s later).
+  auto t0 = std::chrono::steady_clock::now();
+  std::string log;
+  while (std::chrono::steady_clock::now() - t0 < 3s) {
+    log = spare.log();
+    std::size_t n = 0;
+    for (auto p = log.find("over; waiting for the next"); p != std::string::npos; p = log.find("over; waiting", p + 1)) ++n;
+    if (n >= 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  INFO(log);
+  CHECK_FALSE(has(log, "abandoned"));
+  CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+}
