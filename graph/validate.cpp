@@ -133,10 +133,6 @@ void check_replace(const graph& g, const node& n, const kind_spec& spec, diagnos
   if (spec.call)
     diags.error(where, fmt::format("node `{}` ({}) is a tool: tools cannot move yet (`recover: replace`)", n.name,
                                    n.kind));
-  if (!n.tools.empty())
-    diags.error(where, fmt::format("node `{}` calls tools: a node that calls tools cannot move yet "
-                                   "(`recover: replace`)",
-                                   n.name));
   for (const auto& e : g.edges) {
     if (e.to.node != n.name) continue;
     for (const auto& m : g.nodes)

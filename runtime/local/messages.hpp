@@ -72,6 +72,7 @@ struct call_msg {
   std::uint64_t id;
   value request;
   std::uint64_t trace_parent = 0;  // a traced run: the caller's call span (carried across hosts in Call.traceParent)
+  std::uint32_t to = 0;            // the tool instance (read by a movable caller's egress)
 };
 struct reply_msg {
   std::uint64_t id;
@@ -82,6 +83,7 @@ struct reply_msg {
 // The caller gave up on call `id` (timeout, restart, stop): a tool that has not started it never runs it.
 struct cancel_call_msg {
   std::uint64_t id;
+  std::uint32_t to = 0;  // the tool instance (read by a movable caller's egress)
 };
 struct call_timeout_msg {
   std::uint64_t id;

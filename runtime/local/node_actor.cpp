@@ -16,6 +16,7 @@
 #include <deque>
 #include <exception>
 #include <optional>
+#include <random>
 #include <unordered_map>
 
 #include "runtime/json.hpp"
@@ -123,12 +124,15 @@ class node_host final : public context {
       return;
     }
     auto id = next_call_++;
-    auto& target = t->actors[t->next++ % t->actors.size()];
+    auto k = t->next++ % t->actors.size();
+    auto& target = t->actors[k];
+    auto to = t->plan->instances[k];
     pending_call p{std::string(tool), timeout, std::move(done), target};
+    p.to = to;
     if (trace_) p.span = {trace_->new_id(), trace_->current, clock::now()};
     auto span = p.span.id;
     calls_.emplace(id, std::move(p));
-    self_->send(target, call_msg{id, std::move(request), span});
+    self_->send(target, call_msg{id, std::move(request), span, to});
     self_->delayed_send(self_, timeout, call_timeout_msg{id});
   }
 
@@ -239,7 +243,7 @@ class node_host final : public context {
     if (it == calls_.end() || phase_ == phase::done) return;
     auto p = std::move(it->second);
     calls_.erase(it);
-    self_->send(p.target, cancel_call_msg{t.id});
+    self_->send(p.target, cancel_call_msg{t.id, p.to});
     observe::count_tool_call(p.tool, "timeout");
     answer(p, call_result{false, value{},
                           fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
@@ -286,6 +290,7 @@ class node_host final : public context {
     call_done done;
     caf::actor target;
     call_span span{};
+    std::uint32_t to = 0;  // the tool instance
   };
   struct tool_ref {
     const tool_plan* plan;
@@ -325,18 +330,27 @@ class node_host final : public context {
       in_.wire(me_, targets, pool_);
       out_.tag_lineage();
       in_.defer_grants();
+      wire_tools(targets);
+      // Its calls' ids start at a random point: a late reply to the instance it replaced (after a move)
+      // must not match one of its own calls.
+      std::random_device rd;
+      next_call_ = ((std::uint64_t{rd()} << 32 | rd()) & ~std::uint64_t{0xFFFFFFFF}) | 1;
     } else {
       out_.wire(me_, actors, *run_, pool_);
       in_.wire(me_, actors, pool_);
+      wire_tools(actors);
     }
+    for (auto p : in_.initially_closed()) to_close_.push_back(p);
+    is_source_ = me_.input_names.empty() && !me_.is_tool;
+    return true;
+  }
+
+  void wire_tools(const std::vector<caf::actor>& actors) {
     for (const auto& t : me_.tools) {
       tool_ref r{&t, {}, 0};
       for (auto i : t.instances) r.actors.push_back(actors[i]);
       tools_.push_back(std::move(r));
     }
-    for (auto p : in_.initially_closed()) to_close_.push_back(p);
-    is_source_ = me_.input_names.empty() && !me_.is_tool;
-    return true;
   }
 
   // Makes and starts the node once; a tool may be called before its start message arrives.
@@ -443,7 +457,7 @@ class node_host final : public context {
     taken_ = 0;
     out_.rollback();
     pending_checkpoint_.reset();
-    for (auto& [id, p] : calls_) self_->send(p.target, cancel_call_msg{id});
+    for (auto& [id, p] : calls_) self_->send(p.target, cancel_call_msg{id, p.to});
     calls_.clear();
   }
 

@@ -186,6 +186,11 @@ caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
       },
       [send](const local::credit_msg& m) { send(m.to, m); },
       [send](const local::eos_msg& m) { send(m.to, m); },
+      [send](local::call_msg& m) {
+        auto to = m.to;
+        send(to, std::move(m));
+      },
+      [send](const local::cancel_call_msg& m) { send(m.to, m); },
   };
 }
 

@@ -71,7 +71,7 @@ struct rewire_msg {
 struct resume_msg {};
 
 // A movable instance's egress on its host: everything it sends to other hosts (batches, credits, end of
-// stream; `to` in each message) goes through this one actor, in the instance's order, so the endpoint
+// stream, calls and their cancels; `to` in each message) goes through this one actor, in the instance's order, so the endpoint
 // can hold each credit until the outputs sent before it are acknowledged (endpoint::send_fenced).
 struct egress_config {
   std::uint64_t run = 0;

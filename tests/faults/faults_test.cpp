@@ -493,3 +493,56 @@ TEST_CASE("a spare host of a run with movable nodes ends with the run, ok or fai
   CHECK_FALSE(has(log, "abandoned"));
   CHECK(std::chrono::steady_clock::now() - t0 < 3s);
 }
+
+TEST_CASE("an agent that calls a tool moves off a killed worker; every task is answered once, in order" *
+          doctest::timeout(90)) {
+  cluster_dir d("agent-move");
+  int pa = free_port(), pb = free_port(), pc = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+  auto graph = d.write("agent.yaml", R"(graph: agent-move
+nodes:
+  numbers: {kind: source.sequence, params: {count: 600}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 150}, placement: {host: a}}
+  asker:
+    kind: agent.llm
+    tools: [calc]
+    placement: {host: b}
+    recover: replace
+    params:
+      rules:
+        - {when: first, call: {tool: calc, arguments: {expression: "{{input}} * 2"}}}
+        - {when: after_tool, reply: "{{tool.calc.result}}"}
+  calc: {kind: tool.calculator, placement: {host: c}}
+  out: {kind: sink.file, params: {path: out/answers.jsonl}, placement: {host: c}}
+edges:
+  - numbers -> pace -> asker -> out
+)");
+  std::thread killer([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    b.kill9();
+  });
+  process_options o;
+  o.deadline = 60s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  killer.join();
+  INFO(r.err, "\n", a.log(), "\n", c.log());
+  CHECK(r.status == 0);
+  CHECK(has(r.err, "moved: asker (host `b` -> `"));
+  CHECK(table_row(r.err, "out") == "out sink.file 600 0");
+  std::istringstream lines(read_file(d.dir / "out" / "answers.jsonl"));
+  std::string line;
+  std::int64_t n = 0;
+  bool exact = true;
+  while (std::getline(lines, line)) {
+    // {"agent":"asker","role":"asker","task":"N","text":"2N","tool_calls":1}
+    if (!has(line, fmt::format("\"task\":\"{}\",\"text\":\"{}\",\"tool_calls\":1}}", n, 2 * n))) {
+      if (exact) MESSAGE("line ", n, ": ", line);
+      exact = false;
+    }
+    ++n;
+  }
+  CHECK(n == 600);
+  CHECK(exact);
+}
