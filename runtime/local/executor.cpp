@@ -160,6 +160,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   by_addr.reserve(mine.size());
   std::vector<char> here(x.instances.size(), 0);  // its actor is in this process (adopted ones too)
   run->remote.assign(x.instances.size(), 0);
+  run->distributed = static_cast<bool>(hooks.stand_in);
   run->egress.resize(x.instances.size());
   for (std::uint32_t i = 0; i < x.instances.size(); ++i) run->remote[i] = local(i) ? 0 : 1;
   auto spawn = [&](std::uint32_t i) {

@@ -317,7 +317,8 @@ class node_host final : public context {
     if (wired_) return true;
     wired_ = true;
     const auto& actors = run_->actors;
-    if (me_.movable) {
+    movable_ = me_.movable && run_->distributed;  // in one process there is no host to lose
+    if (movable_) {
       // Everything it says to other hosts goes through its egress, in order (credits wait there for the
       // acknowledgements of the outputs sent before them); it tags its outputs; its credits wait for its
       // outbox to empty.
@@ -636,7 +637,7 @@ class node_host final : public context {
     try {
       // A kind that handles runs gets as many values as the slice and its outputs' room allow, in one
       // call (never under fault injection, which fails a chosen value).
-      if (!me_.blocking && !run_->inject && !me_.movable && impl_->handles_runs()) {
+      if (!me_.blocking && !run_->inject && !movable_ && impl_->handles_runs()) {
         auto k = std::min<std::size_t>({avail, slice_values - std::min<std::uint64_t>(n, slice_values - 1),
                                         std::max<std::size_t>(1, out_.budget())});
         current_ = 0;
@@ -651,7 +652,7 @@ class node_host final : public context {
       }
       do {
         current_ = taken_;
-        if (me_.movable) out_.set_input(link, in_.front_index(taken_));
+        if (movable_) out_.set_input(link, in_.front_index(taken_));
         impl_->on_message(*this, port, in_.front_at(taken_));
         ++taken_;
         if (run_->inject) run_->inject(me_.index, fault_site::message, restarts_);
@@ -740,7 +741,7 @@ class node_host final : public context {
   void flush() {
     counters_.out.fetch_add(out_.flush(self_), std::memory_order_relaxed);
     // A movable instance credits its inputs once their outputs have left (effect acknowledgements).
-    if (me_.movable && !out_.has_pending()) in_.grant_owed(self_);
+    if (movable_ && !out_.has_pending()) in_.grant_owed(self_);
   }
 
   void maybe_finish() {
@@ -786,6 +787,7 @@ class node_host final : public context {
   outbox out_;
   phase phase_ = phase::created;
   bool wired_ = false;
+  bool movable_ = false;  // `recover: replace` in a distributed run (wire())
   bool is_source_ = false;
   bool paused_ = false;
   bool pump_sent_ = false;   // a pump_atom to self is on its way

@@ -46,6 +46,7 @@ class run_state {
   // order, so that its credits can wait for its outputs' acknowledgements); empty for the others. Set
   // before the instance is spawned.
   std::vector<caf::actor> egress;
+  bool distributed = false;  // a slice of a cluster run (some instances live elsewhere)
   caf::actor coordinator;
   fault_hook inject;  // tests only; empty in a real run
   std::shared_ptr<observe::tracer> trace;  // null: not traced
