@@ -197,7 +197,8 @@ class driver {
     for (auto& in : msgs) {
       auto* c = std::get_if<tr::control_msg>(&in.msg);
       auto* w = by_peer(in.peer);
-      if (!c || !w || (c->run != run_id_ && c->run != 0)) continue;
+      // A lost worker is out of the run: what it says if it comes back (SIGCONT) changes nothing.
+      if (!c || !w || w->lost || (c->run != run_id_ && c->run != 0)) continue;
       w->last_seen = clock::now();
       if (auto* hb = std::get_if<ctl::heartbeat>(&c->body)) {
         note_clock(*w, *hb);
@@ -394,11 +395,12 @@ class driver {
       s.in = s.out = s.busy_ns = s.queue_hwm = s.restarts = s.dropped = s.queued = 0;
       log(fmt::format("worker `{}` lost; moving {}: {}", w.host, line, next.instances[i].reason));
       report_.moved.push_back(line);
+      ++epoch_[i];
       pending_move m{i, {}, clock::now() + std::chrono::seconds(10)};
       for (std::uint32_t x = 0; x < workers_.size(); ++x)
         if (!workers_[x].lost && workers_[x].ready) {
           m.waiting.insert(x);
-          send(workers_[x], ctl::adopt{i, k});
+          send(workers_[x], ctl::adopt{i, k, epoch_[i]});
         }
       pending_moves_.push_back(std::move(m));
     }
@@ -604,6 +606,7 @@ class driver {
     clock::time_point deadline;
   };
   std::vector<pending_move> pending_moves_;
+  std::map<std::uint32_t, std::uint32_t> epoch_;  // per moved instance: its moves so far
   std::size_t remaining_ = 0;           // instances not reported yet
   std::uint64_t beat_ = 0;
   std::string expanded_, kinds_;  // what every worker must expand the same way (fingerprint.hpp)

@@ -57,7 +57,8 @@ struct run_state {
   int me = -1;  // our index among the plan's hosts
   // Set by the run thread before it says ready; run on the slice's thread (local::on_slice_msg): an
   // instance of a lost host moves to host `host` (adopt), then its producers resend to it (resume).
-  std::function<void(std::uint32_t instance, std::uint32_t host)> adopt;
+  std::function<void(std::uint32_t instance, std::uint32_t epoch)> prepare;  // before the adopting spawn
+  std::function<void(std::uint32_t instance, std::uint32_t host, std::uint32_t epoch)> adopt;
   std::function<void(std::uint32_t instance)> resume;
   std::atomic<clock::rep> last_heartbeat{clock::now().time_since_epoch().count()};
   std::thread thread;
@@ -153,6 +154,13 @@ class worker {
     if (auto* env = std::get_if<tr::envelope>(&in.msg)) {
       auto r = std::atomic_load(&receiver_);
       if (!r) return;  // no run: a late message of an ended run
+      if (r->stale(*env)) {  // from an instance's lost host that came back after it moved: dropped
+        if (stale_.fetch_add(1) == 0)
+          log(fmt::format("dropped a message from {}: instance {} has moved since it was sent (its old host came "
+                          "back)",
+                          in.peer, env->from));
+        return;
+      }
       auto run = env->run;
       if (auto err = r->deliver(std::move(*env), in.peer_key)) {
         log(fmt::format("refused a message from {}: {}", in.peer, *err));
@@ -248,12 +256,14 @@ class worker {
     if (!run_ || run_->id != run) return;
     std::unique_lock lock(run_->m);
     auto coordinator = run_->coordinator;
+    auto prepare = run_->prepare;
     auto f = run_->adopt;
     bool here = static_cast<int>(a.host) == run_->me;
     lock.unlock();
-    if (!coordinator || !f) return;
+    if (!coordinator || !f || !prepare) return;
+    caf::anon_send(coordinator, local::on_slice_msg{[prepare, a] { prepare(a.instance, a.epoch); }});
     if (here) caf::anon_send(coordinator, local::adopt_msg{a.instance});
-    caf::anon_send(coordinator, local::on_slice_msg{[f, a] { f(a.instance, a.host); }});
+    caf::anon_send(coordinator, local::on_slice_msg{[f, a] { f(a.instance, a.host, a.epoch); }});
   }
 
   template <class F>
@@ -419,6 +429,7 @@ class worker {
     std::vector<caf::actor> adopted(plan->instances.size());
     std::vector<caf::actor> all_actors;  // local actors and stand-ins, as the slice started
     std::vector<char> dropped(d.plan.hosts.size(), 0);
+    std::vector<std::uint32_t> epochs(plan->instances.size(), 0);  // each instance's moves so far
     auto senders = std::make_shared<tr::sender_table>();
     std::vector<caf::actor> stand_ins(plan->instances.size());
     local::slice_hooks hooks;
@@ -439,7 +450,7 @@ class worker {
     // A movable instance's messages to other hosts go through its egress (endpoint::send_fenced).
     hooks.egress = [&](std::uint32_t i) {
       tr::egress_config ec{r.id, i, ep_.get(), std::vector<tr::peer_id>(where.size()), std::vector<char>(where.size()),
-                           on_error};
+                           on_error, epochs[i]};
       for (std::uint32_t x = 0; x < where.size(); ++x) {
         ec.remote[x] = static_cast<int>(where[x]) != me;
         if (ec.remote[x]) ec.peer_of[x] = peers[where[x]];
@@ -448,7 +459,7 @@ class worker {
     };
     // Instance i moves to host h (on the slice's thread): forget its old streams, route its messages to
     // its new home, tell its local consumers, echo the driver. Its stand-in holds until resume.
-    auto moved = [&](std::uint32_t i, std::uint32_t h) {
+    auto moved = [&](std::uint32_t i, std::uint32_t h, std::uint32_t epoch) {
       if (i >= where.size() || h >= d.plan.hosts.size()) return;
       auto old = where[i];
       if (static_cast<int>(old) != me && !dropped[old]) {  // the lost host: what waits for it is let go
@@ -464,7 +475,8 @@ class worker {
       if (auto recv = std::atomic_load(&receiver_)) {
         const auto& host = d.plan.hosts[h];
         std::atomic_store(&receiver_, std::make_shared<const tr::receiver>(
-                                          recv->moved(i, host.name, o_.curve ? host.public_key : std::string(), local)));
+                                          recv->moved(i, epoch, host.name, o_.curve ? host.public_key : std::string(),
+                                                      local)));
       }
       if (stand_ins[i]) {
         tr::rewire_msg m;
@@ -482,7 +494,7 @@ class worker {
       }
       log(fmt::format("run {}: instance {} moved to host `{}`{}", r.id, i, d.plan.hosts[h].name,
                       here ? " (here)" : ""));
-      ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::adopt{i, h}});
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::adopt{i, h, epoch}});
     };
     hooks.before_start = [&](const std::vector<caf::actor>& all, const caf::actor& coordinator) {
       std::vector<caf::actor> locals(all.size());
@@ -502,6 +514,9 @@ class worker {
         r.coordinator = coordinator;
         r.me = me;
         r.adopt = moved;
+        r.prepare = [&](std::uint32_t i, std::uint32_t epoch) {
+          if (i < epochs.size()) epochs[i] = epoch;
+        };
         r.resume = [&](std::uint32_t i) {
           if (i < stand_ins.size() && stand_ins[i]) caf::anon_send(stand_ins[i], tr::resume_msg{});
         };
@@ -580,6 +595,7 @@ class worker {
   bool done_ = false;  // `once`: the run is over
   std::shared_ptr<const tr::receiver> receiver_;
   std::set<std::string> driver_keys_;  // written before the endpoint runs; read-only after
+  std::atomic<std::uint64_t> stale_{0};  // envelopes dropped as sent before their instance moved
   std::unique_ptr<observe::run_metrics> metrics_;  // the run thread's; serves through the registry
 };
 

@@ -237,6 +237,7 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           auto a = b.initAdopt();
           a.setInstance(m.instance);
           a.setHost(m.host);
+          a.setEpoch(m.epoch);
         } else if constexpr (std::is_same_v<T, control::resume>) {
           b.setResume(m.instance);
         } else {
@@ -468,7 +469,8 @@ control::body decode_control(s::Control::Reader r) {
       return control::heartbeat{h.getSeq(), h.getTimeNs(), str(h.getSamples()), h.getEchoUnixNs()};
     }
     case s::Control::SPANS: return control::spans{str(r.getSpans())};
-    case s::Control::ADOPT: return control::adopt{r.getAdopt().getInstance(), r.getAdopt().getHost()};
+    case s::Control::ADOPT:
+      return control::adopt{r.getAdopt().getInstance(), r.getAdopt().getHost(), r.getAdopt().getEpoch()};
     case s::Control::RESUME: return control::resume{r.getResume()};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
@@ -528,6 +530,7 @@ message decode_frame(multipart& parts, const decode_limits& limits) {
       auto e = frame.getData();
       envelope out{e.getRun(), e.getFrom(), e.getTo(), e.getSeq(), decode_body(dec, e)};
       if (e.which() == s::Envelope::CREDIT) out.ack = e.getCredit().getAck();
+      out.epoch = e.getEpoch();
       dec.check_all_parts_used();
       return out;
     }
@@ -549,6 +552,7 @@ multipart encode(const envelope& e, const encode_options& opts) {
     b.setFrom(e.from);
     b.setTo(e.to);
     b.setSeq(e.seq);
+    if (e.epoch != 0) b.setEpoch(e.epoch);
     encode_body(enc, b, e.body, e.ack);
   });
 }

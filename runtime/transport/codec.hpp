@@ -52,6 +52,7 @@ struct envelope {
   // Credit envelopes only: an acknowledgement of the reverse stream (to -> from) riding on the credit: every
   // seq below it has arrived; 0: none. The endpoint fills it in and consumes it (docs/wire.md).
   std::uint64_t ack = 0;
+  std::uint32_t epoch = 0;  // how many times `from` has moved host (docs/cluster.md); 0 for most
   stream_key stream() const { return {run, from, to}; }
 };
 
@@ -135,6 +136,7 @@ struct progress {
 struct adopt {
   std::uint32_t instance = 0;
   std::uint32_t host = 0;
+  std::uint32_t epoch = 0;  // the instance's moves so far, this one included
   friend bool operator==(const adopt&, const adopt&) = default;
 };
 // After every echo: the moved instance's producers resend what it had not credited, and it runs.

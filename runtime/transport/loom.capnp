@@ -69,6 +69,9 @@ struct Envelope {
     reply @8 :Reply;
     cancelCall @9 :CancelCall;
   }
+  # How many times `from` has moved to another host (docs/cluster.md, "Losing a host"): a receiver drops
+  # what an instance sends from before its latest move (a lost host that comes back).
+  epoch @10 :UInt32;
 }
 
 # `first`: the index of the first value on its link (set when the consumer may move; all ones: unset).
@@ -137,7 +140,7 @@ struct Control {
 }
 
 struct Hello { worker @0 :Text; }
-struct Adopt { instance @0 :UInt32; host @1 :UInt32; }
+struct Adopt { instance @0 :UInt32; host @1 :UInt32; epoch @2 :UInt32; }
 struct Deploy {
   graphYaml @0 :Text;
   plan @1 :Plan;

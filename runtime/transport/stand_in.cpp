@@ -173,6 +173,7 @@ caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
     }
     envelope e{cfg.run, cfg.instance, to, 0, std::move(msg)};
     e.seq = numbering->next(e.stream());
+    e.epoch = cfg.epoch;
     try {
       cfg.endpoint->send_fenced(cfg.peer_of[to], e);
     } catch (const std::exception& ex) {
@@ -262,7 +263,11 @@ std::optional<std::string> receiver::deliver(envelope&& e, const std::string& se
   return std::nullopt;
 }
 
-receiver receiver::moved(std::uint32_t instance, const std::string& host, const std::string& key,
+bool receiver::stale(const envelope& e) const {
+  return rules_ && e.from < rules_->epoch.size() && e.epoch < rules_->epoch[e.from];
+}
+
+receiver receiver::moved(std::uint32_t instance, std::uint32_t epoch, const std::string& host, const std::string& key,
                          const caf::actor& local) const {
   auto local_actors = local_;
   if (local) {
@@ -273,6 +278,8 @@ receiver receiver::moved(std::uint32_t instance, const std::string& host, const 
   if (rules) {
     if (instance < rules->instance_host.size()) rules->instance_host[instance] = host;
     if (instance < rules->instance_key.size()) rules->instance_key[instance] = key;
+    if (rules->epoch.size() <= instance) rules->epoch.resize(instance + 1, 0);
+    rules->epoch[instance] = epoch;
   }
   return receiver(run_, std::move(local_actors), stand_ins_, std::move(rules));
 }

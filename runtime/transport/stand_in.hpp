@@ -80,6 +80,7 @@ struct egress_config {
   std::vector<peer_id> peer_of;  // instance -> the endpoint's connection to its host
   std::vector<char> remote;      // instance -> lives on another host
   std::function<void(const std::string&)> on_error;
+  std::uint32_t epoch = 0;       // the instance's moves so far (envelope::epoch)
 };
 caf::behavior egress(caf::event_based_actor* self, egress_config cfg);
 
@@ -99,6 +100,7 @@ struct run_rules {
   std::vector<std::string> instance_key;
   std::vector<std::string> instance_host;  // instance -> its host's name, for messages
   std::vector<char> movable;               // instance -> may move (its credits are told to its stand-in)
+  std::vector<std::uint32_t> epoch;        // instance -> its moves so far; older envelopes from it are stale
   static std::uint64_t key(std::uint32_t from, std::uint32_t to) { return std::uint64_t{from} << 32 | to; }
 };
 
@@ -116,9 +118,12 @@ class receiver {
   // `sender_key`: the curve key the message was authenticated with (incoming::peer_key).
   std::optional<std::string> deliver(envelope&& e, const std::string& sender_key = {}) const;
 
-  // The same receiver after `instance` moved to host `host` (curve key `key`); `local`: its actor, when it
-  // moved here.
-  receiver moved(std::uint32_t instance, const std::string& host, const std::string& key,
+  // Sent by an instance from before its latest move (a lost host that came back): to be dropped quietly.
+  bool stale(const envelope& e) const;
+
+  // The same receiver after `instance` moved (its `epoch`-th move) to host `host` (curve key `key`);
+  // `local`: its actor, when it moved here.
+  receiver moved(std::uint32_t instance, std::uint32_t epoch, const std::string& host, const std::string& key,
                  const caf::actor& local) const;
 
  private:

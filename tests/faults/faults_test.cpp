@@ -546,3 +546,36 @@ edges:
   CHECK(n == 600);
   CHECK(exact);
 }
+
+TEST_CASE("a worker hung with SIGSTOP: its node moves; when it wakes, what it still sends is dropped" *
+          doctest::timeout(90)) {
+  cluster_dir d("move-stop");
+  int pa = free_port(), pb = free_port(), pc = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+  auto graph = d.write("movable.yaml", movable_graph("{host: b}"));
+  std::thread stopper([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    b.signal(SIGSTOP);
+    if (!c.wait_for_log("moved to host", 15s)) return;
+    std::this_thread::sleep_for(500ms);
+    b.signal(SIGCONT);  // the old pace goes on where it stopped, with its old streams
+  });
+  process_options o;
+  o.deadline = 60s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  stopper.join();
+  INFO(r.err, "\n", a.log(), "\n", c.log(), "\n", b.log());
+  CHECK(r.status == 0);
+  CHECK(has(r.err, "moved: pace (host `b` -> `a`; "));
+  CHECK(table_row(r.err, "out") == "out sink.file 1500 0");
+  std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
+  std::string line;
+  std::int64_t n = 0;
+  bool in_order = true;
+  while (std::getline(lines, line)) in_order = in_order && line == std::to_string(n++);
+  CHECK(n == 1500);
+  CHECK(in_order);
+  CHECK(b.wait_for_log("abandoned", 15s));
+}

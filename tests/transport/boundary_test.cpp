@@ -176,3 +176,33 @@ TEST_CASE("forget_run drops a run's sequence numbers at its end" * doctest::time
   CHECK(at_b.next_message());
   CHECK_FALSE(at_b.next_problem(200ms));
 }
+
+TEST_CASE("after an instance moves, the receiver takes its new host's key and drops what its old one sends" *
+          doctest::timeout(30)) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys(cfg);
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  // instance 0 (host a) -> instance 1 (here) on link 0; instance 0 moves to host c (its first move).
+  std::vector<caf::actor> local(2), stand_ins(2);
+  local[1] = sys.spawn(sink, seen);
+  stand_ins[0] = sys.spawn(sink, seen);
+  auto rules = std::make_shared<run_rules>();
+  rules->streams[run_rules::key(0, 1)].in_links[0] = 4;
+  rules->instance_key = {"KEY-A", "KEY-B"};
+  rules->instance_host = {"a", "b"};
+  receiver before(9, local, stand_ins, rules);
+  envelope old{9, 0, 1, 0, local::batch_msg{0, {value{1}}}};
+  CHECK_FALSE(before.stale(old));
+  auto after = before.moved(0, 1, "c", "KEY-C", {});
+  CHECK(after.stale(old));  // sent by the instance on its lost host (epoch 0)
+  envelope fresh = old;
+  fresh.epoch = 1;
+  CHECK_FALSE(after.stale(fresh));
+  CHECK(after.deliver(envelope(fresh), "KEY-A").value().find("claims to come from host `c`") != std::string::npos);
+  CHECK_FALSE(after.deliver(envelope(fresh), "KEY-C"));
+  // The epoch travels on the wire.
+  auto got = decode(encode(fresh));
+  REQUIRE(got);
+  CHECK(std::get<envelope>(*got.msg).epoch == 1);
+  CHECK(std::get<envelope>(*decode(encode(old)).msg).epoch == 0);
+}

@@ -201,7 +201,7 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(std::get<deploy>(round_trip({9, deploy{.graph_yaml = "g", .plan = keyed, .trace = tp}}).body).trace == tp);
   CHECK(std::get<spans>(round_trip({9, spans{"{\"host\": \"a\"}"}}).body).json == "{\"host\": \"a\"}");
   CHECK(std::holds_alternative<release>(round_trip({9, release{}}).body));
-  CHECK(std::get<adopt>(round_trip({9, adopt{7, 2}}).body) == adopt{7, 2});
+  CHECK(std::get<adopt>(round_trip({9, adopt{7, 2, 3}}).body) == adopt{7, 2, 3});
   CHECK(std::get<resume>(round_trip({9, resume{7}}).body) == resume{7});
   auto hb = std::get<heartbeat>(round_trip({0, heartbeat{12, -5}}).body);
   CHECK(hb.seq == 12);
