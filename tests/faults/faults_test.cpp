@@ -579,3 +579,41 @@ TEST_CASE("a worker hung with SIGSTOP: its node moves; when it wakes, what it st
   CHECK(in_order);
   CHECK(b.wait_for_log("abandoned", 15s));
 }
+
+TEST_CASE("a node moved off a killed worker moves again when its new host is killed too; output exact" *
+          doctest::timeout(120)) {
+  cluster_dir d("move-twice");
+  int pa = free_port(), pb = free_port(), pc = free_port(), pd = free_port(), pe = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir), spare1("d", pd, d.dir), spare2("e", pe, d.dir);
+  auto host = [](const std::string& name, int port, const std::string& labels) {
+    return "  - {name: " + name + ", address: tcp://127.0.0.1:" + std::to_string(port) + ", cpus: 4" + labels + "}\n";
+  };
+  auto relay = std::string(", labels: {role: relay}");
+  auto cluster = d.write("cluster.yaml", "name: test\nhosts:\n" + host("a", pa, "") + host("b", pb, relay) +
+                                             host("c", pc, "") + host("d", pd, relay) + host("e", pe, relay));
+  auto graph = d.write("movable.yaml", movable_graph("{labels: {role: relay}}"));
+  std::thread killer([&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    b.kill9();
+    if (!spare1.wait_for_log("moved to host `d` (here)", 15s)) return;
+    std::this_thread::sleep_for(1500ms);
+    spare1.kill9();
+  });
+  process_options o;
+  o.deadline = 90s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  killer.join();
+  INFO(r.err, "\n", a.log(), "\n", c.log(), "\n", spare2.log());
+  CHECK(r.status == 0);
+  CHECK(has(r.err, "moved: pace (host `b` -> `d`; "));
+  CHECK(has(r.err, "moved: pace (host `d` -> `e`; "));
+  CHECK(table_row(r.err, "out") == "out sink.file 1500 0");
+  std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
+  std::string line;
+  std::int64_t n = 0;
+  bool in_order = true;
+  while (std::getline(lines, line)) in_order = in_order && line == std::to_string(n++);
+  CHECK(n == 1500);
+  CHECK(in_order);
+}
