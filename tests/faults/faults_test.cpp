@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <sstream>
+#include <tuple>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <zmq.hpp>
@@ -385,27 +387,10 @@ edges:
 )";
 }
 
-// Runs the graph with worker b killed (SIGKILL) 2 s into the run, ~500 values through pace and some in
-// flight on every link; checks that pace moved to `expect_host` and that the file is exactly 0..1499.
-void kill_b_and_check(cluster_dir& d, const fs::path& cluster, const fs::path& graph, worker& b,
-                      const std::string& expect_host, const std::string& logs) {
-  std::thread killer([&] {
-    if (!b.wait_for_log("deployed", 10s)) return;
-    std::this_thread::sleep_for(2s);
-    b.kill9();
-  });
-  process_options o;
-  o.deadline = 60s;
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
-  killer.join();
-  INFO(r.err, "\n", logs);
-  CHECK_FALSE(r.timed_out);
-  CHECK(r.status == 0);
-  CHECK(has(r.err, "moved: pace (host `b` -> `" + expect_host + "`; "));
-  CHECK(has(r.err, " values handled on `b` before)"));
-  CHECK(table_row(r.err, "numbers") == "numbers source.sequence 0 1500");
-  CHECK(table_row(r.err, "out") == "out sink.file 1500 0");
-  // Exact: every number once, in order (nothing lost with b, nothing produced twice by the replacement).
+// The run's output is exact: the sink got 1500 values and the file holds every number once, in order
+// (nothing lost with a host, nothing produced twice by a replacement).
+void check_numbers(const cluster_dir& d, const std::string& err) {
+  CHECK(table_row(err, "out") == "out sink.file 1500 0");
   std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
   std::string line, runs;  // "0-499 ..." : the file as runs of consecutive numbers, for the message
   std::int64_t count = 0, prev = -2, start = -1;
@@ -426,18 +411,62 @@ void kill_b_and_check(cluster_dir& d, const fs::path& cluster, const fs::path& g
   CHECK(in_order);
 }
 
+// A cluster file of hosts on 127.0.0.1 with 4 cpus each; `relay` ones carry the label role: relay.
+fs::path relay_cluster(const cluster_dir& d, const std::vector<std::tuple<std::string, int, bool>>& hosts) {
+  std::string text = "name: test\nhosts:\n";
+  for (const auto& [name, port, relay] : hosts)
+    text += "  - {name: " + name + ", address: tcp://127.0.0.1:" + std::to_string(port) + ", cpus: 4" +
+            (relay ? ", labels: {role: relay}" : "") + "}\n";
+  return d.write("cluster.yaml", text);
+}
+
+// Three workers a, b, c on loopback and their cluster file.
+struct three_workers {
+  explicit three_workers(const std::string& name) : d(name) {}
+  cluster_dir d;
+  int pa = free_port(), pb = free_port(), pc = free_port();
+  worker a{"a", pa, d.dir}, b{"b", pb, d.dir}, c{"c", pc, d.dir};
+  fs::path cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+};
+
+// `loom run GRAPH --cluster CLUSTER` (deadline `limit`) while `fault` runs beside it (kills, stops).
+loom::test::process_result run_with_fault(const fs::path& graph, const fs::path& cluster, std::function<void()> fault,
+                                          std::chrono::seconds limit = 60s) {
+  std::thread t(std::move(fault));
+  process_options o;
+  o.deadline = limit;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  t.join();
+  return r;
+}
+
+// Runs the graph with worker b killed (SIGKILL) 2 s into the run, ~500 values through pace and some in
+// flight on every link; checks that pace moved to `expect_host` and that the file is exactly 0..1499.
+void kill_b_and_check(cluster_dir& d, const fs::path& cluster, const fs::path& graph, worker& b,
+                      const std::string& expect_host, const std::string& logs) {
+  auto r = run_with_fault(graph, cluster, [&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    b.kill9();
+  });
+  INFO(r.err, "\n", logs);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 0);
+  CHECK(has(r.err, "moved: pace (host `b` -> `" + expect_host + "`; "));
+  CHECK(has(r.err, " values handled on `b` before)"));
+  CHECK(table_row(r.err, "numbers") == "numbers source.sequence 0 1500");
+  check_numbers(d, r.err);
+}
+
 }  // namespace
 
 TEST_CASE("a worker killed with SIGKILL mid-run: its stateless node moves next to a neighbour, output exact" *
           doctest::timeout(90)) {
-  cluster_dir d("move");
-  int pa = free_port(), pb = free_port(), pc = free_port();
-  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir);
-  auto cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+  three_workers w("move");
   // Pinned to b: the pin says where it starts; on b's loss it goes near its upstream (host a), where its
   // producer now hands it values in-process and its consumer's host c rewires to a.
-  auto graph = d.write("movable.yaml", movable_graph("{host: b}"));
-  kill_b_and_check(d, cluster, graph, b, "a", a.log() + "\n" + c.log());
+  auto graph = w.d.write("movable.yaml", movable_graph("{host: b}"));
+  kill_b_and_check(w.d, w.cluster, graph, w.b, "a", w.a.log() + "\n" + w.c.log());
 }
 
 TEST_CASE("a worker killed with SIGKILL mid-run: its stateless node moves to a spare host, output exact" *
@@ -445,14 +474,9 @@ TEST_CASE("a worker killed with SIGKILL mid-run: its stateless node moves to a s
   cluster_dir d("spare");
   int pa = free_port(), pb = free_port(), pc = free_port(), pd = free_port();
   worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir), spare("d", pd, d.dir);
-  auto host = [](const std::string& name, int port, const std::string& labels) {
-    return "  - {name: " + name + ", address: tcp://127.0.0.1:" + std::to_string(port) + ", cpus: 4" + labels + "}\n";
-  };
   // Only b and d are relays: pace starts on b and can only go to d, so both its producer's host (a) and
   // its consumer's host (c) send to it over the network again (a resends what it had not credited).
-  auto cluster = d.write("cluster.yaml", "name: test\nhosts:\n" + host("a", pa, "") +
-                                             host("b", pb, ", labels: {role: relay}") + host("c", pc, "") +
-                                             host("d", pd, ", labels: {role: relay}"));
+  auto cluster = relay_cluster(d, {{"a", pa, false}, {"b", pb, true}, {"c", pc, false}, {"d", pd, true}});
   auto graph = d.write("movable.yaml", movable_graph("{labels: {role: relay}}"));
   kill_b_and_check(d, cluster, graph, b, "d", a.log() + "\n" + c.log() + "\n" + spare.log());
 }
@@ -496,10 +520,8 @@ TEST_CASE("a spare host of a run with movable nodes ends with the run, ok or fai
 
 TEST_CASE("an agent that calls a tool moves off a killed worker; every task is answered once, in order" *
           doctest::timeout(90)) {
-  cluster_dir d("agent-move");
-  int pa = free_port(), pb = free_port(), pc = free_port();
-  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir);
-  auto cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+  three_workers w("agent-move");
+  auto&& [d, a, b, c, cluster] = std::tie(w.d, w.a, w.b, w.c, w.cluster);
   auto graph = d.write("agent.yaml", R"(graph: agent-move
 nodes:
   numbers: {kind: source.sequence, params: {count: 600}, placement: {host: a}}
@@ -518,15 +540,11 @@ nodes:
 edges:
   - numbers -> pace -> asker -> out
 )");
-  std::thread killer([&] {
+  auto r = run_with_fault(graph, cluster, [&] {
     if (!b.wait_for_log("deployed", 10s)) return;
     std::this_thread::sleep_for(2s);
     b.kill9();
   });
-  process_options o;
-  o.deadline = 60s;
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
-  killer.join();
   INFO(r.err, "\n", a.log(), "\n", c.log());
   CHECK(r.status == 0);
   CHECK(has(r.err, "moved: asker (host `b` -> `"));
@@ -549,12 +567,10 @@ edges:
 
 TEST_CASE("a worker hung with SIGSTOP: its node moves; when it wakes, what it still sends is dropped" *
           doctest::timeout(90)) {
-  cluster_dir d("move-stop");
-  int pa = free_port(), pb = free_port(), pc = free_port();
-  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir);
-  auto cluster = d.cluster({{"a", pa}, {"b", pb}, {"c", pc}});
+  three_workers w("move-stop");
+  auto&& [d, a, b, c, cluster] = std::tie(w.d, w.a, w.b, w.c, w.cluster);
   auto graph = d.write("movable.yaml", movable_graph("{host: b}"));
-  std::thread stopper([&] {
+  auto r = run_with_fault(graph, cluster, [&] {
     if (!b.wait_for_log("deployed", 10s)) return;
     std::this_thread::sleep_for(2s);
     b.signal(SIGSTOP);
@@ -562,21 +578,10 @@ TEST_CASE("a worker hung with SIGSTOP: its node moves; when it wakes, what it st
     std::this_thread::sleep_for(500ms);
     b.signal(SIGCONT);  // the old pace goes on where it stopped, with its old streams
   });
-  process_options o;
-  o.deadline = 60s;
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
-  stopper.join();
   INFO(r.err, "\n", a.log(), "\n", c.log(), "\n", b.log());
   CHECK(r.status == 0);
   CHECK(has(r.err, "moved: pace (host `b` -> `a`; "));
-  CHECK(table_row(r.err, "out") == "out sink.file 1500 0");
-  std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
-  std::string line;
-  std::int64_t n = 0;
-  bool in_order = true;
-  while (std::getline(lines, line)) in_order = in_order && line == std::to_string(n++);
-  CHECK(n == 1500);
-  CHECK(in_order);
+  check_numbers(d, r.err);
   CHECK(b.wait_for_log("abandoned", 15s));
 }
 
@@ -585,35 +590,23 @@ TEST_CASE("a node moved off a killed worker moves again when its new host is kil
   cluster_dir d("move-twice");
   int pa = free_port(), pb = free_port(), pc = free_port(), pd = free_port(), pe = free_port();
   worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir), spare1("d", pd, d.dir), spare2("e", pe, d.dir);
-  auto host = [](const std::string& name, int port, const std::string& labels) {
-    return "  - {name: " + name + ", address: tcp://127.0.0.1:" + std::to_string(port) + ", cpus: 4" + labels + "}\n";
-  };
-  auto relay = std::string(", labels: {role: relay}");
-  auto cluster = d.write("cluster.yaml", "name: test\nhosts:\n" + host("a", pa, "") + host("b", pb, relay) +
-                                             host("c", pc, "") + host("d", pd, relay) + host("e", pe, relay));
+  auto cluster = relay_cluster(
+      d, {{"a", pa, false}, {"b", pb, true}, {"c", pc, false}, {"d", pd, true}, {"e", pe, true}});
   auto graph = d.write("movable.yaml", movable_graph("{labels: {role: relay}}"));
-  std::thread killer([&] {
-    if (!b.wait_for_log("deployed", 10s)) return;
-    std::this_thread::sleep_for(2s);
-    b.kill9();
-    if (!spare1.wait_for_log("moved to host `d` (here)", 15s)) return;
-    std::this_thread::sleep_for(1500ms);
-    spare1.kill9();
-  });
-  process_options o;
-  o.deadline = 90s;
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
-  killer.join();
+  auto r = run_with_fault(
+      graph, cluster,
+      [&] {
+        if (!b.wait_for_log("deployed", 10s)) return;
+        std::this_thread::sleep_for(2s);
+        b.kill9();
+        if (!spare1.wait_for_log("moved to host `d` (here)", 15s)) return;
+        std::this_thread::sleep_for(1500ms);
+        spare1.kill9();
+      },
+      90s);
   INFO(r.err, "\n", a.log(), "\n", c.log(), "\n", spare2.log());
   CHECK(r.status == 0);
   CHECK(has(r.err, "moved: pace (host `b` -> `d`; "));
   CHECK(has(r.err, "moved: pace (host `d` -> `e`; "));
-  CHECK(table_row(r.err, "out") == "out sink.file 1500 0");
-  std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
-  std::string line;
-  std::int64_t n = 0;
-  bool in_order = true;
-  while (std::getline(lines, line)) in_order = in_order && line == std::to_string(n++);
-  CHECK(n == 1500);
-  CHECK(in_order);
+  check_numbers(d, r.err);
 }

@@ -116,6 +116,13 @@ struct slice {
   }
 };
 
+// src(0) -> fwd(1, movable) -> ...: the rest of the nodes and the edges in `rest`; capacity 4.
+std::string after_fwd(const std::string& rest) {
+  return "graph: t\ndefaults: {capacity: 4}\nnodes:\n  src: {kind: source.sequence}\n"
+         "  fwd: {kind: flow.forward, recover: replace}\n" +
+         rest;
+}
+
 local::batch_msg batch(local::link_id link, std::int64_t from, std::int64_t to, std::uint64_t first = local::no_index,
                        bool tagged = false) {
   local::batch_msg b{link, {}, first};
@@ -131,15 +138,7 @@ local::batch_msg batch(local::link_id link, std::int64_t from, std::int64_t to, 
 TEST_CASE("a movable instance tags its outputs, picks replicas by tag, and credits only what has left" *
           doctest::timeout(30)) {
   // src(0) -> fwd(1, here) -> out(2), out(3): capacity 4 everywhere.
-  slice s(R"(graph: t
-defaults: {capacity: 4}
-nodes:
-  src: {kind: source.sequence}
-  fwd: {kind: flow.forward, recover: replace}
-  out: {kind: test.collect, replicas: 2}
-edges: [src -> fwd, fwd -> out]
-)",
-          1);
+  slice s(after_fwd("  out: {kind: test.collect, replicas: 2}\nedges: [src -> fwd, fwd -> out]\n"), 1);
   auto& src = *s.remote[0];
   auto& out0 = *s.remote[2];
   auto& out1 = *s.remote[3];
@@ -187,17 +186,12 @@ edges: [src -> fwd, fwd -> out]
 TEST_CASE("a consumer drops what a replaced producer sends again and counts its old values out of the link" *
           doctest::timeout(30)) {
   // src(0) -> fwd(1, movable) -> mid(2, here) -> sink(3). mid can pass on only 2 values until sink credits.
-  slice s(R"(graph: t
-defaults: {capacity: 4}
-nodes:
-  src: {kind: source.sequence}
-  fwd: {kind: flow.forward, recover: replace}
-  mid: {kind: flow.forward}
+  slice s(after_fwd(R"(  mid: {kind: flow.forward}
   sink: {kind: test.collect}
 edges:
   - src -> fwd -> mid
   - {from: mid, to: sink, capacity: 2}
-)",
+)"),
           2);
   auto& fwd = *s.remote[1];
   auto& sink = *s.remote[3];
@@ -237,15 +231,8 @@ edges:
 
 TEST_CASE("a replaced producer whose stream had ended: its repeats and its second end of stream are dropped" *
           doctest::timeout(30)) {
-  slice s(R"(graph: t
-defaults: {capacity: 4}
-nodes:
-  src: {kind: source.sequence}
-  fwd: {kind: flow.forward, recover: replace}
-  out: {kind: test.collect}
-  other: {kind: source.sequence}
-edges: [src -> fwd, fwd -> out, other -> out.aux]
-)",
+  slice s(after_fwd("  out: {kind: test.collect}\n  other: {kind: source.sequence}\n"
+                    "edges: [src -> fwd, fwd -> out, other -> out.aux]\n"),
           2);
   s.send(1, 2, batch(0, 0, 3, local::no_index, true));
   s.send(1, 2, local::eos_msg{0});
