@@ -135,12 +135,11 @@ void check_replace(const graph& g, const node& n, const kind_spec& spec, diagnos
                                    n.kind));
   for (const auto& e : g.edges) {
     if (e.to.node != n.name) continue;
-    for (const auto& m : g.nodes)
-      if (m.name == e.from.node && m.replace)
-        diags.error(where, fmt::format("node `{}` is fed by `{}`, which has `recover: replace` too: two moving nodes "
-                                       "in a row are not supported yet",
-                                       n.name, m.name),
-                    "give one of them `recover: fail`");
+    if (const node* m = g.find(e.from.node); m != nullptr && m->replace)
+      diags.error(where, fmt::format("node `{}` is fed by `{}`, which has `recover: replace` too: two moving nodes "
+                                     "in a row are not supported yet",
+                                     n.name, m->name),
+                  "give one of them `recover: fail`");
   }
 }
 

@@ -300,19 +300,15 @@ class driver {
   void check_lost() {
     for (auto& w : workers_) {
       if (w.instances.empty() || w.lost || clock::now() - w.last_seen <= o_.heartbeat_timeout) continue;
-      std::string lost;
       std::vector<std::uint32_t> unfinished_ones;
       for (auto i : w.instances)
-        if (!done_[i] || cancelled_[i]) {
-          lost += (lost.empty() ? "" : ", ") + local::instance_name(dep_, i);
-          unfinished_ones.push_back(i);
-        }
-      if (lost.empty()) continue;
+        if (!done_[i] || cancelled_[i]) unfinished_ones.push_back(i);
+      if (unfinished_ones.empty()) continue;
       auto silent = std::chrono::duration<double>(clock::now() - w.last_seen).count();
       std::string why_not;
       if (replace(w, unfinished_ones, why_not)) continue;
       fail(fmt::format("worker `{}` at {} lost: no heartbeat for {:.1f} s; nodes lost: {}{}{}", w.host, w.address, silent,
-                       lost, links_lost(w), why_not.empty() ? "" : "; " + why_not));
+                       unfinished(w), links_lost(w), why_not.empty() ? "" : "; " + why_not));
       for (auto i : w.instances)
         if (!done_[i]) done_[i] = true, --remaining_;
       w.instances.clear();

@@ -482,14 +482,14 @@ class worker {
         tr::rewire_msg m;
         m.peer = here ? tr::peer_id{0} : peers[h];
         m.local = local;
-        for (std::uint32_t c = 0; c < where.size(); ++c) {
-          if (static_cast<int>(where[c]) != me || c == i) continue;
-          auto actor = adopted[c] ? adopted[c] : (c < all_actors.size() ? all_actors[c] : caf::actor{});
-          if (!actor) continue;
-          const auto& ins = plan->instances[c].in_links;
-          for (local::link_id l = 0; l < ins.size(); ++l)
-            if (ins[l].producer == i) m.consumers.push_back({actor, l, ins[l].remote});
-        }
+        for (const auto& port : plan->instances[i].out_ports)  // its consumers that live here
+          for (const auto& edge : port)
+            for (const auto& l : edge.links) {
+              auto c = l.consumer;
+              if (static_cast<int>(where[c]) != me) continue;
+              auto actor = adopted[c] ? adopted[c] : (c < all_actors.size() ? all_actors[c] : caf::actor{});
+              if (actor) m.consumers.push_back({actor, l.remote, plan->instances[c].in_links[l.remote].remote});
+            }
         caf::anon_send(stand_ins[i], std::move(m));
       }
       log(fmt::format("run {}: instance {} moved to host `{}`{}", r.id, i, d.plan.hosts[h].name,

@@ -85,13 +85,11 @@ bool inbox::replaced(link_id id) {
 }
 
 void inbox::grant_owed(caf::event_based_actor* self) {
-  defer_ = false;
   for (auto& l : links_)
     if (l.owed) {
       l.owed = false;
-      grant(self, l);
+      send_grant(self, l);
     }
-  defer_ = true;
 }
 
 std::optional<std::string> inbox::add_eos(link_id id) {
@@ -108,10 +106,14 @@ std::optional<std::string> inbox::add_eos(link_id id) {
 
 void inbox::grant(caf::event_based_actor* self, link& l) {
   if (l.consumed == 0) return;
-  if (defer_) {
+  if (defer_)
     l.owed = true;
-    return;
-  }
+  else
+    send_grant(self, l);
+}
+
+void inbox::send_grant(caf::event_based_actor* self, link& l) {
+  if (l.consumed == 0) return;
   self->send(l.producer, credit_msg{l.remote, l.consumed, l.producer_index});
   l.held -= l.consumed;
   l.consumed = 0;

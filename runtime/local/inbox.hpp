@@ -98,7 +98,8 @@ class inbox {
   };
   // Drops the values of `b` a movable producer sent before (its tags); returns how many.
   std::size_t drop_repeats(link& l, batch_msg& b);
-  void grant(caf::event_based_actor* self, link& l);
+  void grant(caf::event_based_actor* self, link& l);       // now, or owed (defer_grants)
+  void send_grant(caf::event_based_actor* self, link& l);  // now
 
   std::vector<link> links_;
   batch_pool* pool_ = nullptr;

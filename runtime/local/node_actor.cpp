@@ -316,42 +316,36 @@ class node_host final : public context {
   bool wire() {
     if (wired_) return true;
     wired_ = true;
-    const auto& actors = run_->actors;
     movable_ = me_.movable && run_->distributed;  // in one process there is no host to lose
+    // A movable instance says everything meant for other hosts through its egress, in order (its credits
+    // wait there for the acknowledgements of the outputs sent before them).
+    std::vector<caf::actor> routed;
     if (movable_) {
-      // Everything it says to other hosts goes through its egress, in order (credits wait there for the
-      // acknowledgements of the outputs sent before them); it tags its outputs; its credits wait for its
-      // outbox to empty.
-      auto targets = actors;
+      routed = run_->actors;
       auto egress = me_.index < run_->egress.size() ? run_->egress[me_.index] : caf::actor{};
       if (egress)
-        for (std::size_t i = 0; i < targets.size() && i < run_->remote.size(); ++i)
-          if (run_->remote[i]) targets[i] = egress;
-      out_.wire(me_, targets, *run_, pool_);
-      in_.wire(me_, targets, pool_);
-      out_.tag_lineage();
-      in_.defer_grants();
-      wire_tools(targets);
-      // Its calls' ids start at a random point: a late reply to the instance it replaced (after a move)
-      // must not match one of its own calls.
-      std::random_device rd;
-      next_call_ = ((std::uint64_t{rd()} << 32 | rd()) & ~std::uint64_t{0xFFFFFFFF}) | 1;
-    } else {
-      out_.wire(me_, actors, *run_, pool_);
-      in_.wire(me_, actors, pool_);
-      wire_tools(actors);
+        for (std::size_t i = 0; i < routed.size() && i < run_->remote.size(); ++i)
+          if (run_->remote[i]) routed[i] = egress;
     }
-    for (auto p : in_.initially_closed()) to_close_.push_back(p);
-    is_source_ = me_.input_names.empty() && !me_.is_tool;
-    return true;
-  }
-
-  void wire_tools(const std::vector<caf::actor>& actors) {
+    const auto& actors = movable_ ? routed : run_->actors;
+    out_.wire(me_, actors, *run_, pool_);
+    in_.wire(me_, actors, pool_);
     for (const auto& t : me_.tools) {
       tool_ref r{&t, {}, 0};
       for (auto i : t.instances) r.actors.push_back(actors[i]);
       tools_.push_back(std::move(r));
     }
+    if (movable_) {
+      out_.tag_lineage();   // its outputs carry their lineage
+      in_.defer_grants();   // its credits wait for its outbox to empty
+      // Its calls' ids start at a random point: a late reply to the instance it replaced (after a move)
+      // must not match one of its own calls.
+      std::random_device rd;
+      next_call_ = ((std::uint64_t{rd()} << 32 | rd()) & ~std::uint64_t{0xFFFFFFFF}) | 1;
+    }
+    for (auto p : in_.initially_closed()) to_close_.push_back(p);
+    is_source_ = me_.input_names.empty() && !me_.is_tool;
+    return true;
   }
 
   // Makes and starts the node once; a tool may be called before its start message arrives.

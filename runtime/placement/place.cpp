@@ -70,12 +70,9 @@ int planner::preferred_device(int n, int h) const {
 bool planner::forced_host(int n, int i, int& host, std::string& reason) {
   const auto& node = g_.nodes[n];
   host = -1;
-  if (node.place.host) {
-    host = c_.find(*node.place.host);
+  if (const std::string* pin = pin_of(node)) {
+    host = c_.find(*pin);
     reason = "pinned by placement.host";
-    // Moving off a lost host (replace): the pin said where the node starts; `recover: replace` lets it go on
-    // elsewhere (its labels still hold).
-    if (host >= 0 && !lost_.empty() && lost_[host]) host = -1;
   }
   for (int t : facts_[n].colocate) {
     int ti = i % g_.nodes[t].replicas;
@@ -85,7 +82,7 @@ bool planner::forced_host(int n, int i, int& host, std::string& reason) {
       diags_.error(node.field_where("colocate"),
                    fmt::format("node `{}` instance {} must share a host with `{}` instance {} (on `{}`), but is {} `{}`",
                                node.name, i, g_.nodes[t].name, ti, c_.hosts[th].name,
-                               node.place.host ? "pinned to" : "bound by another colocate to", c_.hosts[host].name));
+                               pin_of(node) ? "pinned to" : "bound by another colocate to", c_.hosts[host].name));
       return false;
     }
     host = th;

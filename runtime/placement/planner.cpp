@@ -114,13 +114,23 @@ void planner::index_nodes() {
 }
 
 // The hosts a node may use by `placement` (host and labels), shared between nodes that ask the same.
+const std::string* planner::pin_of(const graph::node& n) const {
+  if (!n.place.host) return nullptr;
+  // Moving off a lost host (replace): the pin said where the node starts; `recover: replace` lets it go on
+  // elsewhere, and only its labels still choose.
+  if (!lost_.empty())
+    if (int h = c_.find(*n.place.host); h >= 0 && lost_[h]) return nullptr;
+  return &*n.place.host;
+}
+
 int planner::candidate_list(const graph::node& n) {
-  if (!n.place.host && n.place.labels.empty()) return -1;
-  std::string key = (n.place.host ? *n.place.host : std::string()) + "|" + labels_text(n.place.labels);
+  const std::string* pin = pin_of(n);
+  if (!pin && n.place.labels.empty()) return -1;
+  std::string key = (pin ? *pin : std::string()) + "|" + labels_text(n.place.labels);
   if (auto it = list_ids_.find(key); it != list_ids_.end()) return it->second;
   std::vector<int> pool;
-  if (n.place.host) {
-    if (int h = c_.find(*n.place.host); h >= 0) pool.push_back(h);
+  if (pin) {
+    if (int h = c_.find(*pin); h >= 0) pool.push_back(h);
   } else {
     const std::vector<int>* smallest = nullptr;
     for (const auto& l : n.place.labels) {
@@ -346,9 +356,9 @@ plan make_plan(const graph::graph& g, const graph::kind_catalog& catalog, const 
 }
 
 plan planner::replace(const plan& current, const std::vector<char>& lost, const std::vector<int>& moving) {
-  index_nodes();
-  lost_ = lost;
+  lost_ = lost;  // before the facts: a pin to a lost host no longer narrows the candidates
   lost_.resize(c_.hosts.size(), 0);
+  index_nodes();
   std::vector<char> moves(current.instances.size(), 0);
   for (int k : moving) moves[k] = 1;
   for (std::size_t k = 0; k < current.instances.size() && k < plan_.instances.size(); ++k) {
@@ -358,15 +368,6 @@ plan planner::replace(const plan& current, const std::vector<char>& lost, const 
   }
   for (int k : moving) {
     const auto& was = current.instances[k];
-    const auto& node = g_.nodes[was.node];
-    if (node.place.host) {  // pinned to a lost host: only its labels still choose (forced_host says the same)
-      auto h = c_.find(*node.place.host);
-      if (h >= 0 && lost_[h]) {
-        auto unpinned = node;
-        unpinned.place.host.reset();
-        facts_[was.node].candidates = candidate_list(unpinned);
-      }
-    }
     if (!facts_[was.node].failed) place(was.node, was.instance);
   }
   make_links();

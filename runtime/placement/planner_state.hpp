@@ -62,6 +62,7 @@ class planner {
   // planner.cpp: facts, order, static checks, links.
   void index_nodes();
   int candidate_list(const graph::node& n);
+  const std::string* pin_of(const graph::node& n) const;  // its placement.host, unless that host is lost
   const list_maxima& maxima(int list, std::uint64_t gpu_memory);
   void check_node(int n);
   void check_spread_groups();

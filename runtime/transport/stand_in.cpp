@@ -14,8 +14,7 @@ namespace {
 // A movable instance's values on one of its in-links, kept until it credits them (to send them again to
 // its replacement), with the index of each batch's first value.
 struct kept_link {
-  std::uint32_t from = 0;  // the producer instance
-  caf::actor producer;     // and its actor here
+  caf::actor producer;     // its producer's actor here (what is sent again goes as sent by it)
   std::uint64_t next = 0;  // the index of the next value sent on the link
   std::deque<std::pair<std::uint64_t, std::vector<value>>> batches;
   bool eos = false;
@@ -88,8 +87,6 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       auto keep = [&](local::link_id link) -> kept_link& {
         auto& k = st.kept[link];
         k.producer = sender;
-        if (auto it = sender ? cfg.senders->find(sender.id()) : cfg.senders->end(); it != cfg.senders->end())
-          k.from = it->second;
         return k;
       };
       if (auto* b = std::get_if<local::batch_msg>(&msg)) {
