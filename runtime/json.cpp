@@ -5,6 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
 #include <stdexcept>
 
 namespace loom {
@@ -83,11 +87,35 @@ ojson tensor_json(const tensor& t) {
   return ojson{{"$tensor", j}};
 }
 
+// One element, checked: a number the dtype can hold (an out-of-range conversion would be undefined).
+template <class T, class J>
+T element(const J& e) {
+  if constexpr (std::is_integral_v<T>) {
+    if (!e.is_number_integer()) throw std::invalid_argument("$tensor: an integer tensor holds a non-integer");
+    if (e.is_number_unsigned()) {
+      auto u = e.template get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+        throw std::invalid_argument("$tensor: an element is out of its dtype's range");
+      return static_cast<T>(u);
+    }
+    auto i = e.template get<std::int64_t>();
+    if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max())
+      throw std::invalid_argument("$tensor: an element is out of its dtype's range");
+    return static_cast<T>(i);
+  } else {
+    if (!e.is_number()) throw std::invalid_argument("$tensor: an element is not a number");
+    auto d = e.template get<double>();
+    if (std::isfinite(d) && std::abs(d) > static_cast<double>(std::numeric_limits<T>::max()))
+      throw std::invalid_argument("$tensor: an element is out of its dtype's range");
+    return static_cast<T>(d);
+  }
+}
+
 template <class T, class J>
 tensor tensor_of(const J& data, std::vector<std::int64_t> shape) {
   std::vector<T> v;
   v.reserve(data.size());
-  for (const auto& e : data) v.push_back(e.template get<T>());
+  for (const auto& e : data) v.push_back(element<T>(e));
   auto t = tensor::from<T>(std::move(shape), v);
   return t;
 }
@@ -95,12 +123,21 @@ tensor tensor_of(const J& data, std::vector<std::int64_t> shape) {
 template <class J>
 value tensor_from_json(const J& j) {
   auto type = parse_dtype(j.at("dtype").template get<std::string>());
-  auto shape = j.at("shape").template get<std::vector<std::int64_t>>();
+  const auto& dims = j.at("shape");
   const auto& data = j.at("data");
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  if (!data.is_array() || static_cast<std::int64_t>(data.size()) != n)
-    throw std::invalid_argument("$tensor data does not match its shape");
+  if (!dims.is_array() || !data.is_array()) throw std::invalid_argument("$tensor shape and data must be arrays");
+  std::vector<std::int64_t> shape;
+  std::uint64_t n = 1;  // the element count, never past data.size() (no overflow)
+  for (const auto& d : dims) {
+    if (!d.is_number_integer() || (!d.is_number_unsigned() && d.template get<std::int64_t>() < 0))
+      throw std::invalid_argument("$tensor shape must hold non-negative integers");
+    auto u = d.template get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      throw std::invalid_argument("$tensor data does not match its shape");
+    shape.push_back(static_cast<std::int64_t>(u));
+    n = u == 0 ? 0 : (n > data.size() / u ? data.size() + 1 : n * u);
+  }
+  if (n != data.size()) throw std::invalid_argument("$tensor data does not match its shape");
   switch (type) {
     case dtype::f32: return value{tensor_of<float, J>(data, shape)};
     case dtype::f64: return value{tensor_of<double, J>(data, shape)};
@@ -110,19 +147,29 @@ value tensor_from_json(const J& j) {
   }
 }
 
+// Trees from read_json are at most hard_max_json_depth deep; this bounds the recursion for trees made in
+// code too (no input can exhaust the stack through from_json).
+constexpr int max_parse_depth = 512;
+
 template <class J>
-value parse(const J& j) {
+value parse(const J& j, int depth = 0) {
+  if (depth > max_parse_depth)
+    throw std::invalid_argument("JSON nested deeper than " + std::to_string(max_parse_depth) + " levels");
   switch (j.type()) {
     case J::value_t::null: return value{};
     case J::value_t::boolean: return value{j.template get<bool>()};
     case J::value_t::number_integer: return value{j.template get<std::int64_t>()};
-    case J::value_t::number_unsigned: return value{static_cast<std::int64_t>(j.template get<std::uint64_t>())};
+    case J::value_t::number_unsigned: {  // above INT64_MAX: the nearest double, never a wrapped negative
+      auto u = j.template get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return value{static_cast<double>(u)};
+      return value{static_cast<std::int64_t>(u)};
+    }
     case J::value_t::number_float: return value{j.template get<double>()};
     case J::value_t::string: return value{j.template get<std::string>()};
     case J::value_t::array: {
       value_list l;
       l.reserve(j.size());
-      for (const auto& e : j) l.push_back(parse(e));
+      for (const auto& e : j) l.push_back(parse(e, depth + 1));
       return value{std::move(l)};
     }
     case J::value_t::object: {
@@ -131,7 +178,7 @@ value parse(const J& j) {
       if (j.size() == 1 && j.contains("$tensor") && j["$tensor"].is_object()) return tensor_from_json(j["$tensor"]);
       value_map m;
       m.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) m.emplace_back(it.key(), parse(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it) m.emplace_back(it.key(), parse(it.value(), depth + 1));
       return value{std::move(m)};
     }
     default: return value{};

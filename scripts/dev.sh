@@ -70,14 +70,17 @@ kinds_doc() {  # the reference of every built-in kind, as `loom inspect` prints 
 # message, from today's encoder), then add to the repository's corpus the inputs that reached new coverage,
 # so that committing tests/fuzz/corpus makes the next run start from there. A crash fails and keeps its input.
 fuzz() {
-  local seconds=${LOOM_FUZZ_SECONDS:-120}
-  echo "== fuzzing the graph loader and validator, the wire decoder, the MCP server and the receive boundary of a live worker slice, ${seconds}s each (ASan+UBSan)"
-  build fuzz fuzz_graph fuzz_wire fuzz_mcp fuzz_slice fuzz_wire_seeds
-  mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp build-fuzz/corpus-slice
+  local seconds=${LOOM_FUZZ_SECONDS:-90}
+  echo "== fuzzing the graph loader and validator, the wire decoder, the MCP server, the receive boundary of a live worker slice, the JSON reader (a jsonl line) and a model server's reply, ${seconds}s each (ASan+UBSan)"
+  build fuzz fuzz_graph fuzz_wire fuzz_mcp fuzz_slice fuzz_jsonl fuzz_llm_reply fuzz_wire_seeds
+  mkdir -p build-fuzz/corpus-graph build-fuzz/corpus-wire build-fuzz/corpus-mcp build-fuzz/corpus-slice \
+    build-fuzz/corpus-jsonl build-fuzz/corpus-llm_reply
   cp configs/*.yaml tests/configs/broken/*.yaml build-fuzz/corpus-graph/
   build-fuzz/bin/fuzz_wire_seeds build-fuzz/corpus-wire
   cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
-  for target in graph wire mcp slice; do
+  cp tests/fuzz/jsonl_seeds/* build-fuzz/corpus-jsonl/
+  cp tests/fuzz/llm_reply_seeds/* build-fuzz/corpus-llm_reply/
+  for target in graph wire mcp slice jsonl llm_reply; do
     local seeds=tests/fuzz/corpus/$target work=build-fuzz/corpus-$target
     mkdir -p "$seeds"
     if ! build-fuzz/bin/fuzz_$target -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \

@@ -73,6 +73,13 @@ struct http_options {
 // Throws std::invalid_argument for a base_url it cannot use, or an api_key_env that is not set.
 std::unique_ptr<backend> make_http_backend(const http_options& options);
 
+// A 2xx chat-completions reply as the http backend reads it: one JSON body, or server-sent events when
+// `sse`; every JSON text in it through the shared reader (runtime/json_reader.hpp). Each tool call gets an
+// id when it has none and its arguments parsed (or `arguments_error`: the model is told). Throws
+// std::runtime_error for a reply it cannot use (the caller reports "malformed response: ..."). Its own
+// entry point so that the fuzzer (tests/fuzz/fuzz_llm_reply.cpp) reaches exactly what a server's reply does.
+chat_reply read_chat_reply(const std::string& body, bool sse);
+
 // `rules` is the node's `rules` param (a list of maps; see scripted_backend.cpp). `node` names the node in
 // errors; `role` fills {{role}}. Throws std::invalid_argument naming the rule and field for a bad rule.
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role);

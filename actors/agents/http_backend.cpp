@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/agents/backend.hpp"
+#include "runtime/json_reader.hpp"
 #include "runtime/observe/metrics.hpp"
 #include "runtime/observe/trace.hpp"
 
@@ -21,6 +22,9 @@ namespace loom::agents {
 namespace {
 
 using ojson = nlohmann::ordered_json;
+
+// The most of one reply (a whole body or a whole stream) an agent reads: the shared reader's size limit.
+constexpr std::size_t max_reply_bytes = json_limits{}.max_bytes;
 
 std::string excerpt(std::string s, std::size_t n = 200) {
   for (auto& c : s)
@@ -49,10 +53,16 @@ ojson to_wire(const chat_message& m) {
 // Parses a call's JSON-string arguments; a model that sends bad JSON gets the reason back as a tool error.
 void parse_arguments(tool_call& c) {
   if (c.raw_arguments.find_first_not_of(" \t\r\n") == std::string::npos) c.raw_arguments = "{}";
-  auto parsed = ojson::parse(c.raw_arguments, nullptr, false);
-  if (parsed.is_discarded())
-    c.arguments_error = fmt::format("malformed arguments (not JSON): {}", excerpt(c.raw_arguments, 120));
-  else if (!parsed.is_object())
+  ojson parsed;
+  try {
+    parsed = read_json(c.raw_arguments, "the tool call's arguments");
+  } catch (const json_error& e) {
+    c.arguments_error = e.type == json_error::kind::syntax
+                            ? fmt::format("malformed arguments (not JSON): {}", excerpt(c.raw_arguments, 120))
+                            : fmt::format("malformed arguments ({}): {}", e.reason, excerpt(c.raw_arguments, 120));
+    return;
+  }
+  if (!parsed.is_object())
     c.arguments_error = fmt::format("malformed arguments (not a JSON object): {}", excerpt(c.raw_arguments, 120));
   else
     c.arguments = std::move(parsed);
@@ -89,9 +99,19 @@ void read_usage(const ojson& j, chat_reply& r) {
     r.output_tokens = u["completion_tokens"].get<std::int64_t>();
 }
 
+// A reply or one event of a stream, through the shared reader (its depth and size limits); what the model
+// server sent wrong becomes a bad_response: "not JSON: <excerpt>" or the limit it broke.
+ojson read_reply(const std::string& text, const char* not_json) {
+  try {
+    return read_json(text, "the reply");
+  } catch (const json_error& e) {
+    if (e.type == json_error::kind::syntax) throw bad_response(fmt::format("{}: {}", not_json, excerpt(text)));
+    throw bad_response(e.what());
+  }
+}
+
 chat_reply parse_completion(const std::string& body) {
-  auto j = ojson::parse(body, nullptr, false);
-  if (j.is_discarded()) throw bad_response(fmt::format("not JSON: {}", excerpt(body)));
+  auto j = read_reply(body, "not JSON");
   const auto& choices = field(j, "choices", "the reply");
   if (!choices.is_array() || choices.empty()) throw bad_response("`choices` is not a non-empty array");
   const auto& message = field(choices[0], "message", "choices[0]");
@@ -130,8 +150,7 @@ chat_reply parse_stream(const std::string& body) {
       done = true;
       break;
     }
-    auto j = ojson::parse(data, nullptr, false);
-    if (j.is_discarded()) throw bad_response(fmt::format("an event is not JSON: {}", excerpt(data)));
+    auto j = read_reply(data, "an event is not JSON");
     if (j.contains("error")) throw bad_response(fmt::format("the stream reported an error: {}", excerpt(j["error"].dump())));
     any = true;
     read_usage(j, r);  // the last event has it, when the server sends it
@@ -328,10 +347,30 @@ class http_backend final : public backend {
     httplib::Headers headers{{"Accept", o_.stream ? "text/event-stream" : "application/json"}};
     if (!auth_.empty()) headers.emplace("Authorization", auth_);
     if (spans_ != nullptr) headers.emplace("traceparent", traceparent_);
+    // The reply is read into a bounded buffer: a server that sends more than the reader's limit is cut off
+    // there (one bad reply, never a process that buffers without end).
+    httplib::Request req;
+    req.method = "POST";
+    req.path = at_.path;
+    req.headers = std::move(headers);
+    req.body = body;
+    req.set_header("Content-Type", "application/json");
+    std::string reply;
+    bool too_big = false;
+    req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+      if (reply.size() + n > max_reply_bytes) return !(too_big = true);
+      reply.append(data, n);
+      return true;
+    };
     auto started = std::chrono::steady_clock::now();
-    auto res = client.Post(at_.path, headers, body, "application/json");
+    auto res = client.send(req);
     seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    auto out = finish(res, started);
+    if (res) res->body = std::move(reply);
+    auto out = too_big ? outcome{std::nullopt,
+                                 fmt::format("malformed response: the reply is longer than {} bytes", max_reply_bytes),
+                                 false}
+                       : finish(res, started);
+    if (too_big) status_ = "malformed";
     // One registry lookup per LLM request (milliseconds to seconds each), not per message.
     observe::metrics()
         .get_counter("loom_agent_llm_requests_total",
@@ -361,14 +400,9 @@ class http_backend final : public backend {
     try {
       // A server that ignores `stream` answers with one JSON body; take it as it is.
       bool sse = o_.stream && res->get_header_value("Content-Type").find("application/json") == std::string::npos;
-      auto reply = sse ? parse_stream(res->body) : parse_completion(res->body);
+      auto reply = read_chat_reply(res->body, sse);
       if (reply.input_tokens > 0) prompt_tokens_.add(static_cast<std::uint64_t>(reply.input_tokens));
       if (reply.output_tokens > 0) completion_tokens_.add(static_cast<std::uint64_t>(reply.output_tokens));
-      for (std::size_t i = 0; i < reply.tool_calls.size(); ++i) {
-        auto& c = reply.tool_calls[i];
-        if (c.id.empty()) c.id = fmt::format("call_{}", i);
-        parse_arguments(c);
-      }
       return {std::move(reply), {}, false};
     } catch (const bad_response& e) {
       status_ = "malformed";
@@ -396,6 +430,16 @@ class http_backend final : public backend {
 };
 
 }  // namespace
+
+chat_reply read_chat_reply(const std::string& body, bool sse) {
+  auto reply = sse ? parse_stream(body) : parse_completion(body);
+  for (std::size_t i = 0; i < reply.tool_calls.size(); ++i) {
+    auto& c = reply.tool_calls[i];
+    if (c.id.empty()) c.id = fmt::format("call_{}", i);
+    parse_arguments(c);
+  }
+  return reply;
+}
 
 std::unique_ptr<backend> make_http_backend(const http_options& options) {
   return std::make_unique<http_backend>(options);

@@ -20,11 +20,13 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include "actors/agents/agent_loop.hpp"
 #include "actors/agents/backend.hpp"
 #include "actors/kinds.hpp"
 #include "runtime/json.hpp"
+#include "runtime/json_reader.hpp"
 
 namespace loom::actors {
 namespace {
@@ -103,15 +105,23 @@ prompt read_input(const value& v) {
 // The planner's tasks in `text`: JSON (maybe in a ```json fence, maybe with prose around it) holding an
 // array of {role, task} or strings, itself or as its `tasks` field. Anything else: no tasks.
 std::vector<value> planned_tasks(const std::string& text) {
-  auto parse = [](std::string_view s) { return ojson::parse(s.begin(), s.end(), nullptr, false); };
-  auto j = parse(text);
-  if (j.is_discarded()) {
+  // The model's text goes through the shared reader (its depth and size limits): what it refuses is no plan.
+  auto parse = [](std::string_view s) -> std::optional<ojson> {
+    try {
+      return read_json(s, "the planner's reply");
+    } catch (const json_error&) {
+      return std::nullopt;
+    }
+  };
+  auto parsed = parse(text);
+  if (!parsed) {
     auto open = text.find_first_of("{[");
     auto close = text.find_last_of("}]");
     if (open == std::string::npos || close == std::string::npos || close < open) return {};
-    j = parse(std::string_view(text).substr(open, close - open + 1));
-    if (j.is_discarded()) return {};
+    parsed = parse(std::string_view(text).substr(open, close - open + 1));
+    if (!parsed) return {};
   }
+  const ojson& j = *parsed;
   const ojson* items = j.is_array() ? &j : j.is_object() && j.contains("tasks") ? &j["tasks"] : nullptr;
   if (items == nullptr || !items->is_array()) return {};
   std::vector<value> tasks;

@@ -19,6 +19,7 @@
 
 #include "actors/agents/backend.hpp"
 #include "runtime/json.hpp"
+#include "runtime/json_reader.hpp"
 
 namespace loom::agents {
 namespace {
@@ -267,8 +268,11 @@ class scripted_backend final : public backend {
       if (messages[i].role != "tool") continue;
       auto name = names.find(messages[i].tool_call_id);
       if (name == names.end()) continue;
-      auto parsed = ojson::parse(messages[i].content, nullptr, false);
-      results[name->second] = parsed.is_discarded() ? ojson(messages[i].content) : std::move(parsed);
+      try {  // a tool's result as JSON, through the shared reader; anything it refuses stays a string
+        results[name->second] = read_json(messages[i].content, "a tool result");
+      } catch (const json_error&) {
+        results[name->second] = ojson(messages[i].content);
+      }
     }
     return results;
   }

@@ -2,23 +2,26 @@
 //   outputs: out (string per line, or any value per JSON line)
 //   params:  path (string, required), format (string, default "lines", one of lines|jsonl)
 // lines: each line as a string, without its "\n" or "\r\n". jsonl: each non-blank line parsed as JSON
-// (loom::from_json). Errors: "cannot open PATH: REASON" at start, "cannot read PATH: REASON", and
-// "PATH:LINE: invalid JSON: ..." for a bad jsonl line.
+// (the shared reader, runtime/json_reader.hpp: at most 64 levels deep; integers above INT64_MAX become
+// doubles). A line is at most 16 MiB. Errors: "cannot open PATH: REASON" at start, "cannot read PATH: REASON",
+// "PATH:LINE: invalid JSON: ... (column C)", "PATH:LINE: arrays and objects are nested deeper than 64
+// levels (column C)" and "PATH:LINE: the line is longer than 16777216 bytes".
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
 #include "actors/kinds.hpp"
-#include "runtime/json.hpp"
+#include "runtime/json_reader.hpp"
 
 namespace loom::actors {
 namespace {
+
+constexpr std::size_t max_line_bytes = json_limits{}.max_bytes;
 
 struct file_closer {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -73,7 +76,11 @@ class file_source final : public node {
     while (std::fgets(chunk, sizeof chunk, file_.get()) != nullptr) {
       any = true;
       line_ += chunk;
-      if (!line_.empty() && line_.back() == '\n') break;
+      bool ended = !line_.empty() && line_.back() == '\n';
+      if (line_.size() - (ended ? 1 : 0) > max_line_bytes)  // never buffer a line without bound
+        throw std::runtime_error(
+            fmt::format("{}:{}: the line is longer than {} bytes", path_, line_no_ + 1, max_line_bytes));
+      if (ended) break;
     }
     if (std::ferror(file_.get()))
       throw std::runtime_error(fmt::format("cannot read {}: {}", path_, std::strerror(errno)));
@@ -85,11 +92,9 @@ class file_source final : public node {
   }
 
   value parse_line() const {
-    try {
-      return from_json(nlohmann::ordered_json::parse(line_));
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(fmt::format("{}:{}: invalid JSON: {}", path_, line_no_, e.what()));
-    }
+    // The shared reader's limits (docs/limits.md): 64 levels deep, 16 MiB a line; its error reads
+    // "PATH:LINE: invalid JSON: ... (column C)" or "PATH:LINE: arrays and objects are nested deeper than ...".
+    return read_json_value(line_, fmt::format("{}:{}", path_, line_no_));
   }
 
   std::string path_;

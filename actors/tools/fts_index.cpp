@@ -1,6 +1,8 @@
 // actors/tools/fts_index.cpp: the SQLite FTS5 index behind tool.retrieve (see fts_index.hpp).
 #include "actors/tools/fts_index.hpp"
 
+#include "runtime/json_reader.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -67,8 +69,14 @@ void read_jsonl(const std::filesystem::path& file, std::vector<passage>& out) {
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (trim(line).empty()) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("text") || !j["text"].is_string())
+    nlohmann::json j;
+    try {
+      j = read_json_unordered(line, "line");
+    } catch (const json_error& e) {
+      throw std::runtime_error(fmt::format("retrieve: {}:{}: expected a JSON object with a string `text` ({})",
+                                           file.string(), n, e.reason));
+    }
+    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
       throw std::runtime_error(fmt::format("retrieve: {}:{}: expected a JSON object with a string `text`", file.string(), n));
     std::string source = j.contains("source") && j["source"].is_string() ? j["source"].get<std::string>()
                                                                          : fmt::format("{}:{}", file.filename().string(), n);

@@ -37,6 +37,7 @@ json client::request(const std::string& method, json params, std::chrono::millis
   json id = next_id_++;
   t_->send(jsonrpc::request(id, method, std::move(params)));
   auto deadline = clock::now() + timeout;
+  std::string refused;  // why the last message that was not JSON-RPC was ignored: the answer may have been it
   for (;;) {
     auto text = t_->receive(deadline);
     if (!text) {
@@ -46,8 +47,9 @@ json client::request(const std::string& method, json params, std::chrono::millis
         t_->send(jsonrpc::notification("notifications/cancelled",
                                        json{{"requestId", id}, {"reason", fmt::format("timed out after {} ms",
                                                                                       timeout.count())}}));
-      throw protocol_error(fmt::format("{}: `{}` timed out after {} ms{}", t_->describe(), method, timeout.count(),
-                                       cancel ? " (cancelled)" : ""));
+      throw protocol_error(fmt::format("{}: `{}` timed out after {} ms{}{}", t_->describe(), method, timeout.count(),
+                                       cancel ? " (cancelled)" : "",
+                                       refused.empty() ? "" : "; the server sent a message loom refused: " + refused));
     }
     jsonrpc::message m;
     try {
@@ -55,6 +57,7 @@ json client::request(const std::string& method, json params, std::chrono::millis
     } catch (const jsonrpc::error& e) {
       spdlog::warn("{}: ignoring a message that is not JSON-RPC ({}): {}", t_->describe(), e.what(),
                    text->substr(0, 200));
+      refused = e.what();
       continue;
     }
     if ((m.type == jsonrpc::kind::response || m.type == jsonrpc::kind::error_response) && m.id == id) {

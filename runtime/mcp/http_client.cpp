@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "runtime/json_reader.hpp"
+
 namespace loom::mcp {
 namespace {
 
@@ -125,7 +127,13 @@ class http_client_transport final : public transport {
 
   void deliver(std::string text) {
     // The negotiated revision, from the initialize result, goes in a header of every later request.
-    auto j = nlohmann::json::parse(text, nullptr, false);
+    // Through the shared reader: a message it refuses has no version to read here, and jsonrpc::parse
+    // refuses it again, with the reason, where the client takes it.
+    nlohmann::json j;
+    try {
+      j = read_json_unordered(text, "message");
+    } catch (const json_error&) {
+    }
     std::lock_guard lock(mu_);
     if (j.is_object() && j.contains("result") && j["result"].is_object() && j["result"].contains("protocolVersion") &&
         j["result"]["protocolVersion"].is_string() && version_.empty())

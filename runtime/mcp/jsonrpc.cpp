@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "runtime/json_reader.hpp"
+
 namespace loom::jsonrpc {
 
 json request(const json& id, const std::string& method, json params) {
@@ -59,12 +61,18 @@ message classify(const json& m) {
 }
 
 json parse(std::string_view text) {
-  if (text.size() > max_message_bytes)
-    throw error(parse_error, fmt::format("message of {} bytes is over the limit of {} bytes", text.size(),
-                                         max_message_bytes));
-  json j = json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded()) throw error(parse_error, "parse error: the message is not valid JSON");
-  return j;
+  // The shared reader: its depth limit (64) and this transport's size limit, checked while parsing.
+  json_limits limits;
+  limits.max_bytes = max_message_bytes;
+  try {
+    return read_json(text, "message", limits);
+  } catch (const json_error& e) {
+    if (e.type == json_error::kind::too_big)
+      throw error(parse_error, fmt::format("message of {} bytes is over the limit of {} bytes", text.size(),
+                                           max_message_bytes));
+    if (e.type == json_error::kind::syntax) throw error(parse_error, "parse error: the message is not valid JSON");
+    throw error(parse_error, "parse error: in the message, " + e.reason);
+  }
 }
 
 }  // namespace loom::jsonrpc

@@ -2,6 +2,8 @@
 // JSON, OTLP/HTTP JSON with its POST).
 #include "runtime/observe/trace.hpp"
 
+#include "runtime/json_reader.hpp"
+
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -228,9 +230,16 @@ std::string to_json(const host_spans& h) {
 }
 
 host_spans host_spans_from_json(std::string_view text) {
-  auto j = json::parse(text, nullptr, false);
   auto bad = [](const std::string& what) { return std::invalid_argument("spans from a worker: " + what); };
-  if (j.is_discarded() || !j.is_object()) throw bad("not a JSON object");
+  json j;
+  try {
+    json_limits limits;
+    limits.max_bytes = text.size();  // bounded by the wire's frame limit
+    j = read_json(text, "spans", limits);
+  } catch (const json_error& e) {
+    throw bad(e.what());
+  }
+  if (!j.is_object()) throw bad("not a JSON object");
   auto get = [&](const json& o, const char* key, json::value_t type) -> const json& {
     if (!o.contains(key)) throw bad(fmt::format("no `{}`", key));
     const auto& v = o[key];

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "runtime/json.hpp"
+#include "runtime/json_reader.hpp"
 
 namespace loom::serve {
 namespace {
@@ -47,34 +48,20 @@ std::variant<std::string, request_error> content_text(const json& content, const
 
 }  // namespace
 
-std::optional<std::size_t> too_deep(std::string_view body, std::size_t max_depth) {
-  std::size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    char c = body[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return i;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return std::nullopt;
-}
-
 std::variant<chat_request, request_error> parse_chat_request(std::string_view body) {
-  if (auto at = too_deep(body))
-    return request_error{400,
-                         fmt::format("the request body nests arrays and objects more than {} deep (at byte {})",
-                                     max_json_depth, *at),
-                         std::nullopt};
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) return request_error{400, "the request body is not valid JSON", std::nullopt};
+  json_limits limits;
+  limits.max_bytes = body.size();  // bounded already, by the listener's --max-body
+  json j;
+  try {
+    j = read_json_unordered(body, "the request body", limits);
+  } catch (const json_error& e) {
+    if (e.type == json_error::kind::too_deep)
+      return request_error{400,
+                           fmt::format("the request body nests arrays and objects more than {} deep (at byte {})",
+                                       limits.max_depth, e.offset),
+                           std::nullopt};
+    return request_error{400, "the request body is not valid JSON", std::nullopt};
+  }
   if (!j.is_object())
     return request_error{400, fmt::format("the request body must be a JSON object, not {}", json_type(j)),
                          std::nullopt};

@@ -31,15 +31,9 @@ struct request_error {
   std::optional<std::string> param;  // the offending field, e.g. "messages[2].content"
 };
 
-// Arrays and objects nested deeper than this make a request body a 400, found by a scan of the bytes
-// before any JSON value is built.
-inline constexpr std::size_t max_json_depth = 64;
-
-// The byte offset where `body` opens its (max_depth+1)-th nested array or object, if it does; strings
-// (and the escapes in them) are skipped. O(size), no allocation.
-std::optional<std::size_t> too_deep(std::string_view body, std::size_t max_depth = max_json_depth);
-
-// Parses the body of POST /v1/chat/completions (nesting checked first with too_deep()).
+// Parses the body of POST /v1/chat/completions with the shared reader (runtime/json_reader.hpp): arrays and
+// objects nested deeper than 64 make it a 400 before any tree that deep exists. The body's size is the
+// listener's limit (--max-body), checked before it is read.
 std::variant<chat_request, request_error> parse_chat_request(std::string_view body);
 
 // {"error": {"message", "type", "param", "code": null}}

@@ -152,6 +152,36 @@ TEST_SUITE("source.file" * doctest::timeout(10)) {
     CHECK_THROWS_WITH_AS(n.pull(), doctest::Contains(where.c_str()), std::runtime_error);
   }
 
+  TEST_CASE("jsonl: a line nested 50,000 deep fails naming the file, line and column (no crash)") {
+    loom::test::temp_dir dir;
+    auto path = dir.write("deep.jsonl", "1\n" + std::string(50'000, '[') + std::string(50'000, ']') + "\n");
+    running n("source.file", {{"path", path}, {"format", "jsonl"}});
+    n.start();
+    std::string message = path + ":2: arrays and objects are nested deeper than 64 levels (column 65)";
+    CHECK_THROWS_WITH_AS(n.pull(), message.c_str(), std::runtime_error);
+  }
+
+  TEST_CASE("jsonl: an integer above INT64_MAX is read as a double, never wrapped to -1") {
+    loom::test::temp_dir dir;
+    auto path = dir.write("big.jsonl", "18446744073709551615\n");
+    running n("source.file", {{"path", path}, {"format", "jsonl"}});
+    n.start();
+    n.pull();
+    auto out = n.out();
+    REQUIRE(out.size() == 1);
+    REQUIRE(out[0].is_float());
+    CHECK(out[0].as_float() == 18446744073709551615.0);
+  }
+
+  TEST_CASE("a line longer than 16 MiB fails naming the file and line, without buffering the rest") {
+    loom::test::temp_dir dir;
+    auto path = dir.write("long.txt", "short\n" + std::string((16u << 20) + 10, 'x') + "\n");
+    running n("source.file", {{"path", path}});
+    n.start();
+    std::string message = path + ":2: the line is longer than 16777216 bytes";
+    CHECK_THROWS_WITH_AS(while (n.pull()) {}, message.c_str(), std::runtime_error);
+  }
+
   TEST_CASE("a missing file fails at start naming the path and the reason") {
     loom::test::temp_dir dir;
     running n("source.file", {{"path", dir.file("missing.txt")}});

@@ -427,3 +427,27 @@ edges: [tasks -> agent, agent -> out]
   CHECK(agent_out == sink_in);
   CHECK(server.bodies().size() == 8);  // 3 tasks x 2 calls, plus the failed task's first call again and its failure
 }
+
+TEST_CASE("a model's reply nested 100,000 deep, or tool-call arguments nested so, is refused by the shared reader") {
+  std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  // The whole reply: a malformed response naming the limit, never a crash.
+  CHECK_THROWS_WITH_AS(loom::agents::read_chat_reply(R"({"choices": [{"message": {"content": )" + deep + "}}]}", false),
+                       doctest::Contains("nested deeper than 64 levels"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(loom::agents::read_chat_reply("data: " + deep + "\n\ndata: [DONE]\n\n", true),
+                       doctest::Contains("nested deeper than 64 levels"), std::runtime_error);
+  // A tool call's arguments: the model is told why (a tool error), the run goes on.
+  ojson reply = {{"choices",
+                  {{{"message",
+                     {{"role", "assistant"},
+                      {"tool_calls",
+                       {{{"id", "c1"},
+                         {"type", "function"},
+                         {"function", {{"name", "calc"}, {"arguments", R"({"a": )" + deep + "}"}}}}}}}}}}}};
+  auto r = loom::agents::read_chat_reply(reply.dump(), false);
+  REQUIRE(r.tool_calls.size() == 1);
+  CHECK(r.tool_calls[0].arguments_error.rfind("malformed arguments (arrays and objects are nested deeper than 64 levels)", 0) == 0);
+  // An integer above INT64_MAX in the arguments is a double, not a wrapped negative number.
+  reply["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = R"({"n": 18446744073709551615})";
+  auto big = loom::agents::read_chat_reply(reply.dump(), false);
+  CHECK(big.tool_calls[0].arguments["n"].is_number_float());
+}

@@ -502,3 +502,22 @@ TEST_CASE("mcp::client against server-everything: negotiation, the tool list, pr
   auto bad = c.call_tool("get-sum", {{"a", "x"}, {"b", 1}}, std::chrono::seconds(10));
   CHECK(bad.is_error);
 }
+
+TEST_CASE("mcp::client: an initialize result nested 200,000 deep is refused by name, never a crash") {
+  // A server that answers every request with a result nested far past the reader's limit.
+  std::string script =
+      "import sys, json\n"
+      "for line in sys.stdin:\n"
+      "    m = json.loads(line)\n"
+      "    if 'id' in m:\n"
+      "        sys.stdout.write('{\"jsonrpc\":\"2.0\",\"id\":' + json.dumps(m['id']) + ',\"result\":' +\n"
+      "                         '[' * 200000 + ']' * 200000 + '}\\n')\n"
+      "        sys.stdout.flush()\n";
+  auto t = std::make_unique<loom::mcp::child_transport>(
+      loom::mcp::process_options{{"python3", "-c", script}, {}, ""});
+  loom::mcp::client c(std::move(t));
+  CHECK_THROWS_WITH_AS(c.initialize(std::chrono::seconds(3)),
+                       doctest::Contains("the server sent a message loom refused: parse error: in the message, arrays "
+                                         "and objects are nested deeper than 64 levels"),
+                       loom::mcp::protocol_error);
+}

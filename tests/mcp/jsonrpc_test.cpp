@@ -60,6 +60,19 @@ TEST_CASE("jsonrpc: malformed messages are invalid requests, bad text a parse er
   CHECK(code == rpc::parse_error);
 }
 
+TEST_CASE("jsonrpc: a message nested 300,000 deep is a parse error naming the limit, never a crash") {
+  std::string deep = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":)" + std::string(300'000, '[') +
+                     std::string(300'000, ']') + "}}";
+  try {
+    rpc::parse(deep);
+    FAIL("parsed");
+  } catch (const rpc::error& err) {
+    CHECK(err.code == rpc::parse_error);
+    CHECK(std::string(err.what()) == "parse error: in the message, arrays and objects are nested deeper than 64 levels");
+  }
+  CHECK(rpc::parse(std::string(60, '[') + std::string(60, ']')).is_array());
+}
+
 TEST_CASE("offered tool names: NODE__TOOL with characters outside [A-Za-z0-9_-] replaced") {
   CHECK(loom::agents::offered_tool_name("fs", "read_file") == "fs__read_file");
   CHECK(loom::agents::offered_tool_name("everything", "get-sum") == "everything__get-sum");
