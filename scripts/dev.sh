@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev libopenblas-dev
@@ -44,8 +44,19 @@ deps() {
   fi
 }
 
+# ccache keeps compiled objects between builds and checkouts of this machine (a fresh clone compiles only what
+# changed since any earlier build). Paths are taken relative to the checkout, so clones in other folders share
+# the cache; a cache miss just compiles. LOOM_CCACHE=0 turns it off.
+use_ccache() {  # after deps(), which installs it
+  if [ "${LOOM_CCACHE:-1}" = 1 ] && command -v ccache >/dev/null; then
+    export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+    export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  fi
+}
+
 build() {  # build PRESET [TARGET...]
   local preset=$1; shift
+  use_ccache
   cmake --preset "$preset" >/dev/null  # quick when configured; keeps the preset's options (release and ci share build/)
   if [ $# -gt 0 ]; then cmake --build --preset "$preset" --target "$@"; else cmake --build --preset "$preset"; fi
 }
