@@ -87,12 +87,12 @@ std::vector<std::shared_ptr<http_endpoint::session>> http_endpoint::sweep(bool r
   return ended;
 }
 
-std::shared_ptr<http_endpoint::session> http_endpoint::find(const std::string& id) {
+std::shared_ptr<http_endpoint::use> http_endpoint::find(const std::string& id) {
   std::vector<std::shared_ptr<session>> ended;  // destroyed after the lock: ending a session joins its calls
   std::lock_guard lock(mu_);
   ended = sweep(false);
   auto it = sessions_.find(id);
-  return it == sessions_.end() ? nullptr : it->second;
+  return it == sessions_.end() ? nullptr : std::make_shared<use>(it->second);  // in use before the lock ends
 }
 
 void http_endpoint::attach(http::listener& l, const std::string& path) {
@@ -114,7 +114,7 @@ void http_endpoint::attach(http::listener& l, const std::string& path) {
       json id = e.data.is_object() && e.data.contains("id") ? e.data["id"] : json(nullptr);
       return send_error(res, 400, id, e.code, e.what());
     }
-    std::shared_ptr<session> s;
+    std::shared_ptr<use> held;  // the session, in use (not idle: never swept) until the answer is complete
     if (m.type == jsonrpc::kind::request && m.method == "initialize") {
       std::vector<std::shared_ptr<session>> ended;  // destroyed after the lock
       std::lock_guard lock(mu_);
@@ -126,19 +126,19 @@ void http_endpoint::attach(http::listener& l, const std::string& path) {
                                       options_.max_sessions));
       }
       std::string id = new_session_id();
-      s = std::make_shared<session>(tools_, info_);
-      sessions_[id] = s;
+      held = std::make_shared<use>(std::make_shared<session>(tools_, info_));
+      sessions_[id] = held->s;
       res.set_header("Mcp-Session-Id", id);
     } else {
       std::string id = req.get_header_value("Mcp-Session-Id");
       if (id.empty())
         return send_error(res, 400, m.id, jsonrpc::invalid_request, "missing Mcp-Session-Id: initialize first");
-      s = find(id);
-      if (!s)
+      held = find(id);
+      if (!held)
         return send_error(res, 404, m.id, jsonrpc::invalid_request,
                           "unknown or ended MCP session (sessions end after being idle): initialize again");
     }
-    auto held = std::make_shared<use>(s);
+    auto s = held->s;
     // A call's answer is a stream: it takes a stream slot before it starts, or is refused.
     std::shared_ptr<void> stream;
     if (m.type == jsonrpc::kind::request && m.method == "tools/call" && !(stream = l.open_stream())) {

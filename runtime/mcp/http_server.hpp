@@ -43,8 +43,8 @@ class http_endpoint {
  private:
   struct session;
   struct use;
-  // The session `id` (its last use now), or nullptr when there is none or it expired.
-  std::shared_ptr<session> find(const std::string& id);
+  // The session `id`, in use from now on, or nullptr when there is none or it expired.
+  std::shared_ptr<use> find(const std::string& id);
   // Takes the sessions idle past session_idle out of the table (mu_ held); with `room`, also the least
   // recently used idle one while the table is full. The caller destroys them outside the lock.
   std::vector<std::shared_ptr<session>> sweep(bool room);

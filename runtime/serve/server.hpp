@@ -3,6 +3,8 @@
 //   GET  /v1/models            the one model: the graph
 //   POST /v1/chat/completions  the last user message enters the graph at its input node; what reaches the
 //                              output node is the answer, whole or streamed as Server-Sent Events
+// It listens on loom's HTTP listener (runtime/http/listener.hpp), which keeps the doors: an exclusive port,
+// the key, Origin and Host, body size and time, refusals that close.
 // The graph is expanded once per concurrency slot at start-up; a request takes a free slot (none: 429,
 // before its body is read) and runs that slot's ready deployment (local::run_slice) on the shared actor
 // system: a whole answer on the request's own HTTP thread, a streamed one on a thread of its own while the
@@ -62,7 +64,8 @@ struct server_options {
   // More routes on the same listener (`loom serve --mcp` adds /mcp: runtime/mcp/http_server.hpp).
   std::function<void(http::listener&)> extra_routes;
   // --otlp URL: each request's run is one trace (under the request's `traceparent` when it has one),
-  // exported to URL/v1/traces when the run ends. Empty: nothing is recorded or sent.
+  // queued when the run ends and exported to URL/v1/traces from a thread of its own (observe::otlp_exporter),
+  // never on the request's path. Empty: nothing is recorded or sent.
   std::string otlp;
 };
 

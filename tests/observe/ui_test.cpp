@@ -289,7 +289,7 @@ TEST_CASE("a slow /events reader skips frames: it gets the newest snapshot, not 
 }
 
 // A raw connection to 127.0.0.1:port that sends `request` and reads until the end of the response's headers
-// (10 s at most); returns the descriptor (open) and the headers.
+// (3 s at most); returns the descriptor (open) and the headers.
 std::pair<int, std::string> open_raw(int port, const std::string& request) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
@@ -298,7 +298,7 @@ std::pair<int, std::string> open_raw(int port, const std::string& request) {
   a.sin_port = htons(static_cast<std::uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  timeval tv{10, 0};
+  timeval tv{3, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
   std::string got;
