@@ -131,6 +131,11 @@ TEST_CASE("--api-key-env guards /mcp as it guards /v1/: no key or a wrong one is
   CHECK(r->status == 200);
   CHECK(r->has_header("Mcp-Session-Id"));
   CHECK(c.Get("/health")->status == 200);  // a health check needs no key
+  // /mcp's bodies are bounded by --max-body (1 MiB), as /v1/'s are, not by MCP's 16 MiB.
+  r = c.Post("/mcp", headers, std::string(2 << 20, ' '), "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 413);
+  CHECK(r->body.find("--max-body") != std::string::npos);
 }
 
 TEST_CASE("MCP sessions: many initialize calls never lock a later client out; idle sessions expire; DELETE "
