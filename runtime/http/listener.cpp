@@ -168,6 +168,12 @@ const listener_options& listener::options() const { return impl_->options; }
 int listener::bind() {
   auto& x = *impl_;
   auto& o = x.options;
+  // Last of the POST routes (httplib tries them in order): a POST to any other path is read within the
+  // body's limits and deadline, then answered 404, instead of being read by httplib with no deadline.
+  x.http.Post(".*", [this](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
+    auto b = read_body(reader);
+    if (!refuse_body(res, b)) res.status = 404;
+  });
   int port = o.port == 0 ? x.http.bind_to_any_port(o.host) : (x.http.bind_to_port(o.host, o.port) ? o.port : -1);
   if (port < 0) {
     auto shown = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
@@ -231,10 +237,10 @@ bool listener::refuse_at_door(const httplib::Request& req, httplib::Response& re
       return true;
     }
   }
-  // Only POST takes a body: any other request with one would have httplib read it with no deadline.
+  // Only POST takes a body (and none where max_body is 0): httplib would read any other with no deadline.
   bool has_body = req.has_header("Transfer-Encoding") ||
                   (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
-  if (has_body && req.method != "POST") {
+  if (has_body && (req.method != "POST" || o.max_body == 0)) {
     refuse(res, 400, fmt::format("{} {} takes no request body", req.method, req.path));
     return true;
   }

@@ -9,7 +9,7 @@
 //   - long-lived answers (server-sent events) take one of `max_streams` stream slots, on threads of their
 //     own; past them a new stream is 503 with Retry-After, and ordinary requests never wait for streams
 //   - read, write and idle timeouts per connection; a request body must arrive whole within body_timeout
-//     (read_body(): 408), and only POST carries one
+//     (read_body(): 408; a POST to a path without a route is read the same way), and only POST carries one
 //   - every 429 and 503 says Retry-After; a refusal closes the connection and says only `Connection: close`
 // Each server adds its routes to server() and sets only what differs. It must not replace the pre- or
 // post-routing handlers (the listener's rules live there).
@@ -41,7 +41,8 @@ struct listener_options {
   std::size_t threads = 8;
   // Long-lived answers at once (server-sent events), each on a thread beside `threads`.
   std::size_t max_streams = 0;
-  // Request bodies: at most this long (beyond: 413), and whole within body_timeout (beyond: 408).
+  // Request bodies: at most this long (beyond: 413), and whole within body_timeout (beyond: 408). Only
+  // POST takes one; 0: no route takes one (any body: 400).
   std::size_t max_body = std::size_t{1} << 20;
   std::chrono::milliseconds body_timeout{30'000};
   // A connection that sends nothing for read_timeout, or takes nothing for write_timeout, is closed; an
@@ -74,7 +75,9 @@ class listener {
   httplib::Server& server();
   const listener_options& options() const;
 
-  // Binds (exclusively) and returns the port. Throws std::runtime_error naming HOST:PORT and the reason.
+  // Binds (exclusively) and returns the port; call it once the routes are added (it adds the last one: a
+  // POST to any other path is read within the limits, then 404). Throws std::runtime_error naming
+  // HOST:PORT and the reason.
   int bind();
   // Serves on this thread until stop().
   void run();

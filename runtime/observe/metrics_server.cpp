@@ -37,7 +37,7 @@ metrics_server::metrics_server(const std::string& address, registry& source) : i
   o.host = impl_->at.host;
   o.port = impl_->at.port;
   o.threads = 2;
-  o.max_body = 64 * 1024;  // nothing here takes a body
+  o.max_body = 0;  // nothing here takes a body
   impl_->door = std::make_unique<http::listener>(std::move(o));
   impl_->door->server().Get("/metrics", [&source](const httplib::Request&, httplib::Response& res) {
     res.set_content(source.text(), text_content_type);

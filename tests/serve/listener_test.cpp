@@ -181,16 +181,14 @@ TEST_CASE("MCP sessions: many initialize calls never lock a later client out; id
   CHECK(c.Post("/mcp", mcp_headers(id), list_tools, "application/json")->status == 404);
 }
 
-TEST_CASE("a body sent slowly is cut off at --body-timeout with a 408, and its slot is free again" *
-          doctest::timeout(60)) {
-  test::serve_process s{"configs/serve_echo.yaml", {"--body-timeout", "1", "--max-concurrent", "1"}};
-  int fd = connect_to(s.port());
-  auto body = chat_body("slow");
-  send_all(fd, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+// Sends `body` to `path` a byte every 100 ms (each well within the read timeout; the body as a whole far too
+// slow) until the server answers; what it answered, and how long that took.
+std::pair<std::string, clock_type::duration> trickle(int port, const std::string& path, const std::string& body) {
+  int fd = connect_to(port);
+  send_all(fd, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
   auto t0 = clock_type::now();
   std::string got;
-  // A byte every 100 ms: each arrives well within the read timeout; the body as a whole takes far too long.
   for (std::size_t i = 0; i < body.size() && clock_type::now() - t0 < 10s; ++i) {
     if (send(fd, body.data() + i, 1, MSG_NOSIGNAL) <= 0) break;
     char buf[4096];
@@ -203,11 +201,21 @@ TEST_CASE("a body sent slowly is cut off at --body-timeout with a 408, and its s
   }
   got += read_to_close(fd);
   close(fd);
-  auto took = clock_type::now() - t0;
-  CAPTURE(got);
-  CHECK(status_of(got) == 408);
-  CHECK(got.find("--body-timeout") != std::string::npos);
-  CHECK(took < 3s);
+  return {got, clock_type::now() - t0};
+}
+
+TEST_CASE("a body sent slowly is cut off at --body-timeout with a 408, and its slot is free again" *
+          doctest::timeout(60)) {
+  test::serve_process s{"configs/serve_echo.yaml", {"--body-timeout", "1", "--max-concurrent", "1", "--mcp"}};
+  // The completions route, /mcp, and a path with no route at all: none reads a body without a deadline.
+  for (const char* path : {"/v1/chat/completions", "/mcp", "/v1/nowhere"}) {
+    auto [got, took] = trickle(s.port(), path, chat_body("slow"));
+    CAPTURE(path);
+    CAPTURE(got);
+    CHECK(status_of(got) == 408);
+    CHECK(got.find("--body-timeout") != std::string::npos);
+    CHECK(took < 3s);
+  }
   // The only slot is free again.
   httplib::Client c{s.host(), s.port()};
   auto r = c.Post("/v1/chat/completions", chat_body("next"), "application/json");

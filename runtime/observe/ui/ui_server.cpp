@@ -255,7 +255,7 @@ int ui_server::start() {
   lo.port = x.options.port;
   lo.threads = 8;
   lo.max_streams = x.options.max_streams;
-  lo.max_body = 64 * 1024;  // nothing here takes a body
+  lo.max_body = 0;  // nothing here takes a body
   lo.idle_timeout = std::chrono::seconds(1);  // an idle connection holds a thread (and the stop) at most this long
   lo.browser_facing = [](std::string_view) { return true; };
   lo.allowed_hosts = x.options.allowed_hosts;
