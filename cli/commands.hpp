@@ -2,6 +2,7 @@
 // 0 success, 1 the run failed, 2 invalid config or usage, 130 interrupted (SIGINT).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -83,6 +84,9 @@ struct serve_options {
   std::uint64_t max_output = std::uint64_t{16} << 20;  // bytes of a whole answer; beyond: 500
   std::string api_key_env;        // set: /v1/ needs `Authorization: Bearer $NAME`
   bool mcp = false;               // also serve MCP (Streamable HTTP) at /mcp
+  double mcp_session_idle = 600;  // seconds an MCP session lives without a request
+  double body_timeout = 30;       // seconds a request body may take to arrive; beyond: 408
+  std::vector<std::string> allow_hosts;  // Host names accepted on /mcp besides the address and localhost
   std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
   std::string otlp;               // --otlp URL: each request's run as an OTLP trace (docs/tracing.md)
   std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
@@ -118,6 +122,7 @@ namespace loom::cli {
 // `loom serve --mcp`: adds the /mcp route to `so` (cli/mcp.cpp). The result keeps the route's state alive:
 // hold it until the server has stopped. Throws serve::setup_error as the server itself would.
 std::shared_ptr<void> add_mcp_route(serve::server_options& so, caf::actor_system& system, const registry& kinds,
-                                    const graph::graph& g, const std::string& input, const std::string& output);
+                                    const graph::graph& g, const std::string& input, const std::string& output,
+                                    std::chrono::milliseconds session_idle);
 
 }  // namespace loom::cli

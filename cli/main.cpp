@@ -113,7 +113,14 @@ int main(int argc, char** argv) {
       ->transform(CLI::AsSizeValue(false))->default_str("16MiB");
   serve_cmd->add_option("--api-key-env", serve.api_key_env,
                         "Environment variable holding the API key that /v1/ requests must send as a Bearer token");
+  serve_cmd->add_option("--body-timeout", serve.body_timeout, "Seconds a request body may take to arrive; beyond: 408")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   serve_cmd->add_flag("--mcp", serve.mcp, "Also serve the graph over MCP (Streamable HTTP) at /mcp");
+  serve_cmd->add_option("--mcp-session-idle", serve.mcp_session_idle,
+                        "Seconds an MCP session lives without a request (then: 404, initialize again)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--allow-host", serve.allow_hosts,
+                        "A Host name /mcp accepts besides the address, localhost and IP addresses (repeatable)");
   serve_cmd->add_option("--ui", serve.ui, "Serve a live view of the served graph at ADDR: PORT, :PORT or HOST:PORT");
   serve_cmd->add_option("--otlp", serve.otlp,
                         "Export each request's run as an OpenTelemetry trace (OTLP/HTTP JSON) to URL/v1/traces");

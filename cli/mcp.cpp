@@ -121,15 +121,20 @@ int mcp_command(const common_options& common, const mcp_options& options) {
 }
 
 std::shared_ptr<void> add_mcp_route(serve::server_options& so, caf::actor_system& system, const registry& kinds,
-                                    const graph::graph& g, const std::string& input, const std::string& output) {
+                                    const graph::graph& g, const std::string& input, const std::string& output,
+                                    std::chrono::milliseconds session_idle) {
   struct route {
-    route(caf::actor_system& system, const registry& kinds, const graph::graph& g, const serve::endpoints& ends)
-        : tools(system, kinds, g, ends), endpoint(tools, mcp::server_info{"loom:" + g.name, "0.1", 8}) {}
+    route(caf::actor_system& system, const registry& kinds, const graph::graph& g, const serve::endpoints& ends,
+          mcp::http_endpoint_options o)
+        : tools(system, kinds, g, ends), endpoint(tools, mcp::server_info{"loom:" + g.name, "0.1", 8}, o) {}
     mcp::graph_tools tools;
     mcp::http_endpoint endpoint;
   };
-  auto r = std::make_shared<route>(system, kinds, g, serve::endpoints{input, output});
-  so.extra_routes = [r](httplib::Server& http) { r->endpoint.attach(http, "/mcp"); };
+  mcp::http_endpoint_options o;
+  o.session_idle = session_idle;
+  auto r = std::make_shared<route>(system, kinds, g, serve::endpoints{input, output}, o);
+  so.extra_routes = [r](http::listener& l) { r->endpoint.attach(l, "/mcp"); };
+  so.browser_paths.push_back("/mcp");  // an MCP client may be a web page: Host is checked (DNS rebinding)
   return r;
 }
 

@@ -101,6 +101,8 @@ int serve_command(const common_options& common, const serve_options& options) {
   so.max_body = static_cast<std::size_t>(options.max_body);
   so.max_output = static_cast<std::size_t>(options.max_output);
   so.api_key = api_key;
+  so.body_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(options.body_timeout * 1000));
+  so.allowed_hosts = options.allow_hosts;
   // --ui: the served graph with every request's counts summed (runs finished and in flight).
   bool ui_failed = false;
   auto ui = start_live_view(*g, options.ui, ui_failed);
@@ -122,7 +124,8 @@ int serve_command(const common_options& common, const serve_options& options) {
   std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {
-    if (options.mcp) mcp_route = add_mcp_route(so, system, *kinds, *g, options.input, options.output);
+    auto idle = std::chrono::milliseconds(static_cast<std::int64_t>(options.mcp_session_idle * 1000));
+    if (options.mcp) mcp_route = add_mcp_route(so, system, *kinds, *g, options.input, options.output, idle);
     server.emplace(system, *kinds, *g, serve::endpoints{options.input, options.output}, so);
   } catch (const serve::setup_error& e) {
     print_error(e.what());

@@ -3,11 +3,10 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
-#include <sys/socket.h>
 
-#include <chrono>
 #include <stdexcept>
-#include <thread>
+
+#include "runtime/http/listener.hpp"
 
 namespace loom::observe {
 
@@ -26,37 +25,33 @@ listen_address parse_listen_address(const std::string& text) {
 }
 
 struct metrics_server::impl {
-  httplib::Server http;
+  std::unique_ptr<http::listener> door;
   listen_address at;
-  std::thread thread;
 };
 
 metrics_server::metrics_server(const std::string& address, registry& source) : impl_(std::make_unique<impl>()) {
   impl_->at = parse_listen_address(address);
-  impl_->http.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a second process share a port
-  // that is in use instead of failing.
-  impl_->http.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  impl_->http.Get("/metrics", [&source](const httplib::Request&, httplib::Response& res) {
+  // Read-only, for a scraper: no key (bind it where only the scraper reaches), no browser's Host check.
+  http::listener_options o;
+  o.name = "metrics";
+  o.host = impl_->at.host;
+  o.port = impl_->at.port;
+  o.threads = 2;
+  o.max_body = 0;  // nothing here takes a body
+  impl_->door = std::make_unique<http::listener>(std::move(o));
+  impl_->door->server().Get("/metrics", [&source](const httplib::Request&, httplib::Response& res) {
     res.set_content(source.text(), text_content_type);
   });
-  int port = impl_->at.port == 0 ? impl_->http.bind_to_any_port(impl_->at.host)
-                                 : (impl_->http.bind_to_port(impl_->at.host, impl_->at.port) ? impl_->at.port : -1);
-  if (port < 0)
-    throw std::runtime_error(fmt::format("cannot serve metrics on {} (in use, or not an address of this host)", address));
-  impl_->at.port = port;
-  impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
-  // stop() before the accept loop has started would not end it: wait for the loop (microseconds).
-  for (int i = 0; i < 10000 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  try {
+    impl_->at.port = impl_->door->bind();
+  } catch (const std::runtime_error&) {
+    throw std::runtime_error(
+        fmt::format("cannot serve metrics on {}: {}", address, http::bind_error(impl_->at.host, impl_->at.port)));
+  }
+  impl_->door->start();
 }
 
-metrics_server::~metrics_server() {
-  impl_->http.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
+metrics_server::~metrics_server() { impl_->door->stop(); }
 
 int metrics_server::port() const { return impl_->at.port; }
 

@@ -1,5 +1,6 @@
 // runtime/observe/metrics_server.hpp: `--metrics ADDR`: GET /metrics on its own listener (cpp-httplib), in
-// the Prometheus text format, from a registry (default: the process-wide one). Anything else is a 404.
+// the Prometheus text format, from a registry (default: the process-wide one). Anything else is a 404. It
+// listens on a loom HTTP listener (runtime/http/listener.hpp): a port in use is an error, not shared.
 #pragma once
 
 #include <memory>

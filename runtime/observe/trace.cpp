@@ -7,13 +7,18 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <fstream>
 #include <iterator>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
+
+#include "runtime/observe/metrics.hpp"
 
 namespace loom::observe {
 namespace {
@@ -486,6 +491,93 @@ void export_otlp(tracer& t, const std::string& url, std::chrono::milliseconds de
   if (res->status < 200 || res->status >= 300)
     throw std::runtime_error(fmt::format("--otlp: POST {}{}/v1/traces: HTTP {}: {}", at.origin, at.prefix,
                                          res->status, res->body.substr(0, 200)));
+}
+
+struct otlp_exporter::impl {
+  std::string url;
+  std::size_t capacity;
+  std::chrono::milliseconds deadline;
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<tracer>> queue;
+  bool stopping = false;
+  bool failing = false;  // the last export failed: the next failure is not logged again
+  counter& exported = metrics().get_counter("loom_otlp_exported_total", "Traces exported to the --otlp collector.");
+  counter& dropped_full = dropped("queue_full");
+  counter& dropped_failed = dropped("export_failed");
+  std::thread thread;
+
+  static counter& dropped(const char* reason) {
+    return metrics().get_counter("loom_otlp_dropped_total",
+                                 "Traces not exported: the queue to the --otlp collector was full, or the export "
+                                 "failed or passed its deadline.",
+                                 {{"reason", reason}});
+  }
+
+  void send(tracer& t) {
+    try {
+      export_otlp(t, url, deadline);
+      exported.add();
+      if (std::exchange(failing, false)) spdlog::info("--otlp: exporting to {} again", url);
+    } catch (const std::exception& e) {
+      dropped_failed.add();
+      if (!std::exchange(failing, true))
+        spdlog::warn("{} (traces are dropped until the collector answers; loom_otlp_dropped_total counts them)",
+                     e.what());
+    }
+  }
+
+  void loop() {
+    std::unique_lock lock{m};
+    for (;;) {
+      cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (stopping) return;
+      auto t = std::move(queue.front());
+      queue.pop_front();
+      lock.unlock();
+      send(*t);
+      lock.lock();
+    }
+  }
+};
+
+otlp_exporter::otlp_exporter(std::string url, std::size_t capacity, std::chrono::milliseconds deadline)
+    : impl_(std::make_unique<impl>()) {
+  impl_->url = std::move(url);
+  impl_->capacity = std::max<std::size_t>(1, capacity);
+  impl_->deadline = deadline;
+  impl_->thread = std::thread([x = impl_.get()] { x->loop(); });
+}
+
+otlp_exporter::~otlp_exporter() {
+  auto& x = *impl_;
+  std::deque<std::shared_ptr<tracer>> left;
+  {
+    std::lock_guard lock{x.m};
+    x.stopping = true;
+    left.swap(x.queue);
+  }
+  x.cv.notify_all();
+  x.thread.join();  // at most the deadline of the export under way
+  // What still waits goes in one request per trace while one deadline lasts; the rest is dropped.
+  auto until = std::chrono::steady_clock::now() + x.deadline;
+  for (auto& t : left) {
+    if (std::chrono::steady_clock::now() >= until || x.failing) x.dropped_failed.add();
+    else x.send(*t);
+  }
+}
+
+void otlp_exporter::submit(std::shared_ptr<tracer> t) {
+  auto& x = *impl_;
+  {
+    std::lock_guard lock{x.m};
+    if (x.queue.size() >= x.capacity) {
+      x.dropped_full.add();
+      return;
+    }
+    x.queue.push_back(std::move(t));
+  }
+  x.cv.notify_one();
 }
 
 }  // namespace loom::observe

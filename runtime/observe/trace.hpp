@@ -193,6 +193,28 @@ std::string otlp_json(tracer& t);
 // (a bad URL, no connection, a non-2xx status). `url` is http://host[:port][/prefix].
 void export_otlp(tracer& t, const std::string& url, std::chrono::milliseconds deadline = std::chrono::seconds(10));
 
+// Exports finished traces from a thread of its own, off the path of what made them (`loom serve`: each
+// request's run, which must not wait for a collector). At most `capacity` traces wait; one more is dropped
+// at once. Each export gets `deadline` (to connect, to send, to be answered). Every trace dropped (the queue
+// was full, the export failed or timed out) counts in loom_otlp_dropped_total{reason}; each one sent in
+// loom_otlp_exported_total. A failure is logged when it starts, not per trace.
+class otlp_exporter {
+ public:
+  explicit otlp_exporter(std::string url, std::size_t capacity = 64,
+                         std::chrono::milliseconds deadline = std::chrono::seconds(2));
+  // Sends what still waits for at most one more deadline; the rest is dropped (and counted).
+  ~otlp_exporter();
+  otlp_exporter(const otlp_exporter&) = delete;
+  otlp_exporter& operator=(const otlp_exporter&) = delete;
+
+  // Queues a finished trace; never blocks.
+  void submit(std::shared_ptr<tracer> t);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
 // Checks an --otlp URL before a run starts; returns the reason it is unusable, or nullopt.
 std::optional<std::string> check_otlp_url(const std::string& url);
 

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <iterator>
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "runtime/http/listener.hpp"
 #include "runtime/local/executor.hpp"
 #include "runtime/observe/metrics.hpp"
 #include "runtime/observe/trace.hpp"
@@ -92,6 +94,32 @@ struct serve_metrics {
   static double since(clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); }
 };
 
+// The listener's rules for `loom serve`: the key on every route but /health (the OpenAI routes and what
+// extra_routes adds, /mcp), Host checked on the browser's paths, refusals as OpenAI-style errors.
+http::listener_options listener_options_of(const server_options& o) {
+  http::listener_options l;
+  l.name = "loom serve";
+  l.host = o.host;
+  l.port = o.port;
+  // Room to answer health checks, refusals and idle keep-alive connections while every slot is busy.
+  l.threads = o.max_concurrent + 16;
+  l.max_streams = o.max_streams;
+  l.max_body = o.max_body;
+  l.body_timeout = o.body_timeout;
+  l.idle_timeout = std::chrono::seconds(1);  // an idle connection holds a thread (and a stop) at most this long
+  l.api_key = o.api_key;
+  l.needs_key = [](std::string_view path) { return path != "/health"; };
+  l.browser_facing = [paths = o.browser_paths](std::string_view path) {
+    return std::find(paths.begin(), paths.end(), path) != paths.end();
+  };
+  l.allowed_hosts = o.allowed_hosts;
+  l.error_body = [](int status, std::string_view message) {
+    auto type = status == 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
+    return dump(error_body(message, type));
+  };
+  return l;
+}
+
 registry serving_registry(registry kinds, const std::shared_ptr<slot_table>& table) {
   kinds.add(input_kind(table));
   kinds.add(capture_kind(table));
@@ -111,27 +139,6 @@ void send_json(httplib::Response& res, int status, const json& body) {
 void send_error(httplib::Response& res, int status, std::string_view message, std::string_view type,
                 const std::optional<std::string>& param = std::nullopt) {
   send_json(res, status, error_body(message, type, param));
-}
-
-// An error answered before (all of) the body was read: the rest of the body is never read, so the
-// connection cannot carry another request. httplib 0.11 has no way to say "close after this response";
-// a content provider that writes the whole body and then reports failure makes it close the connection.
-void refuse(httplib::Response& res, int status, std::string_view message, std::string_view type) {
-  auto body = std::make_shared<std::string>(dump(error_body(message, type)));
-  res.status = status;
-  res.set_header("Connection", "close");
-  res.set_content_provider(body->size(), json_type,
-                           [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                             sink.write(body->data() + offset, length);
-                             return false;  // done: close the connection
-                           });
-}
-
-std::string_view human_bytes(std::size_t n, std::string& buf) {
-  if (n % (std::size_t{1} << 20) == 0) buf = fmt::format("{} MiB", n >> 20);
-  else if (n % 1024 == 0) buf = fmt::format("{} KiB", n >> 10);
-  else buf = fmt::format("{} bytes", n);
-  return buf;
 }
 
 // The port of a socket address, and its address as text.
@@ -207,14 +214,6 @@ class connection_watch {
   bool gone_ = false;
 };
 
-// Compares every byte whatever differs first, so the time taken does not say how much of a key was right.
-bool same_secret(std::string_view given, std::string_view key) {
-  if (given.size() != key.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < key.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 struct server::impl {
@@ -226,7 +225,9 @@ struct server::impl {
         kinds(serving_registry(user_kinds, table)),
         served(g, kinds, choice),
         created(static_cast<std::int64_t>(std::time(nullptr))),
-        id_prefix(fmt::format("{:08x}", std::random_device{}())) {
+        id_prefix(fmt::format("{:08x}", std::random_device{}())),
+        door(listener_options_of(options)) {
+    if (!options.otlp.empty()) otlp.emplace(options.otlp);
     // Expanded once; each request of a slot runs the slot's deployment again (fresh actors and node
     // state each time; only the expansion is reused).
     for (std::size_t s = 0; s < options.max_concurrent; ++s) {
@@ -244,18 +245,16 @@ struct server::impl {
   std::int64_t created;
   std::string id_prefix;
   std::atomic<std::uint64_t> next_id{0};
-  httplib::Server http;
+  http::listener door;  // the HTTP listener and its rules (runtime/http/listener.hpp)
   std::atomic<std::size_t> active{0};  // completions not yet fully answered
   std::atomic<bool> draining{false};   // stop() began: no new completions
   std::atomic<bool> force{false};      // the grace is over: interrupt the runs
-  int listener = -1;                   // the listening socket, once bound
   serve_metrics metrics;
+  std::optional<observe::otlp_exporter> otlp;  // --otlp: each run's trace leaves from its queue
   std::uint64_t in_flight_collector = 0;  // loom_serve_in_flight: `active` at scrape time
 
   void routes();
-  // Refusals decided from the headers alone; each fills `res` (closing the connection) and returns true.
-  bool refuse_unauthorized(const httplib::Request& req, httplib::Response& res);
-  bool refuse_by_headers(const httplib::Request& req, httplib::Response& res);
+  void refuse(httplib::Response& res, int status, std::string_view message) { door.refuse(res, status, message); }
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
                     slot_lease lease, clock::time_point t0);
@@ -276,20 +275,16 @@ struct server::impl {
       auto parent = observe::parse_traceparent(traceparent);
       ro.trace = parent ? std::make_shared<observe::tracer>("serve", *parent) : std::make_shared<observe::tracer>("serve");
     }
-    struct exporter {  // also when the run throws
+    struct exporter {  // also when the run throws; the export itself is on the exporter's thread
       const std::shared_ptr<observe::tracer>& trace;
-      const std::string& url;
+      observe::otlp_exporter* to;
       const std::string& name;
       ~exporter() {
         if (!trace) return;
         trace->finish(name, observe::span_kind::request);
-        try {
-          observe::export_otlp(*trace, url, std::chrono::seconds(2));
-        } catch (const std::exception& e) {
-          spdlog::warn("loom serve: {}", e.what());
-        }
+        to->submit(trace);
       }
-    } export_at_end{ro.trace, options.otlp, served.name()};
+    } export_at_end{ro.trace, otlp ? &*otlp : nullptr, served.name()};
     try {
       auto report = local::run_slice(system, d, ro, local::slice_hooks{});
       if (options.on_run) options.on_run(slot, report, true);
@@ -302,69 +297,23 @@ struct server::impl {
   }
 };
 
-bool server::impl::refuse_unauthorized(const httplib::Request& req, httplib::Response& res) {
-  if (!options.api_key || req.path.rfind("/v1/", 0) != 0) return false;
-  static constexpr std::string_view bearer = "Bearer ";
-  auto auth = req.get_header_value("Authorization");
-  if (auth.rfind(bearer, 0) == 0 && same_secret(std::string_view(auth).substr(bearer.size()), *options.api_key))
-    return false;
-  res.set_header("WWW-Authenticate", "Bearer");
-  refuse(res, 401,
-         auth.empty() ? "this server needs an API key: send `Authorization: Bearer <key>`"
-                      : "the API key is not the one this server was given",
-         "invalid_request_error");
-  return true;
-}
-
-bool server::impl::refuse_by_headers(const httplib::Request& req, httplib::Response& res) {
-  if (draining) {
-    refuse(res, 503, "the server is stopping", "server_error");
-    return true;
-  }
-  if (req.has_header("Content-Length") &&
-      std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > options.max_body) {
-    std::string buf;
-    refuse(res, 413,
-           fmt::format("the request body is larger than this server accepts ({}; --max-body)",
-                       human_bytes(options.max_body, buf)),
-           "invalid_request_error");
-    return true;
-  }
-  return false;
-}
-
 void server::impl::chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
   // Admission: everything that can refuse a request does so before its body is read.
   auto t0 = clock::now();
   counted guard{active};  // before the draining check: stop() sees this request or it sees the stop
-  if (refuse_by_headers(req, res)) return;
+  if (draining) return refuse(res, 503, "the server is stopping");
   auto slot = table->acquire();
   if (!slot)
     return refuse(res, 429,
                   fmt::format("too many concurrent requests: this server runs at most {} at a time; retry later",
-                              options.max_concurrent),
-                  "rate_limit_error");
+                              options.max_concurrent));
   slot_lease lease{*table, *slot};
 
-  std::string body;
-  bool too_long = false;
-  bool read = reader([&](const char* data, std::size_t length) {
-    if (body.size() + length > options.max_body) {
-      too_long = true;
-      return false;  // stop reading: the rest is never buffered
-    }
-    body.append(data, length);
-    return true;
-  });
-  std::string buf;
-  if (too_long)
-    return refuse(res, 413,
-                  fmt::format("the request body is larger than this server accepts ({}; --max-body)",
-                              human_bytes(options.max_body, buf)),
-                  "invalid_request_error");
-  if (!read) return refuse(res, 400, "the request body could not be read", "invalid_request_error");
+  // Within --max-body and --body-timeout: a client that sends its body slowly does not keep the slot.
+  auto body = door.read_body(reader);
+  if (door.refuse_body(res, body)) return;
 
-  auto parsed = parse_chat_request(body);
+  auto parsed = parse_chat_request(body.text);
   if (auto* e = std::get_if<request_error>(&parsed))
     return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   auto& request = std::get<chat_request>(parsed);
@@ -384,10 +333,9 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
   metrics.whole.observe(serve_metrics::since(t0));
-  std::string buf;
   if (ch->overflowed()) {
     end = {false, fmt::format("the answer is longer than this server sends ({}; --max-output); its run was stopped",
-                              human_bytes(options.max_output, buf))};
+                              http::human_bytes(options.max_output))};
   } else if (gone) {
     end = {false, "the client closed the connection; its run was stopped"};
   }
@@ -482,16 +430,15 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
 }
 
 void server::impl::routes() {
-  // Authentication comes before anything else, the body included.
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    return refuse_unauthorized(req, res) ? httplib::Server::HandlerResponse::Handled
-                                         : httplib::Server::HandlerResponse::Unhandled;
-  });
+  auto& http = door.server();
   // A client that sends `Expect: 100-continue` (curl does for large bodies) waits for our go before it sends
   // its body: the checks that need only the headers answer it instead, so such a body is never sent at all.
   http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (refuse_unauthorized(req, res)) return res.status;
-    if (req.method == "POST" && req.path == "/v1/chat/completions" && refuse_by_headers(req, res)) return res.status;
+    if (door.refuse_at_door(req, res)) return res.status;
+    if (req.method == "POST" && req.path == "/v1/chat/completions" && draining) {
+      refuse(res, 503, "the server is stopping");
+      return res.status;
+    }
     return 100;
   });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -535,22 +482,10 @@ void server::impl::routes() {
 server::server(caf::actor_system& system, const registry& kinds, const graph::graph& g, const endpoints& choice,
                server_options options)
     : impl_(std::make_unique<impl>(system, kinds, g, choice, std::move(options))) {
-  // Room to answer health checks, refusals and idle keep-alive connections while every slot is busy.
-  auto threads = impl_->options.max_concurrent + 16;
-  // httplib takes ownership of the raw pointer it is given.
-  impl_->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  impl_->http.set_tcp_nodelay(true);  // accepted sockets inherit it: no Nagle delay meeting delayed ACKs
-  impl_->http.set_socket_options([i = impl_.get()](socket_t sock) {
-    httplib::default_socket_options(sock);
-    i->listener = sock;
-  });
-  impl_->http.set_keep_alive_timeout(1);  // an idle connection holds a thread (and a stop) at most this long
-  // Routes that read their body themselves enforce max_body; this bounds every other route's body.
-  impl_->http.set_payload_max_length(impl_->options.max_body);
   impl_->routes();
-  if (impl_->options.extra_routes) impl_->options.extra_routes(impl_->http);
+  if (impl_->options.extra_routes) impl_->options.extra_routes(impl_->door);
   // Called once each request has been answered (a stream: once its last event is written).
-  impl_->http.set_logger([i = impl_.get()](const httplib::Request& req, const httplib::Response& res) {
+  impl_->door.server().set_logger([i = impl_.get()](const httplib::Request& req, const httplib::Response& res) {
     if (req.path == "/v1/chat/completions") i->metrics.answered(res.status);
   });
   impl_->in_flight_collector = observe::metrics().add_collector([i = impl_.get()](std::vector<observe::family>& out) {
@@ -563,21 +498,9 @@ server::~server() { observe::metrics().remove_collector(impl_->in_flight_collect
 
 const served_graph& server::served() const { return impl_->served; }
 
-int server::bind() {
-  auto& o = impl_->options;
-  int port = o.port;
-  if (port == 0) port = impl_->http.bind_to_any_port(o.host);
-  else if (!impl_->http.bind_to_port(o.host, port)) port = -1;
-  if (port < 0)
-    throw std::runtime_error(fmt::format("cannot listen on {}:{} (in use, or not an address of this host)", o.host,
-                                         o.port));
-  // httplib listens with a backlog of 5: a burst of connections beyond it has its SYNs dropped and retried
-  // a second later. Listening again on the same socket raises the backlog.
-  if (impl_->listener >= 0) ::listen(impl_->listener, SOMAXCONN);
-  return port;
-}
+int server::bind() { return impl_->door.bind(); }
 
-void server::run() { impl_->http.listen_after_bind(); }
+void server::run() { impl_->door.run(); }
 
 void server::stop() {
   auto& i = *impl_;
@@ -589,7 +512,7 @@ void server::stop() {
   wait_idle(i.options.grace);
   i.force = true;  // whatever still runs is interrupted: its sinks flush and its request gets a 503
   wait_idle(500ms);
-  i.http.stop();
+  i.door.stop();
 }
 
 }  // namespace loom::serve

@@ -3,6 +3,8 @@
 //   GET  /v1/models            the one model: the graph
 //   POST /v1/chat/completions  the last user message enters the graph at its input node; what reaches the
 //                              output node is the answer, whole or streamed as Server-Sent Events
+// It listens on loom's HTTP listener (runtime/http/listener.hpp), which keeps the doors: an exclusive port,
+// the key, Origin and Host, body size and time, refusals that close.
 // The graph is expanded once per concurrency slot at start-up; a request takes a free slot (none: 429,
 // before its body is read) and runs that slot's ready deployment (local::run_slice) on the shared actor
 // system: a whole answer on the request's own HTTP thread, a streamed one on a thread of its own while the
@@ -17,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "graph/graph.hpp"
 #include "runtime/local/run_report.hpp"
@@ -26,8 +29,8 @@
 namespace caf {
 class actor_system;
 }
-namespace httplib {
-class Server;
+namespace loom::http {
+class listener;
 }
 
 namespace loom::serve {
@@ -37,23 +40,32 @@ struct server_options {
   int port = 0;  // 0: any free port (bind() says which)
   std::size_t max_concurrent = 8;
   // Request bodies longer than this are answered 413 without being read (Content-Length) or as soon as
-  // they pass it (chunked).
+  // they pass it (chunked); one that has not arrived whole within body_timeout is answered 408.
   std::size_t max_body = std::size_t{1} << 20;
+  std::chrono::milliseconds body_timeout{30'000};
   // A whole (not streamed) answer longer than this stops its run and is answered 500.
   std::size_t max_output = std::size_t{16} << 20;
   // Streamed texts that may wait for a slow client before the output node waits too.
   std::size_t stream_window = 16;
-  // When set, /v1/ requests need `Authorization: Bearer <api_key>` (else 401).
+  // When set, every route but /health (the /v1/ routes, /mcp) needs `Authorization: Bearer <api_key>`
+  // (else 401, before the body is read).
   std::optional<std::string> api_key;
+  // Paths a browser may load (/mcp): their Host must be a name of this server (runtime/http/listener.hpp);
+  // allowed_hosts adds names to the address, localhost, this machine's name and IP addresses.
+  std::vector<std::string> browser_paths;
+  std::vector<std::string> allowed_hosts;
+  // Long-lived answers of extra routes (MCP's tools/call streams) at once; past them: 503.
+  std::size_t max_streams = 16;
   // On stop(): in-flight requests get this long to finish before their runs are interrupted.
   std::chrono::milliseconds grace{1500};
   // Each request's run: its counts every progress tick (`done` false) and once at its end (`done` true),
   // keyed by its slot; called on the thread that runs it (`loom serve --ui` sums them: runtime/observe/ui).
   std::function<void(std::size_t slot, const local::run_report& report, bool done)> on_run;
   // More routes on the same listener (`loom serve --mcp` adds /mcp: runtime/mcp/http_server.hpp).
-  std::function<void(httplib::Server&)> extra_routes;
+  std::function<void(http::listener&)> extra_routes;
   // --otlp URL: each request's run is one trace (under the request's `traceparent` when it has one),
-  // exported to URL/v1/traces when the run ends. Empty: nothing is recorded or sent.
+  // queued when the run ends and exported to URL/v1/traces from a thread of its own (observe::otlp_exporter),
+  // never on the request's path. Empty: nothing is recorded or sent.
   std::string otlp;
 };
 

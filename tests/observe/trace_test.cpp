@@ -3,14 +3,20 @@
 // the values handled), call and tool spans with flow arrows between them; `loom run --otlp` exports the same
 // run as one OTLP trace to a receiver written in Python, and the agent's model requests carry that trace's
 // `traceparent` to a chat-completions server; nothing is sent when tracing is off; `loom serve --otlp` makes
-// each request a trace under the request's own traceparent.
+// each request a trace under the request's own traceparent, exported off the request's path (a collector that
+// never answers slows no completion; what it cannot take is dropped and counted).
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "runtime/observe/metrics.hpp"
 #include "runtime/observe/trace.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/observe/receiver.hpp"
@@ -285,4 +291,91 @@ TEST_CASE("loom serve --otlp: a request is one trace, under the request's own tr
     for (const auto& sp : spans) roots += sp.contains("parentSpanId") ? 0 : 1;
     CHECK(roots == 1);
   }
+}
+
+namespace {
+
+// A collector that takes connections and never answers: a socket on 127.0.0.1 that listens and never
+// accepts (the kernel completes the handshakes into its backlog).
+class black_hole {
+ public:
+  black_hole() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(listen(fd_, 64) == 0);
+    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+  }
+  ~black_hole() { close(fd_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+std::uint64_t dropped(const char* reason) {
+  return observe::metrics().get_counter("loom_otlp_dropped_total", "", {{"reason", reason}}).value();
+}
+
+}  // namespace
+
+TEST_CASE("the OTLP exporter never blocks its caller: past its bound a trace is dropped and counted" *
+          doctest::timeout(30)) {
+  black_hole collector;
+  auto full_before = dropped("queue_full"), failed_before = dropped("export_failed");
+  auto t0 = std::chrono::steady_clock::now();
+  {
+    observe::otlp_exporter exporter(collector.url(), 2, std::chrono::milliseconds(300));
+    for (int i = 0; i < 10; ++i) {
+      auto t = std::make_shared<observe::tracer>("test");
+      t->finish("request", observe::span_kind::request);
+      exporter.submit(t);
+    }
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(200));  // nothing waited
+    CHECK(dropped("queue_full") - full_before >= 7);  // one sending, two waiting, the rest dropped
+  }
+  // The exporter's end waits at most for the export under way and one more deadline.
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+  CHECK(dropped("queue_full") - full_before + dropped("export_failed") - failed_before == 10);
+}
+
+TEST_CASE("loom serve --otlp to a collector that never answers: completions stay fast, the drops show in /metrics" *
+          doctest::timeout(90)) {
+  black_hole collector;
+  auto metrics_port = loom::test::free_port();
+  loom::test::serve_process s("tests/observe/served.yaml",
+                              {"--otlp", collector.url(), "--metrics", "127.0.0.1:" + std::to_string(metrics_port)});
+  httplib::Client c{s.host(), s.port()};
+  c.set_read_timeout(30, 0);
+  json body{{"model", "traced_serve"}, {"messages", json::array({{{"role", "user"}, {"content", "6*7"}}})}};
+  for (int i = 0; i < 6; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto res = c.Post("/v1/chat/completions", body.dump(), "application/json");
+    auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE(res);
+    INFO(s.err());
+    CHECK(res->status == 200);
+    CHECK(took < std::chrono::milliseconds(1000));  // the export (2 s to its deadline) is not on this path
+  }
+  // Each export passes its deadline: the traces are dropped, and counted.
+  httplib::Client m{"127.0.0.1", metrics_port};
+  std::string text;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < end) {
+    if (auto r = m.Get("/metrics"); r && r->status == 200) text = r->body;
+    if (text.find("loom_otlp_dropped_total{reason=\"export_failed\"} ") != std::string::npos &&
+        text.find("loom_otlp_dropped_total{reason=\"export_failed\"} 0") == std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CAPTURE(text);
+  CHECK(text.find("loom_otlp_dropped_total{reason=\"export_failed\"} ") != std::string::npos);
+  CHECK(text.find("loom_otlp_dropped_total{reason=\"export_failed\"} 0") == std::string::npos);
+  CHECK(s.err().find("--otlp") != std::string::npos);  // the failure is logged, once
 }

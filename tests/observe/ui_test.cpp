@@ -1,10 +1,15 @@
 // tests/observe/ui_test.cpp: the live view (runtime/observe/ui): Graphviz's SVG has an element per node, edge
 // and host with the ids the page looks for; the page is served from the binary without any external URL;
-// /events streams parseable snapshots whose counts rise during a real run, and skips frames for a slow reader.
+// /events streams parseable snapshots whose counts rise during a real run, and skips frames for a slow reader;
+// open pages hold stream slots of their own, a foreign Host or Origin is refused, a port in use is not shared.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <spdlog/logger.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -281,6 +286,93 @@ TEST_CASE("a slow /events reader skips frames: it gets the newest snapshot, not 
   CHECK(node_of(events.back(), "src")["out"] == 300);
   MESSAGE("frames received: " << events.size() << " of 301");
   CHECK(events.size() < 200);  // frames were skipped, not queued
+}
+
+// A raw connection to 127.0.0.1:port that sends `request` and reads until the end of the response's headers
+// (3 s at most); returns the descriptor (open) and the headers.
+std::pair<int, std::string> open_raw(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  timeval tv{3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  std::string got;
+  char buf[4096];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    auto n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return {fd, got.substr(0, got.find("\r\n\r\n"))};
+}
+
+TEST_CASE("open pages do not starve the live view: /events streams have their own slots, beyond them a 503" *
+          doctest::timeout(60)) {
+  observe::ui::ui_server ui(sample_graph(), {});
+  int port = ui.start();
+  std::vector<int> fds;
+  int streaming = 0, refused = 0;
+  for (int i = 0; i < 24; ++i) {  // a browser tab holds one /events stream
+    auto [fd, head] = open_raw(port, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    fds.push_back(fd);
+    CAPTURE(head);
+    if (head.starts_with("HTTP/1.1 200")) ++streaming;
+    if (head.starts_with("HTTP/1.1 503")) {
+      ++refused;
+      CHECK(head.find("Retry-After: 1") != std::string::npos);
+    }
+  }
+  CHECK(streaming == 16);
+  CHECK(refused == 8);
+  // Every stream slot taken, the page's other requests still answer at once.
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(2, 0);
+  for (const char* path : {"/snapshot", "/graph.svg", "/"}) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = c.Get(path);
+    CAPTURE(path);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  }
+  for (int fd : fds) close(fd);
+}
+
+TEST_CASE("the live view refuses a Host that is not its name and a page of another origin (DNS rebinding)" *
+          doctest::timeout(30)) {
+  observe::ui::ui_server ui(sample_graph(), {});
+  int port = ui.start();
+  auto p = std::to_string(port);
+  auto status = [&](const std::string& headers) {
+    auto [fd, head] = open_raw(port, "GET /snapshot HTTP/1.1\r\n" + headers + "\r\n");
+    close(fd);
+    return head.size() > 12 ? std::atoi(head.c_str() + 9) : -1;
+  };
+  CHECK(status("Host: evil.example:" + p + "\r\n") == 403);
+  CHECK(status("Host: evil.example:" + p + "\r\nOrigin: http://evil.example:" + p + "\r\n") == 403);
+  CHECK(status("Host: 127.0.0.1:" + p + "\r\nOrigin: http://evil.example\r\n") == 403);
+  CHECK(status("Host: 127.0.0.1:" + p + "\r\n") == 200);
+  CHECK(status("Host: localhost:" + p + "\r\nOrigin: http://localhost:" + p + "\r\n") == 200);
+}
+
+TEST_CASE("a second live view on a port in use fails, naming the address, instead of sharing it" *
+          doctest::timeout(30)) {
+  observe::ui::ui_server first(sample_graph(), {});
+  int port = first.start();
+  observe::ui::ui_options o;
+  o.port = port;
+  observe::ui::ui_server second(sample_graph(), o);
+  auto expected = "cannot listen on 127.0.0.1:" + std::to_string(port) + ": address in use";
+  CHECK_THROWS_WITH_AS(second.start(), doctest::Contains(expected.c_str()), std::runtime_error);
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Get("/snapshot");
+  REQUIRE(r);
+  CHECK(r->status == 200);
 }
 
 TEST_CASE("a snapshot sums replicas, shows queue fill against the input edges and which edges wait for credit") {

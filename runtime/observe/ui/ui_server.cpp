@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "runtime/http/listener.hpp"
 #include "runtime/observe/ui/page_files.hpp"
 
 namespace loom::observe::ui {
@@ -122,8 +123,7 @@ struct ui_server::impl {
   std::map<std::uint64_t, std::uint64_t> streams;  // stream -> the seq it sent last
   std::uint64_t next_stream = 0;
 
-  httplib::Server http;
-  std::thread thread;
+  std::unique_ptr<http::listener> door;  // made by start()
   int port = -1;
 
   int edge_index(const local::edge_stats& es) {
@@ -229,7 +229,7 @@ ui_server::ui_server(const graph::graph& g, ui_options options) : impl_(std::mak
 
 ui_server::~ui_server() {
   auto& x = *impl_;
-  if (x.thread.joinable()) {
+  if (x.door) {
     // Let open streams send the last snapshot (the run's end) before they close: at most half a second.
     {
       std::unique_lock lock{x.m};
@@ -241,15 +241,26 @@ ui_server::~ui_server() {
       x.stopping = true;
     }
     x.cv.notify_all();
-    x.http.stop();
-    x.thread.join();
+    x.door->stop();
   }
 }
 
 int ui_server::start() {
   auto& x = *impl_;
-  auto& http = x.http;
-  http.set_keep_alive_timeout(1);  // an idle connection holds a thread (and the stop) at most this long
+  // A page for a browser: Host is checked on every path (DNS rebinding); it runs nothing, so no key. Each
+  // open tab holds one of the stream slots with its /events, beside the threads that answer the rest.
+  http::listener_options lo;
+  lo.name = "the live view";
+  lo.host = x.options.host;
+  lo.port = x.options.port;
+  lo.threads = 8;
+  lo.max_streams = x.options.max_streams;
+  lo.max_body = 0;  // nothing here takes a body
+  lo.idle_timeout = std::chrono::seconds(1);  // an idle connection holds a thread (and the stop) at most this long
+  lo.browser_facing = [](std::string_view) { return true; };
+  lo.allowed_hosts = x.options.allowed_hosts;
+  x.door = std::make_unique<http::listener>(std::move(lo));
+  auto& http = x.door->server();
   auto page = [](std::string_view path, httplib::Response& res) {
     for (const auto& f : page_files())
       if (f.path == path) {
@@ -279,6 +290,12 @@ int ui_server::start() {
     res.set_content(*s, "application/json");
   });
   http.Get("/events", [&x](const httplib::Request&, httplib::Response& res) {
+    auto slot = x.door->open_stream();
+    if (!slot)
+      return x.door->refuse(res, 503,
+                            fmt::format("the live view has {} pages open, as many as it streams to; close one and "
+                                        "reload",
+                                        x.options.max_streams));
     res.set_header("Cache-Control", "no-cache");
     std::uint64_t id;
     {
@@ -306,7 +323,7 @@ int ui_server::start() {
           std::string event = "data: " + *frame + "\n\n";
           return sink.write(event.data(), event.size());
         },
-        [&x, id](bool) {
+        [&x, id, slot](bool) {
           {
             std::lock_guard lock{x.m};
             x.streams.erase(id);
@@ -314,11 +331,13 @@ int ui_server::start() {
           x.cv.notify_all();
         });
   });
-  x.port = x.options.port == 0 ? http.bind_to_any_port(x.options.host)
-                               : (http.bind_to_port(x.options.host, x.options.port) ? x.options.port : -1);
-  if (x.port < 0)
-    throw std::runtime_error(fmt::format("the live view cannot listen on {}:{}", x.options.host, x.options.port));
-  x.thread = std::thread([&http] { http.listen_after_bind(); });
+  try {
+    x.port = x.door->bind();
+  } catch (...) {
+    x.door.reset();
+    throw;
+  }
+  x.door->start();
   return x.port;
 }
 

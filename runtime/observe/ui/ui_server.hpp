@@ -3,6 +3,9 @@
 //   GET /graph.svg   the graph laid out by Graphviz, ids n<i> (nodes), e<i> (edges), h<i> (host groups)
 //   GET /events      server-sent events: one JSON snapshot per progress tick (see snapshot())
 //   GET /snapshot    the latest snapshot as plain JSON
+// It listens on a loom HTTP listener (runtime/http/listener.hpp): the port is its own (a second process on
+// it fails), Host must be one of its names and Origin its own (else 403), and each /events stream holds one
+// of max_streams slots (beyond: 503 with Retry-After) so that open pages never starve /snapshot and the rest.
 // Snapshots are made from the run's progress reports (every 500 ms), never per message: publish() turns a
 // report into JSON once and swaps it in; each /events connection sends the newest one it has not sent, so a
 // slow browser skips frames and nothing grows. Log lines come from an spdlog sink (log_sink()) or log().
@@ -11,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <spdlog/sinks/sink.h>
 
@@ -25,6 +29,8 @@ struct ui_options {
   int port = 0;                  // 0: any free port (start() says which)
   std::size_t log_lines = 100;   // the last log lines kept and shown
   host_map hosts;                // a cluster run: node -> host, drawn as groups
+  std::size_t max_streams = 16;  // /events streams at once (an open page holds one); beyond: 503
+  std::vector<std::string> allowed_hosts;  // Host names accepted besides the address, localhost and IPs
 };
 
 // "PORT", ":PORT" or "HOST:PORT" -> host and port into `o`. Throws std::invalid_argument naming the text.
