@@ -11,9 +11,10 @@
 // space left on device"), after cutting the file back to its last complete record.
 //
 // Durability: on_finish fsyncs the file before it reports done, so a run that ends ok has every record on
-// disk (one fsync per instance and run: milliseconds on a disk, nothing on tmpfs). Writes while running are
-// not fsynced: their checkpoints serve restarts inside this process, which read the same page cache, and a
-// host that crashes fails the run anyway.
+// disk. The cost is one fsync per instance and run: the time the disk takes to write what the kernel has
+// not written back yet (nothing on tmpfs). A stopped run skips it. Writes while running are not fsynced:
+// their checkpoints serve restarts inside this process, which read the same page cache, and a host that
+// crashes fails the run anyway.
 //
 // Restarts keep each record once. The sink checkpoints the file's length only after a write, taken from the
 // file (fstat), so a checkpoint never counts a byte that is not in the file; the records handled since stay
@@ -102,7 +103,9 @@ class file_sink final : public node {
   void on_finish(context& ctx) override {
     if (fd_ < 0) return;
     flush();
-    if (regular_ && ::fsync(fd_) != 0) failed(errno);
+    // A stopped run (SIGINT, another node failed) does not end ok: it skips the fsync, which could hold
+    // its exit for as long as the kernel takes to write the file back.
+    if (regular_ && !ctx.stopping() && ::fsync(fd_) != 0) failed(errno);
     ctx.checkpoint(value(length_));
     if (::close(std::exchange(fd_, -1)) != 0) failed(errno);
   }
