@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <regex>
 #include <stdexcept>
