@@ -1,8 +1,9 @@
 // tests/cli/disk_full_test.cpp: `sink.file` on a disk that fills up, as a user meets it: `loom run` in a
-// mount namespace of its own (unshare -m as root, unshare -rm, a user namespace, otherwise) with a 16 KiB
-// tmpfs mounted at a temporary folder, gone with the namespace when the run ends. A full disk fails the run
-// with the path and "No space left on device", restarts or not, and the file keeps complete records in
-// order, never bytes it did not write; a run whose records fit ends ok with each record once.
+// mount namespace of its own (unshare -m as root, unshare -rm, a user namespace, otherwise; its mounts
+// private to it) with a 16 KiB tmpfs mounted at a temporary folder, gone with the namespace when the run
+// ends. A full disk fails the run with the path and "No space left on device", restarts or not, and the
+// file keeps complete records in order, never bytes it did not write; a run whose records fit ends ok
+// with each record once. Where no mount namespace can be made, the cases say so and check nothing.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -49,7 +50,8 @@ class disk {
   // The unshare option that gives this process a mount namespace it may mount a tmpfs in; empty if none.
   static std::string namespace_option() {
     for (std::string opt : {"-m", "-rm"}) {
-      auto r = run_process({"/usr/bin/unshare", opt, "/bin/sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"});
+      auto r = run_process({"/usr/bin/unshare", opt, "--propagation", "private", "/bin/sh", "-c",
+                            "mount -t tmpfs -o size=16k tmpfs /mnt"});
       if (r.status == 0) return opt;
     }
     return "";
@@ -62,7 +64,7 @@ class disk {
                   (dir_ / "kept").string() + "/' 2>/dev/null; exit $rc";
     loom::test::process_options o;
     o.deadline = std::chrono::milliseconds(60000);
-    return run_process({"/usr/bin/unshare", opt, "/bin/sh", "-c", script}, o);
+    return run_process({"/usr/bin/unshare", opt, "--propagation", "private", "/bin/sh", "-c", script}, o);
   }
 
   std::string kept() const { return read_file(dir_ / "kept/out.jsonl"); }
