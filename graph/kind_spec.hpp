@@ -14,6 +14,9 @@
 
 namespace loom::graph {
 
+class diagnostics;
+class kind_catalog;
+
 enum class param_type { boolean, integer, floating, string, list, map, any };
 const char* param_type_name(param_type t);
 
@@ -47,6 +50,10 @@ struct param_spec {
 struct port_spec {
   std::string name;
   std::string doc;
+  // A value the node sends here while no edge leaves the port fails the run (flow.router's `default`):
+  // validation warns about such a port left unconnected, at the node.
+  bool fails_unconnected = false;
+  std::string hint;  // with fails_unconnected: what else the user can do, for that warning
 };
 
 struct resource_spec {
@@ -92,6 +99,10 @@ struct kind_spec {
   // gets its checkpoint and the inputs since then again. Stateless kinds (forward, router, an agent without
   // memory across tasks, tools) can be restarted, or moved to another host, with nothing carried over.
   bool stateful = false;
+  // Checks beyond each param's type and range (an agent's scripted rules against its tools), run by
+  // validate() once the node's params have the types its spec declares; each problem is reported at the
+  // location of the value at fault (graph::config::where()). Unset: none.
+  std::function<void(const graph& g, const node& n, const kind_catalog& catalog, diagnostics& diags)> check;
 
   const param_spec* find_param(std::string_view n) const;
   // Whether a node with these params blocks: blocking_for(params) when set, else blocking.

@@ -160,7 +160,9 @@ void check_node(const graph& g, const node& n, const kind_catalog& catalog, diag
                 suggest(n.kind, catalog.kind_names()));
     return;
   }
+  auto errors = diags.error_count();
   check_params(n, *spec, diags);
+  if (spec->check && diags.error_count() == errors) spec->check(g, n, catalog, diags);
   if (n.replace) check_replace(g, n, *spec, diags);
 }
 

@@ -104,9 +104,12 @@ void check_duplicates(const std::vector<resolved_edge>& edges, const graph& g, d
   }
 }
 
-void check_connected(const graph& g, const kind_catalog& catalog, diagnostics& diags) {
+void check_connected(const graph& g, const std::vector<resolved_edge>& edges, const kind_catalog& catalog,
+                     diagnostics& diags) {
   // An edge whose port was wrong still connects its nodes: one error about it is enough.
   node_index index = index_nodes(g);
+  std::vector<std::set<std::string>> used(g.nodes.size());  // the output ports edges leave from
+  for (const auto& r : edges) used[r.from].insert(r.from_port);
   std::vector<bool> has_in(g.nodes.size()), has_out(g.nodes.size()), is_tool(g.nodes.size());
   auto mark = [&](std::vector<bool>& flags, const std::string& name) {
     if (auto it = index.find(name); it != index.end()) flags[it->second] = true;
@@ -125,8 +128,17 @@ void check_connected(const graph& g, const kind_catalog& catalog, diagnostics& d
       diags.error(n.where, fmt::format("node {} has no input edge; its kind needs one on: {}", describe(n),
                                        fmt::join(port_names(spec->inputs), ", ")),
                   fmt::format("add an edge such as `- SOURCE -> {}`", n.name));
-    if (!spec->output_ports(n.params).empty() && !has_out[i] && !is_tool[i])
+    auto outputs = spec->output_ports(n.params);
+    if (!outputs.empty() && !has_out[i] && !is_tool[i])
       diags.warning(n.where, fmt::format("node {} has no output edge; what it emits goes nowhere", describe(n)));
+    for (const auto& p : outputs)
+      if (p.fails_unconnected && !used[i].contains(p.name))
+        diags.warning(n.where,
+                      fmt::format("node {}: output `{}` ({}) is not connected, so the first value sent there "
+                                  "fails the run",
+                                  describe(n), p.name, p.doc),
+                      fmt::format("connect `{}.{}` (to a sink.file to keep such values){}", n.name, p.name,
+                                  p.hint.empty() ? "" : "; or " + p.hint));
   }
 }
 
@@ -171,7 +183,7 @@ void check_cycles(const graph& g, const std::vector<resolved_edge>& edges, diagn
 void validate_edges(const graph& g, const kind_catalog& catalog, diagnostics& diags) {
   auto edges = resolve_edges(g, catalog, diags);
   check_duplicates(edges, g, diags);
-  check_connected(g, catalog, diags);
+  check_connected(g, edges, catalog, diags);
   check_cycles(g, edges, diags);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -83,5 +84,16 @@ chat_reply read_chat_reply(const std::string& body, bool sse);
 // `rules` is the node's `rules` param (a list of maps; see scripted_backend.cpp). `node` names the node in
 // errors; `role` fills {{role}}. Throws std::invalid_argument naming the rule and field for a bad rule.
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role);
+
+// What validation reports about scripted rules: what make_scripted_backend would refuse, and each tool a
+// rule calls or reads ({{tool.NAME...}}) that `is_tool` says the node cannot call. `path` leads from the
+// rules list to the value at fault ({"2", "call", "arguments", "query"}); `message` is the runtime's text.
+struct rules_problem {
+  std::vector<std::string> path;
+  std::string message;
+  bool unknown_tool = false;  // about a tool the node cannot call
+};
+std::vector<rules_problem> check_scripted_rules(const value& rules,
+                                                const std::function<bool(const std::string&)>& is_tool);
 
 }  // namespace loom::agents

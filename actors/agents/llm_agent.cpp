@@ -17,7 +17,9 @@
 //            LOOM_LLM_MODEL overrides model.
 // Blocking: HTTP calls block, so each instance gets its own thread.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -25,6 +27,7 @@
 #include "actors/agents/agent_loop.hpp"
 #include "actors/agents/backend.hpp"
 #include "actors/kinds.hpp"
+#include "graph/diagnostics.hpp"
 #include "runtime/json.hpp"
 #include "runtime/json_reader.hpp"
 
@@ -174,6 +177,46 @@ class llm_agent final : public node {
   agents::agent_loop loop_;
 };
 
+// Validation (kind_spec::check): the scripted rules as the backend reads them at start, and the tools
+// they call or read, each reported where it is written. A node's tools are the nodes in its `tools`; a
+// node that lists tools at run time (tool.mcp) offers them as NODE__NAME.
+void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_catalog& catalog,
+                 graph::diagnostics& diags) {
+  const graph::config* rules = n.params.find("rules");
+  if (rules == nullptr) return;
+  auto lists = [&](const std::string& t) {
+    const graph::node* tool = g.find(t);
+    const graph::kind_spec* kind = tool != nullptr ? catalog.find_kind(tool->kind) : nullptr;
+    return kind != nullptr && kind->call && kind->call->lists_tools;
+  };
+  auto is_tool = [&](const std::string& name) {
+    for (const auto& t : n.tools)
+      if (lists(t) ? name.starts_with(t + "__") && name.size() > t.size() + 2 : name == t) return true;
+    return false;
+  };
+  std::vector<std::string> names;
+  for (const auto& t : n.tools) names.push_back(lists(t) ? t + "__NAME" : t);
+  for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool)) {
+    // The deepest value of the path that is written, else the rules themselves.
+    const graph::config* at = rules;
+    graph::location where = rules->where().known() ? rules->where() : n.field_where("params");
+    for (const auto& step : p.path) {
+      const graph::config* next = nullptr;
+      if (at->is_map()) {
+        next = at->find(step);
+      } else if (std::size_t k = 0; at->is_list() && std::from_chars(step.data(), step.data() + step.size(), k).ec ==
+                                                           std::errc{}) {
+        if (k < at->as_list().size()) next = &at->as_list()[k];
+      }
+      if (next == nullptr) break;
+      at = next;
+      if (at->where().known()) where = at->where();
+    }
+    std::string hint = names.empty() ? "the node has no `tools`" : fmt::format("its tools: {}", fmt::join(names, ", "));
+    diags.error(where, fmt::format("agent.llm `{}`: {}", n.name, p.message), p.unknown_tool ? hint : std::string());
+  }
+}
+
 }  // namespace
 
 kind_def llm_agent_kind() {
@@ -211,6 +254,7 @@ kind_def llm_agent_kind() {
     const auto* b = params.find("backend");
     return uses_http(b != nullptr && b->is_string() ? b->as_string() : "scripted");
   };
+  s.check = check_rules;
   return {std::move(s), [](const node_init& init) { return std::make_unique<llm_agent>(init); }};
 }
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <regex>
 #include <stdexcept>
@@ -145,12 +146,53 @@ ojson render_arguments(const value& v, const scene& s) {
   return to_json(v);
 }
 
-void check_arguments(const value& v) {
-  if (v.is_string()) check_template(v.as_string());
+// A rule that cannot be used. what() is the text the runtime shows ("rules[2].call.arguments: ..."); `path`
+// leads from the rules list to the value at fault ({"2", "call", "arguments", "query"}), for validation.
+struct bad_rule : std::invalid_argument {
+  bad_rule(std::vector<std::string> at, const std::string& what)
+      : std::invalid_argument(what), path(std::move(at)) {}
+  std::vector<std::string> path;
+};
+
+// Calls `on_string(text, at)` for each string in a call's arguments; `at` is the path to it.
+template <class F>
+void each_argument(const value& v, std::vector<std::string>& at, F&& on_string) {
+  if (v.is_string()) on_string(v.as_string(), at);
   if (v.is_list())
-    for (const auto& e : v.as_list()) check_arguments(e);
+    for (std::size_t k = 0; k < v.as_list().size(); ++k) {
+      at.push_back(std::to_string(k));
+      each_argument(v.as_list()[k], at, on_string);
+      at.pop_back();
+    }
   if (v.is_map())
-    for (const auto& [k, e] : v.as_map()) check_arguments(e);
+    for (const auto& [k, e] : v.as_map()) {
+      at.push_back(k);
+      each_argument(e, at, on_string);
+      at.pop_back();
+    }
+}
+
+// Checks the templates in rule `i`'s call arguments; throws bad_rule at the string at fault.
+void check_arguments(const value& args, std::size_t i) {
+  std::vector<std::string> at{std::to_string(i), "call", "arguments"};
+  each_argument(args, at, [&](const std::string& text, const std::vector<std::string>& path) {
+    try {
+      check_template(text);
+    } catch (const std::invalid_argument& e) {
+      throw bad_rule(path, fmt::format("rules[{}].call.arguments: {}", i, e.what()));
+    }
+  });
+}
+
+// The tool names a template's {{tool.NAME...}} expressions read (the text is well formed).
+std::vector<std::string> tools_read(const std::string& text) {
+  std::vector<std::string> names;
+  expand(text, [&](const std::string& e) {
+    auto head = trim(split(e, '|')[0]);
+    if (head.rfind("tool.", 0) == 0) names.push_back(split(head.substr(5), '.')[0]);
+    return std::string();
+  });
+  return names;
 }
 
 struct rule {
@@ -163,9 +205,14 @@ struct rule {
   value arguments = value{value_map{}};
 };
 
+constexpr std::size_t max_regex = 4096;
+
 rule parse_rule(const value& r, std::size_t i) {
   auto fail = [&](const std::string& field, const std::string& what) {
-    return std::invalid_argument(fmt::format("rules[{}]{}: {}", i, field.empty() ? "" : "." + field, what));
+    std::vector<std::string> at{std::to_string(i)};
+    if (!field.empty())
+      for (auto& part : split(field, '.')) at.push_back(std::move(part));
+    return bad_rule(std::move(at), fmt::format("rules[{}]{}: {}", i, field.empty() ? "" : "." + field, what));
   };
   if (!r.is_map()) throw fail("", fmt::format("expected a map with match/when/reply/call, found {}", r.type_name()));
   rule out;
@@ -176,6 +223,9 @@ rule parse_rule(const value& r, std::size_t i) {
     if (!m->is_string()) throw fail("match", fmt::format("expected a string, found {}", m->type_name()));
     const auto& text = m->as_string();
     if (text.rfind("re:", 0) == 0) {
+      // std::regex compiles by recursion, a level per character: a pattern this long is a mistake anyway.
+      if (text.size() - 3 > max_regex)
+        throw fail("match", fmt::format("a regex of {} characters; at most {}", text.size() - 3, max_regex));
       try {
         out.re.emplace(text.substr(3), std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
@@ -208,11 +258,12 @@ rule parse_rule(const value& r, std::size_t i) {
     out.tool = tool->as_string();
     if (const value* args = call->find("arguments")) {
       if (!args->is_map()) throw fail("call.arguments", fmt::format("expected a map, found {}", args->type_name()));
-      check_arguments(*args);
+      check_arguments(*args, i);
       out.arguments = *args;
     }
+  } catch (const bad_rule&) {
+    throw;
   } catch (const std::invalid_argument& e) {
-    if (std::string_view(e.what()).rfind("rules[", 0) == 0) throw;
     throw fail(reply != nullptr ? "reply" : "call.arguments", e.what());
   }
   return out;
@@ -283,6 +334,44 @@ class scripted_backend final : public backend {
 };
 
 }  // namespace
+
+std::vector<rules_problem> check_scripted_rules(const value& rules,
+                                                const std::function<bool(const std::string&)>& is_tool) {
+  std::vector<rules_problem> out;
+  if (!rules.is_list()) return {{{}, fmt::format("rules: expected a list, found {}", rules.type_name()), false}};
+  for (std::size_t i = 0; i < rules.as_list().size(); ++i) {
+    rule r;
+    try {
+      r = parse_rule(rules.as_list()[i], i);
+    } catch (const bad_rule& e) {
+      out.push_back({e.path, e.what(), false});
+      continue;
+    }
+    // A tool the node cannot call has no result to read and cannot be asked for.
+    auto unknown = [&](const std::string& name, std::vector<std::string> at, const std::string& field) {
+      out.push_back({std::move(at), fmt::format("rules[{}].{}: `{}` is not a tool of this node (its `tools`), so "
+                                                "it has no result to read",
+                                                i, field, name),
+                     true});
+    };
+    std::string index = std::to_string(i);
+    if (r.tool.empty()) {
+      for (const auto& name : tools_read(r.reply))
+        if (!is_tool(name)) unknown(name, {index, "reply"}, "reply");
+      continue;
+    }
+    if (!is_tool(r.tool))
+      out.push_back({{index, "call", "tool"},
+                     fmt::format("rules[{}].call.tool: `{}` is not a tool of this node (its `tools`)", i, r.tool),
+                     true});
+    std::vector<std::string> at{index, "call", "arguments"};
+    each_argument(r.arguments, at, [&](const std::string& text, const std::vector<std::string>& path) {
+      for (const auto& name : tools_read(text))
+        if (!is_tool(name)) unknown(name, path, "call.arguments");
+    });
+  }
+  return out;
+}
 
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role) {
   return std::make_unique<scripted_backend>(rules, std::move(node), std::move(role));

@@ -4,9 +4,11 @@
 //   inputs:  in (any)
 //   outputs: one per distinct value of `routes`, then default (values no route matches)
 //   params:  field (string, default "": route on the value itself), routes (map, required: key text ->
-//            output port name)
+//            output port name), unmatched (string, default "default", one of default|fail)
 // A value no route matches (or a map without the field) goes to `default`; when `default` is not
-// connected that is an error naming the value.
+// connected that is an error naming the value, and validation warns about it at the node. With
+// `unmatched: fail` the graph says so on purpose (every value should have a route): such a value fails the
+// run whatever `default` is connected to, and there is no warning.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -30,6 +32,20 @@ std::size_t add_port(std::vector<std::string>& ports, const std::string& port) {
   return ports.size() - 1;
 }
 
+bool fails_unmatched(const graph::config& params) {
+  const auto* u = params.find("unmatched");
+  return u != nullptr && u->is_string() && u->as_string() == "fail";
+}
+
+// `default`: with `unmatched: default` (the default) a value sent there while it is unconnected fails
+// the run, which validation warns about.
+graph::port_spec default_port(bool fail) {
+  graph::port_spec p{"default", fail ? "nothing (unmatched: fail)" : "values no route matches"};
+  p.fails_unconnected = !fail;
+  p.hint = "set `unmatched: fail` when every value has a route";
+  return p;
+}
+
 // The router's output ports as written in its params (before validation: tolerate anything).
 std::vector<graph::port_spec> router_ports(const graph::config& params) {
   std::vector<std::string> names;
@@ -38,13 +54,14 @@ std::vector<graph::port_spec> router_ports(const graph::config& params) {
       if (port.is_string() && port.as_string() != "default") add_port(names, port.as_string());
   std::vector<graph::port_spec> ports;
   for (auto& n : names) ports.push_back({n, "values routed to " + n});
-  ports.push_back({"default", "values no route matches"});
+  ports.push_back(default_port(fails_unmatched(params)));
   return ports;
 }
 
 class router final : public node {
  public:
-  explicit router(const node_init& init) : field_(init.params.get_string("field")) {
+  explicit router(const node_init& init)
+      : field_(init.params.get_string("field")), fail_(init.params.get_string("unmatched") == "fail") {
     const value_map& routes = init.params.get("routes").as_map();
     for (const auto& [key, port] : routes)
       if (!port.is_string())
@@ -68,16 +85,18 @@ class router final : public node {
     std::string text = key != nullptr ? to_text(*key) : std::string();
     auto it = key != nullptr ? routes_.find(text) : routes_.end();
     if (it != routes_.end()) return ctx.emit(it->second, v);
-    if (!ctx.connected(default_)) {
+    if (fail_ || !ctx.connected(default_)) {
       std::string what = key == nullptr ? fmt::format("a value without field `{}`", field_)
                                         : fmt::format("value `{}`", text);
-      throw std::runtime_error(fmt::format("no route for {} and output `default` is not connected", what));
+      throw std::runtime_error(fmt::format("no route for {} and {}", what,
+                                           fail_ ? "`unmatched: fail`" : "output `default` is not connected"));
     }
     ctx.emit(default_, v);
   }
 
  private:
   std::string field_;
+  bool fail_;                                               // unmatched: fail
   std::map<std::string, std::size_t, std::less<>> routes_;  // key text -> output port
   std::size_t default_ = 0;                                 // the `default` port: the last one
 };
@@ -90,11 +109,16 @@ kind_def router_kind() {
   s.name = "flow.router";
   s.doc = "sends each value to the output its key (the value, or one field) routes to";
   s.inputs = {{"in", "any values (maps when field is set)"}};
-  s.outputs = {{"default", "values no route matches"}};
+  s.outputs = {default_port(false)};
   s.outputs_for = router_ports;
   s.params = {
       param_spec::string("field", "route on this field of a map value; empty: on the value itself").def(""),
-      param_spec::map("routes", "key (the value as text) -> output port name").require()};
+      param_spec::map("routes", "key (the value as text) -> output port name").require(),
+      param_spec::string("unmatched",
+                         "default: a value no route matches goes to output `default` (unconnected: it fails the "
+                         "run); fail: it fails the run")
+          .def("default")
+          .one_of({"default", "fail"})};
   return {std::move(s), [](const node_init& init) { return std::make_unique<router>(init); }};
 }
 

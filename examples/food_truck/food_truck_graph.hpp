@@ -50,7 +50,8 @@ inline graph::graph food_truck_graph() {
                                   {"design", "design"},
                                   {"finance", "finance"},
                                   {"ops", "ops"},
-                                  {"marketing", "marketing"}});
+                                  {"marketing", "marketing"}})
+      .param("unmatched", "fail");  // a task for a role no agent has is an error
 
   b.node("market", "agent.llm")
       .tool("knowledge")

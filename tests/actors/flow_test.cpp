@@ -124,6 +124,25 @@ TEST_SUITE("flow.router" * doctest::timeout(10)) {
     CHECK(n.out(0).size() == 1);
   }
 
+  TEST_CASE("unmatched: fail fails on an unmatched value even with default connected") {
+    running n("flow.router", {{"routes", routes}, {"unmatched", "fail"}});
+    n.send("cat");
+    CHECK_THROWS_WITH_AS(n.send("horse"), "no route for value `horse` and `unmatched: fail`", std::runtime_error);
+    CHECK(n.out(3).empty());
+  }
+
+  TEST_CASE("default declares that a value sent there while unconnected fails the run, unless unmatched: fail") {
+    const auto* spec = loom::test::builtins().find_kind("flow.router");
+    REQUIRE(spec != nullptr);
+    auto ports = spec->output_ports(loom::graph::config(config_map{{"routes", config_map{{"a", "x"}}}}));
+    REQUIRE(ports.size() == 2);
+    CHECK(ports[1].name == "default");
+    CHECK(ports[1].fails_unconnected);
+    auto meant = spec->output_ports(
+        loom::graph::config(config_map{{"routes", config_map{{"a", "x"}}}, {"unmatched", "fail"}}));
+    CHECK_FALSE(meant[1].fails_unconnected);
+  }
+
   TEST_CASE("a route that does not name a port is an error naming its key") {
     CHECK_THROWS_WITH_AS(running("flow.router", {{"routes", config_map{{"a", 3}}}}),
                          doctest::Contains("routes: `a` must name an output port"), std::invalid_argument);

@@ -42,6 +42,7 @@ class fake_context final : public context {
   int instance() const override { return 0; }
   int replicas() const override { return 1; }
   bool stopping() const override { return stop; }
+  void checkpoint(value state) override { checkpointed = std::move(state); }
 
   std::vector<std::vector<value>> out;  // every emit, per output port
   std::vector<bool> wired;              // connected(port); all true unless a test says otherwise
@@ -49,6 +50,7 @@ class fake_context final : public context {
   std::size_t emitted_since_pull = 0;
   std::vector<std::chrono::nanoseconds> pauses;
   bool stop = false;
+  value checkpointed;  // the last ctx.checkpoint() (null if none)
 };
 
 // The built-in kinds, registered once per test binary.
@@ -73,6 +75,14 @@ class running {
   void start() { node->on_start(ctx); }
   void send(value v, std::size_t port = 0) { node->on_message(ctx, port, v); }
   void finish() { node->on_finish(ctx); }
+  // Replaces the node with a fresh one from the factory given `restored`, as the runtime restarts a failed
+  // node (the old one is destroyed first); start() it next.
+  void restart(value restored) {
+    node.reset();
+    init_.restored = std::move(restored);
+    ++init_.attempt;
+    node = def_->make(init_);
+  }
   // One pull; checks the node kept to its budget.
   bool pull() {
     ctx.emitted_since_pull = 0;

@@ -1,9 +1,13 @@
 // Tests of the sink kinds: sink.file, sink.stdout, sink.count.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -14,6 +18,33 @@ using loom::value_list;
 using loom::value_map;
 using loom::test::running;
 using loom::test::temp_dir;
+
+namespace {
+
+// Limits the size of the files this process writes (RLIMIT_FSIZE) for one scope: a write past it stops
+// short, the next fails with EFBIG ("File too large"; SIGXFSZ is ignored meanwhile).
+class file_size_limit {
+ public:
+  explicit file_size_limit(rlim_t bytes) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_) == 0);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit now = old_;
+    now.rlim_cur = bytes;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &now) == 0);
+  }
+  ~file_size_limit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  file_size_limit(const file_size_limit&) = delete;
+  file_size_limit& operator=(const file_size_limit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+}  // namespace
 
 TEST_SUITE("sink.file" * doctest::timeout(10)) {
   TEST_CASE("jsonl writes one JSON value per line") {
@@ -61,12 +92,113 @@ TEST_SUITE("sink.file" * doctest::timeout(10)) {
     CHECK(temp_dir::read(dir.file("big.txt")).size() == 200 * (record.size() + 1));
   }
 
-  TEST_CASE("a directory that does not exist fails at start") {
+  TEST_CASE("missing parent folders are made") {
     temp_dir dir;
     auto path = dir.file("no/such/dir/out.jsonl");
     running n("sink.file", {{"path", path}});
-    std::string message = "cannot open " + path + " for writing: No such file or directory";
-    CHECK_THROWS_WITH_AS(n.start(), message.c_str(), std::runtime_error);
+    n.start();
+    n.send(1);
+    n.finish();
+    CHECK(temp_dir::read(path) == "1\n");
+  }
+
+  TEST_CASE("a parent that is a file fails at start naming the path") {
+    temp_dir dir;
+    auto file = dir.write("plain", "x");
+    auto path = file + "/out.jsonl";
+    running n("sink.file", {{"path", path}});
+    CHECK_THROWS_WITH_AS(n.start(), doctest::Contains(("cannot create folder " + file + " for " + path).c_str()),
+                         std::runtime_error);
+  }
+
+  TEST_CASE("a checkpoint counts only bytes that are in the file") {
+    temp_dir dir;
+    auto path = dir.file("out.txt");
+    running n("sink.file", {{"path", path}, {"format", "text"}});
+    n.start();
+    std::string record(100, 'r');
+    std::int64_t last = -1;
+    int moved = 0;
+    for (int i = 0; i < 3000; ++i) {
+      n.send(record);
+      REQUIRE(n.ctx.checkpointed.is_int());
+      auto at = n.ctx.checkpointed.as_int();
+      // What a restart would cut back to is never past what the file holds now.
+      REQUIRE(at <= static_cast<std::int64_t>(temp_dir::read(path).size()));
+      CHECK(at % 101 == 0);
+      if (at != last) ++moved, last = at;
+    }
+    CHECK(moved >= 3);  // it moves as records are written, not only at finish
+    n.finish();
+    CHECK(n.ctx.checkpointed.as_int() == 3000 * 101);
+    CHECK(temp_dir::read(path).size() == 3000u * 101);
+  }
+
+  TEST_CASE("a restart cuts the file back to its checkpoint; the records since are written once") {
+    temp_dir dir;
+    auto path = dir.file("out.txt");
+    running n("sink.file", {{"path", path}, {"format", "text"}});
+    n.start();
+    std::vector<std::string> sent;
+    std::size_t at_checkpoint = 0;  // records the last checkpoint covers
+    auto send = [&](std::string r) {
+      n.send(r);
+      sent.push_back(std::move(r));
+    };
+    for (int i = 0; i < 1500; ++i) send(fmt::format("record {}", i));
+    auto checkpoint = n.ctx.checkpointed;
+    REQUIRE(checkpoint.is_int());
+    std::string written;
+    for (const auto& r : sent) {
+      if (static_cast<std::int64_t>(written.size()) == checkpoint.as_int()) break;
+      written += r + "\n";
+      ++at_checkpoint;
+    }
+    REQUIRE(static_cast<std::int64_t>(written.size()) == checkpoint.as_int());
+    REQUIRE(at_checkpoint < sent.size());  // some records are only buffered
+    // A failed attempt left part of a record past the checkpoint.
+    { std::ofstream(path, std::ios::app) << "half a rec"; }
+    n.restart(checkpoint);
+    n.start();
+    CHECK(temp_dir::read(path) == written);
+    // The runtime hands the fresh node the records since the checkpoint again, then goes on.
+    for (auto i = at_checkpoint; i < sent.size(); ++i) n.send(sent[i]);
+    for (int i = 1500; i < 1600; ++i) send(fmt::format("record {}", i));
+    n.finish();
+    std::string all;
+    for (const auto& r : sent) all += r + "\n";
+    CHECK(temp_dir::read(path) == all);
+  }
+
+  TEST_CASE("a restart never extends the file: one shorter than its checkpoint fails naming the path") {
+    temp_dir dir;
+    auto path = dir.write("out.txt", "0\n1\n");
+    running n("sink.file", {{"path", path}, {"format", "text"}});
+    n.restart(value(std::int64_t{100}));
+    std::string message = "cannot resume writing " + path +
+                          ": it holds 4 bytes, fewer than the 100 written before this restart";
+    CHECK_THROWS_WITH_AS(n.start(), doctest::Contains(message.c_str()), std::runtime_error);
+    CHECK(temp_dir::read(path) == "0\n1\n");
+  }
+
+  TEST_CASE("a write cut short fails naming the path and leaves the file on its last complete record") {
+    temp_dir dir;
+    auto path = dir.file("out.txt");
+    running n("sink.file", {{"path", path}, {"format", "text"}});
+    n.start();
+    {
+      // Files of this process may grow to 3000 bytes: the second write of 2048 bytes stops part way.
+      file_size_limit limit(3000);
+      for (int i = 0; i < 1024; ++i) n.send("r");
+      REQUIRE(temp_dir::read(path).size() == 2048);
+      auto more = [&] {
+        for (int i = 0; i < 1024; ++i) n.send("s");
+      };
+      CHECK_THROWS_WITH_AS(more(), ("cannot write " + path + ": File too large").c_str(), std::runtime_error);
+    }
+    std::string complete;
+    for (int i = 0; i < 1024; ++i) complete += "r\n";
+    CHECK(temp_dir::read(path) == complete);
   }
 
   TEST_CASE("a full device fails at finish naming the path") {

@@ -75,6 +75,9 @@ TEST_SUITE("agent.llm scripted" * doctest::timeout(10)) {
     CHECK_THROWS_WITH(build(loom::graph::config(config_map{{"call", config_map{{"arguments", config_map{}}}}})),
                       doctest::Contains("rules[1].call: expected a map {tool: NAME"));
     CHECK_THROWS_WITH(build(reply_rule("re:([", "x")), doctest::Contains("rules[1].match: bad regex"));
+    // std::regex compiles by recursion: a pattern longer than 4096 characters is refused before that.
+    CHECK_THROWS_WITH(build(reply_rule("re:" + std::string(100000, 'a'), "x")),
+                      doctest::Contains("rules[1].match: a regex of 100000 characters; at most 4096"));
     CHECK_THROWS_WITH(build(reply_rule("", "{{tools.x}}")), doctest::Contains("rules[1].reply: {{tools.x}}: expected"));
     CHECK_THROWS_WITH(build(reply_rule("", "{{input|upper}}")), doctest::Contains("the only filter is |int"));
     CHECK_THROWS_WITH(build(loom::graph::config(42)), doctest::Contains("rules[1]: expected a map"));

@@ -105,6 +105,36 @@ TEST_CASE("every broken config gets its FILE:LINE:COL error and exit status 2" *
   }
 }
 
+TEST_CASE("loom validate warns at the router whose unconnected default would fail the run" * doctest::timeout(60)) {
+  auto dir = work_dir("router");
+  auto graph = (dir / "router.yaml").string();
+  std::ofstream(graph) << "graph: r\nnodes:\n  src: {kind: source.value, params: {value: {type: other}}}\n"
+                          "  route:\n    kind: flow.router\n    params: {field: type, routes: {chat: chat}}\n"
+                          "  out: {kind: sink.count}\nedges:\n  - src -> route\n  - route.chat -> out\n";
+  auto v = run_process({loom_binary(), "validate", graph});
+  INFO(v.err);
+  CHECK(v.status == 0);
+  CHECK(v.err.find(graph + ":4:3: warning: node `route` (flow.router): output `default` (values no route matches) "
+                           "is not connected, so the first value sent there fails the run") != std::string::npos);
+  // What it warns about: the run fails on the value no route matches.
+  auto r = run_process({loom_binary(), "run", graph});
+  CHECK(r.status == 1);
+  CHECK(r.err.find("no route for value `other` and output `default` is not connected") != std::string::npos);
+  // `unmatched: fail` says that is meant: no warning, and the same value fails the run.
+  auto strict = (dir / "strict.yaml").string();
+  std::ofstream(strict) << "graph: r\nnodes:\n  src: {kind: source.value, params: {value: {type: other}}}\n"
+                           "  route:\n    kind: flow.router\n"
+                           "    params: {field: type, routes: {chat: chat}, unmatched: fail}\n"
+                           "  out: {kind: sink.count}\nedges:\n  - src -> route\n  - route.chat -> out\n";
+  auto meant = run_process({loom_binary(), "validate", strict});
+  CHECK(meant.status == 0);
+  CHECK(meant.err.find("warning") == std::string::npos);
+  auto failed = run_process({loom_binary(), "run", strict});
+  CHECK(failed.status == 1);
+  CHECK(failed.err.find("no route for value `other` and `unmatched: fail`") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a missing file and a usage error exit with status 2") {
   auto r = run_process({loom_binary(), "validate", "/nonexistent/graph.yaml"});
   CHECK(r.status == 2);
@@ -149,10 +179,12 @@ TEST_CASE("a sink that cannot write fails the run naming the node and the path" 
   CHECK(full.err.find("node `out` (sink.file)") != std::string::npos);
   CHECK(full.err.find("/dev/full") != std::string::npos);
 
-  auto bad = run_process({loom_binary(), "run", graph.string(), "--set", "out.path=/nonexistent/dir/x.jsonl"});
+  // A folder it cannot make: the graph file is in the way.
+  auto under_file = graph.string() + "/x.jsonl";
+  auto bad = run_process({loom_binary(), "run", graph.string(), "--set", "out.path=" + under_file});
   INFO(bad.err);
   CHECK(bad.status == 1);
-  CHECK(bad.err.find("/nonexistent/dir/x.jsonl") != std::string::npos);
+  CHECK(bad.err.find("cannot create folder " + graph.string() + " for " + under_file) != std::string::npos);
 }
 
 TEST_CASE("SIGINT stops a run within two seconds; the sink's file ends on a complete record" *

@@ -33,7 +33,8 @@ using loom::test::run_process;
 
 const std::string package_file = "out/launch_package.md";
 
-// A fresh working directory with a copy of configs/ and an empty out/; removed when the test ends.
+// A fresh working directory with a copy of configs/ and no out/, as a fresh checkout has none (the sinks
+// make it); removed when the test ends.
 class workdir {
  public:
   workdir() {
@@ -41,7 +42,7 @@ class workdir {
     path_ = fs::temp_directory_path() /
             ("loom_flagship_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path_);
-    fs::create_directories(path_ / "out");
+    fs::create_directories(path_);
     fs::copy(fs::path(LOOM_SOURCE_DIR) / "configs", path_ / "configs", fs::copy_options::recursive);
   }
   ~workdir() {
@@ -192,6 +193,7 @@ TEST_SUITE("flagship: configs/food_truck.yaml" * doctest::timeout(300)) {
     scoped_env no_model("LOOM_LLM_MODEL", nullptr);
 
     workdir cli_dir;
+    REQUIRE_FALSE(fs::exists(cli_dir / "out"));  // as in a fresh checkout
     auto r = run_in(cli_dir, {loom::test::loom_binary(), "run", "configs/food_truck.yaml"});
     INFO("stdout: " << r.out);
     INFO("stderr: " << r.err);

@@ -17,14 +17,18 @@ inline std::vector<port_spec> ports(std::initializer_list<const char*> names) {
   return out;
 }
 
-// flow.router's outputs: the distinct string values of its `routes` map, plus `default`.
+// flow.router's outputs: the distinct string values of its `routes` map, plus `default`, where a value
+// fails the run while it is unconnected (unless `unmatched: fail` says that is meant).
 inline std::vector<port_spec> router_outputs(const config& params) {
   std::vector<port_spec> out;
   std::set<std::string> seen;
   if (const config* routes = params.find("routes"); routes != nullptr && routes->is_map())
     for (const auto& [key, value] : routes->as_map())
-      if (value.is_string() && seen.insert(value.as_string()).second) out.push_back({value.as_string(), ""});
-  if (seen.insert("default").second) out.push_back({"default", ""});
+      if (value.is_string() && value.as_string() != "default" && seen.insert(value.as_string()).second)
+        out.push_back({value.as_string(), ""});
+  const config* unmatched = params.find("unmatched");
+  bool fail = unmatched != nullptr && unmatched->is_string() && unmatched->as_string() == "fail";
+  out.push_back({"default", "values no route matches", !fail, "set `unmatched: fail`"});
   return out;
 }
 
@@ -48,7 +52,8 @@ inline std::vector<kind_spec> builtin_kinds() {
   k.push_back({"flow.gather", "joins count messages", ports({"in"}), ports({"out"}),
                {p::integer("count", "how many").require().at_least(1)}, {}, {}});
   k.push_back({"flow.router", "routes by a field", ports({"in"}), ports({"default"}),
-               {p::string("field", "the field").def(""), p::map("routes", "value -> port").require()}, {},
+               {p::string("field", "the field").def(""), p::map("routes", "value -> port").require(),
+                p::string("unmatched", "default or fail").def("default").one_of({"default", "fail"})}, {},
                router_outputs});
   k.push_back({"flow.throttle", "limits the rate", ports({"in"}), ports({"out"}),
                {p::floating("rate", "messages per second").require().at_least(0.001)}, {}, {}});

@@ -88,6 +88,50 @@ edges:
   CHECK(has(check_text("nodes:\n  a: {kind: flow.forward}\nedges: [a -> a]\n"), "t.yaml:3:9: error: cycle: a -> a"));
 }
 
+TEST_CASE("an output where a value fails the run while unconnected is a warning at its node") {
+  auto router = [](const std::string& params, const std::string& edges) {
+    return check_text("nodes:\n  src: {kind: source.sequence}\n  r:\n    kind: flow.router\n    params: " + params +
+                      "\n  a: {kind: sink.count}\n  b: {kind: sink.count}\nedges:\n  - src -> r\n  - src -> b\n  - r.x -> a\n" +
+                      edges);
+  };
+  auto out = router("{routes: {1: x}}", "");
+  CHECK(has(out, "t.yaml:3:3: warning: node `r` (flow.router): output `default` (values no route matches) is not "
+                 "connected, so the first value sent there fails the run\n  hint: connect `r.default` (to a "
+                 "sink.file to keep such values); or set `unmatched: fail`"));
+  CHECK(!has(out, "error"));
+  CHECK(!has(router("{routes: {1: x}}", "  - r.default -> b\n"), "warning"));
+  CHECK(!has(router("{routes: {1: x}, unmatched: fail}", ""), "warning"));
+}
+
+TEST_CASE("a kind's own check runs once its params have their types, and reports where it points") {
+  struct catalog : kind_catalog {
+    kind_spec k;
+    catalog() {
+      k.name = "test.checked";
+      k.outputs = {{"out", ""}};
+      k.params = {param_spec::list("rules", "")};
+      k.check = [](const graph& g, const node& n, const kind_catalog&, diagnostics& d) {
+        for (const auto& r : n.params.find("rules")->as_list())
+          if (r.is_string() && r.as_string() == "bad") d.error(r.where(), "rule `bad` in " + n.name);
+      };
+    }
+    const kind_spec* find_kind(std::string_view name) const override { return name == k.name ? &k : nullptr; }
+    std::vector<std::string> kind_names() const override { return {k.name}; }
+  } c;
+  auto run = [&](const std::string& text) {
+    diagnostics d;
+    auto g = load_graph_text(text, "t.yaml", d);
+    REQUIRE(g);
+    validate(*g, c, d);
+    return d.str();
+  };
+  CHECK(has(run("nodes:\n  n: {kind: test.checked, params: {rules: [ok, bad]}}\n"), "t.yaml:2:48: error: rule `bad` in n"));
+  // A param of the wrong type is reported as such; the check does not run on it.
+  auto wrong = run("nodes:\n  n: {kind: test.checked, params: {rules: bad}}\n");
+  CHECK(has(wrong, "expects list"));
+  CHECK(!has(wrong, "rule `bad`"));
+}
+
 TEST_CASE("replicas, restarts, colocate and tools are checked") {
   std::string out = check_text(R"(nodes:
   src: {kind: source.sequence, replicas: 0, restarts: -1, colocate: [src, outt], tools: [nope]}

@@ -464,6 +464,40 @@ edges: [src -> batch, batch -> sink, src -> unbatch]
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("sink.file writes each record once when it fails between its writes and right after one" *
+          doctest::timeout(60)) {
+  fixture fx;
+  auto dir = std::filesystem::temp_directory_path() / ("loom-sink-restarts-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto out_path = (dir / "out.txt").string();
+  // It writes every 1,024 records and checkpoints the length then; a restart cuts the file back to it and
+  // is given the records since again. Failures: after records that are only buffered (1,500, 2,600) and
+  // right after a write (1,024 and 4,096: the record that made the write).
+  auto g = fx.loaded(fmt::format(R"(graph: t
+nodes:
+  src: {{kind: source.sequence, params: {{count: 5000}}}}
+  sink: {{kind: sink.file, params: {{path: "{}", format: text}}, restarts: 4}}
+edges: [src -> sink]
+)",
+                                 out_path));
+  local::run_options o;
+  std::atomic<int> n{0};
+  o.inject = [&](std::uint32_t i, local::fault_site s, int) {
+    if (i != 1 || s != local::fault_site::message) return;
+    auto k = ++n;
+    if (k == 1024 || k == 1500 + 1 || k == 2600 + 2 || k == 4096 + 3) throw std::runtime_error("injected");
+  };
+  auto r = fx.run(g, o);
+  INFO(r.error);
+  REQUIRE(r.result == outcome::ok);
+  CHECK(total(r, "sink", &local::node_stats::restarts) == 4);
+  CHECK(total(r, "sink", &local::node_stats::in) == 5000);
+  std::string expect;
+  for (int i = 0; i < 5000; ++i) expect += fmt::format("{}\n", i);
+  CHECK(slurp(out_path) == expect);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("flow.gather keeps what it held across a restart" * doctest::timeout(60)) {
   fixture fx;
   auto g = fx.loaded(R"(graph: t

@@ -6,6 +6,9 @@
 #                                                 waits (with a deadline) until the node is idle
 #   bash tests/slurm/slurm_cluster.sh stop DIR    stops the daemons by the pids recorded in DIR, removes DIR
 # The tests then set SLURM_CONF=DIR/slurm.conf and use salloc, sbatch, srun, scancel as on any cluster.
+# DIR (in the build tree) holds the config, pid files and logs. What holds sockets (munged's, slurmd's spool
+# with its steps' sockets) and the daemons' state go in a short folder of their own, /tmp/loom-slurm.XXXXXX
+# (recorded in DIR/run_dir), so a checkout in a deep folder works: a socket's path has at most 107 bytes.
 # Run as root, or as a user who may `sudo -n` (the daemons then run as root, the jobs as that user).
 # Node `localhost` (NodeAddr 127.0.0.1) offers 4 CPUs, 3000 MiB and the feature `loomtest`, in partition
 # `loomq`, whatever the machine has (SlurmdParameters=config_overrides). Plugins that need no cgroups:
@@ -43,6 +46,12 @@ stop() {
     while "${ROOT[@]}" kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
     if "${ROOT[@]}" kill -0 "$pid" 2>/dev/null; then "${ROOT[@]}" kill -KILL "$pid" 2>/dev/null || true; fi
   done
+  if [ -f "$dir/run_dir" ]; then
+    local run
+    run=$(cat "$dir/run_dir")
+    # Only what start made: /tmp/loom-slurm.XXXXXX.
+    case "$run" in /tmp/loom-slurm.??????) "${ROOT[@]}" rm -rf "$run" ;; esac
+  fi
   "${ROOT[@]}" rm -rf "$dir"
 }
 
@@ -62,19 +71,23 @@ start() {
     command -v "$tool" >/dev/null || { echo "slurm_cluster.sh: \`$tool\` is missing (apt-get install slurm-wlm munge)" >&2; exit 1; }
   done
   stop
-  "${ROOT[@]}" mkdir -p "$dir/munge" "$dir/state" "$dir/spool"
+  "${ROOT[@]}" mkdir -p "$dir"
   "${ROOT[@]}" chmod 0755 "$dir"
-  # munge/ is 0755: munged wants no one else writing there, and clients must reach its socket.
-  "${ROOT[@]}" chmod 0755 "$dir/munge"
-  "${ROOT[@]}" chmod 0700 "$dir/state" "$dir/spool"
   "${ROOT[@]}" chown "$(id -u):$(id -g)" "$dir"  # our files (config, logs of the daemons' output) go here
+  local run
+  run=$("${ROOT[@]}" mktemp -d /tmp/loom-slurm.XXXXXX)
+  echo "$run" >"$dir/run_dir"
+  "${ROOT[@]}" mkdir -p "$run/munge" "$run/state" "$run/spool"
+  # run/ and munge/ are 0755: munged wants no one else writing there, and clients must reach its socket.
+  "${ROOT[@]}" chmod 0755 "$run" "$run/munge"
+  "${ROOT[@]}" chmod 0700 "$run/state" "$run/spool"
   local lifetime=${LOOM_SLURM_LIFETIME:-1800}
 
-  # munge: its own key, socket, pid and log in DIR/munge (munged checks that only root can write there).
-  "${ROOT[@]}" dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
-  "${ROOT[@]}" chmod 0400 "$dir/munge/munge.key"
-  "${ROOT[@]}" timeout "$lifetime" munged --foreground --force --socket="$dir/munge/munge.sock" --key-file="$dir/munge/munge.key" \
-    --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed" \
+  # munge: its own key, socket, pid and log in RUN/munge (munged checks that only root can write there).
+  "${ROOT[@]}" dd if=/dev/urandom of="$run/munge/munge.key" bs=1024 count=1 status=none
+  "${ROOT[@]}" chmod 0400 "$run/munge/munge.key"
+  "${ROOT[@]}" timeout "$lifetime" munged --foreground --force --socket="$run/munge/munge.sock" --key-file="$run/munge/munge.key" \
+    --pid-file="$run/munge/munged.pid" --log-file="$run/munge/munged.log" --seed-file="$run/munge/munged.seed" \
     >"$dir/munged.out" 2>&1 &
   echo $! >"$dir/munged.pid.timeout"
 
@@ -90,10 +103,10 @@ SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.sock
+AuthInfo=socket=$run/munge/munge.sock
 CredType=cred/munge
-StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+StateSaveLocation=$run/state
+SlurmdSpoolDir=$run/spool
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/slurmctld.log
@@ -129,8 +142,8 @@ CONF
   export SLURM_CONF="$dir/slurm.conf"
 
   local deadline=$((SECONDS + 10))
-  until "${ROOT[@]}" test -S "$dir/munge/munge.sock"; do
-    if [ $SECONDS -ge $deadline ]; then echo "slurm_cluster.sh: munged did not start:" >&2; cat "$dir/munged.out" "$dir/munge/munged.log" >&2 2>/dev/null || true; exit 1; fi
+  until "${ROOT[@]}" test -S "$run/munge/munge.sock"; do
+    if [ $SECONDS -ge $deadline ]; then echo "slurm_cluster.sh: munged did not start:" >&2; cat "$dir/munged.out" "$run/munge/munged.log" >&2 2>/dev/null || true; exit 1; fi
     sleep 0.1
   done
   "${ROOT[@]}" timeout "$lifetime" slurmctld -D -i -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
@@ -150,7 +163,7 @@ CONF
     fi
     sleep 0.2
   done
-  echo "slurm_cluster.sh: one-node Slurm up in $dir (slurmctld on 127.0.0.1:$ctld_port, slurmd on 127.0.0.1:$slurmd_port)"
+  echo "slurm_cluster.sh: one-node Slurm up in $dir, sockets and state in $run (slurmctld on 127.0.0.1:$ctld_port, slurmd on 127.0.0.1:$slurmd_port)"
 }
 
 case "$cmd" in
