@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@ struct process_result {
   std::string out;
   std::string err;
   double seconds = 0;
+  double sigint_at = -1;  // seconds after start when SIGINT was sent; -1: not sent
   bool timed_out = false;
 };
 
@@ -22,6 +24,8 @@ struct process_options {
   std::optional<std::chrono::milliseconds> sigint_after;  // send SIGINT this long after start
   // With sigint_after: send SIGINT only once this text appeared on stdout (the run is under way).
   std::string sigint_when_stdout_has;
+  // With sigint_after: send SIGINT only once this returns true (checked every 20 ms).
+  std::function<bool()> sigint_when;
   std::string cwd;
 };
 
