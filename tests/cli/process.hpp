@@ -24,9 +24,9 @@ struct process_options {
   std::optional<std::chrono::milliseconds> sigint_after;  // send SIGINT this long after start
   // With sigint_after: send SIGINT only once this text appeared on stdout (the run is under way).
   std::string sigint_when_stdout_has;
+  std::string cwd;
   // With sigint_after: send SIGINT only once this returns true (checked every 20 ms).
   std::function<bool()> sigint_when;
-  std::string cwd;
 };
 
 process_result run_process(const std::vector<std::string>& argv, const process_options& o = {});
