@@ -9,13 +9,15 @@
 //            30000), server_restarts (integer, 2)
 // A server that exits is started again on the next call, up to server_restarts times; the call that saw it
 // exit fails with the server's name and the tail of its stderr. A call that takes longer than timeout_ms is
-// cancelled (notifications/cancelled) and fails. Blocking: each instance gets its own thread.
+// cancelled (notifications/cancelled) and fails. Blocking: each instance gets its own thread; a stopped run
+// ends its wait at once (stop hook: the transport is aborted, the server terminated).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 
 #include "actors/kinds.hpp"
 #include "runtime/json.hpp"
@@ -72,7 +74,12 @@ class mcp_tool final : public node {
     http_.timeout = timeout_;
   }
 
-  void on_start(context&) override { connect(); }
+  // A stop (SIGINT, another node's failure) ends the wait for the server in flight (starting, a call) at
+  // once: the transport is aborted, the call fails and the server process is terminated.
+  void on_start(context& ctx) override {
+    ctx.set_stop_hook([this] { stop(); });
+    connect();
+  }
 
   value on_call(context&, const value& request) override {
     value req = check_call_request(mcp_call(), request);
@@ -90,7 +97,7 @@ class mcp_tool final : public node {
                                                total, msg);
                                });
     } catch (const mcp::transport_error& e) {
-      client_.reset();  // gone: the next call starts it again while restarts remain
+      drop_client();  // gone (or the run is stopping): the next call starts it again while restarts remain
       throw std::runtime_error(fmt::format("{}: {}", fail_prefix(name_), e.what()));
     } catch (const mcp::protocol_error& e) {
       throw std::runtime_error(fmt::format("{}: {}", fail_prefix(name_), e.what()));
@@ -112,16 +119,37 @@ class mcp_tool final : public node {
       std::unique_ptr<mcp::transport> t;
       if (!proc_.command.empty()) t = std::make_unique<mcp::child_transport>(proc_);
       else t = mcp::make_http_client_transport(http_);
-      auto c = std::make_unique<mcp::client>(std::move(t));
-      c->initialize(init_timeout_);
-      tools_ = c->list_tools(init_timeout_);
-      client_ = std::move(c);
+      set_client(std::make_unique<mcp::client>(std::move(t)));
+      client_->initialize(init_timeout_);
+      tools_ = client_->list_tools(init_timeout_);
     } catch (const std::exception& e) {
-      client_.reset();
+      drop_client();
       throw std::runtime_error(fmt::format("{}: cannot start the MCP server: {}", fail_prefix(name_), e.what()));
     }
     spdlog::info("node={} kind=tool.mcp: {} speaks MCP {}, {} tools", name_, client_->connection().describe(),
                  client_->protocol_version(), tools_.size());
+  }
+
+  // The stop hook reaches the transport of client_ from another thread: it is swapped under live_m_, and a
+  // transport made after the stop is aborted at once.
+  void set_client(std::unique_ptr<mcp::client> c) {
+    drop_client();
+    std::lock_guard lock(live_m_);
+    client_ = std::move(c);
+    if (stopped_) client_->connection().abort();
+  }
+  void drop_client() {
+    std::unique_ptr<mcp::client> old;
+    {
+      std::lock_guard lock(live_m_);
+      old = std::move(client_);
+    }
+    // destroyed outside the lock: ending a server can take a moment, and the stop hook must not wait for it
+  }
+  void stop() {
+    std::lock_guard lock(live_m_);
+    stopped_ = true;
+    if (client_) client_->connection().abort();
   }
 
   void ensure_connected() {
@@ -138,14 +166,14 @@ class mcp_tool final : public node {
     try {
       client_->poll();  // a notifications/tools/list_changed sent after the last call is read now
     } catch (const mcp::transport_error& e) {
-      client_.reset();
+      drop_client();
       throw std::runtime_error(fmt::format("{}: {}", fail_prefix(name_), e.what()));
     }
     if (client_->tools_changed()) {
       try {
         tools_ = client_->list_tools(init_timeout_);
       } catch (const mcp::transport_error& e) {
-        client_.reset();
+        drop_client();
         throw std::runtime_error(fmt::format("{}: {}", fail_prefix(name_), e.what()));
       }
     }
@@ -163,7 +191,9 @@ class mcp_tool final : public node {
   std::vector<std::string> allow_;
   std::chrono::milliseconds timeout_, init_timeout_;
   std::int64_t restarts_left_;
-  std::unique_ptr<mcp::client> client_;
+  std::mutex live_m_;  // guards client_'s replacement and stopped_ against the stop hook
+  bool stopped_ = false;
+  std::unique_ptr<mcp::client> client_;  // read without the lock on the node's own thread, which alone replaces it
   std::vector<mcp::tool_info> tools_;
 };
 

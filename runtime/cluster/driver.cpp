@@ -2,6 +2,7 @@
 #include "runtime/cluster/driver.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -83,6 +84,12 @@ class driver {
  private:
   void log(const std::string& line) {
     if (o_.log) o_.log(line);
+  }
+  // A problem the endpoint reported (it logs none itself): in the driver's log, or a warning when there is
+  // none (quiet), so it is printed once either way.
+  void warn(const std::string& line) {
+    if (o_.log) o_.log(line);
+    else spdlog::warn("driver: {}", line);
   }
 
   void fail(const std::string& why) {
@@ -191,7 +198,7 @@ class driver {
       probs.swap(in_.problems);
     }
     for (auto& p : probs) {
-      log(fmt::format("{}: {}", p.peer, p.text));
+      warn(p.text);  // it names the peer
       if (p.what == tr::problem::kind::refused) fail(fmt::format("refused by {}: {}", p.peer, p.text));
     }
     for (auto& in : msgs) {

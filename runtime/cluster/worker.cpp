@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -193,7 +194,10 @@ class worker {
   }
 
   void on_problem(const tr::problem& p) {
-    log(fmt::format("{}: {}", p.peer, p.text));
+    // The endpoint logs none itself: once here, in the worker's log, or a warning when there is none. The
+    // text names the peer (p.peer may be a stray client's binary routing id).
+    if (o_.log) log(p.text);
+    else spdlog::warn("worker: {}", p.text);
     if (p.what == tr::problem::kind::sequence || p.what == tr::problem::kind::decode) {
       // A lost or damaged message of a run: the driver fails the run and says which stream.
       auto r = std::atomic_load(&run_);
@@ -570,8 +574,10 @@ class worker {
     auto report = local::run_slice(*system_, plan, ro, hooks);
     metrics_->update(report);
     if (ro.trace) ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::spans{observe::to_json(ro.trace->finish(g->name))}});
-    log(fmt::format("run {}: local part done ({})", r.id,
-                    report.result == local::run_report::outcome::ok ? "ok" : report.error));
+    log(fmt::format("run {}: local part {}", r.id,
+                    report.result == local::run_report::outcome::ok       ? std::string("done")
+                    : report.result == local::run_report::outcome::failed ? "failed: " + report.error
+                                                                          : std::string("cancelled")));
     {
       std::unique_lock lock(r.m);
       r.cv.wait_for(lock, std::chrono::seconds(10), [&] { return r.ended; });

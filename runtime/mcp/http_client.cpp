@@ -58,15 +58,23 @@ class http_client_transport final : public transport {
   }
 
   ~http_client_transport() override {
+    // A POST waiting on a server that never answers is cut short: its socket is shut down. One stopped just
+    // before its socket opened would not see the stop, so the stop is repeated until every POST has returned.
     {
-      // A POST waiting on a server that never answers is cut short: its socket is shut down.
       std::lock_guard lock(mu_);
       stopping_ = true;
-      for (auto* c : active_) c->stop();
+    }
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        for (auto* c : active_) c->stop();
+        if (active_.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     for (auto& t : posts_) t.join();
     std::string session = session_id();
-    if (!session.empty()) {  // end the session; the server may refuse (405), which is fine
+    if (!session.empty() && !aborted_) {  // end the session; the server may refuse (405), which is fine
       httplib::Client c(base_);
       c.set_connection_timeout(std::chrono::seconds(1));
       c.set_read_timeout(std::chrono::seconds(1));
@@ -75,11 +83,22 @@ class http_client_transport final : public transport {
     }
   }
 
+  // The POSTs under way are cut (their sockets shut down) and receive() throws at once. A stopped run does
+  // not end the session (DELETE): a server that never answers would hold the stop for a second.
+  void abort() override {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    stopping_ = true;
+    for (auto* c : active_) c->stop();
+    cv_.notify_all();
+  }
+
   void send(const jsonrpc::json& message) override {
     // Reap finished POSTs so a long session does not keep a thread per message.
     std::set<std::thread::id> done;
     {
       std::lock_guard lock(mu_);
+      if (aborted_) throw transport_error(fmt::format("{}: cancelled (the run is stopping)", describe()));
       done.swap(done_posts_);
     }
     for (auto it = posts_.begin(); it != posts_.end();) {
@@ -99,7 +118,8 @@ class http_client_transport final : public transport {
 
   std::optional<std::string> receive(clock::time_point deadline) override {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, deadline, [&] { return !inbox_.empty() || !failure_.empty(); });
+    cv_.wait_until(lock, deadline, [&] { return !inbox_.empty() || !failure_.empty() || aborted_; });
+    if (aborted_) throw transport_error(fmt::format("{}: cancelled (the run is stopping)", describe()));
     if (!inbox_.empty()) {
       std::string m = std::move(inbox_.front());
       inbox_.pop_front();
@@ -212,6 +232,7 @@ class http_client_transport final : public transport {
   std::deque<std::string> inbox_;
   std::string failure_, session_, version_;
   std::atomic<bool> stopping_{false};
+  bool aborted_ = false;  // guarded by mu_
   std::vector<std::thread> posts_;
   std::set<std::thread::id> done_posts_;
   std::set<httplib::Client*> active_;  // POSTs under way

@@ -27,8 +27,10 @@ int poll_timeout(clock::time_point deadline) {
   return static_cast<int>(std::clamp<long long>(left, 0, 1000));
 }
 
-void write_all(int fd, std::string_view data, clock::time_point deadline, const std::string& who) {
+// Writes all of `data`, waiting while the pipe is full, until `deadline` or until `wake` is raised.
+void write_all(int fd, std::string_view data, clock::time_point deadline, const std::string& who, const wakeup& wake) {
   while (!data.empty()) {
+    if (wake.raised()) throw transport_error(who + ": cancelled (the run is stopping)");
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n > 0) {
       data.remove_prefix(static_cast<std::size_t>(n));
@@ -37,8 +39,8 @@ void write_all(int fd, std::string_view data, clock::time_point deadline, const 
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (clock::now() >= deadline) throw transport_error(who + ": not reading its input (write timed out)");
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, poll_timeout(deadline));
+      pollfd p[2] = {{fd, POLLOUT, 0}, {wake.fd(), POLLIN, 0}};
+      ::poll(p, 2, poll_timeout(deadline));
       continue;
     }
     throw transport_error(fmt::format("{}: cannot write: {}", who, std::strerror(errno)));
@@ -48,6 +50,23 @@ void write_all(int fd, std::string_view data, clock::time_point deadline, const 
 std::once_flag ignore_sigpipe;
 
 }  // namespace
+
+wakeup::wakeup() {
+  if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0)
+    throw transport_error(fmt::format("cannot make a pipe: {}", std::strerror(errno)));
+}
+
+wakeup::~wakeup() {
+  for (int fd : fds_)
+    if (fd >= 0) ::close(fd);
+}
+
+void wakeup::raise() {
+  if (raised_.exchange(true, std::memory_order_acq_rel)) return;
+  char c = 1;
+  ssize_t w = ::write(fds_[1], &c, 1);  // the pipe stays readable: every later poll() returns at once
+  (void)w;
+}
 
 std::optional<std::string> line_reader::take_line() {
   for (;;) {
@@ -168,12 +187,14 @@ void child_transport::stop() {
   if (in_ >= 0) ::close(in_);
   in_ = -1;
   if (pid_ > 0 && exit_.empty()) {
-    // Closing stdin asks a well-behaved server to leave; then TERM, then KILL, to the whole group.
-    auto until = clock::now() + std::chrono::milliseconds(500);
+    // Closing stdin asks a well-behaved server to leave; then TERM, then KILL, to the whole group. A stopped
+    // run (abort) does not wait for the server to leave: TERM at once, KILL 200 ms later.
+    bool now = wake_.raised();
+    auto until = clock::now() + std::chrono::milliseconds(now ? 0 : 500);
     while (!exited() && clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (exit_.empty()) {
       ::kill(-pid_, SIGTERM);
-      until = clock::now() + std::chrono::milliseconds(1000);
+      until = clock::now() + std::chrono::milliseconds(now ? 200 : 1000);
       while (!exited() && clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (exit_.empty()) {
@@ -249,20 +270,23 @@ void child_transport::send(const jsonrpc::json& message) {
   if (in_ < 0) throw transport_error(gone("is stopped"));
   std::string line = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   try {
-    write_all(in_, line, clock::now() + std::chrono::seconds(10), describe());
+    write_all(in_, line, clock::now() + std::chrono::seconds(10), describe(), wake_);
   } catch (const transport_error&) {
+    if (wake_.raised()) throw transport_error(describe() + ": cancelled (the run is stopping)");
     throw transport_error(gone("stopped reading its input"));
   }
 }
 
 std::optional<std::string> child_transport::receive(clock::time_point deadline) {
   for (;;) {
+    if (wake_.raised()) throw transport_error(describe() + ": cancelled (the run is stopping)");
     if (auto line = out_reader_.take_line()) return line;
     if (out_ < 0) throw transport_error(gone("closed its output"));
-    pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
-    int n = ::poll(fds, err_ >= 0 ? 2 : 1, poll_timeout(deadline));
+    // err_ < 0 (its stderr closed): poll() skips a negative descriptor.
+    pollfd fds[3] = {{out_, POLLIN, 0}, {wake_.fd(), POLLIN, 0}, {err_, POLLIN, 0}};
+    int n = ::poll(fds, 3, poll_timeout(deadline));
     if (n < 0 && errno != EINTR) throw transport_error(fmt::format("poll: {}", std::strerror(errno)));
-    if (err_ >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) drain_stderr();
+    if (err_ >= 0 && (fds[2].revents & (POLLIN | POLLHUP)) != 0) drain_stderr();
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       bool more = false;
       try {
@@ -287,21 +311,22 @@ fd_transport::fd_transport(int in, int out) : out_(out), reader_(in, true) {
 
 void fd_transport::send(const jsonrpc::json& message) {
   std::string line = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  write_all(out_, line, clock::now() + std::chrono::seconds(30), describe());
+  write_all(out_, line, clock::now() + std::chrono::seconds(30), describe(), wake_);
 }
 
 std::optional<std::string> fd_transport::receive(clock::time_point deadline) {
   for (;;) {
+    if (wake_.raised()) throw transport_error("cancelled (the server is stopping)");
     if (auto line = reader_.take_line()) {
       if (*line == line_reader::dropped_line)
         throw message_too_large(fmt::format("a message over the limit of {} bytes was dropped", jsonrpc::max_message_bytes));
       return line;
     }
     if (eof_) throw transport_error("the client closed the input");
-    pollfd p{reader_.fd(), POLLIN, 0};
-    int n = ::poll(&p, 1, poll_timeout(deadline));
+    pollfd p[2] = {{reader_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+    int n = ::poll(p, 2, poll_timeout(deadline));
     if (n < 0 && errno != EINTR) throw transport_error(fmt::format("poll: {}", std::strerror(errno)));
-    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+    if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       if (!reader_.fill()) eof_ = true;
       continue;
     }

@@ -4,6 +4,7 @@
 // zombie or orphan is left. `fd_transport` is the server side: messages on a pair of descriptors (0 and 1).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <sys/types.h>
@@ -36,6 +37,23 @@ class line_reader {
   std::string buf_;
 };
 
+// A self-pipe that ends a poll() from another thread: abort() raises it, the waits poll its fd beside their
+// own. Raised once, it stays raised.
+class wakeup {
+ public:
+  wakeup();
+  ~wakeup();
+  wakeup(const wakeup&) = delete;
+  wakeup& operator=(const wakeup&) = delete;
+  void raise();
+  bool raised() const { return raised_.load(std::memory_order_acquire); }
+  int fd() const { return fds_[0]; }
+
+ private:
+  int fds_[2] = {-1, -1};
+  std::atomic<bool> raised_{false};
+};
+
 // The server side dropped a message over the size limit (the next message is read normally).
 struct message_too_large : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -58,6 +76,9 @@ class child_transport final : public transport {
   void send(const jsonrpc::json& message) override;
   std::optional<std::string> receive(clock::time_point deadline) override;
   std::string describe() const override;
+  // Wakes a receive() or send() under way; the destructor then terminates the process group at once (TERM,
+  // KILL after 200 ms) instead of first waiting for it to leave on its own.
+  void abort() override { wake_.raise(); }
   // The last few KiB the process wrote on stderr.
   std::string stderr_tail();
   pid_t pid() const { return pid_; }
@@ -71,6 +92,7 @@ class child_transport final : public transport {
   void stop();
 
   process_options o_;
+  wakeup wake_;
   pid_t pid_ = -1;
   int in_ = -1, out_ = -1, err_ = -1;
   line_reader out_reader_{-1};
@@ -86,11 +108,13 @@ class fd_transport final : public transport {
   void send(const jsonrpc::json& message) override;
   std::optional<std::string> receive(clock::time_point deadline) override;
   std::string describe() const override { return "stdio client"; }
+  void abort() override { wake_.raise(); }
   // True once the input has ended (the client closed it).
   bool closed() const { return eof_; }
 
  private:
   int out_;
+  wakeup wake_;
   line_reader reader_;
   bool eof_ = false;
 };

@@ -30,6 +30,10 @@ class transport {
   virtual std::optional<std::string> receive(clock::time_point deadline) = 0;
   // Names the peer in errors: "stdio server `node server.js`", "http server http://127.0.0.1:3001/mcp".
   virtual std::string describe() const = 0;
+  // Ends every wait now (the run is being stopped): from any thread, at any time, once or more. A receive()
+  // or send() under way or later throws transport_error ("cancelled"); the peer is let go without the
+  // polite wait (a child process is terminated at once, HTTP requests are cut and no session is ended).
+  virtual void abort() = 0;
 };
 
 }  // namespace loom::mcp

@@ -141,6 +141,11 @@ class input final : public node {
 class capture final : public node {
  public:
   explicit capture(std::shared_ptr<output_channel> ch) : channel_(std::move(ch)) {}
+  // A streaming capture may wait for room (a slow client): a stopped run (SIGINT, another node's failure)
+  // ends that wait at once; the request then gets the run's error.
+  void on_start(context& ctx) override {
+    if (channel_->kind() == output_channel::mode::stream) ctx.set_stop_hook([ch = channel_] { ch->abandon(); });
+  }
   void on_message(context&, std::size_t, const value& v) override { channel_->push(answer_text(v)); }
 
  private:

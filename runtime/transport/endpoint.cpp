@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -21,6 +22,16 @@
 
 namespace loom::transport {
 namespace {
+
+// A peer's name for a log line: a stray client's routing id is binary (ZeroMQ makes one starting with a
+// NUL byte), which would cut the line short; such a name is written in hex.
+std::string printable(const std::string& peer) {
+  bool text = !peer.empty() && std::all_of(peer.begin(), peer.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (text) return peer;
+  std::string hex = "0x";
+  for (unsigned char c : peer) hex += fmt::format("{:02x}", c);
+  return hex;
+}
 
 using clock = std::chrono::steady_clock;
 
@@ -192,7 +203,7 @@ struct endpoint::impl {
   }
 
   void report(problem p) {
-    spdlog::warn("wire {}: {}", cfg.name, p.text);
+    if (!cb.on_problem) spdlog::warn("wire {}: {}", cfg.name, p.text);
     if (cb.on_problem) {
       try {
         cb.on_problem(p);
@@ -642,7 +653,7 @@ struct endpoint::impl {
     links.count(peer, false, bytes_of(parts, 0));
     auto d = decode(std::move(parts), cfg.limits);
     if (!d) {
-      report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", peer, d.error));
+      report(problem::kind::decode, peer, fmt::format("undecodable message from {}: {}", printable(peer), d.error));
       return;
     }
     if (auto* c = std::get_if<control_msg>(&*d.msg)) {

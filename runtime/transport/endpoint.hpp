@@ -82,7 +82,9 @@ struct problem {
 
 struct endpoint_callbacks {
   std::function<void(incoming&&)> on_message;         // runs on the I/O thread: keep it short, never block
-  std::function<void(const problem&)> on_problem;     // likewise
+  // Likewise. When set, the owner logs the problem (in its own format); when not, the endpoint does
+  // (spdlog): one line per problem either way.
+  std::function<void(const problem&)> on_problem;
 };
 
 class endpoint {

@@ -1,16 +1,25 @@
-// tests/cli/cancel_test.cpp: the real `loom` binary, stopped and moved: SIGINT reaches an agent blocked on a
-// model server that never answers (the run exits 130 within 2 s, files end on a complete record), and a
-// graph file's relative paths resolve against its own folder, whatever the working folder.
+// tests/cli/cancel_test.cpp: the real `loom` binary, stopped and moved: SIGINT reaches every kind that blocks
+// (an agent on a model server that never answers, tool.mcp on a stdio or Streamable HTTP server that never
+// answers a call or its initialize: the run exits 130 within 2 s of the signal, files end on a complete
+// record, the server process is gone), and a graph file's relative paths resolve against its own folder,
+// whatever the working folder.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "tests/cli/process.hpp"
 
@@ -53,6 +62,109 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
+// A scripted agent that calls tool `slow__hang` once, and the tool.mcp node `slow` given by `tool_params`.
+std::string agent_calls_mcp(const std::string& tool_params) {
+  return "graph: stuck-mcp\nnodes:\n"
+         "  tasks: {kind: source.value, params: {value: go}}\n"
+         "  agent:\n"
+         "    kind: agent.llm\n"
+         "    tools: [slow]\n"
+         "    params:\n"
+         "      tool_timeout_ms: 60000\n"
+         "      rules:\n"
+         "        - {match: go, when: first, call: {tool: slow__hang, arguments: {}}}\n"
+         "        - {match: go, when: after_tool, reply: \"{{tool.slow__hang}}\"}\n"
+         "  slow: {kind: tool.mcp, params: " +
+         tool_params +
+         "}\n"
+         "  out: {kind: sink.stdout, params: {format: jsonl}}\n"
+         "edges: [tasks -> agent -> out]\n";
+}
+
+// A stdio MCP server in sh: it writes its pid to `pid`, answers initialize and tools/list (one tool, `hang`),
+// then on tools/call touches `called` and never answers.
+void write_hanging_stdio_server(const fs::path& script, const fs::path& dir) {
+  std::ofstream(script) << "pid=" << (dir / "pid").string() << "\ncalled=" << (dir / "called").string() << "\n"
+                        << R"(echo $$ > "$pid"
+while IFS= read -r line; do
+  id=$(printf '%s\n' "$line" | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p')
+  case "$line" in
+    *'"method":"initialize"'*)
+      printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"hang","version":"1"}}}\n' "$id" ;;
+    *'"method":"tools/list"'*)
+      printf '{"jsonrpc":"2.0","id":%s,"result":{"tools":[{"name":"hang","description":"never answers","inputSchema":{"type":"object"}}]}}\n' "$id" ;;
+    *'"method":"tools/call"'*)
+      touch "$called"; sleep 1000 ;;
+  esac
+done
+)";
+}
+
+// Whether process `pid` is gone (reaped), within `wait`.
+bool gone_within(pid_t pid, std::chrono::milliseconds wait) {
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (::kill(pid, 0) == 0 || errno != ESRCH) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// A Streamable HTTP MCP server on 127.0.0.1 (in this process): answers initialize and tools/list, holds every
+// tools/call until it is destroyed (or 60 s).
+struct hanging_http_server {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::mutex m;
+  std::condition_variable cv;
+  bool released = false;
+  std::atomic<int> calls{0};
+
+  hanging_http_server() {
+    using nlohmann::json;
+    server.Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
+      auto j = json::parse(req.body, nullptr, false);
+      if (!j.is_object() || !j.contains("id")) {
+        res.status = 202;  // a notification
+        return;
+      }
+      auto method = j.value("method", std::string());
+      json result;
+      if (method == "initialize") {
+        result = {{"protocolVersion", "2025-06-18"},
+                  {"capabilities", {{"tools", json::object()}}},
+                  {"serverInfo", {{"name", "hang"}, {"version", "1"}}}};
+        res.set_header("Mcp-Session-Id", "s1");
+      } else if (method == "tools/list") {
+        result = {{"tools", json::array({{{"name", "hang"},
+                                          {"description", "never answers"},
+                                          {"inputSchema", {{"type", "object"}}}}})}};
+      } else if (method == "tools/call") {
+        ++calls;
+        std::unique_lock lock(m);
+        cv.wait_for(lock, std::chrono::seconds(60), [&] { return released; });
+        res.status = 503;
+        return;
+      }
+      res.set_content(json{{"jsonrpc", "2.0"}, {"id", j["id"]}, {"result", result}}.dump(), "application/json");
+    });
+    server.Delete("/mcp", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+    port = server.bind_to_any_port("127.0.0.1");
+    REQUIRE(port > 0);
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  ~hanging_http_server() {
+    {
+      std::lock_guard lock(m);
+      released = true;
+    }
+    cv.notify_all();
+    server.stop();
+    thread.join();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("SIGINT while an agent waits on a model server that never answers: exit 130 within 2 s" *
@@ -77,7 +189,9 @@ TEST_CASE("SIGINT while an agent waits on a model server that never answers: exi
   auto r = run_process({loom_binary(), "run", graph.string()}, o);
   INFO(r.err);
   CHECK(r.status == 130);
-  CHECK(r.seconds < 3.0);  // SIGINT at 1 s; the model call in flight is closed, not waited for
+  REQUIRE(r.sigint_at > 0);
+  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
+  CHECK(r.seconds - r.sigint_at < 2.0);  // the model call in flight is closed, not waited for
   auto numbers = read_file(dir / "out/numbers.jsonl");
   REQUIRE(!numbers.empty());
   CHECK(numbers.back() == '\n');
@@ -120,5 +234,69 @@ TEST_CASE("the flagship runs from another folder" * doctest::timeout(120)) {
   auto package = read_file(dir / "out/launch_package.md");
   CHECK(package.find("# Food truck launch package") != std::string::npos);
   CHECK(package.find("## market") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGINT while an agent's call waits on a stdio MCP server that never answers: exit 130 within 2 s" *
+          doctest::timeout(60)) {
+  auto dir = fresh_dir("mcp-stdio");
+  write_hanging_stdio_server(dir / "server.sh", dir);
+  std::ofstream(dir / "graph.yaml") << agent_calls_mcp("{command: [sh, " + (dir / "server.sh").string() +
+                                                       "], timeout_ms: 20000}");
+  process_options o;
+  o.deadline = std::chrono::milliseconds(40000);
+  o.sigint_after = std::chrono::milliseconds(500);
+  o.sigint_when = [&] { return fs::exists(dir / "called"); };  // the call is under way
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string()}, o);
+  INFO(r.err);
+  REQUIRE(r.sigint_at > 0);
+  CHECK(r.status == 130);
+  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
+  CHECK(r.seconds - r.sigint_at < 2.0);  // not the tool's timeout_ms (20 s)
+  pid_t server = 0;
+  std::ifstream(dir / "pid") >> server;
+  REQUIRE(server > 0);
+  CHECK(gone_within(server, std::chrono::milliseconds(2000)));  // terminated and reaped by loom, not orphaned
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGINT while tool.mcp waits for a stdio server's initialize: exit 130 within 2 s" * doctest::timeout(60)) {
+  auto dir = fresh_dir("mcp-init");
+  std::ofstream(dir / "server.sh") << "echo $$ > " << (dir / "pid").string() << "\nsleep 1000\n";
+  std::ofstream(dir / "graph.yaml") << agent_calls_mcp("{command: [sh, " + (dir / "server.sh").string() +
+                                                       "], init_timeout_ms: 20000}");
+  process_options o;
+  o.deadline = std::chrono::milliseconds(40000);
+  o.sigint_after = std::chrono::milliseconds(1000);
+  o.sigint_when = [&] { return fs::exists(dir / "pid"); };
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string()}, o);
+  INFO(r.err);
+  REQUIRE(r.sigint_at > 0);
+  CHECK(r.status == 130);
+  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
+  CHECK(r.seconds - r.sigint_at < 2.0);  // not init_timeout_ms (20 s)
+  pid_t server = 0;
+  std::ifstream(dir / "pid") >> server;
+  REQUIRE(server > 0);
+  CHECK(gone_within(server, std::chrono::milliseconds(2000)));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGINT while an agent's call waits on a Streamable HTTP MCP server that never answers: exit 130 "
+          "within 2 s" * doctest::timeout(60)) {
+  hanging_http_server server;
+  auto dir = fresh_dir("mcp-http");
+  std::ofstream(dir / "graph.yaml") << agent_calls_mcp("{url: \"http://127.0.0.1:" + std::to_string(server.port) +
+                                                       "/mcp\", timeout_ms: 20000}");
+  process_options o;
+  o.deadline = std::chrono::milliseconds(40000);
+  o.sigint_after = std::chrono::milliseconds(500);
+  o.sigint_when = [&] { return server.calls.load() > 0; };
+  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string()}, o);
+  INFO(r.err);
+  REQUIRE(r.sigint_at > 0);
+  CHECK(r.status == 130);
+  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
+  CHECK(r.seconds - r.sigint_at < 2.0);  // not the tool's timeout_ms (20 s)
   fs::remove_all(dir);
 }

@@ -49,9 +49,11 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
       break;
     }
     if (o.sigint_after && !signalled && now - t0 >= *o.sigint_after &&
-        (o.sigint_when_stdout_has.empty() || r.out.find(o.sigint_when_stdout_has) != std::string::npos)) {
+        (o.sigint_when_stdout_has.empty() || r.out.find(o.sigint_when_stdout_has) != std::string::npos) &&
+        (!o.sigint_when || o.sigint_when())) {
       kill(pid, SIGINT);
       signalled = true;
+      r.sigint_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     pollfd fds[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
     if (poll(fds, 2, 20) < 0) continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@ struct process_result {
   std::string out;
   std::string err;
   double seconds = 0;
+  double sigint_at = -1;  // seconds after start when SIGINT was sent; -1: not sent
   bool timed_out = false;
 };
 
@@ -23,6 +25,8 @@ struct process_options {
   // With sigint_after: send SIGINT only once this text appeared on stdout (the run is under way).
   std::string sigint_when_stdout_has;
   std::string cwd;
+  // With sigint_after: send SIGINT only once this returns true (checked every 20 ms).
+  std::function<bool()> sigint_when;
 };
 
 process_result run_process(const std::vector<std::string>& argv, const process_options& o = {});

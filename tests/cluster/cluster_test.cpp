@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 #include <zmq.hpp>
@@ -105,6 +106,8 @@ TEST_CASE("a worker killed with SIGKILL is found within 5 seconds; the others go
   CHECK(r.err.find("nodes lost: pace") != std::string::npos);
   CHECK(r.seconds < 1 + 5 + 3);  // started, killed after ~1 s, found within 5 s, the rest stopped
   CHECK(a.wait_for_log("waiting for the next", 15s));
+  CHECK(a.log().find("local part cancelled") != std::string::npos);  // not "local part done ()"
+  CHECK(a.log().find("local part done ()") == std::string::npos);
   // worker a serves the next run
   auto alone = d.cluster({{"a", pa}});
   auto g2 = d.write("alone.yaml", "graph: alone\nnodes:\n  s: {kind: source.sequence}\n  c: {kind: sink.count, "
@@ -134,6 +137,8 @@ TEST_CASE("a driver that dies makes its workers abandon the run and wait for the
   CHECK(a.wait_for_log("abandoned: no heartbeat from the driver", 6s));
   CHECK(b.wait_for_log("abandoned: no heartbeat from the driver", 6s));
   CHECK(a.wait_for_log("waiting for the next", 15s));
+  CHECK(a.log().find("local part cancelled") != std::string::npos);  // not "local part done ()"
+  CHECK(a.log().find("local part done ()") == std::string::npos);
   auto r = run_process({loom_binary(), "run", d.write("g.yaml", two_host_graph).string(), "--cluster", cluster.string()},
                        process_options{60000ms, {}, {}, d.dir.string()});
   INFO(r.err);
@@ -281,6 +286,23 @@ TEST_CASE("garbage sent straight to a worker's socket is reported and the worker
   INFO(r.err, "\n", a.log());
   CHECK(r.status == 0);
   CHECK(a.log().find("Segmentation") == std::string::npos);
+  // One log line per problem, in the worker's format (none again as a spdlog warning), the stray client's
+  // binary routing id in hex (its NUL byte cut the worker's line short).
+  std::map<std::string, int> lines;  // the problem's text -> lines that say it
+  std::istringstream log(a.log());
+  for (std::string line; std::getline(log, line);) {
+    CHECK_FALSE(line.ends_with("worker a: "));
+    if (auto at = line.find("undecodable message"); at != std::string::npos) {
+      INFO(line);
+      CHECK(line.find("] worker a: undecodable message from 0x") != std::string::npos);
+      ++lines[line.substr(at)];
+    }
+  }
+  CHECK(!lines.empty());
+  for (const auto& [text, n] : lines) {
+    INFO(text);
+    CHECK(n == 1);
+  }
 }
 
 TEST_CASE("a graph runs across two network namespaces joined by a veth pair" * doctest::timeout(60)) {

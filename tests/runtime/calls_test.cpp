@@ -81,6 +81,25 @@ TEST_CASE("a node's calls to its tool come back in order" * doctest::timeout(30)
   for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].as_int() == static_cast<std::int64_t>(i) + 100);
 }
 
+TEST_CASE("a tool's busy time is counted once: no instance is busier than the run is long" * doctest::timeout(30)) {
+  fixture f;
+  // 10 calls of 40 ms each, one after the other (the asker waits for each reply): the tool is busy about
+  // 400 ms of a run that lasts at least that long. Counted twice (its call, and the turn that served it) it
+  // would be busier than the run is long.
+  auto r = f.run(asking(0, 10, 40, 5000));
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  const auto wall_ns = static_cast<std::uint64_t>(r.seconds * 1e9);
+  std::uint64_t calc = 0, ask = 0;
+  for (const auto& n : r.nodes) {
+    INFO(n.node << " busy " << n.busy_ns << " ns of a " << wall_ns << " ns run");
+    CHECK(n.busy_ns <= wall_ns);
+    if (n.node == "calc") calc = n.busy_ns;
+    if (n.node == "ask") ask = n.busy_ns;
+  }
+  CHECK(calc >= 400'000'000);  // each call counted
+  CHECK(ask < calc);           // a caller is not busy while it waits for a reply
+}
+
 TEST_CASE("a tool that throws answers with an error and the run goes on" * doctest::timeout(30)) {
   fixture f;
   auto r = f.run(asking(-2, 4, 0, 2000));

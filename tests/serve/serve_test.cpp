@@ -11,13 +11,16 @@
 #include <atomic>
 #include <optional>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "actors/builtins.hpp"
+#include "graph/builder.hpp"
 #include "graph/load.hpp"
 #include "graph/validate.hpp"
+#include "runtime/local/executor.hpp"
 #include "runtime/serve/capture.hpp"
 #include "runtime/serve/openai.hpp"
 #include "runtime/serve/served_graph.hpp"
@@ -159,6 +162,60 @@ TEST_CASE("the only source and sink are the input and output; the rewritten grap
   CHECK(g.find("reply")->kind == serve::capture_kind_name);
   CHECK(*g.find("reply")->params.find("slot") == graph::config(7));
   CHECK(s.instantiate(3, true).find("reply")->kind == serve::stream_capture_kind_name);
+}
+
+namespace {
+// Fails its first value, after `delay_ms`.
+class fail_later final : public node {
+ public:
+  explicit fail_later(std::int64_t ms) : ms_(ms) {}
+  void on_message(context&, std::size_t, const value&) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
+    throw std::runtime_error("failing on purpose");
+  }
+
+ private:
+  std::int64_t ms_;
+};
+}  // namespace
+
+TEST_CASE("a stopped run ends a streaming capture's wait for a client that does not read (its stop hook)" *
+          doctest::timeout(30)) {
+  registry kinds;
+  actors::register_builtins(kinds);
+  auto table = std::make_shared<serve::slot_table>(1);
+  kinds.add(serve::stream_capture_kind(table));
+  graph::kind_spec boom;
+  boom.name = "test.fail_later";
+  boom.doc = "fails its first value after 300 ms";
+  boom.inputs = {{"in", "anything"}};
+  kinds.add({boom, [](const node_init&) { return std::make_unique<fail_later>(300); }});
+  // Room for one text, and no client reading: the capture waits at its second value, on its own thread.
+  auto channel = std::make_shared<serve::output_channel>(serve::output_channel::mode::stream, 1);
+  table->set(0, {"prompt", channel});
+  graph::builder b("stuck-capture");
+  b.node("src", "source.sequence").param("count", 100);
+  b.node("reply", serve::stream_capture_kind_name).param("slot", 0);
+  b.node("one", "source.value").param("value", 1);
+  b.node("boom", "test.fail_later");
+  b.chain({"src", "reply"});
+  b.chain({"one", "boom"});
+  auto g = b.build();
+  graph::diagnostics d;
+  graph::validate(g, kinds, d);
+  REQUIRE_MESSAGE(!d.has_errors(), d.str());
+  graph::apply_defaults(g, kinds);
+  caf::actor_system_config cfg;
+  caf::actor_system system{cfg};
+  auto started = std::chrono::steady_clock::now();
+  auto run = std::async(std::launch::async, [&] { return local::run_graph(system, g, kinds, {}); });
+  bool ended = run.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!ended) channel->abandon();  // the client leaves: lets the run end, so the test can fail
+  auto report = run.get();
+  CHECK(ended);  // the failure stopped the run; the capture did not wait for the client
+  CHECK(report.result == local::run_report::outcome::failed);
+  CHECK(report.error.find("failing on purpose") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
 }
 
 TEST_CASE("a graph without one source or one sink needs --input/--output, and the error names the candidates" *

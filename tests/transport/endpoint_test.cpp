@@ -7,6 +7,10 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+
 #include "runtime/transport/endpoint.hpp"
 #include "tests/transport/collector.hpp"
 #include "tests/transport/proxy.hpp"
@@ -277,6 +281,42 @@ TEST_CASE("sending to a name that is not connected is reported, not silently dro
   REQUIRE(p);
   CHECK(p->what == problem::kind::send);
   CHECK(p->text == "send to 'nobody': no such peer is connected: message dropped");
+}
+
+TEST_CASE("a problem is logged once: by the owner that takes it, else by the endpoint" * doctest::timeout(30)) {
+  // The process's log, captured: the endpoint logs through spdlog's default logger.
+  auto logged = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  auto before = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", logged));
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (const auto& line : logged->last_formatted()) n += line.find(what) != std::string::npos ? 1 : 0;
+    return n;
+  };
+  const std::string text = "send to 'nobody': no such peer is connected: message dropped";
+  {
+    test::collector at_b;  // an owner that takes problems (the driver and the worker log them themselves)
+    auto cb = test::config("b");
+    cb.reconnect_grace = 100ms;
+    endpoint b(cb, at_b.callbacks());
+    b.bind("tcp://127.0.0.1:0");
+    b.send_to_name("nobody", control_msg{0, control::start{}});
+    auto p = at_b.next_problem();
+    REQUIRE(p);
+    CHECK(p->text == text);
+  }
+  CHECK(count(text) == 0);  // not also in another format
+  {
+    auto cc = test::config("c");
+    cc.reconnect_grace = 100ms;
+    endpoint c(cc, endpoint_callbacks{[](incoming&&) {}, {}});  // no owner for problems: the endpoint logs
+    c.bind("tcp://127.0.0.1:0");
+    c.send_to_name("nobody", control_msg{0, control::start{}});
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (count(text) == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(count(text) == 1);
+  spdlog::set_default_logger(before);
 }
 
 TEST_CASE("undecodable bytes from a peer are reported with the peer's name" * doctest::timeout(30)) {
