@@ -3,6 +3,7 @@
 #include "runtime/cluster/worker.hpp"
 
 #include <caf/all.hpp>
+#include <unistd.h>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -78,11 +79,16 @@ class worker {
       return 2;
     }
     if (!o_.curve)
-      log(o_.insecure && !loopback_address(o_.listen)
-              ? fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: anyone who reaches this "
-                            "port can run graphs here (--insecure)",
-                            o_.listen)
-              : fmt::format("no keys: plain TCP, loopback only ({})", o_.listen));
+      log(o_.insecure ? fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: {} can run graphs "
+                                    "here, as uid {} (--insecure)",
+                                    o_.listen,
+                                    loopback_address(o_.listen) ? "every user of this host"
+                                                                : "anyone who reaches this port",
+                                    ::geteuid())
+                      : fmt::format("no keys: plain TCP, loopback only ({})", o_.listen));
+    else if (!o_.user_keys.empty())
+      log(fmt::format("keys: the per-user pair of uid {} ({}.key): only drivers run by this user are let in",
+                      ::geteuid(), o_.user_keys));
     tr::endpoint_config cfg;
     cfg.name = o_.name.empty() ? "worker@" + o_.listen : o_.name;
     cfg.curve = o_.curve;
@@ -369,7 +375,13 @@ class worker {
       if (d.plan.hosts[h].name == r.host) me = static_cast<int>(h);
     if (me < 0) return refuse(r, fmt::format("host `{}` is not in the plan", r.host));
 
-    // With per-host keys, the other hosts of the run may now connect to us (for data only).
+    // With per-host keys, the other hosts of the run may now connect to us (for data only), until the run
+    // ends: the keys of a past run's hosts are not let in by a later one.
+    struct run_peers {
+      tr::endpoint& ep;
+      std::vector<std::string> keys;
+      ~run_peers() { ep.disallow(keys); }
+    } peer_keys{*ep_, {}};
     if (o_.curve) {
       std::vector<std::string> keys;
       for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
@@ -379,6 +391,7 @@ class worker {
       } catch (const std::exception& e) {
         return refuse(r, e.what());
       }
+      peer_keys.keys = std::move(keys);
     }
     // Data links to every other host of the run, opened by us (each host sends on its own connections).
     std::vector<tr::peer_id> peers(d.plan.hosts.size());
