@@ -200,6 +200,12 @@ class worker {
 
   void on_problem(const tr::problem& p) {
     log(fmt::format("{}: {}", p.peer, p.text));
+    if (p.what == tr::problem::kind::refused) {
+      // A connection of ours that a peer refused is closed for good (a restarted peer that does not let our
+      // key in until its next deploy): the next run opens a new one instead of sending into a closed one.
+      std::lock_guard lock(refused_m_);
+      refused_links_.insert(p.peer);
+    }
     if (p.what == tr::problem::kind::sequence || p.what == tr::problem::kind::decode) {
       // A lost or damaged message of a run: the driver fails the run and says which stream.
       auto r = std::atomic_load(&run_);
@@ -397,12 +403,21 @@ class worker {
     std::vector<tr::peer_id> peers(d.plan.hosts.size());
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h) {
       if (static_cast<int>(h) == me) continue;
-      // One connection per peer for the worker's life: a second DEALER with our name would be turned
-      // away by the peer's ROUTER; zmq reconnects a lost one by itself.
+      // One connection per peer while it lasts: zmq reconnects a lost one by itself. One the peer refused
+      // (closed for good) is replaced; the peer's ROUTER hands our name over to the new one.
       const auto& address = d.plan.hosts[h].data_address;
+      bool refused_before;
+      {
+        std::lock_guard lock(refused_m_);
+        refused_before = refused_links_.erase(address) > 0;
+      }
       if (auto known = peer_by_address_.find(address); known != peer_by_address_.end()) {
-        peers[h] = known->second;
-        continue;
+        if (!refused_before) {
+          peers[h] = known->second;
+          continue;
+        }
+        ep_->drop(known->second);
+        peer_by_address_.erase(known);
       }
       tr::connect_options co;
       co.role = "worker " + d.plan.hosts[h].name;
@@ -413,6 +428,8 @@ class worker {
       while (true) {
         try {
           peers[h] = peer_by_address_[address] = ep_->connect(address, co);
+          std::lock_guard lock(refused_m_);
+          refused_links_.erase(address);  // refusals before this one succeeded are over
           break;
         } catch (const std::exception& e) {
           bool refused = std::string_view(e.what()).find("refused this endpoint's curve key") != std::string_view::npos;
@@ -603,6 +620,8 @@ class worker {
   std::deque<event> events_;
   std::map<std::string, std::string> pending_host_;  // driver -> the host it said we are
   std::map<std::string, tr::peer_id> peer_by_address_;  // used by the run thread only, one run at a time
+  std::mutex refused_m_;
+  std::set<std::string> refused_links_;  // addresses whose connection of ours was refused (I/O thread -> run thread)
   std::shared_ptr<run_state> run_;  // written by the main thread; read by the I/O thread with atomic_load
   std::atomic<bool> finished_{false};
   bool done_ = false;  // `once`: the run is over

@@ -222,6 +222,40 @@ TEST_CASE("each host has its own key pair: runs work, a host cannot pose as anot
   CHECK_FALSE(has(r.err, "no detail"));
 }
 
+TEST_CASE("with a key pair per host, a worker restarted between runs serves the next run" * doctest::timeout(90)) {
+  cluster_dir d("restart");
+  for (auto name : {"driver", "a", "b"})
+    REQUIRE(run_process({loom_binary(), "keygen", "--out", (d.dir / name).string()}).status == 0);
+  int pa = free_port(), pb = free_port();
+  auto cluster = d.write("cluster.yaml", "name: test\nhosts:\n  - {name: a, address: tcp://127.0.0.1:" +
+                                             std::to_string(pa) + ", cpus: 4, public_key: a.pub}\n  - {name: b, "
+                                             "address: tcp://127.0.0.1:" + std::to_string(pb) +
+                                             ", cpus: 4, public_key: b.pub}\nsecurity:\n  curve: {client_key_file: "
+                                             "driver.key}\n");
+  auto graph = d.write("graph.yaml", two_host_graph);
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 30s;
+  std::vector<std::string> keys_a{"--key", (d.dir / "a").string(), "--allow", (d.dir / "driver.pub").string()};
+  std::vector<std::string> keys_b{"--key", (d.dir / "b").string(), "--allow", (d.dir / "driver.pub").string()};
+  worker a("a", pa, d.dir, keys_a);
+  {
+    worker b("b", pb, d.dir, keys_b);
+    auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+  }
+  // b comes back on its address: a's data connection to it reconnects, and the new b, which lets a's key in
+  // only from its next deploy on, refuses it; the next run must open a new one, not send into the closed one.
+  worker b("b2", pb, d.dir, keys_b);
+  CHECK(a.wait_for_log("refused this endpoint's curve key", 10s));
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 0);
+  CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
+}
+
 TEST_CASE("a worker whose kinds differ from the driver's (another plugin set) refuses the run naming the kind" *
           doctest::timeout(60)) {
   cluster_dir d("plugins");
