@@ -3,8 +3,8 @@
 #include "runtime/cluster/worker.hpp"
 
 #include <caf/all.hpp>
-#include <unistd.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -200,9 +200,10 @@ class worker {
 
   void on_problem(const tr::problem& p) {
     log(fmt::format("{}: {}", p.peer, p.text));
-    if (p.what == tr::problem::kind::refused) {
+    if (p.what == tr::problem::kind::refused && p.peer.starts_with("tcp://")) {
       // A connection of ours that a peer refused is closed for good (a restarted peer that does not let our
       // key in until its next deploy): the next run opens a new one instead of sending into a closed one.
+      // (Refused clients of our own socket are named by key or IP, not by address: they are not kept.)
       std::lock_guard lock(refused_m_);
       refused_links_.insert(p.peer);
     }
