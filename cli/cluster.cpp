@@ -70,6 +70,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   so.start_timeout = std::chrono::milliseconds(static_cast<long>(std::max(30.0, options.connect_timeout) * 1000));
   if (!options.quiet) so.log = [](const std::string& line) { log_line("driver", line); };
   so.interrupted = [] { return interrupted_by_user(); };
+  so.insecure = options.insecure;
   auto source = cluster::make_host_source(options.cluster, so);
   graph::diagnostics cluster_diags;
   auto c = source->hosts(cluster_diags);
@@ -164,6 +165,11 @@ int worker_command(const common_options& common, const worker_options& options) 
       for (const auto& f : options.allow) o.allowed_clients.push_back(transport::load_public_key(f));
     } else if (!options.allow.empty()) {
       throw transport::key_error("--allow needs --key: driver keys only mean something with CurveZMQ");
+    } else if (!options.insecure) {
+      // No key options: the per-user pair, which only this user's drivers can read (made on first use).
+      auto mine = transport::user_keypair();
+      o.curve = mine.keys;
+      o.user_keys = mine.prefix;
     }
   } catch (const std::exception& e) {
     print_error(e.what());

@@ -31,6 +31,7 @@ struct run_options {
   std::string otlp;               // --otlp URL: the run's spans as OTLP/HTTP JSON to URL/v1/traces
   std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
   double metrics_hold = 0;        // --metrics-hold: seconds to keep serving it after the run
+  bool insecure = false;          // --insecure: a cluster file without keys means plain TCP, not the per-user keys
 };
 
 struct worker_options {
@@ -40,7 +41,7 @@ struct worker_options {
   std::vector<std::string> allow;  // public key files of clients allowed in (default: the worker's own)
   std::string address_file;        // write the bound address (and the Slurm node) here; `%t`: the task rank
   bool once = false;               // leave after one run
-  bool insecure = false;           // without --key: listen on a non-loopback address anyway
+  bool insecure = false;           // without --key: plain TCP, no authentication (default: the per-user keys)
   std::string max_message_size;    // "64 MiB" (default): the largest part of a message accepted
   std::string metrics;             // --metrics HOST:PORT: serve GET /metrics (this worker's own samples)
 };

@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--otlp", run.otlp, "Export the run's spans as OpenTelemetry (OTLP/HTTP JSON) to URL/v1/traces");
   run_cmd->add_option("--connect-timeout", run.connect_timeout, "Seconds to keep retrying a worker that is not up")
       ->check(CLI::PositiveNumber);
+  run_cmd->add_flag("--insecure", run.insecure,
+                    "With --cluster: a cluster file without `security` means plain TCP to workers started with "
+                    "--insecure (default: this user's per-user keys)");
   run_cmd->add_option("--ui", run.ui, "Serve a live view of the run at ADDR: PORT, :PORT or HOST:PORT (0: any port)");
   run_cmd->add_option("--metrics", run.metrics,
                       "Serve GET /metrics (Prometheus text format) on HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any, printed)");
@@ -86,8 +89,8 @@ int main(int argc, char** argv) {
                          "Serve GET /metrics (Prometheus text format) on HOST:PORT: this worker's samples");
   worker_cmd->add_flag("--once", worker.once, "Leave after one run (how loom run --cluster slurm starts workers)");
   worker_cmd->add_flag("--insecure", worker.insecure,
-                       "Without --key, listen on a non-loopback address anyway (plain TCP: anyone who reaches the "
-                       "port can run graphs)");
+                       "Without --key: plain TCP, no authentication, on any address (anyone who reaches the port, "
+                       "every local user on loopback, can run graphs as this user). Default: the per-user keys");
   worker_cmd->add_option("--max-message-size", worker.max_message_size,
                          "Largest message part accepted, e.g. 64MiB (default), as the cluster file's max_message_size");
   add_plugin(worker_cmd);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string_view>
 
 #include "graph/diagnostics.hpp"
 #include "runtime/cluster/fingerprint.hpp"
@@ -154,7 +155,13 @@ class driver {
           it = workers_.erase(it);
           continue;
         }
-        fail(fmt::format("worker `{}` at {}: {}", w.host, w.address, e.what()));
+        std::string hint;
+        if (!o_.user_keys.empty() && std::string_view(e.what()).find("handshake") != std::string_view::npos)
+          hint = fmt::format(". This driver used the per-user keys of uid {} ({}.key), as the cluster file has no "
+                             "`security`: a worker started without key options lets in only drivers run by its own "
+                             "user. Run the driver as that user, or give the hosts keys (docs/cluster.md, Security)",
+                             ::geteuid(), o_.user_keys);
+        fail(fmt::format("worker `{}` at {}: {}{}", w.host, w.address, e.what(), hint));
         return false;
       }
       ++it;

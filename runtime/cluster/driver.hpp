@@ -29,6 +29,7 @@ struct driver_options {
   std::optional<transport::curve_keypair> curve;  // this driver's client keys (curve only)
   std::string server_key;                          // the workers' shared public key (curve, one shared pair)
   std::map<std::string, std::string> host_keys;    // host name -> its own public key (curve, a pair per host)
+  std::string user_keys;  // set: `curve` is the per-user pair at this prefix (for the messages of a refusal)
   std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds heartbeat_every{500};

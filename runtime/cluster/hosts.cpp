@@ -20,7 +20,7 @@ std::string key_prefix(std::string path) {
 
 class file_source : public host_source {
  public:
-  explicit file_source(std::string path) : path_(std::move(path)) {}
+  file_source(std::string path, bool insecure) : path_(std::move(path)), insecure_(insecure) {}
 
   std::string describe() const override { return "cluster file " + path_; }
 
@@ -37,7 +37,22 @@ class file_source : public host_source {
       return fmt::format("{}: hosts have `public_key` but there is no `security.curve.client_key_file` (the driver's "
                          "own key pair)",
                          path_);
-    if (!c.curve) return {};
+    if (!c.curve) {
+      if (insecure_) return {};
+      // No keys in the file: the per-user pair, the one a worker started without key options uses.
+      try {
+        auto mine = transport::user_keypair();
+        o.curve = mine.keys;
+        o.server_key = mine.keys.public_key;
+        o.user_keys = mine.prefix;
+      } catch (const std::exception& e) {
+        return fmt::format("{} has no `security` section, so the driver uses this user's per-user keys: {}", path_,
+                           e.what());
+      }
+      return {};
+    }
+    if (insecure_)
+      return fmt::format("{}: --insecure, but the file has `security.curve`: drop one of the two", path_);
     for (const auto& h : c.hosts) {
       if (h.public_key || !host_keys) continue;
       return fmt::format("{}:{}: host `{}` has no `public_key`, but other hosts do: give each host its own key pair "
@@ -68,15 +83,18 @@ class file_source : public host_source {
 
  private:
   std::string path_;
+  bool insecure_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<host_source> file_hosts(const std::string& path) { return std::make_unique<file_source>(path); }
+std::unique_ptr<host_source> file_hosts(const std::string& path, bool insecure) {
+  return std::make_unique<file_source>(path, insecure);
+}
 
 std::unique_ptr<host_source> make_host_source(const std::string& spec, const host_source_options& options) {
   if (spec == "slurm") return slurm::slurm_hosts(options);
-  return file_hosts(spec);
+  return file_hosts(spec, options.insecure);
 }
 
 }  // namespace loom::cluster

@@ -49,10 +49,13 @@ struct host_source_options {
   std::chrono::milliseconds start_timeout{30000};  // for every worker to report its address
   std::function<void(const std::string&)> log;
   std::function<bool()> interrupted;  // polled while the workers start (SIGINT)
+  // A cluster file without `security`: false, the per-user keys (transport::user_keypair(), as a worker
+  // started without key options uses); true (`loom run --insecure`), plain TCP.
+  bool insecure = false;
 };
 
 // `--cluster FILE`: the hosts of a cluster file; their workers were started by hand.
-std::unique_ptr<host_source> file_hosts(const std::string& path);
+std::unique_ptr<host_source> file_hosts(const std::string& path, bool insecure = false);
 
 // "slurm": the current Slurm allocation; anything else: a cluster file.
 std::unique_ptr<host_source> make_host_source(const std::string& spec, const host_source_options& options);

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -79,11 +80,16 @@ class worker {
       return 2;
     }
     if (!o_.curve)
-      log(o_.insecure && !loopback_address(o_.listen)
-              ? fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: anyone who reaches this "
-                            "port can run graphs here (--insecure)",
-                            o_.listen)
-              : fmt::format("no keys: plain TCP, loopback only ({})", o_.listen));
+      log(o_.insecure ? fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: {} can run graphs "
+                                    "here, as uid {} (--insecure)",
+                                    o_.listen,
+                                    loopback_address(o_.listen) ? "every user of this host"
+                                                                : "anyone who reaches this port",
+                                    ::geteuid())
+                      : fmt::format("no keys: plain TCP, loopback only ({})", o_.listen));
+    else if (!o_.user_keys.empty())
+      log(fmt::format("keys: the per-user pair of uid {} ({}.key): only drivers run by this user are let in",
+                      ::geteuid(), o_.user_keys));
     tr::endpoint_config cfg;
     cfg.name = o_.name.empty() ? "worker@" + o_.listen : o_.name;
     cfg.curve = o_.curve;
@@ -198,6 +204,13 @@ class worker {
     // text names the peer (p.peer may be a stray client's binary routing id).
     if (o_.log) log(p.text);
     else spdlog::warn("worker: {}", p.text);
+    if (p.what == tr::problem::kind::refused && p.peer.starts_with("tcp://")) {
+      // A connection of ours that a peer refused is closed for good (a restarted peer that does not let our
+      // key in until its next deploy): the next run opens a new one instead of sending into a closed one.
+      // (Refused clients of our own socket are named by key or IP, not by address: they are not kept.)
+      std::lock_guard lock(refused_m_);
+      refused_links_.insert(p.peer);
+    }
     if (p.what == tr::problem::kind::sequence || p.what == tr::problem::kind::decode) {
       // A lost or damaged message of a run: the driver fails the run and says which stream.
       auto r = std::atomic_load(&run_);
@@ -373,7 +386,13 @@ class worker {
       if (d.plan.hosts[h].name == r.host) me = static_cast<int>(h);
     if (me < 0) return refuse(r, fmt::format("host `{}` is not in the plan", r.host));
 
-    // With per-host keys, the other hosts of the run may now connect to us (for data only).
+    // With per-host keys, the other hosts of the run may now connect to us (for data only), until the run
+    // ends: the keys of a past run's hosts are not let in by a later one.
+    struct run_peers {
+      tr::endpoint& ep;
+      std::vector<std::string> keys;
+      ~run_peers() { ep.disallow(keys); }
+    } peer_keys{*ep_, {}};
     if (o_.curve) {
       std::vector<std::string> keys;
       for (std::size_t h = 0; h < d.plan.hosts.size(); ++h)
@@ -383,17 +402,27 @@ class worker {
       } catch (const std::exception& e) {
         return refuse(r, e.what());
       }
+      peer_keys.keys = std::move(keys);
     }
     // Data links to every other host of the run, opened by us (each host sends on its own connections).
     std::vector<tr::peer_id> peers(d.plan.hosts.size());
     for (std::size_t h = 0; h < d.plan.hosts.size(); ++h) {
       if (static_cast<int>(h) == me) continue;
-      // One connection per peer for the worker's life: a second DEALER with our name would be turned
-      // away by the peer's ROUTER; zmq reconnects a lost one by itself.
+      // One connection per peer while it lasts: zmq reconnects a lost one by itself. One the peer refused
+      // (closed for good) is replaced; the peer's ROUTER hands our name over to the new one.
       const auto& address = d.plan.hosts[h].data_address;
+      bool refused_before;
+      {
+        std::lock_guard lock(refused_m_);
+        refused_before = refused_links_.erase(address) > 0;
+      }
       if (auto known = peer_by_address_.find(address); known != peer_by_address_.end()) {
-        peers[h] = known->second;
-        continue;
+        if (!refused_before) {
+          peers[h] = known->second;
+          continue;
+        }
+        ep_->drop(known->second);
+        peer_by_address_.erase(known);
       }
       tr::connect_options co;
       co.role = "worker " + d.plan.hosts[h].name;
@@ -404,6 +433,8 @@ class worker {
       while (true) {
         try {
           peers[h] = peer_by_address_[address] = ep_->connect(address, co);
+          std::lock_guard lock(refused_m_);
+          refused_links_.erase(address);  // refusals before this one succeeded are over
           break;
         } catch (const std::exception& e) {
           bool refused = std::string_view(e.what()).find("refused this endpoint's curve key") != std::string_view::npos;
@@ -596,6 +627,8 @@ class worker {
   std::deque<event> events_;
   std::map<std::string, std::string> pending_host_;  // driver -> the host it said we are
   std::map<std::string, tr::peer_id> peer_by_address_;  // used by the run thread only, one run at a time
+  std::mutex refused_m_;
+  std::set<std::string> refused_links_;  // addresses whose connection of ours was refused (I/O thread -> run thread)
   std::shared_ptr<run_state> run_;  // written by the main thread; read by the I/O thread with atomic_load
   std::atomic<bool> finished_{false};
   bool done_ = false;  // `once`: the run is over

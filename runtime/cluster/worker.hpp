@@ -23,7 +23,11 @@ struct worker_options {
   // z85 public keys of the drivers allowed to deploy here (curve only; empty: this host's own key, the
   // shared-key setup). The peers of a run are allowed from its deploy on, for data only.
   std::vector<std::string> allowed_clients;
-  // Without curve keys the worker binds only loopback addresses unless this is set (and then says so).
+  // Set when `curve` is the per-user pair (transport::user_keypair(), no key options given): its path, for
+  // the log. Only drivers of the same user can read it.
+  std::string user_keys;
+  // Without curve keys the worker binds only loopback addresses unless this is set; with it, it says first
+  // that it runs without authentication.
   bool insecure = false;
   std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE of every socket
   const registry* kinds = nullptr;

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 
 #include "runtime/placement/planner_state.hpp"
 
@@ -209,45 +210,65 @@ void planner::place(int n, int i) {
   f.failed = true;
 }
 
-// What the hosts lack for instance i of node n: all its candidate hosts, or only `only`.
+// What excluded each host for instance i of node n: every host of the cluster, or only `only`. Each host is
+// named under the first constraint that excludes it (lost, placement, spread group, cpus, memory, GPUs),
+// so that a user sees which host to fix or add: "of 4 hosts, `h1` and `h3` are lost (out of the run),
+// `h2` has too few free cpus (needs 1), `h0` does not match its placement (labels role=relay)".
 std::string planner::why_not(int n, int i, int only) const {
+  (void)i;
   const auto& f = facts_[n];
+  const auto& node = g_.nodes[n];
   const auto& need = f.need;
   bool want_gpu = need.gpus > 0 && !f.gpu_fallback && !need.cpu_fallback;
-  int hosts = 0, spread = 0, placement = 0, cpus = 0, memory = 0, gpus = 0;
-  std::vector<int> none;
+  enum reason { lost, placement, spread, cpus, memory, gpus, reasons };
+  std::array<std::vector<int>, reasons> by;
   auto visit = [&](int h) {
-    ++hosts;
     std::vector<int> picked;
-    if (f.candidates >= 0 && !lists_[f.candidates].has[h]) ++placement;
-    else if (!allowed(n, h)) ++spread;
-    else if (cpus_used_[h] + need.cpus > c_.hosts[h].cpus + epsilon) ++cpus;
-    else if (c_.hosts[h].memory != 0 && memory_used_[h] + need.memory > c_.hosts[h].memory) ++memory;
-    else if (want_gpu && !try_host(n, h, true, -1, picked)) ++gpus;
+    if (!lost_.empty() && lost_[h]) by[lost].push_back(h);
+    else if (f.candidates >= 0 && !lists_[f.candidates].has[h]) by[placement].push_back(h);
+    else if (!allowed(n, h)) by[spread].push_back(h);
+    else if (cpus_used_[h] + need.cpus > c_.hosts[h].cpus + epsilon) by[cpus].push_back(h);
+    else if (c_.hosts[h].memory != 0 && memory_used_[h] + need.memory > c_.hosts[h].memory) by[memory].push_back(h);
+    else if (want_gpu && !try_host(n, h, true, -1, picked)) by[gpus].push_back(h);
   };
+  int hosts = only >= 0 ? 1 : static_cast<int>(c_.hosts.size());
   if (only >= 0) visit(only);
-  else if (f.candidates >= 0)
-    for (int h : lists_[f.candidates].hosts) visit(h);
   else
-    for (std::size_t h = 0; h < c_.hosts.size(); ++h) visit(static_cast<int>(h));
+    for (int h = 0; h < hosts; ++h) visit(h);
+  std::string placement_text;
+  if (const std::string* pin = pin_of(node)) placement_text = fmt::format("placement.host `{}`", *pin);
+  if (!node.place.labels.empty())
+    placement_text += fmt::format("{}labels {}", placement_text.empty() ? "" : ", ", labels_text(node.place.labels));
+  // Each constraint for one host ("it" or "`a`") and for several.
+  std::string limit = fmt::format("too few free cpus (needs {:g})", need.cpus);
+  std::string mem = fmt::format("too little free memory (needs {})", size_text(need.memory));
+  std::string gpu = fmt::format("no free GPU{}{}", need.gpus > 1 ? "s" : "",
+                                need.gpu_memory ? " with " + size_text(need.gpu_memory) : std::string());
+  std::string group = f.spread >= 0 ? fmt::format("another instance of spread group `{}`", spread_names_[f.spread]) : "";
+  std::array<std::pair<std::string, std::string>, reasons> what{{
+      {"is lost (out of the run)", "are lost (out of the run)"},
+      {fmt::format("does not match its placement ({})", placement_text),
+       fmt::format("do not match its placement ({})", placement_text)},
+      {"holds " + group, "hold " + group},
+      {"has " + limit, "have " + limit},
+      {"has " + mem, "have " + mem},
+      {"has " + gpu, "have " + gpu},
+  }};
   std::vector<std::string> parts;
-  auto part = [&](int count, const std::string& what) {
-    if (count == 0) return;
-    parts.push_back(only >= 0 ? what : fmt::format("{} {}", count, what));
-  };
-  std::string is = only >= 0 ? "it" : "";
-  part(placement, only >= 0 ? "it does not match the node's placement" : "do not match its placement");
-  if (f.spread >= 0)
-    part(spread, fmt::format("{} another instance of spread group `{}`", only >= 0 ? "it holds" : "hold",
-                             spread_names_[f.spread]));
-  part(cpus, fmt::format("{} too few free cpus (needs {:g})", only >= 0 ? "it has" : "have", need.cpus));
-  part(memory, fmt::format("{} too little free memory (needs {})", only >= 0 ? "it has" : "have", size_text(need.memory)));
-  part(gpus, fmt::format("{} no free GPU{}{}", only >= 0 ? "it has" : "have", need.gpus > 1 ? "s" : "",
-                         need.gpu_memory ? " with " + size_text(need.gpu_memory) : std::string()));
-  if (parts.empty()) return "no host fits";
-  std::string head = only >= 0 ? "" : fmt::format("of {} host{}{}, ", hosts, hosts == 1 ? "" : "s",
-                                                   f.candidates >= 0 ? " matching its placement" : "");
-  return head + fmt::format("{}", fmt::join(parts, ", "));
+  for (std::size_t r = 0; r < reasons; ++r) {
+    const auto& list = by[r];
+    if (list.empty()) continue;
+    std::string who;
+    constexpr std::size_t shown = 8;  // a big cluster: the first few, then a count
+    for (std::size_t k = 0; k < list.size() && k < shown; ++k)
+      who += fmt::format("{}`{}`", k == 0 ? "" : (k + 1 == list.size() ? " and " : ", "), c_.hosts[list[k]].name);
+    if (list.size() > shown) who += fmt::format(" and {} more", list.size() - shown);
+    parts.push_back(only >= 0 ? "it " + what[r].first
+                              : who + " " + (list.size() == 1 ? what[r].first : what[r].second));
+  }
+  if (parts.empty()) return hosts == 0 ? "the cluster has no hosts" : "no host fits";
+  std::string head = only >= 0 ? "" : fmt::format("of {} host{}, ", hosts, hosts == 1 ? "" : "s");
+  return head + fmt::format("{}", fmt::join(parts, "; "));
 }
 
 std::string planner::gpu_text(int h, std::uint64_t at_least) const {

@@ -39,15 +39,11 @@ needs needs_of(const graph::node& n, const graph::kind_catalog& catalog) {
   return out;
 }
 
-namespace {
-
 std::string labels_text(const std::vector<std::pair<std::string, std::string>>& labels) {
   std::string out;
   for (const auto& [k, v] : labels) out += fmt::format("{}{}={}", out.empty() ? "" : ", ", k, v);
   return out;
 }
-
-}  // namespace
 
 planner::planner(const graph::graph& g, const graph::kind_catalog& catalog, const cluster& c, graph::diagnostics& diags)
     : g_(g), catalog_(catalog), c_(c), diags_(diags) {

@@ -13,6 +13,9 @@
 
 namespace loom::placement {
 
+// "k=v, k2=v2": a node's placement.labels in a message.
+std::string labels_text(const std::vector<std::pair<std::string, std::string>>& labels);
+
 struct neighbour {
   int node = 0;
   double weight = 0;  // the edge's capacity: the traffic proxy

@@ -542,8 +542,9 @@ struct endpoint::impl {
           }
           break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: {
-          auto why = fmt::format("{} {} refused this endpoint's curve key (ZAP status {})", d.opts.role, d.address,
-                                 ev->value);
+          auto why = fmt::format("{} {} refused this endpoint's curve key (ZAP status {}): it does not allow the "
+                                 "public key {} (a worker lets in the driver keys of its --allow)",
+                                 d.opts.role, d.address, ev->value, cfg.curve ? cfg.curve->public_key : "");
           report(problem::kind::refused, d.address, why);
           fail_connect(d, why);
           return;
@@ -551,8 +552,8 @@ struct endpoint::impl {
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: {
           auto why = fmt::format("handshake with {} {} failed: {}", d.opts.role, d.address,
-                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? protocol_error_text(ev->value)
-                                                                                  : std::string("no detail"));
+                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? client_protocol_text(d, ev->value)
+                                                                                  : closed_in_handshake_text(d));
           report(problem::kind::refused, d.address, why);
           fail_connect(d, why);
           return;
@@ -568,6 +569,32 @@ struct endpoint::impl {
         default: break;
       }
     }
+  }
+
+  // The client's side of a failed handshake says what is wrong from here: which side has keys, which key.
+  std::string client_protocol_text(const dealer& d, std::uint32_t code) const {
+    if (code == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+      return cfg.curve ? fmt::format("security mechanism mismatch: this side uses CurveZMQ keys and {} runs without "
+                                     "keys (plain TCP: a worker started with --insecure)",
+                                     d.opts.role)
+                       : fmt::format("security mechanism mismatch: {} requires CurveZMQ keys and this side has none "
+                                     "(plain TCP: --insecure)",
+                                     d.opts.role);
+    return protocol_error_text(code);
+  }
+  // A peer that closes the connection mid-handshake sends no reason, and which of two happened is a race:
+  // a server without curve that reads this side's CURVE greeting first closes before this side reads its
+  // NULL one, and a curve server that cannot open this side's HELLO (sealed to the public key this side
+  // expects of it) closes too. Both are named, the likelier first.
+  std::string closed_in_handshake_text(const dealer& d) const {
+    if (cfg.curve)
+      return fmt::format("{} closed the connection in the CurveZMQ handshake: it holds another key pair than this "
+                         "side expects of it (public key {}: it runs with another host's or another user's keys), or "
+                         "it runs without keys (plain TCP: a worker started with --insecure)",
+                         d.opts.role, d.opts.server_key);
+    return fmt::format("{} closed the connection in the handshake: {} requires CurveZMQ keys and this side has none "
+                       "(plain TCP: --insecure)",
+                       d.opts.role, d.opts.role);
   }
 
   void router_events() {
@@ -1104,6 +1131,14 @@ void endpoint::allow(const std::vector<std::string>& keys) {
     if (!valid_z85_key(k)) throw transport_error(fmt::format("endpoint: allowed client key '{}' is not z85", k));
   std::lock_guard lock(impl_->allowed_mu);
   impl_->allowed.insert(keys.begin(), keys.end());
+}
+
+void endpoint::disallow(const std::vector<std::string>& keys) {
+  std::lock_guard lock(impl_->allowed_mu);
+  for (const auto& k : keys)
+    if (std::find(impl_->cfg.allowed_clients.begin(), impl_->cfg.allowed_clients.end(), k) ==
+        impl_->cfg.allowed_clients.end())
+      impl_->allowed.erase(k);
 }
 
 }  // namespace loom::transport

@@ -131,6 +131,9 @@ class endpoint {
 
   // Adds client keys the bound curve server accepts from now on (e.g. the peers of a run). Thread-safe.
   void allow(const std::vector<std::string>& keys);
+  // Takes back what allow() added (the peers of a run that ended): new handshakes with these keys are
+  // refused again. The keys of endpoint_config::allowed_clients stay. Thread-safe.
+  void disallow(const std::vector<std::string>& keys);
 
   // What the endpoint has done so far; any thread may read it (tests, benchmarks, logs).
   struct counters {

@@ -30,4 +30,22 @@ curve_keypair load_keypair(const std::string& prefix);
 // Reads one public key file (PREFIX.pub).
 std::string load_public_key(const std::string& path);
 
+// The per-user key pair: what a worker and a driver use when given no keys (docs/cluster.md, Security).
+// It lives in user_key_dir() as user.key (0600) and user.pub; the folder is 0700. Only the processes of
+// the user who owns it (and root) can read it, so a worker started without key options lets in only
+// drivers of its own user.
+struct user_keys {
+  curve_keypair keys;
+  std::string prefix;  // DIR/user: the files are prefix + ".key" and ".pub"
+  bool made = false;   // this call made the pair (its first use)
+};
+// $XDG_CONFIG_HOME/loom when XDG_CONFIG_HOME is an absolute path, else $HOME/.config/loom (HOME unset: the
+// password database's home of this user).
+std::string user_key_dir();
+// Finds the per-user pair, or makes it on first use: the folder (and missing parents) with mode 0700, the
+// secret key written whole to a temporary file and then linked into place, so two processes that start at
+// once agree on one pair. Refuses a folder or key file that another user owns or that group or others may
+// read. Throws key_error naming the path and the fix.
+user_keys user_keypair();
+
 }  // namespace loom::transport

@@ -261,11 +261,102 @@ TEST_CASE("with CurveZMQ a driver without the right key is refused, and the refu
   CHECK(a.wait_for_log("refused", 3s));
 }
 
+namespace {
+
+// A throwaway Unix user for the length of a test: made with useradd, removed with userdel.
+struct other_user {
+  std::string name = "loomt" + std::to_string(getpid() % 1000000);
+  bool made = false;
+  other_user() {
+    std::system(("userdel " + name + " >/dev/null 2>&1").c_str());  // a leftover of a killed run
+    made = std::system(("useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin " + name +
+                        " >/dev/null 2>&1").c_str()) == 0;
+  }
+  ~other_user() {
+    if (made) std::system(("userdel " + name + " >/dev/null 2>&1").c_str());
+  }
+  // Its uid and gid, from the password database.
+  std::pair<uid_t, gid_t> ids() const {
+    auto r = run_process({"/usr/bin/id", "-u", name});
+    auto g = run_process({"/usr/bin/id", "-g", name});
+    return {static_cast<uid_t>(std::stoul(r.out)), static_cast<gid_t>(std::stoul(g.out))};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a worker given no keys refuses another local user's driver before anything is deployed" *
+          doctest::timeout(90)) {
+  if (::geteuid() != 0) {
+    MESSAGE("SKIPPED: making a second Unix user needs root");
+    return;
+  }
+  other_user stranger;
+  // Root that cannot make a user is a broken test host, not a reason to pass.
+  REQUIRE_MESSAGE(stranger.made, "useradd " << stranger.name << " failed");
+  auto [uid, gid] = stranger.ids();
+  cluster_dir d("otheruser");
+  fs::permissions(d.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);  // root's workers, no key options: root's per-user pair
+  CHECK(a.log().find("keys: the per-user pair of uid 0") != std::string::npos);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("graph.yaml", two_host_graph);
+  fs::permissions(cluster, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(graph, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 30s;
+
+  // The other user's own config folder: its driver makes its own per-user pair there.
+  auto home = d.dir / "stranger-config";
+  fs::create_directories(home);
+  REQUIRE(::chown(home.c_str(), uid, gid) == 0);
+  auto as_stranger = [&](const std::string& config) {
+    return std::vector<std::string>{"/usr/sbin/runuser", "-u", stranger.name, "--", "/usr/bin/env",
+                                    "XDG_CONFIG_HOME=" + config, loom_binary(), "run", graph.string(), "--cluster",
+                                    cluster.string(), "--connect-timeout", "3"};
+  };
+  auto r = run_process(as_stranger(home.string()), o);
+  INFO(r.out, r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("worker `a` at " + a.address()) != std::string::npos);
+  // The driver says why: the worker holds other keys, and with no keys given they are per-user.
+  CHECK(r.err.find("closed the connection in the CurveZMQ handshake: it holds another key pair than this side expects") !=
+        std::string::npos);
+  CHECK(r.err.find("lets in only drivers run by its own user") != std::string::npos);
+  CHECK(r.seconds < 3);  // at once, not after the connect timeout
+  // The worker refused it in the handshake: nothing was deployed, nothing written.
+  CHECK(a.wait_for_log("refused a peer", 5s));
+  CHECK(a.log().find("deployed") == std::string::npos);
+  CHECK(b.log().find("deployed") == std::string::npos);
+  CHECK_FALSE(fs::exists(d.dir / "out/numbers.jsonl"));
+
+  // Nor can it use root's pair: the folder is root's alone (0700).
+  auto config = std::getenv("XDG_CONFIG_HOME");
+  REQUIRE(config != nullptr);
+  auto x = run_process(as_stranger(config), o);
+  INFO(x.err);
+  CHECK(x.status != 0);
+  CHECK(x.err.find("per-user keys") != std::string::npos);
+  CHECK(x.err.find("Permission denied") != std::string::npos);
+  CHECK(a.log().find("deployed") == std::string::npos);
+
+  // The workers' own user needs no step at all.
+  auto ok = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  INFO(ok.err);
+  CHECK(ok.status == 0);
+  CHECK(table_row(ok.err, "out") == "out sink.file 5000 0");
+}
+
 TEST_CASE("garbage sent straight to a worker's socket is reported and the worker serves on" *
           doctest::timeout(60)) {
   cluster_dir d("garbage");
   int pa = free_port(), pb = free_port();
-  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  // Plain TCP (--insecure), so that the garbage reaches the decoder: with keys a plain client is refused first.
+  worker a("a", pa, d.dir, {"--insecure"}), b("b", pb, d.dir, {"--insecure"});
   {
     zmq::context_t ctx;
     zmq::socket_t s(ctx, zmq::socket_type::dealer);
@@ -282,7 +373,7 @@ TEST_CASE("garbage sent straight to a worker's socket is reported and the worker
   process_options o;
   o.cwd = d.dir.string();
   auto r = run_process({loom_binary(), "run", d.write("graph.yaml", two_host_graph).string(), "--cluster",
-                        cluster.string()}, o);
+                        cluster.string(), "--insecure"}, o);
   INFO(r.err, "\n", a.log());
   CHECK(r.status == 0);
   CHECK(a.log().find("Segmentation") == std::string::npos);
@@ -318,7 +409,8 @@ TEST_CASE("a graph runs across two network namespaces joined by a veth pair" * d
   auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
   auto graph = d.write("graph.yaml", two_host_graph);
   std::vector<std::string> cmd = ns.in_a();
-  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string()})
+  for (auto x : {loom_binary(), std::string("run"), graph.string(), std::string("--cluster"), cluster.string(),
+                 std::string("--insecure")})
     cmd.push_back(x);
   process_options o;
   o.cwd = d.dir.string();

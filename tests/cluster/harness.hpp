@@ -32,6 +32,25 @@ using loom::test::run_process;
 
 inline const fs::path source_dir{LOOM_SOURCE_DIR};
 
+// Workers started without key options and drivers whose cluster file has no keys use the per-user pair
+// (docs/cluster.md, Security). This test process and its children find it in a config folder of its own,
+// made on first use and removed at exit, so no test touches the real user's ~/.config/loom.
+struct own_config_home {
+  fs::path dir;
+  pid_t owner = ::getpid();  // a forked child that exits normally must not remove it
+  own_config_home() {
+    std::string tmpl = (fs::temp_directory_path() / "loom-config-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) return;
+    dir = tmpl;
+    ::setenv("XDG_CONFIG_HOME", dir.c_str(), 1);
+  }
+  ~own_config_home() {
+    std::error_code ec;
+    if (!dir.empty() && ::getpid() == owner) fs::remove_all(dir, ec);
+  }
+};
+inline own_config_home config_home;
+
 inline int free_port() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

@@ -116,7 +116,8 @@ TEST_CASE("heartbeats run from the deploy on: a worker that deploys slowly gets 
                                  "edges:\n  - s -> c\n");
   process_options o;
   o.deadline = 40s;
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--connect-timeout", "5"},
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--connect-timeout", "5",
+                        "--insecure"},  // the stand-in has no keys
                        o);
   INFO(r.err);
   CHECK_FALSE(r.timed_out);
@@ -140,33 +141,27 @@ edges:
   - numbers -> pass -> out
 )";
 
-std::string worker_log_of(const std::vector<std::string>& argv, std::chrono::milliseconds limit, int& status) {
-  process_options o;
-  o.deadline = limit;
-  auto r = run_process(argv, o);
-  status = r.status;
-  return r.err + r.out;
-}
-
 }  // namespace
 
-TEST_CASE("a worker without keys listens only on loopback unless --insecure, and then says so first" *
+TEST_CASE("a worker given no keys uses the per-user pair on any address; --insecure says so first" *
           doctest::timeout(60)) {
-  int port = free_port();
-  int status = -1;
-  auto log = worker_log_of({loom_binary(), "worker", "--listen", "tcp://0.0.0.0:" + std::to_string(port)}, 10s, status);
-  INFO(log);
-  CHECK(status == 2);
-  CHECK(has(log, "refusing to listen on tcp://0.0.0.0:" + std::to_string(port) + " without keys"));
-  CHECK(has(log, "--insecure"));
-
   cluster_dir d("insecure");
-  worker w("w", port, d.dir, {"--insecure"}, "0.0.0.0");
+  int port = free_port();
+  {
+    worker w("w", port, d.dir, {}, "0.0.0.0");  // no key options: the per-user pair, so a network address is fine
+    CHECK(has(w.log(), "keys: the per-user pair of uid " + std::to_string(::geteuid())));
+    CHECK(has(w.log(), "(CurveZMQ)"));
+    CHECK_FALSE(has(w.log(), "INSECURE"));
+  }
+  worker w("w2", port, d.dir, {"--insecure"}, "0.0.0.0");  // its own log: "w.log" has "listening on" already
   auto first_line = w.log().substr(0, w.log().find('\n'));
   CHECK(has(first_line, "INSECURE: plain TCP on tcp://0.0.0.0:" + std::to_string(port)));
+  CHECK(has(first_line, "anyone who reaches this port can run graphs here"));
 
-  worker local("l", free_port(), d.dir);  // loopback needs no flag
-  CHECK(has(local.log(), "loopback only"));
+  worker local("l", free_port(), d.dir, {"--insecure"});  // on loopback too: every local user may deploy
+  auto local_first = local.log().substr(0, local.log().find('\n'));
+  CHECK(has(local_first, "INSECURE: plain TCP on tcp://127.0.0.1:"));
+  CHECK(has(local_first, "every user of this host can run graphs here"));
 }
 
 TEST_CASE("each host has its own key pair: runs work, a host cannot pose as another, a driver key is revocable" *
@@ -192,6 +187,20 @@ TEST_CASE("each host has its own key pair: runs work, a host cannot pose as anot
     REQUIRE(r.status == 0);
     CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
 
+    // b's key was let in at a for that run only: once it is over, a new connection with it is refused
+    REQUIRE(a.wait_for_log("waiting for the next", 10s));
+    {
+      loom::transport::endpoint_config cfg;
+      cfg.name = "b";
+      cfg.curve = loom::transport::load_keypair((d.dir / "b").string());
+      loom::transport::endpoint as_b(cfg, {[](loom::transport::incoming&&) {}, [](const loom::transport::problem&) {}});
+      loom::transport::connect_options co;
+      co.server_key = loom::transport::load_public_key((d.dir / "a.pub").string());
+      co.timeout = 3s;
+      CHECK_THROWS_WITH_AS(as_b.connect(a.address(), co), doctest::Contains("refused this endpoint's curve key"),
+                           loom::transport::transport_error);
+    }
+
     // the driver's key revoked on a (a stranger's key is the only one allowed there): refused, a named
     auto revoked = d.write("revoked.yaml", hosts("b.pub") + "security:\n  curve: {client_key_file: stranger.key}\n");
     auto x = run_process({loom_binary(), "run", graph.string(), "--cluster", revoked.string(), "--connect-timeout", "2"}, o);
@@ -207,6 +216,44 @@ TEST_CASE("each host has its own key pair: runs work, a host cannot pose as anot
   INFO(r.err, "\n", fake_b.log());
   CHECK(r.status == 1);
   CHECK(has(r.err, "worker `b` at tcp://127.0.0.1:" + std::to_string(pb)));
+  // the driver says why, as the worker's log does (not "no detail")
+  CHECK(has(r.err, "closed the connection in the CurveZMQ handshake: it holds another key pair than this side "
+                   "expects of it"));
+  CHECK_FALSE(has(r.err, "no detail"));
+}
+
+TEST_CASE("with a key pair per host, a worker restarted between runs serves the next run" * doctest::timeout(90)) {
+  cluster_dir d("restart");
+  for (auto name : {"driver", "a", "b"})
+    REQUIRE(run_process({loom_binary(), "keygen", "--out", (d.dir / name).string()}).status == 0);
+  int pa = free_port(), pb = free_port();
+  auto cluster = d.write("cluster.yaml", "name: test\nhosts:\n  - {name: a, address: tcp://127.0.0.1:" +
+                                             std::to_string(pa) + ", cpus: 4, public_key: a.pub}\n  - {name: b, "
+                                             "address: tcp://127.0.0.1:" + std::to_string(pb) +
+                                             ", cpus: 4, public_key: b.pub}\nsecurity:\n  curve: {client_key_file: "
+                                             "driver.key}\n");
+  auto graph = d.write("graph.yaml", two_host_graph);
+  process_options o;
+  o.cwd = d.dir.string();
+  o.deadline = 30s;
+  std::vector<std::string> keys_a{"--key", (d.dir / "a").string(), "--allow", (d.dir / "driver.pub").string()};
+  std::vector<std::string> keys_b{"--key", (d.dir / "b").string(), "--allow", (d.dir / "driver.pub").string()};
+  worker a("a", pa, d.dir, keys_a);
+  {
+    worker b("b", pb, d.dir, keys_b);
+    auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+  }
+  // b comes back on its address: a's data connection to it reconnects, and the new b, which lets a's key in
+  // only from its next deploy on, refuses it; the next run must open a new one, not send into the closed one.
+  worker b("b2", pb, d.dir, keys_b);
+  CHECK(a.wait_for_log("refused this endpoint's curve key", 10s));
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status == 0);
+  CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
 }
 
 TEST_CASE("a worker whose kinds differ from the driver's (another plugin set) refuses the run naming the kind" *
@@ -233,7 +280,8 @@ TEST_CASE("oversized and garbage frames at a worker's port are dropped; the work
           doctest::timeout(60)) {
   cluster_dir d("oversized");
   int pa = free_port(), pb = free_port();
-  worker a("a", pa, d.dir, {"--max-message-size", "1MiB"}), b("b", pb, d.dir);
+  // Plain TCP (--insecure), so that the frames reach the decoder: with keys a plain client is refused first.
+  worker a("a", pa, d.dir, {"--max-message-size", "1MiB", "--insecure"}), b("b", pb, d.dir, {"--insecure"});
   {
     zmq::context_t ctx;
     zmq::socket_t s(ctx, zmq::socket_type::dealer);
@@ -249,7 +297,7 @@ TEST_CASE("oversized and garbage frames at a worker's port are dropped; the work
   process_options o;
   o.cwd = d.dir.string();
   auto r = run_process({loom_binary(), "run", d.write("graph.yaml", two_host_graph).string(), "--cluster",
-                        cluster.string()}, o);
+                        cluster.string(), "--insecure"}, o);
   INFO(r.err, "\n", a.log());
   CHECK(r.status == 0);
   CHECK(table_row(r.err, "out") == "out sink.file 2000 0");
@@ -263,8 +311,8 @@ TEST_CASE("a link down for 20 s fails the run within the heartbeat timeout, nami
     return;
   }
   cluster_dir d("linkdown");
-  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.7.1", ns.in_a());
-  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.7.2", ns.in_b());
+  worker a("a", 7101, d.dir, {}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {}, "10.231.7.2", ns.in_b());
   auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
   auto graph = d.write("slow.yaml", slow_graph);
   std::vector<std::string> cmd = ns.in_a();  // the driver lives with worker a
@@ -304,8 +352,8 @@ TEST_CASE("a data link between two workers down past its timeout fails the run n
     return;
   }
   cluster_dir d("datalink");
-  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.10.1", ns.in_a());
-  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.10.2", ns.in_b());
+  worker a("a", 7101, d.dir, {}, "10.231.10.1", ns.in_a());
+  worker b("b", 7102, d.dir, {}, "10.231.10.2", ns.in_b());
   auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.10.1", "10.231.10.2"});
   auto graph = d.write("slow.yaml", slow_graph);
   std::vector<std::string> cmd = ns.in_d();  // the driver on its own host, reaching both over other links
@@ -338,8 +386,8 @@ TEST_CASE("a link down for 2 s mid-run: the run completes exactly" * doctest::ti
     return;
   }
   cluster_dir d("linkblip");
-  worker a("a", 7101, d.dir, {"--insecure"}, "10.231.7.1", ns.in_a());
-  worker b("b", 7102, d.dir, {"--insecure"}, "10.231.7.2", ns.in_b());
+  worker a("a", 7101, d.dir, {}, "10.231.7.1", ns.in_a());
+  worker b("b", 7102, d.dir, {}, "10.231.7.2", ns.in_b());
   auto cluster = d.cluster({{"a", 7101}, {"b", 7102}}, "", {"10.231.7.1", "10.231.7.2"});
   auto graph = d.write("paced.yaml", R"(graph: paced
 nodes:

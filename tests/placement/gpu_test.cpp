@@ -34,7 +34,7 @@ TEST_CASE("each GPU instance gets its own GPU; the next one falls back to the CP
 TEST_CASE("a kind without a CPU path and no GPU left is an error naming the node" * doctest::timeout(10)) {
   auto r = plan_text(chain("test.gpu_only", 3), one_host_two_gpus);
   CHECK_FALSE(r.ok);
-  CHECK(r.errors.find("node `w` instance 2 of 3 cannot be placed: of 2 hosts, 2 have no free GPU") != std::string::npos);
+  CHECK(r.errors.find("node `w` instance 2 of 3 cannot be placed: of 2 hosts, `a` and `b` have no free GPU") != std::string::npos);
 }
 
 TEST_CASE("GPUs too small or too few anywhere: an error, or the CPU path for every instance" * doctest::timeout(10)) {

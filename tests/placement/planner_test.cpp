@@ -31,7 +31,8 @@ TEST_CASE("instances never take more cpus than a host has" * doctest::timeout(10
 
   auto full = plan_text(chain("test.worker", 7), hosts_yaml(3, 2));
   CHECK_FALSE(full.ok);
-  CHECK(full.errors.find("node `w` instance 6 of 7 cannot be placed: of 3 hosts, 3 have too few free cpus (needs 1)") !=
+  CHECK(full.errors.find("node `w` instance 6 of 7 cannot be placed: of 3 hosts, `h0`, `h1` and `h2` have too few free cpus "
+                         "(needs 1)") !=
         std::string::npos);
 }
 
@@ -239,11 +240,14 @@ TEST_CASE("instances of a lost host move by the planner's rules: labels hold, fu
   CHECK(moved.instances[w0].host == 3);
   CHECK(moved.instances[w0 + 1].host == 2);
   CHECK(moved.instances[0].host == 0);
-  // h1 and h3 are lost: no host with the label has room; the error names the instance.
+  // h1 and h3 are lost: no host with the label has room; the error names the instance, and each host with
+  // the constraint that excluded it.
   loom::graph::diagnostics none;
   replace_lost(r.g, kinds, r.c, r.p, {0, 1, 0, 1}, {w0}, none);
   CHECK(none.has_errors());
-  CHECK(none.str().find("node `w` instance 0 of 2 cannot be placed") != std::string::npos);
+  CHECK(none.str().find("node `w` instance 0 of 2 cannot be placed: of 4 hosts, `h1` and `h3` are lost (out of the "
+                        "run); `h0` does not match its placement (labels role=relay); `h2` has too few free cpus "
+                        "(needs 1)") != std::string::npos);
   // A pin to the lost host says where the node started; it may go on elsewhere.
   auto pinned = plan_text("nodes:\n  src: {kind: source.sequence, placement: {host: h0}}\n"
                           "  w: {kind: flow.forward, placement: {host: h1}, recover: replace}\n"
