@@ -165,12 +165,9 @@ int worker_command(const common_options& common, const worker_options& options) 
       for (const auto& f : options.allow) o.allowed_clients.push_back(transport::load_public_key(f));
     } else if (!options.allow.empty()) {
       throw transport::key_error("--allow needs --key: driver keys only mean something with CurveZMQ");
-    } else if (!options.insecure) {
-      // No key options: the per-user pair, which only this user's drivers can read (made on first use).
-      auto mine = transport::user_keypair();
-      o.curve = mine.keys;
-      o.user_keys = mine.prefix;
     }
+    // No key options and no --insecure: run_worker() takes the per-user pair, which only this user's
+    // drivers can read (made on first use).
   } catch (const std::exception& e) {
     print_error(e.what());
     return invalid;

@@ -71,22 +71,13 @@ class worker {
   explicit worker(const worker_options& o) : o_(o) {}
 
   int serve() {
-    if (!o_.curve && !o_.insecure && !loopback_address(o_.listen)) {
-      log(fmt::format("refusing to listen on {} without keys: plain TCP lets anyone who reaches the port deploy "
-                      "and run a graph here. Give this host a key pair (`loom keygen --out keys/HOST`, then "
-                      "--key keys/HOST --allow keys/driver.pub), listen on 127.0.0.1, or pass --insecure on a "
-                      "network you trust",
-                      o_.listen));
-      return 2;
-    }
+    // run_worker() gave a worker without keys the per-user pair unless `insecure` was asked for.
     if (!o_.curve)
-      log(o_.insecure ? fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: {} can run graphs "
-                                    "here, as uid {} (--insecure)",
-                                    o_.listen,
-                                    loopback_address(o_.listen) ? "every user of this host"
-                                                                : "anyone who reaches this port",
-                                    ::geteuid())
-                      : fmt::format("no keys: plain TCP, loopback only ({})", o_.listen));
+      log(fmt::format("INSECURE: plain TCP on {}, no authentication, no encryption: {} can run graphs here, as "
+                      "uid {} (--insecure)",
+                      o_.listen,
+                      loopback_address(o_.listen) ? "every user of this host" : "anyone who reaches this port",
+                      ::geteuid()));
     else if (!o_.user_keys.empty())
       log(fmt::format("keys: the per-user pair of uid {} ({}.key): only drivers run by this user are let in",
                       ::geteuid(), o_.user_keys));
@@ -649,7 +640,20 @@ bool loopback_address(const std::string& address) {
   return host == "localhost" || host == "::1" || (host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string_view::npos);
 }
 
-int run_worker(const worker_options& options) {
+int run_worker(const worker_options& given) {
+  // Secure by default for every caller, not only the command line: no keys and no `insecure` means the
+  // per-user pair (made on first use), so only this user's drivers are let in.
+  worker_options options = given;
+  if (!options.curve && !options.insecure) {
+    try {
+      auto mine = transport::user_keypair();
+      options.curve = mine.keys;
+      options.user_keys = mine.prefix;
+    } catch (const std::exception& e) {
+      if (options.log) options.log(e.what());
+      return 2;
+    }
+  }
   worker w(options);
   return w.serve();
 }

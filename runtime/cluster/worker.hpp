@@ -26,8 +26,9 @@ struct worker_options {
   // Set when `curve` is the per-user pair (transport::user_keypair(), no key options given): its path, for
   // the log. Only drivers of the same user can read it.
   std::string user_keys;
-  // Without curve keys the worker binds only loopback addresses unless this is set; with it, it says first
-  // that it runs without authentication.
+  // Plain TCP, no authentication: without it a worker given no `curve` uses the per-user pair
+  // (transport::user_keypair()), so only its own user's drivers get in. With it, it says first that it runs
+  // without authentication.
   bool insecure = false;
   std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE of every socket
   const registry* kinds = nullptr;
@@ -41,8 +42,8 @@ struct worker_options {
 // Serves runs until `stopping()`. Returns 0, or 2 when it cannot or may not listen (the error is logged).
 int run_worker(const worker_options& options);
 
-// Whether tcp://HOST:PORT names a loopback address (127.0.0.0/8, ::1, localhost): the only addresses a
-// worker without keys listens on unless --insecure.
+// Whether tcp://HOST:PORT names a loopback address (127.0.0.0/8, ::1, localhost): for the INSECURE line,
+// which says who can reach a worker without keys.
 bool loopback_address(const std::string& address);
 
 }  // namespace loom::cluster
