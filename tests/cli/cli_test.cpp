@@ -285,3 +285,27 @@ TEST_CASE("docs/kinds.md is what loom inspect says of every kind") {
   }
   CHECK(kinds >= 17);
 }
+
+TEST_CASE("loom mcp: a message nested 300,000 deep on stdin is a parse error, and the next one is answered") {
+  auto dir = work_dir("mcp-deep");
+  std::string deep = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":)" + std::string(300'000, '[') +
+                     std::string(300'000, ']') + "}}\n";
+  std::ofstream(dir / "in.jsonl") << deep << R"({"jsonrpc":"2.0","id":2,"method":"ping"})" << "\n";
+  auto r = run_process({"/bin/sh", "-c",
+                        "exec \"$0\" mcp configs/serve_echo.yaml < in.jsonl", loom_binary()},
+                       process_options{std::chrono::milliseconds(60000), {}, {}, dir.string()});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  std::vector<nlohmann::json> replies;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) replies.push_back(nlohmann::json::parse(line));
+  REQUIRE(replies.size() == 2);
+  CHECK(replies[0]["id"].is_null());
+  CHECK(replies[0]["error"]["code"] == -32700);
+  CHECK(replies[0]["error"]["message"] ==
+        "parse error: in the message, arrays and objects are nested deeper than 64 levels");
+  CHECK(replies[1]["id"] == 2);
+  CHECK(replies[1]["result"].is_object());
+  fs::remove_all(dir);
+}
