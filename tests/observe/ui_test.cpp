@@ -26,6 +26,7 @@
 #include "tests/cluster/harness.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/support/graph_runner.hpp"
+#include "tests/support/raw_socket.hpp"
 
 using namespace loom;
 using json = nlohmann::json;
@@ -291,16 +292,8 @@ TEST_CASE("a slow /events reader skips frames: it gets the newest snapshot, not 
 // A raw connection to 127.0.0.1:port that sends `request` and reads until the end of the response's headers
 // (3 s at most); returns the descriptor (open) and the headers.
 std::pair<int, std::string> open_raw(int port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  timeval tv{3, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  int fd = loom::test::connect_loopback(port, std::chrono::seconds(3));
+  loom::test::send_all(fd, request);
   std::string got;
   char buf[4096];
   while (got.find("\r\n\r\n") == std::string::npos) {

@@ -25,6 +25,7 @@
 
 #include "runtime/serve/openai.hpp"
 #include "tests/cli/process.hpp"
+#include "tests/support/raw_socket.hpp"
 #include "tests/serve/serve_process.hpp"
 
 namespace {
@@ -32,6 +33,8 @@ namespace {
 using nlohmann::json;
 using namespace loom;
 using namespace std::chrono_literals;
+using loom::test::connect_loopback;
+using loom::test::send_all;
 using clock_type = std::chrono::steady_clock;
 
 std::string chat_body(const std::string& text, bool stream) {
@@ -65,25 +68,6 @@ class rss_watch {
   std::jthread thread_;
 };
 
-int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  return fd;
-}
-
-void send_all(int fd, const std::string& s) {
-  std::size_t sent = 0;
-  while (sent < s.size()) {
-    auto n = send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
-    REQUIRE(n > 0);
-    sent += static_cast<std::size_t>(n);
-  }
-}
 
 std::string post_head(std::size_t length, bool chunked, const std::string& extra = "") {
   return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + extra +
@@ -108,7 +92,7 @@ struct upload_result {
 // while reading; stops at the response's headers, however much of the body was sent by then.
 upload_result upload(int port, std::size_t total, bool chunked, const std::string& extra_headers = "") {
   auto start = clock_type::now();
-  int fd = connect_to(port);
+  int fd = connect_loopback(port);
   send_all(fd, post_head(total, chunked, extra_headers));
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   const std::string piece(64 * 1024, '[');
@@ -246,7 +230,7 @@ TEST_CASE("a client that expects 100-continue is refused before it sends its bod
   test::serve_process s{"configs/serve_echo.yaml", {"--api-key-env", "LOOM_SERVE_TEST_KEY"}};
   unsetenv("LOOM_SERVE_TEST_KEY");
   auto first_response = [&](const std::string& headers) {
-    int fd = connect_to(s.port());
+    int fd = connect_loopback(s.port());
     send_all(fd, post_head(std::size_t{40} << 20, false, "Expect: 100-continue\r\n" + headers));
     std::string got;
     char buf[4096];
@@ -261,7 +245,7 @@ TEST_CASE("a client that expects 100-continue is refused before it sends its bod
   CHECK(status_of(first_response("")) == 401);  // no key: not even a 100
   CHECK(status_of(first_response("Authorization: Bearer sekrit-42\r\n")) == 413);  // too long: no 100
   // A small body with the key gets its 100 Continue.
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   auto body = chat_body("hi", false);
   send_all(fd, post_head(body.size(), false, "Expect: 100-continue\r\nAuthorization: Bearer sekrit-42\r\n"));
   char buf[4096];
@@ -304,7 +288,7 @@ TEST_CASE("a small --max-body refuses a chunked body as soon as it passes the li
 TEST_CASE("a streaming reader that stops reading holds the graph back instead of growing the server" *
           doctest::timeout(120)) {
   test::serve_process s{"tests/serve/endless.yaml", {"--input", "prompt", "--max-concurrent", "1"}};
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   auto body = chat_body("go", true);
   send_all(fd, post_head(body.size(), false) + body);
   std::string got;
@@ -329,7 +313,7 @@ TEST_CASE("a streaming reader that stops reading holds the graph back instead of
   auto until = clock_type::now() + 10s;
   int status = 0;
   while (clock_type::now() < until) {
-    int again = connect_to(s.port());
+    int again = connect_loopback(s.port());
     send_all(again, post_head(body.size(), false) + body);
     std::string head;
     char buf[4096];
@@ -352,7 +336,7 @@ TEST_CASE("a client that leaves before its whole answer stops its run and frees 
   const std::string gone = "the client closed the connection; its run was stopped";
   for (std::size_t round = 1; round <= 2; ++round) {
     CAPTURE(round);
-    int fd = connect_to(s.port());
+    int fd = connect_loopback(s.port());
     send_all(fd, post_head(body.size(), false) + body);
     std::this_thread::sleep_for(300ms);
     pollfd p{fd, POLLIN, 0};
@@ -369,7 +353,7 @@ TEST_CASE("a streaming client that leaves before the first value stops its run a
   const std::string gone = "the client closed the connection; its run was stopped";
   for (std::size_t round = 1; round <= 2; ++round) {
     CAPTURE(round);
-    int fd = connect_to(s.port());
+    int fd = connect_loopback(s.port());
     send_all(fd, post_head(body.size(), false) + body);
     std::this_thread::sleep_for(300ms);
     pollfd p{fd, POLLIN, 0};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/cli/process.hpp"
+#include "tests/support/raw_socket.hpp"
 #include "tests/serve/serve_process.hpp"
 
 namespace {
@@ -25,6 +26,8 @@ namespace {
 using nlohmann::json;
 using namespace loom;
 using namespace std::chrono_literals;
+using loom::test::connect_loopback;
+using loom::test::send_all;
 using clock_type = std::chrono::steady_clock;
 
 // A refusal closes the connection, maybe while an httplib client is still writing its body: httplib's
@@ -47,27 +50,6 @@ httplib::Headers mcp_headers(const std::string& session = "") {
   return h;
 }
 
-int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  timeval tv{10, 0};  // every read below has a deadline
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-void send_all(int fd, const std::string& s) {
-  std::size_t sent = 0;
-  while (sent < s.size()) {
-    auto n = send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
-    REQUIRE(n > 0);
-    sent += static_cast<std::size_t>(n);
-  }
-}
 
 // Everything the server sends until it closes the connection (or 10 s pass).
 std::string read_to_close(int fd) {
@@ -138,7 +120,7 @@ TEST_CASE("--api-key-env guards /mcp as it guards /v1/: no key or a wrong one is
   CHECK(c.Get("/health")->status == 200);  // a health check needs no key
   // /mcp's bodies are bounded by --max-body (1 MiB), as /v1/'s are, not by MCP's 16 MiB: refused from the
   // headers, before the body is sent.
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   send_all(fd, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer k-123\r\n"
                "Content-Type: application/json\r\nContent-Length: " + std::to_string(2 << 20) + "\r\n\r\n");
   auto got = read_to_close(fd);
@@ -184,7 +166,7 @@ TEST_CASE("MCP sessions: many initialize calls never lock a later client out; id
 // Sends `body` to `path` a byte every 100 ms (each well within the read timeout; the body as a whole far too
 // slow) until the server answers; what it answered, and how long that took.
 std::pair<std::string, clock_type::duration> trickle(int port, const std::string& path, const std::string& body) {
-  int fd = connect_to(port);
+  int fd = connect_loopback(port);
   send_all(fd, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
   auto t0 = clock_type::now();
@@ -260,7 +242,7 @@ TEST_CASE("a refusal closes the connection with one Connection: close, no Keep-A
   unsetenv("LOOM_LISTENER_TEST_KEY");
   auto body = chat_body("hi");
   auto raw = [&](const std::string& extra) {
-    int fd = connect_to(s.port());
+    int fd = connect_loopback(s.port());
     send_all(fd, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
                      extra + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     auto got = read_to_close(fd);  // returns: the server closed the connection (or 10 s passed)
@@ -281,7 +263,7 @@ TEST_CASE("a refusal closes the connection with one Connection: close, no Keep-A
   auto streamed = json::parse(body);
   streamed["stream"] = true;
   auto stream_body = streamed.dump();
-  int busy = connect_to(s.port());
+  int busy = connect_loopback(s.port());
   send_all(busy, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  "Authorization: Bearer k-123\r\nContent-Length: " + std::to_string(stream_body.size()) +
                      "\r\n\r\n" + stream_body);
@@ -300,7 +282,7 @@ TEST_CASE("a refusal closes the connection with one Connection: close, no Keep-A
   CHECK(got.find("Retry-After: 1") != std::string::npos);
   check_closing_head(got);
   // A GET with a body is refused too: only POST takes one.
-  int fd = connect_to(s.port());
+  int fd = connect_loopback(s.port());
   send_all(fd, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nabcde");
   got = read_to_close(fd);
   close(fd);
