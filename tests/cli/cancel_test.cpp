@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -237,22 +238,29 @@ TEST_CASE("the flagship runs from another folder" * doctest::timeout(120)) {
   fs::remove_all(dir);
 }
 
+// Runs `loom run GRAPH`, sends SIGINT `after` the start once `ready()` holds, and checks that loom exits 130
+// within 2 s of the signal, whatever the graph was waiting on.
+static void sigint_exits_quickly(const fs::path& graph, std::chrono::milliseconds after, std::function<bool()> ready) {
+  process_options o;
+  o.deadline = std::chrono::milliseconds(40000);
+  o.sigint_after = after;
+  o.sigint_when = std::move(ready);
+  auto r = run_process({loom_binary(), "run", graph.string()}, o);
+  INFO(r.err);
+  REQUIRE(r.sigint_at > 0);
+  CHECK(r.status == 130);
+  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
+  CHECK(r.seconds - r.sigint_at < 2.0);
+}
+
 TEST_CASE("SIGINT while an agent's call waits on a stdio MCP server that never answers: exit 130 within 2 s" *
           doctest::timeout(60)) {
   auto dir = fresh_dir("mcp-stdio");
   write_hanging_stdio_server(dir / "server.sh", dir);
   std::ofstream(dir / "graph.yaml") << agent_calls_mcp("{command: [sh, " + (dir / "server.sh").string() +
                                                        "], timeout_ms: 20000}");
-  process_options o;
-  o.deadline = std::chrono::milliseconds(40000);
-  o.sigint_after = std::chrono::milliseconds(500);
-  o.sigint_when = [&] { return fs::exists(dir / "called"); };  // the call is under way
-  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string()}, o);
-  INFO(r.err);
-  REQUIRE(r.sigint_at > 0);
-  CHECK(r.status == 130);
-  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
-  CHECK(r.seconds - r.sigint_at < 2.0);  // not the tool's timeout_ms (20 s)
+  // the call is under way; within 2 s: not the tool's timeout_ms (20 s)
+  sigint_exits_quickly(dir / "graph.yaml", std::chrono::milliseconds(500), [&] { return fs::exists(dir / "called"); });
   pid_t server = 0;
   std::ifstream(dir / "pid") >> server;
   REQUIRE(server > 0);
@@ -265,16 +273,8 @@ TEST_CASE("SIGINT while tool.mcp waits for a stdio server's initialize: exit 130
   std::ofstream(dir / "server.sh") << "echo $$ > " << (dir / "pid").string() << "\nsleep 1000\n";
   std::ofstream(dir / "graph.yaml") << agent_calls_mcp("{command: [sh, " + (dir / "server.sh").string() +
                                                        "], init_timeout_ms: 20000}");
-  process_options o;
-  o.deadline = std::chrono::milliseconds(40000);
-  o.sigint_after = std::chrono::milliseconds(1000);
-  o.sigint_when = [&] { return fs::exists(dir / "pid"); };
-  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string()}, o);
-  INFO(r.err);
-  REQUIRE(r.sigint_at > 0);
-  CHECK(r.status == 130);
-  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
-  CHECK(r.seconds - r.sigint_at < 2.0);  // not init_timeout_ms (20 s)
+  // within 2 s: not init_timeout_ms (20 s)
+  sigint_exits_quickly(dir / "graph.yaml", std::chrono::milliseconds(1000), [&] { return fs::exists(dir / "pid"); });
   pid_t server = 0;
   std::ifstream(dir / "pid") >> server;
   REQUIRE(server > 0);
@@ -288,15 +288,7 @@ TEST_CASE("SIGINT while an agent's call waits on a Streamable HTTP MCP server th
   auto dir = fresh_dir("mcp-http");
   std::ofstream(dir / "graph.yaml") << agent_calls_mcp("{url: \"http://127.0.0.1:" + std::to_string(server.port) +
                                                        "/mcp\", timeout_ms: 20000}");
-  process_options o;
-  o.deadline = std::chrono::milliseconds(40000);
-  o.sigint_after = std::chrono::milliseconds(500);
-  o.sigint_when = [&] { return server.calls.load() > 0; };
-  auto r = run_process({loom_binary(), "run", (dir / "graph.yaml").string()}, o);
-  INFO(r.err);
-  REQUIRE(r.sigint_at > 0);
-  CHECK(r.status == 130);
-  MESSAGE("SIGINT to exit: " << r.seconds - r.sigint_at << " s");
-  CHECK(r.seconds - r.sigint_at < 2.0);  // not the tool's timeout_ms (20 s)
+  // within 2 s: not the tool's timeout_ms (20 s)
+  sigint_exits_quickly(dir / "graph.yaml", std::chrono::milliseconds(500), [&] { return server.calls.load() > 0; });
   fs::remove_all(dir);
 }
