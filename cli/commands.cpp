@@ -6,8 +6,12 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -128,6 +132,21 @@ std::optional<std::shared_ptr<observe::tracer>> make_tracer(const run_options& o
       print_error(fmt::format("--otlp {}", *why));
       return std::nullopt;
     }
+  // The trace file is written after the run: make its folder and check it can be written now, so a bad
+  // path fails at start and not after a long run.
+  if (!options.trace.empty()) {
+    std::error_code ec;
+    auto parent = std::filesystem::path(options.trace).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      print_error(fmt::format("--trace {}: cannot create folder {}: {}", options.trace, parent.string(), ec.message()));
+      return std::nullopt;
+    }
+    if (!std::ofstream(options.trace, std::ios::app)) {
+      print_error(fmt::format("--trace {}: cannot open the file for writing: {}", options.trace, std::strerror(errno)));
+      return std::nullopt;
+    }
+  }
   return std::make_shared<observe::tracer>(options.cluster.empty() ? "loom" : "driver");
 }
 

@@ -309,3 +309,21 @@ TEST_CASE("loom mcp: a message nested 300,000 deep on stdin is a parse error, an
   CHECK(replies[1]["result"].is_object());
   fs::remove_all(dir);
 }
+
+TEST_CASE("--trace into a missing folder makes it; one that cannot be made fails at start, before the run") {
+  auto dir = work_dir("trace-path");
+  auto r = run_process({loom_binary(), "run", "configs/pipeline.yaml", "--set", "src.count=1000", "--set",
+                        "count.expect=1000", "--trace", "traces/today/run.json"},
+                       process_options{std::chrono::milliseconds(60000), {}, {}, dir.string()});
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(fs::file_size(dir / "traces/today/run.json") > 0);
+  CHECK((r.out + r.err).find("sink.count") != std::string::npos);  // the summary of a run
+  std::ofstream(dir / "a_file") << "x";
+  auto bad = run_process({loom_binary(), "run", "configs/pipeline.yaml", "--trace", "a_file/run.json"},
+                         process_options{std::chrono::milliseconds(60000), {}, {}, dir.string()});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--trace a_file/run.json: cannot create folder a_file: Not a directory") != std::string::npos);
+  CHECK((bad.out + bad.err).find("sink.count") == std::string::npos);  // no run, no summary
+  fs::remove_all(dir);
+}
