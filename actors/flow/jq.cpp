@@ -256,7 +256,9 @@ kind_def jq_kind() {
   s.inputs = {{"in", "any values (as JSON)"}};
   s.outputs = {{"out", "every output of the program, in order"}};
   s.params = {
-      param_spec::string("program", "the jq program (jq 1.6), e.g. `select(.x > 1) | {id, x}`").require(),
+      param_spec::string("program", "the jq program (jq 1.6), e.g. `select(.x > 1) | {id, x}` (numbers: "
+                         "docs/graph-format.md)")
+          .require(),
       param_spec::map("args", "NAME -> value, each available to the program as $NAME (like jq --arg)")
           .def(graph::config(graph::config_map{})),
   };
