@@ -82,13 +82,25 @@ jv to_jv(const value& v, std::vector<big_int>& bigs, int depth = 0) {
     }
     case value::type::list: {
       jv a = jv_array_sized(static_cast<int>(v.as_list().size()));
-      for (const auto& e : v.as_list()) a = jv_array_append(a, to_jv(e, bigs, depth + 1));
+      try {
+        for (const auto& e : v.as_list()) a = jv_array_append(a, to_jv(e, bigs, depth + 1));
+      } catch (...) {
+        jv_free(a);
+        throw;
+      }
       return a;
     }
     case value::type::map: {
       jv o = jv_object();
-      for (const auto& [k, e] : v.as_map())
-        o = jv_object_set(o, jv_string_sized(k.data(), static_cast<int>(k.size())), to_jv(e, bigs, depth + 1));
+      try {
+        for (const auto& [k, e] : v.as_map()) {
+          jv field = to_jv(e, bigs, depth + 1);
+          o = jv_object_set(o, jv_string_sized(k.data(), static_cast<int>(k.size())), field);
+        }
+      } catch (...) {
+        jv_free(o);
+        throw;
+      }
       return o;
     }
     default: {  // bytes and tensors: loom's JSON form ({"$bytes": ...}, {"$tensor": ...})
@@ -115,8 +127,9 @@ value number_of(double d, const std::vector<big_int>& bigs) {
 }
 
 // Takes `v` (consumes it).
-value from_jv(jv v, const std::vector<big_int>& bigs) {
+value from_jv(jv v, const std::vector<big_int>& bigs, int depth = 0) {
   owned_jv held(v);
+  if (depth > 512) throw std::invalid_argument("the program gave a value nested deeper than 512 levels");
   switch (jv_get_kind(v)) {
     case JV_KIND_NULL: return value{};
     case JV_KIND_FALSE: return value{false};
@@ -127,7 +140,7 @@ value from_jv(jv v, const std::vector<big_int>& bigs) {
       int n = jv_array_length(jv_copy(v));
       value_list l;
       l.reserve(static_cast<std::size_t>(n));
-      for (int i = 0; i < n; ++i) l.push_back(from_jv(jv_array_get(jv_copy(v), i), bigs));
+      for (int i = 0; i < n; ++i) l.push_back(from_jv(jv_array_get(jv_copy(v), i), bigs, depth + 1));
       return value{std::move(l)};
     }
     case JV_KIND_OBJECT: {
@@ -142,7 +155,7 @@ value from_jv(jv v, const std::vector<big_int>& bigs) {
         jv k = jv_object_iter_key(v, it);
         std::string key(jv_string_value(k), static_cast<std::size_t>(jv_string_length_bytes(jv_copy(k))));
         jv_free(k);
-        m.emplace_back(std::move(key), from_jv(jv_object_iter_value(v, it), bigs));
+        m.emplace_back(std::move(key), from_jv(jv_object_iter_value(v, it), bigs, depth + 1));
       }
       return value{std::move(m)};
     }
@@ -171,11 +184,23 @@ class program {
   // Runs the program on `v`, emitting each output on port 0; throws with jq's message on an error.
   void run(context& ctx, const value& v) {
     bigs_.clear();
-    jq_start(jq_, to_jv(v, bigs_), 0);
+    jv in;
+    try {
+      in = to_jv(v, bigs_);
+    } catch (const std::invalid_argument& e) {
+      fail(ctx, v, e.what());
+    }
+    jq_start(jq_, in, 0);
     for (;;) {
       jv r = jq_next(jq_);
       if (jv_is_valid(r)) {
-        ctx.emit(0, from_jv(r, bigs_));
+        value out;
+        try {
+          out = from_jv(r, bigs_);
+        } catch (const std::invalid_argument& e) {
+          fail(ctx, v, e.what());
+        }
+        ctx.emit(0, std::move(out));
         continue;
       }
       std::string message;
@@ -190,13 +215,17 @@ class program {
         jv_free(r);
         return;  // no more outputs
       }
-      std::string text = to_json_line(v);
-      if (text.size() > 200) text = text.substr(0, 200) + "...";
-      throw std::runtime_error(fmt::format("flow.jq `{}`: jq failed on value {}: {}", ctx.node_name(), text, message));
+      fail(ctx, v, message);
     }
   }
 
  private:
+  [[noreturn]] static void fail(context& ctx, const value& v, const std::string& message) {
+    std::string text = to_json_line(v);
+    if (text.size() > 200) text = text.substr(0, 200) + "...";
+    throw std::runtime_error(fmt::format("flow.jq `{}`: jq failed on value {}: {}", ctx.node_name(), text, message));
+  }
+
   static void collect(void* self, jv message) {
     auto* p = static_cast<program*>(self);
     std::string text = jv_text(message);

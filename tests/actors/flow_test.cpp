@@ -244,6 +244,12 @@ TEST_SUITE("flow.jq" * doctest::timeout(10)) {
     CHECK(n.out() == std::vector<value>{2, 3});
   }
 
+  TEST_CASE("an output nested deeper than 512 levels is an error, not a stack overflow") {
+    running n("flow.jq", {{"program", "reduce range(600) as $i (0; [.])"}});
+    CHECK_THROWS_WITH(n.send(1), "flow.jq `under_test`: jq failed on value 1: the program gave a value nested "
+                                 "deeper than 512 levels");
+  }
+
   TEST_CASE("error(...) in the program is reported with its message") {
     running n("flow.jq", {{"program", R"jq(if .ok then . else error("not ok: \(.id)") end)jq"}});
     CHECK_THROWS_WITH(n.send(record(R"({"ok": false, "id": 3})")),
