@@ -11,8 +11,8 @@
 // comes back as an integer while the double holds it exactly (|i| <= 2^53). A larger integer
 // (1234567890123456789) is rounded inside jq, as the jq command rounds it; when such a number comes out
 // of the program as the very double the input's integer became, and no other integer of that value became
-// the same double, it is given back as the input's integer, so `.`, `.id`, `{id, name}` keep it exactly
-// (arithmetic on it still sees the double). Any other integral number comes back as an integer, so a float
+// the same double, it is given back as the input's integer (or the args'), so `.`, `.id`, `{id, name}`
+// keep it exactly (arithmetic on it still sees the double). Any other integral number comes back as an integer, so a float
 // 2.0 comes back as 2 (jq does not tell them apart); bytes and tensors cross as loom's JSON forms.
 #include <fmt/format.h>
 extern "C" {  // jq 1.6's headers do not say so themselves
@@ -170,8 +170,7 @@ class program {
   program(const std::string& text, const value& args) : jq_(jq_init()) {
     if (jq_ == nullptr) throw std::runtime_error("jq_init failed");
     jq_set_error_cb(jq_, &program::collect, this);
-    std::vector<big_int> ignored;
-    jv a = args.is_map() ? to_jv(args, ignored) : jv_object();
+    jv a = args.is_map() ? to_jv(args, arg_bigs_) : jv_object();
     ok_ = jq_compile_args(jq_, text.c_str(), a) != 0;  // consumes `a`
   }
   ~program() { jq_teardown(&jq_); }
@@ -183,7 +182,7 @@ class program {
 
   // Runs the program on `v`, emitting each output on port 0; throws with jq's message on an error.
   void run(context& ctx, const value& v) {
-    bigs_.clear();
+    bigs_ = arg_bigs_;  // an integer of the args is given back as well as one of the value
     jv in;
     try {
       in = to_jv(v, bigs_);
@@ -242,7 +241,7 @@ class program {
   jq_state* jq_;
   bool ok_ = false;
   std::vector<std::string> errors_;
-  std::vector<big_int> bigs_;
+  std::vector<big_int> arg_bigs_, bigs_;
 };
 
 class jq_node final : public node {

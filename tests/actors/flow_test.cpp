@@ -281,6 +281,13 @@ TEST_SUITE("flow.jq" * doctest::timeout(10)) {
     }
   }
 
+  TEST_CASE("a 19-digit integer of the args is given back exactly too") {
+    running n("flow.jq", {{"program", "{id: $id, x}"}, {"args", loom::graph::config(config_map{{"id", std::int64_t{1234567890123456789}}})}});
+    n.send(value{value_map{{"x", 1}}});
+    REQUIRE(n.out().size() == 1);
+    CHECK(n.out()[0].find("id")->as_int() == 1234567890123456789);
+  }
+
   TEST_CASE("arithmetic on a 19-digit integer sees jq's double (jq 1.6 holds every number as a double)") {
     running n("flow.jq", {{"program", ".id + 1, .id - .id, (.a == .b)"}});
     // Two integers that become the same double: neither is given back for it.
