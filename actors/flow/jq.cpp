@@ -167,12 +167,7 @@ value from_jv(jv v, const std::vector<big_int>& bigs, int depth = 0) {
 class program {
  public:
   // Compiles `text` with `args` as $NAME; errors() says what jq reported when it failed.
-  program(const std::string& text, const value& args) : jq_(jq_init()) {
-    if (jq_ == nullptr) throw std::runtime_error("jq_init failed");
-    jq_set_error_cb(jq_, &program::collect, this);
-    jv a = args.is_map() ? to_jv(args, arg_bigs_) : jv_object();
-    ok_ = jq_compile_args(jq_, text.c_str(), a) != 0;  // consumes `a`
-  }
+  program(std::string text, value args) : text_(std::move(text)), args_(std::move(args)) { compile(); }
   ~program() { jq_teardown(&jq_); }
   program(const program&) = delete;
   program& operator=(const program&) = delete;
@@ -182,6 +177,11 @@ class program {
 
   // Runs the program on `v`, emitting each output on port 0; throws with jq's message on an error.
   void run(context& ctx, const value& v) {
+    if (halted_) {  // see below: a fresh jq_state, the program compiled again
+      jq_teardown(&jq_);
+      compile();
+      if (!ok_) throw std::logic_error("flow.jq: the program compiled once and not again: " + errors());
+    }
     bigs_ = arg_bigs_;  // an integer of the args is given back as well as one of the value
     jv in;
     try {
@@ -203,10 +203,16 @@ class program {
         continue;
       }
       std::string message;
-      if (jq_halted(jq_)) {
-        owned_jv m(jq_get_error_message(jq_));
-        message = jv_is_valid(m.get()) && jv_get_kind(m.get()) != JV_KIND_NULL ? jv_text(m.get()) : "the program halted";
+      if (jq_halted(jq_)) {  // `halt` ends this value's outputs; `halt_error` is an error
+        // libjq 1.6's jq_start frees a halt's exit code and message without forgetting them, so the
+        // next jq_start would free them again (a double free): this jq_state is not used again.
+        halted_ = true;
         jv_free(r);
+        owned_jv code(jq_get_exit_code(jq_));
+        if (!jv_is_valid(code.get())) return;
+        owned_jv m(jq_get_error_message(jq_));
+        message = jv_is_valid(m.get()) ? jv_text(m.get()) : "halt_error";
+        if (message.ends_with('\n')) message.pop_back();
       } else if (jv_invalid_has_msg(jv_copy(r))) {
         owned_jv m(jv_invalid_get_msg(r));
         message = jv_text(m.get());
@@ -219,6 +225,17 @@ class program {
   }
 
  private:
+  void compile() {
+    jq_ = jq_init();
+    if (jq_ == nullptr) throw std::runtime_error("jq_init failed");
+    jq_set_error_cb(jq_, &program::collect, this);
+    arg_bigs_.clear();
+    errors_.clear();
+    halted_ = false;
+    jv a = args_.is_map() ? to_jv(args_, arg_bigs_) : jv_object();
+    ok_ = jq_compile_args(jq_, text_.c_str(), a) != 0;  // consumes `a`
+  }
+
   [[noreturn]] static void fail(context& ctx, const value& v, const std::string& message) {
     std::string text = to_json_line(v);
     if (text.size() > 200) text = text.substr(0, 200) + "...";
@@ -238,8 +255,11 @@ class program {
     p->errors_.push_back(std::move(text));
   }
 
-  jq_state* jq_;
+  std::string text_;
+  value args_;
+  jq_state* jq_ = nullptr;
   bool ok_ = false;
+  bool halted_ = false;
   std::vector<std::string> errors_;
   std::vector<big_int> arg_bigs_, bigs_;
 };

@@ -250,6 +250,20 @@ TEST_SUITE("flow.jq" * doctest::timeout(10)) {
                                  "deeper than 512 levels");
   }
 
+  TEST_CASE("halt ends a value's outputs; halt_error is an error with its message") {
+    running n("flow.jq", {{"program", "if . == 2 then halt elif . == 3 then \"three\\n\" | halt_error else . end"}});
+    n.send(1);
+    n.send(2);
+    CHECK(n.out() == std::vector<value>{1});
+    CHECK_THROWS_WITH(n.send(3), "flow.jq `under_test`: jq failed on value 3: three");
+    // libjq 1.6 would free the halt's message again on each later value (a double free): it goes on.
+    for (int i = 4; i < 8; ++i) n.send(i);
+    CHECK_THROWS_WITH(n.send(3), "flow.jq `under_test`: jq failed on value 3: three");
+    n.send(2);
+    n.send(8);
+    CHECK(n.out() == std::vector<value>{1, 4, 5, 6, 7, 8});
+  }
+
   TEST_CASE("error(...) in the program is reported with its message") {
     running n("flow.jq", {{"program", R"jq(if .ok then . else error("not ok: \(.id)") end)jq"}});
     CHECK_THROWS_WITH(n.send(record(R"({"ok": false, "id": 3})")),
