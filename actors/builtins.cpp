@@ -17,6 +17,7 @@ void register_builtins(registry& r) {
   r.add(gather_kind());
   r.add(router_kind());
   r.add(throttle_kind());
+  r.add(jq_kind());
 
   r.add(file_sink_kind());
   r.add(stdout_kind());

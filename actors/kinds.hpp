@@ -18,6 +18,7 @@ kind_def batch_kind();
 kind_def gather_kind();
 kind_def router_kind();
 kind_def throttle_kind();
+kind_def jq_kind();  // flow.jq
 
 // sink.*
 kind_def file_sink_kind();

@@ -15,6 +15,7 @@ PACKAGES=(
   libcaf-dev libzmq3-dev cppzmq-dev capnproto libcapnp-dev
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev libopenblas-dev
+  libjq-dev  # flow.jq
   nodejs npm    # the tests against the reference openai and MCP clients and servers (npm ci)
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh

@@ -1,9 +1,11 @@
-// Tests of the flow kinds: flow.forward, flow.batch, flow.gather, flow.router, flow.throttle.
+// Tests of the flow kinds: flow.forward, flow.batch, flow.gather, flow.router, flow.throttle, flow.jq.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "runtime/json.hpp"
 #include "tests/actors/harness.hpp"
@@ -187,5 +189,135 @@ TEST_SUITE("flow.throttle" * doctest::timeout(10)) {
     REQUIRE(n.ctx.pauses.size() == 1);
     CHECK(n.ctx.pauses[0] > std::chrono::milliseconds(1900));
     CHECK(n.ctx.pauses[0] <= std::chrono::seconds(2));
+  }
+}
+
+TEST_SUITE("flow.jq" * doctest::timeout(10)) {
+  value record(std::string_view json) { return loom::from_json(nlohmann::ordered_json::parse(json)); }
+
+  TEST_CASE("select filters: a value the program gives nothing for is dropped") {
+    running n("flow.jq", {{"program", "select(.x > 1)"}});
+    for (int x : {0, 2, 1, 3}) n.send(value{value_map{{"x", x}}});
+    CHECK(n.out() == std::vector<value>{value{value_map{{"x", 2}}}, value{value_map{{"x", 3}}}});
+  }
+
+  TEST_CASE("a program maps each value, keeping the fields' order") {
+    running n("flow.jq", {{"program", "{id, total: (.price * .qty)}"}});
+    n.send(record(R"({"qty": 3, "id": "a7", "price": 2.5})"));
+    REQUIRE(n.out().size() == 1);
+    CHECK(loom::to_json_line(n.out()[0]) == R"({"id":"a7","total":7.5})");
+  }
+
+  TEST_CASE("every output of the program is emitted, in order: .items[] flattens") {
+    running n("flow.jq", {{"program", ".items[]"}});
+    n.send(record(R"({"items": [1, "two", {"three": 3}]})"));
+    n.send(record(R"({"items": []})"));
+    n.send(record(R"({"items": [4]})"));
+    CHECK(n.out() == std::vector<value>{1, "two", value{value_map{{"three", 3}}}, 4});
+  }
+
+  TEST_CASE("a run of values is handled as one step, each value's outputs in order") {
+    running n("flow.jq", {{"program", ". , . * 10"}});
+    CHECK(n.node->handles_runs());
+    auto in = ints(1, 4);
+    n.node->on_run(n.ctx, 0, in);
+    CHECK(n.out() == std::vector<value>{1, 10, 2, 20, 3, 30});
+  }
+
+  TEST_CASE("args are the program's $NAMEs, of any type") {
+    running n("flow.jq", {{"program", "select(.x > $min) | {x, tag: $tag, ids: $ids}"},
+                          {"args", loom::graph::config(config_map{{"min", 1}, {"tag", "big"},
+                                                                  {"ids", loom::graph::config(loom::graph::config_list{7, 8})}})}});
+    n.send(value{value_map{{"x", 1}}});
+    n.send(value{value_map{{"x", 5}}});
+    REQUIRE(n.out().size() == 1);
+    CHECK(loom::to_json_line(n.out()[0]) == R"({"x":5,"tag":"big","ids":[7,8]})");
+  }
+
+  TEST_CASE("a jq error names the node, the value and jq's message") {
+    running n("flow.jq", {{"program", ".x + 1"}});
+    n.send(value{value_map{{"x", 1}}});
+    CHECK(n.out() == std::vector<value>{2});
+    CHECK_THROWS_WITH(n.send(value{value_map{{"x", "one"}}}),
+                      R"(flow.jq `under_test`: jq failed on value {"x":"one"}: string ("one") and number (1) cannot be added)");
+    n.send(value{value_map{{"x", 2}}});  // the same jq_state goes on (a restarted node would too)
+    CHECK(n.out() == std::vector<value>{2, 3});
+  }
+
+  TEST_CASE("an output nested deeper than 512 levels is an error, not a stack overflow") {
+    running n("flow.jq", {{"program", "reduce range(600) as $i (0; [.])"}});
+    CHECK_THROWS_WITH(n.send(1), "flow.jq `under_test`: jq failed on value 1: the program gave a value nested "
+                                 "deeper than 512 levels");
+  }
+
+  TEST_CASE("halt ends a value's outputs; halt_error is an error with its message") {
+    running n("flow.jq", {{"program", "if . == 2 then halt elif . == 3 then \"three\\n\" | halt_error else . end"}});
+    n.send(1);
+    n.send(2);
+    CHECK(n.out() == std::vector<value>{1});
+    CHECK_THROWS_WITH(n.send(3), "flow.jq `under_test`: jq failed on value 3: three");
+    // libjq 1.6 would free the halt's message again on each later value (a double free): it goes on.
+    for (int i = 4; i < 8; ++i) n.send(i);
+    CHECK_THROWS_WITH(n.send(3), "flow.jq `under_test`: jq failed on value 3: three");
+    n.send(2);
+    n.send(8);
+    CHECK(n.out() == std::vector<value>{1, 4, 5, 6, 7, 8});
+  }
+
+  TEST_CASE("error(...) in the program is reported with its message") {
+    running n("flow.jq", {{"program", R"jq(if .ok then . else error("not ok: \(.id)") end)jq"}});
+    CHECK_THROWS_WITH(n.send(record(R"({"ok": false, "id": 3})")),
+                      R"(flow.jq `under_test`: jq failed on value {"ok":false,"id":3}: not ok: 3)");
+  }
+
+  TEST_CASE("a program that does not compile fails at construction with jq's message") {
+    CHECK_THROWS_WITH(running("flow.jq", {{"program", "select(.x > 1) |||"}}),
+                      doctest::Contains("flow.jq `under_test`: program: syntax error, unexpected '|'"));
+  }
+
+  TEST_CASE("a 19-digit integer and 1/3 survive the trip unchanged") {
+    value in = record(R"({"id": 1234567890123456789, "third": 0.3333333333333333, "neg": -9223372036854775807,
+                          "n": 2, "big": 9007199254740993, "f": 0.1})");
+    REQUIRE(in.find("id")->as_int() == 1234567890123456789);
+    for (const char* program : {".", "{id, third, neg, n, big, f}", ".id, .third"}) {
+      CAPTURE(program);
+      running n("flow.jq", {{"program", program}});
+      n.send(in);
+      REQUIRE(!n.out().empty());
+      if (n.out()[0].is_map()) {
+        CHECK(n.out()[0] == in);
+      } else {
+        REQUIRE(n.out().size() == 2);
+        CHECK(n.out()[0].is_int());
+        CHECK(n.out()[0].as_int() == 1234567890123456789);
+        CHECK(n.out()[1].as_float() == 1.0 / 3);
+      }
+    }
+  }
+
+  TEST_CASE("a 19-digit integer of the args is given back exactly too") {
+    running n("flow.jq", {{"program", "{id: $id, x}"}, {"args", loom::graph::config(config_map{{"id", std::int64_t{1234567890123456789}}})}});
+    n.send(value{value_map{{"x", 1}}});
+    REQUIRE(n.out().size() == 1);
+    CHECK(n.out()[0].find("id")->as_int() == 1234567890123456789);
+  }
+
+  TEST_CASE("arithmetic on a 19-digit integer sees jq's double (jq 1.6 holds every number as a double)") {
+    running n("flow.jq", {{"program", ".id + 1, .id - .id, (.a == .b)"}});
+    // Two integers that become the same double: neither is given back for it.
+    n.send(record(R"({"id": 1234567890123456789, "a": 1234567890123456788, "b": 1234567890123456789})"));
+    REQUIRE(n.out().size() == 3);
+    CHECK(n.out()[0] == value{std::int64_t{1234567890123456768}});  // the double, not 1234567890123456790
+    CHECK(n.out()[1] == value{0});
+    CHECK(n.out()[2] == value{true});  // jq compares the doubles
+  }
+
+  TEST_CASE("integral numbers come back as integers, others as floats; bytes keep their JSON form") {
+    running n("flow.jq", {{"program", "."}});
+    n.send(value{value_list{value{2.0}, value{2.5}, value{1e300}}});
+    n.send(value{loom::bytes{std::byte{1}, std::byte{2}}});
+    REQUIRE(n.out().size() == 2);
+    CHECK(n.out()[0] == value{value_list{value{2}, value{2.5}, value{1e300}}});
+    CHECK(n.out()[1] == value{loom::bytes{std::byte{1}, std::byte{2}}});
   }
 }

@@ -10,7 +10,7 @@ using loom::graph::param_type;
 
 TEST_CASE("register_builtins adds every built-in kind" * doctest::timeout(10)) {
   CHECK(loom::test::builtins().kind_names() ==
-        std::vector<std::string>{"agent.llm", "flow.batch", "flow.forward", "flow.gather", "flow.router",
+        std::vector<std::string>{"agent.llm", "flow.batch", "flow.forward", "flow.gather", "flow.jq", "flow.router",
                                  "flow.throttle", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
                                  "source.blob", "source.file", "source.sequence", "source.value", "tool.calculator",
                                  "tool.mcp", "tool.monte_carlo", "tool.retrieve"});

@@ -1,7 +1,7 @@
 // tests/runtime/runs_test.cpp: kinds that handle runs of values (node::handles_runs, on_run): a run never
 // holds more than a slice and the outputs' room, a failure anywhere in a run rolls the whole run back and
 // the fresh node handles it again exactly, a stateful run kind's checkpoint covers its whole run; and the
-// built-ins that handle runs (flow.forward, sink.count, source.sequence) fan out and replicate exactly.
+// built-ins that handle runs (flow.forward, sink.count, source.sequence, flow.jq) fan out and replicate exactly.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "runtime/json.hpp"
 #include "runtime/local/batch_pool.hpp"
 #include "tests/support/graph_runner.hpp"
 
@@ -165,6 +166,42 @@ edges: [src -> fwd, fwd -> n1, fwd -> two, two -> n2, fwd -> out]
   for (std::int64_t i = 0; i < 5000; ++i) CHECK(sorted[static_cast<std::size_t>(i)] == i);
   CHECK(total(r, "fwd", &local::node_stats::out) == 3 * 5000);
   CHECK(total(r, "n2", &local::node_stats::in) == 5000);
+}
+
+TEST_CASE("flow.jq replicas run on two threads at once, each with its own jq_state: every output exact" *
+          doctest::timeout(120)) {
+  // libjq 1.6 keeps no mutable global state on these paths (numbers print and parse with a dtoa context
+  // per call, regexes are compiled per match): no lock around it, and this checks so under load.
+  test::graph_runner fx(2);
+  auto r = fx.run_yaml(R"(graph: t
+nodes:
+  src: {kind: source.sequence, params: {count: 100000}}
+  jq:
+    kind: flow.jq
+    replicas: 2
+    params:
+      program: '{i: ., q: (. / 4 | tostring), seven: (tostring | test("7$")),
+                 back: (tostring | @base64 | @base64d | tonumber), json: ({a: (. * 3)} | tojson | fromjson | .a)}'
+  out: {kind: test.collect}
+edges: [src -> jq -> out]
+)");
+  INFO(r.error);
+  REQUIRE(r.result == outcome::ok);
+  auto got = fx.sink->snapshot();
+  REQUIRE(got.size() == 100000);
+  std::vector<bool> seen(100000);
+  int wrong = 0;
+  for (const auto& v : got) {
+    std::int64_t i = v.find("i")->as_int();
+    REQUIRE((i >= 0 && i < 100000 && !seen[static_cast<std::size_t>(i)]));
+    seen[static_cast<std::size_t>(i)] = true;
+    bool ok = std::stod(v.find("q")->as_string()) == static_cast<double>(i) / 4 &&
+              v.find("seven")->as_bool() == (i % 10 == 7) && v.find("back")->as_int() == i &&
+              v.find("json")->as_int() == 3 * i;
+    if (!ok && ++wrong <= 3) FAIL_CHECK("wrong output for " << i << ": " << to_json_line(v));
+  }
+  CHECK(wrong == 0);
+  CHECK(total(r, "jq", &local::node_stats::in) == 100000);
 }
 
 TEST_CASE("the batch pool hands back consumed storage, keeps at most four of at most 4096 values") {
