@@ -294,13 +294,7 @@ TEST_CASE("a slow /events reader skips frames: it gets the newest snapshot, not 
 std::pair<int, std::string> open_raw(int port, const std::string& request) {
   int fd = loom::test::connect_loopback(port, std::chrono::seconds(3));
   loom::test::send_all(fd, request);
-  std::string got;
-  char buf[4096];
-  while (got.find("\r\n\r\n") == std::string::npos) {
-    auto n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
+  std::string got = loom::test::read_head(fd);
   return {fd, got.substr(0, got.find("\r\n\r\n"))};
 }
 

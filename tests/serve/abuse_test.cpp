@@ -232,13 +232,7 @@ TEST_CASE("a client that expects 100-continue is refused before it sends its bod
   auto first_response = [&](const std::string& headers) {
     int fd = connect_loopback(s.port());
     send_all(fd, post_head(std::size_t{40} << 20, false, "Expect: 100-continue\r\n" + headers));
-    std::string got;
-    char buf[4096];
-    while (got.find("\r\n\r\n") == std::string::npos) {
-      auto n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      got.append(buf, static_cast<std::size_t>(n));
-    }
+    std::string got = loom::test::read_head(fd);
     close(fd);
     return got;
   };
