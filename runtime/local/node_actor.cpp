@@ -181,8 +181,9 @@ class node_host final : public context {
     pump();
   }
 
-  void on_pump() {
-    pump_sent_ = false;
+  void on_pump(std::uint64_t seq) {
+    pumps_seen_ = seq;
+    pump_sent_ = seq != pumps_sent_;  // a later one is still on its way
     pump();
   }
 
@@ -209,13 +210,14 @@ class node_host final : public context {
                                                 me_.init.name, served_.size(), me_.max_pending)});
       return;
     }
-    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request), c.trace_parent});
+    served_.push_back(served_call{std::move(caller), c.id, std::move(c.request), c.trace_parent, pumps_sent_ + 1});
     auto depth = static_cast<std::uint64_t>(served_.size());
     counters_.queued.store(depth, std::memory_order_relaxed);
     if (depth > counters_.queue_hwm.load(std::memory_order_relaxed))
       counters_.queue_hwm.store(depth, std::memory_order_relaxed);
-    // Served from the mailbox's next turn, so a cancel already behind this call is seen first.
-    schedule_pump();
+    // Served from the mailbox's next turn, so a cancel already behind this call is seen first: by a pump
+    // message sent now (one already on its way may be ahead of that cancel).
+    send_pump();
   }
 
   // The caller gave up on a call: if it has not started, it never runs.
@@ -302,6 +304,10 @@ class node_host final : public context {
     std::uint64_t id;
     value request;
     std::uint64_t trace_parent = 0;
+    // The pump message that may serve it: one sent after the call was queued, so that it sits behind
+    // whatever came with the call (its cancel). pump() called from another handler (a credit, a release)
+    // leaves it waiting.
+    std::uint64_t ready_at = 0;
   };
   // What a restarted stateful node is given again: inputs since its last checkpoint, and every port
   // close (kept across checkpoints: a port stays closed).
@@ -565,7 +571,8 @@ class node_host final : public context {
       }
       return false;
     };
-    while (!served_.empty() && site_ == site::none && phase_ == phase::running && !slice_over()) {
+    while (!served_.empty() && served_.front().ready_at <= pumps_seen_ && site_ == site::none &&
+           phase_ == phase::running && !slice_over()) {
       working();
       serve(served_.front());
       served_.pop_front();
@@ -726,9 +733,12 @@ class node_host final : public context {
   }
 
   void schedule_pump() {
-    if (pump_sent_) return;
+    if (!pump_sent_) send_pump();
+  }
+
+  void send_pump() {
     pump_sent_ = true;
-    self_->send(self_, pump_atom::value);
+    self_->send(self_, pump_atom::value, ++pumps_sent_);
   }
 
   void flush() {
@@ -784,6 +794,7 @@ class node_host final : public context {
   bool is_source_ = false;
   bool paused_ = false;
   bool pump_sent_ = false;   // a pump_atom to self is on its way
+  std::uint64_t pumps_sent_ = 0, pumps_seen_ = 0;  // pump messages numbered: the last sent, the last handled
   bool pulled_all_ = false;
   bool pulled_more_ = false;
   bool released_ = false;
@@ -826,7 +837,7 @@ caf::behavior node_actor_behavior(node_actor* self, std::shared_ptr<const deploy
       // The hot messages first: CAF 0.17 tries handlers in order.
       [=](batch_msg& b) { host->on_batch(b); },
       [=](const credit_msg& c) { host->on_credit(c); },
-      [=](pump_atom) { host->on_pump(); },
+      [=](pump_atom, std::uint64_t seq) { host->on_pump(seq); },
       [=](start_atom) { host->on_start(); },
       [=](const eos_msg& e) { host->on_eos(e); },
       [=](resume_atom) { host->on_resume(); },
