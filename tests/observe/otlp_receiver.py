@@ -44,8 +44,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(400, {"error": "not JSON"})
             with lock:
                 count[0] += 1
-                with open(os.path.join(out, "traces-%d.json" % count[0]), "wb") as f:
+                # Written whole, then renamed: a test that polls for exports (serve's run in the background)
+                # never reads a file half written.
+                path = os.path.join(out, "traces-%d.json" % count[0])
+                with open(path + ".tmp", "wb") as f:
                     f.write(body)
+                os.replace(path + ".tmp", path)
             return self.reply(200, {})
         if self.path == "/v1/chat/completions":
             request = json.loads(body)
