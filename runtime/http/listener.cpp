@@ -309,6 +309,8 @@ bool listener::refuse_body(httplib::Response& res, const http::body& b) const {
 
 std::shared_ptr<void> listener::open_stream() {
   struct slot {
+    explicit slot(std::atomic<std::size_t>& n) : open(n) {}  // a constructor: clang 14 (the fuzz build) has no
+                                                              // parenthesized aggregate init for make_shared
     std::atomic<std::size_t>& open;
     ~slot() { --open; }
   };
