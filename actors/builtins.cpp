@@ -1,8 +1,8 @@
 // actors/builtins.cpp: registers every built-in kind, one line each. A new kind adds its line here and its
 // declaration to kinds.hpp.
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 

@@ -2,7 +2,7 @@
 // once on the registry it builds; each kind is one line there.
 #pragma once
 
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::actors {
 

@@ -2,7 +2,7 @@
 // source file (actors/<family>/<name>.cpp), returning its spec and factory; builtins.cpp adds them.
 #pragma once
 
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::actors {
 

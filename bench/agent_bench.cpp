@@ -10,10 +10,10 @@
 #include <chrono>
 #include <cstdio>
 
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 #include "bench/run_graph.hpp"
-#include "graph/builder.hpp"
-#include "graph/load.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/load.hpp"
 
 using namespace loom;
 using clock_type = std::chrono::steady_clock;

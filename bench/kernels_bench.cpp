@@ -17,10 +17,10 @@
 
 #include <cblas.h>
 
-#include "kernels/device/buffer.hpp"
-#include "kernels/device/device.hpp"
-#include "kernels/gemm/gemm.hpp"
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/kernels/device/buffer.hpp"
+#include "loom/kernels/device/device.hpp"
+#include "loom/kernels/gemm/gemm.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
 
 #ifdef LOOM_BENCH_CUDA
 #include <cublas_v2.h>

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/mcp/client.hpp"
-#include "runtime/mcp/stdio.hpp"
+#include "loom/runtime/mcp/client.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
 
 int main(int argc, char** argv) {
   int calls = 5000;

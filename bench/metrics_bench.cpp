@@ -16,10 +16,10 @@
 #include <thread>
 #include <vector>
 
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 #include "bench/run_graph.hpp"
-#include "runtime/observe/metrics_server.hpp"
-#include "runtime/observe/run_metrics.hpp"
+#include "loom/runtime/observe/metrics_server.hpp"
+#include "loom/runtime/observe/run_metrics.hpp"
 
 namespace {
 

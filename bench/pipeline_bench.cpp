@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 #include "bench/bench.hpp"
 #include "bench/run_graph.hpp"
-#include "graph/builder.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
 
 namespace loom::bench {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/placement/planner.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 namespace {
 

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "graph/builder.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
 
 namespace loom::bench {
 

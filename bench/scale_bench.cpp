@@ -12,11 +12,11 @@
 #include <cstdio>
 #include <thread>
 
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 #include "bench/run_graph.hpp"
-#include "graph/builder.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
 
 using namespace loom;
 using clock_type = std::chrono::steady_clock;

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "graph/builder.hpp"
-#include "runtime/observe/ui/ui_server.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/runtime/observe/ui/ui_server.hpp"
 
 namespace {
 

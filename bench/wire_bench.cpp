@@ -21,7 +21,7 @@
 
 #include <fmt/format.h>
 
-#include "runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 
 using namespace loom;
 using namespace loom::transport;

@@ -10,16 +10,16 @@
 
 #include "cli/load.hpp"
 #include "cli/metrics.hpp"
-#include "runtime/observe/run_metrics.hpp"
+#include "loom/runtime/observe/run_metrics.hpp"
 #include "cli/progress.hpp"
 #include "cli/ui.hpp"
-#include "graph/emit.hpp"
-#include "graph/scalar.hpp"
-#include "runtime/cluster/driver.hpp"
-#include "runtime/cluster/hosts.hpp"
-#include "runtime/cluster/worker.hpp"
-#include "runtime/placement/cluster.hpp"
-#include "runtime/placement/planner.hpp"
+#include "loom/graph/emit.hpp"
+#include "loom/graph/detail/scalar.hpp"
+#include "loom/runtime/cluster/driver.hpp"
+#include "loom/runtime/cluster/hosts.hpp"
+#include "loom/runtime/cluster/worker.hpp"
+#include "loom/runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 namespace loom::cli {
 namespace {

@@ -15,19 +15,19 @@
 #include <optional>
 #include <thread>
 
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 #include "cli/load.hpp"
 #include "cli/metrics.hpp"
 #include "cli/progress.hpp"
 #include "cli/ui.hpp"
-#include "graph/export.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "kernels/device/device.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/observe/run_metrics.hpp"
-#include "runtime/observe/trace.hpp"
-#include "runtime/registry.hpp"
+#include "loom/graph/export.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/kernels/device/device.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/observe/run_metrics.hpp"
+#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::cli {
 namespace {

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 namespace loom::cli {
 

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "actors/builtins.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
 
 namespace loom::cli {
 namespace {

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "cli/commands.hpp"
-#include "graph/diagnostics.hpp"
-#include "graph/graph.hpp"
-#include "runtime/local/run_report.hpp"
-#include "runtime/registry.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::observe {
 class tracer;

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "loom/version.hpp"
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
@@ -12,7 +13,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("loom"));
   CLI::App app{"loom: a dataflow actor framework for AI factories", "loom"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "loom 0.1.0");
+  app.set_version_flag("--version", std::string("loom ") + loom::version());
 
   common_options common;
   auto add_plugin = [&](CLI::App* sub) {

@@ -13,16 +13,16 @@
 
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
-#include "actors/agents/agent_loop.hpp"
-#include "graph/graph.hpp"
-#include "runtime/detached_context.hpp"
-#include "runtime/json.hpp"
-#include "runtime/mcp/graph_tools.hpp"
-#include "runtime/mcp/http_server.hpp"
-#include "runtime/serve/server.hpp"
-#include "runtime/mcp/server.hpp"
-#include "runtime/mcp/stdio.hpp"
-#include "runtime/schema.hpp"
+#include "loom/actors/agents/agent_loop.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/detached_context.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/mcp/graph_tools.hpp"
+#include "loom/runtime/mcp/http_server.hpp"
+#include "loom/runtime/serve/server.hpp"
+#include "loom/runtime/mcp/server.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "runtime/observe/metrics_server.hpp"
+#include "loom/runtime/observe/metrics_server.hpp"
 
 namespace loom::cli {
 

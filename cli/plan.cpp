@@ -4,15 +4,15 @@
 #include <cstdio>
 #include <optional>
 
-#include "actors/builtins.hpp"
+#include "loom/actors/builtins.hpp"
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/cluster/hosts.hpp"
-#include "runtime/placement/cluster.hpp"
-#include "runtime/placement/planner.hpp"
-#include "runtime/registry.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/cluster/hosts.hpp"
+#include "loom/runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/planner.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::cli {
 int plan_command(const common_options& common, const std::string& file, const std::string& cluster_file) {

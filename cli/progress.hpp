@@ -1,7 +1,7 @@
 // cli/progress.hpp: the live per-node counts `loom run` shows on a terminal for runs longer than a second.
 #pragma once
 
-#include "runtime/local/run_report.hpp"
+#include "loom/runtime/run_report.hpp"
 
 namespace loom::cli {
 

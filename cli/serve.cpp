@@ -17,9 +17,9 @@
 #include "cli/load.hpp"
 #include "cli/metrics.hpp"
 #include "cli/ui.hpp"
-#include "runtime/observe/ui/run_totals.hpp"
-#include "runtime/observe/trace.hpp"
-#include "runtime/serve/server.hpp"
+#include "loom/runtime/observe/ui/run_totals.hpp"
+#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/serve/server.hpp"
 
 namespace loom::cli {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
-#include "runtime/cluster/slurm.hpp"
+#include "loom/runtime/cluster/slurm.hpp"
 
 namespace loom::cli {
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/observe/ui/ui_server.hpp"
+#include "loom/runtime/observe/ui/ui_server.hpp"
 
 namespace loom::cli {
 

@@ -24,8 +24,8 @@ endif()
 # the suite and fails the suite when anything is in it afterwards. UBSan reports go to the process's stderr:
 # GCC's libubsan is a library of its own that ignores log_path when libasan is loaded too; with
 # abort_on_error the process dies of SIGABRT, which the tests that start processes check for.
-set(LOOM_SANITIZER_LOG_DIR ${CMAKE_BINARY_DIR}/sanitizer-reports)
-set(LOOM_SANITIZER_SUPPRESSIONS ${CMAKE_SOURCE_DIR}/tests/sanitizers)
+set(LOOM_SANITIZER_LOG_DIR ${PROJECT_BINARY_DIR}/sanitizer-reports)
+set(LOOM_SANITIZER_SUPPRESSIONS ${PROJECT_SOURCE_DIR}/tests/sanitizers)
 
 # The environment every test (and every process it starts, which inherits it) runs with.
 set(LOOM_SANITIZER_TEST_ENV)

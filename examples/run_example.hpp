@@ -9,9 +9,9 @@
 
 #include <cstdio>
 
-#include "actors/builtins.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
 
 namespace loom::examples {
 

@@ -1,9 +1,9 @@
 // graph/builder.cpp: the C++ builder; every element is located at the builder call that made it.
-#include "graph/builder.hpp"
+#include "loom/graph/builder.hpp"
 
 #include <memory>
 
-#include "graph/edge_syntax.hpp"
+#include "loom/graph/detail/edge_syntax.hpp"
 
 namespace loom::graph {
 

@@ -18,7 +18,7 @@
 #include <source_location>
 #endif
 
-#include "graph/graph.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::graph {
 

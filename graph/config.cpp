@@ -1,11 +1,11 @@
 // graph/config.cpp: map access and the short YAML-flow rendering of config values.
-#include "graph/config.hpp"
+#include "loom/graph/config.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "graph/scalar.hpp"
+#include "loom/graph/detail/scalar.hpp"
 
 namespace loom::graph {
 

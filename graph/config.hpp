@@ -9,7 +9,7 @@
 #include <variant>
 #include <vector>
 
-#include "graph/location.hpp"
+#include "loom/graph/location.hpp"
 
 namespace loom::graph {
 

@@ -1,5 +1,5 @@
 // graph/diagnostics.cpp: collecting, sorting and printing diagnostics; "did you mean" suggestions.
-#include "graph/diagnostics.hpp"
+#include "loom/graph/diagnostics.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/location.hpp"
+#include "loom/graph/location.hpp"
 
 namespace loom::graph {
 

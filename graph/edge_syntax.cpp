@@ -1,5 +1,5 @@
 // graph/edge_syntax.cpp: a small recursive-descent parser for edge strings (see edge_syntax.hpp).
-#include "graph/edge_syntax.hpp"
+#include "loom/graph/detail/edge_syntax.hpp"
 
 #include <fmt/format.h>
 

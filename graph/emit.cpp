@@ -1,6 +1,6 @@
 // graph/emit.cpp: graph -> YAML with yaml-cpp's emitter. Strings are always quoted, so none reads back as
 // a number, a bool or null.
-#include "graph/emit.hpp"
+#include "loom/graph/emit.hpp"
 
 #include <yaml-cpp/yaml.h>
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "graph/graph.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::graph {
 

@@ -1,5 +1,5 @@
 // graph/export.cpp: Graphviz DOT and Mermaid renderings of a graph.
-#include "graph/export.hpp"
+#include "loom/graph/export.hpp"
 
 #include <fmt/format.h>
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "graph/graph.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::graph {
 

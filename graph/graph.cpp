@@ -1,5 +1,5 @@
 // graph/graph.cpp: lookups and location-blind equality of the graph model.
-#include "graph/graph.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::graph {
 

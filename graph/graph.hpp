@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/config.hpp"
-#include "graph/location.hpp"
+#include "loom/graph/config.hpp"
+#include "loom/graph/location.hpp"
 
 namespace loom::graph {
 

@@ -1,5 +1,5 @@
 // graph/kind_spec.cpp: param spec construction and a kind's (possibly param-dependent) output ports.
-#include "graph/kind_spec.hpp"
+#include "loom/graph/kind_spec.hpp"
 
 namespace loom::graph {
 

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/config.hpp"
-#include "graph/graph.hpp"
+#include "loom/graph/config.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::graph {
 

@@ -1,14 +1,14 @@
 // graph/load.cpp: the YAML loader's entry points: the file is read and parsed by yaml_document.cpp; this
 // reads the top level of a graph file.
-#include "graph/load.hpp"
+#include "loom/graph/load.hpp"
 
 #include <fmt/format.h>
 
 #include <filesystem>
 
-#include "graph/load_parts.hpp"
-#include "graph/scalar.hpp"
-#include "graph/yaml_document.hpp"
+#include "loom/graph/detail/load_parts.hpp"
+#include "loom/graph/detail/scalar.hpp"
+#include "loom/graph/detail/yaml_document.hpp"
 
 namespace loom::graph {
 

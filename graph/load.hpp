@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "graph/diagnostics.hpp"
-#include "graph/graph.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::graph {
 

@@ -2,8 +2,8 @@
 // maps ({from, to, capacity}), each endpoint located at its text.
 #include <fmt/format.h>
 
-#include "graph/edge_syntax.hpp"
-#include "graph/load_parts.hpp"
+#include "loom/graph/detail/edge_syntax.hpp"
+#include "loom/graph/detail/load_parts.hpp"
 
 namespace loom::graph {
 

@@ -5,8 +5,8 @@
 #include <limits>
 #include <map>
 
-#include "graph/edge_syntax.hpp"
-#include "graph/load_parts.hpp"
+#include "loom/graph/detail/edge_syntax.hpp"
+#include "loom/graph/detail/load_parts.hpp"
 
 namespace loom::graph {
 

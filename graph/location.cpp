@@ -1,5 +1,5 @@
 // graph/location.cpp: rendering a location as FILE:LINE:COL.
-#include "graph/location.hpp"
+#include "loom/graph/location.hpp"
 
 #include <fmt/format.h>
 

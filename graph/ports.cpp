@@ -1,5 +1,5 @@
 // graph/ports.cpp: resolving an endpoint's port name against a kind's declared ports.
-#include "graph/ports.hpp"
+#include "loom/graph/ports.hpp"
 
 #include <fmt/format.h>
 

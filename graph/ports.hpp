@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "graph/kind_spec.hpp"
+#include "loom/graph/kind_spec.hpp"
 
 namespace loom::graph {
 

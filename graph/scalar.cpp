@@ -1,5 +1,5 @@
 // graph/scalar.cpp: plain-scalar resolution (YAML 1.2 core schema, plus a few YAML 1.1 spellings) and sizes.
-#include "graph/scalar.hpp"
+#include "loom/graph/detail/scalar.hpp"
 
 #include <fmt/format.h>
 

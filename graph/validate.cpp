@@ -1,6 +1,6 @@
 // graph/validate.cpp: checking each node of a graph against its kind (kind, params, counts, references),
 // filling defaults, and applying `--set` overrides. Edge checks are in validate_edges.cpp.
-#include "graph/validate.hpp"
+#include "loom/graph/validate.hpp"
 
 #include <filesystem>
 #include <fmt/format.h>
@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <map>
 
-#include "graph/edge_syntax.hpp"
-#include "graph/load.hpp"
-#include "graph/validate_parts.hpp"
+#include "loom/graph/detail/edge_syntax.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/detail/validate_parts.hpp"
 
 namespace loom::graph {
 

@@ -3,9 +3,9 @@
 // duplicate names, unconnected inputs, cycles, replicas and restart counts. Every error goes to `diags`.
 #pragma once
 
-#include "graph/diagnostics.hpp"
-#include "graph/graph.hpp"
-#include "graph/kind_spec.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/graph/kind_spec.hpp"
 
 namespace loom::graph {
 

@@ -7,7 +7,7 @@
 #include <set>
 #include <tuple>
 
-#include "graph/validate_parts.hpp"
+#include "loom/graph/detail/validate_parts.hpp"
 
 namespace loom::graph {
 

@@ -1,6 +1,6 @@
 // graph/yaml_document.cpp: reading a YAML file up to its top-level map: text checks, the pre-scan, the
 // yaml-cpp parse, and syntax errors placed at the mistake where the pre-scan can tell better than the parser.
-#include "graph/yaml_document.hpp"
+#include "loom/graph/detail/yaml_document.hpp"
 
 #include <fmt/format.h>
 
@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "graph/yaml_reader.hpp"
-#include "graph/yaml_text.hpp"
+#include "loom/graph/detail/yaml_reader.hpp"
+#include "loom/graph/detail/yaml_text.hpp"
 
 namespace loom::graph {
 

@@ -1,12 +1,12 @@
 // graph/yaml_reader.cpp: yaml-cpp nodes to loom values, with locations and diagnostics.
-#include "graph/yaml_reader.hpp"
+#include "loom/graph/detail/yaml_reader.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
 
-#include "graph/scalar.hpp"
+#include "loom/graph/detail/scalar.hpp"
 
 namespace loom::graph {
 

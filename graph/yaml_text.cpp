@@ -1,6 +1,6 @@
 // graph/yaml_text.cpp: the raw-text pre-scan of a YAML file (see yaml_text.hpp). It is a heuristic lexer:
 // it knows comments, quotes, flow brackets and block scalars well enough to place errors, nothing more.
-#include "graph/yaml_text.hpp"
+#include "loom/graph/detail/yaml_text.hpp"
 
 #include <fmt/format.h>
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <utility>
 
-#include "runtime/node.hpp"
+#include "loom/runtime/node.hpp"
 
 namespace loom {
 

@@ -1,6 +1,6 @@
 // runtime/json.cpp: values to and from JSON. Bytes travel as base64 under "$bytes"; tensors as
 // {"$tensor": {"dtype", "shape", "data"}} with host data as a flat number list.
-#include "runtime/json.hpp"
+#include "loom/runtime/json.hpp"
 
 #include <nlohmann/json.hpp>
 

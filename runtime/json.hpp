@@ -5,7 +5,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "runtime/value.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom {
 

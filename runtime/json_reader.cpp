@@ -1,7 +1,7 @@
 // runtime/json_reader.cpp: nlohmann's own DOM builder behind a SAX filter that counts depth and checks
 // numbers as the parser reports them. nlohmann's parser is iterative (a stack of states, not recursion), so
 // the only recursion left is in what callers do with the tree afterwards, bounded by max_depth.
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,7 +11,7 @@
 #include <limits>
 #include <optional>
 
-#include "runtime/json.hpp"
+#include "loom/runtime/json.hpp"
 
 namespace loom {
 namespace {

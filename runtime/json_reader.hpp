@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/value.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom {
 

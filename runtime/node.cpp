@@ -1,5 +1,5 @@
 // runtime/node.cpp: defaults of the actor contract.
-#include "runtime/node.hpp"
+#include "loom/runtime/node.hpp"
 
 #include <stdexcept>
 

@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/kind_spec.hpp"
+#include "loom/graph/kind_spec.hpp"
 
-#include "runtime/params.hpp"
-#include "runtime/value.hpp"
+#include "loom/runtime/params.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom {
 

@@ -1,5 +1,5 @@
 // runtime/params.cpp: validated node params as runtime values.
-#include "runtime/params.hpp"
+#include "loom/runtime/params.hpp"
 
 #include <fmt/format.h>
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "graph/config.hpp"
-#include "runtime/value.hpp"
+#include "loom/graph/config.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom {
 

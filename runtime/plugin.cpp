@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom {
 

@@ -1,5 +1,5 @@
 // runtime/registry.cpp: the kinds a process knows.
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 
 #include <fmt/format.h>
 
@@ -38,6 +38,11 @@ void registry::add(kind_def def) {
   auto name = def.spec.name;
   if (!kinds_.emplace(name, std::move(def)).second)
     throw std::invalid_argument(fmt::format("kind '{}' is already registered", name));
+}
+
+void registry::replace(kind_def def) {
+  if (auto it = kinds_.find(def.spec.name); it != kinds_.end()) kinds_.erase(it);
+  add(std::move(def));
 }
 
 const kind_def* registry::find(std::string_view name) const {

@@ -9,9 +9,9 @@
 #include <memory>
 #include <string>
 
-#include "graph/kind_spec.hpp"
-#include "runtime/node.hpp"
-#include "runtime/params.hpp"
+#include "loom/graph/kind_spec.hpp"
+#include "loom/runtime/node.hpp"
+#include "loom/runtime/params.hpp"
 
 namespace loom {
 
@@ -43,6 +43,8 @@ class registry final : public graph::kind_catalog {
  public:
   // Adds a kind; throws std::invalid_argument when the name is taken or the spec is malformed.
   void add(kind_def def);
+  // Adds a kind, or replaces the one of the same name (a program binding a kind to one run).
+  void replace(kind_def def);
   const kind_def* find(std::string_view name) const;
 
   const graph::kind_spec* find_kind(std::string_view name) const override;

@@ -1,13 +1,13 @@
 // runtime/schema.cpp: JSON schemas from param specs, and checking call requests against them.
-#include "runtime/schema.hpp"
+#include "loom/runtime/schema.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "runtime/json.hpp"
-#include "runtime/params.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/params.hpp"
 
 namespace loom {
 namespace {

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "graph/kind_spec.hpp"
-#include "runtime/value.hpp"
+#include "loom/graph/kind_spec.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom {
 

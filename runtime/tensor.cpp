@@ -1,5 +1,5 @@
 // runtime/tensor.cpp: dtypes, shapes and host tensors.
-#include "runtime/tensor.hpp"
+#include "loom/runtime/tensor.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,5 +1,5 @@
 // runtime/value.cpp: value accessors, equality and payload accounting.
-#include "runtime/value.hpp"
+#include "loom/runtime/value.hpp"
 
 #include <fmt/format.h>
 

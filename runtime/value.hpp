@@ -20,7 +20,7 @@
 #include <bit>
 #include <vector>
 
-#include "runtime/tensor.hpp"
+#include "loom/runtime/tensor.hpp"
 
 namespace loom {
 

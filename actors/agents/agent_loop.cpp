@@ -1,5 +1,5 @@
 // actors/agents/agent_loop.cpp: the agent's model <-> tools loop (see agent_loop.hpp).
-#include "actors/agents/agent_loop.hpp"
+#include "loom/actors/agents/agent_loop.hpp"
 
 #include <fmt/format.h>
 
@@ -7,8 +7,8 @@
 
 #include <stdexcept>
 
-#include "runtime/json.hpp"
-#include "runtime/schema.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::agents {
 namespace {

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/agents/backend.hpp"
-#include "runtime/node.hpp"
+#include "loom/actors/agents/backend.hpp"
+#include "loom/runtime/node.hpp"
 
 namespace loom::agents {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/value.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::observe {
 class span_buffer;

@@ -13,10 +13,10 @@
 #include <mutex>
 #include <thread>
 
-#include "actors/agents/backend.hpp"
-#include "runtime/json_reader.hpp"
-#include "runtime/observe/metrics.hpp"
-#include "runtime/observe/trace.hpp"
+#include "loom/actors/agents/backend.hpp"
+#include "loom/runtime/json_reader.hpp"
+#include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/trace.hpp"
 
 namespace loom::agents {
 namespace {

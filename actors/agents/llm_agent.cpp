@@ -24,12 +24,12 @@
 #include <memory>
 #include <optional>
 
-#include "actors/agents/agent_loop.hpp"
-#include "actors/agents/backend.hpp"
-#include "actors/kinds.hpp"
-#include "graph/diagnostics.hpp"
-#include "runtime/json.hpp"
-#include "runtime/json_reader.hpp"
+#include "loom/actors/agents/agent_loop.hpp"
+#include "loom/actors/agents/backend.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 namespace loom::actors {
 namespace {

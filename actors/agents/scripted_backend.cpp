@@ -18,9 +18,9 @@
 #include <regex>
 #include <stdexcept>
 
-#include "actors/agents/backend.hpp"
-#include "runtime/json.hpp"
-#include "runtime/json_reader.hpp"
+#include "loom/actors/agents/backend.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 namespace loom::agents {
 namespace {

@@ -4,7 +4,7 @@
 //   params:  size (integer, default 16, >= 1)
 #include <memory>
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 namespace {

@@ -3,7 +3,7 @@
 //   outputs: out (the same values, in order)
 #include <memory>
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 namespace {

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <memory>
 
-#include "actors/kinds.hpp"
-#include "runtime/json.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/runtime/json.hpp"
 
 namespace loom::actors {
 namespace {

@@ -28,9 +28,9 @@ extern "C" {  // jq 1.6's headers do not say so themselves
 #include <string>
 #include <vector>
 
-#include "actors/kinds.hpp"
-#include "graph/diagnostics.hpp"
-#include "runtime/json.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/runtime/json.hpp"
 
 namespace loom::actors {
 namespace {

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/kinds.hpp"
-#include "runtime/json.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/runtime/json.hpp"
 
 namespace loom::actors {
 namespace {

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <memory>
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 namespace {

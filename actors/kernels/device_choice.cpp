@@ -1,10 +1,10 @@
 // actors/kernels/device_choice.cpp: the device a kernel actor runs on (see device_choice.hpp).
-#include "actors/kernels/device_choice.hpp"
+#include "loom/actors/kernels/device_choice.hpp"
 
 #include <stdexcept>
 
-#include "kernels/cuda/cuda_library.hpp"
-#include "kernels/device/device.hpp"
+#include "loom/kernels/cuda/cuda_library.hpp"
+#include "loom/kernels/device/device.hpp"
 
 namespace loom::actors {
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <tuple>
 
-#include "actors/kernels/device_choice.hpp"
-#include "actors/kinds.hpp"
-#include "kernels/gemm/gemm.hpp"
+#include "loom/actors/kernels/device_choice.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/kernels/gemm/gemm.hpp"
 
 namespace loom::actors {
 namespace {

@@ -9,7 +9,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 namespace {

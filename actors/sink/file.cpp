@@ -39,8 +39,8 @@
 #include <system_error>
 #include <utility>
 
-#include "actors/kinds.hpp"
-#include "runtime/json.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/runtime/json.hpp"
 
 namespace loom::actors {
 namespace {

@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "actors/kinds.hpp"
-#include "runtime/json.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/runtime/json.hpp"
 
 namespace loom::actors {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 namespace {

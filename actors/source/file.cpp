@@ -15,8 +15,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "actors/kinds.hpp"
-#include "runtime/json_reader.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 namespace loom::actors {
 namespace {

@@ -8,7 +8,7 @@
 #include <memory>
 #include <span>
 
-#include "actors/kinds.hpp"
+#include "loom/actors/kinds.hpp"
 
 namespace loom::actors {
 namespace {

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <memory>
 
-#include "actors/kinds.hpp"
-#include "actors/tools/expression.hpp"
-#include "runtime/schema.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/actors/tools/expression.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::actors {
 namespace {

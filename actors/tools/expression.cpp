@@ -4,7 +4,7 @@
 //   unary   := ('-' | '+') unary | power
 //   power   := primary ('^' unary)?
 //   primary := number | name | name '(' expr (',' expr)* ')' | '(' expr ')'
-#include "actors/tools/expression.hpp"
+#include "loom/actors/tools/expression.hpp"
 
 #include <fmt/format.h>
 

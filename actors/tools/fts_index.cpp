@@ -1,7 +1,7 @@
 // actors/tools/fts_index.cpp: the SQLite FTS5 index behind tool.retrieve (see fts_index.hpp).
-#include "actors/tools/fts_index.hpp"
+#include "loom/actors/tools/fts_index.hpp"
 
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -19,12 +19,12 @@
 #include <memory>
 #include <mutex>
 
-#include "actors/kinds.hpp"
-#include "runtime/json.hpp"
-#include "runtime/mcp/client.hpp"
-#include "runtime/mcp/http_client.hpp"
-#include "runtime/mcp/stdio.hpp"
-#include "runtime/schema.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/mcp/client.hpp"
+#include "loom/runtime/mcp/http_client.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::actors {
 namespace {

@@ -10,10 +10,10 @@
 
 #include <memory>
 
-#include "actors/kernels/device_choice.hpp"
-#include "actors/kinds.hpp"
-#include "kernels/monte_carlo/monte_carlo.hpp"
-#include "runtime/schema.hpp"
+#include "loom/actors/kernels/device_choice.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::actors {
 namespace {

@@ -8,9 +8,9 @@
 #include <memory>
 #include <optional>
 
-#include "actors/kinds.hpp"
-#include "actors/tools/fts_index.hpp"
-#include "runtime/schema.hpp"
+#include "loom/actors/kinds.hpp"
+#include "loom/actors/tools/fts_index.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::actors {
 namespace {

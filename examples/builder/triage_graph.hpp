@@ -6,7 +6,7 @@
 //                       +- default -> review              (out/review.jsonl)
 #pragma once
 
-#include "graph/builder.hpp"
+#include "loom/graph/builder.hpp"
 
 namespace loom::examples {
 

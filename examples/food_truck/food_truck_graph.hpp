@@ -13,7 +13,7 @@
 // their newlines.
 #pragma once
 
-#include "graph/builder.hpp"
+#include "loom/graph/builder.hpp"
 
 namespace loom::examples {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace {
 

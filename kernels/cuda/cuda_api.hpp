@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
 
 namespace loom::kernels::cuda_api {
 

@@ -1,9 +1,10 @@
 // kernels/cuda/cuda_library.cpp: dlopen of libloom_cuda.so on demand (see cuda_library.hpp).
-#include "kernels/cuda/cuda_library.hpp"
+#include "loom/kernels/cuda/cuda_library.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -27,6 +28,12 @@ std::vector<std::string> candidates() {
     auto dir = exe.parent_path();
     out.push_back((dir / cuda_library_name).string());
     out.push_back((dir.parent_path() / "lib" / cuda_library_name).string());
+  }
+  // A program that embeds loom (libloom.so): the library's own folder, where the package installs both.
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&candidates), &info) != 0 && info.dli_fname != nullptr) {
+    auto lib = std::filesystem::path(info.dli_fname).parent_path() / cuda_library_name;
+    if (std::find(out.begin(), out.end(), lib.string()) == out.end()) out.push_back(lib.string());
   }
   return out;
 }

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "kernels/cuda/cuda_api.hpp"
+#include "loom/kernels/cuda/cuda_api.hpp"
 
 namespace loom::kernels {
 

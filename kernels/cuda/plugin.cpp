@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/cuda_api.hpp"
-#include "kernels/cuda/entries.hpp"
+#include "loom/kernels/cuda/cuda_api.hpp"
+#include "loom/kernels/cuda/entries.hpp"
 
 namespace loom::kernels::cuda_impl {
 namespace {

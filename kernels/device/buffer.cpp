@@ -1,6 +1,6 @@
 // kernels/device/buffer.cpp: device buffers and host/device copies of tensors, through the table of
 // libloom_cuda.so (kernels/cuda/cuda_library.hpp), so this file needs no CUDA header and no CUDA library.
-#include "kernels/device/buffer.hpp"
+#include "loom/kernels/device/buffer.hpp"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/cuda/cuda_library.hpp"
+#include "loom/kernels/cuda/cuda_library.hpp"
 
 namespace loom::kernels {
 

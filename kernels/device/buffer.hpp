@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/tensor.hpp"
+#include "loom/runtime/tensor.hpp"
 
 namespace loom::kernels {
 

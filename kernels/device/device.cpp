@@ -1,6 +1,6 @@
 // kernels/device/device.cpp: device discovery through the NVIDIA driver API, opened with dlopen (see
 // device.hpp). The few driver entry points used are declared here, so no CUDA header is needed.
-#include "kernels/device/device.hpp"
+#include "loom/kernels/device/device.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/cuda/cuda_library.hpp"
-#include "kernels/device/buffer.hpp"
-#include "kernels/gemm/gemm.hpp"
+#include "loom/kernels/cuda/cuda_library.hpp"
+#include "loom/kernels/device/buffer.hpp"
+#include "loom/kernels/gemm/gemm.hpp"
 
 namespace loom::kernels {
 namespace {

@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/entries.hpp"
+#include "loom/kernels/cuda/entries.hpp"
 
 namespace loom::kernels::cuda_impl {
 namespace {

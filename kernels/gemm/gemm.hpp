@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "runtime/tensor.hpp"
+#include "loom/runtime/tensor.hpp"
 
 namespace loom::kernels {
 

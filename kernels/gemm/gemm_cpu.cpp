@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/gemm/gemm.hpp"
+#include "loom/kernels/gemm/gemm.hpp"
 
 namespace loom::kernels {
 namespace {

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/cuda/cuda_library.hpp"
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/kernels/cuda/cuda_library.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
 
 namespace loom::kernels {
 namespace {

@@ -1,5 +1,5 @@
 // runtime/cluster/driver.cpp: deploy, start, watch (heartbeats), gather, end.
-#include "runtime/cluster/driver.hpp"
+#include "loom/runtime/cluster/driver.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -14,12 +14,12 @@
 #include <set>
 #include <string_view>
 
-#include "graph/diagnostics.hpp"
-#include "runtime/cluster/fingerprint.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/local/node_actor.hpp"
-#include "runtime/observe/trace.hpp"
-#include "runtime/transport/endpoint.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/runtime/cluster/fingerprint.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/local/node_actor.hpp"
+#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 
 namespace loom::cluster {
 namespace {

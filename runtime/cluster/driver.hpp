@@ -11,12 +11,12 @@
 #include <optional>
 #include <string>
 
-#include "graph/graph.hpp"
-#include "runtime/local/run_report.hpp"
-#include "runtime/placement/cluster.hpp"
-#include "runtime/placement/planner.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/transport/keys.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/planner.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 namespace loom::observe {
 class tracer;

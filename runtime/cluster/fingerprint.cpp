@@ -1,5 +1,5 @@
 // runtime/cluster/fingerprint.cpp: canonical descriptions of a kind registry and of an expanded graph.
-#include "runtime/cluster/fingerprint.hpp"
+#include "loom/runtime/cluster/fingerprint.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include <sstream>
 #include <vector>
 
-#include "runtime/local/node_actor.hpp"
+#include "loom/runtime/local/node_actor.hpp"
 
 namespace loom::cluster {
 namespace {

@@ -8,9 +8,9 @@
 #include <optional>
 #include <string>
 
-#include "runtime/local/executor.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/transport/stand_in.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/transport/stand_in.hpp"
 
 namespace loom::cluster {
 

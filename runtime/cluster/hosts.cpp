@@ -1,11 +1,11 @@
 // runtime/cluster/hosts.cpp: the cluster-file host source (workers started by hand, keys from the file's
 // security section) and the choice between it and Slurm.
-#include "runtime/cluster/hosts.hpp"
+#include "loom/runtime/cluster/hosts.hpp"
 
 #include <fmt/format.h>
 
-#include "runtime/cluster/slurm.hpp"
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/cluster/slurm.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 #include <algorithm>
 

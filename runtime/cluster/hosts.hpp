@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "graph/diagnostics.hpp"
-#include "runtime/cluster/driver.hpp"
-#include "runtime/placement/cluster.hpp"
-#include "runtime/placement/planner.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/runtime/cluster/driver.hpp"
+#include "loom/runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 namespace loom::cluster {
 

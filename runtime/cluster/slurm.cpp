@@ -1,6 +1,6 @@
 // runtime/cluster/slurm.cpp: reading a Slurm allocation (environment and scontrol), one plan host per
 // task, the worker step (srun) with per-job keys in a private folder, and `loom slurm`'s sbatch script.
-#include "runtime/cluster/slurm.hpp"
+#include "loom/runtime/cluster/slurm.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -23,7 +23,7 @@
 #include <sstream>
 #include <thread>
 
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 namespace loom::cluster::slurm {
 namespace {

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/cluster/hosts.hpp"
+#include "loom/runtime/cluster/hosts.hpp"
 
 namespace loom::cluster::slurm {
 

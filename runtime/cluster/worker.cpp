@@ -1,6 +1,6 @@
 // runtime/cluster/worker.cpp: the worker's loop (control messages from the driver) and one run (a slice of
 // the graph on the local executor, stand-ins for the instances elsewhere).
-#include "runtime/cluster/worker.hpp"
+#include "loom/runtime/cluster/worker.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -16,16 +16,16 @@
 #include <thread>
 #include <unordered_map>
 
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/local/messages.hpp"
-#include "runtime/cluster/fingerprint.hpp"
-#include "runtime/local/node_actor.hpp"
-#include "runtime/observe/run_metrics.hpp"
-#include "runtime/observe/trace.hpp"
-#include "runtime/transport/endpoint.hpp"
-#include "runtime/transport/stand_in.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/local/messages.hpp"
+#include "loom/runtime/cluster/fingerprint.hpp"
+#include "loom/runtime/local/node_actor.hpp"
+#include "loom/runtime/observe/run_metrics.hpp"
+#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/stand_in.hpp"
 
 namespace loom::cluster {
 namespace {

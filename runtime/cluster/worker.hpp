@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/registry.hpp"
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 namespace loom::cluster {
 

@@ -1,6 +1,6 @@
 // runtime/http/listener.cpp: the listener's rules (see listener.hpp) on cpp-httplib 0.11: a socket-options
 // hook without SO_REUSEPORT, a thread pool with room for the streams, and pre- and post-routing handlers.
-#include "runtime/http/listener.hpp"
+#include "loom/runtime/http/listener.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/value.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::local {
 

@@ -1,7 +1,7 @@
 // runtime/local/executor.cpp: from a graph to running actors: expand replicas into instances, edges into
 // links, spawn one actor per instance, wire them, start them, and wait until every one is done (or one
 // fails, or the user interrupts).
-#include "runtime/local/executor.hpp"
+#include "loom/runtime/local/executor.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -10,8 +10,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "graph/ports.hpp"
-#include "runtime/local/node_actor.hpp"
+#include "loom/graph/ports.hpp"
+#include "loom/runtime/local/node_actor.hpp"
 
 namespace loom::local {
 namespace {

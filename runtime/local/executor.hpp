@@ -14,12 +14,12 @@
 #include <memory>
 #include <vector>
 
-#include "graph/graph.hpp"
-#include "runtime/local/messages.hpp"
-#include "runtime/local/plan.hpp"
-#include "runtime/local/run_report.hpp"
-#include "runtime/local/run_state.hpp"
-#include "runtime/registry.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/local/messages.hpp"
+#include "loom/runtime/local/plan.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/local/run_state.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace caf {
 class actor_system;

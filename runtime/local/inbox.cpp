@@ -1,5 +1,5 @@
 // runtime/local/inbox.cpp: queued batches, credits back, end of stream per link and port.
-#include "runtime/local/inbox.hpp"
+#include "loom/runtime/local/inbox.hpp"
 
 #include <fmt/format.h>
 

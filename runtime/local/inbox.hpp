@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/local/batch_pool.hpp"
-#include "runtime/local/messages.hpp"
+#include "loom/runtime/local/batch_pool.hpp"
+#include "loom/runtime/local/messages.hpp"
 
 namespace loom::local {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/local/plan.hpp"
-#include "runtime/value.hpp"
+#include "loom/runtime/local/plan.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::local {
 

@@ -7,7 +7,7 @@
 // sets are committed together when it returns and its calls have been answered, or discarded together
 // when it throws. A failed attempt restarts the node (a fresh one from the factory, given its last
 // checkpoint and, for a stateful kind, the inputs since then replayed) and the same input is handled again.
-#include "runtime/local/node_actor.hpp"
+#include "loom/runtime/local/node_actor.hpp"
 
 #include <fmt/format.h>
 
@@ -19,12 +19,12 @@
 #include <random>
 #include <unordered_map>
 
-#include "runtime/json.hpp"
-#include "runtime/local/inbox.hpp"
-#include "runtime/local/outbox.hpp"
-#include "runtime/observe/metrics.hpp"
-#include "runtime/observe/trace.hpp"
-#include "runtime/schema.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/local/inbox.hpp"
+#include "loom/runtime/local/outbox.hpp"
+#include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::local {
 namespace {

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "runtime/local/plan.hpp"
-#include "runtime/local/run_state.hpp"
+#include "loom/runtime/local/plan.hpp"
+#include "loom/runtime/local/run_state.hpp"
 
 namespace loom::local {
 

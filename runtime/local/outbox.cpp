@@ -1,5 +1,5 @@
 // runtime/local/outbox.cpp: placing values on links, credits, batches, attempts.
-#include "runtime/local/outbox.hpp"
+#include "loom/runtime/local/outbox.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -18,9 +18,9 @@
 #include <span>
 #include <vector>
 
-#include "runtime/local/batch_pool.hpp"
-#include "runtime/local/messages.hpp"
-#include "runtime/local/run_state.hpp"
+#include "loom/runtime/local/batch_pool.hpp"
+#include "loom/runtime/local/messages.hpp"
+#include "loom/runtime/local/run_state.hpp"
 
 namespace loom::local {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/graph.hpp"
-#include "runtime/registry.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::local {
 

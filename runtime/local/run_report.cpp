@@ -1,5 +1,5 @@
 // runtime/local/run_report.cpp: the summary table and the progress line.
-#include "runtime/local/run_report.hpp"
+#include "loom/runtime/run_report.hpp"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // runtime/local/run_state.cpp: counters and stop hooks of one run.
-#include "runtime/local/run_state.hpp"
+#include "loom/runtime/local/run_state.hpp"
 
 namespace loom::local {
 

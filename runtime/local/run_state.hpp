@@ -13,7 +13,7 @@
 #include <mutex>
 #include <vector>
 
-#include "runtime/local/run_report.hpp"
+#include "loom/runtime/run_report.hpp"
 
 namespace loom::observe {
 class tracer;

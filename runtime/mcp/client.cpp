@@ -1,5 +1,5 @@
 // runtime/mcp/client.cpp: the MCP client protocol (see client.hpp).
-#include "runtime/mcp/client.hpp"
+#include "loom/runtime/mcp/client.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/mcp/jsonrpc.hpp"
-#include "runtime/mcp/transport.hpp"
+#include "loom/runtime/mcp/jsonrpc.hpp"
+#include "loom/runtime/mcp/transport.hpp"
 
 namespace loom::mcp {
 

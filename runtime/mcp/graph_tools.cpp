@@ -1,15 +1,15 @@
 // runtime/mcp/graph_tools.cpp: a graph as MCP tools (see graph_tools.hpp).
-#include "runtime/mcp/graph_tools.hpp"
+#include "loom/runtime/mcp/graph_tools.hpp"
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
 #include <mutex>
 
-#include "runtime/detached_context.hpp"
-#include "runtime/json.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/schema.hpp"
+#include "loom/runtime/detached_context.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::mcp {
 namespace {

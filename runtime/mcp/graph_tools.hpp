@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "graph/graph.hpp"
-#include "runtime/mcp/server.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/serve/capture.hpp"
-#include "runtime/serve/served_graph.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/mcp/server.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/serve/capture.hpp"
+#include "loom/runtime/serve/served_graph.hpp"
 
 namespace caf {
 class actor_system;

@@ -1,5 +1,5 @@
 // runtime/mcp/http_client.cpp: Streamable HTTP, client side (see http_client.hpp).
-#include "runtime/mcp/http_client.hpp"
+#include "loom/runtime/mcp/http_client.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 namespace loom::mcp {
 namespace {

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/mcp/transport.hpp"
+#include "loom/runtime/mcp/transport.hpp"
 
 namespace loom::mcp {
 

@@ -1,5 +1,5 @@
 // runtime/mcp/http_server.cpp: Streamable HTTP, server side (see http_server.hpp).
-#include "runtime/mcp/http_server.hpp"
+#include "loom/runtime/mcp/http_server.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -10,8 +10,8 @@
 #include <deque>
 #include <random>
 
-#include "runtime/http/listener.hpp"
-#include "runtime/mcp/client.hpp"
+#include "loom/runtime/http/listener.hpp"
+#include "loom/runtime/mcp/client.hpp"
 
 namespace loom::mcp {
 namespace {

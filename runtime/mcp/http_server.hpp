@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/mcp/server.hpp"
+#include "loom/runtime/mcp/server.hpp"
 
 namespace loom::http {
 class listener;

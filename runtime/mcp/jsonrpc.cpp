@@ -1,9 +1,9 @@
 // runtime/mcp/jsonrpc.cpp: JSON-RPC 2.0 messages (see jsonrpc.hpp).
-#include "runtime/mcp/jsonrpc.hpp"
+#include "loom/runtime/mcp/jsonrpc.hpp"
 
 #include <fmt/format.h>
 
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 namespace loom::jsonrpc {
 

@@ -1,13 +1,13 @@
 // runtime/mcp/server.cpp: the MCP server protocol (see server.hpp).
-#include "runtime/mcp/server.hpp"
+#include "loom/runtime/mcp/server.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 
-#include "runtime/mcp/client.hpp"
-#include "runtime/mcp/stdio.hpp"
+#include "loom/runtime/mcp/client.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
 
 namespace loom::mcp {
 

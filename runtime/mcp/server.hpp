@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/mcp/jsonrpc.hpp"
-#include "runtime/mcp/transport.hpp"
+#include "loom/runtime/mcp/jsonrpc.hpp"
+#include "loom/runtime/mcp/transport.hpp"
 
 namespace loom::mcp {
 

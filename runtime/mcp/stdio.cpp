@@ -1,5 +1,5 @@
 // runtime/mcp/stdio.cpp: the stdio transport: a child process's pipes, or the server's own descriptors.
-#include "runtime/mcp/stdio.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 #include <vector>
 
-#include "runtime/mcp/transport.hpp"
+#include "loom/runtime/mcp/transport.hpp"
 
 namespace loom::mcp {
 

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/mcp/jsonrpc.hpp"
+#include "loom/runtime/mcp/jsonrpc.hpp"
 
 namespace loom::mcp {
 

@@ -1,5 +1,5 @@
 // runtime/observe/metrics.cpp: the registry and the 0.0.4 text format (see metrics.hpp).
-#include "runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 
 #include <fmt/format.h>
 

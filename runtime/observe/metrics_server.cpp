@@ -1,12 +1,12 @@
 // runtime/observe/metrics_server.cpp: GET /metrics over cpp-httplib (see metrics_server.hpp).
-#include "runtime/observe/metrics_server.hpp"
+#include "loom/runtime/observe/metrics_server.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
 
 #include <stdexcept>
 
-#include "runtime/http/listener.hpp"
+#include "loom/runtime/http/listener.hpp"
 
 namespace loom::observe {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 
 namespace loom::observe {
 

@@ -1,5 +1,5 @@
 // runtime/observe/run_metrics.cpp: run_report snapshots as Prometheus families (see run_metrics.hpp).
-#include "runtime/observe/run_metrics.hpp"
+#include "loom/runtime/observe/run_metrics.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

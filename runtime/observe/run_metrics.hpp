@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/local/run_report.hpp"
-#include "runtime/observe/metrics.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 
 namespace loom::observe {
 

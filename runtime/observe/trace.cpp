@@ -1,8 +1,8 @@
 // runtime/observe/trace.cpp: the per-run tracer, W3C traceparent, and the two writers (Chrome trace-event
 // JSON, OTLP/HTTP JSON with its POST).
-#include "runtime/observe/trace.hpp"
+#include "loom/runtime/observe/trace.hpp"
 
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -18,7 +18,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 
 namespace loom::observe {
 namespace {

@@ -1,6 +1,6 @@
 // runtime/placement/cluster.cpp: reading a cluster file with the graph loader's YAML machinery, so its
 // errors read like a graph file's: FILE:LINE:COL, what was expected, a "did you mean" hint.
-#include "runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/cluster.hpp"
 
 #include <fmt/format.h>
 
@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <map>
 
-#include "graph/edge_syntax.hpp"
-#include "graph/yaml_document.hpp"
-#include "graph/yaml_reader.hpp"
+#include "loom/graph/detail/edge_syntax.hpp"
+#include "loom/graph/detail/yaml_document.hpp"
+#include "loom/graph/detail/yaml_reader.hpp"
 
 namespace loom::placement {
 

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "graph/diagnostics.hpp"
-#include "graph/location.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/location.hpp"
 
 namespace loom::placement {
 

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "runtime/placement/planner.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 namespace loom::placement {
 

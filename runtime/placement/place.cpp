@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <array>
 
-#include "runtime/placement/planner_state.hpp"
+#include "loom/runtime/placement/planner_state.hpp"
 
 namespace loom::placement {
 

@@ -2,7 +2,7 @@
 // instance on the feasible host that holds most of its upstream traffic, else on the least-loaded one.
 // Hard constraints (capacity, placement.host, labels, colocate, spread) are checked before preferences;
 // impossible ones are errors that name the node. docs/placement.md has the rules.
-#include "runtime/placement/planner.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,7 +14,7 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "runtime/placement/planner_state.hpp"
+#include "loom/runtime/placement/planner_state.hpp"
 
 namespace loom::placement {
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "graph/diagnostics.hpp"
-#include "graph/graph.hpp"
-#include "graph/kind_spec.hpp"
-#include "runtime/placement/cluster.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/graph/kind_spec.hpp"
+#include "loom/runtime/placement/cluster.hpp"
 
 namespace loom::placement {
 

@@ -9,7 +9,7 @@
 #include <tuple>
 #include <vector>
 
-#include "runtime/placement/planner.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 namespace loom::placement {
 

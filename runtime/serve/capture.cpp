@@ -1,5 +1,5 @@
 // runtime/serve/capture.cpp: the per-request output channel, the slot table, serve.input and the captures.
-#include "runtime/serve/capture.hpp"
+#include "loom/runtime/serve/capture.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "runtime/serve/openai.hpp"
+#include "loom/runtime/serve/openai.hpp"
 
 namespace loom::serve {
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/registry.hpp"
-#include "runtime/value.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::serve {
 

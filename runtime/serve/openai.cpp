@@ -1,13 +1,13 @@
 // runtime/serve/openai.cpp: request parsing and response bodies of the chat-completions protocol.
-#include "runtime/serve/openai.hpp"
+#include "loom/runtime/serve/openai.hpp"
 
 #include <fmt/format.h>
 
 #include <cctype>
 #include <utility>
 
-#include "runtime/json.hpp"
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 namespace loom::serve {
 namespace {

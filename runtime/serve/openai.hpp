@@ -14,7 +14,7 @@
 #include <string_view>
 #include <variant>
 
-#include "runtime/value.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::serve {
 

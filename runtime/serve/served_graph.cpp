@@ -1,13 +1,13 @@
 // runtime/serve/served_graph.cpp: choosing the input and output nodes, and rewriting the graph around them.
-#include "runtime/serve/served_graph.hpp"
+#include "loom/runtime/serve/served_graph.hpp"
 
 #include <fmt/format.h>
 
 #include <vector>
 
-#include "graph/diagnostics.hpp"
-#include "graph/validate.hpp"
-#include "runtime/serve/capture.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/serve/capture.hpp"
 
 namespace loom::serve {
 namespace {

@@ -1,5 +1,5 @@
 // runtime/serve/server.cpp: the HTTP routes, admission, ready runs per slot, streaming and a clean stop.
-#include "runtime/serve/server.hpp"
+#include "loom/runtime/serve/server.hpp"
 
 #include <arpa/inet.h>
 #include <caf/all.hpp>
@@ -21,12 +21,12 @@
 #include <stdexcept>
 #include <thread>
 
-#include "runtime/http/listener.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/observe/metrics.hpp"
-#include "runtime/observe/trace.hpp"
-#include "runtime/serve/capture.hpp"
-#include "runtime/serve/openai.hpp"
+#include "loom/runtime/http/listener.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/serve/capture.hpp"
+#include "loom/runtime/serve/openai.hpp"
 
 namespace loom::serve {
 namespace {

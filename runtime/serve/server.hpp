@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "graph/graph.hpp"
-#include "runtime/local/run_report.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/serve/served_graph.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/serve/served_graph.hpp"
 
 namespace caf {
 class actor_system;

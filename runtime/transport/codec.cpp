@@ -1,5 +1,5 @@
 // runtime/transport/codec.cpp: building and checking loom.capnp frames.
-#include "runtime/transport/codec.hpp"
+#include "loom/runtime/transport/codec.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -10,7 +10,7 @@
 #include <limits>
 #include <memory>
 
-#include "runtime/transport/loom.capnp.h"
+#include "loom/runtime/transport/loom.capnp.h"
 
 namespace loom::transport {
 

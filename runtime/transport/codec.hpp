@@ -15,9 +15,9 @@
 #include <variant>
 #include <vector>
 
-#include "runtime/local/messages.hpp"
-#include "runtime/tensor.hpp"
-#include "runtime/value.hpp"
+#include "loom/runtime/local/messages.hpp"
+#include "loom/runtime/tensor.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::transport {
 

@@ -1,5 +1,5 @@
 // runtime/transport/endpoint.cpp: the I/O thread, its sockets, the ZAP handler and the sequence check.
-#include "runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -18,7 +18,7 @@
 #include <unordered_set>
 #include <variant>
 
-#include "runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 
 namespace loom::transport {
 namespace {

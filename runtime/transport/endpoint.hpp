@@ -16,8 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "runtime/transport/codec.hpp"
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/transport/codec.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 namespace loom::transport {
 

@@ -1,5 +1,5 @@
 // runtime/transport/keys.cpp: making, writing and reading CurveZMQ key files.
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/transport/keys.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>

@@ -1,5 +1,5 @@
 // runtime/transport/stand_in.cpp: stand-in actors and the receiver.
-#include "runtime/transport/stand_in.hpp"
+#include "loom/runtime/transport/stand_in.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -18,8 +18,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "runtime/local/plan.hpp"
-#include "runtime/transport/endpoint.hpp"
+#include "loom/runtime/local/plan.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 
 namespace loom::transport {
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/json.hpp"
+#include "loom/runtime/json.hpp"
 #include "tests/actors/harness.hpp"
 
 using loom::value;

@@ -19,9 +19,9 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/builtins.hpp"
-#include "runtime/params.hpp"
-#include "runtime/registry.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/runtime/params.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::test {
 

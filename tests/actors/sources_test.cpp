@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/json.hpp"
+#include "loom/runtime/json.hpp"
 #include "tests/actors/harness.hpp"
 
 using loom::value;

@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "actors/builtins.hpp"
-#include "runtime/json.hpp"
-#include "runtime/params.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/schema.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/params.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/schema.hpp"
 
 namespace loom::test {
 

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "actors/agents/backend.hpp"
+#include "loom/actors/agents/backend.hpp"
 #include "tests/agents/agent_harness.hpp"
 #include "tests/support/graph_runner.hpp"
 

@@ -5,7 +5,7 @@
 
 #include <functional>
 
-#include "actors/agents/agent_loop.hpp"
+#include "loom/actors/agents/agent_loop.hpp"
 #include "tests/agents/agent_harness.hpp"
 
 using loom::value;

@@ -2,7 +2,7 @@
 // their results in replies, the tasks a planner emits, and how each kind of input becomes the user message.
 #include <doctest/doctest.h>
 
-#include "actors/agents/backend.hpp"
+#include "loom/actors/agents/backend.hpp"
 #include "tests/agents/agent_harness.hpp"
 
 using loom::value;

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace {
 

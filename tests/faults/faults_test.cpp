@@ -12,7 +12,7 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/cluster/harness.hpp"
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
 #include "tests/cli/process.hpp"
 
 namespace fs = std::filesystem;

@@ -5,10 +5,10 @@
 #include <string>
 #include <string_view>
 
-#include "actors/builtins.hpp"
-#include "graph/export.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/export.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const loom::registry kinds = [] {

@@ -8,7 +8,7 @@
 #include <exception>
 #include <string>
 
-#include "actors/agents/backend.hpp"
+#include "loom/actors/agents/backend.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string body(reinterpret_cast<const char*>(data), size);

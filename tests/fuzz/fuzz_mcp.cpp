@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/mcp/server.hpp"
+#include "loom/runtime/mcp/server.hpp"
 
 namespace {
 

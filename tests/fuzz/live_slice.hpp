@@ -14,13 +14,13 @@
 #include <mutex>
 #include <thread>
 
-#include "actors/builtins.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/cluster/fingerprint.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/transport/codec.hpp"
-#include "runtime/transport/stand_in.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/cluster/fingerprint.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/transport/codec.hpp"
+#include "loom/runtime/transport/stand_in.hpp"
 
 namespace loom::fuzz {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/transport/codec.hpp"
+#include "loom/runtime/transport/codec.hpp"
 
 namespace {
 

@@ -5,9 +5,9 @@
 
 #include <filesystem>
 
-#include "graph/builder.hpp"
-#include "graph/emit.hpp"
-#include "graph/load.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/emit.hpp"
+#include "loom/graph/load.hpp"
 #include "test_support.hpp"
 
 using namespace loom::graph;

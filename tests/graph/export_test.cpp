@@ -1,8 +1,8 @@
 // DOT and Mermaid renderings of a graph.
 #include <doctest/doctest.h>
 
-#include "graph/builder.hpp"
-#include "graph/export.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/export.hpp"
 
 using namespace loom::graph;
 

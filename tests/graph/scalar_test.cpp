@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "graph/load.hpp"
+#include "loom/graph/load.hpp"
 
 using namespace loom::graph;
 

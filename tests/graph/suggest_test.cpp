@@ -1,7 +1,7 @@
 // suggest() and closest(): did-you-mean hints by edit distance, and family-less kind names.
 #include <doctest/doctest.h>
 
-#include "graph/diagnostics.hpp"
+#include "loom/graph/diagnostics.hpp"
 
 using namespace loom::graph;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/kind_spec.hpp"
+#include "loom/graph/kind_spec.hpp"
 
 namespace loom::graph::testing {
 

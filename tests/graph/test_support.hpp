@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
 #include "test_catalog.hpp"
 
 namespace loom::graph::testing {

@@ -2,7 +2,7 @@
 // apply_override fill and change params.
 #include <doctest/doctest.h>
 
-#include "graph/builder.hpp"
+#include "loom/graph/builder.hpp"
 #include "test_support.hpp"
 
 using namespace loom::graph;

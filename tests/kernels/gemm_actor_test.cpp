@@ -3,8 +3,8 @@
 // is one.
 #include <doctest/doctest.h>
 
-#include "kernels/device/buffer.hpp"
-#include "kernels/device/device.hpp"
+#include "loom/kernels/device/buffer.hpp"
+#include "loom/kernels/device/device.hpp"
 #include "tests/actors/harness.hpp"
 #include "tests/kernels/gpu.hpp"
 

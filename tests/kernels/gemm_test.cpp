@@ -12,8 +12,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "kernels/device/buffer.hpp"
-#include "kernels/gemm/gemm.hpp"
+#include "loom/kernels/device/buffer.hpp"
+#include "loom/kernels/gemm/gemm.hpp"
 #include "tests/kernels/gpu.hpp"
 
 using namespace loom;

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "kernels/device/device.hpp"
+#include "loom/kernels/device/device.hpp"
 
 namespace loom::test {
 

@@ -13,10 +13,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/cuda_library.hpp"
-#include "kernels/device/buffer.hpp"
-#include "kernels/device/device.hpp"
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/kernels/cuda/cuda_library.hpp"
+#include "loom/kernels/device/buffer.hpp"
+#include "loom/kernels/device/device.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
 #include "tests/actors/harness.hpp"
 #include "tests/tools/tool_call.hpp"
 

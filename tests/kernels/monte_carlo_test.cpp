@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/monte_carlo/monte_carlo.hpp"
+#include "loom/kernels/monte_carlo/monte_carlo.hpp"
 #include "tests/kernels/gpu.hpp"
 
 using namespace loom::kernels;

@@ -15,8 +15,8 @@
 
 #include <thread>
 
-#include "runtime/mcp/client.hpp"
-#include "runtime/mcp/stdio.hpp"
+#include "loom/runtime/mcp/client.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
 #include "tests/cli/process.hpp"
 
 namespace fs = std::filesystem;

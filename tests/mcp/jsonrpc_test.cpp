@@ -4,9 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "actors/agents/agent_loop.hpp"
-#include "runtime/mcp/jsonrpc.hpp"
-#include "runtime/mcp/stdio.hpp"
+#include "loom/actors/agents/agent_loop.hpp"
+#include "loom/runtime/mcp/jsonrpc.hpp"
+#include "loom/runtime/mcp/stdio.hpp"
 
 using loom::jsonrpc::json;
 namespace rpc = loom::jsonrpc;

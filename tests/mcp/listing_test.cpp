@@ -4,7 +4,7 @@
 // model's call as {tool, arguments} to the node.
 #include <doctest/doctest.h>
 
-#include "actors/agents/agent_loop.hpp"
+#include "loom/actors/agents/agent_loop.hpp"
 #include "tests/agents/agent_harness.hpp"
 
 using loom::value;

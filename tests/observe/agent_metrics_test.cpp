@@ -8,8 +8,8 @@
 #include <chrono>
 #include <thread>
 
-#include "actors/agents/backend.hpp"
-#include "runtime/observe/metrics.hpp"
+#include "loom/actors/agents/backend.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 
 using namespace loom;
 

@@ -14,10 +14,10 @@
 #include <string>
 #include <unistd.h>
 
-#include "runtime/local/run_report.hpp"
-#include "runtime/observe/metrics.hpp"
-#include "runtime/observe/metrics_server.hpp"
-#include "runtime/observe/run_metrics.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/metrics_server.hpp"
+#include "loom/runtime/observe/run_metrics.hpp"
 
 using namespace loom::observe;
 

@@ -5,8 +5,8 @@
 
 #include <thread>
 
-#include "graph/builder.hpp"
-#include "runtime/observe/metrics.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/runtime/observe/metrics.hpp"
 #include "tests/support/graph_runner.hpp"
 
 using namespace loom;

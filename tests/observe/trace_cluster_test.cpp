@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "runtime/observe/trace.hpp"
+#include "loom/runtime/observe/trace.hpp"
 #include "tests/cluster/harness.hpp"
 #include "tests/observe/receiver.hpp"
 

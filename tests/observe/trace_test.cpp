@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "runtime/observe/metrics.hpp"
-#include "runtime/observe/trace.hpp"
+#include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/trace.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/observe/receiver.hpp"
 #include "tests/serve/serve_process.hpp"

@@ -18,10 +18,10 @@
 #include <set>
 #include <thread>
 
-#include "graph/builder.hpp"
-#include "runtime/observe/ui/page_files.hpp"
-#include "runtime/observe/ui/ui_server.hpp"
-#include "runtime/observe/ui/run_totals.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/runtime/observe/ui/page_files.hpp"
+#include "loom/runtime/observe/ui/ui_server.hpp"
+#include "loom/runtime/observe/ui/run_totals.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/cluster/harness.hpp"
 #include "tests/serve/serve_process.hpp"

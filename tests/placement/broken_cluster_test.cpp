@@ -8,7 +8,7 @@
 
 #include "tests/support/expectations.hpp"
 
-#include "runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/cluster.hpp"
 
 namespace fs = std::filesystem;
 using namespace loom;

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/cluster.hpp"
 
 namespace fs = std::filesystem;
 using namespace loom;

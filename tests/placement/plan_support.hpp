@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/placement/cluster.hpp"
-#include "runtime/placement/planner.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/placement/cluster.hpp"
+#include "loom/runtime/placement/planner.hpp"
 
 namespace loom::placement::testing {
 

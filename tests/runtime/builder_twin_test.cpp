@@ -4,7 +4,7 @@
 
 #include "examples/builder/triage_graph.hpp"
 #include "examples/food_truck/food_truck_graph.hpp"
-#include "graph/load.hpp"
+#include "loom/graph/load.hpp"
 
 TEST_CASE("the triage graph built in C++ equals its YAML twin") {
   loom::graph::diagnostics d;

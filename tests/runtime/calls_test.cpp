@@ -7,10 +7,10 @@
 
 #include <thread>
 
-#include "actors/builtins.hpp"
-#include "graph/builder.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
 #include "tests/runtime/test_kinds.hpp"
 
 using namespace loom;

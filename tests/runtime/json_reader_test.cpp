@@ -7,8 +7,8 @@
 #include <limits>
 #include <string>
 
-#include "runtime/json.hpp"
-#include "runtime/json_reader.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/json_reader.hpp"
 
 using loom::json_error;
 using loom::json_limits;

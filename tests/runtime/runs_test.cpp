@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "runtime/json.hpp"
-#include "runtime/local/batch_pool.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/local/batch_pool.hpp"
 #include "tests/support/graph_runner.hpp"
 
 using namespace loom;

@@ -21,8 +21,8 @@
 
 #include <map>
 
-#include "graph/builder.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/runtime/local/executor.hpp"
 #include "tests/runtime/test_kinds.hpp"
 
 using namespace loom;

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/registry.hpp"
+#include "loom/runtime/registry.hpp"
 #include "tests/support/graph_runner.hpp"
 
 namespace loom::test {

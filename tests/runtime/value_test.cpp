@@ -6,9 +6,9 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/json.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/value.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/registry.hpp"
+#include "loom/runtime/value.hpp"
 
 using namespace loom;
 

@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/serve/openai.hpp"
+#include "loom/runtime/serve/openai.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/support/raw_socket.hpp"
 #include "tests/serve/serve_process.hpp"

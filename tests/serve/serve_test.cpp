@@ -16,14 +16,14 @@
 #include <thread>
 #include <vector>
 
-#include "actors/builtins.hpp"
-#include "graph/builder.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/serve/capture.hpp"
-#include "runtime/serve/openai.hpp"
-#include "runtime/serve/served_graph.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/serve/capture.hpp"
+#include "loom/runtime/serve/openai.hpp"
+#include "loom/runtime/serve/served_graph.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/serve/serve_process.hpp"
 

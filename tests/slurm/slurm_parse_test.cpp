@@ -5,12 +5,12 @@
 
 #include <map>
 
-#include "actors/builtins.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/cluster/slurm.hpp"
-#include "runtime/placement/planner.hpp"
-#include "runtime/registry.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/cluster/slurm.hpp"
+#include "loom/runtime/placement/planner.hpp"
+#include "loom/runtime/registry.hpp"
 
 using namespace loom::cluster::slurm;
 

@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "actors/builtins.hpp"
-#include "graph/load.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
-#include "runtime/registry.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/registry.hpp"
 
 namespace loom::test {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "actors/tools/expression.hpp"
+#include "loom/actors/tools/expression.hpp"
 #include "tests/tools/tool_call.hpp"
 
 using namespace loom;

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "actors/builtins.hpp"
-#include "graph/builder.hpp"
-#include "graph/validate.hpp"
-#include "runtime/local/executor.hpp"
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/local/executor.hpp"
 #include "tests/support/graph_runner.hpp"
 
 using namespace loom;

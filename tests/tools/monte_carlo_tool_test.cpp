@@ -2,9 +2,9 @@
 // is the same for the same seed.
 #include <doctest/doctest.h>
 
-#include "actors/kernels/device_choice.hpp"
-#include "kernels/device/device.hpp"
-#include "runtime/registry.hpp"
+#include "loom/actors/kernels/device_choice.hpp"
+#include "loom/kernels/device/device.hpp"
+#include "loom/runtime/registry.hpp"
 #include "tests/tools/tool_call.hpp"
 
 using namespace loom;

@@ -3,7 +3,7 @@
 // corpus. It also loads the shipped corpus configs/data/food_truck/.
 #include <doctest/doctest.h>
 
-#include "actors/tools/fts_index.hpp"
+#include "loom/actors/tools/fts_index.hpp"
 #include "tests/tools/tool_call.hpp"
 
 using namespace loom;

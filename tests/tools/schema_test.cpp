@@ -2,7 +2,7 @@
 // model) names its arguments and the required ones.
 #include <doctest/doctest.h>
 
-#include "runtime/schema.hpp"
+#include "loom/runtime/schema.hpp"
 #include "tests/actors/harness.hpp"
 
 using namespace loom;

@@ -2,7 +2,7 @@
 // call_spec, defaults filled), outside any runtime.
 #pragma once
 
-#include "runtime/schema.hpp"
+#include "loom/runtime/schema.hpp"
 #include "tests/actors/harness.hpp"
 
 namespace loom::test {

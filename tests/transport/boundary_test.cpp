@@ -6,7 +6,7 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/transport/stand_in.hpp"
+#include "loom/runtime/transport/stand_in.hpp"
 #include "tests/transport/collector.hpp"
 
 using namespace loom;

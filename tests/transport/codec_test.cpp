@@ -11,8 +11,8 @@
 #include <limits>
 #include <random>
 
-#include "runtime/transport/codec.hpp"
-#include "runtime/transport/loom.capnp.h"
+#include "loom/runtime/transport/codec.hpp"
+#include "loom/runtime/transport/loom.capnp.h"
 
 using namespace loom;
 using namespace loom::transport;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 
 namespace loom::test {
 

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/transport/endpoint.hpp"
-#include "runtime/transport/keys.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/keys.hpp"
 #include "tests/transport/collector.hpp"
 
 using namespace loom;

@@ -11,7 +11,7 @@
 #include <spdlog/spdlog.h>
 
 
-#include "runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 #include "tests/transport/collector.hpp"
 #include "tests/transport/proxy.hpp"
 

@@ -8,7 +8,7 @@
 
 #include <mutex>
 
-#include "runtime/transport/stand_in.hpp"
+#include "loom/runtime/transport/stand_in.hpp"
 #include "tests/transport/collector.hpp"
 
 using namespace loom;

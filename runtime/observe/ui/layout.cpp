@@ -1,7 +1,7 @@
 // runtime/observe/ui/layout.cpp: DOT with ids for the live view, laid out to SVG by libgvc.
-#include "runtime/observe/ui/layout.hpp"
+#include "loom/runtime/observe/ui/layout.hpp"
 
-#include "graph/export.hpp"
+#include "loom/graph/export.hpp"
 
 #include <fmt/format.h>
 #include <graphviz/cgraph.h>

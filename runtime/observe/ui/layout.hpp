@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "graph/graph.hpp"
+#include "loom/graph/graph.hpp"
 
 namespace loom::observe::ui {
 

@@ -1,5 +1,5 @@
 // runtime/observe/ui/run_totals.cpp: many runs of one graph summed into one report.
-#include "runtime/observe/ui/run_totals.hpp"
+#include "loom/runtime/observe/ui/run_totals.hpp"
 
 #include <algorithm>
 

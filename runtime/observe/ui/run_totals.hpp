@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "runtime/local/run_report.hpp"
+#include "loom/runtime/run_report.hpp"
 
 namespace loom::observe::ui {
 

@@ -1,5 +1,5 @@
 // runtime/observe/ui/ui_server.cpp: the live view's HTTP server (cpp-httplib), its snapshots and log ring.
-#include "runtime/observe/ui/ui_server.hpp"
+#include "loom/runtime/observe/ui/ui_server.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -17,8 +17,8 @@
 #include <thread>
 #include <unordered_map>
 
-#include "runtime/http/listener.hpp"
-#include "runtime/observe/ui/page_files.hpp"
+#include "loom/runtime/http/listener.hpp"
+#include "loom/runtime/observe/ui/page_files.hpp"
 
 namespace loom::observe::ui {
 namespace {

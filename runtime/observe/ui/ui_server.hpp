@@ -18,9 +18,9 @@
 
 #include <spdlog/sinks/sink.h>
 
-#include "graph/graph.hpp"
-#include "runtime/local/run_report.hpp"
-#include "runtime/observe/ui/layout.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/runtime/run_report.hpp"
+#include "loom/runtime/observe/ui/layout.hpp"
 
 namespace loom::observe::ui {
 

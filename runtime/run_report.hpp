@@ -1,4 +1,4 @@
-// runtime/local/run_report.hpp: what a run did, per node instance: messages in and out, busy time, the
+// runtime/run_report.hpp: what a run did, per node instance: messages in and out, busy time, the
 // high-water mark of its input queue, restarts. Printed as the summary table at the end of `loom run`.
 #pragma once
 
@@ -60,6 +60,8 @@ struct run_report {
   // A distributed run: the instances that moved off a lost host, "pace (host `b` -> `a`)", in order.
   std::vector<std::string> moved;
 
+  bool ok() const { return result == outcome::ok; }
+
   // The per-node summary table (one row per node; replicas summed, hwm maxed).
   std::string table() const;
   // One line of per-node counts for the progress display.
@@ -71,3 +73,10 @@ struct run_report {
 std::uint64_t peak_rss_kib();
 
 }  // namespace loom::local
+
+namespace loom {
+// The names a program embedding loom uses (embed/runtime.hpp).
+using run_report = local::run_report;
+using node_stats = local::node_stats;
+using edge_stats = local::edge_stats;
+}  // namespace loom

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "graph/diagnostics.hpp"
-#include "graph/graph.hpp"
-#include "graph/kind_spec.hpp"
+#include "loom/graph/diagnostics.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/graph/kind_spec.hpp"
 
 namespace loom::graph {
 

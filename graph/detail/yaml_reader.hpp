@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/config.hpp"
-#include "graph/diagnostics.hpp"
+#include "loom/graph/config.hpp"
+#include "loom/graph/diagnostics.hpp"
 
 namespace loom::graph {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "graph/config.hpp"
+#include "loom/graph/config.hpp"
 
 namespace loom::graph {
 

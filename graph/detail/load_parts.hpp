@@ -1,8 +1,8 @@
 // graph/load_parts.hpp (private): the sections of a graph file, each read by its own file of the loader.
 #pragma once
 
-#include "graph/graph.hpp"
-#include "graph/yaml_reader.hpp"
+#include "loom/graph/graph.hpp"
+#include "loom/graph/detail/yaml_reader.hpp"
 
 namespace loom::graph {
 

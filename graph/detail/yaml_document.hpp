@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/diagnostics.hpp"
+#include "loom/graph/diagnostics.hpp"
 
 namespace loom::graph {
 
