@@ -11,13 +11,11 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(LOOM_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/loom)
-set(CMAKE_INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 
 install(TARGETS loom RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(TARGETS loom_lib loom_headers EXPORT loomTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-set_target_properties(loom_lib PROPERTIES INSTALL_RPATH "$ORIGIN")
 set_target_properties(loom_headers PROPERTIES EXPORT_NAME headers)
 if(TARGET loom_cuda)
   install(TARGETS loom_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT cuda)

@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -50,6 +51,7 @@ void give_signals_back() {
   if (--signal_users > 0) return;
   sigaction(SIGINT, &previous_int, nullptr);
   sigaction(SIGTERM, &previous_term, nullptr);
+  signalled.store(false);  // a later runtime that opts in starts afresh
 }
 
 caf::actor_system_config make_config(unsigned threads) {
@@ -105,6 +107,15 @@ struct runtime::impl {
 };
 
 runtime::runtime(runtime_options options) : impl_(std::make_unique<impl>(std::move(options))) {
+  // loom's log lines go to stderr (stdout is the graph's: sink.stdout), unless the program has set a default
+  // logger of its own (spdlog's built-in one has an empty name).
+  if (auto current = spdlog::default_logger(); current && current->name().empty()) {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      auto logger = spdlog::get("loom");
+      spdlog::set_default_logger(logger ? logger : spdlog::stderr_color_mt("loom"));
+    });
+  }
   if (auto level = spdlog::level::from_str(impl_->options.log_level);
       level != spdlog::level::off || impl_->options.log_level == "off")
     spdlog::set_level(level);

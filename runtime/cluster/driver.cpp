@@ -67,7 +67,7 @@ class driver {
       report_.nodes[i] = local::node_stats{inst.init.name, inst.kind, inst.init.instance, inst.init.replicas};
     }
     expanded_ = describe_deployment(dep_);
-    kinds_ = describe_kinds(*o_.kinds);
+    kinds_ = describe_kinds(*o_.kinds, dep_);
     log(fmt::format("graph {}, kinds {}", fingerprint(expanded_), fingerprint(kinds_)));
     if (!connect()) return finish();
     run_id_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -44,9 +45,11 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 }  // namespace
 
-std::string describe_kinds(const registry& kinds) {
+std::string describe_kinds(const registry& kinds, const local::deployment& d) {
+  std::set<std::string> used;
+  for (const auto& inst : d.instances) used.insert(inst.kind);
   std::string out;
-  for (const auto& name : kinds.kind_names()) {
+  for (const auto& name : used) {
     const auto* k = kinds.find_kind(name);
     if (!k) continue;
     out += fmt::format("kind {} in={} out={} params={}{}{} resources={}/{}/{}\n", k->name, ports(k->inputs),

@@ -1,6 +1,6 @@
 // runtime/cluster/fingerprint.hpp: what the driver and a worker must agree on before a run. The driver's
 // deploy carries a description of the expanded graph (every instance, link and capacity) and of its kind
-// registry (every kind, its ports, params and their defaults); a worker makes its own from the same YAML
+// kinds it uses (each kind, its ports, params and their defaults); a worker makes its own from the same YAML
 // and its own kinds and refuses the run naming the first thing that differs (a plugin missing or of another
 // build on one host would otherwise change link numbering silently).
 #pragma once
@@ -14,8 +14,10 @@
 
 namespace loom::cluster {
 
-// One line per kind, sorted by name: "kind flow.throttle in=[in] out=[out] params=[rate:floating=10] ...".
-std::string describe_kinds(const registry& kinds);
+// One line per kind the deployment uses, sorted by name: "kind flow.throttle in=[in] out=[out] params=[...] ...".
+// Only those: a program that embeds loom may have kinds of its own that no worker knows and no graph of
+// the run uses.
+std::string describe_kinds(const registry& kinds, const local::deployment& d);
 // One line per instance: "instance 3 pace[0] flow.throttle in=[0<-1.0 cap 64] out=[[[4.0 cap 64]]] ...".
 std::string describe_deployment(const local::deployment& d);
 

@@ -360,7 +360,7 @@ class worker {
     }
     // The same YAML must expand to the same instances and links here as on the driver: a plugin or build
     // that differs between hosts would renumber links silently.
-    if (auto diff = first_difference(d.kinds, describe_kinds(*o_.kinds), "the kinds of the driver and of this worker"))
+    if (auto diff = first_difference(d.kinds, describe_kinds(*o_.kinds, dep), "the kinds of the driver and of this worker"))
       return refuse(r, *diff);
     if (auto diff = first_difference(d.expanded_graph, describe_deployment(dep),
                                      "the graph as the driver and this worker expand it"))

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <csignal>
+#include <optional>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -12,6 +14,8 @@
 
 #include "loom/loom.hpp"
 #include "tests/support/raw_socket.hpp"
+
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 
@@ -239,4 +243,43 @@ TEST_CASE("runtime::serve answers /health from the program's process") {
   ::close(fd);
   CHECK(head.find("200") != std::string::npos);
   server.stop();
+}
+
+namespace {
+std::atomic<int> program_sigint{0};
+extern "C" void program_handler(int) { program_sigint.fetch_add(1); }
+}  // namespace
+
+TEST_CASE("handle_interrupts: SIGINT stops the runs in progress; the program's handler comes back after") {
+  struct sigaction mine {};
+  mine.sa_handler = program_handler;
+  sigemptyset(&mine.sa_mask);
+  struct sigaction before {};
+  sigaction(SIGINT, &mine, &before);
+  {
+    loom::runtime quiet({.threads = 2});  // not opted in: loom leaves SIGINT alone
+    struct sigaction now {};
+    sigaction(SIGINT, nullptr, &now);
+    CHECK((now.sa_handler == program_handler));
+  }
+  {
+    loom::runtime rt({.threads = 2, .handle_interrupts = true});
+    rt.kinds().add(adder_kind());
+    auto run = rt.start(fed_graph());
+    REQUIRE(run.input<int>("in").push(1, 10s));
+    CHECK(run.output<int>("out").take(10s) == 11);  // the run is going
+    CHECK_FALSE(rt.interrupted());
+    std::raise(SIGINT);
+    const auto* r = run.wait_for(10s);
+    REQUIRE(r != nullptr);
+    CHECK(r->result == loom::run_report::outcome::interrupted);
+    CHECK(rt.interrupted());
+    CHECK(program_sigint == 0);  // loom's handler took it, not the program's
+  }
+  struct sigaction after {};
+  sigaction(SIGINT, nullptr, &after);
+  CHECK((after.sa_handler == program_handler));
+  std::raise(SIGINT);
+  CHECK(program_sigint == 1);
+  sigaction(SIGINT, &before, nullptr);
 }
