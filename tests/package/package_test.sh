@@ -41,6 +41,21 @@ case $mode in
     ! grep -rl 'caf/' "$work/prefix/include/loom" || { echo "a public header names CAF"; exit 1; }
     "$work/prefix/bin/loom" --version | grep -q "loom $(sed -n 's/#define LOOM_VERSION_STRING "\(.*\)"/\1/p' "$work/prefix/include/loom/version.hpp")"
     consumer "$work/prefix" "$work/prefix/lib"
+    # A kind library (examples/plugin) built against the install with loom::headers, loaded by the installed
+    # loom with --plugin: it resolves loom's symbols from the process.
+    cp -r "$source/examples/plugin" "$work/plugin"
+    cat > "$work/plugin/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(upper_plugin LANGUAGES CXX)
+find_package(loom 0.2 CONFIG REQUIRED)
+add_library(upper SHARED upper.cpp)
+target_link_libraries(upper PRIVATE loom::headers)
+CMAKE
+    cmake -S "$work/plugin" -B "$work/plugin-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" "${launcher[@]}" \
+      > "$work/configure.log" || { cat "$work/configure.log"; exit 1; }
+    cmake --build "$work/plugin-build"
+    "$work/prefix/bin/loom" run "$work/plugin/upper.yaml" --plugin "$work/plugin-build/libupper.so" -q | tee "$work/upper.out"
+    [ "$(grep -c "upper says: HELLO FROM A PLUGIN" "$work/upper.out")" = 3 ] || { echo "the plugin did not run"; exit 1; }
     # pkg-config alone: a one-file program.
     cat > "$work/pc.cpp" <<'CPP'
 #include <loom/loom.hpp>
