@@ -402,6 +402,9 @@ class driver {
       auto& s = report_.nodes[i];
       auto line = fmt::format("{} (host `{}` -> `{}`; {} values handled on `{}` before)", local::instance_name(dep_, i),
                               w.host, target, s.in, w.host);
+      // A spread group that had to share a host in this move says so in the summary too.
+      if (auto at = next.instances[i].reason.find("; spread group "); at != std::string::npos)
+        line.insert(line.size() - 1, next.instances[i].reason.substr(at));
       s.in = s.out = s.busy_ns = s.queue_hwm = s.restarts = s.dropped = s.queued = 0;
       log(fmt::format("worker `{}` lost; moving {}: {}", w.host, line, next.instances[i].reason));
       report_.moved.push_back(line);

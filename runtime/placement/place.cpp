@@ -29,7 +29,7 @@ bool planner::allowed(int n, int h) const {
   if (!lost_.empty() && lost_[h]) return false;
   const auto& f = facts_[n];
   if (f.candidates >= 0 && !lists_[f.candidates].has[h]) return false;
-  return f.spread < 0 || spread_used_[f.spread].empty() || !spread_used_[f.spread][h];
+  return f.spread < 0 || spread_yields_ || spread_used_[f.spread].empty() || !spread_used_[f.spread][h];
 }
 
 bool planner::try_host(int n, int h, bool with_gpus, int preferred, std::vector<int>& gpus) const {

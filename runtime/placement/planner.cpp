@@ -364,7 +364,24 @@ plan planner::replace(const plan& current, const std::vector<char>& lost, const 
   }
   for (int k : moving) {
     const auto& was = current.instances[k];
-    if (!facts_[was.node].failed) place(was.node, was.instance);
+    const auto& f = facts_[was.node];
+    if (f.failed) continue;
+    // A spread group is a wish about where instances start; in recovery it yields rather than fail the
+    // run, when every surviving host that could take the instance holds another of its group.
+    choice probe;
+    bool want_gpu = f.need.gpus > 0 && !f.gpu_fallback, may_cpu = f.need.gpus == 0 || f.need.cpu_fallback;
+    bool fits = (want_gpu && pick(was.node, was.instance, true, probe)) ||
+                (may_cpu && pick(was.node, was.instance, false, probe));
+    if (f.spread < 0 || fits) {
+      place(was.node, was.instance);
+      continue;
+    }
+    spread_yields_ = true;
+    place(was.node, was.instance);
+    spread_yields_ = false;
+    if (auto& now = plan_.instances[static_cast<std::size_t>(k)]; now.host >= 0)
+      now.reason += fmt::format("; spread group `{}` now shares host `{}` (every surviving host holds one of it)",
+                                spread_names_[f.spread], c_.hosts[static_cast<std::size_t>(now.host)].name);
   }
   make_links();
   plan_.instances_per_host = count_;

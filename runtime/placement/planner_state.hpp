@@ -111,6 +111,9 @@ class planner {
   std::vector<char> gpu_whole_;  // given whole to one instance
   std::set<std::tuple<double, int, int>> by_load_;  // (cpu load, instances, host): every host
   std::vector<char> lost_;  // replace(): hosts that take nothing
+  // replace(): a moving instance whose spread group leaves it no host may share one (recovery keeps the run
+  // going; the plan's reason and the run's summary say so).
+  bool spread_yields_ = false;
 };
 
 }  // namespace loom::placement

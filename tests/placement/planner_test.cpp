@@ -261,3 +261,26 @@ TEST_CASE("instances of a lost host move by the planner's rules: labels hold, fu
   CHECK(p2.instances[1].host != 1);
   CHECK(p2.instances[1].host >= 0);
 }
+
+TEST_CASE("in recovery a spread group yields: a replica of a lost host shares a host, and the plan says so" *
+          doctest::timeout(10)) {
+  std::string cluster = "hosts:\n"
+                        "  - {name: a, address: tcp://127.0.0.1:7101, cpus: 4}\n"
+                        "  - {name: b, address: tcp://127.0.0.1:7102, cpus: 4}\n";
+  auto r = plan_text("nodes:\n  src: {kind: source.sequence, placement: {host: a}}\n"
+                     "  w: {kind: flow.forward, replicas: 2, spread: workers, recover: replace}\n"
+                     "  out: {kind: sink.count, placement: {host: a}}\nedges:\n  - src -> w -> out\n",
+                     cluster);
+  REQUIRE_MESSAGE(r.ok, r.errors);
+  REQUIRE(r.where("w", 0) != r.where("w", 1));  // at plan time, spread holds
+  int w0 = r.p.first_instance[1];
+  int on_b = r.where("w", 0) == "b" ? w0 : w0 + 1;
+  catalog kinds;
+  loom::graph::diagnostics d;
+  auto moved = replace_lost(r.g, kinds, r.c, r.p, {0, 1}, {on_b}, d);
+  INFO(d.str());
+  REQUIRE_FALSE(d.has_errors());
+  CHECK(moved.instances[static_cast<std::size_t>(on_b)].host == 0);
+  CHECK(moved.instances[static_cast<std::size_t>(on_b)].reason.find("spread group `workers` now shares host `a`") !=
+        std::string::npos);
+}
