@@ -671,3 +671,38 @@ TEST_CASE("a node moved off a killed worker moves again when its new host is kil
   CHECK(has(r.err, "moved: pace (host `d` -> `e`; "));
   check_numbers(d, r.err);
 }
+
+TEST_CASE("a spread replica on a killed worker shares a host with its group when no other host is free; "
+          "every value once" * doctest::timeout(90)) {
+  cluster_dir d("spread");
+  int pa = free_port(), pb = free_port(), pc = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir), c("c", pc, d.dir);
+  // b and c are the only relays: pace[0] and pace[1] start one on each; when b dies, c is the only place.
+  auto cluster = relay_cluster(d, {{"a", pa, false}, {"b", pb, true}, {"c", pc, true}});
+  auto graph = d.write("spread.yaml", R"(graph: spread
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1500}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 250}, replicas: 2, spread: workers,
+         placement: {labels: {role: relay}}, recover: replace}
+  out: {kind: sink.file, params: {path: out/numbers.jsonl}, placement: {host: a}}
+edges:
+  - numbers -> pace -> out
+)");
+  auto r = run_with_fault(graph, cluster, [&] {
+    if (!b.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    b.kill9();
+  });
+  INFO(r.err, "\n", a.log(), "\n", c.log());
+  CHECK_FALSE(r.timed_out);
+  REQUIRE(r.status == 0);
+  CHECK(has(r.err, "-> `c`; "));
+  CHECK(has(r.err, "spread group `workers` now shares host `c`"));
+  // Two replicas interleave: every number once, in any order.
+  std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
+  std::vector<std::int64_t> got;
+  for (std::string line; std::getline(lines, line);) got.push_back(std::stoll(line));
+  std::sort(got.begin(), got.end());
+  REQUIRE(got.size() == 1500);
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == static_cast<std::int64_t>(i));
+}
