@@ -92,29 +92,23 @@ class output_node final : public node {
   std::shared_ptr<channel> c_;
 };
 
-graph::kind_spec input_spec() {
+// program.input and program.output declare the same param; they differ in their port and their doc.
+graph::kind_spec io_spec(bool input) {
   graph::kind_spec s;
-  s.name = input_kind_name;
-  s.doc = "the values a program pushes into a running graph (runtime::start; docs/embedding.md)";
-  s.outputs = {{"out", "each value pushed, in order"}};
-  s.params = {graph::param_spec::integer("capacity", "values the program may push before push() waits")
+  s.name = input ? input_kind_name : output_kind_name;
+  s.doc = input ? "the values a program pushes into a running graph (runtime::start; docs/embedding.md)"
+                : "the values a program takes from a running graph (runtime::start; docs/embedding.md)";
+  if (input) s.outputs = {{"out", "each value pushed, in order"}};
+  else s.inputs = {{"in", "any values"}};
+  s.params = {graph::param_spec::integer("capacity", input ? "values the program may push before push() waits"
+                                                           : "values not yet taken before the graph waits")
                   .def(64)
                   .at_least(1)};
   s.blocking = true;
   return s;
 }
-
-graph::kind_spec output_spec() {
-  graph::kind_spec s;
-  s.name = output_kind_name;
-  s.doc = "the values a program takes from a running graph (runtime::start; docs/embedding.md)";
-  s.inputs = {{"in", "any values"}};
-  s.params = {graph::param_spec::integer("capacity", "values not yet taken before the graph waits")
-                  .def(64)
-                  .at_least(1)};
-  s.blocking = true;
-  return s;
-}
+graph::kind_spec input_spec() { return io_spec(true); }
+graph::kind_spec output_spec() { return io_spec(false); }
 
 std::shared_ptr<channel> bound(const std::map<std::string, std::shared_ptr<channel>, std::less<>>& table,
                                const std::string& name, const char* kind) {

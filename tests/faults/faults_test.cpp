@@ -501,15 +501,20 @@ loom::test::process_result run_with_fault(const fs::path& graph, const fs::path&
   return r;
 }
 
+// `loom run GRAPH --cluster CLUSTER` with worker `victim` killed (SIGKILL) 2 s after it deployed.
+loom::test::process_result run_killing(const fs::path& graph, const fs::path& cluster, worker& victim) {
+  return run_with_fault(graph, cluster, [&] {
+    if (!victim.wait_for_log("deployed", 10s)) return;
+    std::this_thread::sleep_for(2s);
+    victim.kill9();
+  });
+}
+
 // Runs the graph with worker b killed (SIGKILL) 2 s into the run, ~500 values through pace and some in
 // flight on every link; checks that pace moved to `expect_host` and that the file is exactly 0..1499.
 void kill_b_and_check(cluster_dir& d, const fs::path& cluster, const fs::path& graph, worker& b,
                       const std::string& expect_host, const std::string& logs) {
-  auto r = run_with_fault(graph, cluster, [&] {
-    if (!b.wait_for_log("deployed", 10s)) return;
-    std::this_thread::sleep_for(2s);
-    b.kill9();
-  });
+  auto r = run_killing(graph, cluster, b);
   INFO(r.err, "\n", logs);
   CHECK_FALSE(r.timed_out);
   CHECK(r.status == 0);
@@ -601,11 +606,7 @@ nodes:
 edges:
   - numbers -> pace -> asker -> out
 )");
-  auto r = run_with_fault(graph, cluster, [&] {
-    if (!b.wait_for_log("deployed", 10s)) return;
-    std::this_thread::sleep_for(2s);
-    b.kill9();
-  });
+  auto r = run_killing(graph, cluster, b);
   INFO(r.err, "\n", a.log(), "\n", c.log());
   CHECK(r.status == 0);
   CHECK(has(r.err, "moved: asker (host `b` -> `"));
@@ -688,11 +689,7 @@ nodes:
 edges:
   - numbers -> pace -> out
 )");
-  auto r = run_with_fault(graph, cluster, [&] {
-    if (!b.wait_for_log("deployed", 10s)) return;
-    std::this_thread::sleep_for(2s);
-    b.kill9();
-  });
+  auto r = run_killing(graph, cluster, b);
   INFO(r.err, "\n", a.log(), "\n", c.log());
   CHECK_FALSE(r.timed_out);
   REQUIRE(r.status == 0);
