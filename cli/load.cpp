@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "loom/actors/builtins.hpp"
+#include "loom/embed/detail/program_io.hpp"
 #include "loom/graph/load.hpp"
 #include "loom/graph/validate.hpp"
 
@@ -46,6 +47,10 @@ void print_error(const std::string& text) { std::fprintf(stderr, "loom: error: %
 std::optional<registry> make_registry(const common_options& common) {
   registry r;
   actors::register_builtins(r);
+  // A program's doors (docs/embedding.md): `loom validate` and `loom inspect` know them; a run of them from
+  // the command line fails at start, saying they need a program (runtime::start).
+  r.add(embed::unbound_input_kind());
+  r.add(embed::unbound_output_kind());
   for (const auto& path : common.plugins) {
     try {
       load_plugin(r, path);
