@@ -16,6 +16,7 @@ PACKAGES=(
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev libopenblas-dev
   libjq-dev  # flow.jq
+  dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps names the packages' Depends (tests/package)
   nodejs npm    # the tests against the reference openai and MCP clients and servers (npm ci)
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
