@@ -110,13 +110,8 @@ value to_value_at(py::handle o, const std::string& path) {
     int overflow = 0;
     long long i = PyLong_AsLongLongAndOverflow(p, &overflow);
     if (overflow == 0) return value(static_cast<std::int64_t>(i));
-    if (overflow > 0) {
-      unsigned long long u = PyLong_AsUnsignedLongLong(p);
-      if (!PyErr_Occurred()) return value(static_cast<std::uint64_t>(u));
-      PyErr_Clear();
-    }
     throw py::type_error("int " + py::str(o).cast<std::string>() + (path.empty() ? "" : " at " + path) +
-                         " does not fit loom's 64-bit int");
+                         " does not fit loom's int (64-bit, signed)");
   }
   if (PyFloat_Check(p)) return value(PyFloat_AS_DOUBLE(p));
   if (PyUnicode_Check(p)) {

@@ -85,6 +85,14 @@ def test_a_function_with_a_param():
     assert run_values(["a"], upper) == ["A!"]
 
 
+def test_a_python_kind_in_a_loaded_graph_file():
+    g = loom.loads("graph: y\nnodes:\n  in: {kind: program.input}\n  up: {kind: test.upper, params: {suffix: '.'}}\n"
+                   "  out: {kind: program.output}\nedges:\n  - in -> up -> out\n", name="y.yaml")
+    with loom.start(g) as run:
+        run.push("in", "x")
+        assert run.take("out", timeout=30) == "X."
+
+
 def test_the_spec_comes_from_the_signature():
     g = loom.Graph("typed")
     g.node("in", "program.input") >> g.node("u", "test.upper", suffix=3) >> g.node("out", "program.output")
