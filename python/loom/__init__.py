@@ -64,6 +64,18 @@ def _runtime(threads: int = 0) -> "_loom.Runtime":
         return entry[0]
 
 
+_cluster_runtimes: dict = {}  # threads -> a runtime with loom's kinds only
+
+
+def _cluster_runtime(threads: int = 0) -> "_loom.Runtime":
+    """A runtime without the kinds registered from Python, for run_cluster: a worker compares the driver's
+    kinds with its own (`loom worker` has the built-ins), and Python kinds do not run on workers yet."""
+    with _lock:
+        if threads not in _cluster_runtimes:
+            _cluster_runtimes[threads] = _loom.Runtime(threads)
+        return _cluster_runtimes[threads]
+
+
 def _caller(depth: int = 2):
     """The file and line of the user's call `depth` frames up (the graph's locations point there)."""
     f = sys._getframe(depth)
@@ -470,7 +482,7 @@ def run_cluster(graph: Union[Graph, str], cluster: str, *, insecure: bool = Fals
     """Runs `graph` across the hosts of `cluster` (a cluster file, or "slurm" / "slurm:N" inside an
     allocation; docs/cluster.md). The workers must know every kind the graph uses. Ctrl-C stops it."""
     data, s = _graph_of(graph, threads, set)
-    report = Report(_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s))
+    report = Report(_cluster_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s))
     if check:
         report.raise_for_error()
     return report
