@@ -59,6 +59,36 @@ std::string exception_only_text(py::error_already_set& e) {
   return text;
 }
 
+// This thread's Python thread state, made once and kept until the thread ends. pybind11's
+// gil_scoped_acquire, on a thread Python did not start, makes a thread state and deletes it again on every
+// acquisition (most of the cost of a call: bench/python_bench.py); with a state kept here it only takes and
+// gives back the GIL.
+struct thread_state_keeper {
+  PyGILState_STATE state{};
+  PyThreadState* saved = nullptr;
+  thread_state_keeper() {
+    if (PyGILState_Check()) return;  // a thread that holds the GIL already (a Python thread): nothing to keep
+    state = PyGILState_Ensure();
+    saved = PyEval_SaveThread();
+  }
+  ~thread_state_keeper() {
+    if (saved == nullptr || !interpreter_alive()) return;  // at exit: leaked, no thread may take the GIL
+    PyEval_RestoreThread(saved);
+    PyGILState_Release(state);
+  }
+};
+
+struct keep_thread_state {
+  keep_thread_state() { thread_local thread_state_keeper keeper; }
+};
+
+// The GIL, on a thread whose thread state is kept.
+struct node_gil : keep_thread_state {
+  py::gil_scoped_acquire acquire;
+};
+
+PyObject* to_port_type = nullptr;
+
 struct kind_info {
   std::string name;
   std::vector<std::string> outputs;
@@ -86,7 +116,14 @@ class python_node final : public node {
 
   void on_run(context& ctx, std::size_t port, std::span<const value> values) override {
     if (!call_->get()) return;
-    py::gil_scoped_acquire gil;
+    {
+      node_gil gil;
+      call_python(ctx, port, values);
+    }
+    flush(ctx);  // without the GIL
+  }
+
+  void call_python(context& ctx, std::size_t port, std::span<const value> values) {
     try {
       PyObject* fn = call_->get().ptr();
       for (const auto& v : values) {
@@ -101,9 +138,14 @@ class python_node final : public node {
         if (r == nullptr) throw py::error_already_set();
         emit_result(ctx, py::reinterpret_steal<py::object>(r));
       }
+      flush(ctx);  // the values before the checkpoint belong to it
       save_checkpoint(ctx);
     } catch (py::error_already_set& e) {
+      first_.clear();
       throw std::runtime_error(traceback_text(e));
+    } catch (...) {
+      first_.clear();
+      throw;
     }
   }
 
@@ -111,39 +153,58 @@ class python_node final : public node {
 
   bool on_pull(context& ctx) override {
     if (!pull_->get()) return false;
-    py::gil_scoped_acquire gil;
+    bool more = pull_python(ctx);
+    flush(ctx);
+    return more;
+  }
+
+  bool pull_python(context& ctx) {
+    node_gil gil;
     try {
       std::size_t n = ctx.budget();
       for (std::size_t i = 0; i < n; ++i) {
         PyObject* r = PyIter_Next(pull_->get().ptr());
         if (r == nullptr) {
           if (PyErr_Occurred()) throw py::error_already_set();
+          flush(ctx);
           save_checkpoint(ctx);
           return false;
         }
         emit_one(ctx, py::reinterpret_steal<py::object>(r));
       }
+      flush(ctx);
       save_checkpoint(ctx);
     } catch (py::error_already_set& e) {
+      first_.clear();
       throw std::runtime_error(traceback_text(e));
+    } catch (...) {
+      first_.clear();
+      throw;
     }
     return !ctx.stopping();
   }
 
   void on_finish(context& ctx) override {
     if (!finish_->get()) return;
-    py::gil_scoped_acquire gil;
-    try {
-      emit_result(ctx, finish_->get()());
-    } catch (py::error_already_set& e) {
-      throw std::runtime_error(traceback_text(e));
+    {
+      node_gil gil;
+      try {
+        emit_result(ctx, finish_->get()());
+      } catch (py::error_already_set& e) {
+        first_.clear();
+        throw std::runtime_error(traceback_text(e));
+      } catch (...) {
+        first_.clear();
+        throw;
+      }
     }
+    flush(ctx);
   }
 
   value on_call(context&, const value& request) override {
     if (!tool_->get() || !kind_->call) throw std::logic_error(kind_->name + " is not a tool");
     value checked = check_call_request(*kind_->call, request);
-    py::gil_scoped_acquire gil;
+    node_gil gil;
     try {
       py::dict kwargs;
       if (checked.is_map())
@@ -174,17 +235,31 @@ class python_node final : public node {
     throw std::runtime_error("loom.To(\"" + name + "\", ...): " + kind_->name + " has no output port `" + name + "`");
   }
 
-  // One value (or a loom.To) to emit.
+  // One value (or a loom.To) to emit. Values for the first port gather in first_ and leave as one run
+  // (context::emit_run), after the GIL is let go; a value for another port sends them first (order).
   void emit_one(context& ctx, const py::object& r) {
-    if (py::isinstance<to_port>(r)) {
+    if (Py_TYPE(r.ptr()) == reinterpret_cast<PyTypeObject*>(to_port_type)) {
       const auto& t = r.cast<const to_port&>();
-      ctx.emit(port_index(t.port), to_value(t.value));
+      auto port = port_index(t.port);
+      value v = to_value(t.value);
+      if (port == 0) {
+        first_.push_back(std::move(v));
+        return;
+      }
+      flush(ctx);
+      ctx.emit(port, std::move(v));
       return;
     }
     if (kind_->outputs.empty())
       throw std::runtime_error(kind_->name + " has no output ports, but its function returned a " +
                                std::string(Py_TYPE(r.ptr())->tp_name) + " (return None)");
-    ctx.emit(0, to_value(r));
+    first_.push_back(to_value(r));
+  }
+
+  void flush(context& ctx) {
+    if (first_.empty()) return;
+    ctx.emit_run(0, first_);
+    first_.clear();
   }
 
   // What a call returned: None emits nothing, a generator each value it yields, anything else one value.
@@ -201,9 +276,12 @@ class python_node final : public node {
   std::shared_ptr<const kind_info> kind_;
   std::unique_ptr<held_object> handler_, call_, pull_, finish_, checkpoint_, tool_;
   bool multi_ = false;
+  std::vector<value> first_;  // values for output port 0 not yet emitted
 };
 
 }  // namespace
+
+void set_to_port_type(py::handle type) { to_port_type = type.inc_ref().ptr(); }
 
 bool interpreter_alive() {
   if (!Py_IsInitialized()) return false;
@@ -252,7 +330,7 @@ kind_def python_kind(const py::dict& spec, py::object make) {
   auto maker = std::make_shared<held_object>(std::move(make));
   std::shared_ptr<const kind_info> kind = info;
   node_factory factory = [maker, kind](const node_init& init) -> std::unique_ptr<node> {
-    py::gil_scoped_acquire gil;
+    node_gil gil;
     try {
       py::dict params;
       for (const auto& [k, v] : init.params.all()) params[py::str(k)] = from_value(v);

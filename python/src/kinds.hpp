@@ -43,5 +43,8 @@ struct to_port {
   py::object port;  // the output port's name (str) or index (int)
   py::object value;
 };
+// The Python type bound to to_port (module.cpp sets it once): a result's type is compared with it directly,
+// which is cheaper per value than py::isinstance's lookup of the registered type.
+void set_to_port_type(py::handle type);
 
 }  // namespace loom::python

@@ -453,7 +453,7 @@ PYBIND11_MODULE(_loom, m) {
   m.attr("RunError") = py::reinterpret_borrow<py::object>(run_error_type);
   py::register_exception_translator(&translate);
 
-  py::class_<to_port>(m, "To", "A value a kind sends to one of its output ports: `yield loom.To(\"errors\", x)`.")
+  auto to = py::class_<to_port>(m, "To", "A value a kind sends to one of its output ports: `yield loom.To(\"errors\", x)`.")
       .def(py::init([](py::object port, py::object value) { return to_port{std::move(port), std::move(value)}; }),
            py::arg("port"), py::arg("value"))
       .def_readonly("port", &to_port::port)
@@ -461,6 +461,7 @@ PYBIND11_MODULE(_loom, m) {
       .def("__repr__", [](const to_port& t) {
         return "loom.To(" + py::repr(t.port).cast<std::string>() + ", " + py::repr(t.value).cast<std::string>() + ")";
       });
+  set_to_port_type(to);
 
   py::class_<py_graph>(m, "GraphData", "A graph as loom holds it (loom.Graph wraps it).")
       .def(py::init([](const std::string& name, const std::string& file, int line) {

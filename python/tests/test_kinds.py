@@ -34,13 +34,16 @@ def count_from(*, n: int = 3, start: int = 0):
 class RunningSum:
     """Emits the sum so far; its state survives a restart (checkpoints)."""
 
+    failed = False  # the first instance fails once at fail_at
+    restores = []
+
     def __init__(self, *, fail_at: int = -1):
         self.total = 0
         self.fail_at = fail_at
-        self.restored = False
 
     def __call__(self, x: int) -> int:
-        if x == self.fail_at and not self.restored:
+        if x == self.fail_at and not RunningSum.failed:
+            RunningSum.failed = True
             raise RuntimeError("once")
         self.total += x
         return self.total
@@ -52,8 +55,8 @@ class RunningSum:
         return self.total
 
     def restore(self, state):
+        RunningSum.restores.append(state)
         self.total = state
-        self.restored = True
 
 
 collected = []
@@ -125,14 +128,23 @@ def test_a_source_and_a_sink_in_python():
 
 def test_a_class_keeps_state_finishes_and_restores_its_checkpoint():
     assert run_values([1, 2, 3], RunningSum) == [1, 3, 6, {"total": 6}]
+    # 1 and 2 are handled (and taken) before 3 fails: the fresh instance gets their checkpoint, 3.
+    RunningSum.failed, RunningSum.restores = False, []
     g = loom.Graph("restore")
-    g.node("src", "source.sequence", count=5, start=1) >> g.node("s", RunningSum, fail_at=3, restarts=1) >> \
+    g.node("in", "program.input") >> g.node("s", RunningSum, fail_at=3, restarts=1) >> \
         g.node("out", "program.output")
     with loom.start(g) as run:
+        run.push("in", 1)
+        run.push("in", 2)
+        assert [run.take("out", timeout=30), run.take("out", timeout=30)] == [1, 3]
+        for x in (3, 4, 5):
+            run.push("in", x)
+        run.close()
         out = list(run.values("out"))
         report = run.wait()
     assert report["s"].restarts == 1
-    assert out == [1, 3, 6, 10, 15, {"total": 15}]
+    assert RunningSum.restores == [3]
+    assert out == [6, 10, 15, {"total": 15}]
 
 
 def test_returning_a_value_from_a_sink_fails_clearly():

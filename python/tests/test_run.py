@@ -156,8 +156,8 @@ def test_a_failure_reaches_the_program_as_run_error():
     g.node("in", "program.input") >> g.node("k", fail_on, bad=1) >> g.node("out", "program.output")
     with loom.start(g) as run:
         run.push("in", 0)
-        run.push("in", 1)
         assert run.take("out", timeout=30) == 0
+        run.push("in", 1)
         with pytest.raises(loom.RunError) as e:
             run.take("out", timeout=30)
         assert "bad value 1" in str(e.value)
