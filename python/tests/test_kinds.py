@@ -208,3 +208,42 @@ def test_a_tool_error_reaches_the_agent():
     with loom.start(g) as run:
         answer = run.take("out", timeout=60)
     assert "KeyError" in answer["text"] and "nothing" in answer["text"]
+
+
+@loom.kind("test.tag")
+def tag(left, right, *, sep: str = ":"):
+    """Two inputs: each call gets its port's value, the other None."""
+    return f"L{sep}{left}" if right is None else f"R{sep}{right}"
+
+
+@loom.kind("test.countdown")
+class Countdown:
+    """A class source: its iterator's values."""
+
+    def __init__(self, *, n: int = 3):
+        self.n = n
+
+    def __iter__(self):
+        return iter(range(self.n, 0, -1))
+
+
+def test_two_inputs_named_after_the_parameters():
+    g = loom.Graph("two")
+    g.node("a", "source.value", value="x")
+    g.node("b", "source.value", value="y")
+    g.node("t", tag, sep="=")
+    g.node("out", "program.output")
+    g.edge("a", "t.left")
+    g.edge("b", "t.right")
+    g.edge("t", "out")
+    with loom.start(g) as run:
+        got = sorted(run.values("out"))
+        assert run.wait().ok
+    assert got == ["L=x", "R=y"]
+
+
+def test_a_class_source():
+    g = loom.Graph("class_source")
+    g.node("src", Countdown, n=4) >> g.node("out", "program.output")
+    with loom.start(g) as run:
+        assert list(run.values("out")) == [4, 3, 2, 1]
