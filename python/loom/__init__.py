@@ -21,8 +21,11 @@ Runs release the GIL for their whole length; Ctrl-C (KeyboardInterrupt) stops a 
 """
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
+import time
+import weakref
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from . import _loom
@@ -74,6 +77,52 @@ def _cluster_runtime(threads: int = 0) -> "_loom.Runtime":
         if threads not in _cluster_runtimes:
             _cluster_runtimes[threads] = _loom.Runtime(threads)
         return _cluster_runtimes[threads]
+
+
+_active = 0  # loom.run / run_cluster calls in progress, on any thread
+_active_cv = threading.Condition()
+_live_runs: "weakref.WeakSet[Run]" = weakref.WeakSet()  # loom.start's runs
+
+
+class _counted:
+    """Counts a blocking call in _active while it runs."""
+
+    def __enter__(self):
+        global _active
+        with _active_cv:
+            _active += 1
+
+    def __exit__(self, *exc):
+        global _active
+        with _active_cv:
+            _active -= 1
+            _active_cv.notify_all()
+
+
+def _stop_all_runs(grace: float = 10.0) -> None:
+    """At exit: stops every run still going and waits (up to `grace` seconds) for them to end, before the
+    interpreter finalizes: a node thread still waiting for the GIL then would be ended by Python
+    (pthread_exit) inside the runtime, which aborts the process."""
+    with _lock:
+        runtimes = [entry[0] for entry in _runtimes.values()] + list(_cluster_runtimes.values())
+    for rt in runtimes:
+        rt.interrupt()
+    deadline = time.monotonic() + grace
+    for r in list(_live_runs):
+        try:
+            r._h.stop()
+            r._h.wait(max(0.0, deadline - time.monotonic()))
+        except Exception:
+            pass
+    with _active_cv:
+        while _active and time.monotonic() < deadline:
+            _active_cv.wait(0.05)
+
+
+atexit.register(_stop_all_runs)
+
+
+atexit.register(_stop_all_runs)
 
 
 def _caller(depth: int = 2):
@@ -381,7 +430,8 @@ def run(graph: Union[Graph, str], *, threads: int = 0, set=None, check: bool = T
     The GIL is released for the whole run; Ctrl-C stops it and raises KeyboardInterrupt. With check (the
     default) a failed run raises RunError (its .report the report); check=False returns it whatever."""
     data, s = _graph_of(graph, threads, set)
-    report = Report(_runtime(threads).run(data, s))
+    with _counted():
+        report = Report(_runtime(threads).run(data, s))
     if check:
         report.raise_for_error()
     return report
@@ -474,7 +524,9 @@ def start(graph: Union[Graph, str], *, threads: int = 0, set=None) -> Run:
     program.output nodes (`with loom.start(g) as run: run.push("in", x); run.take("out")`)."""
     data, s = _graph_of(graph, threads, set)
     g = graph if isinstance(graph, Graph) else Graph._wrap(data)
-    return Run(_runtime(threads).start(data, s), g)
+    r = Run(_runtime(threads).start(data, s), g)
+    _live_runs.add(r)
+    return r
 
 
 def run_cluster(graph: Union[Graph, str], cluster: str, *, insecure: bool = False, connect_timeout: float = 10.0,
@@ -482,7 +534,8 @@ def run_cluster(graph: Union[Graph, str], cluster: str, *, insecure: bool = Fals
     """Runs `graph` across the hosts of `cluster` (a cluster file, or "slurm" / "slurm:N" inside an
     allocation; docs/cluster.md). The workers must know every kind the graph uses. Ctrl-C stops it."""
     data, s = _graph_of(graph, threads, set)
-    report = Report(_cluster_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s))
+    with _counted():
+        report = Report(_cluster_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s))
     if check:
         report.raise_for_error()
     return report

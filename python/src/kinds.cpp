@@ -79,7 +79,12 @@ struct thread_state_keeper {
 };
 
 struct keep_thread_state {
-  keep_thread_state() { thread_local thread_state_keeper keeper; }
+  keep_thread_state() {
+    // Once Python is finalizing, a thread that asks for the GIL is ended by pthread_exit, whose unwinding
+    // the runtime's handlers would catch and turn into std::terminate: fail the node instead.
+    if (!interpreter_alive()) throw std::runtime_error("the Python interpreter is shutting down");
+    thread_local thread_state_keeper keeper;
+  }
 };
 
 // The GIL, on a thread whose thread state is kept.

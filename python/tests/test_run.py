@@ -179,3 +179,36 @@ def test_serve_answers_health(source_dir):
         assert server.port > 0
         with urllib.request.urlopen(server.url + "/health", timeout=30) as r:
             assert r.status == 200
+
+
+EXIT_WITH_RUNS = """
+import threading, time
+import loom
+
+@loom.kind("t.slow")
+def slow(x):
+    time.sleep(0.01)
+    return x
+
+g = loom.Graph("fed")
+g.node("in", "program.input") >> g.node("k", slow) >> g.node("out", "program.output")
+run = loom.start(g)
+for i in range(10):
+    run.push("in", i)
+endless = loom.Graph("endless")
+endless.node("s", "source.sequence", count=10**12) >> endless.node("k", slow) >> endless.node("o", "sink.count")
+threading.Thread(target=lambda: loom.run(endless, check=False), daemon=True).start()
+print("leaving with two runs going")
+"""
+
+
+def test_the_interpreter_exits_cleanly_with_runs_still_going(tmp_path):
+    # Without the exit hook, node threads waiting for the GIL during finalization abort the process.
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_with_runs.py"
+    script.write_text(EXIT_WITH_RUNS)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "leaving with two runs going" in r.stdout
