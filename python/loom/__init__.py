@@ -425,13 +425,20 @@ class Report:
 # -- running ----------------------------------------------------------------------------------------------
 
 
-def run(graph: Union[Graph, str], *, threads: int = 0, set=None, check: bool = True) -> Report:
+def _progress(fn: Optional[Callable[["Report"], Any]]):
+    return None if fn is None else (lambda d: fn(Report(d)))
+
+
+def run(graph: Union[Graph, str], *, threads: int = 0, set=None, check: bool = True,
+        progress: Optional[Callable[["Report"], Any]] = None, progress_every: float = 0.5) -> Report:
     """Runs `graph` (a Graph or a graph file) in this process to the end and returns its report.
     The GIL is released for the whole run; Ctrl-C stops it and raises KeyboardInterrupt. With check (the
-    default) a failed run raises RunError (its .report the report); check=False returns it whatever."""
+    default) a failed run raises RunError (its .report the report); check=False returns it whatever.
+    `progress(report)` is called every `progress_every` seconds with the counts so far, on a thread of the
+    run's (what it raises is printed as unraisable and the run goes on)."""
     data, s = _graph_of(graph, threads, set)
     with _counted():
-        report = Report(_runtime(threads).run(data, s))
+        report = Report(_runtime(threads).run(data, s, _progress(progress), progress_every))
     if check:
         report.raise_for_error()
     return report
@@ -519,23 +526,26 @@ class Run:
         self._h.release()
 
 
-def start(graph: Union[Graph, str], *, threads: int = 0, set=None) -> Run:
+def start(graph: Union[Graph, str], *, threads: int = 0, set=None,
+          progress: Optional[Callable[["Report"], Any]] = None, progress_every: float = 0.5) -> Run:
     """Starts `graph` and returns at once: the program feeds its program.input nodes and takes from its
     program.output nodes (`with loom.start(g) as run: run.push("in", x); run.take("out")`)."""
     data, s = _graph_of(graph, threads, set)
     g = graph if isinstance(graph, Graph) else Graph._wrap(data)
-    r = Run(_runtime(threads).start(data, s), g)
+    r = Run(_runtime(threads).start(data, s, _progress(progress), progress_every), g)
     _live_runs.add(r)
     return r
 
 
 def run_cluster(graph: Union[Graph, str], cluster: str, *, insecure: bool = False, connect_timeout: float = 10.0,
-                threads: int = 0, set=None, check: bool = True) -> Report:
+                threads: int = 0, set=None, check: bool = True,
+                progress: Optional[Callable[["Report"], Any]] = None, progress_every: float = 0.5) -> Report:
     """Runs `graph` across the hosts of `cluster` (a cluster file, or "slurm" / "slurm:N" inside an
     allocation; docs/cluster.md). The workers must know every kind the graph uses. Ctrl-C stops it."""
     data, s = _graph_of(graph, threads, set)
     with _counted():
-        report = Report(_cluster_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s))
+        report = Report(_cluster_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s,
+                                                              _progress(progress), progress_every))
     if check:
         report.raise_for_error()
     return report

@@ -78,20 +78,6 @@ struct thread_state_keeper {
   }
 };
 
-struct keep_thread_state {
-  keep_thread_state() {
-    // Once Python is finalizing, a thread that asks for the GIL is ended by pthread_exit, whose unwinding
-    // the runtime's handlers would catch and turn into std::terminate: fail the node instead.
-    if (!interpreter_alive()) throw std::runtime_error("the Python interpreter is shutting down");
-    thread_local thread_state_keeper keeper;
-  }
-};
-
-// The GIL, on a thread whose thread state is kept.
-struct node_gil : keep_thread_state {
-  py::gil_scoped_acquire acquire;
-};
-
 PyObject* to_port_type = nullptr;
 
 struct kind_info {
@@ -285,6 +271,13 @@ class python_node final : public node {
 };
 
 }  // namespace
+
+keep_thread_state::keep_thread_state() {
+  // Once Python is finalizing, a thread that asks for the GIL is ended by pthread_exit, whose unwinding
+  // the runtime's handlers would catch and turn into std::terminate: fail the node instead.
+  if (!interpreter_alive()) throw std::runtime_error("the Python interpreter is shutting down");
+  thread_local thread_state_keeper keeper;
+}
 
 void set_to_port_type(py::handle type) { to_port_type = type.inc_ref().ptr(); }
 

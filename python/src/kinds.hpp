@@ -31,6 +31,18 @@ class held_object {
 // True while Python code may still run (not finalizing).
 bool interpreter_alive();
 
+// Makes this thread's Python thread state once and keeps it until the thread ends (pybind11's
+// gil_scoped_acquire, on a thread Python did not start, makes and deletes one per acquisition). Throws
+// std::runtime_error once the interpreter is finalizing.
+struct keep_thread_state {
+  keep_thread_state();
+};
+
+// The GIL, from one of the runtime's threads (a node's, a run's): its thread state kept.
+struct node_gil : keep_thread_state {
+  py::gil_scoped_acquire acquire;
+};
+
 // The kind described by `spec` (see loom/_kinds.py: name, doc, inputs, outputs, params, stateful, call),
 // whose instances the Python callable `make(params, instance, replicas, attempt, restored)` builds.
 kind_def python_kind(const py::dict& spec, py::object make);

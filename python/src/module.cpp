@@ -328,18 +328,36 @@ struct py_runtime {
   }
   py::list validate(const py_graph& g) { return diagnostics_list(rt->validate(g.g)); }
 
-  run_options options(const std::vector<std::string>& set) {
+  // `progress`: a Python callable given the report so far (a dict) every `every` seconds, on a thread of
+  // the run's; what it raises is reported as unraisable (it does not stop the run).
+  static run_options options(const std::vector<std::string>& set, py::object progress = py::none(), double every = 0.5) {
     run_options o;
     o.set = set;
+    if (!progress.is_none()) {
+      auto cb = std::make_shared<held_object>(std::move(progress));
+      o.on_progress = [cb](const run_report& r) {
+        try {
+          node_gil gil;
+          try {
+            cb->get()(report_dict(r));
+          } catch (py::error_already_set& e) {
+            e.discard_as_unraisable("loom: a run's progress callback");
+          }
+        } catch (const std::exception&) {
+          // the interpreter is finalizing: no more progress
+        }
+      };
+      o.progress_every = std::chrono::milliseconds(static_cast<std::int64_t>(every * 1000));
+    }
     return o;
   }
 
-  py::dict run(const py_graph& g, const std::vector<std::string>& set) {
+  py::dict run(const py_graph& g, const std::vector<std::string>& set, py::object progress, double every) {
     if (auto io = uses_program_io(g.g); !io.empty())
       throw graph_error("graph `" + g.g.name + "` has program.input/program.output node `" + io.front() +
                             "`: run it with loom.start()",
                         {});
-    auto ro = options(set);
+    auto ro = options(set, std::move(progress), every);
     std::unique_ptr<running> run;
     {
       py::gil_scoped_release nogil;
@@ -357,8 +375,9 @@ struct py_runtime {
     return d;
   }
 
-  std::unique_ptr<py_running> start(const py_graph& g, const std::vector<std::string>& set) {
-    auto ro = options(set);
+  std::unique_ptr<py_running> start(const py_graph& g, const std::vector<std::string>& set, py::object progress,
+                                    double every) {
+    auto ro = options(set, std::move(progress), every);
     auto out = std::make_unique<py_running>();
     py::gil_scoped_release nogil;
     out->r = std::make_unique<running>(rt->start(g.g, ro));
@@ -366,12 +385,12 @@ struct py_runtime {
   }
 
   py::dict run_cluster(const py_graph& g, const std::string& cluster, bool insecure, double connect_timeout_s,
-                       const std::vector<std::string>& set) {
+                       const std::vector<std::string>& set, py::object progress, double every) {
     cluster_options co;
     co.cluster = cluster;
     co.insecure = insecure;
     co.connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(connect_timeout_s * 1000));
-    auto ro = options(set);
+    auto ro = options(set, std::move(progress), every);
     std::packaged_task<run_report()> task([this, graph = g.g, co, ro]() mutable {
       return rt->run_cluster(std::move(graph), co, ro);
     });
@@ -513,10 +532,12 @@ PYBIND11_MODULE(_loom, m) {
       .def("load", &py_runtime::load, py::arg("path"), py::arg("set"))
       .def("load_text", &py_runtime::load_text, py::arg("yaml"), py::arg("name"), py::arg("set"))
       .def("validate", &py_runtime::validate, py::arg("graph"))
-      .def("run", &py_runtime::run, py::arg("graph"), py::arg("set"))
-      .def("start", &py_runtime::start, py::arg("graph"), py::arg("set"))
+      .def("run", &py_runtime::run, py::arg("graph"), py::arg("set"), py::arg("progress") = py::none(),
+           py::arg("every") = 0.5)
+      .def("start", &py_runtime::start, py::arg("graph"), py::arg("set"), py::arg("progress") = py::none(),
+           py::arg("every") = 0.5)
       .def("run_cluster", &py_runtime::run_cluster, py::arg("graph"), py::arg("cluster"), py::arg("insecure"),
-           py::arg("connect_timeout"), py::arg("set"))
+           py::arg("connect_timeout"), py::arg("set"), py::arg("progress") = py::none(), py::arg("every") = 0.5)
       .def("serve", &py_runtime::serve, py::arg("graph"), py::arg("host"), py::arg("port"), py::arg("input"),
            py::arg("output"), py::arg("max_concurrent"), py::arg("api_key"))
       .def("interrupt", &py_runtime::interrupt)

@@ -212,3 +212,23 @@ def test_the_interpreter_exits_cleanly_with_runs_still_going(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "leaving with two runs going" in r.stdout
+
+
+def test_progress_reports_come_while_the_run_goes():
+    # The kind waits until a progress report has come: the run cannot end before one does.
+    reported = threading.Event()
+    reports = []
+
+    def progress(report):
+        reports.append(report)
+        reported.set()
+
+    @loom.kind("test.wait_for_progress")
+    def wait_for_progress(x: int) -> int:
+        assert reported.wait(30), "no progress report within 30 s"
+        return x
+
+    report = loom.run(counted(wait_for_progress, 3), progress=progress, progress_every=0.02)
+    assert report["out"].in_ == 3
+    assert reports and isinstance(reports[0], loom.Report)
+    assert any(n.node == "src" for n in reports[0].nodes)
