@@ -22,6 +22,7 @@ Runs release the GIL for their whole length; Ctrl-C (KeyboardInterrupt) stops a 
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 import time
@@ -340,15 +341,15 @@ def _kind_name(kind) -> str:
 def _graph_of(g, threads: int, set) -> "tuple[_loom.GraphData, list]":
     if isinstance(g, Graph):
         return g._data, _set_list(set)
-    if isinstance(g, str):
-        return _runtime(threads).load(g, []), _set_list(set)
+    if isinstance(g, (str, os.PathLike)):
+        return _runtime(threads).load(os.fspath(g), []), _set_list(set)
     raise TypeError(f"expected a loom.Graph or a graph file's path, found {type(g).__name__}")
 
 
-def load(path: str, *, set: Optional[Union[Mapping[str, Any], Sequence[str]]] = None, threads: int = 0) -> Graph:
+def load(path: Union[str, "os.PathLike[str]"], *, set: Optional[Union[Mapping[str, Any], Sequence[str]]] = None, threads: int = 0) -> Graph:
     """Loads and validates a graph file, with overrides as `loom run --set` (set={"src.count": 5}).
     Raises GraphError naming file:line:col of every mistake."""
-    return Graph._wrap(_runtime(threads).load(str(path), _set_list(set)))
+    return Graph._wrap(_runtime(threads).load(os.fspath(path), _set_list(set)))
 
 
 def loads(yaml: str, *, name: str = "<text>", set=None, threads: int = 0) -> Graph:

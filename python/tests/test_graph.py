@@ -71,6 +71,7 @@ def test_a_graph_file_runs_by_path(source_dir):
     report = loom.run(str(source_dir / "configs" / "serve_echo.yaml"))
     assert report.ok
     assert report["reply"].in_ == 1
+    assert loom.run(source_dir / "configs" / "serve_echo.yaml").ok  # a pathlib.Path too
 
 
 def test_duplicate_node_and_bad_kind_argument():
