@@ -34,7 +34,7 @@ from ._kinds import kind, tool, registered_kinds
 from ._loom import GraphError, RunError, To
 
 __all__ = [
-    "Graph", "Node", "Port", "Report", "NodeStats", "Run", "Server", "EndOfStream", "GraphError", "RunError", "To",
+    "Graph", "Node", "Port", "Report", "NodeStats", "Run", "Server", "Worker", "EndOfStream", "GraphError", "RunError", "To",
     "load", "loads", "run", "start", "run_cluster", "serve", "kind", "tool", "kinds", "tool_schema", "__version__",
 ]
 
@@ -544,8 +544,15 @@ def run_cluster(graph: Union[Graph, str], cluster: str, *, insecure: bool = Fals
     """Runs `graph` across the hosts of `cluster` (a cluster file, or "slurm" / "slurm:N" inside an
     allocation; docs/cluster.md). The workers must know every kind the graph uses. Ctrl-C stops it."""
     data, s = _graph_of(graph, threads, set)
+    from . import _kinds
+
+    # A graph of loom's own kinds runs on `loom worker`s, which compare the driver's kinds with theirs: a
+    # runtime without the Python kinds. One that uses Python kinds needs workers that have them (loom.Worker,
+    # `python3 -m loom.worker --import MODULE`): every kind this process registered.
+    uses_python = any(n["kind"] in _kinds.specs for n in data.nodes())
+    rt = _runtime(threads) if uses_python else _cluster_runtime(threads)
     with _counted():
-        report = Report(_cluster_runtime(threads).run_cluster(data, str(cluster), insecure, connect_timeout, s,
+        report = Report(rt.run_cluster(data, str(cluster), insecure, connect_timeout, s,
                                                               _progress(progress), progress_every))
     if check:
         report.raise_for_error()
@@ -580,6 +587,41 @@ def serve(graph: Union[Graph, str], *, host: str = "127.0.0.1", port: int = 0, i
     """Serves `graph` over HTTP until the Server is stopped (port 0: any free port, Server.port says which)."""
     data, _ = _graph_of(graph, threads, None)
     return Server(_runtime(threads).serve(data, host, port, input, output, max_concurrent, api_key), host)
+
+
+class Worker:
+    """A `loom worker` in this process, on a thread of its own, that knows the kinds registered here (Python
+    ones included): a driver's `run_cluster` can place Python kinds on it. `python3 -m loom.worker --listen
+    tcp://HOST:PORT --import MODULE` runs one as a process. Import the same modules as the driver, so that
+    both have the same kinds (a worker refuses a run whose kinds differ, naming the first difference).
+
+        with loom.Worker("tcp://127.0.0.1:0", insecure=True) as w:
+            print(w.address)          # the address bound (port 0: the port chosen)
+            w.wait()                  # serves runs until stop() or Ctrl-C
+    """
+
+    def __init__(self, listen: str, *, name: str = "", insecure: bool = False, once: bool = False,
+                 threads: int = 0):
+        self._h = _runtime(threads).worker(listen, name, insecure, once)
+
+    @property
+    def address(self) -> str:
+        """The address the worker listens on (waits up to 30 s for it to bind)."""
+        return self._h.address(30.0)
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        """Waits until the worker ends (stop(), `once` after its run, Ctrl-C): its exit status, or None."""
+        return self._h.wait(timeout)
+
+    def stop(self) -> None:
+        self._h.stop()
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        self.wait()
 
 
 def kinds(*, threads: int = 0) -> list:

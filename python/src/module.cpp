@@ -7,7 +7,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <optional>
@@ -19,6 +22,7 @@
 #include "loom/embed/runtime.hpp"
 #include "loom/graph/builder.hpp"
 #include "loom/graph/emit.hpp"
+#include "loom/runtime/cluster/worker.hpp"
 #include "loom/runtime/schema.hpp"
 #include "loom/version.hpp"
 #include "values.hpp"
@@ -302,6 +306,61 @@ struct py_server {
   void stop() { drop_without_gil(s); }
 };
 
+// The kinds of `rt` a cluster shares: all but program.input/output (they live only in an embedding process).
+registry shared_kinds(const registry& all) {
+  registry out;
+  for (const auto& name : all.kind_names())
+    if (name != "program.input" && name != "program.output") out.add(*all.find(name));
+  return out;
+}
+
+// A `loom worker` in this process (cluster::run_worker on a thread of its own), with this process's kinds:
+// the Python kinds too, so that a driver can place them here.
+struct py_worker {
+  registry kinds;
+  std::atomic<bool> stopping{false};
+  std::mutex m;
+  std::condition_variable changed;
+  std::string address;
+  bool ended = false;
+  int rc = 0;
+  std::thread thread;
+
+  ~py_worker() {
+    stopping = true;
+    if (!thread.joinable()) return;
+    if (!interpreter_alive()) {
+      thread.detach();
+      return;
+    }
+    py::gil_scoped_release nogil;
+    thread.join();
+  }
+
+  std::string bound(double timeout_s) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_s));
+    wait_with_signals([&](std::chrono::milliseconds ms) {
+      std::unique_lock lock(m);
+      return changed.wait_for(lock, ms, [&] { return !address.empty() || ended; });
+    }, [&] { stopping = true; }, deadline);
+    std::lock_guard lock(m);
+    if (!address.empty()) return address;
+    if (ended) throw std::runtime_error("the worker ended without listening (exit status " + std::to_string(rc) + ")");
+    throw timeout_error("the worker is not listening after " + std::to_string(timeout_s) + " s");
+  }
+
+  py::object wait(std::optional<double> timeout_s) {
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
+    wait_with_signals([&](std::chrono::milliseconds ms) {
+      std::unique_lock lock(m);
+      return changed.wait_for(lock, ms, [&] { return ended; });
+    }, [&] { stopping = true; }, deadline);
+    std::lock_guard lock(m);
+    return ended ? py::object(py::int_(rc)) : py::object(py::none());
+  }
+};
+
 struct py_runtime {
   std::unique_ptr<runtime> rt;
 
@@ -429,6 +488,39 @@ struct py_runtime {
 
   void interrupt() { rt->interrupt(); }
 
+  std::unique_ptr<py_worker> worker(const std::string& listen, const std::string& name, bool insecure, bool once) {
+    auto w = std::make_unique<py_worker>();
+    w->kinds = shared_kinds(rt->kinds());
+    cluster::worker_options o;
+    o.listen = listen;
+    o.name = name;
+    o.insecure = insecure;
+    o.once = once;
+    o.kinds = &w->kinds;
+    auto* p = w.get();
+    o.stopping = [p] { return p->stopping.load(); };
+    o.on_listening = [p](const std::string& a) {
+      std::lock_guard lock(p->m);
+      p->address = a;
+      p->changed.notify_all();
+    };
+    auto who = name.empty() ? listen : name;
+    o.log = [who](const std::string& line) { std::fprintf(stderr, "loom worker %s: %s\n", who.c_str(), line.c_str()); };
+    w->thread = std::thread([p, o] {
+      int rc = 2;
+      try {
+        rc = cluster::run_worker(o);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "loom worker: %s\n", e.what());
+      }
+      std::lock_guard lock(p->m);
+      p->rc = rc;
+      p->ended = true;
+      p->changed.notify_all();
+    });
+    return w;
+  }
+
   std::string tool_schema(const std::string& kind, const std::string& node) const {
     const auto* def = rt->kinds().find(kind);
     if (def == nullptr) throw py::value_error("unknown kind `" + kind + "`");
@@ -524,6 +616,11 @@ PYBIND11_MODULE(_loom, m) {
       .def_property_readonly("port", &py_server::port)
       .def("stop", &py_server::stop);
 
+  py::class_<py_worker>(m, "Worker", "A loom worker in this process (loom.Worker wraps it).")
+      .def("address", &py_worker::bound, py::arg("timeout") = 30.0)
+      .def("wait", &py_worker::wait, py::arg("timeout") = py::none())
+      .def("stop", [](py_worker& w) { w.stopping = true; });
+
   py::class_<py_runtime>(m, "Runtime", "loom::runtime: the actor system, its threads and the kinds.")
       .def(py::init<unsigned, bool, std::vector<std::string>, std::string>(), py::arg("threads") = 0,
            py::arg("builtins") = true, py::arg("plugins") = std::vector<std::string>{}, py::arg("log_level") = "warn")
@@ -541,5 +638,6 @@ PYBIND11_MODULE(_loom, m) {
       .def("serve", &py_runtime::serve, py::arg("graph"), py::arg("host"), py::arg("port"), py::arg("input"),
            py::arg("output"), py::arg("max_concurrent"), py::arg("api_key"))
       .def("interrupt", &py_runtime::interrupt)
+      .def("worker", &py_runtime::worker, py::arg("listen"), py::arg("name"), py::arg("insecure"), py::arg("once"))
       .def("tool_schema", &py_runtime::tool_schema, py::arg("kind"), py::arg("node"));
 }
