@@ -85,12 +85,17 @@ _active_cv = threading.Condition()
 _live_runs: "weakref.WeakSet[Run]" = weakref.WeakSet()  # loom.start's runs
 
 
+_exiting = False  # set at exit: no new runs
+
+
 class _counted:
     """Counts a blocking call in _active while it runs."""
 
     def __enter__(self):
         global _active
         with _active_cv:
+            if _exiting:
+                raise RuntimeError("loom: the interpreter is exiting: no new runs")
             _active += 1
 
     def __exit__(self, *exc):
@@ -104,10 +109,16 @@ def _stop_all_runs(grace: float = 10.0) -> None:
     """At exit: stops every run still going and waits (up to `grace` seconds) for them to end, before the
     interpreter finalizes: a node thread still waiting for the GIL then would be ended by Python
     (pthread_exit) inside the runtime, which aborts the process."""
-    with _lock:
-        runtimes = [entry[0] for entry in _runtimes.values()] + list(_cluster_runtimes.values())
-    for rt in runtimes:
-        rt.interrupt()
+    global _exiting
+
+    def interrupt_all():
+        with _lock:
+            runtimes = [entry[0] for entry in _runtimes.values()] + list(_cluster_runtimes.values())
+        for rt in runtimes:
+            rt.interrupt()
+
+    _exiting = True
+    interrupt_all()
     deadline = time.monotonic() + grace
     for r in list(_live_runs):
         try:
@@ -118,6 +129,7 @@ def _stop_all_runs(grace: float = 10.0) -> None:
     with _active_cv:
         while _active and time.monotonic() < deadline:
             _active_cv.wait(0.05)
+            interrupt_all()  # a run that began after the first interrupt (a thread between its checks)
 
 
 atexit.register(_stop_all_runs)
