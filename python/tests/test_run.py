@@ -182,7 +182,9 @@ def test_serve_answers_health(source_dir):
 
 
 EXIT_WITH_RUNS = """
-import threading, time
+import atexit, sys, threading, time
+# Registered before loom's own hook, so it runs after it: every run has ended by then.
+atexit.register(lambda: print("runs still going:", sys.modules["loom"]._active))
 import loom
 
 @loom.kind("t.slow")
@@ -212,6 +214,7 @@ def test_the_interpreter_exits_cleanly_with_runs_still_going(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "leaving with two runs going" in r.stdout
+    assert "runs still going: 0" in r.stdout
 
 
 def test_progress_reports_come_while_the_run_goes():
