@@ -1,0 +1,643 @@
+// python/src/module.cpp: the extension module `loom._loom`: every pybind11 binding is in this file (values.cpp
+// and kinds.cpp convert and call back). The Pythonic API (loom.Graph, loom.run, @loom.kind) is the pure-Python
+// package loom/ on top of it; the names here are its building blocks, not meant for direct use.
+//
+// The GIL: every call that may wait (a run, a push, a take, a server's stop) releases it, and polls for
+// signals (Ctrl-C: KeyboardInterrupt) every 100 ms on the calling thread, stopping its run before it raises.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kinds.hpp"
+#include "loom/embed/runtime.hpp"
+#include "loom/graph/builder.hpp"
+#include "loom/graph/emit.hpp"
+#include "loom/runtime/cluster/worker.hpp"
+#include "loom/runtime/schema.hpp"
+#include "loom/version.hpp"
+#include "values.hpp"
+
+namespace py = pybind11;
+using namespace std::chrono_literals;
+
+namespace loom::python {
+
+namespace {
+
+PyObject* graph_error_type = nullptr;
+PyObject* run_error_type = nullptr;
+
+constexpr auto slice = 100ms;  // how often a wait looks for signals
+
+const char* outcome_name(run_report::outcome o) {
+  switch (o) {
+    case run_report::outcome::ok: return "ok";
+    case run_report::outcome::failed: return "failed";
+    case run_report::outcome::interrupted: return "interrupted";
+  }
+  return "?";
+}
+
+py::dict report_dict(const run_report& r) {
+  py::dict d;
+  d["result"] = outcome_name(r.result);
+  d["error"] = r.error;
+  d["seconds"] = r.seconds;
+  py::list nodes;
+  for (const auto& n : r.nodes) {
+    py::dict x;
+    x["node"] = n.node;
+    x["kind"] = n.kind;
+    x["instance"] = n.instance;
+    x["replicas"] = n.replicas;
+    x["in"] = n.in;
+    x["out"] = n.out;
+    x["busy_ns"] = n.busy_ns;
+    x["queue_hwm"] = n.queue_hwm;
+    x["restarts"] = n.restarts;
+    x["dropped"] = n.dropped;
+    x["late"] = n.late;
+    x["rejected"] = n.rejected;
+    nodes.append(x);
+  }
+  d["nodes"] = nodes;
+  py::list edges;
+  for (const auto& e : r.edges) {
+    py::dict x;
+    x["from"] = e.from;
+    x["from_node"] = e.from_node;
+    x["to"] = e.to;
+    x["label"] = e.label;
+    x["blocked_ns"] = e.blocked_ns;
+    edges.append(x);
+  }
+  d["edges"] = edges;
+  d["moved"] = r.moved;
+  d["table"] = r.table();
+  return d;
+}
+
+py::list diagnostics_list(const graph::diagnostics& diags) {
+  py::list out;
+  for (const auto& d : diags.all()) {
+    py::dict x;
+    x["level"] = d.level == graph::diagnostic::severity::error ? "error" : "warning";
+    x["file"] = d.where.file ? py::object(py::str(*d.where.file)) : py::object(py::none());
+    x["line"] = d.where.line;
+    x["column"] = d.where.column;
+    x["message"] = d.message;
+    x["hint"] = d.hint;
+    x["text"] = d.str();
+    out.append(x);
+  }
+  return out;
+}
+
+// Waits with the GIL released until `wait_for(slice)` says done, checking for signals between slices; when
+// a signal handler raises (KeyboardInterrupt), calls stop(), waits for the end, and raises that exception.
+template <class WaitFor, class Stop>
+void wait_with_signals(WaitFor wait_for, Stop stop, std::optional<std::chrono::steady_clock::time_point> deadline = {}) {
+  for (;;) {
+    auto step = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+      if (left <= 0ms) return;
+      step = std::min(step, left);
+    }
+    bool done;
+    {
+      py::gil_scoped_release nogil;
+      done = wait_for(step);
+    }
+    if (done) return;
+    if (PyErr_CheckSignals() != 0) {
+      {
+        py::gil_scoped_release nogil;
+        stop();
+        while (!wait_for(slice)) {
+        }
+      }
+      throw py::error_already_set();
+    }
+  }
+}
+
+std::vector<std::string> uses_program_io(const graph::graph& g) {
+  std::vector<std::string> out;
+  for (const auto& n : g.nodes)
+    if (n.kind == "program.input" || n.kind == "program.output") out.push_back(n.name);
+  return out;
+}
+
+graph::location location_of(const std::string& file, int line, int column) {
+  return graph::location{std::make_shared<const std::string>(file), line, column};
+}
+
+// -- graphs ----------------------------------------------------------------------------------------------
+
+// A graph being built from Python, or loaded: graph::graph plus the builder verbs with Python call sites.
+struct py_graph {
+  graph::graph g;
+
+  void add_node(const std::string& name, const std::string& kind, const py::dict& params, const std::string& file,
+                int line, std::optional<int> replicas, std::optional<int> restarts, const std::vector<std::string>& tools,
+                std::optional<std::string> on_host, std::optional<double> cpus, std::optional<int> gpus) {
+    if (g.find(name) != nullptr) throw py::value_error("graph `" + g.name + "` already has a node `" + name + "`");
+    graph::builder b(g.name);
+    auto nb = b.node(name, kind, graph::call_site{file.c_str(), line, 0});
+    auto where = location_of(file, line, 0);
+    for (auto [k, v] : params) nb.param(k.cast<std::string>(), to_config(v, where));
+    if (replicas) nb.replicas(*replicas);
+    if (restarts) nb.restarts(*restarts);
+    for (const auto& t : tools) nb.tool(t);
+    if (on_host) nb.on_host(*on_host);
+    if (cpus) nb.cpus(*cpus);
+    if (gpus) nb.gpus(*gpus);
+    auto built = b.build();
+    auto& n = built.nodes.front();
+    for (const char* field : {"params", "replicas", "restarts", "tools"}) n.fields[field] = where;
+    g.nodes.push_back(std::move(n));
+  }
+
+  void add_edge(const std::string& from, const std::string& to, std::optional<std::int64_t> capacity,
+                const std::string& file, int line) {
+    graph::builder b(g.name);
+    b.edge(from, to, capacity, graph::call_site{file.c_str(), line, 0});
+    g.edges.push_back(b.build().edges.front());
+  }
+
+  py::list nodes() const {
+    py::list out;
+    for (const auto& n : g.nodes) {
+      py::dict x;
+      x["name"] = n.name;
+      x["kind"] = n.kind;
+      x["params"] = from_config(n.params);
+      x["replicas"] = n.replicas;
+      x["restarts"] = n.restarts;
+      x["tools"] = n.tools;
+      x["where"] = n.where.str();
+      out.append(x);
+    }
+    return out;
+  }
+
+  py::list edges() const {
+    py::list out;
+    for (const auto& e : g.edges) {
+      py::dict x;
+      x["from"] = e.from.str();
+      x["to"] = e.to.str();
+      x["capacity"] = e.capacity ? py::object(py::int_(*e.capacity)) : py::object(py::none());
+      x["where"] = e.where.str();
+      out.append(x);
+    }
+    return out;
+  }
+};
+
+// -- running graphs ----------------------------------------------------------------------------------------
+
+// Drops what it holds with the GIL released: its threads may be waiting for the GIL (Python kinds).
+template <class T>
+void drop_without_gil(std::unique_ptr<T>& x) {
+  if (!x) return;
+  if (!interpreter_alive()) {
+    (void)x.release();  // leaked: at exit no thread of its may take the GIL again
+    return;
+  }
+  py::gil_scoped_release nogil;
+  x.reset();
+}
+
+struct py_running {
+  std::unique_ptr<running> r;
+  ~py_running() { drop_without_gil(r); }
+
+  running& get() {
+    if (!r) throw std::logic_error("this run was released");
+    return *r;
+  }
+
+  bool push(const std::string& node, py::handle v, std::optional<double> timeout_s) {
+    auto port = get().input_port_of(node);
+    value x = to_value(v);
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
+    for (;;) {
+      auto step = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
+      if (deadline) step = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()), 0ms, step);
+      bool ok;
+      {
+        py::gil_scoped_release nogil;
+        ok = port.push(x, step);
+      }
+      if (ok) return true;
+      if (deadline && std::chrono::steady_clock::now() >= *deadline) return false;
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    }
+  }
+
+  bool try_push(const std::string& node, py::handle v) { return get().input_port_of(node).try_push(to_value(v)); }
+  void close(const std::string& node) { get().input_port_of(node).close(); }
+
+  // (True, value), or (False, None) once the run has ended ok and `node` is empty. Raises TimeoutError at
+  // the deadline, RunError when the run failed or stopped.
+  py::tuple take(const std::string& node, std::optional<double> timeout_s) {
+    auto port = get().output_port_of(node);
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
+    for (;;) {
+      auto step = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
+      if (deadline) step = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()), 0ms, step);
+      std::optional<value> got;
+      bool timed_out = false;
+      {
+        py::gil_scoped_release nogil;
+        try {
+          got = port.take(step);
+        } catch (const timeout_error&) {
+          timed_out = true;
+        }
+      }
+      if (!timed_out) {
+        if (!got) return py::make_tuple(false, py::none());
+        return py::make_tuple(true, from_value(*got));
+      }
+      if (deadline && std::chrono::steady_clock::now() >= *deadline)
+        throw timeout_error("program.output `" + node + "`: no value within " + std::to_string(*timeout_s) + " s");
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    }
+  }
+
+  py::object wait(std::optional<double> timeout_s) {
+    auto& run = get();
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
+    wait_with_signals([&](std::chrono::milliseconds ms) { return run.wait_for(ms) != nullptr; }, [&] { run.stop(); },
+                      deadline);
+    const run_report* rep = run.wait_for(0ms);
+    if (rep == nullptr) return py::none();
+    return report_dict(*rep);
+  }
+
+  bool done() { return get().done(); }
+  void stop() { get().stop(); }
+  void release() { drop_without_gil(r); }
+};
+
+struct py_server {
+  std::unique_ptr<server> s;
+  ~py_server() { drop_without_gil(s); }
+  int port() const {
+    if (!s) throw std::logic_error("this server was stopped");
+    return s->port();
+  }
+  void stop() { drop_without_gil(s); }
+};
+
+// The kinds of `rt` a cluster shares: all but program.input/output (they live only in an embedding process).
+registry shared_kinds(const registry& all) {
+  registry out;
+  for (const auto& name : all.kind_names())
+    if (name != "program.input" && name != "program.output") out.add(*all.find(name));
+  return out;
+}
+
+// A `loom worker` in this process (cluster::run_worker on a thread of its own), with this process's kinds:
+// the Python kinds too, so that a driver can place them here.
+struct py_worker {
+  registry kinds;
+  std::atomic<bool> stopping{false};
+  std::mutex m;
+  std::condition_variable changed;
+  std::string address;
+  bool ended = false;
+  int rc = 0;
+  std::thread thread;
+
+  ~py_worker() {
+    stopping = true;
+    if (!thread.joinable()) return;
+    if (!interpreter_alive()) {
+      thread.detach();
+      return;
+    }
+    py::gil_scoped_release nogil;
+    thread.join();
+  }
+
+  std::string bound(double timeout_s) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_s));
+    wait_with_signals([&](std::chrono::milliseconds ms) {
+      std::unique_lock lock(m);
+      return changed.wait_for(lock, ms, [&] { return !address.empty() || ended; });
+    }, [&] { stopping = true; }, deadline);
+    std::lock_guard lock(m);
+    if (!address.empty()) return address;
+    if (ended) throw std::runtime_error("the worker ended without listening (exit status " + std::to_string(rc) + ")");
+    throw timeout_error("the worker is not listening after " + std::to_string(timeout_s) + " s");
+  }
+
+  py::object wait(std::optional<double> timeout_s) {
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
+    wait_with_signals([&](std::chrono::milliseconds ms) {
+      std::unique_lock lock(m);
+      return changed.wait_for(lock, ms, [&] { return ended; });
+    }, [&] { stopping = true; }, deadline);
+    std::lock_guard lock(m);
+    return ended ? py::object(py::int_(rc)) : py::object(py::none());
+  }
+};
+
+struct py_runtime {
+  std::unique_ptr<runtime> rt;
+
+  explicit py_runtime(unsigned threads, bool builtins, std::vector<std::string> plugins, std::string log_level) {
+    runtime_options o;
+    o.threads = threads;
+    o.builtins = builtins;
+    o.plugins = std::move(plugins);
+    o.log_level = std::move(log_level);
+    rt = std::make_unique<runtime>(std::move(o));
+  }
+  ~py_runtime() { drop_without_gil(rt); }
+
+  void add_kind(const py::dict& spec, py::object make) { rt->kinds().replace(python_kind(spec, std::move(make))); }
+  std::vector<std::string> kind_names() const { return rt->kinds().kind_names(); }
+
+  py_graph load(const std::string& path, const std::vector<std::string>& set) {
+    py::gil_scoped_release nogil;
+    return py_graph{rt->load(path, set)};
+  }
+  py_graph load_text(const std::string& yaml, const std::string& name, const std::vector<std::string>& set) {
+    py::gil_scoped_release nogil;
+    return py_graph{rt->load_text(yaml, name, set)};
+  }
+  py::list validate(const py_graph& g) { return diagnostics_list(rt->validate(g.g)); }
+
+  // `progress`: a Python callable given the report so far (a dict) every `every` seconds, on a thread of
+  // the run's; what it raises is reported as unraisable (it does not stop the run).
+  static run_options options(const std::vector<std::string>& set, py::object progress = py::none(), double every = 0.5) {
+    run_options o;
+    o.set = set;
+    if (!progress.is_none()) {
+      auto cb = std::make_shared<held_object>(std::move(progress));
+      o.on_progress = [cb](const run_report& r) {
+        try {
+          node_gil gil;
+          try {
+            cb->get()(report_dict(r));
+          } catch (py::error_already_set& e) {
+            e.discard_as_unraisable("loom: a run's progress callback");
+          }
+        } catch (const std::exception&) {
+          // the interpreter is finalizing: no more progress
+        }
+      };
+      o.progress_every = std::chrono::milliseconds(static_cast<std::int64_t>(every * 1000));
+    }
+    return o;
+  }
+
+  py::dict run(const py_graph& g, const std::vector<std::string>& set, py::object progress, double every) {
+    if (auto io = uses_program_io(g.g); !io.empty())
+      throw graph_error("graph `" + g.g.name + "` has program.input/program.output node `" + io.front() +
+                            "`: run it with loom.start()",
+                        {});
+    auto ro = options(set, std::move(progress), every);
+    std::unique_ptr<running> run;
+    {
+      py::gil_scoped_release nogil;
+      run = std::make_unique<running>(rt->start(g.g, ro));
+    }
+    try {
+      wait_with_signals([&](std::chrono::milliseconds ms) { return run->wait_for(ms) != nullptr; },
+                        [&] { run->stop(); });
+    } catch (...) {
+      drop_without_gil(run);
+      throw;
+    }
+    py::dict d = report_dict(run->wait());
+    drop_without_gil(run);
+    return d;
+  }
+
+  std::unique_ptr<py_running> start(const py_graph& g, const std::vector<std::string>& set, py::object progress,
+                                    double every) {
+    auto ro = options(set, std::move(progress), every);
+    auto out = std::make_unique<py_running>();
+    py::gil_scoped_release nogil;
+    out->r = std::make_unique<running>(rt->start(g.g, ro));
+    return out;
+  }
+
+  py::dict run_cluster(const py_graph& g, const std::string& cluster, bool insecure, double connect_timeout_s,
+                       const std::vector<std::string>& set, py::object progress, double every) {
+    cluster_options co;
+    co.cluster = cluster;
+    co.insecure = insecure;
+    co.connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(connect_timeout_s * 1000));
+    auto ro = options(set, std::move(progress), every);
+    std::packaged_task<run_report()> task([this, graph = g.g, co, ro]() mutable {
+      return rt->run_cluster(std::move(graph), co, ro);
+    });
+    auto result = task.get_future();
+    std::thread worker(std::move(task));
+    try {
+      wait_with_signals([&](std::chrono::milliseconds ms) { return result.wait_for(ms) == std::future_status::ready; },
+                        [&] { rt->interrupt(); });
+    } catch (...) {
+      py::gil_scoped_release nogil;
+      worker.join();
+      throw;
+    }
+    {
+      py::gil_scoped_release nogil;
+      worker.join();
+    }
+    return report_dict(result.get());  // rethrows the run's graph_error
+  }
+
+  std::unique_ptr<py_server> serve(const py_graph& g, const std::string& host, int port, const std::string& input,
+                                   const std::string& output, std::size_t max_concurrent,
+                                   std::optional<std::string> api_key) {
+    serve_options so;
+    so.host = host;
+    so.port = port;
+    so.input = input;
+    so.output = output;
+    so.max_concurrent = max_concurrent;
+    so.api_key = std::move(api_key);
+    auto out = std::make_unique<py_server>();
+    py::gil_scoped_release nogil;
+    out->s = std::make_unique<server>(rt->serve(g.g, so));
+    return out;
+  }
+
+  void interrupt() { rt->interrupt(); }
+
+  std::unique_ptr<py_worker> worker(const std::string& listen, const std::string& name, bool insecure, bool once) {
+    auto w = std::make_unique<py_worker>();
+    w->kinds = shared_kinds(rt->kinds());
+    cluster::worker_options o;
+    o.listen = listen;
+    o.name = name;
+    o.insecure = insecure;
+    o.once = once;
+    o.kinds = &w->kinds;
+    auto* p = w.get();
+    o.stopping = [p] { return p->stopping.load(); };
+    o.on_listening = [p](const std::string& a) {
+      std::lock_guard lock(p->m);
+      p->address = a;
+      p->changed.notify_all();
+    };
+    auto who = name.empty() ? listen : name;
+    o.log = [who](const std::string& line) { std::fprintf(stderr, "loom worker %s: %s\n", who.c_str(), line.c_str()); };
+    w->thread = std::thread([p, o] {
+      int rc = 2;
+      try {
+        rc = cluster::run_worker(o);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "loom worker: %s\n", e.what());
+      }
+      std::lock_guard lock(p->m);
+      p->rc = rc;
+      p->ended = true;
+      p->changed.notify_all();
+    });
+    return w;
+  }
+
+  std::string tool_schema(const std::string& kind, const std::string& node) const {
+    const auto* def = rt->kinds().find(kind);
+    if (def == nullptr) throw py::value_error("unknown kind `" + kind + "`");
+    if (!def->spec.call) throw py::value_error("kind `" + kind + "` is not a tool");
+    return loom::tool_schema(node, *def->spec.call).dump();
+  }
+};
+
+void translate(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const graph_error& e) {
+    py::object exc = py::reinterpret_borrow<py::object>(graph_error_type)(e.what());
+    exc.attr("diagnostics") = diagnostics_list(e.diagnostics());
+    PyErr_SetObject(graph_error_type, exc.ptr());
+  } catch (const run_error& e) {
+    py::object exc = py::reinterpret_borrow<py::object>(run_error_type)(e.what());
+    exc.attr("report") = e.report() ? py::object(report_dict(*e.report())) : py::object(py::none());
+    PyErr_SetObject(run_error_type, exc.ptr());
+  } catch (const timeout_error& e) {
+    PyErr_SetString(PyExc_TimeoutError, e.what());
+  }
+}
+
+}  // namespace
+
+}  // namespace loom::python
+
+PYBIND11_MODULE(_loom, m) {
+  using namespace loom::python;
+  m.doc() = "loom's native core (the package `loom` wraps it: use that)";
+  m.attr("version") = loom::version();
+
+  graph_error_type = PyErr_NewExceptionWithDoc(
+      "loom._loom.GraphError", "A graph that does not load or validate: .diagnostics lists each mistake with its place.",
+      PyExc_ValueError, nullptr);
+  run_error_type = PyErr_NewExceptionWithDoc("loom._loom.RunError",
+                                             "A run that failed or was stopped: .report is the run's report.",
+                                             PyExc_RuntimeError, nullptr);
+  m.attr("GraphError") = py::reinterpret_borrow<py::object>(graph_error_type);
+  m.attr("RunError") = py::reinterpret_borrow<py::object>(run_error_type);
+  py::register_exception_translator(&translate);
+
+  auto to = py::class_<to_port>(m, "To", "A value a kind sends to one of its output ports: `yield loom.To(\"errors\", x)`.")
+      .def(py::init([](py::object port, py::object value) { return to_port{std::move(port), std::move(value)}; }),
+           py::arg("port"), py::arg("value"))
+      .def_readonly("port", &to_port::port)
+      .def_readonly("value", &to_port::value)
+      .def("__repr__", [](const to_port& t) {
+        return "loom.To(" + py::repr(t.port).cast<std::string>() + ", " + py::repr(t.value).cast<std::string>() + ")";
+      });
+  set_to_port_type(to);
+
+  py::class_<py_graph>(m, "GraphData", "A graph as loom holds it (loom.Graph wraps it).")
+      .def(py::init([](const std::string& name, const std::string& file, int line) {
+             py_graph g;
+             g.g.name = name;
+             g.g.where = location_of(file, line, 0);
+             return g;
+           }),
+           py::arg("name"), py::arg("file"), py::arg("line"))
+      .def_property_readonly("name", [](const py_graph& g) { return g.g.name; })
+      .def_property("description", [](const py_graph& g) { return g.g.description; },
+                    [](py_graph& g, std::string d) { g.g.description = std::move(d); })
+      .def_property("default_capacity", [](const py_graph& g) { return g.g.default_capacity; },
+                    [](py_graph& g, std::int64_t c) { g.g.default_capacity = c; })
+      .def_property("base_dir", [](const py_graph& g) { return g.g.base_dir; },
+                    [](py_graph& g, std::string d) { g.g.base_dir = std::move(d); })
+      .def("add_node", &py_graph::add_node, py::arg("name"), py::arg("kind"), py::arg("params"), py::arg("file"),
+           py::arg("line"), py::arg("replicas") = py::none(), py::arg("restarts") = py::none(),
+           py::arg("tools") = std::vector<std::string>{}, py::arg("on_host") = py::none(), py::arg("cpus") = py::none(),
+           py::arg("gpus") = py::none())
+      .def("add_edge", &py_graph::add_edge, py::arg("src"), py::arg("dst"), py::arg("capacity"), py::arg("file"),
+           py::arg("line"))
+      .def("nodes", &py_graph::nodes)
+      .def("edges", &py_graph::edges)
+      .def("has_node", [](const py_graph& g, const std::string& n) { return g.g.find(n) != nullptr; })
+      .def("to_yaml", [](const py_graph& g) { return loom::graph::to_yaml(g.g); })
+      .def("copy", [](const py_graph& g) { return py_graph{g.g}; })
+      .def("__eq__", [](const py_graph& a, const py_graph& b) { return a.g == b.g; });
+
+  py::class_<py_running>(m, "Running", "A started run (loom.Run wraps it).")
+      .def("push", &py_running::push, py::arg("node"), py::arg("value"), py::arg("timeout") = py::none())
+      .def("try_push", &py_running::try_push, py::arg("node"), py::arg("value"))
+      .def("close", &py_running::close, py::arg("node"))
+      .def("take", &py_running::take, py::arg("node"), py::arg("timeout") = py::none())
+      .def("wait", &py_running::wait, py::arg("timeout") = py::none())
+      .def("done", &py_running::done)
+      .def("stop", &py_running::stop)
+      .def("release", &py_running::release);
+
+  py::class_<py_server>(m, "Server", "A graph served over HTTP (loom.Server wraps it).")
+      .def_property_readonly("port", &py_server::port)
+      .def("stop", &py_server::stop);
+
+  py::class_<py_worker>(m, "Worker", "A loom worker in this process (loom.Worker wraps it).")
+      .def("address", &py_worker::bound, py::arg("timeout") = 30.0)
+      .def("wait", &py_worker::wait, py::arg("timeout") = py::none())
+      .def("stop", [](py_worker& w) { w.stopping = true; });
+
+  py::class_<py_runtime>(m, "Runtime", "loom::runtime: the actor system, its threads and the kinds.")
+      .def(py::init<unsigned, bool, std::vector<std::string>, std::string>(), py::arg("threads") = 0,
+           py::arg("builtins") = true, py::arg("plugins") = std::vector<std::string>{}, py::arg("log_level") = "warn")
+      .def("add_kind", &py_runtime::add_kind, py::arg("spec"), py::arg("make"))
+      .def("kind_names", &py_runtime::kind_names)
+      .def("load", &py_runtime::load, py::arg("path"), py::arg("set"))
+      .def("load_text", &py_runtime::load_text, py::arg("yaml"), py::arg("name"), py::arg("set"))
+      .def("validate", &py_runtime::validate, py::arg("graph"))
+      .def("run", &py_runtime::run, py::arg("graph"), py::arg("set"), py::arg("progress") = py::none(),
+           py::arg("every") = 0.5)
+      .def("start", &py_runtime::start, py::arg("graph"), py::arg("set"), py::arg("progress") = py::none(),
+           py::arg("every") = 0.5)
+      .def("run_cluster", &py_runtime::run_cluster, py::arg("graph"), py::arg("cluster"), py::arg("insecure"),
+           py::arg("connect_timeout"), py::arg("set"), py::arg("progress") = py::none(), py::arg("every") = 0.5)
+      .def("serve", &py_runtime::serve, py::arg("graph"), py::arg("host"), py::arg("port"), py::arg("input"),
+           py::arg("output"), py::arg("max_concurrent"), py::arg("api_key"))
+      .def("interrupt", &py_runtime::interrupt)
+      .def("worker", &py_runtime::worker, py::arg("listen"), py::arg("name"), py::arg("insecure"), py::arg("once"))
+      .def("tool_schema", &py_runtime::tool_schema, py::arg("kind"), py::arg("node"));
+}
