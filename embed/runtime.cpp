@@ -290,13 +290,8 @@ run_report runtime::run_cluster(graph::graph g, const cluster_options& cluster, 
   if (!c) fail(fmt::format("{}: no hosts", source->describe()), std::move(diags));
   auto p = placement::make_plan(g, impl_->kinds, *c, diags);
   if (diags.has_errors()) fail(fmt::format("no plan of `{}` on {}", g.name, source->describe()), std::move(diags));
-  // The workers compare the driver's whole registry with theirs: program.input/output live only in an
-  // embedding runtime (run_cluster refuses graphs that use them), so they are left out of the comparison.
-  registry shared_kinds;
-  for (const auto& name : impl_->kinds.kind_names())
-    if (name != embed::input_kind_name && name != embed::output_kind_name) shared_kinds.add(*impl_->kinds.find(name));
   cluster::driver_options o;
-  o.kinds = &shared_kinds;
+  o.kinds = &impl_->kinds;
   o.max_message_bytes = static_cast<std::int64_t>(c->max_message_bytes);
   o.connect_timeout = cluster.connect_timeout;
   o.log = cluster.log;

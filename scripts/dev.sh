@@ -17,6 +17,8 @@ PACKAGES=(
   libcpp-httplib-dev libsqlite3-dev libopenblas-dev
   libjq-dev  # flow.jq
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps names the packages' Depends (tests/package)
+  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest  # import loom (python/, docs/python.md)
+  python3-venv python3-setuptools python3-wheel                         # its pip install, tested offline
   nodejs npm    # the tests against the reference openai and MCP clients and servers (npm ci)
   clang libclang-rt-14-dev
   hey  # bench/serve_bench.sh
