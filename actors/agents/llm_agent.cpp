@@ -160,6 +160,7 @@ class llm_agent final : public node {
     if (!p.context.empty()) system += (system.empty() ? "" : "\n\n") + ("Context (JSON):\n" + p.context);
     if (!system.empty()) messages.push_back({"system", system, {}, {}});
     messages.push_back({"user", p.task, {}, {}});
+    backend_->set_input(v);
     loop_.start(ctx, std::move(messages),
                 [this, task = p.task](context& c, agents::loop_result r) { emit_result(c, task, std::move(r)); });
   }
@@ -196,7 +197,19 @@ void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_
   };
   std::vector<std::string> names;
   for (const auto& t : n.tools) names.push_back(lists(t) ? t + "__NAME" : t);
-  for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool)) {
+  // The values the node gets, when every edge into it comes from a source.value: {{input.PATH}} is checked
+  // against them.
+  std::vector<value> inputs;
+  bool known = true;
+  for (const auto& e : g.edges) {
+    if (e.to.node != n.name) continue;
+    const graph::node* from = g.find(e.from.node);
+    const graph::config* v = from != nullptr && from->kind == "source.value" ? from->params.find("value") : nullptr;
+    if (v == nullptr) known = false;
+    else inputs.push_back(to_value(*v));
+  }
+  if (!known) inputs.clear();
+  for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool, inputs)) {
     // The deepest value of the path that is written, else the rules themselves.
     const graph::config* at = rules;
     graph::location where = rules->where().known() ? rules->where() : n.field_where("params");
