@@ -59,8 +59,8 @@ struct scene {
   const ojson& input_value;                     // the agent's input, for {{input.PATH}}
 };
 
-// The shortest text that reads back as `d` (0.3333333333333333, 1234567.891), never grouped, no exponent
-// below 1e16; an integral double without a fraction (3, not 3.0).
+// The shortest text that reads back as `d` (0.3333333333333333, 1234567.891), never grouped; a whole
+// double without a fraction (3, not 3.0); very large or small ones with an exponent (1e+20).
 std::string format_number(double d) {
   std::string s = fmt::format("{}", d);
   if (s.ends_with(".0")) s.resize(s.size() - 2);

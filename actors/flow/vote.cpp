@@ -85,9 +85,7 @@ class vote final : public node {
       for (const char* a : {"yes", "no", "missing"})
         answers_.push_back(&m.get_counter("loom_vote_answers_total", ahelp,
                                           {{"node", name_}, {"input", input_names[i]}, {"agrees", a}}));
-    if (init.restored.is_map())  // a restart: how many values each input had given (arrival-order matching)
-      if (const value* s = init.restored.find("seen"); s != nullptr && s->is_list())
-        for (std::size_t i = 0; i < branches_ && i < s->as_list().size(); ++i) seen_[i] = s->as_list()[i].as_int();
+    if (init.restored.is_map()) restore(init.restored);
   }
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
@@ -150,7 +148,8 @@ class vote final : public node {
       if (complete || late) ready.push_back(k);
     }
     for (const auto& k : ready) decide(ctx, k);
-    if (!ready.empty() && pending_.empty()) checkpoint(ctx);
+    // A checkpoint when nothing is pending (cheap), else every 64 values: a restart replays at most 64.
+    if ((!ready.empty() && pending_.empty()) || ++since_checkpoint_ >= 64) checkpoint(ctx);
   }
 
   value compared(const value& v) {
@@ -247,11 +246,40 @@ class vote final : public node {
     }
   }
 
-  // Nothing pending: a restart replays only what comes after this.
+  // The state a fresh instance goes on from (a restart replays only the inputs after it): how many values
+  // each input gave, and the answers of the questions pending (their timeouts start again).
   void checkpoint(context& ctx) {
+    since_checkpoint_ = 0;
     value_list s;
     for (auto n : seen_) s.emplace_back(n);
-    ctx.checkpoint(value{value_map{{"seen", value{std::move(s)}}}});
+    value_list pending;
+    for (const auto& k : order_) {
+      const question& q = pending_.at(k);
+      value_list answers, has;
+      for (const auto& a : q.answers) {
+        answers.push_back(a ? *a : value{});
+        has.emplace_back(a.has_value());
+      }
+      pending.emplace_back(value_map{{"key", q.key}, {"answers", value{std::move(answers)}}, {"has", value{std::move(has)}}});
+    }
+    ctx.checkpoint(value{value_map{{"seen", value{std::move(s)}}, {"pending", value{std::move(pending)}}}});
+  }
+
+  void restore(const value& state) {
+    if (const value* s = state.find("seen"); s != nullptr && s->is_list())
+      for (std::size_t i = 0; i < branches_ && i < s->as_list().size(); ++i) seen_[i] = s->as_list()[i].as_int();
+    const value* pending = state.find("pending");
+    if (pending == nullptr || !pending->is_list()) return;
+    for (const auto& p : pending->as_list()) {
+      question q{*p.find("key"), clock::now(), std::vector<std::optional<value>>(branches_)};
+      const auto& answers = p.find("answers")->as_list();
+      const auto& has = p.find("has")->as_list();
+      for (std::size_t i = 0; i < branches_ && i < answers.size(); ++i)
+        if (has[i].as_bool()) q.answers[i] = answers[i];
+      std::string k = to_json_line(q.key);
+      order_.push_back(k);
+      pending_.emplace(k, std::move(q));
+    }
   }
 
   std::string name_;
@@ -267,6 +295,7 @@ class vote final : public node {
   std::set<std::string> decided_;
   std::deque<std::string> decided_order_;
   std::vector<observe::counter*> outcomes_, answers_;
+  std::size_t since_checkpoint_ = 0;
 };
 
 // Validation: the jq programs compile; the quorum is reachable; the first `branches` inputs are connected
@@ -318,7 +347,7 @@ kind_def vote_kind() {
   graph::kind_spec s;
   s.name = "flow.vote";
   s.doc = "an arbiter: matches the answers of redundant branches and sends what a quorum agrees on";
-  s.stateful = true;  // the answers held come back by replay after a restart
+  s.stateful = true;  // the answers held: a checkpoint, and the inputs since it replayed
   for (const char* n : input_names) s.inputs.push_back({n, "one branch's answers"});
   graph::port_spec disagree{"disagree", "{key, decided, decision, answers: [{input, value}], missing} per "
                                         "question whose answers differ"};

@@ -11,6 +11,7 @@
 
 #include "loom/runtime/json.hpp"
 #include "loom/runtime/observe/metrics.hpp"
+#include "tests/actors/harness.hpp"
 #include "tests/agents/agent_harness.hpp"
 
 using loom::value;
@@ -348,6 +349,20 @@ TEST_SUITE("flow.vote" * doctest::timeout(10)) {
     CHECK(before("majority") - m0 == 2);  // quorum 1: a split decides for a; the lone answer too
     CHECK(counter("under_test", "loom_vote_answers_total", "agrees", "no", "b") - no_b0 == 1);
     CHECK(counter("under_test", "loom_vote_answers_total", "agrees", "missing", "b") - miss_b0 == 1);
+  }
+
+  TEST_CASE("a restarted vote goes on from its checkpoint: the pending answers come back") {
+    loom::test::running v("flow.vote", {{"key", ".id"}, {"timeout_ms", 3600000}});
+    v.start();
+    for (int i = 0; i < 64; ++i) v.send(value{value_map{{"id", i}, {"from", "a"}}}, 0);
+    REQUIRE(v.ctx.checkpointed.is_map());  // every 64 values while questions are pending
+    v.restart(v.ctx.checkpointed);
+    v.start();
+    v.send(value{value_map{{"id", 5}, {"from", "b"}}}, 1);
+    CHECK(v.out() == std::vector<value>{value{value_map{{"id", 5}, {"from", "a"}}}});
+    v.finish();
+    CHECK(v.out().size() == 1);  // quorum 2 of 2: the 63 questions only a answered are not decided
+    CHECK(v.out(1).size() == 63);
   }
 
   TEST_CASE("a quorum above the branches, or compare: jq without `same`, is refused at construction") {
