@@ -352,7 +352,7 @@ TEST_SUITE("flow.vote" * doctest::timeout(10)) {
   }
 
   TEST_CASE("a restarted vote goes on from its checkpoint: the pending answers come back") {
-    loom::test::running v("flow.vote", {{"key", ".id"}, {"timeout_ms", 3600000}});
+    loom::test::running v("flow.vote", {{"key", ".id"}, {"answer", ".id"}, {"timeout_ms", 3600000}});
     v.start();
     for (int i = 0; i < 64; ++i) v.send(value{value_map{{"id", i}, {"from", "a"}}}, 0);
     REQUIRE(v.ctx.checkpointed.is_map());  // every 64 values while questions are pending
