@@ -6,6 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +16,7 @@
 #include "loom/runtime/observe/metrics.hpp"
 #include "tests/actors/harness.hpp"
 #include "tests/agents/agent_harness.hpp"
+#include "tests/support/graph_runner.hpp"
 
 using loom::value;
 using loom::value_list;
@@ -370,5 +374,109 @@ TEST_SUITE("flow.vote" * doctest::timeout(10)) {
                          doctest::Contains("quorum 3 is more than its 2 branches"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(with_tools("flow.vote", {{"compare", "jq"}}), doctest::Contains("compare: jq needs `same`"),
                          std::invalid_argument);
+  }
+}
+
+// The same kinds in the real runtime (CAF actors, real tool nodes, runs of values).
+TEST_SUITE("flow.call and flow.vote in the runtime" * doctest::timeout(60)) {
+  TEST_CASE("500 records priced by a tool with 8 calls in flight come out in order, exactly") {
+    loom::test::graph_runner g;
+    auto r = g.run_yaml(R"yaml(
+graph: priced
+nodes:
+  src: {kind: source.sequence, params: {count: 500}}
+  calc: {kind: tool.calculator}
+  price:
+    kind: flow.call
+    tools: [calc]
+    params: {args: '{expression: "\(.) * 3 + 0.5"}', max_in_flight: 8}
+  got: {kind: test.collect}
+edges: [src -> price -> got]
+)yaml");
+    INFO(r.error);
+    REQUIRE(r.ok());
+    auto got = g.sink->snapshot();
+    REQUIRE(got.size() == 500);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(got[i].find("result")->as_float() == static_cast<double>(i) * 3 + 0.5);
+    }
+  }
+
+  TEST_CASE("a failure injected into flow.call's attempts is retried: every record once, in order") {
+    loom::test::graph_runner g;
+    std::mutex m;
+    std::map<std::uint32_t, int> seen;
+    loom::local::run_options o;
+    // Instances are numbered in the graph's node order: `price` is instance 2.
+    o.inject = [&](std::uint32_t i, loom::local::fault_site s, int attempt) {
+      std::lock_guard lock(m);
+      if (i == 2 && s == loom::local::fault_site::message && ++seen[i] % 37 == 0 && attempt < 3)
+        throw std::runtime_error("injected");
+    };
+    loom::graph::diagnostics d;
+    auto graph = loom::graph::load_graph_text(R"yaml(
+graph: retried
+nodes:
+  src: {kind: source.sequence, params: {count: 200}}
+  calc: {kind: tool.calculator}
+  price:
+    kind: flow.call
+    tools: [calc]
+    restarts: 20
+    params: {args: '{expression: "\(.) + 1"}', max_in_flight: 4}
+  got: {kind: test.collect}
+edges: [src -> price -> got]
+)yaml",
+                                              "retried.yaml", d);
+    REQUIRE(graph.has_value());
+    auto r = g.run(*graph, o);
+    INFO(r.error);
+    REQUIRE(r.ok());
+    auto got = g.sink->snapshot();
+    REQUIRE(got.size() == 200);
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].find("result")->as_int() == static_cast<std::int64_t>(i) + 1);
+    std::uint64_t restarts = 0;
+    for (const auto& s : r.nodes)
+      if (s.node == "price") restarts += s.restarts;
+    CHECK(restarts == 3);  // every 37th value failed once, until the third restart
+  }
+
+  TEST_CASE("a vote over a jq branch and a tool branch, matched by key, decides every record") {
+    loom::test::graph_runner g;
+    auto r = g.run_yaml(R"yaml(
+graph: voted
+nodes:
+  src: {kind: source.sequence, params: {count: 300}}
+  rec: {kind: flow.jq, params: {program: '{n: ., id: (1234567890123456789)}'}}
+  by_jq: {kind: flow.jq, params: {program: '{n, v: (.n * 2)}'}}
+  calc: {kind: tool.calculator}
+  by_tool:
+    kind: flow.call
+    tools: [calc]
+    params: {args: '{expression: "\(.n) + \(.n)"}', into: r, ordered: false}
+  shape: {kind: flow.jq, params: {program: '{n, v: .r.result}'}}
+  vote:
+    kind: flow.vote
+    params: {key: .n, answer: .v, compare: numeric}
+  got: {kind: test.collect}
+edges:
+  - src -> rec -> [by_jq, by_tool]
+  - by_jq -> vote.a
+  - by_tool -> shape -> vote.b
+  - vote -> got.in
+  - vote.disagree -> got.aux
+)yaml");
+    INFO(r.error);
+    REQUIRE(r.ok());
+    auto got = g.sink->snapshot();
+    REQUIRE(got.size() == 300);
+    std::set<std::int64_t> ns;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(g.sink->ports[i] == 0u);  // no disagreement
+      ns.insert(got[i].find("n")->as_int());
+      CHECK(got[i].find("v")->as_int() == 2 * got[i].find("n")->as_int());
+    }
+    CHECK(ns.size() == 300);
   }
 }
