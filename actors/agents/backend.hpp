@@ -87,6 +87,15 @@ chat_reply read_chat_reply(const std::string& body, bool sse);
 // errors; `role` fills {{role}}. Throws std::invalid_argument naming the rule and field for a bad rule.
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role);
 
+// An agent's prompt template (its `system`) filled for one task: {{input}} (the user message),
+// {{input.PATH}} (a field of the input value, as in rules) and {{role}}. Throws std::runtime_error for a path
+// the input does not have.
+std::string render_prompt(const std::string& text, const value& input, const std::string& message,
+                          const std::string& role);
+// What is wrong with a prompt template (empty: nothing): its form, a {{tool...}} (no tool has answered when
+// it is filled), or a path missing from one of `inputs` (the values the node is known to get).
+std::string check_prompt(const std::string& text, const std::vector<value>& inputs = {});
+
 // What validation reports about scripted rules: what make_scripted_backend would refuse, each tool a
 // rule calls or reads ({{tool.NAME...}}) that `is_tool` says the node cannot call, and each {{input.PATH}}
 // that finds nothing in one of `inputs` (the values the node is known to get; empty: not known). `path` leads from the

@@ -59,6 +59,16 @@ struct scene {
   const ojson& input_value;                     // the agent's input, for {{input.PATH}}
 };
 
+// The agent's input as JSON for {{input.PATH}}: a string input that is JSON is read as such.
+ojson input_json(const value& v) {
+  ojson j = to_json(v);
+  if (v.is_string()) try {  // a string that is JSON: its fields, through the shared reader
+      j = read_json(v.as_string(), "the agent's input");
+    } catch (const json_error&) {
+    }
+  return j;
+}
+
 // The shortest text that reads back as `d` (0.3333333333333333, 1234567.891), never grouped; a whole
 // double without a fraction (3, not 3.0); very large or small ones with an exponent (1e+20).
 std::string format_number(double d) {
@@ -366,13 +376,7 @@ class scripted_backend final : public backend {
     for (std::size_t i = 0; i < rules.as_list().size(); ++i) rules_.push_back(parse_rule(rules.as_list()[i], i));
   }
 
-  void set_input(const value& v) override {
-    input_value_ = to_json(v);
-    if (v.is_string()) try {  // a string that is JSON: its fields, through the shared reader
-        input_value_ = read_json(v.as_string(), "the agent's input");
-      } catch (const json_error&) {
-      }
-  }
+  void set_input(const value& v) override { input_value_ = input_json(v); }
 
   chat_reply complete(const std::vector<chat_message>& messages, const ojson& tools) override {
     std::size_t last_user = messages.size();
@@ -441,11 +445,7 @@ std::vector<rules_problem> check_scripted_rules(const value& rules,
                           const std::string& field) {
     for (const auto& [expr, steps] : input_paths(text))
       for (const auto& in : inputs) {
-        ojson j = to_json(in);
-        if (in.is_string()) try {
-            j = read_json(in.as_string(), "the agent's input");
-          } catch (const json_error&) {
-          }
+        ojson j = input_json(in);
         std::size_t failed = 0;
         if (follow(&j, steps, failed) != nullptr) continue;
         out.push_back({at, fmt::format("rules[{}].{}: {{{{{}}}}}: no field `{}` in the input this node gets: {}", i,
@@ -489,6 +489,44 @@ std::vector<rules_problem> check_scripted_rules(const value& rules,
     });
   }
   return out;
+}
+
+namespace {
+
+// A prompt template reads the input and the role, never a tool (no tool has answered before the task).
+void check_prompt_expression(const std::string& e) {
+  check_expression(e);
+  if (trim(split(e, '|')[0]).starts_with("tool."))
+    throw std::invalid_argument(fmt::format("{{{{{}}}}}: a prompt is filled before any tool is called; it reads "
+                                            "{{{{input...}}}} and {{{{role}}}}",
+                                            e));
+}
+
+}  // namespace
+
+std::string render_prompt(const std::string& text, const value& input, const std::string& message,
+                          const std::string& role) {
+  static const std::map<std::string, ojson> no_results;
+  ojson j = input_json(input);
+  scene s{message, role, no_results, j};
+  return expand(text, [&](const std::string& e) { return eval(e, s); });
+}
+
+std::string check_prompt(const std::string& text, const std::vector<value>& inputs) {
+  try {
+    expand(text, [](const std::string& e) { check_prompt_expression(e); return std::string(); });
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  for (const auto& [expr, steps] : input_paths(text))
+    for (const auto& in : inputs) {
+      ojson j = input_json(in);
+      std::size_t failed = 0;
+      if (follow(&j, steps, failed) == nullptr)
+        return fmt::format("{{{{{}}}}}: no field `{}` in the input this node gets: {}", expr, show_step(steps[failed]),
+                           excerpt(j.dump()));
+    }
+  return {};
 }
 
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role) {
