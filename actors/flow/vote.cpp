@@ -323,10 +323,12 @@ void check_vote(const graph::graph& g, const graph::node& n, const graph::kind_c
                                            "that says whether two answers agree",
                                            n.name),
                 "e.g. `same: '(.[0] - .[1]) | fabs < 0.01'`");
+  // Ranges are checked apart: a branches outside 2..5 is reported there, not here.
+  if (branches < 2 || branches > static_cast<std::int64_t>(max_branches)) return;
   std::set<std::string> used;
   for (const auto& e : g.edges)
     if (e.to.node == n.name && !e.to.port.empty()) used.insert(e.to.port);  // unnamed: the edge check says
-  for (std::int64_t i = 0; i < branches && i < static_cast<std::int64_t>(max_branches); ++i)
+  for (std::int64_t i = 0; i < branches; ++i)
     if (!used.contains(input_names[i]))
       diags.error(n.where, fmt::format("flow.vote `{}`: input `{}` is not connected; with branches: {} it needs "
                                        "inputs {}",
