@@ -18,6 +18,8 @@ void register_builtins(registry& r) {
   r.add(router_kind());
   r.add(throttle_kind());
   r.add(jq_kind());
+  r.add(call_kind());
+  r.add(vote_kind());
 
   r.add(file_sink_kind());
   r.add(stdout_kind());

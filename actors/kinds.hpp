@@ -18,7 +18,9 @@ kind_def batch_kind();
 kind_def gather_kind();
 kind_def router_kind();
 kind_def throttle_kind();
-kind_def jq_kind();  // flow.jq
+kind_def jq_kind();    // flow.jq
+kind_def call_kind();  // flow.call
+kind_def vote_kind();  // flow.vote
 
 // sink.*
 kind_def file_sink_kind();

@@ -56,6 +56,8 @@ class backend {
   // A traced run: record each request as a span in `spans` (the node's buffer, used from the node's handlers
   // only) and send its W3C `traceparent`. nullptr: not traced.
   virtual void trace_into(observe::span_buffer* spans) {}
+  // The agent's input value for the task about to start: what templates read as {{input.PATH}} (scripted).
+  virtual void set_input(const value& input) {}
 };
 
 struct http_options {
@@ -85,8 +87,18 @@ chat_reply read_chat_reply(const std::string& body, bool sse);
 // errors; `role` fills {{role}}. Throws std::invalid_argument naming the rule and field for a bad rule.
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role);
 
-// What validation reports about scripted rules: what make_scripted_backend would refuse, and each tool a
-// rule calls or reads ({{tool.NAME...}}) that `is_tool` says the node cannot call. `path` leads from the
+// An agent's prompt template (its `system`) filled for one task: {{input}} (the user message),
+// {{input.PATH}} (a field of the input value, as in rules) and {{role}}. Throws std::runtime_error for a path
+// the input does not have.
+std::string render_prompt(const std::string& text, const value& input, const std::string& message,
+                          const std::string& role);
+// What is wrong with a prompt template (empty: nothing): its form, a {{tool...}} (no tool has answered when
+// it is filled), or a path missing from one of `inputs` (the values the node is known to get).
+std::string check_prompt(const std::string& text, const std::vector<value>& inputs = {});
+
+// What validation reports about scripted rules: what make_scripted_backend would refuse, each tool a
+// rule calls or reads ({{tool.NAME...}}) that `is_tool` says the node cannot call, and each {{input.PATH}}
+// that finds nothing in one of `inputs` (the values the node is known to get; empty: not known). `path` leads from the
 // rules list to the value at fault ({"2", "call", "arguments", "query"}); `message` is the runtime's text.
 struct rules_problem {
   std::vector<std::string> path;
@@ -94,6 +106,7 @@ struct rules_problem {
   bool unknown_tool = false;  // about a tool the node cannot call
 };
 std::vector<rules_problem> check_scripted_rules(const value& rules,
-                                                const std::function<bool(const std::string&)>& is_tool);
+                                                const std::function<bool(const std::string&)>& is_tool,
+                                                const std::vector<value>& inputs = {});
 
 }  // namespace loom::agents

@@ -8,8 +8,8 @@
 //            tasks: when the answer is JSON with a `tasks` array (or is an array), one {role, task} per item
 //            (a string item gets role ""); only when connected
 //   params:  backend (string, http|scripted, "scripted"), base_url (string, "http://127.0.0.1:8000/v1"),
-//            model (string, "default"), system (string, ""), role (string, "": the node name),
-//            temperature (floating, 0.2, 0..2), max_tokens (integer, 512, >= 1), timeout_ms (integer, 60000,
+//            model (string, "default"), system (string, "": a template, {{input.FIELD}} and the like),
+//            role (string, "": the node name), temperature (floating, 0.2, 0..2), max_tokens (integer, 512, >= 1), timeout_ms (integer, 60000,
 //            >= 1), retries (integer, 2, >= 0), backoff_ms (integer, 200, >= 0), api_key_env (string, "":
 //            the NAME of the variable that holds the key), stream (boolean, false), max_turns (integer, 6,
 //            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules)
@@ -145,7 +145,10 @@ class llm_agent final : public node {
         system_(init.params.get_string("system")),
         backend_(make_backend(init, role_)),
         loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
-                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {}
+                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {
+    if (auto bad = agents::check_prompt(system_); !bad.empty())
+      throw std::invalid_argument(fmt::format("agent.llm `{}`: system: {}", name_, bad));
+  }
 
   // A stop (SIGINT, another node's failure) closes the model request in flight instead of waiting for it.
   void on_start(context& ctx) override {
@@ -157,9 +160,15 @@ class llm_agent final : public node {
     prompt p = read_input(v);
     std::vector<agents::chat_message> messages;
     std::string system = system_;
+    if (system_.find("{{") != std::string::npos) try {
+        system = agents::render_prompt(system_, v, p.task, role_);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(fmt::format("agent.llm `{}`: system: {}", name_, e.what()));
+      }
     if (!p.context.empty()) system += (system.empty() ? "" : "\n\n") + ("Context (JSON):\n" + p.context);
     if (!system.empty()) messages.push_back({"system", system, {}, {}});
     messages.push_back({"user", p.task, {}, {}});
+    backend_->set_input(v);
     loop_.start(ctx, std::move(messages),
                 [this, task = p.task](context& c, agents::loop_result r) { emit_result(c, task, std::move(r)); });
   }
@@ -182,6 +191,22 @@ class llm_agent final : public node {
 // node that lists tools at run time (tool.mcp) offers them as NODE__NAME.
 void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_catalog& catalog,
                  graph::diagnostics& diags) {
+  // The values the node gets, when every edge into it comes from a source.value: {{input.PATH}} is checked
+  // against them.
+  std::vector<value> inputs;
+  bool known = true;
+  for (const auto& e : g.edges) {
+    if (e.to.node != n.name) continue;
+    const graph::node* from = g.find(e.from.node);
+    const graph::config* v = from != nullptr && from->kind == "source.value" ? from->params.find("value") : nullptr;
+    if (v == nullptr) known = false;
+    else inputs.push_back(to_value(*v));
+  }
+  if (!known) inputs.clear();
+  if (const graph::config* system = n.params.find("system"); system != nullptr && system->is_string())
+    if (auto bad = agents::check_prompt(system->as_string(), inputs); !bad.empty())
+      diags.error(system->where().known() ? system->where() : n.field_where("params"),
+                  fmt::format("agent.llm `{}`: system: {}", n.name, bad));
   const graph::config* rules = n.params.find("rules");
   if (rules == nullptr) return;
   auto lists = [&](const std::string& t) {
@@ -196,7 +221,7 @@ void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_
   };
   std::vector<std::string> names;
   for (const auto& t : n.tools) names.push_back(lists(t) ? t + "__NAME" : t);
-  for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool)) {
+  for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool, inputs)) {
     // The deepest value of the path that is written, else the rules themselves.
     const graph::config* at = rules;
     graph::location where = rules->where().known() ? rules->where() : n.field_where("params");
@@ -232,7 +257,7 @@ kind_def llm_agent_kind() {
           .def("scripted").one_of({"http", "scripted"}),
       param_spec::string("base_url", "the server's OpenAI API root").def("http://127.0.0.1:8000/v1"),
       param_spec::string("model", "model name sent to the server").def("default"),
-      param_spec::string("system", "system prompt").def(""),
+      param_spec::string("system", "system prompt; a template: {{input.FIELD}}, {{input}}, {{role}}").def(""),
       param_spec::string("role", "the agent's role (default: the node name)").def(""),
       param_spec::floating("temperature", "sampling temperature").def(0.2).at_least(0).at_most(2),
       param_spec::integer("max_tokens", "most tokens per model reply").def(512).at_least(1),

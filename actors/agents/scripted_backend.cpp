@@ -6,8 +6,10 @@
 //   reply: "text"      the final answer (a template), or
 //   call:  {tool: NAME, arguments: {...}}   the model asks for tool NAME (templates in string arguments)
 // The first rule that matches answers; none matching is an error naming the node and the message.
-// Templates: {{input}} (the user message), {{role}}, {{tool.NAME}} (the last result of tool NAME as compact
-// JSON), {{tool.NAME.FIELD.SUB}} (a field of it; numbers with up to 2 decimals), {{...|int}} (rounded).
+// Templates: {{input}} (the user message), {{input.FIELD.SUB}}, {{input.items[0]}} (a field of the agent's
+// input value; a string input that is JSON is read as such), {{role}}, {{tool.NAME}} (the last result of
+// tool NAME as compact JSON), {{tool.NAME.FIELD[0]}} (a field of it), {{...|int}} (rounded). Numbers keep
+// full precision: integers exactly, floats as the shortest text that reads back as the same double.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -54,14 +56,83 @@ struct scene {
   const std::string& input;
   const std::string& role;
   const std::map<std::string, ojson>& results;  // tool name -> its last result
+  const ojson& input_value;                     // the agent's input, for {{input.PATH}}
 };
 
+// The agent's input as JSON for {{input.PATH}}: a string input that is JSON is read as such.
+ojson input_json(const value& v) {
+  ojson j = to_json(v);
+  if (v.is_string()) try {  // a string that is JSON: its fields, through the shared reader
+      j = read_json(v.as_string(), "the agent's input");
+    } catch (const json_error&) {
+    }
+  return j;
+}
+
+// The shortest text that reads back as `d` (0.3333333333333333, 1234567.891), never grouped; a whole
+// double without a fraction (3, not 3.0); very large or small ones with an exponent (1e+20).
 std::string format_number(double d) {
-  std::string s = fmt::format("{:.2f}", d);
-  while (s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
+  std::string s = fmt::format("{}", d);
+  if (s.ends_with(".0")) s.resize(s.size() - 2);
   return s == "-0" ? "0" : s;
 }
+
+// One step of a path: `.name` (a field, or an index when all digits, on a list) or `[N]` (an index).
+struct step {
+  std::string name;
+  bool bracket = false;
+};
+
+bool all_digits(const std::string& t) {
+  return !t.empty() && std::all_of(t.begin(), t.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+// The steps of `path` (what follows `input` or `tool.NAME`: ".a.b[0]"); throws for a malformed one.
+std::vector<step> parse_path(const std::string& path, const std::string& expr) {
+  std::vector<step> out;
+  std::size_t i = 0;
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument(fmt::format("{{{{{}}}}}: {} at `{}`", expr, why, path.substr(i)));
+  };
+  while (i < path.size()) {
+    if (path[i] == '.') {
+      auto end = path.find_first_of(".[", i + 1);
+      std::string name = path.substr(i + 1, end == std::string::npos ? std::string::npos : end - i - 1);
+      if (name.empty()) throw bad("an empty field name");
+      out.push_back({name, false});
+      i = end == std::string::npos ? path.size() : end;
+    } else if (path[i] == '[') {
+      auto end = path.find(']', i);
+      if (end == std::string::npos) throw bad("`[` without `]`");
+      std::string index = path.substr(i + 1, end - i - 1);
+      if (!all_digits(index) || index.size() > 9) throw bad("an index must be a number, e.g. [0]");
+      out.push_back({index, true});
+      i = end + 1;
+    } else {
+      throw bad("expected `.FIELD` or `[N]`");
+    }
+  }
+  return out;
+}
+
+// Follows `steps` from `at`; nullptr where a step finds nothing (`failed` says which step).
+const ojson* follow(const ojson* at, const std::vector<step>& steps, std::size_t& failed) {
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const step& st = steps[k];
+    const ojson* next = nullptr;
+    if (!st.bracket && at->is_object() && at->contains(st.name)) next = &(*at)[st.name];
+    if (at->is_array() && all_digits(st.name) && st.name.size() <= 9 && std::stoul(st.name) < at->size())
+      next = &(*at)[std::stoul(st.name)];
+    if (next == nullptr) {
+      failed = k;
+      return nullptr;
+    }
+    at = next;
+  }
+  return at;
+}
+
+std::string show_step(const step& st) { return st.bracket ? "[" + st.name + "]" : st.name; }
 
 std::string format_json(const ojson& j, bool as_int) {
   if (as_int) {
@@ -71,7 +142,7 @@ std::string format_json(const ojson& j, bool as_int) {
   if (j.is_string()) return j.get<std::string>();
   if (j.is_number_integer()) return j.dump();
   if (j.is_number()) return format_number(j.get<double>());
-  return j.dump();
+  return j.dump();  // nlohmann writes doubles with full precision too
 }
 
 // Checks one template expression (the text between {{ and }}) for shape; throws naming what is wrong.
@@ -81,10 +152,20 @@ void check_expression(const std::string& expr) {
     throw std::invalid_argument(fmt::format("{{{{{}}}}}: the only filter is |int", expr));
   auto head = trim(parts[0]);
   if (head == "input" || head == "role") return;
-  if (head.rfind("tool.", 0) == 0 && head.size() > 5 && head.find("..") == std::string::npos && head.back() != '.')
+  if (head.starts_with("input.") || head.starts_with("input[")) {
+    parse_path(head.substr(5), expr);
     return;
-  throw std::invalid_argument(
-      fmt::format("{{{{{}}}}}: expected {{{{input}}}}, {{{{role}}}} or {{{{tool.NAME[.FIELD...]}}}}", expr));
+  }
+  if (head.rfind("tool.", 0) == 0 && head.size() > 5) {
+    auto name_end = head.find_first_of(".[", 5);
+    if (name_end != 5) {
+      if (name_end != std::string::npos) parse_path(head.substr(name_end), expr);
+      return;
+    }
+  }
+  throw std::invalid_argument(fmt::format(
+      "{{{{{}}}}}: expected {{{{input}}}}, {{{{input.FIELD[N]...}}}}, {{{{role}}}} or {{{{tool.NAME[.FIELD...]}}}}",
+      expr));
 }
 
 std::string eval(const std::string& expr, const scene& s) {
@@ -93,22 +174,25 @@ std::string eval(const std::string& expr, const scene& s) {
   auto head = trim(parts[0]);
   if (head == "input") return s.input;
   if (head == "role") return s.role;
-  auto path = split(head.substr(5), '.');
-  auto it = s.results.find(path[0]);
-  if (it == s.results.end())
-    throw std::runtime_error(fmt::format("{{{{{}}}}}: no result from tool `{}` yet", head, path[0]));
-  const ojson* at = &it->second;
-  for (std::size_t i = 1; i < path.size(); ++i) {
-    const ojson* next = nullptr;
-    if (at->is_object() && at->contains(path[i])) next = &(*at)[path[i]];
-    if (at->is_array() && !path[i].empty() && std::all_of(path[i].begin(), path[i].end(), [](unsigned char c) { return std::isdigit(c) != 0; }) &&
-        std::stoul(path[i]) < at->size())
-      next = &(*at)[std::stoul(path[i])];
-    if (next == nullptr)
-      throw std::runtime_error(fmt::format("{{{{{}}}}}: no field `{}` in the result of tool `{}`: {}", head, path[i],
-                                           path[0], excerpt(it->second.dump())));
-    at = next;
+  std::size_t failed = 0;
+  if (head == "input" || head.starts_with("input.") || head.starts_with("input[")) {
+    auto steps = parse_path(head.substr(5), expr);
+    const ojson* at = follow(&s.input_value, steps, failed);
+    if (at == nullptr)
+      throw std::runtime_error(fmt::format("{{{{{}}}}}: no field `{}` in the input: {}", head, show_step(steps[failed]),
+                                           excerpt(s.input_value.dump())));
+    return format_json(*at, as_int);
   }
+  auto name_end = head.find_first_of(".[", 5);
+  std::string name = head.substr(5, name_end == std::string::npos ? std::string::npos : name_end - 5);
+  auto it = s.results.find(name);
+  if (it == s.results.end())
+    throw std::runtime_error(fmt::format("{{{{{}}}}}: no result from tool `{}` yet", head, name));
+  auto steps = name_end == std::string::npos ? std::vector<step>{} : parse_path(head.substr(name_end), expr);
+  const ojson* at = follow(&it->second, steps, failed);
+  if (at == nullptr)
+    throw std::runtime_error(fmt::format("{{{{{}}}}}: no field `{}` in the result of tool `{}`: {}", head,
+                                         show_step(steps[failed]), name, excerpt(it->second.dump())));
   return format_json(*at, as_int);
 }
 
@@ -125,6 +209,17 @@ std::string expand(const std::string& text, F&& on_expr) {
     from = close + 2;
   }
   return out + text.substr(from);
+}
+
+// The input paths a template reads ({{input.a.b}} -> the steps .a.b), with their expressions.
+std::vector<std::pair<std::string, std::vector<step>>> input_paths(const std::string& text) {
+  std::vector<std::pair<std::string, std::vector<step>>> out;
+  expand(text, [&](const std::string& e) {
+    auto head = trim(split(e, '|')[0]);
+    if (head.starts_with("input.") || head.starts_with("input[")) out.emplace_back(e, parse_path(head.substr(5), e));
+    return std::string();
+  });
+  return out;
 }
 
 void check_template(const std::string& text) {
@@ -189,7 +284,10 @@ std::vector<std::string> tools_read(const std::string& text) {
   std::vector<std::string> names;
   expand(text, [&](const std::string& e) {
     auto head = trim(split(e, '|')[0]);
-    if (head.rfind("tool.", 0) == 0) names.push_back(split(head.substr(5), '.')[0]);
+    if (head.rfind("tool.", 0) == 0) {
+      auto end = head.find_first_of(".[", 5);
+      names.push_back(head.substr(5, end == std::string::npos ? std::string::npos : end - 5));
+    }
     return std::string();
   });
   return names;
@@ -278,6 +376,8 @@ class scripted_backend final : public backend {
     for (std::size_t i = 0; i < rules.as_list().size(); ++i) rules_.push_back(parse_rule(rules.as_list()[i], i));
   }
 
+  void set_input(const value& v) override { input_value_ = input_json(v); }
+
   chat_reply complete(const std::vector<chat_message>& messages, const ojson& tools) override {
     std::size_t last_user = messages.size();
     for (std::size_t i = 0; i < messages.size(); ++i)
@@ -286,7 +386,7 @@ class scripted_backend final : public backend {
     const std::string& input = last_user < messages.size() ? messages[last_user].content : none;
     auto results = tool_results(messages, last_user);
     bool after_tool = !results.empty();
-    scene s{input, role_, results};
+    scene s{input, role_, results, input_value_};
     for (std::size_t i = 0; i < rules_.size(); ++i) {
       const rule& r = rules_[i];
       if ((r.on == rule::when::first && after_tool) || (r.on == rule::when::after_tool && !after_tool)) continue;
@@ -329,6 +429,7 @@ class scripted_backend final : public backend {
   }
 
   std::string node_, role_;
+  ojson input_value_;
   std::vector<rule> rules_;
   std::uint64_t calls_ = 0;
 };
@@ -336,8 +437,23 @@ class scripted_backend final : public backend {
 }  // namespace
 
 std::vector<rules_problem> check_scripted_rules(const value& rules,
-                                                const std::function<bool(const std::string&)>& is_tool) {
+                                                const std::function<bool(const std::string&)>& is_tool,
+                                                const std::vector<value>& inputs) {
   std::vector<rules_problem> out;
+  // Each {{input.PATH}} of `text` against each input the node is known to get.
+  auto check_inputs = [&](const std::string& text, std::vector<std::string> at, std::size_t i,
+                          const std::string& field) {
+    for (const auto& [expr, steps] : input_paths(text))
+      for (const auto& in : inputs) {
+        ojson j = input_json(in);
+        std::size_t failed = 0;
+        if (follow(&j, steps, failed) != nullptr) continue;
+        out.push_back({at, fmt::format("rules[{}].{}: {{{{{}}}}}: no field `{}` in the input this node gets: {}", i,
+                                       field, expr, show_step(steps[failed]), excerpt(j.dump())),
+                       false});
+        break;
+      }
+  };
   if (!rules.is_list()) return {{{}, fmt::format("rules: expected a list, found {}", rules.type_name()), false}};
   for (std::size_t i = 0; i < rules.as_list().size(); ++i) {
     rule r;
@@ -358,6 +474,7 @@ std::vector<rules_problem> check_scripted_rules(const value& rules,
     if (r.tool.empty()) {
       for (const auto& name : tools_read(r.reply))
         if (!is_tool(name)) unknown(name, {index, "reply"}, "reply");
+      check_inputs(r.reply, {index, "reply"}, i, "reply");
       continue;
     }
     if (!is_tool(r.tool))
@@ -368,9 +485,48 @@ std::vector<rules_problem> check_scripted_rules(const value& rules,
     each_argument(r.arguments, at, [&](const std::string& text, const std::vector<std::string>& path) {
       for (const auto& name : tools_read(text))
         if (!is_tool(name)) unknown(name, path, "call.arguments");
+      check_inputs(text, path, i, "call.arguments");
     });
   }
   return out;
+}
+
+namespace {
+
+// A prompt template reads the input and the role, never a tool (no tool has answered before the task).
+void check_prompt_expression(const std::string& e) {
+  check_expression(e);
+  if (trim(split(e, '|')[0]).starts_with("tool."))
+    throw std::invalid_argument(fmt::format("{{{{{}}}}}: a prompt is filled before any tool is called; it reads "
+                                            "{{{{input...}}}} and {{{{role}}}}",
+                                            e));
+}
+
+}  // namespace
+
+std::string render_prompt(const std::string& text, const value& input, const std::string& message,
+                          const std::string& role) {
+  static const std::map<std::string, ojson> no_results;
+  ojson j = input_json(input);
+  scene s{message, role, no_results, j};
+  return expand(text, [&](const std::string& e) { return eval(e, s); });
+}
+
+std::string check_prompt(const std::string& text, const std::vector<value>& inputs) {
+  try {
+    expand(text, [](const std::string& e) { check_prompt_expression(e); return std::string(); });
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  for (const auto& [expr, steps] : input_paths(text))
+    for (const auto& in : inputs) {
+      ojson j = input_json(in);
+      std::size_t failed = 0;
+      if (follow(&j, steps, failed) == nullptr)
+        return fmt::format("{{{{{}}}}}: no field `{}` in the input this node gets: {}", expr, show_step(steps[failed]),
+                           excerpt(j.dump()));
+    }
+  return {};
 }
 
 std::unique_ptr<backend> make_scripted_backend(const value& rules, std::string node, std::string role) {

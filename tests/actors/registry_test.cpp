@@ -10,13 +10,14 @@ using loom::graph::param_type;
 
 TEST_CASE("register_builtins adds every built-in kind" * doctest::timeout(10)) {
   CHECK(loom::test::builtins().kind_names() ==
-        std::vector<std::string>{"agent.llm", "flow.batch", "flow.forward", "flow.gather", "flow.jq", "flow.router",
-                                 "flow.throttle", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
+        std::vector<std::string>{"agent.llm", "flow.batch", "flow.call", "flow.forward", "flow.gather", "flow.jq",
+                                 "flow.router", "flow.throttle", "flow.vote", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
                                  "source.blob", "source.file", "source.sequence", "source.value", "tool.calculator",
                                  "tool.mcp", "tool.monte_carlo", "tool.retrieve"});
 }
 
-TEST_CASE("sources have only an out port, sinks only an in port, tools none" * doctest::timeout(10)) {
+TEST_CASE("sources have only an out port, sinks only an in port, tools none; an arbiter inputs a..e" *
+          doctest::timeout(10)) {
   for (const auto& name : loom::test::builtins().kind_names()) {
     CAPTURE(name);
     const auto& spec = *loom::test::builtins().find_kind(name);
@@ -25,9 +26,16 @@ TEST_CASE("sources have only an out port, sinks only an in port, tools none" * d
       continue;
     }
     bool source = name.starts_with("source."), sink = name.starts_with("sink.");
+    // agent.llm: out, tasks; flow.call: out, errors; flow.vote: out, disagree
+    bool two = name == "agent.llm" || name == "flow.call" || name == "flow.vote";
+    CHECK(spec.outputs.size() == (sink ? 0u : two ? 2u : 1u));
+    if (name == "flow.vote") {  // one input per branch
+      CHECK(spec.inputs.size() == 5u);
+      CHECK(spec.inputs[0].name == "a");
+      continue;
+    }
     CHECK(spec.inputs.size() == (source ? 0u : 1u));
     if (!source) CHECK(spec.inputs[0].name == "in");
-    CHECK(spec.outputs.size() == (sink ? 0u : name == "agent.llm" ? 2u : 1u));  // agent.llm: out, tasks
     CHECK_FALSE(spec.doc.empty());
   }
 }

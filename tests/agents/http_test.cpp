@@ -17,6 +17,7 @@
 #include "tests/support/graph_runner.hpp"
 
 using loom::value;
+using loom::value_list;
 using loom::value_map;
 using loom::agents::chat_message;
 using loom::agents::http_options;
@@ -377,6 +378,30 @@ TEST_CASE("a map's other fields reach the model as JSON context after the system
         ojson::parse(R"([{"role":"system","content":"Be brief.\n\nContext (JSON):\n{\n  \"task\": \"summarize\",\n)"
                      R"(  \"source\": \"wiki\",\n  \"year\": 2024\n}"},{"role":"user","content":"summarize"}])"));
   CHECK(a.field("task").as_string() == "summarize");
+}
+
+TEST_CASE("the system prompt is a template over the input's fields, numbers exact" * doctest::timeout(30)) {
+  chat_server s([](const ojson& body, std::size_t, httplib::Response& res) {
+    reply_json(res, message_reply(body["messages"][0]["content"].get<std::string>()));
+  });
+  agent_under_test a({{"backend", "http"},
+                      {"base_url", s.base_url()},
+                      {"role", "pricer"},
+                      {"system", "As {{role}}, price order {{input.id}} ({{input.lines[1].qty}} x {{input.ratio}}): {{input}}"}});
+  a.send(value{value_map{{"task", "go"},
+                         {"id", std::int64_t{1234567890123456789}},
+                         {"ratio", 1.0 / 3},
+                         {"lines", value_list{value{value_map{{"qty", 1}}}, value{value_map{{"qty", 7}}}}}}});
+  CHECK(a.text().rfind("As pricer, price order 1234567890123456789 (7 x 0.3333333333333333): go\n\nContext (JSON):", 0) == 0);
+  // A field the input does not have fails the task, naming the node and the path.
+  CHECK_THROWS_WITH(a.send(value{value_map{{"task", "go"}}}),
+                    doctest::Contains("agent.llm `agent`: system: {{input.id}}: no field `id` in the input"));
+  // A prompt cannot read a tool's result (none has answered when it is filled).
+  CHECK_THROWS_WITH(agent_under_test({{"backend", "http"}, {"base_url", s.base_url()}, {"system", "{{tool.calc}}"}}),
+                    doctest::Contains("agent.llm `agent`: system: {{tool.calc}}: a prompt is filled before any tool"));
+  CHECK(loom::agents::check_prompt("{{input.a}}", {value{value_map{{"b", 1}}}}) ==
+        "{{input.a}}: no field `a` in the input this node gets: {\"b\":1}");
+  CHECK(loom::agents::check_prompt("{{input.b}} {{role}}", {value{value_map{{"b", 1}}}}).empty());
 }
 
 TEST_CASE("an agent whose second model call fails is restarted and its task retried: each answer once" *

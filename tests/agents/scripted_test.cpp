@@ -93,25 +93,76 @@ TEST_SUITE("agent.llm scripted" * doctest::timeout(10)) {
     add_weather(a.ctx);
     a.send(value{"weather Paris"});
     REQUIRE(a.out().size() == 1);
-    CHECK(a.text() == "weather Paris: 21.46 C (21), wind 12; raw {\"kph\":12}");
+    CHECK(a.text() == "weather Paris: 21.456 C (21), wind 12; raw {\"kph\":12}");
     CHECK(a.field("tool_calls").as_int() == 1);
     REQUIRE(a.ctx.table["weather"].requests.size() == 1);
     CHECK(a.ctx.table["weather"].requests[0] == value{value_map{{"city", "weather Paris"}}});
   }
 
-  TEST_CASE("numbers in templates keep up to 2 decimals and are never grouped") {
+  TEST_CASE("numbers in templates keep full precision and are never grouped") {
     using loom::graph::param_spec;
     agent_under_test a({{"rules", rules({call_rule("", "stats", {}, "first"),
                                          reply_rule("", "{{tool.stats.big}} {{tool.stats.half}} {{tool.stats.whole}} "
-                                                        "{{tool.stats.neg|int}} {{tool.stats.list.1}} {{tool.stats}}",
+                                                        "{{tool.stats.neg|int}} {{tool.stats.list.1}} {{tool.stats.list[0]}} "
+                                                        "{{tool.stats.third}} {{tool.stats.id}} {{tool.stats}}",
                                                     "after_tool")})}});
     a.ctx.add_tool("stats", tool_spec("stats", {}), [](const value&) {
       return value{value_map{{"big", 1234567.891}, {"half", 0.5}, {"whole", 3.0}, {"neg", -2.6},
-                             {"list", value_list{value{"a"}, value{"b"}}}}};
+                             {"list", value_list{value{"a"}, value{"b"}}}, {"third", 1.0 / 3},
+                             {"id", std::int64_t{1234567890123456789}}}};
     });
     a.send(value{"go"});
     CHECK(a.text() ==
-          "1234567.89 0.5 3 -3 b {\"big\":1234567.891,\"half\":0.5,\"whole\":3.0,\"neg\":-2.6,\"list\":[\"a\",\"b\"]}");
+          "1234567.891 0.5 3 -3 b a 0.3333333333333333 1234567890123456789 {\"big\":1234567.891,\"half\":0.5,"
+          "\"whole\":3.0,\"neg\":-2.6,\"list\":[\"a\",\"b\"],\"third\":0.3333333333333333,\"id\":1234567890123456789}");
+  }
+
+  TEST_CASE("{{input.PATH}} reads fields of the input value, a 19-digit integer and 1/3 unchanged") {
+    agent_under_test a({{"rules", rules({call_rule("", "weather", {{"city", "{{input.place.city}}"}}, "first"),
+                                         reply_rule("", "{{input.id}} {{input.ratio}} {{input.items[1]}} "
+                                                        "{{input.items}} {{input.place.city}}={{tool.weather.temp_c}}",
+                                                    "after_tool")})}});
+    add_weather(a.ctx);
+    a.send(value{value_map{{"id", std::int64_t{1234567890123456789}},
+                           {"ratio", 1.0 / 3},
+                           {"items", value_list{value{"x"}, value{2.5}}},
+                           {"place", value{value_map{{"city", "Oslo"}}}}}});
+    CHECK(a.text() == "1234567890123456789 0.3333333333333333 2.5 [\"x\",2.5] Oslo=21.456");
+    CHECK(a.ctx.table["weather"].requests[0] == value{value_map{{"city", "Oslo"}}});
+  }
+
+  TEST_CASE("a string input that is JSON has fields too; {{input}} stays the user message") {
+    agent_under_test a({{"rules", rules({reply_rule("", "{{input.n}} of [{{input}}]")})}});
+    a.send(value{"{\"n\": 12345678901234567}"});
+    CHECK(a.text() == "12345678901234567 of [{\"n\": 12345678901234567}]");
+  }
+
+  TEST_CASE("a path the input does not have is an error naming the rule, the step and the input") {
+    agent_under_test a({{"rules", rules({reply_rule("", "{{input.items[3]}}")})}});
+    CHECK_THROWS_WITH(a.send(value{value_map{{"items", value_list{value{1}}}}}),
+                      doctest::Contains("scripted rules[0]: {{input.items[3]}}: no field `[3]` in the input: {\"items\":[1]}"));
+  }
+
+  TEST_CASE("a malformed path is refused when the node is built") {
+    auto build = [](std::string t) { agent_under_test a({{"rules", rules({reply_rule("", t)})}}); };
+    CHECK_THROWS_WITH(build("{{input.}}"), doctest::Contains("rules[0].reply: {{input.}}: an empty field name"));
+    CHECK_THROWS_WITH(build("{{input.a[x]}}"), doctest::Contains("an index must be a number, e.g. [0] at `[x]`"));
+    CHECK_THROWS_WITH(build("{{input.a[1}}"), doctest::Contains("`[` without `]`"));
+    CHECK_THROWS_WITH(build("{{input.a..b}}"), doctest::Contains("an empty field name"));
+    CHECK_THROWS_WITH(build("{{tool.x.}}"), doctest::Contains("an empty field name"));
+    CHECK_NOTHROW(build("{{input.a.b[0][1].c}} {{tool.x[0].y}}"));
+  }
+
+  TEST_CASE("validation checks {{input.PATH}} against the inputs the node is known to get") {
+    auto problems = loom::agents::check_scripted_rules(
+        loom::to_value(rules({reply_rule("", "{{input.id}} {{input.items[0]}}"), reply_rule("", "{{input.name}}")})),
+        [](const std::string&) { return true; }, {value{value_map{{"id", 1}, {"items", value_list{value{"x"}}}}}});
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].path == std::vector<std::string>{"1", "reply"});
+    CHECK(problems[0].message.find("rules[1].reply: {{input.name}}: no field `name` in the input this node gets") == 0);
+    CHECK(loom::agents::check_scripted_rules(loom::to_value(rules({reply_rule("", "{{input.name}}")})),
+                                             [](const std::string&) { return true; })
+              .empty());  // inputs not known: not checked
   }
 
   TEST_CASE("a template naming a missing field is an error naming the rule") {
