@@ -103,7 +103,8 @@ class node {
   // Runs of values: a kind that can handle several values of one input port as one step says so with
   // handles_runs() and overrides on_run. The runtime then hands it up to a slice of queued values at a
   // time, never more than its outputs have room for, as one attempt (a failure rolls the whole run back).
-  // Such a kind must not make calls. The default handles the values one by one.
+  // A run kind that makes calls (flow.call) has its run commit once every call made in it is answered.
+  // The default handles the values one by one.
   virtual bool handles_runs() const { return false; }
   virtual void on_run(context& ctx, std::size_t port, std::span<const value> values) {
     for (const auto& v : values) on_message(ctx, port, v);

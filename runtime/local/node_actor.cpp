@@ -564,7 +564,7 @@ class node_host final : public context {
     std::uint64_t n = 0;
     bool more = false;
     auto slice_over = [&] {
-      if (n >= slice_values || (me_.blocking && n > 0) ||
+      if (n >= slice_values || (me_.blocking && n > 0 && !impl_->handles_runs()) ||
           (n == slice_values / 4 && (clock::now() - t0) * 4 >= slice_time)) {
         more = true;
         return true;
@@ -637,8 +637,10 @@ class node_host final : public context {
     open_attempt(site::message, link);
     try {
       // A kind that handles runs gets as many values as the slice and its outputs' room allow, in one
-      // call (never under fault injection, which fails a chosen value).
-      if (!me_.blocking && !run_->inject && !movable_ && impl_->handles_runs()) {
+      // call (never under fault injection, which fails a chosen value). A blocking kind too (a Python
+      // step on its own thread: one hand-off per run instead of per value); one that does not handle runs
+      // gets one value per slice, so a stop is seen between its long calls.
+      if (!run_->inject && !movable_ && impl_->handles_runs()) {
         auto k = std::min<std::size_t>({avail, slice_values - std::min<std::uint64_t>(n, slice_values - 1),
                                         std::max<std::size_t>(1, out_.budget())});
         current_ = 0;
