@@ -314,6 +314,7 @@ std::string router::metrics_text() const {
   std::lock_guard lock(m_);
   auto now = o_.now();
   std::vector<family> out;
+  out.reserve(16);  // add() hands out references into it: no reallocation while they live
   auto add = [&](const char* name, const char* help, metric_type type) -> family& {
     out.push_back({name, help, type, {}});
     return out.back();
