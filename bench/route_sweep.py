@@ -10,11 +10,11 @@ turns in order), for each level of the sweep. Every (policy, concurrency) run st
 fresh router (cold caches).
 
 Measured per run, at the client: time to first token (TTFT: mean, p50, p95, p99), tokens per second per
-user (answer tokens over the time from first to last token of each answer, averaged), throughput per
+user (answer tokens after the first over the time from first to last token, summed over all answers), throughput per
 replica (answer tokens per second of the run's wall time, divided by the replicas), and the share of the
 prompt tokens the replicas found cached (from their /stats).
 
-Usage: bench/route_sweep.py --loom build/bin/loom [--levels 4,8,16,32] [--json out.json] [--chart out.png]
+Usage: bench/route_sweep.py --loom build/bin/loom [--levels 4,8,16,32] [--repeat N] [--json F] [--chart F.png]
 The chart needs matplotlib (Debian: python3-matplotlib); without it only the table is printed.
 """
 import argparse
@@ -123,8 +123,8 @@ def run(loom, policy, concurrency, trace, sim_args, replicas):
                 with lock:
                     ttfts.append(ttft)
                     total_tokens[0] += n
-                    if decode > 0 and n > 1:
-                        rates.append((n - 1) / decode)
+                    if n > 1:
+                        rates.append((n - 1, decode))
 
     t0 = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
@@ -145,12 +145,26 @@ def run(loom, policy, concurrency, trace, sim_args, replicas):
     for p, _ in sims + [(router, 0)]:
         p.terminate()
         p.wait()
+    return {"ttfts": ttfts, "rates": rates, "tokens": total_tokens[0], "wall": wall, "errors": len(errors),
+            "prompt": prompt, "cached": cached, "per_replica": per_replica}
+
+
+def summarize(policy, concurrency, runs, replicas):
+    """Pools the runs of one (policy, concurrency): TTFT percentiles over every request of every run."""
+    ttfts = [t for r in runs for t in r["ttfts"]]
+    # tokens after the first over the time they took, summed over every answer (a ratio of sums: one answer
+    # whose tokens arrived in one read would weigh infinitely in a mean of ratios)
+    decoded = sum(n for r in runs for n, _ in r["rates"])
+    decode_s = sum(d for r in runs for _, d in r["rates"])
     q = statistics.quantiles(ttfts, n=100) if len(ttfts) > 1 else [ttfts[0]] * 99
-    return {"policy": policy, "concurrency": concurrency, "requests": len(ttfts), "errors": len(errors),
+    prompt = sum(r["prompt"] for r in runs)
+    return {"policy": policy, "concurrency": concurrency, "runs": len(runs), "requests": len(ttfts),
+            "errors": sum(r["errors"] for r in runs),
             "ttft_mean": statistics.mean(ttfts), "ttft_p50": q[49], "ttft_p95": q[94], "ttft_p99": q[98],
-            "tokens_per_s_per_user": statistics.mean(rates) if rates else 0.0,
-            "throughput_per_replica": total_tokens[0] / wall / replicas, "wall_s": wall,
-            "cached_share": cached / prompt if prompt else 0.0, "requests_per_replica": per_replica}
+            "tokens_per_s_per_user": decoded / decode_s if decode_s > 0 else 0.0,
+            "throughput_per_replica": statistics.mean(r["tokens"] / r["wall"] / replicas for r in runs),
+            "cached_share": sum(r["cached"] for r in runs) / prompt if prompt else 0.0,
+            "requests_per_replica": [r["per_replica"] for r in runs]}
 
 
 def chart(results, path):
@@ -190,8 +204,9 @@ def main():
     p.add_argument("--turns", type=int, default=4)
     p.add_argument("--system-words", type=int, default=1500)
     p.add_argument("--user-words", type=int, default=60)
-    p.add_argument("--sim", default="--prefill-ms 0.2 --decode-ms 4 --max-batch 8 --cache-tokens 12000 "
+    p.add_argument("--sim", default="--prefill-ms 0.2 --decode-ms 4 --decode-batch-ms 0.5 --max-batch 8 --cache-tokens 12000 "
                                     "--answer-tokens 24", help="replica_sim.py options")
+    p.add_argument("--repeat", type=int, default=1, help="runs per (policy, concurrency), pooled")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--chart", help="draw the chart here (PNG; needs matplotlib)")
     a = p.parse_args()
@@ -200,8 +215,12 @@ def main():
     print("| policy | concurrency | requests | TTFT mean ms | p50 | p95 | p99 | tok/s/user | tok/s/replica | cached |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for level in [int(x) for x in a.levels.split(",")]:
-        for policy in a.policies.split(","):
-            r = run(a.loom, policy, level, trace, a.sim.split(), a.replicas)
+        raw = {policy: [] for policy in a.policies.split(",")}
+        for _ in range(a.repeat):  # the policies interleaved, so that a slow moment of the machine hits all
+            for policy in raw:
+                raw[policy].append(run(a.loom, policy, level, trace, a.sim.split(), a.replicas))
+        for policy, runs in raw.items():
+            r = summarize(policy, level, runs, a.replicas)
             results.append(r)
             print("| %s | %d | %d%s | %.0f | %.0f | %.0f | %.0f | %.1f | %.1f | %.0f%% |" % (
                 policy, level, r["requests"], " (%d errors)" % r["errors"] if r["errors"] else "",

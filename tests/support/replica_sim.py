@@ -6,7 +6,9 @@ It models what makes routing matter:
   - a KV prefix cache: the prompt's tokens (whitespace-separated words of the rendered messages) in blocks of
     --block-tokens, hashed in a chain, LRU, at most --cache-tokens tokens;
   - prefill time proportional to the uncached tokens (--prefill-ms per token), one prefill at a time;
-  - decode time per token (--decode-ms), at most --max-batch requests decoding at once (others queue);
+  - decode time per token (--decode-ms, plus --decode-batch-ms for each other request decoding beside it),
+    at most --max-batch requests at once (others queue); a prefill stalls every decode of its replica while
+    it runs (as in an engine without chunked prefill);
   - faults on demand, from the command line or POST /control {"slow": F, "die_after_tokens": N,
     "fail_5xx": N}: every time multiplied by F; the process exits (os._exit) after sending N tokens of a
     stream, mid-answer; the next N completions answer 500.
@@ -92,6 +94,7 @@ class Replica:
         self.batch = threading.Semaphore(a.max_batch)
         self.prefill = threading.Lock()
         self.lock = threading.Lock()
+        self.decoding = 0  # requests decoding now
         self.slow = a.slow
         self.die_after = a.die_after_tokens
         self.fail_5xx = a.fail_5xx
@@ -194,48 +197,66 @@ class Handler(BaseHTTPRequestHandler):
             out = pieces[start:]
             usage = {"prompt_tokens": len(tokens), "completion_tokens": len(out),
                      "total_tokens": len(tokens) + len(out), "prompt_tokens_details": {"cached_tokens": cached}}
-            if not stream:
-                time.sleep(max(0, len(out) - 1) * r.a.decode_ms / 1000.0 * r.slow)
-                r.count(completion_tokens=len(out))
-                return self.send_json(200, {
-                    "id": cid, "object": "chat.completion", "created": created, "model": r.a.model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(out)},
-                                 "finish_reason": "stop"}],
-                    "usage": usage})
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
+            with r.lock:
+                r.decoding += 1
 
-            def event(delta, finish=None):
-                chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": r.a.model,
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                self.wfile.write(("data: %s\n\n" % json.dumps(chunk)).encode())
-                self.wfile.flush()
+            def decode_step():
+                with r.prefill:  # a prefill running on this replica stalls its decodes
+                    pass
+                with r.lock:
+                    others = r.decoding - 1
+                time.sleep((r.a.decode_ms + others * r.a.decode_batch_ms) / 1000.0 * r.slow)
 
             try:
-                event({"role": "assistant", "content": ""})
-                for i, p in enumerate(out):
-                    if i > 0:
-                        time.sleep(r.a.decode_ms / 1000.0 * r.slow)
-                    with r.lock:
-                        die = r.die_after >= 0 and i >= r.die_after
-                    if die:
-                        sys.stderr.write("replica_sim: dying mid-stream after %d tokens (as asked)\n" % i)
-                        sys.stderr.flush()
-                        os._exit(3)
-                    event({"content": p})
-                    r.count(completion_tokens=1)
-                event({}, "stop")
-                self.wfile.write(("data: %s\n\n" % json.dumps({"id": cid, "object": "chat.completion.chunk",
-                                                                "created": created, "model": r.a.model,
-                                                                "choices": [], "usage": usage})).encode())
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+                return self.answer(r, stream, out, usage, cid, created, decode_step)
+            finally:
+                with r.lock:
+                    r.decoding -= 1
+
+    def answer(self, r, stream, out, usage, cid, created, decode_step):
+        if not stream:
+            for _ in range(max(0, len(out) - 1)):
+                decode_step()
+            r.count(completion_tokens=len(out))
+            return self.send_json(200, {
+                "id": cid, "object": "chat.completion", "created": created, "model": r.a.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(out)},
+                             "finish_reason": "stop"}],
+                "usage": usage})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def event(delta, finish=None):
+            chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": r.a.model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            self.wfile.write(("data: %s\n\n" % json.dumps(chunk)).encode())
+            self.wfile.flush()
+
+        try:
+            event({"role": "assistant", "content": ""})
+            for i, p in enumerate(out):
+                if i > 0:
+                    decode_step()
+                with r.lock:
+                    die = r.die_after >= 0 and i >= r.die_after
+                if die:
+                    sys.stderr.write("replica_sim: dying mid-stream after %d tokens (as asked)\n" % i)
+                    sys.stderr.flush()
+                    os._exit(3)
+                event({"content": p})
+                r.count(completion_tokens=1)
+            event({}, "stop")
+            self.wfile.write(("data: %s\n\n" % json.dumps({"id": cid, "object": "chat.completion.chunk",
+                                                            "created": created, "model": r.a.model,
+                                                            "choices": [], "usage": usage})).encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 def main():
@@ -246,6 +267,8 @@ def main():
     p.add_argument("--block-tokens", type=int, default=16)
     p.add_argument("--prefill-ms", type=float, default=0.05, help="per uncached prompt token")
     p.add_argument("--decode-ms", type=float, default=2.0, help="per answer token after the first")
+    p.add_argument("--decode-batch-ms", type=float, default=0.0,
+                   help="added to each token's decode time per other request decoding at once")
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--answer-tokens", type=int, default=24, help="answer length (max_tokens may shorten it)")
     p.add_argument("--slow", type=float, default=1.0, help="multiplies every time")
