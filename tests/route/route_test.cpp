@@ -431,3 +431,32 @@ TEST_CASE("/metrics passes promtool check metrics (or, without promtool, loom's 
   std::remove(file.c_str());
   std::remove(out.c_str());
 }
+
+TEST_CASE("a client that leaves mid-stream: its replica's request is stopped and counted abandoned") {
+  auto a = sim({"--decode-ms", "100", "--answer-tokens", "40"});
+  auto r = route({a.get()});
+  auto c = client_of(r->port());
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.body = request("I will not wait for the end", true).dump();
+  req.set_header("Content-Type", "application/json");
+  std::string got;
+  req.content_receiver = [&](const char* d, std::size_t n, std::uint64_t, std::uint64_t) {
+    got.append(d, n);
+    // Leave at the first token: a `"content":"` that is not empty.
+    for (auto at = got.find("\"content\":\""); at != std::string::npos; at = got.find("\"content\":\"", at + 1))
+      if (at + 11 < got.size() && got[at + 11] != '"') return false;
+    return true;
+  };
+  c.send(req);
+  CHECK(got.find("chatcmpl-route-") != std::string::npos);
+  REQUIRE(eventually([&] {
+    return metric(r->port(), "loom_route_requests_total", {{"replica", url(*a)}, {"outcome", "abandoned"}}) == 1;
+  }));
+  CHECK(metric(r->port(), "loom_route_in_flight", {{"replica", url(*a)}}) == 0);
+  CHECK(metric(r->port(), "loom_route_requests_total", {{"replica", url(*a)}, {"outcome", "failed"}}) == 0);
+  // The replica's request ended long before its 40 tokens (4 s): the router closed its socket.
+  REQUIRE(eventually([&] { return stats(a->port())["decoding"] == 0; }));
+  CHECK(stats(a->port())["completion_tokens"].get<int>() < 40);
+}

@@ -16,7 +16,8 @@ Answers are deterministic: a function of the conversation (the messages before a
 message), so a test can compare text. A trailing assistant message is a prefix of the answer already given
 (the router continues a stream that way): the answer goes on after it.
 
-GET /v1/models, /health, /stats (counters: requests, prompt and cached tokens); POST /v1/chat/completions
+GET /v1/models, /health, /stats (counters: requests, prompt, cached and completion tokens; requests
+decoding now); POST /v1/chat/completions
 (stream or not). Prints "listening on 127.0.0.1:PORT" once it accepts connections.
 """
 import argparse
@@ -131,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
                                                                     "created": 0, "owned_by": "sim"}]})
         if self.path == "/stats":
             with r.lock:
-                return self.send_json(200, dict(r.stats))
+                return self.send_json(200, dict(r.stats, decoding=r.decoding))
         self.send_json(404, {"error": {"message": "no route " + self.path}})
 
     def read_body(self):
