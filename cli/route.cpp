@@ -155,6 +155,7 @@ class completion_job {
         break;  // no other replica to try
       }
       auto lease = std::move(std::get<route::lease>(picked));
+      if (!tried.empty()) router_.count_retry(!partial_.empty());
       tried.push_back(lease.replica());
       auto r = attempt_on(lease, body);
       if (cancelled_) return lease.finish(route::lease::outcome::abandoned);
@@ -178,7 +179,6 @@ class completion_job {
         last_error += " (mid tool call: an answer cut short there cannot be continued)";
         break;
       }
-      if (attempt + 1 < o_.max_attempts) router_.count_retry(!partial_.empty());
     }
     if (all_busy && !tried.empty() && partial_.empty())
       return fail({429, fmt::format("every replica tried is busy; the last: {}", last_error)});
