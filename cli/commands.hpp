@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace loom::cli {
 
 enum exit_code : int { ok = 0, run_failed = 1, invalid = 2, interrupted = 130 };
@@ -125,5 +129,10 @@ namespace loom::cli {
 std::shared_ptr<void> add_mcp_route(serve::server_options& so, caf::actor_system& system, const registry& kinds,
                                     const graph::graph& g, const std::string& input, const std::string& output,
                                     std::chrono::milliseconds session_idle);
+
+// cli/route.cpp: `loom route`, a model router in front of OpenAI-compatible replicas (docs/route.md). Its
+// options are registered on the app; route_command() runs it once they are parsed.
+CLI::App* add_route_command(CLI::App& app);
+int route_command();
 
 }  // namespace loom::cli

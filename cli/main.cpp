@@ -150,6 +150,8 @@ int main(int argc, char** argv) {
   mcp_cmd->add_option("--output", mcp.output, "Node whose input is the graph tool's result (default: the only sink)");
   add_plugin(mcp_cmd);
 
+  auto* route_cmd = add_route_command(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -174,5 +176,6 @@ int main(int argc, char** argv) {
   if (*worker_cmd) return worker_command(common, worker);
   if (*serve_cmd) return serve_command(common, serve);
   if (*mcp_cmd) return mcp_command(common, mcp);
+  if (*route_cmd) return route_command();
   return invalid;
 }
