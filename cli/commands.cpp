@@ -76,6 +76,7 @@ void print_kind(const graph::kind_spec& k) {
   else
     std::printf("cpus %g, memory %llu bytes, gpus %d%s\n", r.cpus, static_cast<unsigned long long>(r.memory),
                 r.gpus, r.gpus > 0 && r.cpu_fallback ? " (CPU path when none is placed)" : "");
+  if (!k.example.empty()) std::printf("\nexample (a whole graph file):\n%s", k.example.c_str());
 }
 
 }  // namespace

@@ -105,6 +105,15 @@ graph::kind_spec io_spec(bool input) {
                   .def(64)
                   .at_least(1)};
   s.blocking = true;
+  // One example for both: a graph a program feeds (runtime::start).
+  s.example = R"yaml(graph: fed
+nodes:
+  orders: {kind: program.input, params: {capacity: 16}}
+  big: {kind: flow.jq, params: {program: 'select(.total > 100)'}}
+  priced: {kind: program.output, params: {capacity: 16}}
+edges:
+  - orders -> big -> priced
+)yaml";
   return s;
 }
 graph::kind_spec input_spec() { return io_spec(true); }

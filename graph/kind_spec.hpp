@@ -79,6 +79,9 @@ struct call_spec {
 struct kind_spec {
   std::string name;  // "family.name", e.g. "source.sequence"
   std::string doc;   // one line
+  // A whole small graph file that uses the kind (`loom inspect` prints it, docs/kinds.md shows it); a test
+  // loads and validates every kind's example. Empty: none.
+  std::string example;
   std::vector<port_spec> inputs;
   std::vector<port_spec> outputs;
   std::vector<param_spec> params;

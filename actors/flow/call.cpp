@@ -220,6 +220,20 @@ kind_def call_kind() {
   graph::kind_spec s;
   s.name = "flow.call";
   s.doc = "calls its tool for each record, with arguments made by a jq program, and merges the result in";
+  s.example = R"yaml(graph: call_example
+nodes:
+  invoices: {kind: source.value, params: {value: {id: 1234567890123456789, pages: 12, fee: 2}, repeat: 3}}
+  pricing: {kind: tool.calculator}
+  price:
+    kind: flow.call
+    tools: [pricing]
+    params: {args: '{expression: "\(.pages) * 0.25 + \(.fee)"}', into: price, max_in_flight: 8}
+  priced: {kind: sink.stdout, params: {format: jsonl}}
+  failed: {kind: sink.stdout, params: {format: jsonl}}
+edges:
+  - invoices -> price -> priced
+  - price.errors -> failed
+)yaml";
   s.inputs = {{"in", "records (maps when `into` is set)"}};
   graph::port_spec errors{"errors", "{record, tool, error} per failed call"};
   errors.fails_unconnected = true;

@@ -62,6 +62,16 @@ kind_def jq_kind() {
   graph::kind_spec s;
   s.name = "flow.jq";
   s.doc = "runs a jq program on each value and emits its every output (none: filter, one: map, many: flatten)";
+  s.example = R"yaml(graph: jq_example
+nodes:
+  orders: {kind: source.value, params: {value: {id: 7, price: 12.5, qty: 10}}}
+  big:
+    kind: flow.jq
+    params: {program: 'select(.price * .qty > $min) | {id, total: (.price * .qty)}', args: {min: 100}}
+  out: {kind: sink.stdout, params: {format: jsonl}}
+edges:
+  - orders -> big -> out
+)yaml";
   s.inputs = {{"in", "any values (as JSON)"}};
   s.outputs = {{"out", "every output of the program, in order"}};
   s.params = {

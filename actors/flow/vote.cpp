@@ -349,6 +349,23 @@ kind_def vote_kind() {
   graph::kind_spec s;
   s.name = "flow.vote";
   s.doc = "an arbiter: matches the answers of redundant branches and sends what a quorum agrees on";
+  s.example = R"yaml(graph: vote_example
+nodes:
+  orders: {kind: source.value, params: {value: {id: 1, price: 2.5, qty: 4}}}
+  by_jq: {kind: flow.jq, params: {program: '{id, total: (.price * .qty)}'}}
+  by_hand: {kind: flow.jq, params: {program: '{id, total: (.qty * .price)}'}}
+  vote:
+    kind: flow.vote
+    params: {branches: 2, quorum: 2, key: .id, answer: .total, compare: numeric, tolerance: 0.000001}
+  totals: {kind: sink.stdout, params: {format: jsonl}}
+  disagreements: {kind: sink.stdout, params: {format: jsonl}}
+edges:
+  - orders -> [by_jq, by_hand]
+  - by_jq -> vote.a
+  - by_hand -> vote.b
+  - vote.out -> totals
+  - vote.disagree -> disagreements
+)yaml";
   s.stateful = true;  // the answers held: a checkpoint, and the inputs since it replayed
   for (const char* n : input_names) s.inputs.push_back({n, "one branch's answers"});
   graph::port_spec disagree{"disagree", "{key, decided, decision, answers: [{input, value}], missing} per "

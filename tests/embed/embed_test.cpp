@@ -2,6 +2,7 @@
 // graph through program.input / program.output, with no CAF in sight.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <optional>
@@ -282,4 +283,21 @@ TEST_CASE("handle_interrupts: SIGINT stops the runs in progress; the program's h
   std::raise(SIGINT);
   CHECK(program_sigint == 1);
   sigaction(SIGINT, &before, nullptr);
+}
+
+TEST_CASE("every kind's example (loom inspect, docs/kinds.md) is a graph file that loads and validates") {
+  loom::runtime rt;
+  int examples = 0;
+  for (const auto& name : rt.kinds().kind_names()) {
+    const auto* spec = rt.kinds().find_kind(name);
+    if (spec->example.empty()) continue;
+    ++examples;
+    INFO("the example of ", name);
+    auto g = rt.load_text(spec->example, name + " example");  // throws graph_error naming file:line:col
+    CHECK(std::any_of(g.nodes.begin(), g.nodes.end(), [&](const auto& n) { return n.kind == name; }));
+    CHECK(rt.validate(g).all().empty());  // no warnings either
+  }
+  for (const char* kind : {"flow.jq", "flow.call", "flow.vote", "program.input", "program.output"})
+    CHECK_MESSAGE(!rt.kinds().find_kind(kind)->example.empty(), kind, " has no example");
+  CHECK(examples >= 5);
 }
