@@ -5,7 +5,9 @@
 # `zmq_pipeline_batched` (build/bin/loom_zmq_pipeline: the same three stages in two processes, batches of
 # 64 ints). Each round runs the anchor, then the graph on each binary's workers (so a before and an after
 # binary are compared in the same run). Prints one line per run (the run's own seconds, "ok in X s", and
-# values/s), then per binary the median of its per-round ratios to the anchor.
+# values/s), then per binary the median of its per-round ratios to the anchor. By default the workers use
+# the per-user keys (CurveZMQ: every byte encrypted, as loom runs unless told otherwise); INSECURE=1 runs
+# them with --insecure (plain TCP, like the anchor).
 # Figures: bench/RESULTS.md, "Across hosts against raw ZeroMQ".
 set -euo pipefail
 N=${1:-3}
@@ -14,6 +16,8 @@ shift 2 || true
 bins=("$@")
 [ ${#bins[@]} -gt 0 ] || bins=(build/bin/loom)
 ANCHOR=${ANCHOR:-build/bin/loom_zmq_pipeline}
+flags=()
+[ "${INSECURE:-0}" = 1 ] && flags=(--insecure)
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
@@ -37,8 +41,8 @@ hosts:
   - {name: a, address: tcp://127.0.0.1:$pa, cpus: 4}
   - {name: b, address: tcp://127.0.0.1:$pb, cpus: 4}
 YAML
-  "${bins[$i]}" worker --listen "tcp://127.0.0.1:$pa" --name a >"$dir/a$i.log" 2>&1 & pids+=($!)
-  "${bins[$i]}" worker --listen "tcp://127.0.0.1:$pb" --name b >"$dir/b$i.log" 2>&1 & pids+=($!)
+  "${bins[$i]}" worker --listen "tcp://127.0.0.1:$pa" --name a ${flags[@]+"${flags[@]}"} >"$dir/a$i.log" 2>&1 & pids+=($!)
+  "${bins[$i]}" worker --listen "tcp://127.0.0.1:$pb" --name b ${flags[@]+"${flags[@]}"} >"$dir/b$i.log" 2>&1 & pids+=($!)
 done
 sleep 1
 declare -A ratios
@@ -47,7 +51,7 @@ for round in $(seq "$N"); do
   anchor=$(echo "$line" | grep -o '[0-9.]* M values/s' | awk '{print $1}')
   echo "round $round: $line"
   for i in "${!bins[@]}"; do
-    out=$("${bins[$i]}" run "$dir/graph.yaml" --cluster "$dir/cluster$i.yaml" 2>&1) || { echo "$out"; exit 1; }
+    out=$("${bins[$i]}" run "$dir/graph.yaml" --cluster "$dir/cluster$i.yaml" ${flags[@]+"${flags[@]}"} 2>&1) || { echo "$out"; exit 1; }
     secs=$(echo "$out" | grep -o "ok in [0-9.]* s" | awk '{print $3}')
     rate=$(echo "$COUNT / $secs / 1000000" | bc -l)
     ratio=$(echo "$rate / $anchor" | bc -l)

@@ -134,7 +134,7 @@ std::size_t widen_remote_links(local::deployment& d, const std::vector<std::uint
     for (auto& port : d.instances[p].out_ports)
       for (auto& edge : port)
         for (auto& l : edge.links) {
-          if (host(p) == host(l.consumer) || l.capacity >= w) continue;
+          if (edge.sized || host(p) == host(l.consumer) || l.capacity >= w) continue;
           l.capacity = w;
           d.instances[l.consumer].in_links[l.remote].capacity = w;
           ++n;

@@ -32,8 +32,8 @@ std::optional<std::string> first_difference(const std::string& driver, const std
 transport::run_rules make_rules(const local::deployment& d);
 
 // Every link whose producer and consumer the plan puts on two hosts gets a capacity of at least `window`
-// (its window across the network: values in flight; docs/cluster.md, "Windows across hosts"); links inside
-// one host keep their edge's. Every host of a run applies it to the same expansion with the driver's
+// (its window across the network: values in flight; docs/cluster.md, "Windows across hosts"), unless the
+// graph file sets its edge's capacity (out_edge_plan::sized); links inside one host keep their edge's. Every host of a run applies it to the same expansion with the driver's
 // window, after comparing the expansions, so both ends of a link and the receive rules agree on it.
 // Returns how many links it widened. `instance_host`: instance index -> host index.
 std::size_t widen_remote_links(local::deployment& d, const std::vector<std::uint32_t>& instance_host,

@@ -30,7 +30,13 @@ struct stand_in_state {
   caf::actor local;       // the instance moved here
   std::vector<local::link_id> awaiting;  // out-links whose local consumer has not answered the replacement
   std::vector<std::pair<caf::actor, body>> waiting;  // what came while holding, other than kept values
+  // An instance that does not move: batches that queued up in the mailbox behind the one being handled
+  // wait here and go out joined, one envelope per run of batches of one sender on one link.
+  std::vector<std::pair<caf::actor, local::batch_msg>> joined;
+  bool flush_sent = false;  // a coalesce_atom is on its way to this actor
 };
+
+using coalesce_atom = caf::atom_constant<caf::atom("coalesce")>;
 
 // Drops the first n kept values of a link (its instance credited them).
 void let_go(kept_link& k, std::uint64_t n) {
@@ -80,9 +86,42 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       fail(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }
   };
-  auto forward = [self, cfg, state, send](body msg) {
+  // What waits to be joined goes now, in the order it came (before anything else of its streams).
+  auto flush_joined = [state, send] {
+    auto joined = std::move(state->joined);
+    state->joined.clear();
+    for (auto& [sender, b] : joined) send(sender, std::move(b));
+  };
+  auto forward = [self, cfg, state, send, flush_joined](body msg) {
     auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-    if (cfg.movable) {
+    if (!cfg.movable) {
+      // Several batches per envelope: a batch joins the one before it when both come from the same
+      // sender on the same link (no lineage, no index: an instance that does not move). The joined values
+      // never pass the link's capacity: every one of them is still uncredited. The batch goes at once when
+      // nothing else waits in the mailbox; otherwise when the mailbox is drained (coalesce_atom). Anything
+      // else first sends what waits, so each stream keeps its order.
+      auto& st = *state;
+      auto* b = std::get_if<local::batch_msg>(&msg);
+      if (!b || !b->tags.empty() || b->first != local::no_index) {
+        flush_joined();
+        send(sender, std::move(msg));
+        return;
+      }
+      if (!st.joined.empty() && st.joined.back().first == sender && st.joined.back().second.link == b->link) {
+        auto& into = st.joined.back().second.values;
+        into.insert(into.end(), std::make_move_iterator(b->values.begin()), std::make_move_iterator(b->values.end()));
+      } else {
+        st.joined.emplace_back(sender, std::move(*b));
+      }
+      if (self->mailbox().empty()) {
+        flush_joined();
+      } else if (!st.flush_sent) {
+        st.flush_sent = true;
+        self->send(self, coalesce_atom::value);
+      }
+      return;
+    }
+    {
       auto& st = *state;
       auto keep = [&](local::link_id link) -> kept_link& {
         auto& k = st.kept[link];
@@ -118,6 +157,10 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       [forward](local::reply_msg& m) { forward(std::move(m)); },
       // A caller gave up on a call (timeout, restart, stop): the remote tool must not start it.
       [forward](const local::cancel_call_msg& m) { forward(m); },
+      [state, flush_joined](coalesce_atom) {
+        state->flush_sent = false;
+        flush_joined();
+      },
       [state](const credited_msg& m) {
         auto it = state->in_link_of.find(std::uint64_t{m.producer} << 32 | m.link);
         if (it == state->in_link_of.end()) return;
