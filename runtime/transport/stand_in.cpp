@@ -38,6 +38,38 @@ struct stand_in_state {
 
 using coalesce_atom = caf::atom_constant<caf::atom("coalesce")>;
 
+// A batch of values with payloads (strings, bytes, lists, maps, tensors) is cut into envelopes of about
+// this many bytes each, so that a link's window of thousands of values never makes one message pass
+// max_message_size. Scalars are at most 24 bytes each on the wire: a batch of them goes whole.
+constexpr std::size_t envelope_bytes = std::size_t{1} << 20;
+
+// The pieces of `b`, in order, each of about envelope_bytes at most (and at least one value).
+std::vector<local::batch_msg> cut(local::batch_msg&& b) {
+  std::vector<local::batch_msg> out;
+  auto& vs = b.values;
+  bool payloads = std::any_of(vs.begin(), vs.end(), [](const value& v) { return v.kind() >= value::type::string; });
+  if (!payloads) {
+    out.push_back(std::move(b));
+    return out;
+  }
+  std::size_t start = 0, bytes = 0;
+  auto piece = [&](std::size_t end) {
+    local::batch_msg p{b.link, {}, local::no_index, {}, b.to};
+    p.values.assign(std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(start)),
+                    std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(end)));
+    out.push_back(std::move(p));
+    start = end;
+    bytes = 0;
+  };
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    auto n = vs[i].payload_size() + 24;
+    if (i > start && bytes + n > envelope_bytes) piece(i);
+    bytes += n;
+  }
+  piece(vs.size());
+  return out;
+}
+
 // Drops the first n kept values of a link (its instance credited them).
 void let_go(kept_link& k, std::uint64_t n) {
   while (n > 0 && !k.batches.empty()) {
@@ -90,7 +122,8 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   auto flush_joined = [state, send] {
     auto joined = std::move(state->joined);
     state->joined.clear();
-    for (auto& [sender, b] : joined) send(sender, std::move(b));
+    for (auto& [sender, b] : joined)
+      for (auto& piece : cut(std::move(b))) send(sender, std::move(piece));
   };
   auto forward = [self, cfg, state, send, flush_joined](body msg) {
     auto sender = caf::actor_cast<caf::actor>(self->current_sender());

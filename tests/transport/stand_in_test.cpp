@@ -2,7 +2,7 @@
 // TCP, one actor system) talk through stand-ins exactly as they would in one process: batches, credits,
 // end-of-stream, a call and its reply, with the exact values, a 1 MiB tensor received without a copy, and
 // every message arriving as if sent by the stand-in of its sender; batches that queue up behind each other
-// in a stand-in's mailbox go out joined, in order.
+// in a stand-in's mailbox go out joined, in order; a batch of large values goes in envelopes of about 1 MiB.
 #include <doctest/doctest.h>
 
 #include <caf/all.hpp>
@@ -228,5 +228,40 @@ TEST_CASE("batches queued behind each other in a stand-in's mailbox go out as on
   CHECK(errors.empty());
   for (auto& a : {p, s}) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   h1.reset();  // the connecting side first: the other one's close is then no problem for it
+  h2.reset();
+}
+
+TEST_CASE("a batch of large values is cut into envelopes of about 1 MiB, in order" * doctest::timeout(60)) {
+  caf::actor_system_config cfg;
+  caf::actor_system system(cfg);
+  caf::scoped_actor self(system);
+  auto got = std::make_shared<test::collector>();
+  auto h2 = std::make_unique<endpoint>(test::config("h2"), got->callbacks());
+  auto h1 = std::make_unique<endpoint>(test::config("h1"), endpoint_callbacks{});
+  auto to_h2 = h1->connect(h2->bind("tcp://127.0.0.1:0"));
+  auto senders = std::make_shared<const sender_table>(sender_table{{self->id(), 0}});
+  auto s = system.spawn(stand_in, stand_in_config{5, 1, h1.get(), to_h2, senders, {}});
+  std::vector<value> values;
+  for (int i = 0; i < 3; ++i) values.emplace_back(bytes(600 * 1024, std::byte(i)));
+  values.emplace_back(7);
+  values.emplace_back(8);
+  self->send(s, local::batch_msg{3, values});
+  std::vector<std::size_t> sizes;
+  std::vector<value> all;
+  for (int i = 0; i < 3; ++i) {
+    auto in = got->next_message(std::chrono::seconds(20));
+    REQUIRE(in);
+    auto e = std::get<envelope>(std::move(in->msg));
+    CHECK(e.seq == static_cast<std::uint64_t>(i));
+    auto& b = std::get<local::batch_msg>(e.body);
+    CHECK(b.link == 3);
+    sizes.push_back(b.values.size());
+    all.insert(all.end(), b.values.begin(), b.values.end());
+  }
+  CHECK(sizes == std::vector<std::size_t>{1, 1, 3});  // 600 KiB + 600 KiB would pass 1 MiB
+  CHECK(all == values);
+  CHECK_FALSE(got->next_message(std::chrono::milliseconds(50)));
+  caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  h1.reset();
   h2.reset();
 }
