@@ -38,10 +38,20 @@ struct stand_in_state {
 
 using coalesce_atom = caf::atom_constant<caf::atom("coalesce")>;
 
-// A batch of values with payloads (strings, bytes, lists, maps, tensors) is cut into envelopes of about
-// this many bytes each, so that a link's window of thousands of values never makes one message pass
-// max_message_size. Scalars are at most 24 bytes each on the wire: a batch of them goes whole.
+// A batch of values with payloads in the header (strings, lists, maps, and bytes and tensors under the
+// codec's inline limit) is cut into envelopes of about this many header bytes each, so that a link's
+// window of thousands of values never makes one header part pass max_message_size. Bytes and tensors
+// from the inline limit up travel as parts of their own and count nothing here; scalars are at most 24
+// bytes each: a batch of them goes whole.
 constexpr std::size_t envelope_bytes = std::size_t{1} << 20;
+
+std::size_t header_bytes(const value& v) {
+  auto t = v.kind();
+  if (t < value::type::string) return 24;
+  auto n = v.payload_size();
+  if ((t == value::type::bytes || t == value::type::tensor) && n >= encode_options{}.inline_limit) return 24;
+  return n + 24;
+}
 
 // The pieces of `b`, in order, each of about envelope_bytes at most (and at least one value).
 std::vector<local::batch_msg> cut(local::batch_msg&& b) {
@@ -62,7 +72,7 @@ std::vector<local::batch_msg> cut(local::batch_msg&& b) {
     bytes = 0;
   };
   for (std::size_t i = 0; i < vs.size(); ++i) {
-    auto n = vs[i].payload_size() + 24;
+    auto n = header_bytes(vs[i]);
     if (i > start && bytes + n > envelope_bytes) piece(i);
     bytes += n;
   }
