@@ -1,4 +1,6 @@
-// runtime/transport/endpoint.cpp: the I/O thread, its sockets, the ZAP handler and the sequence check.
+// runtime/transport/endpoint.cpp: the I/O thread: its command queue, its poll loop over the sockets
+// (sockets.hpp makes them, monitor.hpp reads their handshake events, zap.hpp answers their curve server),
+// sequence numbers, acks, resends, gaps and the fences of movable instances.
 #include "loom/runtime/transport/endpoint.hpp"
 
 #include <fmt/format.h>
@@ -19,6 +21,9 @@
 #include <variant>
 
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/transport/monitor.hpp"
+#include "loom/runtime/transport/sockets.hpp"
+#include "loom/runtime/transport/zap.hpp"
 
 namespace loom::transport {
 namespace {
@@ -68,52 +73,6 @@ struct cmd_drop {
 };
 using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop, cmd_forget, cmd_drop>;
 
-constexpr int handshake_events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-
-std::string protocol_error_text(std::uint32_t code) {
-  switch (code) {
-    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-      return "security mechanism mismatch (one side uses CurveZMQ keys, the other does not)";
-    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: return "cryptographic error (wrong server public key?)";
-    case ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED:
-    case ZMQ_PROTOCOL_ERROR_ZAP_MALFORMED_REPLY:
-    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_REQUEST_ID:
-    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_VERSION:
-    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_STATUS_CODE:
-    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_METADATA: return "authentication handler error";
-    default: return fmt::format("ZMTP protocol error 0x{:x}", code);
-  }
-}
-
-void set_key(zmq::socket_t& s, int option, const std::string& z85) {
-  if (zmq_setsockopt(s.handle(), option, z85.data(), z85.size()) != 0)
-    throw transport_error(fmt::format("cannot set a curve key: {}", zmq_strerror(zmq_errno())));
-}
-
-struct monitor_event {
-  std::uint16_t event = 0;
-  std::uint32_t value = 0;
-  std::string address;
-};
-
-std::optional<monitor_event> read_monitor(zmq::socket_t& mon) {
-  zmq::message_t head;
-  if (!mon.recv(head, zmq::recv_flags::dontwait)) return std::nullopt;
-  monitor_event ev;
-  if (head.size() >= 6) {
-    std::memcpy(&ev.event, head.data(), 2);
-    std::memcpy(&ev.value, static_cast<const char*>(head.data()) + 2, 4);
-  }
-  bool more = head.more();
-  while (more) {  // v1 events: [event+value, address]
-    zmq::message_t part;
-    if (!mon.recv(part)) break;
-    more = part.more();
-    ev.address = part.to_string();
-  }
-  return ev;
-}
 
 }  // namespace
 
@@ -162,7 +121,7 @@ struct endpoint::impl {
     if (cfg.curve) {  // the ZAP handler must exist before any curve socket accepts
       zap.emplace(ctx, zmq::socket_type::rep);
       zap->set(zmq::sockopt::linger, 0);
-      zap->bind("inproc://zeromq.zap.01");
+      zap->bind(zap_address);
     }
     io = std::thread([this] { run(); });
     io_id = io.get_id();
@@ -414,38 +373,13 @@ struct endpoint::impl {
     }
   }
 
-  // Limits and liveness every socket shares: the part size limit, ZMTP heartbeats and TCP keepalive.
-  void liveness(zmq::socket_t& s) {
-    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
-    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
-    s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_ivl.count()));
-    s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout.count()));
-    s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(cfg.heartbeat_timeout.count()));
-    s.set(zmq::sockopt::tcp_keepalive, 1);
-    s.set(zmq::sockopt::tcp_keepalive_idle, 5);
-    s.set(zmq::sockopt::tcp_keepalive_intvl, 2);
-    s.set(zmq::sockopt::tcp_keepalive_cnt, 3);
-  }
 
   std::string bind_router(std::string address) {
     if (router) throw transport_error(fmt::format("cannot bind {}: this endpoint is bound already", address));
     if (address.size() > 2 && address.ends_with(":0")) address.replace(address.size() - 1, 1, "*");
-    zmq::socket_t s(ctx, zmq::socket_type::router);
-    s.set(zmq::sockopt::router_mandatory, 1);  // an unknown name is an error, not a silent drop
-    s.set(zmq::sockopt::sndhwm, 0);            // credits bound what is in flight (docs/wire.md)
-    s.set(zmq::sockopt::rcvhwm, 0);
-    s.set(zmq::sockopt::router_handover, 1);   // a reconnecting peer takes its name over from a dead pipe
-    liveness(s);
-    if (cfg.curve) {
-      s.set(zmq::sockopt::curve_server, 1);
-      set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
-      s.set(zmq::sockopt::zap_domain, "loom");
-    }
-    auto mon_addr = fmt::format("inproc://loom-monitor-router-{}", static_cast<void*>(this));
-    if (zmq_socket_monitor(s.handle(), mon_addr.c_str(), handshake_events) != 0)
-      throw transport_error(fmt::format("cannot monitor {}: {}", address, zmq_strerror(zmq_errno())));
-    zmq::socket_t mon(ctx, zmq::socket_type::pair);
-    mon.connect(mon_addr);
+    auto s = make_router(ctx, cfg);
+    auto mon = watch(ctx, s, fmt::format("inproc://loom-monitor-router-{}", static_cast<void*>(this)),
+                     handshake_events, address);
     s.bind(address);
     auto bound = s.get(zmq::sockopt::last_endpoint);
     router.emplace(std::move(s));
@@ -459,25 +393,9 @@ struct endpoint::impl {
     d->address = c.address;
     d->opts = c.opts;
     try {
-      zmq::socket_t s(ctx, zmq::socket_type::dealer);
-      s.set(zmq::sockopt::routing_id, cfg.name);
-      s.set(zmq::sockopt::sndhwm, 0);
-      s.set(zmq::sockopt::rcvhwm, 0);
-      liveness(s);
-      if (cfg.curve) {
-        if (!valid_z85_key(c.opts.server_key))
-          throw transport_error(fmt::format("cannot connect to {} {}: curve is configured but the server key '{}' "
-                                            "is not a z85 public key",
-                                            c.opts.role, c.address, c.opts.server_key));
-        set_key(s, ZMQ_CURVE_SERVERKEY, c.opts.server_key);
-        set_key(s, ZMQ_CURVE_PUBLICKEY, cfg.curve->public_key);
-        set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
-      }
-      auto mon_addr = fmt::format("inproc://loom-monitor-dealer-{}-{}", static_cast<void*>(this), id);
-      if (zmq_socket_monitor(s.handle(), mon_addr.c_str(), handshake_events | ZMQ_EVENT_DISCONNECTED) != 0)
-        throw transport_error(fmt::format("cannot monitor {}: {}", c.address, zmq_strerror(zmq_errno())));
-      zmq::socket_t mon(ctx, zmq::socket_type::pair);
-      mon.connect(mon_addr);
+      auto s = make_dealer(ctx, cfg, c.address, c.opts);
+      auto mon = watch(ctx, s, fmt::format("inproc://loom-monitor-dealer-{}-{}", static_cast<void*>(this), id),
+                       handshake_events | ZMQ_EVENT_DISCONNECTED, c.address);
       s.connect(c.address);
       d->sock.emplace(std::move(s));
       d->mon.emplace(std::move(mon));
@@ -552,8 +470,9 @@ struct endpoint::impl {
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: {
           auto why = fmt::format("handshake with {} {} failed: {}", d.opts.role, d.address,
-                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? client_protocol_text(d, ev->value)
-                                                                                  : closed_in_handshake_text(d));
+                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                     ? client_protocol_text(cfg.curve.has_value(), d.opts.role, ev->value)
+                                     : closed_in_handshake_text(cfg.curve.has_value(), d.opts.role, d.opts.server_key));
           report(problem::kind::refused, d.address, why);
           fail_connect(d, why);
           return;
@@ -571,31 +490,6 @@ struct endpoint::impl {
     }
   }
 
-  // The client's side of a failed handshake says what is wrong from here: which side has keys, which key.
-  std::string client_protocol_text(const dealer& d, std::uint32_t code) const {
-    if (code == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-      return cfg.curve ? fmt::format("security mechanism mismatch: this side uses CurveZMQ keys and {} runs without "
-                                     "keys (plain TCP: a worker started with --insecure)",
-                                     d.opts.role)
-                       : fmt::format("security mechanism mismatch: {} requires CurveZMQ keys and this side has none "
-                                     "(plain TCP: --insecure)",
-                                     d.opts.role);
-    return protocol_error_text(code);
-  }
-  // A peer that closes the connection mid-handshake sends no reason, and which of two happened is a race:
-  // a server without curve that reads this side's CURVE greeting first closes before this side reads its
-  // NULL one, and a curve server that cannot open this side's HELLO (sealed to the public key this side
-  // expects of it) closes too. Both are named, the likelier first.
-  std::string closed_in_handshake_text(const dealer& d) const {
-    if (cfg.curve)
-      return fmt::format("{} closed the connection in the CurveZMQ handshake: it holds another key pair than this "
-                         "side expects of it (public key {}: it runs with another host's or another user's keys), or "
-                         "it runs without keys (plain TCP: a worker started with --insecure)",
-                         d.opts.role, d.opts.server_key);
-    return fmt::format("{} closed the connection in the handshake: {} requires CurveZMQ keys and this side has none "
-                       "(plain TCP: --insecure)",
-                       d.opts.role, d.opts.role);
-  }
 
   void router_events() {
     while (router_mon) {
@@ -611,45 +505,15 @@ struct endpoint::impl {
     }
   }
 
-  // ZAP (RFC 27): the curve server asks whether a client key may connect.
+  // ZAP (RFC 27): the curve server asks whether a client key may connect (zap.hpp).
   void zap_request() {
-    std::vector<zmq::message_t> req;
-    while (true) {
-      zmq::message_t m;
-      if (!zap->recv(m, zmq::recv_flags::dontwait)) break;
-      bool more = m.more();
-      req.push_back(std::move(m));
-      if (!more) break;
-    }
-    if (req.empty()) return;
-    auto part = [&](std::size_t i) { return i < req.size() ? req[i].to_string() : std::string(); };
-    std::string status = "400", text = "malformed ZAP request";
-    std::string client_key;
-    if (req.size() >= 7 && part(0) == "1.0" && part(5) == "CURVE" && req[6].size() == 32) {
-      std::array<char, 41> z85{};
-      zmq_z85_encode(z85.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
-      client_key = z85.data();
-      bool ok;
-      {
-        std::lock_guard lock(allowed_mu);
-        ok = allowed.contains(client_key);
-      }
-      if (ok) {
-        status = "200";
-        text = "OK";
-      } else {
-        text = "client key not allowed";
-        report(problem::kind::refused, client_key,
-                fmt::format("refused a client at {} with curve key {}: not in the allowed client keys", part(3),
-                            client_key));
-      }
-    } else if (req.size() >= 6 && part(0) == "1.0" && part(5) == "NULL") {
-      text = "this endpoint requires CurveZMQ";
-      report(problem::kind::refused, part(3), fmt::format("refused a client at {} without curve keys", part(3)));
-    }
-    std::array<std::string, 6> reply{"1.0", part(1), status, text, status == "200" ? client_key : "", ""};
-    for (std::size_t i = 0; i < reply.size(); ++i)
-      zap->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    answer_zap(
+        *zap,
+        [this](const std::string& key) {
+          std::lock_guard lock(allowed_mu);
+          return allowed.contains(key);
+        },
+        [this](const std::string& peer, const std::string& text) { report(problem::kind::refused, peer, text); });
   }
 
   void receive(zmq::socket_t& s, bool routed, const std::string& address, std::size_t dealer_index = 0) {
