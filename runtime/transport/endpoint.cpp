@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/transport/inbound.hpp"
 #include "loom/runtime/transport/monitor.hpp"
 #include "loom/runtime/transport/sockets.hpp"
 #include "loom/runtime/transport/zap.hpp"
@@ -202,7 +203,7 @@ struct endpoint::impl {
         }
         if (d.down_since && !d.silence_reported) timeout = timeout < 0 ? 100 : std::min<long>(timeout, 100);
       }
-      if (!ack_list.empty() || !gaps.empty() || !parked.empty())
+      if (inbound.acks_pending() || inbound.has_gaps() || !parked.empty())
         timeout = timeout < 0 ? 10 : std::min<long>(timeout, 10);
       if (zmq_poll(items.data(), static_cast<int>(items.size()), timeout) < 0) {
         if (zmq_errno() == EINTR) continue;
@@ -231,8 +232,8 @@ struct endpoint::impl {
         }
       }
       check_deadlines();
-      if (!ack_list.empty()) send_acks(false);
-      if (!gaps.empty()) check_gaps();
+      if (inbound.acks_pending()) send_acks(false);
+      if (inbound.has_gaps()) check_gaps();
       if (!parked.empty()) retry_parked();
     }
     shutdown();
@@ -259,10 +260,7 @@ struct endpoint::impl {
   }
 
   void handle(cmd_forget& c) {
-    auto match = [&](const stream_key& k) { return k.run == c.run && (!c.from || k.from == *c.from); };
-    std::erase_if(in_streams, [&](const auto& kv) { return match(kv.first); });
-    std::erase_if(gaps, [&](const auto& kv) { return match(kv.first); });
-    std::erase_if(ack_list, [&](const stream_key& k) { return match(k); });
+    inbound.forget(c.run, c.from);
     if (!c.from) {
       forget_out([&](const stream_key& k, const stream_out&) { return k.run == c.run; });
       std::erase_if(handed, [&](const auto& kv) { return kv.first.run == c.run; });
@@ -327,12 +325,8 @@ struct endpoint::impl {
     if (c.fenced && !c.released && fence(c)) return;
     if (c.credit) {  // an ack of the stream this credit answers rides on it, if one is due
       auto& e = *c.credit;
-      auto it = in_streams.find(reverse(e.stream()));
-      if (it != in_streams.end() && it->second.routed && it->second.next > it->second.acked) {
-        e.ack = it->second.next;
-        it->second.acked = it->second.next;
-        it->second.count = 0;
-        it->second.marked = false;
+      if (auto ack = inbound.piggyback(reverse(e.stream()))) {
+        e.ack = ack;
         acks_piggybacked.add(1);
       }
       try {
@@ -556,29 +550,12 @@ struct endpoint::impl {
     if (auto* e = std::get_if<envelope>(&*d.msg)) {
       auto stream = e->stream();
       if (e->ack) acknowledged(reverse(stream), e->ack);  // an ack riding on a credit (even a repeated one)
-      auto& in = in_streams[stream];
-      if (e->seq < in.next) {  // a resend of what arrived before the reconnect: dropped, as promised
+      auto verdict = inbound.arrived(stream, e->seq, peer, routed);
+      if (verdict == inbound_streams::verdict::repeat) {  // resent after a reconnect: dropped, as promised
         repeats_dropped.add(1);
         return;
       }
-      if (e->seq > in.next) {  // ahead of a gap: the resends will fill it in order, or the gap is reported
-        auto [g, fresh] = gaps.try_emplace(stream, gap{clock::now(), peer, in.next, e->seq, false});
-        if (!fresh) g->second.actual = std::max(g->second.actual, e->seq);
-        return;
-      }
-      ++in.next;
-      if (!gaps.empty()) gaps.erase(stream);
-      if (routed) {  // its sender keeps it until acknowledged: an ack is due
-        if (!in.routed) {
-          in.routed = true;
-          in.peer = peer;
-        }
-        if (!in.listed) {
-          in.listed = true;
-          ack_list.push_back(stream);
-        }
-        if (++in.count >= ack_every) acks_now = true;
-      }
+      if (verdict == inbound_streams::verdict::ahead) return;  // behind a gap: the resends come in order
     }
     if (!cb.on_message) return;
     try {
@@ -592,33 +569,7 @@ struct endpoint::impl {
   // for a whole tick (10 to 20 ms), or that gathered `ack_every` envelopes, gets a separate Ack, one message
   // per peer. `all`: every ack due, now (closing).
   void send_acks(bool all) {
-    auto now = clock::now();
-    bool tick = all || acks_now || now >= next_tick;
-    if (!tick) return;
-    bool timed = all || now >= next_tick;
-    if (now >= next_tick) next_tick = now + ack_delay;
-    acks_now = false;
-    std::unordered_map<std::string, control::ack> out;
-    std::erase_if(ack_list, [&](const stream_key& k) {
-      auto it = in_streams.find(k);
-      if (it == in_streams.end()) return true;
-      auto& in = it->second;
-      if (in.next == in.acked) {  // acked on a credit since
-        in.listed = false;
-        in.marked = false;
-        return true;
-      }
-      if (!(all || in.count >= ack_every || (timed && in.marked))) {
-        if (timed) in.marked = true;  // due at the next tick unless a credit takes it first
-        return false;
-      }
-      out[in.peer].streams.push_back({k, in.next});
-      in.acked = in.next;
-      in.count = 0;
-      in.listed = false;
-      in.marked = false;
-      return true;
-    });
+    auto out = inbound.due_acks(all, clock::now());
     for (auto& [name, a] : out) {
       multipart parts;
       parts.emplace_back(name.data(), name.size());
@@ -631,16 +582,7 @@ struct endpoint::impl {
 
   // A gap that the resends have not filled within `gap_timeout` is a loss: reported once.
   void check_gaps() {
-    auto now = clock::now();
-    for (auto& [k, g] : gaps) {
-      if (g.reported || now - g.since < cfg.gap_timeout) continue;
-      g.reported = true;
-      problem p{problem::kind::sequence, g.peer, {}, k, g.expected, g.actual};
-      p.text = fmt::format("{} from {}: expected seq {}, got up to {}: {} message(s) lost (not resent within {} ms)",
-                           to_string(k), g.peer, g.expected, g.actual, g.actual - g.expected,
-                           cfg.gap_timeout.count());
-      report(std::move(p));
-    }
+    for (auto& p : inbound.overdue_gaps(clock::now(), cfg.gap_timeout)) report(std::move(p));
   }
 
   static std::size_t bytes_of(const multipart& parts, std::size_t from) {
@@ -855,22 +797,8 @@ struct endpoint::impl {
   std::optional<zmq::socket_t> router, router_mon, zap;
   std::deque<multipart> router_pending;
   std::vector<std::unique_ptr<dealer>> dealers;
-  // Per incoming stream: the next seq expected, and its ack state (one lookup per received envelope).
-  struct stream_in {
-    std::uint64_t next = 0;
-    std::uint64_t acked = 0;   // the last `next` acknowledged to its sender
-    std::uint32_t count = 0;   // envelopes since that ack
-    bool routed = false;       // it comes in on our ROUTER (its sender keeps it until acknowledged)
-    bool listed = false;       // in ack_list
-    bool marked = false;       // unacknowledged at the last tick: a separate Ack at the next one
-    std::string peer;          // the sender's name on our ROUTER
-  };
-  std::unordered_map<stream_key, stream_in, stream_key_hash> in_streams;
-  std::vector<stream_key> ack_list;  // streams with an ack due
-  bool acks_now = false;             // a stream gathered ack_every envelopes
-  clock::time_point next_tick{};
-  static constexpr std::uint32_t ack_every = 64;
-  static constexpr std::chrono::milliseconds ack_delay{10};
+  // The streams received: sequence numbers, gaps, acks due (inbound.hpp; one lookup per envelope).
+  inbound_streams inbound;
   // Written by the I/O thread only (a relaxed load and store: no locked instruction), read by stats().
   struct stat {
     std::atomic<std::uint64_t> v{0};
@@ -882,13 +810,7 @@ struct endpoint::impl {
   std::unordered_map<stream_key, stream_out, stream_key_hash> out_streams;
   stream_out* last_out = nullptr;  // the stream of the last envelope kept (pointers into the map are stable)
   stream_key last_out_key;
-  struct gap {
-    clock::time_point since;
-    std::string peer;
-    std::uint64_t expected = 0, actual = 0;
-    bool reported = false;
-  };
-  std::unordered_map<stream_key, gap, stream_key_hash> gaps;
+
   // Fences (send_fenced), per movable sender {run, from, 0}: each stream's next seq handed to us.
   std::unordered_map<stream_key, std::vector<std::pair<stream_key, std::uint64_t>>, stream_key_hash> handed;
   std::unordered_map<stream_key, std::uint64_t, stream_key_hash> fence_acked;  // per stream: acknowledged below
