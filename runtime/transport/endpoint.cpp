@@ -1,6 +1,7 @@
 // runtime/transport/endpoint.cpp: the I/O thread: its command queue, its poll loop over the sockets
 // (sockets.hpp makes them, monitor.hpp reads their handshake events, zap.hpp answers their curve server),
-// sequence numbers, acks, resends, gaps and the fences of movable instances.
+// the sending and receiving halves of the stream rule (outbound.hpp, inbound.hpp) and the fences of
+// movable instances.
 #include "loom/runtime/transport/endpoint.hpp"
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include "loom/runtime/observe/metrics.hpp"
 #include "loom/runtime/transport/inbound.hpp"
 #include "loom/runtime/transport/monitor.hpp"
+#include "loom/runtime/transport/outbound.hpp"
 #include "loom/runtime/transport/sockets.hpp"
 #include "loom/runtime/transport/zap.hpp"
 
@@ -78,17 +80,8 @@ using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop, cmd_forg
 }  // namespace
 
 struct endpoint::impl {
-  struct dealer;
-  struct kept_msg {
-    std::uint64_t seq;
-    zmq::message_t head;
-    multipart rest;
-  };
-  struct stream_out {
-    dealer* owner = nullptr;
-    std::deque<kept_msg> kept;
-  };
   struct dealer {
+    peer_id id = 0;  // its index in `dealers`: the owner of what it sent (outbound)
     std::string address;
     connect_options opts;
     std::optional<zmq::socket_t> sock;
@@ -262,12 +255,12 @@ struct endpoint::impl {
   void handle(cmd_forget& c) {
     inbound.forget(c.run, c.from);
     if (!c.from) {
-      forget_out([&](const stream_key& k, const stream_out&) { return k.run == c.run; });
+      outbound.forget_run(c.run);
+      kept_count.set(outbound.kept());
       std::erase_if(handed, [&](const auto& kv) { return kv.first.run == c.run; });
       std::erase_if(fence_acked, [&](const auto& kv) { return kv.first.run == c.run; });
       std::erase_if(held, [&](const auto& kv) { return kv.first.run == c.run; });
     }
-    last_out = nullptr;
     c.done.set_value();
   }
 
@@ -384,6 +377,7 @@ struct endpoint::impl {
   void handle(cmd_connect& c) {
     auto id = static_cast<peer_id>(dealers.size());
     auto d = std::make_unique<dealer>();
+    d->id = id;
     d->address = c.address;
     d->opts = c.opts;
     try {
@@ -410,8 +404,8 @@ struct endpoint::impl {
       d.waiting.reset();
     }
     d.pending.clear();
-    forget_out([&](const stream_key&, const stream_out& o) { return o.owner == &d; });
-    last_out = nullptr;
+    outbound.forget_owner(d.id);
+    kept_count.set(outbound.kept());
     d.mon.reset();
     if (d.sock) d.sock->set(zmq::sockopt::linger, 0);
     d.sock.reset();
@@ -604,45 +598,18 @@ struct endpoint::impl {
     return true;
   }
 
-  // The kept copy of a data envelope shares its buffers (zmq_msg_copy: a reference, not a copy of the data);
-  // a header-only envelope (the common case) needs no vector for it.
-  static kept_msg keep(std::uint64_t seq, multipart& parts) {
-    kept_msg k{seq, {}, {}};
-    k.head.copy(parts[0]);
-    if (parts.size() > 1) {
-      k.rest.resize(parts.size() - 1);
-      for (std::size_t i = 1; i < parts.size(); ++i) k.rest[i - 1].copy(parts[i]);
-    }
-    return k;
-  }
-  static multipart unkeep(kept_msg& k) {
-    multipart out(1 + k.rest.size());
-    out[0].copy(k.head);
-    for (std::size_t i = 0; i < k.rest.size(); ++i) out[i + 1].copy(k.rest[i]);
-    return out;
-  }
-
-  // The kept envelopes of one outgoing stream (looked up once per run of envelopes on the same stream).
-  stream_out& out_stream(const stream_key& k, dealer& d) {
-    if (last_out && last_out_key == k && last_out->owner == &d) return *last_out;
-    auto& o = out_streams[k];
-    o.owner = &d;
-    last_out = &o;
-    last_out_key = k;
-    return o;
-  }
 
   void flush_dealer(dealer& d) {
     while (!d.pending.empty()) {
       auto& q = d.pending.front();
-      std::optional<kept_msg> kept;
-      if (q.numbered) kept = keep(q.numbered->second, q.parts);  // before zmq takes the parts
+      std::optional<outbound_streams::kept_msg> kept;
+      if (q.numbered) kept = outbound_streams::copy(q.numbered->second, q.parts);  // before zmq takes the parts
       auto bytes = bytes_of(q.parts, 0);
       try {
         if (!send_one(*d.sock, q.parts)) return;
         links.count(d.address, true, bytes);
         if (q.numbered) {
-          out_stream(q.numbered->first, d).kept.push_back(std::move(*kept));
+          outbound.keep(q.numbered->first, d.id, std::move(*kept));
           kept_count.add(1);
         }
       } catch (const zmq::error_t& e) {
@@ -656,12 +623,9 @@ struct endpoint::impl {
   // be sent. The receiver drops what it already had by sequence number.
   void resend(dealer& d) {
     std::deque<dealer::queued> again;
-    for (auto& [k, o] : out_streams) {
-      if (o.owner != &d) continue;
-      for (auto& m : o.kept) again.push_back({unkeep(m), std::pair{k, m.seq}});
-      kept_count.add(-static_cast<std::int64_t>(o.kept.size()));
-      o.kept.clear();  // kept again as they go out
-    }
+    for (auto& [k, m] : outbound.take(d.id))  // kept again as they go out
+      again.push_back({outbound_streams::parts_of(m), std::pair{k, m.seq}});
+    kept_count.set(outbound.kept());
     if (again.empty()) return;
     spdlog::info("wire {}: resending {} unacknowledged message(s) to {}", cfg.name, again.size(), d.address);
     for (auto& p : d.pending) again.push_back(std::move(p));
@@ -669,30 +633,12 @@ struct endpoint::impl {
     flush_dealer(d);
   }
 
-  template <class Pred>
-  void forget_out(Pred pred) {
-    std::erase_if(out_streams, [&](const auto& kv) {
-      if (!pred(kv.first, kv.second)) return false;
-      kept_count.add(-static_cast<std::int64_t>(kv.second.kept.size()));
-      return true;
-    });
-    last_out = nullptr;
-  }
 
   // Every kept envelope of `stream` below `next` arrived: forgotten.
   void acknowledged(const stream_key& stream, std::uint64_t next) {
     note_fence_ack(stream, next);
-    stream_out* o = nullptr;
-    if (last_out && last_out_key == stream) {
-      o = last_out;
-    } else {
-      auto it = out_streams.find(stream);
-      if (it == out_streams.end()) return;
-      o = &it->second;
-    }
-    std::int64_t n = 0;
-    for (; !o->kept.empty() && o->kept.front().seq < next; ++n) o->kept.pop_front();
-    if (n) kept_count.add(-n);
+    outbound.acknowledged(stream, next);
+    kept_count.set(outbound.kept());
   }
 
   void note_fence_ack(const stream_key& stream, std::uint64_t next) {
@@ -803,13 +749,12 @@ struct endpoint::impl {
   struct stat {
     std::atomic<std::uint64_t> v{0};
     void add(std::int64_t n) { v.store(v.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(n), std::memory_order_relaxed); }
+    void set(std::uint64_t n) { v.store(n, std::memory_order_relaxed); }
     std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
   };
   stat acks_piggybacked, acks_separate, kept_count, repeats_dropped, fenced_count;
-  // Per outgoing stream sent on a DEALER: its envelopes not yet acknowledged, in seq order.
-  std::unordered_map<stream_key, stream_out, stream_key_hash> out_streams;
-  stream_out* last_out = nullptr;  // the stream of the last envelope kept (pointers into the map are stable)
-  stream_key last_out_key;
+  // What went out on our DEALERs and is not acknowledged yet (outbound.hpp).
+  outbound_streams outbound;
 
   // Fences (send_fenced), per movable sender {run, from, 0}: each stream's next seq handed to us.
   std::unordered_map<stream_key, std::vector<std::pair<stream_key, std::uint64_t>>, stream_key_hash> handed;
