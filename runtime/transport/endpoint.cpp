@@ -1,7 +1,8 @@
 // runtime/transport/endpoint.cpp: the I/O thread: its command queue, its poll loop over the sockets
 // (sockets.hpp makes them, monitor.hpp reads their handshake events, zap.hpp answers their curve server),
-// the sending and receiving halves of the stream rule (outbound.hpp, inbound.hpp) and the fences of
-// movable instances.
+// and the glue between the stream rule's plain state machines: what is kept until acknowledged
+// (outbound.hpp), what arrived and which acks are due (inbound.hpp), and the fences of movable instances
+// (fences.hpp).
 #include "loom/runtime/transport/endpoint.hpp"
 
 #include <fmt/format.h>
@@ -22,6 +23,7 @@
 #include <variant>
 
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/transport/fences.hpp"
 #include "loom/runtime/transport/inbound.hpp"
 #include "loom/runtime/transport/monitor.hpp"
 #include "loom/runtime/transport/outbound.hpp"
@@ -257,61 +259,21 @@ struct endpoint::impl {
     if (!c.from) {
       outbound.forget_run(c.run);
       kept_count.set(outbound.kept());
-      std::erase_if(handed, [&](const auto& kv) { return kv.first.run == c.run; });
-      std::erase_if(fence_acked, [&](const auto& kv) { return kv.first.run == c.run; });
-      std::erase_if(held, [&](const auto& kv) { return kv.first.run == c.run; });
+      fenced.forget_run(c.run);
     }
     c.done.set_value();
   }
 
-  // The fence of a movable instance (send_fenced). Returns true when `c` waits: a credit whose instance
-  // has data envelopes out that are not acknowledged yet, or anything behind such a credit on its stream.
+  // The fence of a movable instance (send_fenced, fences.hpp). Returns true when `c` waits: a credit whose
+  // instance has data envelopes out that are not acknowledged yet, or anything behind such a credit on its
+  // stream.
   bool fence(cmd_send& c) {
     auto k = c.credit ? c.credit->stream() : c.numbered ? c.numbered->first : stream_key{};
-    stream_key sender{k.run, k.from, 0};
-    if (!c.credit && c.numbered) {  // data: the credits after it wait for its acknowledgement
-      auto& list = handed[sender];
-      auto it = std::find_if(list.begin(), list.end(), [&](const auto& x) { return x.first == k; });
-      if (it == list.end())
-        list.emplace_back(k, c.numbered->second + 1);
-      else
-        it->second = c.numbered->second + 1;
-    }
-    auto h = held.find(k);
-    if (h != held.end() && !h->second.empty()) {
-      h->second.push_back({std::move(c), {}});
-      return true;
-    }
-    if (!c.credit) return false;
-    std::vector<std::pair<stream_key, std::uint64_t>> wait;
-    if (auto it = handed.find(sender); it != handed.end())
-      for (const auto& [stream, next] : it->second)
-        if (acked_next(stream) < next) wait.emplace_back(stream, next);
-    if (wait.empty()) return false;
-    held[k].push_back({std::move(c), std::move(wait)});
-    fenced_count.add(1);
-    return true;
-  }
-
-  std::uint64_t acked_next(const stream_key& k) const {
-    auto it = fence_acked.find(k);
-    return it == fence_acked.end() ? 0 : it->second;
-  }
-
-  // An acknowledgement came: the held credits whose data is all acknowledged go, in order per stream.
-  void release_fenced() {
-    for (auto& [k, q] : held) {
-      while (!q.empty()) {
-        bool ready = std::all_of(q.front().wait.begin(), q.front().wait.end(),
-                                 [&](const auto& w) { return acked_next(w.first) >= w.second; });
-        if (!ready) break;
-        auto c = std::move(q.front().cmd);
-        q.pop_front();
-        c.released = true;
-        handle(c);
-      }
-    }
-    std::erase_if(held, [](const auto& kv) { return kv.second.empty(); });
+    std::optional<std::uint64_t> seq;
+    if (c.numbered) seq = c.numbered->second;
+    bool waits = fenced.hold(k, c.credit.has_value(), seq, c);
+    fenced_count.set(fenced.fenced());
+    return waits;
   }
 
   void handle(cmd_send& c) {
@@ -642,11 +604,11 @@ struct endpoint::impl {
   }
 
   void note_fence_ack(const stream_key& stream, std::uint64_t next) {
-    if (!handed.contains(stream_key{stream.run, stream.from, 0})) return;
-    auto& a = fence_acked[stream];
-    if (next <= a) return;
-    a = next;
-    if (!held.empty()) release_fenced();
+    // An acknowledgement came: the held credits whose data is all acknowledged go, in order per stream.
+    for (auto& c : fenced.acknowledged(stream, next)) {
+      c.released = true;
+      handle(c);
+    }
   }
 
   void flush_router() {
@@ -756,14 +718,7 @@ struct endpoint::impl {
   // What went out on our DEALERs and is not acknowledged yet (outbound.hpp).
   outbound_streams outbound;
 
-  // Fences (send_fenced), per movable sender {run, from, 0}: each stream's next seq handed to us.
-  std::unordered_map<stream_key, std::vector<std::pair<stream_key, std::uint64_t>>, stream_key_hash> handed;
-  std::unordered_map<stream_key, std::uint64_t, stream_key_hash> fence_acked;  // per stream: acknowledged below
-  struct held_send {
-    cmd_send cmd;
-    std::vector<std::pair<stream_key, std::uint64_t>> wait;  // each stream acknowledged up to there
-  };
-  std::unordered_map<stream_key, std::deque<held_send>, stream_key_hash> held;  // per stream, in order
+  fences<cmd_send> fenced;  // the credits of movable instances that wait for acknowledgements (fences.hpp)
   observe::link_meters links;  // loom_link_bytes_total / _messages_total, counted on this (the I/O) thread
   struct parked_msg {
     clock::time_point until;
