@@ -182,7 +182,8 @@ class driver {
     for (auto& w : workers_) {
       send(w, ctl::hello{w.host});
       send(w, ctl::deploy{yaml_, plan, expanded_, kinds_,
-                          o_.trace ? observe::to_traceparent(o_.trace->root_context()) : std::string()});
+                          o_.trace ? observe::to_traceparent(o_.trace->root_context()) : std::string(),
+                          o_.link_window});
       w.last_seen = clock::now();  // the heartbeat clock starts at the deploy, on both sides
     }
   }

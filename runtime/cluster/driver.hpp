@@ -32,6 +32,10 @@ struct driver_options {
   std::string user_keys;  // set: `curve` is the per-user pair at this prefix (for the messages of a refusal)
   std::int64_t max_message_bytes = std::int64_t{64} << 20;  // ZMQ_MAXMSGSIZE
   std::chrono::milliseconds connect_timeout{10000};
+  // The window of a link between two hosts: it gets at least this capacity, so that values in flight
+  // cover the network's round trip (docs/cluster.md, "Windows across hosts"). 0: every link keeps its
+  // edge's capacity.
+  std::uint32_t link_window = 16384;
   std::chrono::milliseconds heartbeat_every{500};
   // 5 s: a 2 s network outage plus TCP's retransmission backoff (RTO from 200 ms, doubling) can hold
   // the first heartbeat after it up to ~3.5 s after the last one delivered; that must not count as lost.

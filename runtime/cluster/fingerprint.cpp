@@ -128,6 +128,23 @@ std::optional<std::string> first_difference(const std::string& driver, const std
   return fmt::format("{} differ", what);
 }
 
+std::size_t widen_remote_links(local::deployment& d, const std::vector<std::uint32_t>& instance_host,
+                               std::uint32_t window) {
+  std::size_t n = 0;
+  auto host = [&](std::uint32_t i) { return i < instance_host.size() ? instance_host[i] : 0u; };
+  auto w = static_cast<std::int64_t>(window);
+  for (std::uint32_t p = 0; p < d.instances.size(); ++p)
+    for (auto& port : d.instances[p].out_ports)
+      for (auto& edge : port)
+        for (auto& l : edge.links) {
+          if (edge.sized || host(p) == host(l.consumer) || l.capacity >= w) continue;
+          l.capacity = w;
+          d.instances[l.consumer].in_links[l.remote].capacity = w;
+          ++n;
+        }
+  return n;
+}
+
 std::string links_between(const local::deployment& d, const std::vector<std::uint32_t>& instance_host,
                           std::uint32_t a, std::uint32_t b) {
   auto host = [&](std::uint32_t i) { return i < instance_host.size() ? instance_host[i] : ~0u; };

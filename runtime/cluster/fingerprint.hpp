@@ -33,6 +33,14 @@ std::optional<std::string> first_difference(const std::string& driver, const std
 // receive boundary (transport::receiver). Instance keys and host names are left for the caller to fill.
 transport::run_rules make_rules(const local::deployment& d);
 
+// Every link whose producer and consumer the plan puts on two hosts gets a capacity of at least `window`
+// (its window across the network: values in flight; docs/cluster.md, "Windows across hosts"), unless the
+// graph file sets its edge's capacity (out_edge_plan::sized); links inside one host keep their edge's. Every host of a run applies it to the same expansion with the driver's
+// window, after comparing the expansions, so both ends of a link and the receive rules agree on it.
+// Returns how many links it widened. `instance_host`: instance index -> host index.
+std::size_t widen_remote_links(local::deployment& d, const std::vector<std::uint32_t>& instance_host,
+                               std::uint32_t window);
+
 // What joins host `a` to host `b` in a run, for a message about a lost link between them: the edges with
 // one end on each (their labels, "numbers.out -> pace.in"), then the calls ("ask -> slow (calls)"), each
 // once, in instance order; empty when nothing does. `instance_host`: instance index -> host index.

@@ -370,6 +370,8 @@ class worker {
                                    dep.instances.size()));
     for (std::size_t i = 0; i < d.plan.instance_device.size(); ++i)
       dep.instances[i].init.device = d.plan.instance_device[i];  // kernels run where the plan put them
+    // Links between two hosts get the driver's window (every host widens the same links the same way).
+    widen_remote_links(dep, d.plan.instance_host, d.link_window);
     // From here on the plan is one immutable value, shared by the run and the receive rules.
     auto plan = std::make_shared<const local::deployment>(std::move(dep));
     int me = -1;

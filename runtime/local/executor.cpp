@@ -99,6 +99,7 @@ deployment expand(const graph::graph& g, const registry& kinds) {
       auto& producer = x.instances[pi];
       out_edge_plan oe;
       oe.id = static_cast<std::uint32_t>(x.edges.size());
+      oe.sized = e.capacity.has_value() || g.default_capacity != graph::default_edge_capacity;
       x.edges.push_back(edge_plan{pi, e.to.node, label});
       for (auto ci : x.of_node[b]) {
         auto& consumer = x.instances[ci];

@@ -597,7 +597,7 @@ class node_host final : public context {
       // blocked or paused, and at the slice's end.
       working();
       if (!handle_run(n, slice_over)) break;
-      if ((n & 63) == 0) flush();  // keep the next stage busy during a long batch
+      if ((n & 63) == 0) flush(true);  // keep the next stage busy during a long batch
     }
     if (phase_ == phase::done) return;
     if (handled_ > 0) {
@@ -605,7 +605,8 @@ class node_host final : public context {
       handled_ = 0;
     }
     counters_.queued.store(static_cast<std::uint64_t>(in_.depth() + served_.size()), std::memory_order_relaxed);
-    flush();
+    // A turn that ended on its value count goes on at once: a link to another host may gather more first.
+    flush(more && n >= slice_values && !paused_ && site_ == site::none && !out_.blocked());
     if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
         phase_ == phase::running && !more) {
       working();
@@ -743,8 +744,8 @@ class node_host final : public context {
     self_->send(self_, pump_atom::value, ++pumps_sent_);
   }
 
-  void flush() {
-    counters_.out.fetch_add(out_.flush(self_), std::memory_order_relaxed);
+  void flush(bool more = false) {
+    counters_.out.fetch_add(out_.flush(self_, more), std::memory_order_relaxed);
     // A movable instance credits its inputs once their outputs have left (effect acknowledgements).
     if (movable_ && !out_.has_pending()) in_.grant_owed(self_);
   }

@@ -27,6 +27,7 @@ void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& acto
         e.links.push_back(static_cast<std::uint32_t>(links_.size()));
         links_.push_back(link{actors[l.consumer], l.remote, l.capacity, l.capacity, ei});
         links_.back().consumer = l.consumer;
+        links_.back().elsewhere = l.consumer < run.remote.size() && run.remote[l.consumer];
         if (l.capacity > 0) {
           ++e.with_room;
           e.room += l.capacity;
@@ -138,7 +139,7 @@ bool outbox::credit(link_id id, std::uint32_t n) {
   return true;
 }
 
-std::uint64_t outbox::flush(caf::event_based_actor* self) {
+std::uint64_t outbox::flush(caf::event_based_actor* self, bool more) {
   std::uint64_t sent = 0;
   std::size_t keep = 0;
   for (std::size_t d = 0; d < dirty_.size(); ++d) {
@@ -146,6 +147,9 @@ std::uint64_t outbox::flush(caf::event_based_actor* self) {
     auto& k = links_[li];
     auto ready = committed(k);
     auto n = static_cast<std::size_t>(std::min<std::int64_t>(k.credits, static_cast<std::int64_t>(ready)));
+    // A busy producer's link to another host waits for a fuller batch (never past its credits: a link
+    // with no room left always sends, so the producer is never blocked by what it holds itself).
+    if (more && k.elsewhere && !tagging_ && static_cast<std::int64_t>(n) < std::min(k.credits, remote_batch)) n = 0;
     if (n > 0) {
       // Room is unchanged: credits and pending both drop by n.
       k.credits -= static_cast<std::int64_t>(n);

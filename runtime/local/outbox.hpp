@@ -58,7 +58,12 @@ class outbox {
   bool credit(link_id link, std::uint32_t n);
 
   // Sends the committed values of every link that has credit, one batch message per link. Returns how many.
-  std::uint64_t flush(caf::event_based_actor* self);
+  // `more`: the node goes on with queued input at once (its turn ended on its value count, not its clock):
+  // a link to another host then keeps its values until they fill a batch of `remote_batch` (or all its
+  // credits), so a busy hop across hosts sends fewer, larger envelopes. Every other flush sends all.
+  std::uint64_t flush(caf::event_based_actor* self, bool more = false);
+  // The values a link to another host gathers while its producer is busy (docs/cluster.md).
+  static constexpr std::int64_t remote_batch = 1024;
   // End of stream on every link (after the last flush).
   void close(caf::event_based_actor* self);
 
@@ -87,6 +92,7 @@ class outbox {
     std::vector<value> pending;
     std::vector<lineage> tags;  // tagging: one per pending value
     std::uint32_t consumer = 0;
+    bool elsewhere = false;     // the consumer lives on another host (its target is a stand-in)
     std::int64_t room() const { return credits - static_cast<std::int64_t>(pending.size()); }
   };
   struct edge {

@@ -26,6 +26,9 @@ struct out_link_plan {
 struct out_edge_plan {
   std::vector<out_link_plan> links;
   std::uint32_t id = 0;  // this producer instance's edge among all of the run (deployment::edges)
+  // The graph file sets this edge's capacity (on the edge, or `defaults.capacity`): a bound the user chose,
+  // which a link across hosts keeps too (else it gets the run's window, docs/cluster.md).
+  bool sized = false;
 };
 // One link as the consumer sees it.
 struct in_link_plan {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -114,8 +115,21 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
           auto bb = b.initBatch();
           bb.setLink(m.link);
           if (m.values.size() > (1u << 29) - 1) throw encode_error("batch too long for the wire");
-          auto vs = bb.initValues(static_cast<unsigned>(m.values.size()));
-          for (std::size_t i = 0; i < m.values.size(); ++i) enc.value(vs[static_cast<unsigned>(i)], m.values[i], 0);
+          auto n = static_cast<unsigned>(m.values.size());
+          // A batch of ints (or of floats) goes as a plain list: 8 bytes a value, no struct per value.
+          auto all = [&](value::type t) {
+            return n > 0 && std::all_of(m.values.begin(), m.values.end(), [t](const value& v) { return v.kind() == t; });
+          };
+          if (all(value::type::integer)) {
+            auto is = bb.initInts(n);
+            for (unsigned i = 0; i < n; ++i) is.set(i, m.values[i].as_int());
+          } else if (all(value::type::floating)) {
+            auto fs = bb.initFloats(n);
+            for (unsigned i = 0; i < n; ++i) fs.set(i, m.values[i].as_float());
+          } else {
+            auto vs = bb.initValues(n);
+            for (unsigned i = 0; i < n; ++i) enc.value(vs[i], m.values[i], 0);
+          }
           if (m.first != local::no_index) bb.setFirst(m.first);
           if (!m.tags.empty()) {
             auto ts = bb.initTags(static_cast<unsigned>(m.tags.size()));
@@ -175,6 +189,7 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           d.setExpandedGraph(text(m.expanded_graph));
           d.setKinds(text(m.kinds));
           d.setTrace(text(m.trace));
+          d.setLinkWindow(m.link_window);
         } else if constexpr (std::is_same_v<T, control::start>) {
           b.setStart();
         } else if constexpr (std::is_same_v<T, control::cancel>) {
@@ -407,13 +422,20 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
     case s::Envelope::BATCH: {
       auto b = r.getBatch();
       auto vs = b.getValues();
+      auto is = b.getInts();
+      auto fs = b.getFloats();
+      if ((vs.size() > 0) + (is.size() > 0) + (fs.size() > 0) > 1)
+        fail("a batch with {} values, {} ints and {} floats (one kind only)", vs.size(), is.size(), fs.size());
       local::batch_msg m{b.getLink(), {}};
-      m.values.reserve(vs.size());
+      m.values.reserve(vs.size() + is.size() + fs.size());
       for (auto v : vs) m.values.push_back(dec.value(v, 0));
+      for (auto i : is) m.values.emplace_back(static_cast<std::int64_t>(i));
+      for (auto f : fs) m.values.emplace_back(static_cast<double>(f));
       m.first = b.getFirst();
       if (b.hasTags()) {
         auto ts = b.getTags();
-        if (ts.size() != vs.size()) fail("a batch of {} values with {} lineage tags", vs.size(), ts.size());
+        if (ts.size() != m.values.size())
+          fail("a batch of {} values with {} lineage tags", m.values.size(), ts.size());
         m.tags.reserve(ts.size());
         for (auto t : ts) m.tags.push_back(local::lineage{t.getLink(), t.getNth(), t.getIndex()});
       }
@@ -437,7 +459,8 @@ control::body decode_control(s::Control::Reader r) {
     case s::Control::HELLO: return control::hello{str(r.getHello().getWorker())};
     case s::Control::DEPLOY: {
       auto d = r.getDeploy();
-      control::deploy out{str(d.getGraphYaml()), {}, str(d.getExpandedGraph()), str(d.getKinds()), str(d.getTrace())};
+      control::deploy out{str(d.getGraphYaml()), {}, str(d.getExpandedGraph()), str(d.getKinds()), str(d.getTrace()),
+                          d.getLinkWindow()};
       auto p = d.getPlan();
       for (auto h : p.getHosts()) out.plan.hosts.push_back({str(h.getName()), str(h.getDataAddress()), str(h.getPublicKey())});
       for (auto i : p.getInstanceHost()) {

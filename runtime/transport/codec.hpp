@@ -82,6 +82,9 @@ struct deploy {
   std::string expanded_graph;  // the driver's expansion (cluster::describe_deployment); a worker compares its own
   std::string kinds;           // the driver's kinds (cluster::describe_kinds); likewise
   std::string trace;           // a traced run: the driver's run span as a traceparent; empty: not traced
+  // A link whose producer and consumer are on two hosts gets at least this capacity (its window: values
+  // in flight; docs/cluster.md, "Windows across hosts"). 0: every link keeps its edge's capacity.
+  std::uint32_t link_window = 0;
 };
 struct start {};
 struct cancel { std::string reason; };

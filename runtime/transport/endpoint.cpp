@@ -1,4 +1,8 @@
-// runtime/transport/endpoint.cpp: the I/O thread, its sockets, the ZAP handler and the sequence check.
+// runtime/transport/endpoint.cpp: the I/O thread: its command queue, its poll loop over the sockets
+// (sockets.hpp makes them, monitor.hpp reads their handshake events, zap.hpp answers their curve server),
+// and the glue between the stream rule's plain state machines: what is kept until acknowledged
+// (outbound.hpp), what arrived and which acks are due (inbound.hpp), and the fences of movable instances
+// (fences.hpp).
 #include "loom/runtime/transport/endpoint.hpp"
 
 #include <fmt/format.h>
@@ -19,6 +23,12 @@
 #include <variant>
 
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/transport/fences.hpp"
+#include "loom/runtime/transport/inbound.hpp"
+#include "loom/runtime/transport/monitor.hpp"
+#include "loom/runtime/transport/outbound.hpp"
+#include "loom/runtime/transport/sockets.hpp"
+#include "loom/runtime/transport/zap.hpp"
 
 namespace loom::transport {
 namespace {
@@ -68,67 +78,12 @@ struct cmd_drop {
 };
 using command = std::variant<cmd_send, cmd_bind, cmd_connect, cmd_stop, cmd_forget, cmd_drop>;
 
-constexpr int handshake_events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-
-std::string protocol_error_text(std::uint32_t code) {
-  switch (code) {
-    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-      return "security mechanism mismatch (one side uses CurveZMQ keys, the other does not)";
-    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: return "cryptographic error (wrong server public key?)";
-    case ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED:
-    case ZMQ_PROTOCOL_ERROR_ZAP_MALFORMED_REPLY:
-    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_REQUEST_ID:
-    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_VERSION:
-    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_STATUS_CODE:
-    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_METADATA: return "authentication handler error";
-    default: return fmt::format("ZMTP protocol error 0x{:x}", code);
-  }
-}
-
-void set_key(zmq::socket_t& s, int option, const std::string& z85) {
-  if (zmq_setsockopt(s.handle(), option, z85.data(), z85.size()) != 0)
-    throw transport_error(fmt::format("cannot set a curve key: {}", zmq_strerror(zmq_errno())));
-}
-
-struct monitor_event {
-  std::uint16_t event = 0;
-  std::uint32_t value = 0;
-  std::string address;
-};
-
-std::optional<monitor_event> read_monitor(zmq::socket_t& mon) {
-  zmq::message_t head;
-  if (!mon.recv(head, zmq::recv_flags::dontwait)) return std::nullopt;
-  monitor_event ev;
-  if (head.size() >= 6) {
-    std::memcpy(&ev.event, head.data(), 2);
-    std::memcpy(&ev.value, static_cast<const char*>(head.data()) + 2, 4);
-  }
-  bool more = head.more();
-  while (more) {  // v1 events: [event+value, address]
-    zmq::message_t part;
-    if (!mon.recv(part)) break;
-    more = part.more();
-    ev.address = part.to_string();
-  }
-  return ev;
-}
 
 }  // namespace
 
 struct endpoint::impl {
-  struct dealer;
-  struct kept_msg {
-    std::uint64_t seq;
-    zmq::message_t head;
-    multipart rest;
-  };
-  struct stream_out {
-    dealer* owner = nullptr;
-    std::deque<kept_msg> kept;
-  };
   struct dealer {
+    peer_id id = 0;  // its index in `dealers`: the owner of what it sent (outbound)
     std::string address;
     connect_options opts;
     std::optional<zmq::socket_t> sock;
@@ -162,7 +117,7 @@ struct endpoint::impl {
     if (cfg.curve) {  // the ZAP handler must exist before any curve socket accepts
       zap.emplace(ctx, zmq::socket_type::rep);
       zap->set(zmq::sockopt::linger, 0);
-      zap->bind("inproc://zeromq.zap.01");
+      zap->bind(zap_address);
     }
     io = std::thread([this] { run(); });
     io_id = io.get_id();
@@ -243,7 +198,7 @@ struct endpoint::impl {
         }
         if (d.down_since && !d.silence_reported) timeout = timeout < 0 ? 100 : std::min<long>(timeout, 100);
       }
-      if (!ack_list.empty() || !gaps.empty() || !parked.empty())
+      if (inbound.acks_pending() || inbound.has_gaps() || !parked.empty())
         timeout = timeout < 0 ? 10 : std::min<long>(timeout, 10);
       if (zmq_poll(items.data(), static_cast<int>(items.size()), timeout) < 0) {
         if (zmq_errno() == EINTR) continue;
@@ -272,8 +227,8 @@ struct endpoint::impl {
         }
       }
       check_deadlines();
-      if (!ack_list.empty()) send_acks(false);
-      if (!gaps.empty()) check_gaps();
+      if (inbound.acks_pending()) send_acks(false);
+      if (inbound.has_gaps()) check_gaps();
       if (!parked.empty()) retry_parked();
     }
     shutdown();
@@ -300,80 +255,33 @@ struct endpoint::impl {
   }
 
   void handle(cmd_forget& c) {
-    auto match = [&](const stream_key& k) { return k.run == c.run && (!c.from || k.from == *c.from); };
-    std::erase_if(in_streams, [&](const auto& kv) { return match(kv.first); });
-    std::erase_if(gaps, [&](const auto& kv) { return match(kv.first); });
-    std::erase_if(ack_list, [&](const stream_key& k) { return match(k); });
+    inbound.forget(c.run, c.from);
     if (!c.from) {
-      forget_out([&](const stream_key& k, const stream_out&) { return k.run == c.run; });
-      std::erase_if(handed, [&](const auto& kv) { return kv.first.run == c.run; });
-      std::erase_if(fence_acked, [&](const auto& kv) { return kv.first.run == c.run; });
-      std::erase_if(held, [&](const auto& kv) { return kv.first.run == c.run; });
+      outbound.forget_run(c.run);
+      kept_count.set(outbound.kept());
+      fenced.forget_run(c.run);
     }
-    last_out = nullptr;
     c.done.set_value();
   }
 
-  // The fence of a movable instance (send_fenced). Returns true when `c` waits: a credit whose instance
-  // has data envelopes out that are not acknowledged yet, or anything behind such a credit on its stream.
+  // The fence of a movable instance (send_fenced, fences.hpp). Returns true when `c` waits: a credit whose
+  // instance has data envelopes out that are not acknowledged yet, or anything behind such a credit on its
+  // stream.
   bool fence(cmd_send& c) {
     auto k = c.credit ? c.credit->stream() : c.numbered ? c.numbered->first : stream_key{};
-    stream_key sender{k.run, k.from, 0};
-    if (!c.credit && c.numbered) {  // data: the credits after it wait for its acknowledgement
-      auto& list = handed[sender];
-      auto it = std::find_if(list.begin(), list.end(), [&](const auto& x) { return x.first == k; });
-      if (it == list.end())
-        list.emplace_back(k, c.numbered->second + 1);
-      else
-        it->second = c.numbered->second + 1;
-    }
-    auto h = held.find(k);
-    if (h != held.end() && !h->second.empty()) {
-      h->second.push_back({std::move(c), {}});
-      return true;
-    }
-    if (!c.credit) return false;
-    std::vector<std::pair<stream_key, std::uint64_t>> wait;
-    if (auto it = handed.find(sender); it != handed.end())
-      for (const auto& [stream, next] : it->second)
-        if (acked_next(stream) < next) wait.emplace_back(stream, next);
-    if (wait.empty()) return false;
-    held[k].push_back({std::move(c), std::move(wait)});
-    fenced_count.add(1);
-    return true;
-  }
-
-  std::uint64_t acked_next(const stream_key& k) const {
-    auto it = fence_acked.find(k);
-    return it == fence_acked.end() ? 0 : it->second;
-  }
-
-  // An acknowledgement came: the held credits whose data is all acknowledged go, in order per stream.
-  void release_fenced() {
-    for (auto& [k, q] : held) {
-      while (!q.empty()) {
-        bool ready = std::all_of(q.front().wait.begin(), q.front().wait.end(),
-                                 [&](const auto& w) { return acked_next(w.first) >= w.second; });
-        if (!ready) break;
-        auto c = std::move(q.front().cmd);
-        q.pop_front();
-        c.released = true;
-        handle(c);
-      }
-    }
-    std::erase_if(held, [](const auto& kv) { return kv.second.empty(); });
+    std::optional<std::uint64_t> seq;
+    if (c.numbered) seq = c.numbered->second;
+    bool waits = fenced.hold(k, c.credit.has_value(), seq, c);
+    fenced_count.set(fenced.fenced());
+    return waits;
   }
 
   void handle(cmd_send& c) {
     if (c.fenced && !c.released && fence(c)) return;
     if (c.credit) {  // an ack of the stream this credit answers rides on it, if one is due
       auto& e = *c.credit;
-      auto it = in_streams.find(reverse(e.stream()));
-      if (it != in_streams.end() && it->second.routed && it->second.next > it->second.acked) {
-        e.ack = it->second.next;
-        it->second.acked = it->second.next;
-        it->second.count = 0;
-        it->second.marked = false;
+      if (auto ack = inbound.piggyback(reverse(e.stream()))) {
+        e.ack = ack;
         acks_piggybacked.add(1);
       }
       try {
@@ -414,38 +322,13 @@ struct endpoint::impl {
     }
   }
 
-  // Limits and liveness every socket shares: the part size limit, ZMTP heartbeats and TCP keepalive.
-  void liveness(zmq::socket_t& s) {
-    s.set(zmq::sockopt::maxmsgsize, cfg.max_part_bytes);
-    s.set(zmq::sockopt::linger, static_cast<int>(cfg.linger.count()));
-    s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(cfg.heartbeat_ivl.count()));
-    s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(cfg.heartbeat_timeout.count()));
-    s.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(cfg.heartbeat_timeout.count()));
-    s.set(zmq::sockopt::tcp_keepalive, 1);
-    s.set(zmq::sockopt::tcp_keepalive_idle, 5);
-    s.set(zmq::sockopt::tcp_keepalive_intvl, 2);
-    s.set(zmq::sockopt::tcp_keepalive_cnt, 3);
-  }
 
   std::string bind_router(std::string address) {
     if (router) throw transport_error(fmt::format("cannot bind {}: this endpoint is bound already", address));
     if (address.size() > 2 && address.ends_with(":0")) address.replace(address.size() - 1, 1, "*");
-    zmq::socket_t s(ctx, zmq::socket_type::router);
-    s.set(zmq::sockopt::router_mandatory, 1);  // an unknown name is an error, not a silent drop
-    s.set(zmq::sockopt::sndhwm, 0);            // credits bound what is in flight (docs/wire.md)
-    s.set(zmq::sockopt::rcvhwm, 0);
-    s.set(zmq::sockopt::router_handover, 1);   // a reconnecting peer takes its name over from a dead pipe
-    liveness(s);
-    if (cfg.curve) {
-      s.set(zmq::sockopt::curve_server, 1);
-      set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
-      s.set(zmq::sockopt::zap_domain, "loom");
-    }
-    auto mon_addr = fmt::format("inproc://loom-monitor-router-{}", static_cast<void*>(this));
-    if (zmq_socket_monitor(s.handle(), mon_addr.c_str(), handshake_events) != 0)
-      throw transport_error(fmt::format("cannot monitor {}: {}", address, zmq_strerror(zmq_errno())));
-    zmq::socket_t mon(ctx, zmq::socket_type::pair);
-    mon.connect(mon_addr);
+    auto s = make_router(ctx, cfg);
+    auto mon = watch(ctx, s, fmt::format("inproc://loom-monitor-router-{}", static_cast<void*>(this)),
+                     handshake_events, address);
     s.bind(address);
     auto bound = s.get(zmq::sockopt::last_endpoint);
     router.emplace(std::move(s));
@@ -456,28 +339,13 @@ struct endpoint::impl {
   void handle(cmd_connect& c) {
     auto id = static_cast<peer_id>(dealers.size());
     auto d = std::make_unique<dealer>();
+    d->id = id;
     d->address = c.address;
     d->opts = c.opts;
     try {
-      zmq::socket_t s(ctx, zmq::socket_type::dealer);
-      s.set(zmq::sockopt::routing_id, cfg.name);
-      s.set(zmq::sockopt::sndhwm, 0);
-      s.set(zmq::sockopt::rcvhwm, 0);
-      liveness(s);
-      if (cfg.curve) {
-        if (!valid_z85_key(c.opts.server_key))
-          throw transport_error(fmt::format("cannot connect to {} {}: curve is configured but the server key '{}' "
-                                            "is not a z85 public key",
-                                            c.opts.role, c.address, c.opts.server_key));
-        set_key(s, ZMQ_CURVE_SERVERKEY, c.opts.server_key);
-        set_key(s, ZMQ_CURVE_PUBLICKEY, cfg.curve->public_key);
-        set_key(s, ZMQ_CURVE_SECRETKEY, cfg.curve->secret_key);
-      }
-      auto mon_addr = fmt::format("inproc://loom-monitor-dealer-{}-{}", static_cast<void*>(this), id);
-      if (zmq_socket_monitor(s.handle(), mon_addr.c_str(), handshake_events | ZMQ_EVENT_DISCONNECTED) != 0)
-        throw transport_error(fmt::format("cannot monitor {}: {}", c.address, zmq_strerror(zmq_errno())));
-      zmq::socket_t mon(ctx, zmq::socket_type::pair);
-      mon.connect(mon_addr);
+      auto s = make_dealer(ctx, cfg, c.address, c.opts);
+      auto mon = watch(ctx, s, fmt::format("inproc://loom-monitor-dealer-{}-{}", static_cast<void*>(this), id),
+                       handshake_events | ZMQ_EVENT_DISCONNECTED, c.address);
       s.connect(c.address);
       d->sock.emplace(std::move(s));
       d->mon.emplace(std::move(mon));
@@ -498,8 +366,8 @@ struct endpoint::impl {
       d.waiting.reset();
     }
     d.pending.clear();
-    forget_out([&](const stream_key&, const stream_out& o) { return o.owner == &d; });
-    last_out = nullptr;
+    outbound.forget_owner(d.id);
+    kept_count.set(outbound.kept());
     d.mon.reset();
     if (d.sock) d.sock->set(zmq::sockopt::linger, 0);
     d.sock.reset();
@@ -552,8 +420,9 @@ struct endpoint::impl {
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: {
           auto why = fmt::format("handshake with {} {} failed: {}", d.opts.role, d.address,
-                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? client_protocol_text(d, ev->value)
-                                                                                  : closed_in_handshake_text(d));
+                                 ev->event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                     ? client_protocol_text(cfg.curve.has_value(), d.opts.role, ev->value)
+                                     : closed_in_handshake_text(cfg.curve.has_value(), d.opts.role, d.opts.server_key));
           report(problem::kind::refused, d.address, why);
           fail_connect(d, why);
           return;
@@ -571,31 +440,6 @@ struct endpoint::impl {
     }
   }
 
-  // The client's side of a failed handshake says what is wrong from here: which side has keys, which key.
-  std::string client_protocol_text(const dealer& d, std::uint32_t code) const {
-    if (code == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-      return cfg.curve ? fmt::format("security mechanism mismatch: this side uses CurveZMQ keys and {} runs without "
-                                     "keys (plain TCP: a worker started with --insecure)",
-                                     d.opts.role)
-                       : fmt::format("security mechanism mismatch: {} requires CurveZMQ keys and this side has none "
-                                     "(plain TCP: --insecure)",
-                                     d.opts.role);
-    return protocol_error_text(code);
-  }
-  // A peer that closes the connection mid-handshake sends no reason, and which of two happened is a race:
-  // a server without curve that reads this side's CURVE greeting first closes before this side reads its
-  // NULL one, and a curve server that cannot open this side's HELLO (sealed to the public key this side
-  // expects of it) closes too. Both are named, the likelier first.
-  std::string closed_in_handshake_text(const dealer& d) const {
-    if (cfg.curve)
-      return fmt::format("{} closed the connection in the CurveZMQ handshake: it holds another key pair than this "
-                         "side expects of it (public key {}: it runs with another host's or another user's keys), or "
-                         "it runs without keys (plain TCP: a worker started with --insecure)",
-                         d.opts.role, d.opts.server_key);
-    return fmt::format("{} closed the connection in the handshake: {} requires CurveZMQ keys and this side has none "
-                       "(plain TCP: --insecure)",
-                       d.opts.role, d.opts.role);
-  }
 
   void router_events() {
     while (router_mon) {
@@ -611,45 +455,15 @@ struct endpoint::impl {
     }
   }
 
-  // ZAP (RFC 27): the curve server asks whether a client key may connect.
+  // ZAP (RFC 27): the curve server asks whether a client key may connect (zap.hpp).
   void zap_request() {
-    std::vector<zmq::message_t> req;
-    while (true) {
-      zmq::message_t m;
-      if (!zap->recv(m, zmq::recv_flags::dontwait)) break;
-      bool more = m.more();
-      req.push_back(std::move(m));
-      if (!more) break;
-    }
-    if (req.empty()) return;
-    auto part = [&](std::size_t i) { return i < req.size() ? req[i].to_string() : std::string(); };
-    std::string status = "400", text = "malformed ZAP request";
-    std::string client_key;
-    if (req.size() >= 7 && part(0) == "1.0" && part(5) == "CURVE" && req[6].size() == 32) {
-      std::array<char, 41> z85{};
-      zmq_z85_encode(z85.data(), static_cast<const std::uint8_t*>(req[6].data()), 32);
-      client_key = z85.data();
-      bool ok;
-      {
-        std::lock_guard lock(allowed_mu);
-        ok = allowed.contains(client_key);
-      }
-      if (ok) {
-        status = "200";
-        text = "OK";
-      } else {
-        text = "client key not allowed";
-        report(problem::kind::refused, client_key,
-                fmt::format("refused a client at {} with curve key {}: not in the allowed client keys", part(3),
-                            client_key));
-      }
-    } else if (req.size() >= 6 && part(0) == "1.0" && part(5) == "NULL") {
-      text = "this endpoint requires CurveZMQ";
-      report(problem::kind::refused, part(3), fmt::format("refused a client at {} without curve keys", part(3)));
-    }
-    std::array<std::string, 6> reply{"1.0", part(1), status, text, status == "200" ? client_key : "", ""};
-    for (std::size_t i = 0; i < reply.size(); ++i)
-      zap->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    answer_zap(
+        *zap,
+        [this](const std::string& key) {
+          std::lock_guard lock(allowed_mu);
+          return allowed.contains(key);
+        },
+        [this](const std::string& peer, const std::string& text) { report(problem::kind::refused, peer, text); });
   }
 
   void receive(zmq::socket_t& s, bool routed, const std::string& address, std::size_t dealer_index = 0) {
@@ -692,29 +506,12 @@ struct endpoint::impl {
     if (auto* e = std::get_if<envelope>(&*d.msg)) {
       auto stream = e->stream();
       if (e->ack) acknowledged(reverse(stream), e->ack);  // an ack riding on a credit (even a repeated one)
-      auto& in = in_streams[stream];
-      if (e->seq < in.next) {  // a resend of what arrived before the reconnect: dropped, as promised
+      auto verdict = inbound.arrived(stream, e->seq, peer, routed);
+      if (verdict == inbound_streams::verdict::repeat) {  // resent after a reconnect: dropped, as promised
         repeats_dropped.add(1);
         return;
       }
-      if (e->seq > in.next) {  // ahead of a gap: the resends will fill it in order, or the gap is reported
-        auto [g, fresh] = gaps.try_emplace(stream, gap{clock::now(), peer, in.next, e->seq, false});
-        if (!fresh) g->second.actual = std::max(g->second.actual, e->seq);
-        return;
-      }
-      ++in.next;
-      if (!gaps.empty()) gaps.erase(stream);
-      if (routed) {  // its sender keeps it until acknowledged: an ack is due
-        if (!in.routed) {
-          in.routed = true;
-          in.peer = peer;
-        }
-        if (!in.listed) {
-          in.listed = true;
-          ack_list.push_back(stream);
-        }
-        if (++in.count >= ack_every) acks_now = true;
-      }
+      if (verdict == inbound_streams::verdict::ahead) return;  // behind a gap: the resends come in order
     }
     if (!cb.on_message) return;
     try {
@@ -728,33 +525,7 @@ struct endpoint::impl {
   // for a whole tick (10 to 20 ms), or that gathered `ack_every` envelopes, gets a separate Ack, one message
   // per peer. `all`: every ack due, now (closing).
   void send_acks(bool all) {
-    auto now = clock::now();
-    bool tick = all || acks_now || now >= next_tick;
-    if (!tick) return;
-    bool timed = all || now >= next_tick;
-    if (now >= next_tick) next_tick = now + ack_delay;
-    acks_now = false;
-    std::unordered_map<std::string, control::ack> out;
-    std::erase_if(ack_list, [&](const stream_key& k) {
-      auto it = in_streams.find(k);
-      if (it == in_streams.end()) return true;
-      auto& in = it->second;
-      if (in.next == in.acked) {  // acked on a credit since
-        in.listed = false;
-        in.marked = false;
-        return true;
-      }
-      if (!(all || in.count >= ack_every || (timed && in.marked))) {
-        if (timed) in.marked = true;  // due at the next tick unless a credit takes it first
-        return false;
-      }
-      out[in.peer].streams.push_back({k, in.next});
-      in.acked = in.next;
-      in.count = 0;
-      in.listed = false;
-      in.marked = false;
-      return true;
-    });
+    auto out = inbound.due_acks(all, clock::now());
     for (auto& [name, a] : out) {
       multipart parts;
       parts.emplace_back(name.data(), name.size());
@@ -767,16 +538,7 @@ struct endpoint::impl {
 
   // A gap that the resends have not filled within `gap_timeout` is a loss: reported once.
   void check_gaps() {
-    auto now = clock::now();
-    for (auto& [k, g] : gaps) {
-      if (g.reported || now - g.since < cfg.gap_timeout) continue;
-      g.reported = true;
-      problem p{problem::kind::sequence, g.peer, {}, k, g.expected, g.actual};
-      p.text = fmt::format("{} from {}: expected seq {}, got up to {}: {} message(s) lost (not resent within {} ms)",
-                           to_string(k), g.peer, g.expected, g.actual, g.actual - g.expected,
-                           cfg.gap_timeout.count());
-      report(std::move(p));
-    }
+    for (auto& p : inbound.overdue_gaps(clock::now(), cfg.gap_timeout)) report(std::move(p));
   }
 
   static std::size_t bytes_of(const multipart& parts, std::size_t from) {
@@ -798,45 +560,18 @@ struct endpoint::impl {
     return true;
   }
 
-  // The kept copy of a data envelope shares its buffers (zmq_msg_copy: a reference, not a copy of the data);
-  // a header-only envelope (the common case) needs no vector for it.
-  static kept_msg keep(std::uint64_t seq, multipart& parts) {
-    kept_msg k{seq, {}, {}};
-    k.head.copy(parts[0]);
-    if (parts.size() > 1) {
-      k.rest.resize(parts.size() - 1);
-      for (std::size_t i = 1; i < parts.size(); ++i) k.rest[i - 1].copy(parts[i]);
-    }
-    return k;
-  }
-  static multipart unkeep(kept_msg& k) {
-    multipart out(1 + k.rest.size());
-    out[0].copy(k.head);
-    for (std::size_t i = 0; i < k.rest.size(); ++i) out[i + 1].copy(k.rest[i]);
-    return out;
-  }
-
-  // The kept envelopes of one outgoing stream (looked up once per run of envelopes on the same stream).
-  stream_out& out_stream(const stream_key& k, dealer& d) {
-    if (last_out && last_out_key == k && last_out->owner == &d) return *last_out;
-    auto& o = out_streams[k];
-    o.owner = &d;
-    last_out = &o;
-    last_out_key = k;
-    return o;
-  }
 
   void flush_dealer(dealer& d) {
     while (!d.pending.empty()) {
       auto& q = d.pending.front();
-      std::optional<kept_msg> kept;
-      if (q.numbered) kept = keep(q.numbered->second, q.parts);  // before zmq takes the parts
+      std::optional<outbound_streams::kept_msg> kept;
+      if (q.numbered) kept = outbound_streams::copy(q.numbered->second, q.parts);  // before zmq takes the parts
       auto bytes = bytes_of(q.parts, 0);
       try {
         if (!send_one(*d.sock, q.parts)) return;
         links.count(d.address, true, bytes);
         if (q.numbered) {
-          out_stream(q.numbered->first, d).kept.push_back(std::move(*kept));
+          outbound.keep(q.numbered->first, d.id, std::move(*kept));
           kept_count.add(1);
         }
       } catch (const zmq::error_t& e) {
@@ -850,12 +585,9 @@ struct endpoint::impl {
   // be sent. The receiver drops what it already had by sequence number.
   void resend(dealer& d) {
     std::deque<dealer::queued> again;
-    for (auto& [k, o] : out_streams) {
-      if (o.owner != &d) continue;
-      for (auto& m : o.kept) again.push_back({unkeep(m), std::pair{k, m.seq}});
-      kept_count.add(-static_cast<std::int64_t>(o.kept.size()));
-      o.kept.clear();  // kept again as they go out
-    }
+    for (auto& [k, m] : outbound.take(d.id))  // kept again as they go out
+      again.push_back({outbound_streams::parts_of(m), std::pair{k, m.seq}});
+    kept_count.set(outbound.kept());
     if (again.empty()) return;
     spdlog::info("wire {}: resending {} unacknowledged message(s) to {}", cfg.name, again.size(), d.address);
     for (auto& p : d.pending) again.push_back(std::move(p));
@@ -863,38 +595,20 @@ struct endpoint::impl {
     flush_dealer(d);
   }
 
-  template <class Pred>
-  void forget_out(Pred pred) {
-    std::erase_if(out_streams, [&](const auto& kv) {
-      if (!pred(kv.first, kv.second)) return false;
-      kept_count.add(-static_cast<std::int64_t>(kv.second.kept.size()));
-      return true;
-    });
-    last_out = nullptr;
-  }
 
   // Every kept envelope of `stream` below `next` arrived: forgotten.
   void acknowledged(const stream_key& stream, std::uint64_t next) {
     note_fence_ack(stream, next);
-    stream_out* o = nullptr;
-    if (last_out && last_out_key == stream) {
-      o = last_out;
-    } else {
-      auto it = out_streams.find(stream);
-      if (it == out_streams.end()) return;
-      o = &it->second;
-    }
-    std::int64_t n = 0;
-    for (; !o->kept.empty() && o->kept.front().seq < next; ++n) o->kept.pop_front();
-    if (n) kept_count.add(-n);
+    outbound.acknowledged(stream, next);
+    kept_count.set(outbound.kept());
   }
 
   void note_fence_ack(const stream_key& stream, std::uint64_t next) {
-    if (!handed.contains(stream_key{stream.run, stream.from, 0})) return;
-    auto& a = fence_acked[stream];
-    if (next <= a) return;
-    a = next;
-    if (!held.empty()) release_fenced();
+    // An acknowledgement came: the held credits whose data is all acknowledged go, in order per stream.
+    for (auto& c : fenced.acknowledged(stream, next)) {
+      c.released = true;
+      handle(c);
+    }
   }
 
   void flush_router() {
@@ -991,48 +705,20 @@ struct endpoint::impl {
   std::optional<zmq::socket_t> router, router_mon, zap;
   std::deque<multipart> router_pending;
   std::vector<std::unique_ptr<dealer>> dealers;
-  // Per incoming stream: the next seq expected, and its ack state (one lookup per received envelope).
-  struct stream_in {
-    std::uint64_t next = 0;
-    std::uint64_t acked = 0;   // the last `next` acknowledged to its sender
-    std::uint32_t count = 0;   // envelopes since that ack
-    bool routed = false;       // it comes in on our ROUTER (its sender keeps it until acknowledged)
-    bool listed = false;       // in ack_list
-    bool marked = false;       // unacknowledged at the last tick: a separate Ack at the next one
-    std::string peer;          // the sender's name on our ROUTER
-  };
-  std::unordered_map<stream_key, stream_in, stream_key_hash> in_streams;
-  std::vector<stream_key> ack_list;  // streams with an ack due
-  bool acks_now = false;             // a stream gathered ack_every envelopes
-  clock::time_point next_tick{};
-  static constexpr std::uint32_t ack_every = 64;
-  static constexpr std::chrono::milliseconds ack_delay{10};
+  // The streams received: sequence numbers, gaps, acks due (inbound.hpp; one lookup per envelope).
+  inbound_streams inbound;
   // Written by the I/O thread only (a relaxed load and store: no locked instruction), read by stats().
   struct stat {
     std::atomic<std::uint64_t> v{0};
     void add(std::int64_t n) { v.store(v.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(n), std::memory_order_relaxed); }
+    void set(std::uint64_t n) { v.store(n, std::memory_order_relaxed); }
     std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
   };
   stat acks_piggybacked, acks_separate, kept_count, repeats_dropped, fenced_count;
-  // Per outgoing stream sent on a DEALER: its envelopes not yet acknowledged, in seq order.
-  std::unordered_map<stream_key, stream_out, stream_key_hash> out_streams;
-  stream_out* last_out = nullptr;  // the stream of the last envelope kept (pointers into the map are stable)
-  stream_key last_out_key;
-  struct gap {
-    clock::time_point since;
-    std::string peer;
-    std::uint64_t expected = 0, actual = 0;
-    bool reported = false;
-  };
-  std::unordered_map<stream_key, gap, stream_key_hash> gaps;
-  // Fences (send_fenced), per movable sender {run, from, 0}: each stream's next seq handed to us.
-  std::unordered_map<stream_key, std::vector<std::pair<stream_key, std::uint64_t>>, stream_key_hash> handed;
-  std::unordered_map<stream_key, std::uint64_t, stream_key_hash> fence_acked;  // per stream: acknowledged below
-  struct held_send {
-    cmd_send cmd;
-    std::vector<std::pair<stream_key, std::uint64_t>> wait;  // each stream acknowledged up to there
-  };
-  std::unordered_map<stream_key, std::deque<held_send>, stream_key_hash> held;  // per stream, in order
+  // What went out on our DEALERs and is not acknowledged yet (outbound.hpp).
+  outbound_streams outbound;
+
+  fences<cmd_send> fenced;  // the credits of movable instances that wait for acknowledgements (fences.hpp)
   observe::link_meters links;  // loom_link_bytes_total / _messages_total, counted on this (the I/O) thread
   struct parked_msg {
     clock::time_point until;

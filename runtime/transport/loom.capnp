@@ -76,11 +76,15 @@ struct Envelope {
 
 # `first`: the index of the first value on its link (set when the consumer may move; all ones: unset).
 # `tags`: one per value when the producer may move: where the value came from (docs/cluster.md).
+# A batch whose values are all ints travels as `ints`, one whose values are all floats as `floats` (8 bytes
+# a value instead of a Value struct each); exactly one of values, ints and floats is non-empty.
 struct Batch {
   link @0 :UInt32;
   values @1 :List(Value);
   first @2 :UInt64 = 0xffffffffffffffff;
   tags @3 :List(Lineage);
+  ints @4 :List(Int64);
+  floats @5 :List(Float64);
 }
 struct Lineage { link @0 :UInt32; nth @1 :UInt32; index @2 :UInt64; }
 # `ack`: an acknowledgement riding on the credit (0: none): every envelope of the reverse stream (the one
@@ -147,6 +151,7 @@ struct Deploy {
   expandedGraph @2 :Text;  # the driver's expansion: one line per instance (links, capacities, tools)
   kinds @3 :Text;          # the driver's kind registry: one line per kind (ports, params, defaults)
   trace @4 :Text;          # a traced run: the driver's run span as a W3C traceparent; empty: not traced
+  linkWindow @5 :UInt32;   # a link between two hosts gets at least this capacity (0: its edge's own)
 }
 struct Cancel { reason @0 :Text; }
 struct Done {

@@ -30,7 +30,55 @@ struct stand_in_state {
   caf::actor local;       // the instance moved here
   std::vector<local::link_id> awaiting;  // out-links whose local consumer has not answered the replacement
   std::vector<std::pair<caf::actor, body>> waiting;  // what came while holding, other than kept values
+  // An instance that does not move: batches that queued up in the mailbox behind the one being handled
+  // wait here and go out joined, one envelope per run of batches of one sender on one link.
+  std::vector<std::pair<caf::actor, local::batch_msg>> joined;
+  bool flush_sent = false;  // a coalesce_atom is on its way to this actor
 };
+
+using coalesce_atom = caf::atom_constant<caf::atom("coalesce")>;
+
+// A batch of values with payloads in the header (strings, lists, maps, and bytes and tensors under the
+// codec's inline limit) is cut into envelopes of about this many header bytes each, so that a link's
+// window of thousands of values never makes one header part pass max_message_size. Bytes and tensors
+// from the inline limit up travel as parts of their own and count nothing here; scalars are at most 24
+// bytes each: a batch of them goes whole.
+constexpr std::size_t envelope_bytes = std::size_t{1} << 20;
+
+std::size_t header_bytes(const value& v) {
+  auto t = v.kind();
+  if (t < value::type::string) return 24;
+  auto n = v.payload_size();
+  if ((t == value::type::bytes || t == value::type::tensor) && n >= encode_options{}.inline_limit) return 24;
+  return n + 24;
+}
+
+// The pieces of `b`, in order, each of about envelope_bytes at most (and at least one value).
+std::vector<local::batch_msg> cut(local::batch_msg&& b) {
+  std::vector<local::batch_msg> out;
+  auto& vs = b.values;
+  bool payloads = std::any_of(vs.begin(), vs.end(), [](const value& v) { return v.kind() >= value::type::string; });
+  if (!payloads) {
+    out.push_back(std::move(b));
+    return out;
+  }
+  std::size_t start = 0, bytes = 0;
+  auto piece = [&](std::size_t end) {
+    local::batch_msg p{b.link, {}, local::no_index, {}, b.to};
+    p.values.assign(std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(start)),
+                    std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(end)));
+    out.push_back(std::move(p));
+    start = end;
+    bytes = 0;
+  };
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    auto n = header_bytes(vs[i]);
+    if (i > start && bytes + n > envelope_bytes) piece(i);
+    bytes += n;
+  }
+  piece(vs.size());
+  return out;
+}
 
 // Drops the first n kept values of a link (its instance credited them).
 void let_go(kept_link& k, std::uint64_t n) {
@@ -80,9 +128,43 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       fail(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }
   };
-  auto forward = [self, cfg, state, send](body msg) {
+  // What waits to be joined goes now, in the order it came (before anything else of its streams).
+  auto flush_joined = [state, send] {
+    auto joined = std::move(state->joined);
+    state->joined.clear();
+    for (auto& [sender, b] : joined)
+      for (auto& piece : cut(std::move(b))) send(sender, std::move(piece));
+  };
+  auto forward = [self, cfg, state, send, flush_joined](body msg) {
     auto sender = caf::actor_cast<caf::actor>(self->current_sender());
-    if (cfg.movable) {
+    if (!cfg.movable) {
+      // Several batches per envelope: a batch joins the one before it when both come from the same
+      // sender on the same link (no lineage, no index: an instance that does not move). The joined values
+      // never pass the link's capacity: every one of them is still uncredited. The batch goes at once when
+      // nothing else waits in the mailbox; otherwise when the mailbox is drained (coalesce_atom). Anything
+      // else first sends what waits, so each stream keeps its order.
+      auto& st = *state;
+      auto* b = std::get_if<local::batch_msg>(&msg);
+      if (!b || !b->tags.empty() || b->first != local::no_index) {
+        flush_joined();
+        send(sender, std::move(msg));
+        return;
+      }
+      if (!st.joined.empty() && st.joined.back().first == sender && st.joined.back().second.link == b->link) {
+        auto& into = st.joined.back().second.values;
+        into.insert(into.end(), std::make_move_iterator(b->values.begin()), std::make_move_iterator(b->values.end()));
+      } else {
+        st.joined.emplace_back(sender, std::move(*b));
+      }
+      if (self->mailbox().empty()) {
+        flush_joined();
+      } else if (!st.flush_sent) {
+        st.flush_sent = true;
+        self->send(self, coalesce_atom::value);
+      }
+      return;
+    }
+    {
       auto& st = *state;
       auto keep = [&](local::link_id link) -> kept_link& {
         auto& k = st.kept[link];
@@ -118,6 +200,10 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       [forward](local::reply_msg& m) { forward(std::move(m)); },
       // A caller gave up on a call (timeout, restart, stop): the remote tool must not start it.
       [forward](const local::cancel_call_msg& m) { forward(m); },
+      [state, flush_joined](coalesce_atom) {
+        state->flush_sent = false;
+        flush_joined();
+      },
       [state](const credited_msg& m) {
         auto it = state->in_link_of.find(std::uint64_t{m.producer} << 32 | m.link);
         if (it == state->in_link_of.end()) return;

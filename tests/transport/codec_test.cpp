@@ -172,6 +172,57 @@ TEST_CASE("every data message survives a round trip" * doctest::timeout(10)) {
   CHECK(big.seq == ~0ull);
 }
 
+TEST_CASE("a batch of ints or of floats travels as a plain list, 8 bytes a value, and comes back the same" *
+          doctest::timeout(10)) {
+  std::vector<value> ints, floats;
+  for (std::int64_t i = 0; i < 256; ++i) ints.emplace_back(i * 1000003 - 7);
+  ints.emplace_back(std::numeric_limits<std::int64_t>::min());
+  for (int i = 0; i < 256; ++i) floats.emplace_back(i * 0.5 - 3.0);
+  floats.emplace_back(-0.0);
+  for (const auto& values : {ints, floats}) {
+    auto parts = encode(batch_of(values));
+    REQUIRE(parts.size() == 1);
+    CHECK(parts[0].size() < values.size() * 8 + 200);  // a Value struct each would take 24 bytes a value
+    auto got = std::get<local::batch_msg>(round_trip(batch_of(values)).body);
+    REQUIRE(got.values.size() == values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      CHECK(got.values[i].kind() == values[i].kind());
+      CHECK(got.values[i] == values[i]);
+    }
+  }
+  CHECK(std::signbit(std::get<local::batch_msg>(round_trip(batch_of(floats)).body).values.back().as_float()));
+  // Mixed ints and floats keep their kinds (no int becomes a float): the general encoding.
+  auto mixed = std::get<local::batch_msg>(round_trip(batch_of({value{1}, value{2.5}, value{3}})).body);
+  REQUIRE(mixed.values.size() == 3);
+  CHECK(mixed.values[0].is_int());
+  CHECK(mixed.values[1].is_float());
+  CHECK(mixed.values[2].is_int());
+  // Tags count every value, whichever list carries them.
+  local::batch_msg tagged{5, {value{1}, value{2}}};
+  tagged.tags = {{0, 0, 4}, {0, 0, 5}};
+  auto t = std::get<local::batch_msg>(round_trip(envelope{7, 3, 12, 0, tagged}).body);
+  REQUIRE(t.tags.size() == 2);
+  CHECK(t.tags[1].index == 5);
+}
+
+TEST_CASE("a batch that carries values in two lists, or tags that do not match its ints, gives an error" *
+          doctest::timeout(10)) {
+  capnp::MallocMessageBuilder b;
+  auto f = b.initRoot<s::Frame>();
+  f.setVersion(s::WIRE_VERSION);
+  auto batch = f.initData().initBatch();
+  batch.initValues(1)[0].setInt(1);
+  batch.initInts(2);
+  CHECK(decode_error(to_parts(b)) == "a batch with 1 values, 2 ints and 0 floats (one kind only)");
+  capnp::MallocMessageBuilder c;
+  auto g = c.initRoot<s::Frame>();
+  g.setVersion(s::WIRE_VERSION);
+  auto fb = g.initData().initBatch();
+  fb.initInts(3);
+  fb.initTags(2);
+  CHECK(decode_error(to_parts(c)) == "a batch of 3 values with 2 lineage tags");
+}
+
 TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) {
   using namespace control;
   CHECK(std::get<hello>(round_trip({0, hello{"w1"}}).body).worker == "w1");
@@ -197,6 +248,9 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(dk.expanded_graph == "instance 0 ...\n");
   CHECK(dk.kinds == "kind a ...\n");
   CHECK(dk.trace.empty());
+  CHECK(dk.link_window == 0);
+  CHECK(std::get<deploy>(round_trip({9, deploy{.graph_yaml = "g", .plan = keyed, .link_window = 4096}}).body)
+            .link_window == 4096);
   auto tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   CHECK(std::get<deploy>(round_trip({9, deploy{.graph_yaml = "g", .plan = keyed, .trace = tp}}).body).trace == tp);
   CHECK(std::get<spans>(round_trip({9, spans{"{\"host\": \"a\"}"}}).body).json == "{\"host\": \"a\"}");

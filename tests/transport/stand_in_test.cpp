@@ -1,7 +1,8 @@
 // tests/transport/stand_in_test.cpp: a producer and a consumer on two "hosts" (two endpoints over loopback
 // TCP, one actor system) talk through stand-ins exactly as they would in one process: batches, credits,
 // end-of-stream, a call and its reply, with the exact values, a 1 MiB tensor received without a copy, and
-// every message arriving as if sent by the stand-in of its sender.
+// every message arriving as if sent by the stand-in of its sender; batches that queue up behind each other
+// in a stand-in's mailbox go out joined, in order; a batch of large values goes in envelopes of about 1 MiB.
 #include <doctest/doctest.h>
 
 #include <caf/all.hpp>
@@ -42,6 +43,22 @@ caf::behavior consumer(caf::event_based_actor* self, caf::actor test) {
         self->send(test, c, caf::actor_cast<caf::actor_addr>(self->current_sender()));
       },
       [=](local::eos_msg& e) { self->send(test, e, caf::actor_cast<caf::actor_addr>(self->current_sender())); },
+  };
+}
+
+// Sends a burst in one handler: 25 batches on link 3, one on link 4, 25 more on link 3, the end of link 3.
+caf::behavior burst(caf::event_based_actor* self) {
+  return {
+      [=](local::start_atom, caf::actor target) {
+        std::int64_t next = 0;
+        auto some = [&](int n) {
+          for (int b = 0; b < n; ++b) self->send(target, local::batch_msg{3, {value{next++}, value{next++}}});
+        };
+        some(25);
+        self->send(target, local::batch_msg{4, {value{"other link"}}});
+        some(25);
+        self->send(target, local::eos_msg{3});
+      },
   };
 }
 
@@ -165,4 +182,87 @@ TEST_CASE("a producer and a consumer on two hosts talk through stand-ins as if l
   CHECK(h1.undeliverable.empty());
   CHECK(h2.undeliverable.empty());
   for (auto& a : {p, c, s1_on_h1, s0_on_h2}) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("batches queued behind each other in a stand-in's mailbox go out as one envelope, in order" *
+          doctest::timeout(60)) {
+  // One scheduler thread: while the burst's handler runs, the stand-in cannot, so all 52 messages are in
+  // its mailbox when it starts.
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 1);
+  caf::actor_system system(cfg);
+  caf::scoped_actor test(system);
+  auto got = std::make_shared<test::collector>();
+  auto h2 = std::make_unique<endpoint>(test::config("h2"), got->callbacks());
+  auto h1 = std::make_unique<endpoint>(test::config("h1"), endpoint_callbacks{});  // problems: logged
+  auto to_h2 = h1->connect(h2->bind("tcp://127.0.0.1:0"));
+  auto p = system.spawn(burst);
+  auto senders = std::make_shared<const sender_table>(sender_table{{p.id(), 0}});
+  std::vector<std::string> errors;
+  auto s = system.spawn(stand_in, stand_in_config{5, 1, h1.get(), to_h2, senders,
+                                                  [&](const std::string& e) { errors.push_back(e); }});
+  test->send(p, local::start_atom::value, s);
+
+  std::vector<envelope> es;
+  for (int i = 0; i < 4; ++i) {
+    auto in = got->next_message(std::chrono::seconds(20));
+    REQUIRE(in);
+    es.push_back(std::get<envelope>(std::move(in->msg)));
+  }
+  for (std::uint64_t i = 0; i < es.size(); ++i) {
+    CHECK(es[i].seq == i);  // one stream, numbered without a gap
+    CHECK(es[i].stream() == stream_key{5, 0, 1});
+  }
+  auto& first = std::get<local::batch_msg>(es[0].body);
+  CHECK(first.link == 3);
+  REQUIRE(first.values.size() == 50);  // 25 batches of 2, joined
+  for (std::int64_t v = 0; v < 50; ++v) CHECK(first.values[static_cast<std::size_t>(v)] == value{v});
+  auto& other = std::get<local::batch_msg>(es[1].body);
+  CHECK(other.link == 4);
+  CHECK(other.values == std::vector<value>{value{"other link"}});
+  auto& second = std::get<local::batch_msg>(es[2].body);
+  REQUIRE(second.values.size() == 50);
+  for (std::int64_t v = 0; v < 50; ++v) CHECK(second.values[static_cast<std::size_t>(v)] == value{50 + v});
+  CHECK(std::get<local::eos_msg>(es[3].body).link == 3);  // after every value of its link
+  CHECK_FALSE(got->next_message(std::chrono::milliseconds(50)));
+  CHECK(errors.empty());
+  for (auto& a : {p, s}) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  h1.reset();  // the connecting side first: the other one's close is then no problem for it
+  h2.reset();
+}
+
+TEST_CASE("a batch of large inline values is cut into envelopes of about 1 MiB, in order" * doctest::timeout(60)) {
+  caf::actor_system_config cfg;
+  caf::actor_system system(cfg);
+  caf::scoped_actor self(system);
+  auto got = std::make_shared<test::collector>();
+  auto h2 = std::make_unique<endpoint>(test::config("h2"), got->callbacks());
+  auto h1 = std::make_unique<endpoint>(test::config("h1"), endpoint_callbacks{});
+  auto to_h2 = h1->connect(h2->bind("tcp://127.0.0.1:0"));
+  auto senders = std::make_shared<const sender_table>(sender_table{{self->id(), 0}});
+  auto s = system.spawn(stand_in, stand_in_config{5, 1, h1.get(), to_h2, senders, {}});
+  std::vector<value> values;
+  for (int i = 0; i < 3; ++i) values.emplace_back(std::string(600 * 1024, static_cast<char>('a' + i)));  // in the header
+  values.emplace_back(bytes(2 << 20, std::byte{1}));  // a part of its own: counts nothing
+  values.emplace_back(7);
+  values.emplace_back(8);
+  self->send(s, local::batch_msg{3, values});
+  std::vector<std::size_t> sizes;
+  std::vector<value> all;
+  for (int i = 0; i < 3; ++i) {
+    auto in = got->next_message(std::chrono::seconds(20));
+    REQUIRE(in);
+    auto e = std::get<envelope>(std::move(in->msg));
+    CHECK(e.seq == static_cast<std::uint64_t>(i));
+    auto& b = std::get<local::batch_msg>(e.body);
+    CHECK(b.link == 3);
+    sizes.push_back(b.values.size());
+    all.insert(all.end(), b.values.begin(), b.values.end());
+  }
+  CHECK(sizes == std::vector<std::size_t>{1, 1, 4});  // 600 KiB + 600 KiB of header would pass 1 MiB
+  CHECK(all == values);
+  CHECK_FALSE(got->next_message(std::chrono::milliseconds(50)));
+  caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  h1.reset();
+  h2.reset();
 }
