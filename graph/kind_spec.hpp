@@ -79,9 +79,6 @@ struct call_spec {
 struct kind_spec {
   std::string name;  // "family.name", e.g. "source.sequence"
   std::string doc;   // one line
-  // A whole small graph file that uses the kind (`loom inspect` prints it, docs/kinds.md shows it); a test
-  // loads and validates every kind's example. Empty: none.
-  std::string example;
   std::vector<port_spec> inputs;
   std::vector<port_spec> outputs;
   std::vector<param_spec> params;
@@ -106,6 +103,10 @@ struct kind_spec {
   // validate() once the node's params have the types its spec declares; each problem is reported at the
   // location of the value at fault (graph::config::where()). Unset: none.
   std::function<void(const graph& g, const node& n, const kind_catalog& catalog, diagnostics& diags)> check;
+
+  // A whole small graph file that uses the kind (`loom inspect` prints it, docs/kinds.md shows it); a test
+  // loads and validates every kind's example. Empty: none.
+  std::string example;
 
   const param_spec* find_param(std::string_view n) const;
   // Whether a node with these params blocks: blocking_for(params) when set, else blocking.
