@@ -502,8 +502,10 @@ TEST_CASE("loom run --cluster --ui draws each host as a group of its nodes, with
   int pa = tc::free_port(), pb = tc::free_port(), ui_port = tc::free_port();
   tc::worker a("a", pa, dir.dir), b("b", pb, dir.dir);
   auto cluster = dir.cluster({{"a", pa}, {"b", pb}});
-  // About 3 s: the source on a, the throttle on b, the sink back on a.
+  // About 3 s: the source on a, the throttle on b, the sink back on a. The capacity is the graph's own, so
+  // the link across hosts keeps it (not the wide default window): the source waits for the throttle.
   auto graph = dir.write("watch.yaml", R"(graph: cluster-watch
+defaults: {capacity: 16}
 nodes:
   numbers: {kind: source.sequence, params: {count: 300}, placement: {host: a}}
   pace: {kind: flow.throttle, params: {rate: 100}, placement: {host: b}}
