@@ -59,7 +59,10 @@ TEST_CASE("a busy producer's link to another host sends fuller batches; a local 
   run->actors = {caf::actor{}, sys.spawn(recorder, far), sys.spawn(recorder, near), sys.spawn(recorder, narrow)};
   run->remote = {0, 1, 0, 1};
   auto done = std::make_shared<std::atomic<int>>(0);
-  sys.spawn([plan, run, done](caf::event_based_actor* self) {
+  // The state goes in as spawn arguments: CAF 0.17 dereferences an empty argument tuple for a function
+  // spawned with none (UBSan: reference binding to null pointer).
+  sys.spawn([](caf::event_based_actor* self, local::instance_plan plan, std::shared_ptr<local::run_state> run,
+               std::shared_ptr<std::atomic<int>> done) {
     local::batch_pool pool;
     local::outbox out;
     out.wire(plan, run->actors, *run, pool);
@@ -83,7 +86,7 @@ TEST_CASE("a busy producer's link to another host sends fuller batches; a local 
     out.flush(self, true);
     *done = 1;
     return caf::behavior{[](int) {}};
-  });
+  }, plan, run, done);
   REQUIRE(eventually([&] { return done->load() == 1; }));
   REQUIRE(eventually([&] { return far->count() == 1280 && near->count() == 1280 && narrow->count() == 100; }));
   CHECK(far->sizes == std::vector<std::size_t>{1024, 256});
