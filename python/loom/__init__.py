@@ -130,6 +130,7 @@ def _stop_all_runs(grace: float = 10.0) -> None:
         while _active and time.monotonic() < deadline:
             _active_cv.wait(0.05)
             interrupt_all()  # a run that began after the first interrupt (a thread between its checks)
+    _loom._exiting()  # node threads that end from now on leave the GIL alone
 
 
 atexit.register(_stop_all_runs)

@@ -1,6 +1,7 @@
 // python/src/kinds.cpp: see kinds.hpp.
 #include "kinds.hpp"
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -72,7 +73,7 @@ struct thread_state_keeper {
     saved = PyEval_SaveThread();
   }
   ~thread_state_keeper() {
-    if (saved == nullptr || !interpreter_alive()) return;  // at exit: leaked, no thread may take the GIL
+    if (saved == nullptr || exiting() || !interpreter_alive()) return;  // at exit: leaked, no thread may take the GIL
     PyEval_RestoreThread(saved);
     PyGILState_Release(state);
   }
@@ -280,6 +281,12 @@ keep_thread_state::keep_thread_state() {
 }
 
 void set_to_port_type(py::handle type) { to_port_type = type.inc_ref().ptr(); }
+
+namespace {
+std::atomic<bool> exit_hook_ran{false};
+}
+void mark_exiting() { exit_hook_ran.store(true); }
+bool exiting() { return exit_hook_ran.load(); }
 
 bool interpreter_alive() {
   if (!Py_IsInitialized()) return false;

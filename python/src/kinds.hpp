@@ -30,6 +30,11 @@ class held_object {
 
 // True while Python code may still run (not finalizing).
 bool interpreter_alive();
+// The package's exit hook has stopped every run (loom._loom._exiting()): from now on a thread that ends
+// leaves its Python thread state behind instead of taking the GIL to delete it (finalization may begin at
+// any moment, and CPython ends a thread that takes the GIL then, inside loom's frames: an abort).
+void mark_exiting();
+bool exiting();
 
 // Makes this thread's Python thread state once and keeps it until the thread ends (pybind11's
 // gil_scoped_acquire, on a thread Python did not start, makes and deletes one per acquisition). Throws

@@ -103,6 +103,45 @@ py::list diagnostics_list(const graph::diagnostics& diags) {
   return out;
 }
 
+// The GIL released for a scope, as pybind11's gil_scoped_release, except that the thread parks instead of
+// taking the GIL back once the interpreter has begun to shut down (see without_gil below).
+class safe_release {
+ public:
+  safe_release() : saved_(PyEval_SaveThread()) {}
+  ~safe_release() {
+    if (!interpreter_alive())
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    PyEval_RestoreThread(saved_);
+  }
+  safe_release(const safe_release&) = delete;
+  safe_release& operator=(const safe_release&) = delete;
+
+ private:
+  PyThreadState* saved_;
+};
+
+// Runs `f` with the GIL released, and takes the GIL back unless the interpreter has begun to shut down.
+// CPython ends a thread that takes the GIL during finalization with pthread_exit, whose unwinding through a
+// destructor (pybind11's gil_scoped_release takes it back in one) is std::terminate: a daemon thread
+// waiting for a run at exit would abort the process. Such a thread parks instead; the process is exiting.
+template <class F>
+auto without_gil(F&& f) {
+  PyThreadState* saved = PyEval_SaveThread();
+  auto take_back = [saved] {
+    if (!interpreter_alive())
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    PyEval_RestoreThread(saved);
+  };
+  try {
+    auto r = f();
+    take_back();
+    return r;
+  } catch (...) {
+    take_back();
+    throw;
+  }
+}
+
 // Waits with the GIL released until `wait_for(slice)` says done, checking for signals between slices; when
 // a signal handler raises (KeyboardInterrupt), calls stop(), waits for the end, and raises that exception.
 template <class WaitFor, class Stop>
@@ -114,19 +153,15 @@ void wait_with_signals(WaitFor wait_for, Stop stop, std::optional<std::chrono::s
       if (left <= 0ms) return;
       step = std::min(step, left);
     }
-    bool done;
-    {
-      py::gil_scoped_release nogil;
-      done = wait_for(step);
-    }
+    bool done = without_gil([&] { return wait_for(step); });
     if (done) return;
     if (PyErr_CheckSignals() != 0) {
-      {
-        py::gil_scoped_release nogil;
+      without_gil([&] {
         stop();
         while (!wait_for(slice)) {
         }
-      }
+        return true;
+      });
       throw py::error_already_set();
     }
   }
@@ -216,7 +251,7 @@ void drop_without_gil(std::unique_ptr<T>& x) {
     (void)x.release();  // leaked: at exit no thread of its may take the GIL again
     return;
   }
-  py::gil_scoped_release nogil;
+  safe_release nogil;
   x.reset();
 }
 
@@ -239,7 +274,7 @@ struct py_running {
       if (deadline) step = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()), 0ms, step);
       bool ok;
       {
-        py::gil_scoped_release nogil;
+        safe_release nogil;
         ok = port.push(x, step);
       }
       if (ok) return true;
@@ -263,7 +298,7 @@ struct py_running {
       std::optional<value> got;
       bool timed_out = false;
       {
-        py::gil_scoped_release nogil;
+        safe_release nogil;
         try {
           got = port.take(step);
         } catch (const timeout_error&) {
@@ -333,7 +368,7 @@ struct py_worker {
       thread.detach();
       return;
     }
-    py::gil_scoped_release nogil;
+    safe_release nogil;
     thread.join();
   }
 
@@ -378,11 +413,11 @@ struct py_runtime {
   std::vector<std::string> kind_names() const { return rt->kinds().kind_names(); }
 
   py_graph load(const std::string& path, const std::vector<std::string>& set) {
-    py::gil_scoped_release nogil;
+    safe_release nogil;
     return py_graph{rt->load(path, set)};
   }
   py_graph load_text(const std::string& yaml, const std::string& name, const std::vector<std::string>& set) {
-    py::gil_scoped_release nogil;
+    safe_release nogil;
     return py_graph{rt->load_text(yaml, name, set)};
   }
   py::list validate(const py_graph& g) { return diagnostics_list(rt->validate(g.g)); }
@@ -419,7 +454,7 @@ struct py_runtime {
     auto ro = options(set, std::move(progress), every);
     std::unique_ptr<running> run;
     {
-      py::gil_scoped_release nogil;
+      safe_release nogil;
       run = std::make_unique<running>(rt->start(g.g, ro));
     }
     try {
@@ -438,7 +473,7 @@ struct py_runtime {
                                     double every) {
     auto ro = options(set, std::move(progress), every);
     auto out = std::make_unique<py_running>();
-    py::gil_scoped_release nogil;
+    safe_release nogil;
     out->r = std::make_unique<running>(rt->start(g.g, ro));
     return out;
   }
@@ -459,12 +494,12 @@ struct py_runtime {
       wait_with_signals([&](std::chrono::milliseconds ms) { return result.wait_for(ms) == std::future_status::ready; },
                         [&] { rt->interrupt(); });
     } catch (...) {
-      py::gil_scoped_release nogil;
+      safe_release nogil;
       worker.join();
       throw;
     }
     {
-      py::gil_scoped_release nogil;
+      safe_release nogil;
       worker.join();
     }
     return report_dict(result.get());  // rethrows the run's graph_error
@@ -481,7 +516,7 @@ struct py_runtime {
     so.max_concurrent = max_concurrent;
     so.api_key = std::move(api_key);
     auto out = std::make_unique<py_server>();
-    py::gil_scoped_release nogil;
+    safe_release nogil;
     out->s = std::make_unique<server>(rt->serve(g.g, so));
     return out;
   }
@@ -553,6 +588,7 @@ PYBIND11_MODULE(_loom, m) {
   using namespace loom::python;
   m.doc() = "loom's native core (the package `loom` wraps it: use that)";
   m.attr("version") = loom::version();
+  m.def("_exiting", &mark_exiting, "Called last by the package's exit hook (loom._stop_all_runs).");
 
   graph_error_type = PyErr_NewExceptionWithDoc(
       "loom._loom.GraphError", "A graph that does not load or validate: .diagnostics lists each mistake with its place.",
