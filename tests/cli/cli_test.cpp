@@ -20,14 +20,7 @@ namespace {
 
 const fs::path source_dir{LOOM_SOURCE_DIR};
 
-// A fresh working directory with a copy of configs/ and an out/ folder, as the configs expect.
-fs::path work_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("loom-cli-" + name + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir / "out");
-  fs::copy(source_dir / "configs", dir / "configs", fs::copy_options::recursive);
-  return dir;
-}
+fs::path work_dir(const std::string& name) { return loom::test::config_work_dir(name); }
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p);

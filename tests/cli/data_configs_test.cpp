@@ -23,15 +23,7 @@ using loom::test::run_process;
 
 namespace {
 
-const fs::path source_dir{LOOM_SOURCE_DIR};
-
-fs::path fresh_dir(const std::string& name) {
-  auto dir = fs::temp_directory_path() / ("loom-cli-data-" + name + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir / "out");
-  fs::copy(source_dir / "configs", dir / "configs", fs::copy_options::recursive);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return loom::test::config_work_dir("data-" + name); }
 
 std::vector<std::string> lines_of(const fs::path& p) {
   std::ifstream in(p);

@@ -14,6 +14,15 @@ namespace loom::test {
 
 std::string loom_binary() { return std::string(LOOM_BINARY_DIR) + "/bin/loom"; }
 
+std::filesystem::path config_work_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / ("loom-cli-" + name + "-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "out");
+  fs::copy(fs::path(LOOM_SOURCE_DIR) / "configs", dir / "configs", fs::copy_options::recursive);
+  return dir;
+}
+
 process_result run_process(const std::vector<std::string>& argv, const process_options& o) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");

@@ -2,6 +2,7 @@
 // stdout and stderr, with a deadline (the child is killed past it). Optionally sends SIGINT after a delay.
 #pragma once
 
+#include <filesystem>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -33,5 +34,9 @@ process_result run_process(const std::vector<std::string>& argv, const process_o
 
 // build/bin/loom, from LOOM_BINARY_DIR.
 std::string loom_binary();
+
+// A fresh working folder, $TMPDIR/loom-cli-NAME-PID, with a copy of configs/ and an out/ folder, as the
+// configs expect.
+std::filesystem::path config_work_dir(const std::string& name);
 
 }  // namespace loom::test
