@@ -132,12 +132,8 @@ class python_node final : public node {
       }
       flush(ctx);  // the values before the checkpoint belong to it
       save_checkpoint(ctx);
-    } catch (py::error_already_set& e) {
-      first_.clear();
-      throw std::runtime_error(traceback_text(e));
     } catch (...) {
-      first_.clear();
-      throw;
+      failed();
     }
   }
 
@@ -166,12 +162,8 @@ class python_node final : public node {
       }
       flush(ctx);
       save_checkpoint(ctx);
-    } catch (py::error_already_set& e) {
-      first_.clear();
-      throw std::runtime_error(traceback_text(e));
     } catch (...) {
-      first_.clear();
-      throw;
+      failed();
     }
     return !ctx.stopping();
   }
@@ -182,12 +174,8 @@ class python_node final : public node {
       node_gil gil;
       try {
         emit_result(ctx, finish_->get()());
-      } catch (py::error_already_set& e) {
-        first_.clear();
-        throw std::runtime_error(traceback_text(e));
       } catch (...) {
-        first_.clear();
-        throw;
+        failed();
       }
     }
     flush(ctx);
@@ -209,6 +197,17 @@ class python_node final : public node {
   }
 
  private:
+  // Inside a catch: drops the values held for emission (the attempt failed) and rethrows, a Python
+  // exception as a runtime_error carrying its traceback.
+  [[noreturn]] void failed() {
+    first_.clear();
+    try {
+      throw;
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error(traceback_text(e));
+    }
+  }
+
   void save_checkpoint(context& ctx) {
     if (checkpoint_->get()) ctx.checkpoint(to_value(checkpoint_->get()()));
   }
