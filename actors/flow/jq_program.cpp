@@ -9,6 +9,7 @@ extern "C" {  // jq 1.6's headers do not say so themselves
 
 #include <cmath>
 #include <memory>
+#include <mutex>
 
 #include "loom/graph/diagnostics.hpp"
 #include "loom/runtime/json.hpp"
@@ -167,7 +168,34 @@ std::string program::errors() const {
   return errors_.empty() ? "jq did not compile the program" : fmt::format("{}", fmt::join(errors_, "; "));
 }
 
+namespace {
+
+// jq's regexes (test, match, sub, ...) go to Oniguruma, which sets up its global tables (encodings, callout
+// names) on the first regex compiled in the process, without a lock: two jq_states on two threads meeting
+// their first regex at once both build the tables, one set is lost (LeakSanitizer saw it) and the other may
+// be torn. So the process's first program runs one regex alone, before any program exists.
+void set_up_regex_engine_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    jq_state* jq = jq_init();
+    if (jq == nullptr) return;
+    if (jq_compile(jq, "test(\"a\")") != 0) {
+      jq_start(jq, jv_string("a"), 0);
+      for (;;) {
+        jv r = jq_next(jq);
+        bool more = jv_is_valid(r);
+        jv_free(r);
+        if (!more) break;
+      }
+    }
+    jq_teardown(&jq);
+  });
+}
+
+}  // namespace
+
 void program::compile() {
+  set_up_regex_engine_once();
   jq_ = jq_init();
   if (jq_ == nullptr) throw std::runtime_error("jq_init failed");
   jq_set_error_cb(jq_, &access::collect, this);

@@ -171,7 +171,9 @@ edges: [src -> fwd, fwd -> n1, fwd -> two, two -> n2, fwd -> out]
 TEST_CASE("flow.jq replicas run on two threads at once, each with its own jq_state: every output exact" *
           doctest::timeout(120)) {
   // libjq 1.6 keeps no mutable global state on these paths (numbers print and parse with a dtoa context
-  // per call, regexes are compiled per match): no lock around it, and this checks so under load.
+  // per call, regexes are compiled per match) once Oniguruma's global tables exist, which jq_program sets up
+  // once before the first program (two threads meeting their first regex at once built them twice: a leak
+  // under the asan preset, 1 run in ~10). No lock around runs, and this checks so under load.
   test::graph_runner fx(2);
   auto r = fx.run_yaml(R"(graph: t
 nodes:
