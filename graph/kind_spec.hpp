@@ -99,6 +99,11 @@ struct kind_spec {
   // gets its checkpoint and the inputs since then again. Stateless kinds (forward, router, an agent without
   // memory across tasks, tools) can be restarted, or moved to another host, with nothing carried over.
   bool stateful = false;
+  // The capacity an edge into or out of this kind gets when the graph does not size it (no `capacity:` on
+  // the edge, no `defaults.capacity`), if larger than the default: a kind on its own thread that handles
+  // runs (a Python step) wakes its thread once per run and once per credit, so it wants long runs both
+  // ways. 0: the graph's default.
+  std::int64_t window = 0;
   // Checks beyond each param's type and range (an agent's scripted rules against its tools), run by
   // validate() once the node's params have the types its spec declares; each problem is reported at the
   // location of the value at fault (graph::config::where()). Unset: none.

@@ -119,6 +119,7 @@ class python_node final : public node {
     try {
       PyObject* fn = call_->get().ptr();
       for (const auto& v : values) {
+        if (ctx.stopping()) break;  // a run holds up to 4096 values: a stop is seen between them
         py::object arg = from_value(v);
         PyObject* r;
         if (multi_) {
@@ -323,6 +324,7 @@ kind_def python_kind(const py::dict& spec, py::object make) {
   s.params = params_of(spec["params"].cast<py::list>());
   s.stateful = spec.contains("stateful") && spec["stateful"].cast<bool>();
   s.blocking = true;
+  s.window = 4096;  // each run and each credit wakes the node's thread: long runs (bench/python_bench.py)
   if (spec.contains("call") && !spec["call"].is_none()) {
     auto c = spec["call"].cast<py::dict>();
     s.call = graph::call_spec{c["doc"].cast<std::string>(), params_of(c["arguments"].cast<py::list>())};

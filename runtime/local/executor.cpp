@@ -93,13 +93,16 @@ deployment expand(const graph::graph& g, const registry& kinds) {
     auto out_port = port_index(graph::find_output(from_spec, g.nodes[a].params, e.from.port), e);
     auto in_port = port_index(graph::find_input(to_spec, e.to.port), e);
     auto capacity = g.capacity_of(e);
+    // An edge the graph does not size takes the larger window of a kind at either end (kind_spec::window).
+    bool sized = e.capacity.has_value() || g.default_capacity != graph::default_edge_capacity;
+    if (!sized) capacity = std::max({capacity, from_spec.window, to_spec.window});
     auto label = fmt::format("{}.{} -> {}.{}", e.from.node, from_spec.output_ports(g.nodes[a].params)[out_port].name,
                              e.to.node, to_spec.inputs[in_port].name);
     for (auto pi : x.of_node[a]) {
       auto& producer = x.instances[pi];
       out_edge_plan oe;
       oe.id = static_cast<std::uint32_t>(x.edges.size());
-      oe.sized = e.capacity.has_value() || g.default_capacity != graph::default_edge_capacity;
+      oe.sized = sized;
       x.edges.push_back(edge_plan{pi, e.to.node, label});
       for (auto ci : x.of_node[b]) {
         auto& consumer = x.instances[ci];

@@ -36,6 +36,10 @@ using clock = std::chrono::steady_clock;
 // of values: a slice whose first quarter took a quarter of the time ends there (a clock read costs 20 ns
 // here, as much as handling a value; reading it every 16 values was 10 % of a pipeline's time).
 constexpr std::uint64_t slice_values = 64;
+// A blocking kind that handles runs (a Python step) has a thread of its own, so it takes no one's turn: it
+// takes up to this many values at once, since every hand-off to it wakes its thread. Such a kind looks at
+// context::stopping() between values itself.
+constexpr std::uint64_t blocking_slice_values = 4096;
 constexpr auto slice_time = std::chrono::milliseconds(1);
 
 std::string excerpt(const value& v) {
@@ -361,6 +365,7 @@ class node_host final : public context {
       phase_ = phase::running;
       try {
         impl_ = me_.def->make(me_.init);
+        slice_ = me_.blocking && impl_->handles_runs() ? blocking_slice_values : slice_values;
       } catch (...) {
         report(instance_end::failed,
                fmt::format("{} could not be made: {}", who(), what_of(std::current_exception())));
@@ -564,7 +569,7 @@ class node_host final : public context {
     std::uint64_t n = 0;
     bool more = false;
     auto slice_over = [&] {
-      if (n >= slice_values || (me_.blocking && n > 0 && !impl_->handles_runs()) ||
+      if (n >= slice_ || (me_.blocking && n > 0 && !impl_->handles_runs()) ||
           (n == slice_values / 4 && (clock::now() - t0) * 4 >= slice_time)) {
         more = true;
         return true;
@@ -606,7 +611,7 @@ class node_host final : public context {
     }
     counters_.queued.store(static_cast<std::uint64_t>(in_.depth() + served_.size()), std::memory_order_relaxed);
     // A turn that ended on its value count goes on at once: a link to another host may gather more first.
-    flush(more && n >= slice_values && !paused_ && site_ == site::none && !out_.blocked());
+    flush(more && n >= slice_ && !paused_ && site_ == site::none && !out_.blocked());
     if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
         phase_ == phase::running && !more) {
       working();
@@ -642,7 +647,7 @@ class node_host final : public context {
       // step on its own thread: one hand-off per run instead of per value); one that does not handle runs
       // gets one value per slice, so a stop is seen between its long calls.
       if (!run_->inject && !movable_ && impl_->handles_runs()) {
-        auto k = std::min<std::size_t>({avail, slice_values - std::min<std::uint64_t>(n, slice_values - 1),
+        auto k = std::min<std::size_t>({avail, slice_ - std::min<std::uint64_t>(n, slice_ - 1),
                                         std::max<std::size_t>(1, out_.budget())});
         current_ = 0;
         current_len_ = k;
@@ -797,6 +802,7 @@ class node_host final : public context {
   bool is_source_ = false;
   bool paused_ = false;
   bool pump_sent_ = false;   // a pump_atom to self is on its way
+  std::uint64_t slice_ = slice_values;  // values per turn (see blocking_slice_values)
   std::uint64_t pumps_sent_ = 0, pumps_seen_ = 0;  // pump messages numbered: the last sent, the last handled
   bool pulled_all_ = false;
   bool pulled_more_ = false;

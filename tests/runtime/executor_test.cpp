@@ -120,6 +120,38 @@ TEST_CASE("a slow consumer keeps every queue within its edge capacity" * doctest
   CHECK(stats_of(r, "out").queue_hwm > 0);
 }
 
+TEST_CASE("a kind's window sizes the unsized edges into and out of it; a capacity the graph sets wins" *
+          doctest::timeout(60)) {
+  fixture f;
+  f.sink->delay_us = 20;
+  auto windowed = *f.kinds.find("flow.forward");
+  windowed.spec.name = "test.windowed";
+  windowed.spec.window = 1000;  // a Python kind's is 4096: its thread wakes once per run
+  f.kinds.add(windowed);
+  auto pipeline = [&](std::optional<std::int64_t> capacity) {
+    graph::builder b("windowed");
+    b.node("src", "source.blob").param("count", 5000).param("size", 64);
+    b.node("win", "test.windowed");
+    b.node("out", "test.collect");
+    b.edge("src", "win");
+    b.edge("win", "out", capacity);
+    return f.run(b.build());
+  };
+  auto r = pipeline(std::nullopt);
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  CHECK(f.sink->snapshot().size() == 5000);
+  CHECK(stats_of(r, "out").queue_hwm > graph::default_edge_capacity);  // the slow sink's queue grew past 256
+  CHECK(stats_of(r, "out").queue_hwm <= 1000);
+  {
+    std::lock_guard lock(f.sink->m);
+    f.sink->values.clear();
+  }
+  r = pipeline(32);
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  CHECK(f.sink->snapshot().size() == 5000);
+  CHECK(stats_of(r, "out").queue_hwm <= 32);
+}
+
 TEST_CASE("a node that throws fails the run, naming the node and the input" * doctest::timeout(30)) {
   fixture f;
   *f.failures = 1000;
