@@ -379,7 +379,7 @@ class http_backend final : public backend {
     s.attrs.push_back({"gen_ai.request.model", o_.model});
     auto record = [&](const chat_reply* r, const char* error) {
       s.end_ns = spans_->now_ns();
-      s.attrs.push_back({"server.address", pool_ ? served_by_ : at_.origin});
+      if (!pool_ || !served_by_.empty()) s.attrs.push_back({"server.address", pool_ ? served_by_ : at_.origin});
       if (pool_ && !route_reason_.empty()) s.attrs.push_back({"loom.route.reason", route_reason_});
       if (r != nullptr) {
         if (!r->response_model.empty()) s.attrs.push_back({"gen_ai.response.model", r->response_model});
