@@ -29,6 +29,7 @@
 #include "loom/runtime/http/listener.hpp"
 #include "loom/runtime/json_reader.hpp"
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/route/prompt.hpp"
 #include "loom/runtime/route/router.hpp"
 
 namespace loom::cli {
@@ -102,15 +103,6 @@ const char* error_type(int status) {
   return status == 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
 }
 
-// The text the prefix index sees: the tools, then each message as the client sent it (its own key order),
-// so a conversation's next turn starts with the same bytes as its last.
-std::string render(const ojson& request) {
-  std::string out;
-  if (request.contains("tools")) out += request["tools"].dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
-  for (const auto& m : request["messages"]) out += m.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
-  return out;
-}
-
 // What a request failed with, for the client: the status and message.
 struct failure {
   int status = 502;
@@ -145,7 +137,7 @@ class completion_job {
           body["add_generation_prompt"] = false;
         }
       }
-      auto picked = router_.pick(render(body), tried);
+      auto picked = router_.pick(route::prompt_text(body), tried);
       if (auto* why = std::get_if<route::refusal>(&picked)) {
         if (tried.empty()) router_.count_refusal(*why);
         if (tried.empty() && *why == route::refusal::all_full)
@@ -668,22 +660,7 @@ class front {
               [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
                 chat(req, res, reader);
               });
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty() || res.content_provider_) return httplib::Server::HandlerResponse::Unhandled;
-      send_json(res, res.status, error_body(fmt::format("HTTP {} for {} {}", res.status, req.method, req.path),
-                                            error_type(res.status)));
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      std::string message = "internal error";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        message = e.what();
-      } catch (...) {
-      }
-      send_json(res, 500, error_body(message, "server_error"));
-    });
+    door_.answer_errors_in_json();  // error_body() in the route's style: "HTTP <status> for <METHOD> <path>"
   }
 
   const route_options& o_;

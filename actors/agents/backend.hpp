@@ -62,6 +62,12 @@ class backend {
 
 struct http_options {
   std::string base_url = "http://127.0.0.1:8000/v1";  // POSTs to {base_url}/chat/completions
+  // Replicas of one model instead of base_url: each request goes to the one a router chooses (runtime/route,
+  // the router of `loom route`, in this process: no extra hop), by `route_policy` (prefix, least-loaded or
+  // round-robin). The agents of a process that name the same replicas and policy share one router (what
+  // was sent where, load, health). A request that fails before its answer is retried on another replica.
+  std::vector<std::string> base_urls;
+  std::string route_policy = "prefix";
   std::string model = "default";
   double temperature = 0.2;
   std::int64_t max_tokens = 512;
@@ -73,7 +79,8 @@ struct http_options {
   std::string node;                           // the agent's node: the `node` label of its metrics
 };
 
-// Throws std::invalid_argument for a base_url it cannot use, or an api_key_env that is not set.
+// Throws std::invalid_argument for a base_url (or one of base_urls) it cannot use, a route_policy it does not
+// know, or an api_key_env that is not set.
 std::unique_ptr<backend> make_http_backend(const http_options& options);
 
 // A 2xx chat-completions reply as the http backend reads it: one JSON body, or server-sent events when

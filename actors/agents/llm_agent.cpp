@@ -7,13 +7,16 @@
 //   outputs: out: {agent: node name, role, task: the user message, text: the final answer, tool_calls: count}
 //            tasks: when the answer is JSON with a `tasks` array (or is an array), one {role, task} per item
 //            (a string item gets role ""); only when connected
-//   params:  backend (string, http|scripted, "scripted"), base_url (string, "http://127.0.0.1:8000/v1"),
+//   params:  backend (string, http|scripted, "scripted"), base_url (string, optional: the server; without it
+//            and base_urls, "http://127.0.0.1:8000/v1"), base_urls (list of strings, optional, not with base_url:
+//            replicas of one model, each request to the one the in-process router chooses, docs/route.md),
+//            route_policy (string, prefix|least-loaded|round-robin, "prefix"),
 //            model (string, "default"), system (string, "": a template, {{input.FIELD}} and the like),
 //            role (string, "": the node name), temperature (floating, 0.2, 0..2), max_tokens (integer, 512, >= 1), timeout_ms (integer, 60000,
 //            >= 1), retries (integer, 2, >= 0), backoff_ms (integer, 200, >= 0), api_key_env (string, "":
 //            the NAME of the variable that holds the key), stream (boolean, false), max_turns (integer, 6,
 //            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules)
-//   environment: LOOM_LLM_BASE_URL overrides base_url and makes every agent.llm use backend http;
+//   environment: LOOM_LLM_BASE_URL overrides base_url (and base_urls) and makes every agent.llm use backend http;
 //            LOOM_LLM_MODEL overrides model.
 // Blocking: HTTP calls block, so each instance gets its own thread.
 #include <fmt/format.h>
@@ -47,13 +50,35 @@ bool uses_http(const std::string& backend) {
   return backend == "http" || (url_override != nullptr && *url_override != '\0');
 }
 
+constexpr const char* default_base_url = "http://127.0.0.1:8000/v1";
+
+// What is wrong with base_url and base_urls together (empty: nothing): one of them, not both; base_urls a
+// non-empty list of strings. Validation reports it where it is written; the node refuses it when built.
+std::string check_urls(const value* base_url, const value* base_urls) {
+  if (base_urls == nullptr) return {};
+  if (base_url != nullptr)
+    return "base_url and base_urls are both set: give base_url (one server) or base_urls (its replicas), not both";
+  if (!base_urls->is_list() || base_urls->as_list().empty())
+    return "base_urls: expected a non-empty list of URLs (http://host[:port][/path])";
+  for (std::size_t i = 0; i < base_urls->as_list().size(); ++i)
+    if (!base_urls->as_list()[i].is_string()) return fmt::format("base_urls[{}]: expected a URL (a string)", i);
+  return {};
+}
+
 std::unique_ptr<agents::backend> make_backend(const node_init& init, const std::string& role) {
   const auto& p = init.params;
   bool http = uses_http(p.get_string("backend"));
   try {
     if (!http) return agents::make_scripted_backend(p.get("rules"), init.name, role);
+    const value* base_urls = p.has("base_urls") ? &p.get("base_urls") : nullptr;
+    if (auto bad = check_urls(p.has("base_url") ? &p.get("base_url") : nullptr, base_urls); !bad.empty())
+      throw std::invalid_argument(bad);
     agents::http_options o;
-    o.base_url = env_or("LOOM_LLM_BASE_URL", p.get_string("base_url"));
+    o.base_url = env_or("LOOM_LLM_BASE_URL", p.has("base_url") ? p.get_string("base_url") : default_base_url);
+    // LOOM_LLM_BASE_URL names one server: it replaces the replicas too.
+    if (base_urls != nullptr && env_or("LOOM_LLM_BASE_URL", "").empty())
+      for (const auto& u : base_urls->as_list()) o.base_urls.push_back(u.as_string());
+    o.route_policy = p.get_string("route_policy");
     o.model = env_or("LOOM_LLM_MODEL", p.get_string("model"));
     o.temperature = p.get_float("temperature");
     o.max_tokens = p.get_int("max_tokens");
@@ -191,6 +216,14 @@ class llm_agent final : public node {
 // node that lists tools at run time (tool.mcp) offers them as NODE__NAME.
 void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_catalog& catalog,
                  graph::diagnostics& diags) {
+  if (const graph::config* urls = n.params.find("base_urls")) {
+    const graph::config* url = n.params.find("base_url");
+    auto as_value = [](const graph::config* c) { return c != nullptr ? std::optional<value>(to_value(*c)) : std::nullopt; };
+    auto a = as_value(url), b = as_value(urls);
+    if (auto bad = check_urls(a ? &*a : nullptr, b ? &*b : nullptr); !bad.empty())
+      diags.error(urls->where().known() ? urls->where() : n.field_where("params"),
+                  fmt::format("agent.llm `{}`: {}", n.name, bad));
+  }
   // The values the node gets, when every edge into it comes from a source.value: {{input.PATH}} is checked
   // against them.
   std::vector<value> inputs;
@@ -255,7 +288,12 @@ kind_def llm_agent_kind() {
   s.params = {
       param_spec::string("backend", "http (a chat-completions server) or scripted (rules)")
           .def("scripted").one_of({"http", "scripted"}),
-      param_spec::string("base_url", "the server's OpenAI API root").def("http://127.0.0.1:8000/v1"),
+      param_spec::string("base_url", "the server's OpenAI API root (none and no base_urls: http://127.0.0.1:8000/v1)"),
+      param_spec::list("base_urls",
+                       "replicas of one model (OpenAI API roots), not with base_url: each request goes to the one "
+                       "the in-process router chooses (docs/route.md)"),
+      param_spec::string("route_policy", "how base_urls' router chooses: prefix, least-loaded or round-robin")
+          .def("prefix").one_of({"prefix", "least-loaded", "round-robin"}),
       param_spec::string("model", "model name sent to the server").def("default"),
       param_spec::string("system", "system prompt; a template: {{input.FIELD}}, {{input}}, {{role}}").def(""),
       param_spec::string("role", "the agent's role (default: the node name)").def(""),

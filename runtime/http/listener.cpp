@@ -267,6 +267,29 @@ void listener::refuse(httplib::Response& res, int status, std::string_view messa
                            });
 }
 
+void listener::answer_errors_in_json(std::function<std::string(const httplib::Request&, int status)> message) {
+  auto body_of = impl_->options.error_body;
+  auto& http = server();
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [body_of, message = std::move(message)](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty() || res.content_provider_) return httplib::Server::HandlerResponse::Unhandled;
+        auto text = message ? message(req, res.status) : fmt::format("HTTP {} for {} {}", res.status, req.method, req.path);
+        res.set_content(body_of(res.status, text), "application/json; charset=utf-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler([body_of](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string text = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      text = e.what();
+    } catch (...) {
+    }
+    res.status = 500;
+    res.set_content(body_of(500, text), "application/json; charset=utf-8");
+  });
+}
+
 body listener::read_body(const httplib::ContentReader& reader) const {
   const auto& o = impl_->options;
   auto deadline = clock::now() + o.body_timeout;

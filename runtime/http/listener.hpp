@@ -98,6 +98,12 @@ class listener {
   // Refuses what read_body() found unless it is ok (413, 408 or 400): returns true when it did.
   bool refuse_body(httplib::Response& res, const http::body& b) const;
 
+  // Errors without a body of their own (no such route, a malformed HTTP request) are answered with
+  // error_body(status, message(req, status)) as JSON; an exception a handler throws becomes a 500 with its
+  // what(). `message` nullptr: "HTTP <status> for <METHOD> <path>". Both servers of OpenAI's protocol
+  // (`loom serve`, `loom route`) set it, with their own words for 404 and 413.
+  void answer_errors_in_json(std::function<std::string(const httplib::Request&, int status)> message = nullptr);
+
   // A stream slot, held until the stream ends; nullptr when all max_streams are taken (refuse 503).
   std::shared_ptr<void> open_stream();
   std::size_t open_streams() const;

@@ -308,7 +308,9 @@ int router::retry_after_seconds() const {
   return std::clamp(static_cast<int>(std::ceil(fastest)), 1, 60);
 }
 
-std::string router::metrics_text() const {
+std::string router::metrics_text() const { return observe::write_text(metrics_families()); }
+
+std::vector<observe::family> router::metrics_families() const {
   using observe::family;
   using observe::metric_type;
   std::lock_guard lock(m_);
@@ -388,7 +390,7 @@ std::string router::metrics_text() const {
       metric_type::counter)
       .samples.push_back({"loom_route_prefix_evictions_total", {}, static_cast<double>(index_.evictions())});
   std::sort(out.begin(), out.end(), [](const family& a, const family& b) { return a.name < b.name; });
-  return observe::write_text(out);
+  return out;
 }
 
 // ---- lease ----

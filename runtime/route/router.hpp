@@ -26,6 +26,8 @@
 #include <variant>
 #include <vector>
 
+#include "loom/runtime/observe/metrics.hpp"
+
 namespace loom::route {
 
 enum class policy { prefix, least_loaded, round_robin };
@@ -169,7 +171,9 @@ class router {
   // Seconds a refused client should wait: the fastest recent TTFT, rounded up, at least 1.
   int retry_after_seconds() const;
 
-  // The router's metrics in the Prometheus text format (0.0.4), families loom_route_*.
+  // The router's metrics, families loom_route_* (sorted by name), as a registry collector appends them.
+  std::vector<observe::family> metrics_families() const;
+  // The same in the Prometheus text format (0.0.4).
   std::string metrics_text() const;
 
  private:

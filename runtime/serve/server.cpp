@@ -459,23 +459,10 @@ void server::impl::routes() {
               chat(req, res, reader);
             });
   // Errors without a body of our own (no such route, a malformed HTTP request) get an OpenAI-style one.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty() || res.content_provider_) return httplib::Server::HandlerResponse::Unhandled;
-    auto message = res.status == 404   ? fmt::format("no route {} {}", req.method, req.path)
-                   : res.status == 413 ? std::string("the request body is larger than this server accepts")
-                                       : fmt::format("HTTP {} for {} {}", res.status, req.method, req.path);
-    send_error(res, res.status, message, "invalid_request_error");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string message = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      message = e.what();
-    } catch (...) {
-    }
-    send_error(res, 500, message, "server_error");
+  door.answer_errors_in_json([](const httplib::Request& req, int status) {
+    return status == 404   ? fmt::format("no route {} {}", req.method, req.path)
+           : status == 413 ? std::string("the request body is larger than this server accepts")
+                           : fmt::format("HTTP {} for {} {}", status, req.method, req.path);
   });
 }
 

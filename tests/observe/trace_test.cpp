@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -231,6 +232,32 @@ TEST_CASE("loom run --otlp: one trace covers the run, the agent's model requests
   REQUIRE(tool.is_object());
   CHECK(tool.at("parentSpanId") == call.at("spanId"));
   CHECK(attribute(tool, "loom.node") == "calc");
+}
+
+TEST_CASE("loom run --otlp with base_urls: each model request's span names the replica that answered and why" *
+          doctest::timeout(90)) {
+  receiver rx("routed");
+  scratch s("routed");
+  // Two replicas: the receiver's chat port first, its OTLP port (which answers chat requests the same) second.
+  auto graph = s.write("graph.yaml", graph_yaml("{backend: http, base_urls: [\"" + rx.chat_url() + "\", \"" +
+                                                rx.otlp_url() + "/v1\"], model: test-model, retries: 0}"));
+  auto r = run_process({loom_binary(), "run", graph.string(), "-q", "--otlp", rx.otlp_url()});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::vector<json> chats;
+  for (const auto& sp : rx.spans())
+    if (attribute(sp, "gen_ai.operation.name") == "chat") chats.push_back(sp);
+  REQUIRE(chats.size() == 2);
+  std::sort(chats.begin(), chats.end(), [](const json& a, const json& b) {
+    return std::stoll(a.at("startTimeUnixNano").get<std::string>()) <
+           std::stoll(b.at("startTimeUnixNano").get<std::string>());
+  });
+  // The first request: no prefix anywhere, the first replica in turn; the second (the tool's result
+  // appended) goes where its prefix is.
+  CHECK(attribute(chats[0], "server.address") == rx.chat_url());
+  CHECK(attribute(chats[0], "loom.route.reason") == "no_prefix");
+  CHECK(attribute(chats[1], "server.address") == rx.chat_url());
+  CHECK(attribute(chats[1], "loom.route.reason") == "prefix_hit");
 }
 
 TEST_CASE("without --otlp nothing is exported and model requests carry no traceparent" * doctest::timeout(60)) {
