@@ -112,6 +112,9 @@ struct kind_spec {
   // A whole small graph file that uses the kind (`loom inspect` prints it, docs/kinds.md shows it); a test
   // loads and validates every kind's example. Empty: none.
   std::string example;
+  // Where a kind that is not built in comes from, for a host that lacks it: "python module acme.kinds".
+  // Empty: built in (or a C++ program's own).
+  std::string origin;
 
   const param_spec* find_param(std::string_view n) const;
   // Whether a node with these params blocks: blocking_for(params) when set, else blocking.

@@ -175,6 +175,7 @@ def kind(name: Optional[str] = None, *, doc: Optional[str] = None, inputs: Optio
             spec, make = _class_kind(kind_name, obj, doc, inputs, outputs)
         else:
             spec, make = _function_kind(kind_name, obj, doc, inputs, outputs)
+        spec["module"] = getattr(obj, "__module__", None) or ""
         _register(spec, make)
         obj.loom_kind = kind_name
         return obj
@@ -279,6 +280,7 @@ def tool(name=None, *, doc: Optional[str] = None):
         def make(params, instance, replicas, attempt, restored):
             return _Handler(tool=fn)
 
+        spec["module"] = getattr(fn, "__module__", None) or ""
         _register(spec, make)
         fn.loom_kind = kind_name
         return fn

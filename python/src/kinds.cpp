@@ -319,6 +319,8 @@ kind_def python_kind(const py::dict& spec, py::object make) {
   graph::kind_spec s;
   s.name = spec["name"].cast<std::string>();
   s.doc = spec["doc"].cast<std::string>();
+  if (spec.contains("module") && !spec["module"].cast<std::string>().empty())
+    s.origin = "python module " + spec["module"].cast<std::string>();
   s.inputs = ports_of(spec["inputs"].cast<py::list>());
   s.outputs = ports_of(spec["outputs"].cast<py::list>());
   s.params = params_of(spec["params"].cast<py::list>());

@@ -66,9 +66,9 @@ print("out", report["out"].in_, "sq on b", report["sq"].in_)
 '''
 
 
-def test_a_python_kind_on_the_second_of_two_python_workers(tmp_path):
-    """Two `python3 -m loom.worker --import clusterkinds` processes and a driver process that imported the
-    same module: the Python kind runs on worker b."""
+def _python_workers_run(tmp_path, imports):
+    """Two `python3 -m loom.worker` processes (worker a and b importing the modules in imports[name]) and a
+    driver process that imported clusterkinds: the driver's CompletedProcess."""
     import sys
 
     (tmp_path / "clusterkinds.py").write_text(KINDS_MODULE)
@@ -81,7 +81,8 @@ def test_a_python_kind_on_the_second_of_two_python_workers(tmp_path):
             address_file = tmp_path / f"{name}.address"
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "loom.worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--insecure",
-                 "--import", "clusterkinds", "--address-file", str(address_file)], env=env, cwd=tmp_path))
+                 "--address-file", str(address_file)] + [x for m in imports[name] for x in ("--import", m)],
+                env=env, cwd=tmp_path))
             deadline = time.monotonic() + 60
             while not address_file.exists():
                 assert time.monotonic() < deadline, f"worker {name} wrote no address"
@@ -91,10 +92,8 @@ def test_a_python_kind_on_the_second_of_two_python_workers(tmp_path):
         cluster = tmp_path / "cluster.yaml"
         cluster.write_text("name: two\nhosts:\n" + "".join(
             f"  - {{name: {n}, address: \"{a}\", cpus: 4, memory: 8GiB}}\n" for n, a in zip("ab", addresses)))
-        r = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(cluster)], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert "out 100 sq on b 100" in r.stdout
+        return subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(cluster)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
     finally:
         for w in workers:
             w.terminate()
@@ -103,3 +102,21 @@ def test_a_python_kind_on_the_second_of_two_python_workers(tmp_path):
                 w.wait(30)
             except subprocess.TimeoutExpired:
                 w.kill()
+
+
+def test_a_python_kind_on_the_second_of_two_python_workers(tmp_path):
+    """Two `python3 -m loom.worker --import clusterkinds` processes and a driver process that imported the
+    same module: the Python kind runs on worker b."""
+    r = _python_workers_run(tmp_path, {"a": ["clusterkinds"], "b": ["clusterkinds"]})
+    assert r.returncode == 0, r.stderr
+    assert "out 100 sq on b 100" in r.stdout
+
+
+def test_a_worker_without_the_python_module_refuses_the_run_naming_the_module(tmp_path):
+    """Worker b did not import clusterkinds: the run fails, and the error names the kind, the node and the
+    module to import (the driver's kind says where it came from)."""
+    r = _python_workers_run(tmp_path, {"a": ["clusterkinds"], "b": []})
+    assert r.returncode != 0
+    assert "worker `b` refused the run: this worker lacks kind `test.cluster_square` (node `sq`)" in r.stderr, r.stderr
+    assert "python module clusterkinds" in r.stderr
+    assert "--import clusterkinds" in r.stderr

@@ -52,11 +52,40 @@ std::string describe_kinds(const registry& kinds, const local::deployment& d) {
   for (const auto& name : used) {
     const auto* k = kinds.find_kind(name);
     if (!k) continue;
-    out += fmt::format("kind {} in={} out={} params={}{}{} resources={}/{}/{}\n", k->name, ports(k->inputs),
+    out += fmt::format("kind {} in={} out={} params={}{}{} resources={}/{}/{}{}\n", k->name, ports(k->inputs),
                        ports(k->outputs), params(k->params),
                        k->call ? fmt::format(" call={}", params(k->call->arguments)) : std::string(),
-                       k->blocking ? " blocking" : "", k->resources.cpus, k->resources.memory, k->resources.gpus);
+                       k->blocking ? " blocking" : "", k->resources.cpus, k->resources.memory, k->resources.gpus,
+                       k->origin.empty() ? std::string() : " from " + k->origin);
   }
+  return out;
+}
+
+std::optional<std::string> lacking_kinds(const std::string& driver_kinds, const graph::graph& g,
+                                         const registry& kinds) {
+  std::set<std::string> told;
+  std::string out;
+  for (const auto& n : g.nodes) {
+    if (kinds.find_kind(n.kind) != nullptr || !told.insert(n.kind).second) continue;
+    std::string origin;
+    std::istringstream lines(driver_kinds);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("kind " + n.kind + " ", 0) != 0) continue;
+      if (auto at = line.rfind(" from "); at != std::string::npos) origin = line.substr(at + 6);
+      break;
+    }
+    if (!out.empty()) out += "; ";
+    out += fmt::format("this worker lacks kind `{}` (node `{}`)", n.kind, n.name);
+    static constexpr std::string_view python = "python module ";
+    if (origin.rfind(python, 0) == 0)
+      out += fmt::format(", which the driver has from {}: start the worker with it (python3 -m loom.worker "
+                         "--import {})", origin, origin.substr(python.size()));
+    else if (!origin.empty())
+      out += fmt::format(", which the driver has from {}", origin);
+    else
+      out += ", a kind of the driver's program or plugin: load the same plugin here (--plugin)";
+  }
+  if (out.empty()) return std::nullopt;
   return out;
 }
 

@@ -18,6 +18,11 @@ namespace loom::cluster {
 // Only those: a program that embeds loom may have kinds of its own that no worker knows and no graph of
 // the run uses.
 std::string describe_kinds(const registry& kinds, const local::deployment& d);
+// The kinds the graph's nodes name that this worker does not have, as a sentence for a refusal that says
+// where the driver's come from ("... which the driver has from python module acme.kinds ..."), read from
+// the driver's description; nullopt when this worker has them all.
+std::optional<std::string> lacking_kinds(const std::string& driver_kinds, const graph::graph& g,
+                                         const registry& kinds);
 // One line per instance: "instance 3 pace[0] flow.throttle in=[0<-1.0 cap 64] out=[[[4.0 cap 64]]] ...".
 std::string describe_deployment(const local::deployment& d);
 

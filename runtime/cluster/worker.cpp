@@ -349,6 +349,8 @@ class worker {
     } guard{this};
     graph::diagnostics diags;
     auto g = graph::load_graph_text(d.graph_yaml, "deployed graph", diags);
+    if (g)
+      if (auto lack = lacking_kinds(d.kinds, *g, *o_.kinds)) return refuse(r, *lack);
     if (g) graph::validate(*g, *o_.kinds, diags);
     if (!g || diags.has_errors()) return refuse(r, "the graph does not validate here:\n" + diags.str());
     graph::apply_defaults(*g, *o_.kinds);
