@@ -399,7 +399,7 @@ edges:
   for (const char* n : input_names) s.inputs.push_back({n, "one branch's answers"});
   graph::port_spec disagree{"disagree", "{key, decided, decision, answers: [{input, value}], missing} per "
                                         "question whose answers differ"};
-  disagree.fails_unconnected = true;
+  disagree.unconnected = graph::if_unconnected::warn;
   disagree.hint = "a question without quorum then fails the run";
   s.outputs = {{"out", "the decision: the answer a quorum agrees on"}, disagree};
   s.params = {
@@ -417,7 +417,8 @@ edges:
       param_spec::string("key", "jq program giving the question a value answers, e.g. `.id`; empty: the k-th "
                                 "value of each input answers the k-th question")
           .def(""),
-      param_spec::integer("timeout_ms", "decide a question this long after its first answer, without stragglers")
+      param_spec::integer("timeout_ms", "decide a question this long after its first answer, without stragglers "
+                                        "(a timer: also while nothing arrives)")
           .def(10000)
           .at_least(0),
   };

@@ -235,6 +235,9 @@ struct fixture : test::graph_runner {
     graph::kind_spec al{"test.alarm", "Sends on from its timer.", {{"in", "v"}}, {{"out", "v"}}, {}, {}, {}};
     al.stateful = true;
     kinds.add({al, [this](const node_init& i) { return std::make_unique<alarm>(i, timer_throws); }});
+    al.name = "test.alarm_blocking";  // the same on a thread of its own
+    al.blocking = true;
+    kinds.add({al, [this](const node_init& i) { return std::make_unique<alarm>(i, timer_throws); }});
   }
 
   graph::graph loaded(const std::string& yaml) {
@@ -472,18 +475,19 @@ edges: [a -> c.a, b -> c.b, c -> out]
 TEST_CASE("a node's timer runs while its inputs stay open; a throw there restarts it, the fresh one goes on" *
           doctest::timeout(60)) {
   fixture fx;
-  const char* yaml = R"(graph: t
-nodes:
-  src: {kind: test.held_open, params: {count: 5}}
-  al: {kind: test.alarm, restarts: 1}
-  out: {kind: test.collect}
-edges: [src -> al -> out]
-)";
+  std::string kind = "test.alarm";
   int throws = 0;
   SUBCASE("the values come out from the timer, before the source ends") {}
   SUBCASE("on_timer throws once: restarted, every value once") { throws = 1; }
+  SUBCASE("a blocking kind (its own thread) gets its timer too") { kind = "test.alarm_blocking"; }
   fx.timer_throws = throws;
-  auto r = fx.run(fx.loaded(yaml));
+  auto r = fx.run(fx.loaded(R"(graph: t
+nodes:
+  src: {kind: test.held_open, params: {count: 5}}
+  al: {kind: )" + kind + R"(, restarts: 1}
+  out: {kind: test.collect}
+edges: [src -> al -> out]
+)"));
   REQUIRE(r.result == outcome::ok);
   CHECK_FALSE(fx.held_timed_out);  // the source ended because the values had arrived
   auto got = fx.sink->snapshot();
