@@ -54,7 +54,12 @@ void print_kind(const graph::kind_spec& k) {
   auto ports = [](const char* title, const std::vector<graph::port_spec>& ps, const char* none) {
     std::printf("\n%s\n", title);
     if (ps.empty()) std::printf("  (none%s)\n", none);
-    for (const auto& p : ps) std::printf("  %-10s %s\n", p.name.c_str(), p.doc.c_str());
+    // What `loom validate` says of an output left unconnected, where it says anything.
+    for (const auto& p : ps)
+      std::printf("  %-10s %s%s\n", p.name.c_str(), p.doc.c_str(),
+                  p.unconnected == graph::if_unconnected::warn    ? " [unconnected: a warning]"
+                  : p.unconnected == graph::if_unconnected::error ? " [unconnected: an error]"
+                                                                  : "");
   };
   ports("inputs:", k.inputs, k.call ? ": a tool, called by agents" : ": a source");
   ports(k.outputs_for ? "outputs (and more from its params):" : "outputs:", k.outputs,

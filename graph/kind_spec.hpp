@@ -47,13 +47,21 @@ struct param_spec {
   param_spec&& file_path() && { is_path = true; return std::move(*this); }
 };
 
+// What validation (`loom validate`, and every run before it starts) says about an output port that no edge
+// leaves, at the node, naming the port.
+enum class if_unconnected {
+  ignore,  // what is sent there is dropped (and counted): nothing to say
+  warn,    // a value sent there fails the run, and one may be (flow.router's `default`, flow.vote's
+           // `disagree`): a warning
+  error,   // a value will certainly be sent there and fail the run (a router with no route but `default`),
+           // or the kind requires the port consumed: an error
+};
+
 struct port_spec {
   std::string name;
   std::string doc;
-  // A value the node sends here while no edge leaves the port fails the run (flow.router's `default`):
-  // validation warns about such a port left unconnected, at the node.
-  bool fails_unconnected = false;
-  std::string hint;  // with fails_unconnected: what else the user can do, for that warning
+  if_unconnected unconnected = if_unconnected::ignore;
+  std::string hint;  // with warn or error: what else the user can do, for that diagnostic
 };
 
 struct resource_spec {

@@ -131,14 +131,23 @@ void check_connected(const graph& g, const std::vector<resolved_edge>& edges, co
     auto outputs = spec->output_ports(n.params);
     if (!outputs.empty() && !has_out[i] && !is_tool[i])
       diags.warning(n.where, fmt::format("node {} has no output edge; what it emits goes nowhere", describe(n)));
-    for (const auto& p : outputs)
-      if (p.fails_unconnected && !used[i].contains(p.name))
+    for (const auto& p : outputs) {
+      if (p.unconnected == if_unconnected::ignore || used[i].contains(p.name)) continue;
+      auto hint = fmt::format("connect `{}.{}` (to a sink.file to keep such values){}", n.name, p.name,
+                              p.hint.empty() ? "" : "; or " + p.hint);
+      if (p.unconnected == if_unconnected::warn)
         diags.warning(n.where,
                       fmt::format("node {}: output `{}` ({}) is not connected, so the first value sent there "
                                   "fails the run",
                                   describe(n), p.name, p.doc),
-                      fmt::format("connect `{}.{}` (to a sink.file to keep such values){}", n.name, p.name,
-                                  p.hint.empty() ? "" : "; or " + p.hint));
+                      hint);
+      else
+        diags.error(n.where,
+                    fmt::format("node {}: output `{}` ({}) is not connected, and values are sure to be sent "
+                                "there: the run would fail at the first",
+                                describe(n), p.name, p.doc),
+                    hint);
+    }
   }
 }
 

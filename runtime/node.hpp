@@ -2,7 +2,7 @@
 // runtime hands it one message at a time on an input port and it emits zero or more values on its output
 // ports through the `context`. It never learns where its peers run or how values travel.
 //
-// Life of a node:   on_start -> (on_message | on_pull)* -> on_input_closed per port -> on_finish
+// Life of a node:   on_start -> (on_message | on_pull | on_timer)* -> on_input_closed per port -> on_finish
 // - A node with no inputs (a source) is pulled: on_pull() emits up to ctx.budget() values and returns true
 //   while it has more. A node with inputs gets on_message() for each value, in order per edge.
 // - When every edge into a port has ended, on_input_closed(port); when all ports have, on_finish(): flush
@@ -10,6 +10,8 @@
 // - An exception thrown from any of these fails the run, naming the node and the input port, unless the
 //   node's restart policy allows a restart (a fresh instance from the factory gets the same message again).
 //   What the failed attempt emitted is discarded, never sent (docs/design.md, "Restarts").
+// - A node that asked for it (ctx.wake_after) gets on_timer() between its inputs, even while they stay open
+//   and nothing arrives: deadlines (flow.vote's timeout_ms).
 #pragma once
 
 #include <chrono>
@@ -61,6 +63,16 @@ class context {
   // Delivers nothing to this node (and stops pulling it) for `d`: rate limits (flow.throttle).
   virtual void pause_for(std::chrono::nanoseconds d) = 0;
 
+  // Asks for one on_timer() no sooner than `d` from now. Calls made before it runs give one on_timer, at
+  // the earliest time asked; a node that wants another asks again (from on_timer). It runs like an input:
+  // between handlers, as an attempt (a throw restarts the node and the fresh one gets on_timer again; its
+  // emits wait for credits like any). It is dropped once the node's inputs have ended (on_finish runs
+  // instead), when the run stops, and when the node restarts: a restarted node asks again from its restored
+  // state (in on_start). Timers are not replayed, so a stateful kind whose on_timer changes its state
+  // checkpoints there. A node that never asks pays nothing. A context without timers (`loom inspect`'s)
+  // ignores it.
+  virtual void wake_after(std::chrono::nanoseconds d) {}
+
   virtual std::string_view node_name() const = 0;
   virtual int instance() const = 0;  // 0 .. replicas-1
   virtual int replicas() const = 0;
@@ -111,6 +123,8 @@ class node {
   }
   virtual void on_input_closed(context& ctx, std::size_t port) {}
   virtual bool on_pull(context& ctx) { return false; }
+  // The timer the node asked for with ctx.wake_after() is due.
+  virtual void on_timer(context& ctx) {}
   virtual void on_finish(context& ctx) {}
   // A tool's handler (kinds with a call_spec): returns the reply; throw to reply with an error. The runtime
   // keeps a tool alive until every node that may call it has finished.

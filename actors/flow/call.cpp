@@ -236,7 +236,7 @@ edges:
 )yaml";
   s.inputs = {{"in", "records (maps when `into` is set)"}};
   graph::port_spec errors{"errors", "{record, tool, error} per failed call"};
-  errors.fails_unconnected = true;
+  errors.unconnected = graph::if_unconnected::warn;
   errors.hint = "a failed call then fails the run";
   s.outputs = {{"out", "the record with the result under `into`, or the result alone"}, errors};
   s.params = {

@@ -6,9 +6,10 @@
 //   params:  field (string, default "": route on the value itself), routes (map, required: key text ->
 //            output port name), unmatched (string, default "default", one of default|fail)
 // A value no route matches (or a map without the field) goes to `default`; when `default` is not
-// connected that is an error naming the value, and validation warns about it at the node. With
-// `unmatched: fail` the graph says so on purpose (every value should have a route): such a value fails the
-// run whatever `default` is connected to, and there is no warning.
+// connected that is an error naming the value, and validation warns about it at the node (an error when
+// no route leads to another port: every value goes to `default`). With `unmatched: fail` the graph says
+// so on purpose (every value should have a route): such a value fails the run whatever `default` is
+// connected to, and there is no warning.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -38,23 +39,30 @@ bool fails_unmatched(const graph::config& params) {
 }
 
 // `default`: with `unmatched: default` (the default) a value sent there while it is unconnected fails
-// the run, which validation warns about.
-graph::port_spec default_port(bool fail) {
-  graph::port_spec p{"default", fail ? "nothing (unmatched: fail)" : "values no route matches"};
-  p.fails_unconnected = !fail;
-  p.hint = "set `unmatched: fail` when every value has a route";
+// the run, which validation warns about; when no route leads to another port (`routes: {}`, or every route
+// names `default`) every value goes there, and validation says so as an error.
+graph::port_spec default_port(bool fail, bool only = false) {
+  if (fail) return {"default", "nothing (unmatched: fail)"};
+  graph::port_spec p{"default", only ? "every value: no route leads to another output" : "values no route matches"};
+  p.unconnected = only ? graph::if_unconnected::error : graph::if_unconnected::warn;
+  p.hint = only ? "add routes to other outputs" : "set `unmatched: fail` when every value has a route";
   return p;
 }
 
 // The router's output ports as written in its params (before validation: tolerate anything).
 std::vector<graph::port_spec> router_ports(const graph::config& params) {
   std::vector<std::string> names;
-  if (const auto* routes = params.find("routes"); routes != nullptr && routes->is_map())
-    for (const auto& [key, port] : routes->as_map())
+  bool only_default = false;  // routes that all lead to `default` (or none): every value goes there
+  if (const auto* routes = params.find("routes"); routes != nullptr && routes->is_map()) {
+    only_default = true;
+    for (const auto& [key, port] : routes->as_map()) {
       if (port.is_string() && port.as_string() != "default") add_port(names, port.as_string());
+      only_default = only_default && port.is_string() && port.as_string() == "default";
+    }
+  }
   std::vector<graph::port_spec> ports;
   for (auto& n : names) ports.push_back({n, "values routed to " + n});
-  ports.push_back(default_port(fails_unmatched(params)));
+  ports.push_back(default_port(fails_unmatched(params), only_default));
   return ports;
 }
 

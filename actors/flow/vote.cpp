@@ -12,8 +12,10 @@
 // the k-th value of each input answers the k-th question (the runtime does not tag values across
 // branches, so a branch that drops or adds values shifts its answers: give a key then).
 // A question is decided once every input answered it, or every input that did not has ended, or
-// timeout_ms has passed since its first answer. A node has no timer: the timeout is checked when a value
-// arrives or an input ends, so a branch that stalls without ending holds the last questions until then.
+// timeout_ms has passed since its first answer: the node's timer (context::wake_after) wakes it then, even
+// while no value arrives and its inputs stay open (a branch that never answers, a source that waits). One
+// wake-up is asked for at a time, for the oldest pending question. A restarted vote's pending questions
+// start their timeouts again.
 // Counters (Prometheus, /metrics): loom_vote_questions_total{node, outcome: unanimous | majority |
 // no_quorum} and loom_vote_answers_total{node, input, agrees: yes | no | missing}: agreement rates.
 #include <fmt/format.h>
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <deque>
 #include <map>
 #include <memory>
@@ -88,6 +91,10 @@ class vote final : public node {
     if (init.restored.is_map()) restore(init.restored);
   }
 
+  void on_start(context& ctx) override {
+    if (!order_.empty()) arm(ctx, clock::now());  // restored questions
+  }
+
   void on_message(context& ctx, std::size_t port, const value& v) override {
     if (port >= branches_)
       throw std::runtime_error(fmt::format("flow.vote `{}`: a value on input `{}`, but branches is {}", name_,
@@ -115,11 +122,26 @@ class vote final : public node {
       if (!it->second.answers[port]) it->second.answers[port] = v;  // a second answer of one input: the first counts
     }
     decide_ready(ctx, now, k);
+    if (!armed_ && !order_.empty()) arm(ctx, now);
   }
 
   void on_input_closed(context& ctx, std::size_t port) override {
     if (port < branches_) closed_[port] = true;
     decide_ready(ctx, clock::now(), {});
+  }
+
+  // The oldest question's timeout is due (or was decided already): decides every question past its
+  // timeout, then asks to be woken for the next. Timers are not replayed after a restart, so what they
+  // decided is checkpointed here.
+  void on_timer(context& ctx) override {
+    armed_ = false;
+    auto now = clock::now();
+    std::size_t late = 0;
+    while (late < order_.size() && now - pending_.at(order_[late]).first >= timeout_) ++late;
+    std::vector<std::string> ready(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(late));
+    for (const auto& k : ready) decide(ctx, k);
+    if (!ready.empty()) checkpoint(ctx);
+    if (!order_.empty()) arm(ctx, now);
   }
 
   void on_finish(context& ctx) override {
@@ -150,6 +172,12 @@ class vote final : public node {
     for (const auto& k : ready) decide(ctx, k);
     // A checkpoint when nothing is pending (cheap), else every 64 values: a restart replays at most 64.
     if ((!ready.empty() && pending_.empty()) || ++since_checkpoint_ >= 64) checkpoint(ctx);
+  }
+
+  // One wake-up at a time: when the oldest pending question (order_ is by first answer) times out.
+  void arm(context& ctx, clock::time_point now) {
+    armed_ = true;
+    ctx.wake_after(pending_.at(order_.front()).first + timeout_ - now);
   }
 
   value compared(const value& v) {
@@ -296,6 +324,7 @@ class vote final : public node {
   std::deque<std::string> decided_order_;
   std::vector<observe::counter*> outcomes_, answers_;
   std::size_t since_checkpoint_ = 0;
+  bool armed_ = false;  // a wake-up is asked for and on_timer has not run since
 };
 
 // Validation: the jq programs compile; the quorum is reachable; the first `branches` inputs are connected
@@ -370,7 +399,7 @@ edges:
   for (const char* n : input_names) s.inputs.push_back({n, "one branch's answers"});
   graph::port_spec disagree{"disagree", "{key, decided, decision, answers: [{input, value}], missing} per "
                                         "question whose answers differ"};
-  disagree.fails_unconnected = true;
+  disagree.unconnected = graph::if_unconnected::warn;
   disagree.hint = "a question without quorum then fails the run";
   s.outputs = {{"out", "the decision: the answer a quorum agrees on"}, disagree};
   s.params = {
@@ -388,7 +417,8 @@ edges:
       param_spec::string("key", "jq program giving the question a value answers, e.g. `.id`; empty: the k-th "
                                 "value of each input answers the k-th question")
           .def(""),
-      param_spec::integer("timeout_ms", "decide a question this long after its first answer, without stragglers")
+      param_spec::integer("timeout_ms", "decide a question this long after its first answer, without stragglers "
+                                        "(a timer: also while nothing arrives)")
           .def(10000)
           .at_least(0),
   };

@@ -105,6 +105,8 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using pump_atom = caf::atom_constant<caf::atom("pump")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;  // a tool: every caller has finished
+// To self, with the wake-up's number: a timer asked for with context::wake_after is due.
+using timer_atom = caf::atom_constant<caf::atom("timer")>;
 
 }  // namespace loom::local
 

@@ -95,6 +95,18 @@ class node_host final : public context {
     paused_ = true;
     self_->delayed_send(self_, d, resume_atom::value);
   }
+  // One delayed message to self per wake-up that is earlier than the one already asked for; each is
+  // numbered and only the last sent counts (it is the earliest), so a superseded one arriving later, or
+  // one sent before a restart, is dropped.
+  void wake_after(std::chrono::nanoseconds d) override {
+    if (phase_ == phase::done) return;
+    d = std::max(d, std::chrono::nanoseconds{0});
+    auto due = clock::now() + d;
+    if (timer_armed_ && timer_at_ <= due) return;
+    timer_armed_ = true;
+    timer_at_ = due;
+    self_->delayed_send(self_, d, timer_atom::value, ++timer_sent_);
+  }
   std::string_view node_name() const override { return me_.init.name; }
   int instance() const override { return me_.init.instance; }
   int replicas() const override { return me_.init.replicas; }
@@ -172,6 +184,14 @@ class node_host final : public context {
 
   void on_resume() {
     paused_ = false;
+    pump();
+  }
+
+  // A wake-up is due: on_timer runs from the next turn that may handle input (pump).
+  void on_timer_msg(std::uint64_t n) {
+    if (n != timer_sent_ || !timer_armed_ || phase_ != phase::running || stopping()) return;
+    timer_armed_ = false;
+    timer_ready_ = true;
     pump();
   }
 
@@ -284,7 +304,7 @@ class node_host final : public context {
  private:
   enum class phase { created, running, finishing, done };
   // What the open attempt is doing; its commit depends on it.
-  enum class site { none, start, message, pull, close, finish, reply };
+  enum class site { none, start, message, pull, close, finish, reply, timer };
 
   struct call_span {  // a traced run: the call's span, its parent and its start
     std::uint64_t id = 0, parent = 0;
@@ -411,6 +431,7 @@ class node_host final : public context {
       case site::finish: return fault_site::finish;
       case site::reply: return fault_site::reply;
       case site::start: return fault_site::start;
+      case site::timer: return fault_site::timer;
       default: return fault_site::message;
     }
   }
@@ -486,6 +507,7 @@ class node_host final : public context {
       case site::pull: where = "while producing"; break;
       case site::close: where = fmt::format("while closing input `{}`", me_.input_names[to_close_.front()]); break;
       case site::finish: where = "while finishing"; break;
+      case site::timer: where = "on its timer"; break;
       default: where = "while handling a tool reply"; break;
     }
     std::string last = error;
@@ -494,6 +516,7 @@ class node_host final : public context {
       counters_.restarts.fetch_add(1, std::memory_order_relaxed);
       try {
         restart();
+        if (s == site::timer) timer_ready_ = true;  // the fresh node gets on_timer again, as it gets an input
         schedule_pump();  // the same input again, from the mailbox's turn
         return;
       } catch (...) {
@@ -509,6 +532,8 @@ class node_host final : public context {
   void restart() {
     run_->clear_stop_hook(me_.index);
     impl_.reset();
+    timer_armed_ = timer_ready_ = false;  // the wake-up on its way (if any) is the old node's: dropped
+    ++timer_sent_;
     node_init init = me_.init;
     init.attempt = restarts_;
     init.restored = checkpoint_;
@@ -582,6 +607,13 @@ class node_host final : public context {
       serve(served_.front());
       served_.pop_front();
       ++n;
+    }
+    // A due timer runs before the input queued: once per turn at most, and checked once per turn, not per
+    // value. Then the input goes on (after a failure too: the fresh node handles it).
+    if (timer_ready_ && phase_ == phase::running && site_ == site::none && !out_.blocked()) {
+      timer_ready_ = false;
+      working();
+      attempt(site::timer, [&] { impl_->on_timer(*this); });
     }
     while (!paused_ && phase_ == phase::running && site_ == site::none && !out_.blocked()) {
       if (!to_close_.empty()) {
@@ -809,6 +841,12 @@ class node_host final : public context {
   bool released_ = false;
   bool stopping_ = false;
   bool restoring_ = false;
+  // The timer (context::wake_after): a wake-up on its way due at timer_at_, numbered timer_sent_; one that
+  // arrived and waits for the node to be free (timer_ready_).
+  bool timer_armed_ = false;
+  bool timer_ready_ = false;
+  clock::time_point timer_at_{};
+  std::uint64_t timer_sent_ = 0;
   // The open attempt.
   site site_ = site::none;
   link_id input_ = 0;
@@ -850,6 +888,7 @@ caf::behavior node_actor_behavior(node_actor* self, std::shared_ptr<const deploy
       [=](start_atom) { host->on_start(); },
       [=](const eos_msg& e) { host->on_eos(e); },
       [=](resume_atom) { host->on_resume(); },
+      [=](timer_atom, std::uint64_t n) { host->on_timer_msg(n); },
       [=](cancel_atom) { host->on_cancel(); },
       [=](call_msg& c) { host->on_call(caf::actor_cast<caf::actor>(self->current_sender()), c); },
       [=](reply_msg& r) { host->on_reply(r); },

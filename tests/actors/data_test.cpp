@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -306,6 +307,33 @@ TEST_SUITE("flow.vote" * doctest::timeout(10)) {
     CHECK(v.out().size() == 1);
   }
 
+  TEST_CASE("its timer: one wake-up for the oldest question; on_timer decides what is past timeout_ms") {
+    loom::test::running v("flow.vote", {{"branches", 3}, {"quorum", 2}, {"timeout_ms", 0}, {"key", ".id"}});
+    v.start();
+    CHECK(v.ctx.wakes.empty());  // nothing pending: no timer
+    v.send(record(R"({"id": 1})"), 0);
+    v.send(record(R"({"id": 1})"), 1);
+    REQUIRE(v.ctx.wakes.size() == 1);  // at the first answer, not again at the second
+    CHECK(v.ctx.wakes[0] <= std::chrono::nanoseconds{0});
+    CHECK(v.out().empty());
+    v.node->on_timer(v.ctx);  // no value arrived, no input ended: the timer decides
+    CHECK(v.out() == std::vector<value>{record(R"({"id": 1})")});
+    CHECK(v.ctx.wakes.size() == 1);  // nothing pending: not asked again
+    // Timers are not replayed after a restart: what one decided is in the checkpoint.
+    REQUIRE(v.ctx.checkpointed.is_map());
+    CHECK(v.ctx.checkpointed.find("pending")->as_list().empty());
+
+    with_tools w("flow.vote", {{"branches", 2}, {"timeout_ms", 3600000}, {"key", ".id"}});
+    w.start();
+    w.send(record(R"({"id": 1})"), 0);
+    w.send(record(R"({"id": 2})"), 0);
+    REQUIRE(w.ctx.wakes.size() == 1);  // one at a time
+    CHECK(w.ctx.wakes[0] > std::chrono::minutes(59));
+    w.node->on_timer(w.ctx);  // early (not past the hour): decides nothing, asks again
+    CHECK(w.out().empty());
+    CHECK(w.ctx.wakes.size() == 2);
+  }
+
   TEST_CASE("an input that ends decides what waits on it; finish decides the rest") {
     with_tools v("flow.vote", {{"branches", 2}, {"quorum", 1}});
     v.start();
@@ -360,8 +388,10 @@ TEST_SUITE("flow.vote" * doctest::timeout(10)) {
     v.start();
     for (int i = 0; i < 64; ++i) v.send(value{value_map{{"id", i}, {"from", "a"}}}, 0);
     REQUIRE(v.ctx.checkpointed.is_map());  // every 64 values while questions are pending
+    auto wakes = v.ctx.wakes.size();
     v.restart(v.ctx.checkpointed);
     v.start();
+    CHECK(v.ctx.wakes.size() == wakes + 1);  // its restored questions' timer, asked for again
     v.send(value{value_map{{"id", 5}, {"from", "b"}}}, 1);
     CHECK(v.out() == std::vector<value>{value{value_map{{"id", 5}, {"from", "a"}}}});
     v.finish();

@@ -134,15 +134,25 @@ TEST_SUITE("flow.router" * doctest::timeout(10)) {
   }
 
   TEST_CASE("default declares that a value sent there while unconnected fails the run, unless unmatched: fail") {
+    using loom::graph::if_unconnected;
     const auto* spec = loom::test::builtins().find_kind("flow.router");
     REQUIRE(spec != nullptr);
     auto ports = spec->output_ports(loom::graph::config(config_map{{"routes", config_map{{"a", "x"}}}}));
     REQUIRE(ports.size() == 2);
     CHECK(ports[1].name == "default");
-    CHECK(ports[1].fails_unconnected);
+    CHECK(ports[1].unconnected == if_unconnected::warn);
     auto meant = spec->output_ports(
         loom::graph::config(config_map{{"routes", config_map{{"a", "x"}}}, {"unmatched", "fail"}}));
-    CHECK_FALSE(meant[1].fails_unconnected);
+    CHECK(meant[1].unconnected == if_unconnected::ignore);
+    // No route to another port: every value goes to `default`, which must then be connected.
+    for (const auto& only : {config_map{}, config_map{{"a", "default"}}}) {
+      auto all = spec->output_ports(loom::graph::config(config_map{{"routes", only}}));
+      REQUIRE(all.size() == 1);
+      CHECK(all[0].unconnected == if_unconnected::error);
+    }
+    // Routes not yet valid (a number for a port) are the param check's to report, not this one's.
+    auto broken = spec->output_ports(loom::graph::config(config_map{{"routes", config_map{{"a", 3}}}}));
+    CHECK(broken[0].unconnected == if_unconnected::warn);
   }
 
   TEST_CASE("a route that does not name a port is an error naming its key") {

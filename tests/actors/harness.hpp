@@ -1,7 +1,7 @@
 // tests/actors/harness.hpp: runs one node of a registered kind outside any runtime. A fake context records
-// every emit per output port, the pause requests, and checks that a source never emits past its budget;
-// `running` builds the node from the kind's factory with params given as config, defaults filled from the
-// kind's spec, and its output port count from spec.output_ports(), as the runtime does.
+// every emit per output port, the pause and wake-up requests, and checks that a source never emits past its
+// budget; `running` builds the node from the kind's factory with params given as config, defaults filled
+// from the kind's spec, and its output port count from spec.output_ports(), as the runtime does.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -38,6 +38,7 @@ class fake_context final : public context {
   bool connected(std::size_t port) const override { return port < wired.size() && wired[port]; }
   std::size_t budget() const override { return budget_per_pull; }
   void pause_for(std::chrono::nanoseconds d) override { pauses.push_back(d); }
+  void wake_after(std::chrono::nanoseconds d) override { wakes.push_back(d); }
   std::string_view node_name() const override { return "under_test"; }
   int instance() const override { return 0; }
   int replicas() const override { return 1; }
@@ -49,6 +50,7 @@ class fake_context final : public context {
   std::size_t budget_per_pull = std::numeric_limits<std::size_t>::max();
   std::size_t emitted_since_pull = 0;
   std::vector<std::chrono::nanoseconds> pauses;
+  std::vector<std::chrono::nanoseconds> wakes;  // every ctx.wake_after()
   bool stop = false;
   value checkpointed;  // the last ctx.checkpoint() (null if none)
 };

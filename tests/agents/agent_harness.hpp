@@ -50,6 +50,7 @@ class tool_context final : public context {
   bool connected(std::size_t port) const override { return port < wired.size() && wired[port]; }
   std::size_t budget() const override { return 1000; }
   void pause_for(std::chrono::nanoseconds) override {}
+  void wake_after(std::chrono::nanoseconds d) override { wakes.push_back(d); }
   std::string_view node_name() const override { return "agent"; }
   int instance() const override { return 0; }
   int replicas() const override { return 1; }
@@ -105,6 +106,7 @@ class tool_context final : public context {
   std::deque<std::function<void(context&)>> queued;
   int calls_made = 0;
   std::vector<std::chrono::milliseconds> timeouts;
+  std::vector<std::chrono::nanoseconds> wakes;  // every ctx.wake_after()
 };
 
 inline const registry& builtin_kinds() {

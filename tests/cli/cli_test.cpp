@@ -231,6 +231,10 @@ TEST_CASE("inspect lists every kind and describes one from its declaration") {
   CHECK(one.status == 0);
   CHECK(one.out.find("count") != std::string::npos);
   CHECK(one.out.find("default 10") != std::string::npos);
+  // What `loom validate` says of an output left unconnected, per port.
+  auto vote = run_process({loom_binary(), "inspect", "flow.vote"});
+  CHECK(vote.out.find("per question whose answers differ [unconnected: a warning]") != std::string::npos);
+  CHECK(vote.out.find("the answer a quorum agrees on\n") != std::string::npos);
   auto bad = run_process({loom_binary(), "inspect", "source.sequense"});
   CHECK(bad.status == 2);
   CHECK(bad.err.find("did you mean `source.sequence`") != std::string::npos);

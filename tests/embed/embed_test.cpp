@@ -233,6 +233,53 @@ TEST_CASE("running: a dropped running stops its run; the runtime goes on") {
   CHECK_THROWS_AS(kept->push(1, 1s), loom::run_error);
 }
 
+TEST_CASE("running: flow.vote decides a question timeout_ms after its first answer while inputs stay open") {
+  // Three branches; c never answers id 2. The program's input stays open, so nothing else arrives and no
+  // input ends: only the vote's timer can decide id 2.
+  loom::runtime rt({.threads = 2});
+  loom::graph::builder b("voted");
+  b.node("in", "program.input");
+  b.node("a", "flow.jq").param("program", ".");
+  b.node("b", "flow.jq").param("program", ".");
+  b.node("c", "flow.jq").param("program", "select(.id != 2)");
+  b.node("vote", "flow.vote")
+      .param("branches", 3)
+      .param("quorum", 2)
+      .param("key", ".id")
+      .param("timeout_ms", 100);
+  b.node("out", "program.output");
+  b.node("split", "program.output");
+  for (const char* branch : {"a", "b", "c"}) {
+    b.edge("in", branch);
+    b.edge(branch, std::string("vote.") + branch);
+  }
+  b.edge("vote.out", "out");
+  b.edge("vote.disagree", "split");
+  auto run = rt.start(b.build());
+  auto in = run.input("in");
+  auto out = run.output("out");
+  auto record = [](std::int64_t id) { return loom::value{loom::value_map{{"id", id}}}; };
+  auto next = [&]() -> std::optional<loom::value> {
+    try {
+      return out.take(20s);
+    } catch (const loom::timeout_error&) {
+      FAIL_CHECK("no decision within 20 s while the inputs stay open");
+      return std::nullopt;
+    }
+  };
+  REQUIRE(in.push(record(1), 10s));
+  REQUIRE(in.push(record(2), 10s));
+  CHECK(next() == record(1));  // all three answered
+  CHECK(next() == record(2));  // a and b agree; c's answer never comes
+  CHECK_FALSE(run.done());     // decided by the timer, not by an input's end
+  CHECK(run.output("split").try_take() == std::nullopt);  // the answers given agreed
+  REQUIRE(in.push(record(3), 10s));
+  CHECK(next() == record(3));
+  in.close();
+  CHECK(out.take(20s) == std::nullopt);
+  CHECK(run.wait().ok());
+}
+
 TEST_CASE("runtime::serve answers /health from the program's process") {
   loom::runtime rt({.threads = 2});
   auto g = rt.load(LOOM_SOURCE_DIR "/configs/serve_echo.yaml");

@@ -18,7 +18,8 @@ inline std::vector<port_spec> ports(std::initializer_list<const char*> names) {
 }
 
 // flow.router's outputs: the distinct string values of its `routes` map, plus `default`, where a value
-// fails the run while it is unconnected (unless `unmatched: fail` says that is meant).
+// fails the run while it is unconnected (unless `unmatched: fail` says that is meant): a warning, an error
+// when every route leads there.
 inline std::vector<port_spec> router_outputs(const config& params) {
   std::vector<port_spec> out;
   std::set<std::string> seen;
@@ -28,7 +29,16 @@ inline std::vector<port_spec> router_outputs(const config& params) {
         out.push_back({value.as_string(), ""});
   const config* unmatched = params.find("unmatched");
   bool fail = unmatched != nullptr && unmatched->is_string() && unmatched->as_string() == "fail";
-  out.push_back({"default", "values no route matches", !fail, "set `unmatched: fail`"});
+  if (fail) {
+    out.push_back({"default", "nothing"});
+  } else if (out.empty() && params.find("routes") != nullptr && params.find("routes")->is_map() &&
+             std::all_of(params.find("routes")->as_map().begin(), params.find("routes")->as_map().end(),
+                         [](const auto& r) { return r.second.is_string(); })) {
+    out.push_back({"default", "every value: no route leads to another output", if_unconnected::error,
+                   "add routes to other outputs"});
+  } else {
+    out.push_back({"default", "values no route matches", if_unconnected::warn, "set `unmatched: fail`"});
+  }
   return out;
 }
 

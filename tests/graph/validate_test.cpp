@@ -103,6 +103,22 @@ TEST_CASE("an output where a value fails the run while unconnected is a warning 
   CHECK(!has(router("{routes: {1: x}, unmatched: fail}", ""), "warning"));
 }
 
+TEST_CASE("an output a value is sure to reach, left unconnected, is an error at its node naming the port") {
+  // A router whose routes all lead to `default` (or none): every value goes there.
+  for (const char* routes : {"{}", "{1: default}"}) {
+    auto out = check_text(std::string("nodes:\n  src: {kind: source.sequence}\n  r:\n    kind: flow.router\n"
+                                      "    params: {routes: ") + routes + "}\nedges:\n  - src -> r\n");
+    CHECK(has(out, "t.yaml:3:3: error: node `r` (flow.router): output `default` (every value: no route leads to "
+                   "another output) is not connected, "
+                   "and values are sure to be sent there: the run would fail at the first\n  hint: connect "
+                   "`r.default` (to a sink.file to keep such values); or add routes to other outputs"));
+  }
+  auto kept = check_text("nodes:\n  src: {kind: source.sequence}\n  r:\n    kind: flow.router\n"
+                         "    params: {routes: {}}\n  b: {kind: sink.count}\nedges:\n  - src -> r\n  - r.default -> b\n");
+  CHECK(!has(kept, "error"));
+  CHECK(!has(kept, "warning"));
+}
+
 TEST_CASE("a kind's own check runs once its params have their types, and reports where it points") {
   struct catalog : kind_catalog {
     kind_spec k;

@@ -141,8 +141,64 @@ class impatient final : public node {
   }
 };
 
+// A source that emits `count` ints, then stays open (its run with it) until the sink has them all, or at
+// most 20 s (then `timed_out`).
+class held_open final : public node {
+ public:
+  held_open(const node_init& i, std::shared_ptr<test::collected> sink, std::atomic<bool>& timed_out)
+      : n_(i.params.get_int("count")), sink_(std::move(sink)), timed_out_(timed_out) {}
+  bool on_pull(context& ctx) override {
+    for (auto b = ctx.budget(); b > 0 && next_ < n_; --b) ctx.emit(value{next_++});
+    if (next_ < n_) return true;
+    if (ctx.stopping() || sink_->snapshot().size() >= static_cast<std::size_t>(n_)) return false;
+    if (std::chrono::steady_clock::now() > deadline_) {
+      timed_out_ = true;
+      return false;
+    }
+    ctx.pause_for(2ms);
+    return true;
+  }
+
+ private:
+  std::int64_t n_, next_ = 0;
+  std::shared_ptr<test::collected> sink_;
+  std::atomic<bool>& timed_out_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::now() + 20s;
+};
+
+// Holds what arrives and sends it on from its timer, 1 ms after the value (context::wake_after); what it
+// holds at finish is lost. Its first attempt's on_timer throws `timer_throws` times. Stateful: what it
+// holds is its checkpoint, and a restarted one asks for its timer again.
+class alarm final : public node {
+ public:
+  alarm(const node_init& i, std::atomic<int>& throws) : attempt_(i.attempt), throws_(throws) {
+    if (i.restored.is_list()) held_ = i.restored.as_list();
+  }
+  void on_start(context& ctx) override {
+    if (!held_.empty()) ctx.wake_after(1ms);
+  }
+  void on_message(context& ctx, std::size_t, const value& v) override {
+    held_.push_back(v);
+    ctx.checkpoint(value{held_});
+    ctx.wake_after(1ms);
+  }
+  void on_timer(context& ctx) override {
+    if (attempt_ == 0 && throws_.fetch_sub(1) > 0) throw std::runtime_error("the alarm broke");
+    for (auto& v : held_) ctx.emit(v);
+    held_.clear();
+    ctx.checkpoint(value{value_list{}});
+  }
+
+ private:
+  int attempt_;
+  std::atomic<int>& throws_;
+  value_list held_;
+};
+
 struct fixture : test::graph_runner {
   std::shared_ptr<gate> g = std::make_shared<gate>();
+  std::atomic<bool> held_timed_out{false};
+  std::atomic<int> timer_throws{0};
   std::shared_ptr<faults> f = std::make_shared<faults>();
   std::atomic<int> slow_ran{0};
 
@@ -173,6 +229,15 @@ struct fixture : test::graph_runner {
     kinds.add({slow, [this](const node_init&) { return std::make_unique<slow_tool>(slow_ran); }});
     kinds.add({{"test.impatient", "Calls with a 10 ms timeout.", {{"in", "v"}}, {{"out", "v"}}, {}, {}, {}},
                [](const node_init&) { return std::make_unique<impatient>(); }});
+    kinds.add({{"test.held_open", "Emits ints, open until the sink has them.", {}, {{"out", "ints"}},
+                {param_spec::integer("count", "how many").def(5)}, {}, {}},
+               [this](const node_init& i) { return std::make_unique<held_open>(i, sink, held_timed_out); }});
+    graph::kind_spec al{"test.alarm", "Sends on from its timer.", {{"in", "v"}}, {{"out", "v"}}, {}, {}, {}};
+    al.stateful = true;
+    kinds.add({al, [this](const node_init& i) { return std::make_unique<alarm>(i, timer_throws); }});
+    al.name = "test.alarm_blocking";  // the same on a thread of its own
+    al.blocking = true;
+    kinds.add({al, [this](const node_init& i) { return std::make_unique<alarm>(i, timer_throws); }});
   }
 
   graph::graph loaded(const std::string& yaml) {
@@ -405,6 +470,30 @@ edges: [a -> c.a, b -> c.b, c -> out]
     REQUIRE(got.size() == 1);
     CHECK(got[0].as_int() == 2);
   }
+}
+
+TEST_CASE("a node's timer runs while its inputs stay open; a throw there restarts it, the fresh one goes on" *
+          doctest::timeout(60)) {
+  fixture fx;
+  std::string kind = "test.alarm";
+  int throws = 0;
+  SUBCASE("the values come out from the timer, before the source ends") {}
+  SUBCASE("on_timer throws once: restarted, every value once") { throws = 1; }
+  SUBCASE("a blocking kind (its own thread) gets its timer too") { kind = "test.alarm_blocking"; }
+  fx.timer_throws = throws;
+  auto r = fx.run(fx.loaded(R"(graph: t
+nodes:
+  src: {kind: test.held_open, params: {count: 5}}
+  al: {kind: )" + kind + R"(, restarts: 1}
+  out: {kind: test.collect}
+edges: [src -> al -> out]
+)"));
+  REQUIRE(r.result == outcome::ok);
+  CHECK_FALSE(fx.held_timed_out);  // the source ended because the values had arrived
+  auto got = fx.sink->snapshot();
+  REQUIRE(got.size() == 5);
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].as_int() == static_cast<std::int64_t>(i));
+  CHECK(total(r, "al", &local::node_stats::restarts) == static_cast<std::uint64_t>(throws));
 }
 
 TEST_CASE("every stateful built-in keeps its promise across a restart" * doctest::timeout(60)) {
