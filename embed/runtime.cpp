@@ -284,6 +284,7 @@ run_report runtime::run_cluster(graph::graph g, const cluster_options& cluster, 
   so.log = cluster.log;
   so.interrupted = interrupted;
   so.insecure = cluster.insecure;
+  so.worker_command = cluster.slurm_worker_command;
   auto source = cluster::make_host_source(cluster.cluster, so);
   graph::diagnostics diags;
   auto c = source->hosts(diags);

@@ -64,6 +64,10 @@ struct cluster_options {
   std::chrono::milliseconds connect_timeout{10'000};
   // The driver's progress lines ("worker a: ready", a moved instance); unset: none.
   std::function<void(const std::string&)> log;
+  // Slurm: what each task runs instead of `loom worker` (e.g. a program of the user's that serves its own
+  // kinds, or `python3 -m loom.worker --import MODULE`); the worker options follow it (--listen,
+  // --address-file, --name, --once, --key or --insecure). Empty: `loom worker`.
+  std::vector<std::string> slurm_worker_command;
 };
 
 struct serve_options {

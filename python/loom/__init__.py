@@ -562,11 +562,23 @@ def run_cluster(graph: Union[Graph, str], cluster: str, *, insecure: bool = Fals
     # A graph of loom's own kinds runs on `loom worker`s, which compare the driver's kinds with theirs: a
     # runtime without the Python kinds. One that uses Python kinds needs workers that have them (loom.Worker,
     # `python3 -m loom.worker --import MODULE`): every kind this process registered.
-    uses_python = any(n["kind"] in _kinds.specs for n in data.nodes())
-    rt = _runtime(threads) if uses_python else _cluster_runtime(threads)
+    used = sorted({n["kind"] for n in data.nodes() if n["kind"] in _kinds.specs})
+    rt = _runtime(threads) if used else _cluster_runtime(threads)
+    # Under Slurm the driver starts the workers: with Python kinds, `python3 -m loom.worker` importing the
+    # modules that define them (a kind defined in the driver's own script cannot be imported there).
+    worker_command = []
+    if used and str(cluster).startswith("slurm"):
+        worker_command = [sys.executable, "-m", "loom.worker"]
+        for name in used:
+            module = _kinds.specs[name][0].get("module", "")
+            if not module or module == "__main__":
+                raise ValueError(f"kind `{name}` is defined in the driver's script (module `{module or '?'}`): Slurm "
+                                 "workers import the modules of the graph's Python kinds, so define it in a module")
+            if module not in worker_command:
+                worker_command += ["--import", module]
     with _counted():
         report = Report(rt.run_cluster(data, str(cluster), insecure, connect_timeout, s,
-                                                              _progress(progress), progress_every))
+                                       _progress(progress), progress_every, worker_command))
     if check:
         report.raise_for_error()
     return report
@@ -614,8 +626,10 @@ class Worker:
     """
 
     def __init__(self, listen: str, *, name: str = "", insecure: bool = False, once: bool = False,
-                 threads: int = 0):
-        self._h = _runtime(threads).worker(listen, name, insecure, once)
+                 threads: int = 0, key: str = ""):
+        """key: the prefix of this worker's CurveZMQ key pair (`loom keygen`); empty and not insecure: the
+        user's own pair, as `loom worker` without key options."""
+        self._h = _runtime(threads).worker(listen, name, insecure, once, key)
 
     @property
     def address(self) -> str:

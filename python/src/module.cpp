@@ -24,6 +24,7 @@
 #include "loom/graph/emit.hpp"
 #include "loom/runtime/cluster/worker.hpp"
 #include "loom/runtime/schema.hpp"
+#include "loom/runtime/transport/keys.hpp"
 #include "loom/version.hpp"
 #include "values.hpp"
 
@@ -479,9 +480,11 @@ struct py_runtime {
   }
 
   py::dict run_cluster(const py_graph& g, const std::string& cluster, bool insecure, double connect_timeout_s,
-                       const std::vector<std::string>& set, py::object progress, double every) {
+                       const std::vector<std::string>& set, py::object progress, double every,
+                       const std::vector<std::string>& slurm_worker_command) {
     cluster_options co;
     co.cluster = cluster;
+    co.slurm_worker_command = slurm_worker_command;
     co.insecure = insecure;
     co.connect_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(connect_timeout_s * 1000));
     auto ro = options(set, std::move(progress), every);
@@ -523,7 +526,10 @@ struct py_runtime {
 
   void interrupt() { rt->interrupt(); }
 
-  std::unique_ptr<py_worker> worker(const std::string& listen, const std::string& name, bool insecure, bool once) {
+  // key: the prefix of this worker's CurveZMQ key pair (PREFIX.key / PREFIX.pub, `loom keygen`); empty and
+  // not insecure: the user's own pair, as `loom worker` without key options.
+  std::unique_ptr<py_worker> worker(const std::string& listen, const std::string& name, bool insecure, bool once,
+                                    const std::string& key) {
     auto w = std::make_unique<py_worker>();
     w->kinds = shared_kinds(rt->kinds());
     cluster::worker_options o;
@@ -531,6 +537,11 @@ struct py_runtime {
     o.name = name;
     o.insecure = insecure;
     o.once = once;
+    if (!key.empty()) {
+      auto prefix = key;
+      if (prefix.size() > 4 && (prefix.ends_with(".key") || prefix.ends_with(".pub"))) prefix.resize(prefix.size() - 4);
+      o.curve = transport::load_keypair(prefix);
+    }
     o.kinds = &w->kinds;
     auto* p = w.get();
     o.stopping = [p] { return p->stopping.load(); };
@@ -670,10 +681,12 @@ PYBIND11_MODULE(_loom, m) {
       .def("start", &py_runtime::start, py::arg("graph"), py::arg("set"), py::arg("progress") = py::none(),
            py::arg("every") = 0.5)
       .def("run_cluster", &py_runtime::run_cluster, py::arg("graph"), py::arg("cluster"), py::arg("insecure"),
-           py::arg("connect_timeout"), py::arg("set"), py::arg("progress") = py::none(), py::arg("every") = 0.5)
+           py::arg("connect_timeout"), py::arg("set"), py::arg("progress") = py::none(), py::arg("every") = 0.5,
+           py::arg("slurm_worker_command") = std::vector<std::string>{})
       .def("serve", &py_runtime::serve, py::arg("graph"), py::arg("host"), py::arg("port"), py::arg("input"),
            py::arg("output"), py::arg("max_concurrent"), py::arg("api_key"))
       .def("interrupt", &py_runtime::interrupt)
-      .def("worker", &py_runtime::worker, py::arg("listen"), py::arg("name"), py::arg("insecure"), py::arg("once"))
+      .def("worker", &py_runtime::worker, py::arg("listen"), py::arg("name"), py::arg("insecure"), py::arg("once"),
+           py::arg("key") = std::string())
       .def("tool_schema", &py_runtime::tool_schema, py::arg("kind"), py::arg("node"));
 }

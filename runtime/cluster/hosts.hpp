@@ -45,6 +45,10 @@ class host_source {
 struct host_source_options {
   std::string loom;                  // the loom binary the workers run (default: this process's)
   std::vector<std::string> plugins;  // --plugin LIB, passed on to every worker
+  // The command each worker task runs instead of `LOOM worker` (a Python driver's: `python3 -m loom.worker
+  // --import MODULE`); the worker options follow it (--listen, --address-file, --name, --once, --key or
+  // --insecure), the plugins do not. Empty: `LOOM worker`.
+  std::vector<std::string> worker_command;
   std::string keys_parent;           // where the per-job key folder goes (Slurm; default: the working directory)
   std::chrono::milliseconds start_timeout{30000};  // for every worker to report its address
   std::function<void(const std::string&)> log;

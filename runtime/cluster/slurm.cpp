@@ -466,13 +466,17 @@ class slurm_source : public host_source {
     if (min_cpus >= 1) argv.push_back(fmt::format("--cpus-per-task={}", static_cast<int>(std::floor(min_cpus))));
     if (max_gpus > 0 && min_gpus == max_gpus) argv.push_back(fmt::format("--gpus-per-task={}", max_gpus));
     if (a.inside_step) argv.push_back("--overlap");
-    argv.insert(argv.end(), {o_.loom.empty() ? fs::read_symlink("/proc/self/exe").string() : o_.loom, "worker",
-                             "--listen", loopback ? "tcp://127.0.0.1:0" : "tcp://*:0", "--address-file",
+    if (o_.worker_command.empty())
+      argv.insert(argv.end(), {o_.loom.empty() ? fs::read_symlink("/proc/self/exe").string() : o_.loom, "worker"});
+    else
+      argv.insert(argv.end(), o_.worker_command.begin(), o_.worker_command.end());
+    argv.insert(argv.end(), {"--listen", loopback ? "tcp://127.0.0.1:0" : "tcp://*:0", "--address-file",
                              (dir_ / "worker-%t.addr").string(), "--name", "task-%t", "--once"});
     // A worker given no keys would use the per-user pair, which needs CurveZMQ too: without it, say so.
     if (!key_prefix.empty()) argv.insert(argv.end(), {"--key", key_prefix});
     else argv.push_back("--insecure");
-    for (const auto& p : o_.plugins) argv.insert(argv.end(), {"--plugin", p});
+    if (o_.worker_command.empty())
+      for (const auto& p : o_.plugins) argv.insert(argv.end(), {"--plugin", p});
 
     std::string cmd;
     for (const auto& x : argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(x);
