@@ -284,14 +284,14 @@ receiver::receiver(std::uint64_t run, std::vector<caf::actor> local, std::vector
 
 std::optional<std::string> receiver::check(const envelope& e, const std::string& sender_key) const {
   const auto& r = *rules_;
-  auto s = to_string(e.stream());
+  auto s = [&] { return to_string(e.stream()); };  // for errors only: every envelope passes here
   if (e.from < r.instance_key.size() && !r.instance_key[e.from].empty() && sender_key != r.instance_key[e.from]) {
     auto host = e.from < r.instance_host.size() ? r.instance_host[e.from] : std::string("?");
-    return fmt::format("{}: claims to come from host `{}`, but was sent with curve key {}, not `{}`'s key {}", s,
+    return fmt::format("{}: claims to come from host `{}`, but was sent with curve key {}, not `{}`'s key {}", s(),
                        host, sender_key.empty() ? std::string("(none)") : sender_key, host, r.instance_key[e.from]);
   }
   auto it = r.streams.find(run_rules::key(e.from, e.to));
-  if (it == r.streams.end()) return fmt::format("{}: no link or call joins instance {} to {} in this run", s, e.from, e.to);
+  if (it == r.streams.end()) return fmt::format("{}: no link or call joins instance {} to {} in this run", s(), e.from, e.to);
   const auto& rule = it->second;
   return std::visit(
       [&](const auto& m) -> std::optional<std::string> {
@@ -299,28 +299,28 @@ std::optional<std::string> receiver::check(const envelope& e, const std::string&
         if constexpr (std::is_same_v<T, local::batch_msg> || std::is_same_v<T, local::eos_msg>) {
           auto l = rule.in_links.find(m.link);
           if (l == rule.in_links.end())
-            return fmt::format("{}: link {} is not an input link of instance {} from instance {}", s, m.link, e.to,
+            return fmt::format("{}: link {} is not an input link of instance {} from instance {}", s(), m.link, e.to,
                                e.from);
           if constexpr (std::is_same_v<T, local::batch_msg>) {
             if (m.values.empty() || static_cast<std::int64_t>(m.values.size()) > l->second)
-              return fmt::format("{}: a batch of {} values on link {}, whose capacity is {}", s, m.values.size(),
+              return fmt::format("{}: a batch of {} values on link {}, whose capacity is {}", s(), m.values.size(),
                                  m.link, l->second);
           }
         } else if constexpr (std::is_same_v<T, local::credit_msg>) {
           auto l = rule.out_links.find(m.link);
           if (l == rule.out_links.end())
-            return fmt::format("{}: credit for link {}, which is not an output link of instance {} to instance {}", s,
+            return fmt::format("{}: credit for link {}, which is not an output link of instance {} to instance {}", s(),
                                m.link, e.to, e.from);
           if (m.credits == 0 || static_cast<std::int64_t>(m.credits) > l->second)
-            return fmt::format("{}: {} credits on link {}, whose capacity is {}", s, m.credits, m.link, l->second);
+            return fmt::format("{}: {} credits on link {}, whose capacity is {}", s(), m.credits, m.link, l->second);
         } else if constexpr (std::is_same_v<T, local::call_msg>) {
-          if (!rule.calls) return fmt::format("{}: a call to instance {}, which is not a tool of instance {}", s, e.to, e.from);
+          if (!rule.calls) return fmt::format("{}: a call to instance {}, which is not a tool of instance {}", s(), e.to, e.from);
         } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
           if (!rule.calls)
-            return fmt::format("{}: a call cancel to instance {}, which is not a tool of instance {}", s, e.to, e.from);
+            return fmt::format("{}: a call cancel to instance {}, which is not a tool of instance {}", s(), e.to, e.from);
         } else {
           if (!rule.replies)
-            return fmt::format("{}: a reply from instance {}, which is not a tool that instance {} calls", s, e.from,
+            return fmt::format("{}: a reply from instance {}, which is not a tool that instance {} calls", s(), e.from,
                                e.to);
         }
         return std::nullopt;
