@@ -53,7 +53,9 @@ std::size_t header_bytes(const value& v) {
   return n + 24;
 }
 
-// The pieces of `b`, in order, each of about envelope_bytes at most (and at least one value).
+// The pieces of `b`, in order, each of about envelope_bytes at most (and at least one value). A piece
+// keeps its values' lineage tags and input indices (a movable instance's batches): each piece is then the
+// batch the producer would have sent had it sent smaller ones.
 std::vector<local::batch_msg> cut(local::batch_msg&& b) {
   std::vector<local::batch_msg> out;
   auto& vs = b.values;
@@ -64,9 +66,11 @@ std::vector<local::batch_msg> cut(local::batch_msg&& b) {
   }
   std::size_t start = 0, bytes = 0;
   auto piece = [&](std::size_t end) {
-    local::batch_msg p{b.link, {}, local::no_index, {}, b.to};
+    local::batch_msg p{b.link, {}, b.first == local::no_index ? local::no_index : b.first + start, {}, b.to};
     p.values.assign(std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(start)),
                     std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(end)));
+    if (b.tags.size() == vs.size())
+      p.tags.assign(b.tags.begin() + static_cast<std::ptrdiff_t>(start), b.tags.begin() + static_cast<std::ptrdiff_t>(end));
     out.push_back(std::move(p));
     start = end;
     bytes = 0;
@@ -147,7 +151,10 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       auto* b = std::get_if<local::batch_msg>(&msg);
       if (!b || !b->tags.empty() || b->first != local::no_index) {
         flush_joined();
-        send(sender, std::move(msg));
+        if (b)
+          for (auto& piece : cut(std::move(*b))) send(sender, std::move(piece));
+        else
+          send(sender, std::move(msg));
         return;
       }
       if (!st.joined.empty() && st.joined.back().first == sender && st.joined.back().second.link == b->link) {
@@ -177,6 +184,8 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
         k.next += b->values.size();
         if (!st.local || st.holding) k.batches.emplace_back(b->first, b->values);  // shares the payloads
         if (st.holding) return;  // goes at resume, from what is kept
+        for (auto& piece : cut(std::move(*b))) send(sender, std::move(piece));
+        return;
       } else if (auto* e = std::get_if<local::eos_msg>(&msg)) {
         keep(e->link).eos = true;
         if (st.holding) return;
@@ -230,7 +239,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
         for (auto& [link, k] : st.kept) {
           for (auto& [first, vs] : k.batches) {
             values += vs.size();
-            send(k.producer, local::batch_msg{link, vs, first});
+            for (auto& piece : cut(local::batch_msg{link, vs, first})) send(k.producer, std::move(piece));
           }
           if (k.eos) send(k.producer, local::eos_msg{link});
         }
@@ -266,7 +275,7 @@ caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
   return {
       [send](local::batch_msg& m) {
         auto to = m.to;
-        send(to, std::move(m));
+        for (auto& piece : cut(std::move(m))) send(to, std::move(piece));
       },
       [send](const local::credit_msg& m) { send(m.to, m); },
       [send](const local::eos_msg& m) { send(m.to, m); },

@@ -526,6 +526,30 @@ void kill_b_and_check(cluster_dir& d, const fs::path& cluster, const fs::path& g
 
 }  // namespace
 
+TEST_CASE("a movable node's batches are cut to the cluster's message size both ways; every value arrives" *
+          doctest::timeout(90)) {
+  // A movable consumer's stand-in and a movable producer's egress sent each batch whole: a pull of 600
+  // lines of 16 KiB (9.6 MiB in one batch, under a window of 16384 values) passed a 2 MiB max_message_size
+  // and failed the run ("exceeds max_message_size"). They are cut like every other batch now.
+  cluster_dir d("movable-cut");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir, {"--max-message-size", "2MiB"}), b("b", pb, d.dir, {"--max-message-size", "2MiB"});
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}}, "max_message_size: 2MiB\n");
+  std::string lines;
+  for (int i = 0; i < 600; ++i) lines += std::to_string(i) + std::string(16384, 'x') + "\n";
+  auto input = d.write("big.txt", lines);
+  auto graph = d.write("cut.yaml", "graph: cut\nnodes:\n  src: {kind: source.file, params: {path: " + input.string() +
+                                       "}, placement: {host: a}}\n  pass: {kind: flow.forward, placement: {host: b}, "
+                                       "recover: replace}\n  out: {kind: sink.count, params: {expect: 600}, "
+                                       "placement: {host: a}}\nedges:\n  - src -> pass -> out\n");
+  process_options o;
+  o.deadline = 60s;
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  CHECK(r.status == 0);
+  CHECK_FALSE(has(r.err, "exceeds max_message_size"));
+}
+
 TEST_CASE("a worker killed with SIGKILL mid-run: its stateless node moves next to a neighbour, output exact" *
           doctest::timeout(90)) {
   three_workers w("move");
