@@ -15,7 +15,7 @@ struct Frame {
   }
 }
 
-const wireVersion :UInt16 = 1;
+const wireVersion :UInt16 = 2;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage)
 
 # ---- values ----
 

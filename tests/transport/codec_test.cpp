@@ -394,8 +394,11 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   CHECK(decode_error(to_parts(tags)) == "a batch of 2 values with 1 lineage tags");
 
   capnp::MallocMessageBuilder ver;
-  ver.initRoot<s::Frame>().setVersion(2);
-  CHECK(decode_error(to_parts(ver)) == "wire version 2, this build speaks version 1");
+  ver.initRoot<s::Frame>().setVersion(3);
+  CHECK(decode_error(to_parts(ver)) == "wire version 3, this build speaks version 2");
+  capnp::MallocMessageBuilder old;  // loom 0.1's frames
+  old.initRoot<s::Frame>().setVersion(1);
+  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 2");
 
   capnp::MallocMessageBuilder dt;
   auto t = value_in_batch(dt).initTensor();
