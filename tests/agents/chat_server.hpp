@@ -1,5 +1,5 @@
 // tests/agents/chat_server.hpp: a chat-completions server on 127.0.0.1 (never any other address) whose
-// answers the test writes, for agent.llm's http backend (http_test.cpp, replicas_test.cpp).
+// answers the test writes, for agent.llm's http backend (http_test.cpp, replicas_test.cpp, observe/agent_metrics_test.cpp).
 #pragma once
 
 #include <doctest/doctest.h>

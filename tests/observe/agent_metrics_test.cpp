@@ -10,35 +10,13 @@
 
 #include "loom/actors/agents/backend.hpp"
 #include "loom/runtime/observe/metrics.hpp"
+#include "tests/agents/chat_server.hpp"
 
 using namespace loom;
 
 namespace {
 
-// Answers each POST with what `answer` says (request n, 0-based).
-class chat_server {
- public:
-  explicit chat_server(std::function<void(int, httplib::Response&)> answer) : answer_(std::move(answer)) {
-    http_.Post("/v1/chat/completions", [this](const httplib::Request&, httplib::Response& res) { answer_(n_++, res); });
-    port_ = http_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { http_.listen_after_bind(); });
-    for (int i = 0; i < 10000 && !http_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    REQUIRE(http_.is_running());
-  }
-  ~chat_server() {
-    http_.stop();
-    thread_.join();
-  }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-
- private:
-  std::function<void(int, httplib::Response&)> answer_;
-  std::atomic<int> n_{0};
-  httplib::Server http_;
-  int port_ = 0;
-  std::thread thread_;
-};
+using test::chat_server;  // tests/agents/chat_server.hpp
 
 double counter_value(const std::string& name, const observe::label_set& labels) {
   for (const auto& f : observe::metrics().collect())
@@ -50,7 +28,7 @@ double counter_value(const std::string& name, const observe::label_set& labels) 
 }  // namespace
 
 TEST_CASE("agent.llm counts requests by status, their seconds and the server's usage tokens" * doctest::timeout(30)) {
-  chat_server server{[](int n, httplib::Response& res) {
+  chat_server server{[](const test::ojson&, std::size_t n, httplib::Response& res) {
     if (n == 0) {  // a failure first: retried
       res.status = 500;
       res.set_content("{\"error\":\"busy\"}", "application/json");
@@ -77,7 +55,7 @@ TEST_CASE("agent.llm counts requests by status, their seconds and the server's u
 
 TEST_CASE("a streamed reply's usage (in its last event) is counted too; a dead server is `connection`" *
           doctest::timeout(30)) {
-  chat_server server{[](int, httplib::Response& res) {
+  chat_server server{[](const test::ojson&, std::size_t, httplib::Response& res) {
     res.set_content("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
                     "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}\n\n"
                     "data: [DONE]\n\n",
