@@ -29,6 +29,9 @@ throughput loom_pipeline_throughput(caf::actor_system& sys, std::int64_t n);
 throughput raw_caf_pipeline_throughput(caf::actor_system& sys, std::int64_t n);
 // The same chain in raw CAF with std::vector<int64_t> batches of 64 per message: the honest ceiling.
 throughput raw_caf_batched_pipeline_throughput(caf::actor_system& sys, std::int64_t n);
+// The same chain in oneTBB's flow graph, batches of 64, on at most `threads` threads (bench/tbb_pipeline.cpp;
+// built when libtbb-dev is found: LOOM_BENCH_TBB).
+throughput tbb_batched_pipeline_throughput(std::int64_t n, unsigned threads);
 
 // The same pipeline carrying timestamps, one message every `interval_us`: the unloaded hop latency.
 latency loom_pipeline_latency(caf::actor_system& sys, std::int64_t n, int interval_us);

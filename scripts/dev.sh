@@ -16,6 +16,7 @@ PACKAGES=(
   doctest-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcpp-httplib-dev libsqlite3-dev libopenblas-dev
   libjq-dev  # flow.jq
+  libtbb-dev  # loom_bench's oneTBB flow-graph baseline
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps names the packages' Depends (tests/package)
   python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest  # import loom (python/, docs/python.md)
   python3-venv python3-setuptools python3-wheel                         # its pip install, tested offline
