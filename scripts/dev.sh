@@ -96,10 +96,12 @@ fuzz() {
   cp tests/fuzz/mcp_seeds/*.json build-fuzz/corpus-mcp/
   cp tests/fuzz/jsonl_seeds/* build-fuzz/corpus-jsonl/
   cp tests/fuzz/llm_reply_seeds/* build-fuzz/corpus-llm_reply/
+  # Third-party leaks the fuzzers meet (libjq's parser): tests/fuzz/lsan.supp says which and why.
+  local lsan="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
   for target in graph wire mcp slice jsonl llm_reply; do
     local seeds=tests/fuzz/corpus/$target work=build-fuzz/corpus-$target
     mkdir -p "$seeds"
-    if ! build-fuzz/bin/fuzz_$target -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
+    if ! LSAN_OPTIONS="$lsan" build-fuzz/bin/fuzz_$target -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
         -artifact_prefix=build-fuzz/ "$work" "$seeds" > build-fuzz/fuzz-$target.log 2>&1; then
       tail -n 80 build-fuzz/fuzz-$target.log
       echo "fuzz_$target failed: the input is the crash-*/timeout-*/oom-* file named above (build-fuzz/)" >&2
@@ -108,7 +110,7 @@ fuzz() {
     tail -n 2 build-fuzz/fuzz-$target.log
     local before after
     before=$(find "$seeds" -type f | wc -l)
-    build-fuzz/bin/fuzz_$target -merge=1 -max_len=4096 -timeout=10 -rss_limit_mb=4096 "$seeds" "$work" \
+    LSAN_OPTIONS="$lsan" build-fuzz/bin/fuzz_$target -merge=1 -max_len=4096 -timeout=10 -rss_limit_mb=4096 "$seeds" "$work" \
       > build-fuzz/merge-$target.log 2>&1 || { cat build-fuzz/merge-$target.log; exit 1; }
     after=$(find "$seeds" -type f | wc -l)
     echo "   fuzz_$target: $((after - before)) new input(s) with new coverage added to $seeds ($after in all)"
