@@ -18,6 +18,7 @@
 #include "loom/runtime/cluster/driver.hpp"
 #include "loom/runtime/cluster/hosts.hpp"
 #include "loom/runtime/cluster/worker.hpp"
+#include "loom/runtime/transport/keys.hpp"
 #include "loom/runtime/placement/cluster.hpp"
 #include "loom/runtime/placement/planner.hpp"
 
@@ -30,12 +31,6 @@ void log_line(const std::string& who, const std::string& line) {
   std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&t));
   std::fprintf(stderr, "[%s] %s: %s\n", stamp, who.c_str(), line.c_str());
   std::fflush(stderr);
-}
-
-// "keys/cluster.key" or "keys/cluster" -> "keys/cluster", the prefix load_keypair() takes.
-std::string key_prefix(std::string path) {
-  if (path.size() > 4 && (path.ends_with(".key") || path.ends_with(".pub"))) path.resize(path.size() - 4);
-  return path;
 }
 
 // `%t` in a worker's --name or --address-file: its task rank under srun (SLURM_PROCID), as in srun's own
@@ -161,7 +156,7 @@ int worker_command(const common_options& common, const worker_options& options) 
   o.kinds = &*kinds;
   try {
     if (!options.key.empty()) {
-      o.curve = transport::load_keypair(key_prefix(options.key));
+      o.curve = transport::load_keypair(transport::keypair_prefix(options.key));
       for (const auto& f : options.allow) o.allowed_clients.push_back(transport::load_public_key(f));
     } else if (!options.allow.empty()) {
       throw transport::key_error("--allow needs --key: driver keys only mean something with CurveZMQ");

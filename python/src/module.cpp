@@ -537,11 +537,7 @@ struct py_runtime {
     o.name = name;
     o.insecure = insecure;
     o.once = once;
-    if (!key.empty()) {
-      auto prefix = key;
-      if (prefix.size() > 4 && (prefix.ends_with(".key") || prefix.ends_with(".pub"))) prefix.resize(prefix.size() - 4);
-      o.curve = transport::load_keypair(prefix);
-    }
+    if (!key.empty()) o.curve = transport::load_keypair(transport::keypair_prefix(key));
     o.kinds = &w->kinds;
     auto* p = w.get();
     o.stopping = [p] { return p->stopping.load(); };

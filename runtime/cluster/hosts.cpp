@@ -12,12 +12,6 @@
 namespace loom::cluster {
 namespace {
 
-// "keys/cluster.key" or "keys/cluster" -> "keys/cluster", the prefix load_keypair() takes.
-std::string key_prefix(std::string path) {
-  if (path.size() > 4 && (path.ends_with(".key") || path.ends_with(".pub"))) path.resize(path.size() - 4);
-  return path;
-}
-
 class file_source : public host_source {
  public:
   file_source(std::string path, bool insecure) : path_(std::move(path)), insecure_(insecure) {}
@@ -62,7 +56,7 @@ class file_source : public host_source {
     for (const auto& h : c.hosts) {
       if (!h.public_key) continue;
       try {
-        o.host_keys[h.name] = transport::load_public_key(key_prefix(h.public_key->resolved) + ".pub");
+        o.host_keys[h.name] = transport::load_public_key(transport::keypair_prefix(h.public_key->resolved) + ".pub");
       } catch (const std::exception& e) {
         return fmt::format("{}:{}: `public_key` of host `{}`: {}", path_, h.public_key->where.line, h.name, e.what());
       }
@@ -73,8 +67,8 @@ class file_source : public host_source {
       if (!host_keys && !server)
         throw transport::key_error("security.curve needs server_key_file (or a `public_key` per host)");
       if (!client) throw transport::key_error("security.curve needs client_key_file: the driver's own key pair");
-      if (server) o.server_key = transport::load_public_key(key_prefix(server->resolved) + ".pub");
-      o.curve = transport::load_keypair(key_prefix(client->resolved));
+      if (server) o.server_key = transport::load_public_key(transport::keypair_prefix(server->resolved) + ".pub");
+      o.curve = transport::load_keypair(transport::keypair_prefix(client->resolved));
     } catch (const std::exception& e) {
       return fmt::format("{}: security.curve: {}", path_, e.what());
     }

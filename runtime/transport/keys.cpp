@@ -73,6 +73,11 @@ void write_keypair(const std::string& prefix, const curve_keypair& keys) {
   write_file(prefix + ".pub", keys.public_key + "\n", 0644);
 }
 
+std::string keypair_prefix(std::string path) {
+  if (path.size() > 4 && (path.ends_with(".key") || path.ends_with(".pub"))) path.resize(path.size() - 4);
+  return path;
+}
+
 curve_keypair load_keypair(const std::string& prefix) {
   const auto secret_path = prefix + ".key";
   struct stat st {};

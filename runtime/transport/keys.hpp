@@ -27,6 +27,9 @@ bool valid_z85_key(const std::string& key);
 void write_keypair(const std::string& prefix, const curve_keypair& keys);
 // Reads PREFIX.key and PREFIX.pub; refuses a secret key file that group or others may read.
 curve_keypair load_keypair(const std::string& prefix);
+// "keys/cluster.key", "keys/cluster.pub" or "keys/cluster" -> "keys/cluster": the prefix load_keypair() takes,
+// from what a user names (--key, a cluster file's key).
+std::string keypair_prefix(std::string path);
 // Reads one public key file (PREFIX.pub).
 std::string load_public_key(const std::string& path);
 
