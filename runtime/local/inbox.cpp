@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace loom::local {
 
@@ -46,6 +47,10 @@ std::optional<std::string> inbox::add(caf::event_based_actor* self, batch_msg& b
     }
   }
   if (b.values.empty()) return std::nullopt;
+  if (l.recording) {
+    auto& r = records_[b.link].values;
+    r.insert(r.end(), b.values.begin(), b.values.end());
+  }
   depth_ += b.values.size();
   chunks_.push_back(chunk{b.link, false, 0, std::move(b.values), first});
   return std::nullopt;
@@ -100,6 +105,11 @@ std::optional<std::string> inbox::add_eos(link_id id) {
     return fmt::format("a second end of stream on edge {}", l.label);
   }
   l.open = false;  // its values may still be queued: the port closes once they are consumed
+  if (l.recording) {
+    l.recording = false;
+    records_[id].eos = true;
+    --recording_;
+  }
   chunks_.push_back(chunk{id, true, 0, {}});
   return std::nullopt;
 }
@@ -152,6 +162,39 @@ std::uint64_t inbox::clear() {
   chunks_.clear();
   depth_ = 0;
   return n;
+}
+
+void inbox::start_recording() {
+  records_.assign(links_.size(), record{});
+  recording_ = 0;
+  for (link_id id = 0; id < links_.size(); ++id) {
+    records_[id].link = id;
+    // A link whose end of stream is queued or consumed is recorded as ended (the queued values below).
+    links_[id].recording = links_[id].open;
+    records_[id].eos = !links_[id].open;
+    if (links_[id].recording) ++recording_;
+  }
+  for (const auto& c : chunks_)
+    if (!c.eos) {
+      auto& r = records_[c.link].values;
+      r.insert(r.end(), c.values.begin() + static_cast<std::ptrdiff_t>(c.pos), c.values.end());
+    }
+}
+
+bool inbox::end_recording(link_id id) {
+  if (id >= links_.size()) return false;
+  auto& l = links_[id];
+  if (l.recording) {
+    l.recording = false;
+    --recording_;
+  }
+  return true;
+}
+
+std::vector<inbox::record> inbox::take_records() {
+  for (auto& l : links_) l.recording = false;
+  recording_ = 0;
+  return std::exchange(records_, {});
 }
 
 std::vector<std::size_t> inbox::initially_closed() const {

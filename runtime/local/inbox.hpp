@@ -66,6 +66,26 @@ class inbox {
   // Discards everything queued (a stop); returns how many values.
   std::uint64_t clear();
 
+  // -- snapshots (docs/durability.md) ---------------------------------------------------------------
+  // What a consistent snapshot keeps of one in-link: the values on it from this instance's consumption
+  // point at the moment its part was taken up to the link's barrier, and whether the link's end of stream
+  // came before the barrier.
+  struct record {
+    link_id link = 0;
+    std::vector<value> values;
+    bool eos = false;
+  };
+  // Starts recording every in-link: what is queued now (the open attempt's values included: they are not
+  // consumed until it commits), then each value that arrives, until the link's barrier (end_recording) or
+  // its end of stream. Values are shared, not copied. A link whose stream had ended is recorded as ended.
+  void start_recording();
+  // The barrier arrived on `link`: its recording ends. False for a link id it does not have.
+  bool end_recording(link_id link);
+  // Some in-link is still recording.
+  bool recording() const { return recording_ > 0; }
+  // The records (one per in-link, in link order), taken out; call once recording() is false.
+  std::vector<record> take_records();
+
   std::size_t ports() const { return open_links_.size(); }
   std::size_t closed_ports() const { return closed_; }
   // Ports with no links at all: closed from the start.
@@ -88,6 +108,7 @@ class inbox {
     std::uint64_t next_index = 0;
     std::uint32_t producer_index = 0;
     std::vector<lineage> last;  // per in-link of a movable producer: the last tag taken
+    bool recording = false;     // a snapshot records what arrives on it (start_recording)
   };
   struct chunk {
     link_id link;
@@ -108,6 +129,8 @@ class inbox {
   std::vector<std::size_t> open_links_;  // per port
   std::size_t closed_ = 0;
   bool defer_ = false;
+  std::vector<record> records_;  // per link while a snapshot records
+  std::size_t recording_ = 0;    // links still recording
 };
 
 }  // namespace loom::local

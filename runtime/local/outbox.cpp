@@ -193,6 +193,17 @@ void outbox::close(caf::event_based_actor* self) {
   }
 }
 
+std::vector<outbox::unsent> outbox::committed_unsent() const {
+  std::vector<unsent> out;
+  for (link_id l = 0; l < links_.size(); ++l) {
+    auto n = committed(links_[l]);
+    if (n == 0) continue;
+    out.push_back(unsent{l, std::vector<value>(links_[l].pending.begin(),
+                                               links_[l].pending.begin() + static_cast<std::ptrdiff_t>(n))});
+  }
+  return out;
+}
+
 void outbox::begin() {
   ++attempt_;
   open_ = true;

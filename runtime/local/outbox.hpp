@@ -73,6 +73,15 @@ class outbox {
   void tag_lineage() { tagging_ = true; }
   void set_input(link_id link, std::uint64_t index) { tag_ = lineage{link, 0, index}; }
 
+  // What a snapshot keeps of the output side (docs/durability.md): per out-link, the committed values
+  // not yet sent (shared, not copied), in order. The open attempt's values are left out: a resumed run
+  // does that attempt again.
+  struct unsent {
+    link_id link = 0;
+    std::vector<value> values;
+  };
+  std::vector<unsent> committed_unsent() const;
+
   void begin();     // a new attempt
   void commit();    // its values may go
   void rollback();  // its values are discarded
