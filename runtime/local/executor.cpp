@@ -151,6 +151,10 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   run->coordinator = caf::actor{self};
   run->inject = options.inject;
   run->trace = options.trace;
+  run->restore = options.restore;
+  if (options.restore && options.restore->parts.size() != x.instances.size())
+    throw std::invalid_argument(fmt::format("a snapshot of {} instances cannot resume a run of {}",
+                                            options.restore->parts.size(), x.instances.size()));
   auto local = [&](std::uint32_t i) { return !hooks.is_local || hooks.is_local(i); };
   std::vector<std::uint32_t> mine;
   for (std::uint32_t i = 0; i < x.instances.size(); ++i)
@@ -185,7 +189,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   }
 
   run_report report;
-  auto snapshot = [&](clock::time_point started) {
+  auto fill_report = [&](clock::time_point started) {
     report.nodes.clear();
     for (auto i : mine) report.nodes.push_back(stats_of(x.instances[i], run->counters(i)));
     report.edges.clear();
@@ -222,6 +226,39 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   }
   auto started = clock::now();
 
+  // Snapshots: one epoch at a time; an instance gives its part, or is finished (its done_msg first).
+  bool snapshots = options.snapshot_every.count() > 0 && options.on_snapshot && !run->distributed;
+  std::uint64_t epoch = options.restore ? options.restore->epoch : 0;
+  std::shared_ptr<snapshot> building;
+  std::size_t parts_left = 0;
+  auto last_snapshot = clock::now();
+  auto finished_part = [&](std::uint32_t i) {
+    auto p = std::make_shared<instance_part>();
+    p->instance = i;
+    p->state = instance_part::phase::finished;
+    return p;
+  };
+  std::vector<bool> finished(x.instances.size());
+  auto part_done = [&] {
+    if (--parts_left > 0) return;
+    options.on_snapshot(std::move(building));
+    building.reset();
+  };
+  auto start_epoch = [&] {
+    building = std::make_shared<snapshot>();
+    building->epoch = ++epoch;
+    building->parts.resize(x.instances.size());
+    parts_left = 1;  // held until every message is sent
+    for (auto i : mine) {
+      if (finished[i]) {
+        building->parts[i] = finished_part(i);
+      } else {
+        ++parts_left;
+        self->send(actors[i], snapshot_msg{epoch});
+      }
+    }
+    part_done();
+  };
   std::vector<bool> ended(x.instances.size());
   std::size_t remaining = mine.size();
   // Tools serve calls until every other node is done; then they are released to finish.
@@ -235,6 +272,15 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
     const auto& inst = x.instances[i];
     if (hooks.on_done) hooks.on_done(i, end, error, stats_of(inst, run->counters(i)));
     if (!inst.is_tool && --callers_left == 0 && hooks.release_tools_locally) release_tools();
+    if (end == instance_end::finished) {
+      finished[i] = true;
+      if (building && !building->parts[i]) {
+        building->parts[i] = finished_part(i);
+        part_done();
+      }
+    } else {
+      building.reset();  // an epoch cannot complete without this instance: dropped
+    }
     if (end == instance_end::failed) fail(std::move(error));
   };
   auto last_progress = clock::now();
@@ -258,6 +304,13 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
         },
         [&](on_slice_msg& m) {
           if (m.fn) m.fn();
+        },
+        [&](part_msg& m) {
+          if (!building || m.epoch != building->epoch || !m.part || m.part->instance >= x.instances.size() ||
+              building->parts[m.part->instance])
+            return;
+          building->parts[m.part->instance] = std::move(m.part);
+          part_done();
         },
         // An actor that exits without a report: an exception the runtime did not catch, a kill.
         [&](caf::down_msg& dm) {
@@ -283,13 +336,18 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
       if (report.result == run_report::outcome::ok) report.result = run_report::outcome::interrupted;
       cancel_all();
     }
+    if (snapshots && !building && !cancelling && remaining > 0 &&
+        clock::now() - last_snapshot >= options.snapshot_every) {
+      last_snapshot = clock::now();
+      start_epoch();
+    }
     if (options.on_progress && clock::now() - last_progress >= options.progress_every) {
       last_progress = clock::now();
-      snapshot(started);
+      fill_report(started);
       options.on_progress(report);
     }
   }
-  snapshot(started);
+  fill_report(started);
   return report;
 }
 

@@ -19,6 +19,7 @@
 #include "loom/runtime/local/plan.hpp"
 #include "loom/runtime/run_report.hpp"
 #include "loom/runtime/local/run_state.hpp"
+#include "loom/runtime/local/snapshot.hpp"
 #include "loom/runtime/registry.hpp"
 
 namespace caf {
@@ -43,6 +44,14 @@ struct run_options {
   fault_hook inject;
   // The run's tracer (runtime/observe/trace.hpp); null: tracing off (one pointer test per batch).
   std::shared_ptr<observe::tracer> trace;
+  // Consistent snapshots (snapshot.hpp, docs/durability.md): every `snapshot_every` (zero: never) the
+  // coordinator takes one and hands it, complete, to `on_snapshot` on its own thread. One at a time: a
+  // tick while one is being taken is skipped. Runs in one process only (a slice of a cluster run takes
+  // none yet).
+  std::chrono::milliseconds snapshot_every{0};
+  std::function<void(std::shared_ptr<const snapshot>)> on_snapshot;
+  // A resumed run: every instance starts from its part of this snapshot of the same deployment.
+  std::shared_ptr<const snapshot> restore;
 };
 
 // How a host takes part in a distributed run. Default-constructed: everything is local.

@@ -169,16 +169,39 @@ void inbox::start_recording() {
   recording_ = 0;
   for (link_id id = 0; id < links_.size(); ++id) {
     records_[id].link = id;
-    // A link whose end of stream is queued or consumed is recorded as ended (the queued values below).
     links_[id].recording = links_[id].open;
-    records_[id].eos = !links_[id].open;
     if (links_[id].recording) ++recording_;
+    records_[id].ended = !links_[id].open;  // unless its end of stream is still queued (below)
   }
-  for (const auto& c : chunks_)
-    if (!c.eos) {
-      auto& r = records_[c.link].values;
-      r.insert(r.end(), c.values.begin() + static_cast<std::ptrdiff_t>(c.pos), c.values.end());
+  for (const auto& c : chunks_) {
+    auto& r = records_[c.link];
+    if (c.eos) {
+      r.eos = true;
+      r.ended = false;
+    } else {
+      r.values.insert(r.values.end(), c.values.begin() + static_cast<std::ptrdiff_t>(c.pos), c.values.end());
     }
+  }
+}
+
+std::optional<std::string> inbox::restore(const std::vector<record>& records) {
+  for (const auto& r : records) {
+    if (r.link >= links_.size()) return fmt::format("a snapshot's record of in-link {}, which this node does not have", r.link);
+    auto& l = links_[r.link];
+    if (!r.values.empty()) {
+      depth_ += r.values.size();
+      l.swallow += static_cast<std::int64_t>(r.values.size());
+      chunks_.push_back(chunk{r.link, false, 0, r.values, 0});
+    }
+    if (r.eos) {
+      l.open = false;
+      chunks_.push_back(chunk{r.link, true, 0, {}});
+    } else if (r.ended && l.open) {
+      l.open = false;
+      if (--open_links_[l.port] == 0) ++closed_;
+    }
+  }
+  return std::nullopt;
 }
 
 bool inbox::end_recording(link_id id) {

@@ -68,12 +68,13 @@ class inbox {
 
   // -- snapshots (docs/durability.md) ---------------------------------------------------------------
   // What a consistent snapshot keeps of one in-link: the values on it from this instance's consumption
-  // point at the moment its part was taken up to the link's barrier, and whether the link's end of stream
-  // came before the barrier.
+  // point at the moment its part was taken up to the link's barrier; `eos`: the link's end of stream came
+  // after them (queued, or arrived before a barrier), not yet consumed; `ended`: it was consumed before.
   struct record {
     link_id link = 0;
     std::vector<value> values;
     bool eos = false;
+    bool ended = false;
   };
   // Starts recording every in-link: what is queued now (the open attempt's values included: they are not
   // consumed until it commits), then each value that arrives, until the link's barrier (end_recording) or
@@ -85,6 +86,11 @@ class inbox {
   bool recording() const { return recording_ > 0; }
   // The records (one per in-link, in link order), taken out; call once recording() is false.
   std::vector<record> take_records();
+  // A resumed run: queues what a snapshot recorded, after wire() and before anything arrives. The values
+  // are consumed without a credit (the producer starts with the link's whole capacity, as for a replaced
+  // one); an ended link is closed (its port too, once all of its links have ended). An error for a record
+  // of a link it does not have.
+  std::optional<std::string> restore(const std::vector<record>& records);
 
   std::size_t ports() const { return open_links_.size(); }
   std::size_t closed_ports() const { return closed_; }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,24 @@ struct call_timeout_msg {
   std::uint64_t id;
 };
 
+// Snapshots (snapshot.hpp). To every live instance: take your part of epoch `epoch` (if a barrier has not
+// made you take it already).
+struct snapshot_msg {
+  std::uint64_t epoch;
+};
+// From a producer that took its part, on each out-link after every batch it sent before (CAF keeps the
+// order between two actors): the consumer records this in-link up to here.
+struct barrier_msg {
+  link_id link;  // the consumer's in-link
+  std::uint64_t epoch;
+};
+struct instance_part;
+// To the coordinator: an instance's part, complete (every in-link's recording ended).
+struct part_msg {
+  std::uint64_t epoch;
+  std::shared_ptr<instance_part> part;
+};
+
 // How an instance ended. `cancelled`: stopped by the run (SIGINT, another node's failure, a lost host)
 // before its input ended; never counted as a success.
 enum class instance_end : std::uint8_t { finished, failed, cancelled };
@@ -118,6 +137,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::replaced_ack_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::adopt_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::on_slice_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::done_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::snapshot_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::barrier_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::part_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::reply_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::cancel_call_msg)

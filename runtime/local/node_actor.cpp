@@ -22,6 +22,7 @@
 #include "loom/runtime/json.hpp"
 #include "loom/runtime/local/inbox.hpp"
 #include "loom/runtime/local/outbox.hpp"
+#include "loom/runtime/local/snapshot.hpp"
 #include "loom/runtime/observe/metrics.hpp"
 #include "loom/runtime/observe/trace.hpp"
 #include "loom/runtime/schema.hpp"
@@ -179,6 +180,7 @@ class node_host final : public context {
   void on_eos(const eos_msg& e) {
     if (phase_ == phase::done || !wire()) return;
     if (auto bad = in_.add_eos(e.link)) return report(instance_end::failed, fmt::format("{}: {}", who(), *bad));
+    maybe_send_part();  // an end of stream ends a link's recording (before the node may finish below)
     pump();
   }
 
@@ -273,6 +275,23 @@ class node_host final : public context {
     observe::count_tool_call(p.tool, "timeout");
     answer(p, call_result{false, value{},
                           fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
+  }
+
+  // -- snapshots (snapshot.hpp) ---------------------------------------------------------------------
+  void on_snapshot(std::uint64_t epoch) {
+    if (phase_ == phase::done || epoch <= part_epoch_ || !wire()) return;
+    take_part(epoch);
+    maybe_send_part();
+  }
+
+  void on_barrier(const barrier_msg& b) {
+    if (phase_ == phase::done || !wire()) return;
+    if (b.epoch > part_epoch_) take_part(b.epoch);
+    if (b.epoch == part_epoch_ && part_) {
+      if (!in_.end_recording(b.link))
+        return report(instance_end::failed, fmt::format("{}: a barrier on link {}, which it does not have", who(), b.link));
+      maybe_send_part();
+    }
   }
 
   // SIGINT, another node's failure, a lost host: drop what is queued, let the node flush (sinks close
@@ -383,6 +402,18 @@ class node_host final : public context {
     wire();
     if (phase_ == phase::created) {
       phase_ = phase::running;
+      const instance_part* part = run_->restore && me_.index < run_->restore->parts.size()
+                                      ? run_->restore->parts[me_.index].get()
+                                      : nullptr;
+      if (part && part->state == instance_part::phase::finished) {
+        report(instance_end::finished, {});  // its end of stream is in its consumers' parts already
+        return false;
+      }
+      if (part) {
+        if (!restore_part(*part)) return false;
+        slice_ = me_.blocking && impl_->handles_runs() ? blocking_slice_values : slice_values;
+        return true;
+      }
       try {
         impl_ = me_.def->make(me_.init);
         slice_ = me_.blocking && impl_->handles_runs() ? blocking_slice_values : slice_values;
@@ -526,6 +557,59 @@ class node_host final : public context {
     auto attempts = me_.max_restarts > 0 ? fmt::format(" (after {} restarts: {} attempts)", restarts_, restarts_ + 1)
                                          : std::string{};
     report(instance_end::failed, fmt::format("{} failed {}{}: {}", who(), where, attempts, last));
+  }
+
+  // -- snapshots -----------------------------------------------------------------------------------
+  // The committed state, now (an open attempt is left out: it is done again on resume); then a barrier on
+  // every out-link and the recording of every in-link.
+  void take_part(std::uint64_t epoch) {
+    part_epoch_ = epoch;
+    auto p = std::make_shared<instance_part>();
+    p->instance = me_.index;
+    p->state = phase_ == phase::finishing ? instance_part::phase::finishing : instance_part::phase::running;
+    p->checkpoint = checkpoint_;
+    p->replay.reserve(replay_.size());
+    for (const auto& r : replay_) p->replay.push_back({r.close, r.port, r.v});
+    p->to_close.assign(to_close_.begin(), to_close_.end());
+    p->pulled_all = pulled_all_;
+    p->outputs = out_.committed_unsent();
+    in_.start_recording();
+    out_.send_barrier(self_, epoch);
+    part_ = std::move(p);
+  }
+
+  // A part is complete once every in-link's recording ended (its barrier or end of stream came).
+  void maybe_send_part() {
+    if (!part_ || in_.recording()) return;
+    part_->inputs = in_.take_records();
+    self_->send(run_->coordinator, part_msg{part_epoch_, std::move(part_)});
+    part_.reset();
+  }
+
+  // A resumed run (run_state::restore): the node made from the part's checkpoint and replay, its queues
+  // as the snapshot kept them. False when it failed (reported).
+  bool restore_part(const instance_part& p) {
+    checkpoint_ = p.checkpoint;
+    replay_.clear();
+    for (const auto& r : p.replay) replay_.push_back(replayed{r.close, r.port, r.v});
+    to_close_.assign(p.to_close.begin(), p.to_close.end());
+    pulled_all_ = p.pulled_all;
+    if (auto bad = in_.restore(p.inputs)) {
+      report(instance_end::failed, fmt::format("{} cannot be resumed: {}", who(), *bad));
+      return false;
+    }
+    if (!out_.restore(p.outputs)) {
+      report(instance_end::failed, fmt::format("{} cannot be resumed: a snapshot's out-link it does not have", who()));
+      return false;
+    }
+    try {
+      restart();
+    } catch (...) {
+      report(instance_end::failed, fmt::format("{} could not be resumed: {}", who(), what_of(std::current_exception())));
+      return false;
+    }
+    if (p.state == instance_part::phase::finishing) phase_ = phase::finishing;
+    return true;
   }
 
   // A fresh node: its last checkpoint, then what it must see again with its emissions discarded.
@@ -867,6 +951,9 @@ class node_host final : public context {
   std::unordered_map<std::uint64_t, pending_call> calls_;
   std::uint64_t next_call_ = 1;
   std::deque<served_call> served_;
+  // Snapshots: the last epoch whose part this instance took, and that part while its in-links record.
+  std::uint64_t part_epoch_ = 0;
+  std::shared_ptr<instance_part> part_;
 };
 
 node_state::node_state() = default;
@@ -898,6 +985,8 @@ caf::behavior node_actor_behavior(node_actor* self, std::shared_ptr<const deploy
       [=](const call_timeout_msg& t) { host->on_call_timeout(t); },
       [=](release_atom) { host->on_release(); },
       [=](const producer_replaced_msg& m) { host->on_producer_replaced(m); },
+      [=](const snapshot_msg& m) { host->on_snapshot(m.epoch); },
+      [=](const barrier_msg& b) { host->on_barrier(b); },
   };
 }
 

@@ -204,6 +204,18 @@ std::vector<outbox::unsent> outbox::committed_unsent() const {
   return out;
 }
 
+void outbox::send_barrier(caf::event_based_actor* self, std::uint64_t epoch) {
+  for (const auto& l : links_) self->send(l.target, barrier_msg{l.remote, epoch});
+}
+
+bool outbox::restore(const std::vector<unsent>& outputs) {
+  for (const auto& u : outputs) {
+    if (u.link >= links_.size()) return false;
+    for (const auto& v : u.values) push(u.link, value(v));
+  }
+  return true;
+}
+
 void outbox::begin() {
   ++attempt_;
   open_ = true;

@@ -81,6 +81,11 @@ class outbox {
     std::vector<value> values;
   };
   std::vector<unsent> committed_unsent() const;
+  // After the part is taken: a barrier on every out-link, behind every batch sent on it before.
+  void send_barrier(caf::event_based_actor* self, std::uint64_t epoch);
+  // A resumed run: the committed values a snapshot kept, queued to go (outside any attempt) as credits
+  // allow. False for a link it does not have.
+  bool restore(const std::vector<unsent>& outputs);
 
   void begin();     // a new attempt
   void commit();    // its values may go

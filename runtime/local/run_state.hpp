@@ -21,6 +21,8 @@ class tracer;
 
 namespace loom::local {
 
+struct snapshot;
+
 // Where a test may inject a failure: right after the node's handler returned, before what it did is
 // committed (its emissions sent, its input consumed, its checkpoint kept).
 enum class fault_site { start, message, pull, reply, close, finish, timer };
@@ -50,6 +52,7 @@ class run_state {
   caf::actor coordinator;
   fault_hook inject;  // tests only; empty in a real run
   std::shared_ptr<observe::tracer> trace;  // null: not traced
+  std::shared_ptr<const snapshot> restore;  // a resumed run: each instance's part (snapshot.hpp); else null
 
   // True once the run is being stopped (SIGINT, a failure): read by ctx.stopping().
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }

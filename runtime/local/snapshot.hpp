@@ -1,0 +1,55 @@
+// runtime/local/snapshot.hpp: a consistent snapshot of a running graph, and the part each node instance
+// gives to it (docs/durability.md, "The snapshot protocol").
+//
+// The coordinator starts epoch n by sending snapshot_msg{n} to every live instance. An instance takes its
+// part at the first of that message or a barrier_msg{n} on one of its in-links: it copies its committed
+// state (the last checkpoint, the inputs to replay after it, the ports closed and to close, the committed
+// outputs not yet sent), sends barrier_msg{n} on every out-link, and records each in-link from its
+// consumption point until that link's barrier or end of stream (inbox::start_recording). Nothing waits:
+// no link is blocked and no attempt is cut short (an open attempt is done again on resume, as after a
+// restart). Per link the three pieces meet exactly: what the consumer had consumed is in its state, the
+// values it recorded were sent before the producer's part, and what the producer had committed and not
+// sent is in the producer's part.
+//
+// Values are shared (refcounted, immutable), so a part costs reference copies on the instance's own actor.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "loom/runtime/local/inbox.hpp"
+#include "loom/runtime/local/outbox.hpp"
+#include "loom/runtime/value.hpp"
+
+namespace loom::local {
+
+struct instance_part {
+  enum class phase : std::uint8_t {
+    running,    // started (or not yet): made again from checkpoint and replay
+    finishing,  // on_finish committed; its outputs still going
+    finished,   // done (its end of stream reached every consumer): nothing to resume
+  };
+  // What a stateful node is given again after its checkpoint: an input, or a port's close.
+  struct replayed {
+    bool close = false;
+    std::size_t port = 0;
+    value v;
+  };
+  std::uint32_t instance = 0;
+  phase state = phase::running;
+  value checkpoint;                      // null: none taken
+  std::vector<replayed> replay;          // inputs and closes since the checkpoint, in order
+  std::vector<std::size_t> to_close;     // ports whose links have all ended, on_input_closed not committed
+  bool pulled_all = false;               // a source that has pulled everything
+  std::vector<inbox::record> inputs;     // per in-link
+  std::vector<outbox::unsent> outputs;   // per out-link with committed values not yet sent
+};
+
+struct snapshot {
+  std::uint64_t epoch = 0;
+  // By instance index (deployment numbering); null for an instance of another host.
+  std::vector<std::shared_ptr<const instance_part>> parts;
+};
+
+}  // namespace loom::local
