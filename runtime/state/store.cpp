@@ -247,9 +247,8 @@ void check_integrity(const fs::path& file, sqlite3* db) {
   int problems = 0;
   while (q.step("checking its integrity")) {
     // A row may hold several lines ("*** in database main ***\nPage 7: ..."): each line but the heading is a problem.
-    std::string_view rest = q.text(0);
-    std::string row(rest);
-    rest = row;
+    std::string row = q.text(0);
+    std::string_view rest = row;
     while (!rest.empty()) {
       auto nl = rest.find('\n');
       auto line = rest.substr(0, nl);
