@@ -96,6 +96,8 @@ struct snapshot {
 
 class run_lock;
 
+// One open state file. A store is used by one thread at a time (the run's writer thread); other processes
+// may read the same file meanwhile (WAL), each through its own store.
 class store {
  public:
   enum class access { read_only, read_write };
