@@ -198,6 +198,19 @@ TEST_CASE("store: a new state file is stamped and in WAL mode, and a snapshot co
   CHECK_THROWS_WITH_AS(s.read(id + 100), doctest::Contains("holds no complete snapshot"), state::error);
 }
 
+TEST_CASE("store: a read-only store reads while a writer writes, and writes nothing itself") {
+  scratch tmp;
+  auto w = state::store::create(tmp.dir());
+  w.write(make_snapshot(1));
+  auto r = state::store::open(tmp.dir(), state::store::access::read_only);
+  w.write(make_snapshot(2));
+  check_is(r.read_latest(), make_snapshot(2));
+  CHECK_THROWS_AS(r.write(make_snapshot(3)), state::error);
+  CHECK_THROWS_AS(r.set_meta("status", "finished"), state::error);
+  CHECK(r.list().size() == 2);
+  CHECK(r.meta("status") == std::nullopt);
+}
+
 TEST_CASE("store: create refuses a DIR that holds a run; open refuses a DIR that holds none") {
   scratch tmp;
   { auto s = state::store::create(tmp.dir()); }
