@@ -4,23 +4,19 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <ctime>
-#include <filesystem>
 
 #include "cli/load.hpp"
 #include "cli/metrics.hpp"
 #include "loom/runtime/observe/run_metrics.hpp"
 #include "cli/progress.hpp"
 #include "cli/ui.hpp"
-#include "loom/graph/emit.hpp"
 #include "loom/graph/detail/scalar.hpp"
+#include "loom/runtime/cluster/address_file.hpp"
 #include "loom/runtime/cluster/driver.hpp"
-#include "loom/runtime/cluster/hosts.hpp"
+#include "loom/runtime/cluster/session.hpp"
 #include "loom/runtime/cluster/worker.hpp"
 #include "loom/runtime/transport/keys.hpp"
-#include "loom/runtime/placement/cluster.hpp"
-#include "loom/runtime/placement/planner.hpp"
 
 namespace loom::cli {
 namespace {
@@ -42,19 +38,6 @@ std::string expand_task(std::string text) {
   return text;
 }
 
-// The bound address, and the Slurm node (SLURMD_NODENAME) when there is one, written whole, then renamed
-// into place, so a reader never sees half of it.
-void write_address_file(const std::string& path, const std::string& bound) {
-  auto tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    const char* node = std::getenv("SLURMD_NODENAME");
-    out << bound << "\n" << (node ? node : "") << "\n";
-    if (!out) throw std::runtime_error(fmt::format("cannot write the address file {}", path));
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 }  // namespace
 
 int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options,
@@ -66,28 +49,27 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   if (!options.quiet) so.log = [](const std::string& line) { log_line("driver", line); };
   so.interrupted = [] { return interrupted_by_user(); };
   so.insecure = options.insecure;
-  auto source = cluster::make_host_source(options.cluster, so);
+  cluster::session session(options.cluster, so);
   graph::diagnostics cluster_diags;
-  auto c = source->hosts(cluster_diags);
+  const auto* c = session.hosts(cluster_diags);
   print_diagnostics(cluster_diags, options.cluster);
   if (!c) return invalid;
   // The plan comes first: a graph that does not fit fails here, before any worker is started.
   graph::diagnostics diags;
-  auto p = placement::make_plan(g, kinds, *c, diags);
-  if (diags.has_errors()) {
+  const auto* p = session.plan(g, kinds, diags);
+  if (!p) {
     print_diagnostics(diags, options.file);
-    print_error(fmt::format("no plan of `{}` on {}", options.file, source->describe()));
+    print_error(fmt::format("no plan of `{}` on {}", options.file, session.describe()));
     return invalid;
   }
 
   cluster::driver_options o;
   o.kinds = &kinds;
-  o.max_message_bytes = static_cast<std::int64_t>(c->max_message_bytes);
   o.connect_timeout = std::chrono::milliseconds(static_cast<long>(options.connect_timeout * 1000));
   // The live view groups the nodes by the host of their instance 0, as planned.
   observe::ui::host_map hosts;
   for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (auto h = p.at(static_cast<int>(i), 0).host; h >= 0) hosts[g.nodes[i].name] = c->hosts[static_cast<std::size_t>(h)].name;
+    if (auto h = p->at(static_cast<int>(i), 0).host; h >= 0) hosts[g.nodes[i].name] = c->hosts[static_cast<std::size_t>(h)].name;
   bool ui_failed = false;
   auto ui = start_live_view(g, options.ui, ui_failed, std::move(hosts));
   if (ui_failed) return invalid;
@@ -99,37 +81,28 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   if (!metrics) return invalid;
   install_sigint();
   install_sighup();
-  if (auto why = source->start_workers(*c, p, o); !why.empty()) {
-    source->stop_workers();
-    print_error(fmt::format("{}: {}", source->describe(), why));
-    return interrupted_by_user() ? interrupted : run_failed;
-  }
   std::optional<observe::cluster_view> view;  // the workers' samples, with host labels
   if (*metrics) {
     view.emplace();
     o.on_samples = [&](const std::string& host, const std::string& samples) { view->set(host, samples); };
   }
   progress bar{!options.quiet};
-  std::string gone;  // the workers went away on their own (Slurm: the step ended, the job was cancelled)
-  o.interrupted = [&] {
-    if (gone.empty()) gone = source->workers_gone();
-    return interrupted_by_user() || !gone.empty();
-  };
+  o.interrupted = [] { return interrupted_by_user(); };
   o.on_progress = [&](const local::run_report& r) {
     bar.update(r);
     if (ui) ui->server().publish(r);
   };
   if (!options.quiet || ui) o.log = log;
   o.trace = trace;
-  auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
+  auto report = session.run(g, o);  // starts the workers first (Slurm: a job step)
+  if (!session.started()) {
+    print_error(report.error);
+    return interrupted_by_user() ? interrupted : run_failed;
+  }
   if (ui) ui->server().finish(report);
   bar.clear();
   std::fflush(stdout);
-  if (report.result == local::run_report::outcome::interrupted && !gone.empty() && !interrupted_by_user()) {
-    report.result = local::run_report::outcome::failed;
-    report.error = fmt::format("{}: {}", source->describe(), gone);
-  }
-  source->stop_workers();
+  session.stop();
   auto status = report_run(report, g.name, options.quiet);
   hold_metrics(metrics->get(), options.metrics_hold);
   return status;
@@ -175,7 +148,8 @@ int worker_command(const common_options& common, const worker_options& options) 
   o.log = [who](const std::string& line) { log_line(who, line); };
   if (!options.address_file.empty()) {
     o.on_listening = [path = expand_task(options.address_file)](const std::string& bound) {
-      write_address_file(path, bound);
+      const char* node = std::getenv("SLURMD_NODENAME");
+      cluster::write_address_file(path, {bound, node ? node : ""});
     };
   }
   return cluster::run_worker(o);

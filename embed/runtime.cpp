@@ -19,7 +19,7 @@
 #include "loom/graph/load.hpp"
 #include "loom/graph/validate.hpp"
 #include "loom/runtime/cluster/driver.hpp"
-#include "loom/runtime/cluster/hosts.hpp"
+#include "loom/runtime/cluster/session.hpp"
 #include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/placement/planner.hpp"
 #include "loom/runtime/serve/server.hpp"
@@ -285,36 +285,19 @@ run_report runtime::run_cluster(graph::graph g, const cluster_options& cluster, 
   so.interrupted = interrupted;
   so.insecure = cluster.insecure;
   so.worker_command = cluster.slurm_worker_command;
-  auto source = cluster::make_host_source(cluster.cluster, so);
+  cluster::session session(cluster.cluster, so);
   graph::diagnostics diags;
-  auto c = source->hosts(diags);
-  if (!c) fail(fmt::format("{}: no hosts", source->describe()), std::move(diags));
-  auto p = placement::make_plan(g, impl_->kinds, *c, diags);
-  if (diags.has_errors()) fail(fmt::format("no plan of `{}` on {}", g.name, source->describe()), std::move(diags));
+  if (!session.hosts(diags)) fail(fmt::format("{}: no hosts", session.describe()), std::move(diags));
+  if (!session.plan(g, impl_->kinds, diags))
+    fail(fmt::format("no plan of `{}` on {}", g.name, session.describe()), std::move(diags));
   cluster::driver_options o;
   o.kinds = &impl_->kinds;
-  o.max_message_bytes = static_cast<std::int64_t>(c->max_message_bytes);
   o.connect_timeout = cluster.connect_timeout;
   o.log = cluster.log;
   o.on_progress = options.on_progress;
-  std::string gone;
-  o.interrupted = [&] {
-    if (gone.empty()) gone = source->workers_gone();
-    return interrupted() || !gone.empty();
-  };
-  if (auto why = source->start_workers(*c, p, o); !why.empty()) {
-    source->stop_workers();
-    run_report r;
-    r.result = run_report::outcome::failed;
-    r.error = fmt::format("{}: {}", source->describe(), why);
-    return r;
-  }
-  auto report = cluster::run_distributed(g, graph::to_yaml(g), *c, p, o);
-  if (report.result == run_report::outcome::interrupted && !gone.empty() && !interrupted()) {
-    report.result = run_report::outcome::failed;
-    report.error = fmt::format("{}: {}", source->describe(), gone);
-  }
-  source->stop_workers();
+  o.interrupted = interrupted;
+  auto report = session.run(g, o);
+  session.stop();
   return report;
 }
 

@@ -60,8 +60,9 @@ node_builder& node_builder::colocate(std::string other) {
   return *this;
 }
 
-node_builder& node_builder::spread(std::string group) {
+node_builder& node_builder::spread(std::string group, bool strict) {
   get().spread = std::move(group);
+  get().spread_strict = strict;
   return *this;
 }
 

@@ -51,7 +51,7 @@ class node_builder {
   node_builder& on_host(std::string host);
   node_builder& label(std::string key, std::string value);
   node_builder& colocate(std::string other);
-  node_builder& spread(std::string group);
+  node_builder& spread(std::string group, bool strict = false);  // strict: holds in recovery too
   node_builder& replicas(int n);
   node_builder& restarts(int n);
   node_builder& tool(std::string tool_node);

@@ -78,7 +78,11 @@ void emit_node(YAML::Emitter& out, const node& n) {
     out << YAML::EndSeq;
   };
   names("colocate", n.colocate);
-  if (n.spread) out << YAML::Key << "spread" << YAML::Value << YAML::DoubleQuoted << *n.spread;
+  if (n.spread && n.spread_strict)
+    out << YAML::Key << "spread" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "group" << YAML::Value
+        << YAML::DoubleQuoted << *n.spread << YAML::Key << "strict" << YAML::Value << true << YAML::EndMap;
+  else if (n.spread)
+    out << YAML::Key << "spread" << YAML::Value << YAML::DoubleQuoted << *n.spread;
   if (n.replicas != 1) out << YAML::Key << "replicas" << YAML::Value << n.replicas;
   if (n.restarts != 0) out << YAML::Key << "restarts" << YAML::Value << n.restarts;
   if (n.replace) out << YAML::Key << "recover" << YAML::Value << "replace";

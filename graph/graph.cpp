@@ -10,7 +10,8 @@ const location& node::field_where(const std::string& field) const {
 
 bool operator==(const node& a, const node& b) {
   return a.name == b.name && a.kind == b.kind && a.params == b.params && a.res == b.res && a.place == b.place &&
-         a.colocate == b.colocate && a.spread == b.spread && a.replicas == b.replicas &&
+         a.colocate == b.colocate && a.spread == b.spread && a.spread_strict == b.spread_strict &&
+         a.replicas == b.replicas &&
          a.restarts == b.restarts && a.replace == b.replace && a.tools == b.tools;
 }
 

@@ -48,6 +48,9 @@ struct node {
   placement place;
   std::vector<std::string> colocate;  // nodes that must share this node's host
   std::optional<std::string> spread;  // instances of one spread group never share a host
+  // `spread: {group: G, strict: true}`: the group holds in recovery too (a replica moving off a lost host
+  // fails the run rather than share a host with its group); not strict (the default), it yields there.
+  bool spread_strict = false;
   int replicas = 1;
   int restarts = 0;                   // restarts allowed after a failure before the run fails
   // `recover: replace`: when its host is lost mid-run, this (stateless) node's instances move to a

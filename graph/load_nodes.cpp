@@ -60,6 +60,27 @@ void read_placement(yaml_reader& r, const yaml_entry& e, node& n) {
   }
 }
 
+// `spread: G`, or `spread: {group: G, strict: true}` (the group holds when a replica moves off a lost host).
+void read_spread(yaml_reader& r, const yaml_entry& e, node& n) {
+  std::string what = fmt::format("`spread` of node `{}`", n.name);
+  if (!e.value.IsMap()) {
+    if (auto v = r.string_of(e, what)) n.spread = *v;
+    return;
+  }
+  bool has_group = false;
+  for (const auto& f : r.entries(e.value, {"group", "strict"}, "spread field", in_node(n))) {
+    if (f.key == "group") {
+      has_group = true;
+      if (auto v = r.string_of(f, fmt::format("`spread.group` of node `{}`", n.name))) n.spread = *v;
+    } else if (auto v = r.bool_of(f, fmt::format("`spread.strict` of node `{}`", n.name))) {
+      n.spread_strict = *v;
+    }
+  }
+  if (!has_group)
+    r.diags().error(e.value_at, fmt::format("{} has no `group`", what),
+                    "for example:  spread: {group: workers, strict: true}");
+}
+
 std::optional<int> small_int(yaml_reader& r, const yaml_entry& e, const std::string& what) {
   auto v = r.int_of(e, what);
   if (!v) return std::nullopt;
@@ -97,7 +118,7 @@ void read_field(yaml_reader& r, const yaml_entry& f, node& n) {
   } else if (f.key == "tools") {
     n.tools = names(r, f, what);
   } else if (f.key == "spread") {
-    if (auto v = r.string_of(f, what)) n.spread = *v;
+    read_spread(r, f, n);
   } else if (f.key == "replicas") {
     if (auto v = small_int(r, f, what)) n.replicas = *v;
   } else if (f.key == "restarts") {

@@ -108,6 +108,15 @@ std::optional<std::int64_t> yaml_reader::int_of(const yaml_entry& e, std::string
   return std::nullopt;
 }
 
+std::optional<bool> yaml_reader::bool_of(const yaml_entry& e, std::string_view what) {
+  if (e.value.IsScalar()) {
+    config c = scalar(e.value);
+    if (c.is_bool()) return c.as_bool();
+  }
+  type_error(e, what, "`true` or `false`");
+  return std::nullopt;
+}
+
 std::optional<double> yaml_reader::number_of(const yaml_entry& e, std::string_view what) {
   if (e.value.IsScalar()) {
     config c = scalar(e.value);

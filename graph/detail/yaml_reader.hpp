@@ -52,6 +52,7 @@ class yaml_reader {
   std::optional<std::int64_t> int_of(const yaml_entry& e, std::string_view what);
   std::optional<double> number_of(const yaml_entry& e, std::string_view what);
   std::optional<std::uint64_t> size_of(const yaml_entry& e, std::string_view what);
+  std::optional<bool> bool_of(const yaml_entry& e, std::string_view what);
   // A name or a list of names.
   std::optional<std::vector<std::pair<std::string, location>>> names_of(const yaml_entry& e, std::string_view what);
 

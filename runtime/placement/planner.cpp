@@ -367,12 +367,13 @@ plan planner::replace(const plan& current, const std::vector<char>& lost, const 
     const auto& f = facts_[was.node];
     if (f.failed) continue;
     // A spread group is a wish about where instances start; in recovery it yields rather than fail the
-    // run, when every surviving host that could take the instance holds another of its group.
+    // run, when every surviving host that could take the instance holds another of its group. A strict
+    // group (`spread: {group: G, strict: true}`) does not: the instance fits nowhere, as at the start.
     choice probe;
     bool want_gpu = f.need.gpus > 0 && !f.gpu_fallback, may_cpu = f.need.gpus == 0 || f.need.cpu_fallback;
     bool fits = (want_gpu && pick(was.node, was.instance, true, probe)) ||
                 (may_cpu && pick(was.node, was.instance, false, probe));
-    if (f.spread < 0 || fits) {
+    if (f.spread < 0 || fits || g_.nodes[static_cast<std::size_t>(was.node)].spread_strict) {
       place(was.node, was.instance);
       continue;
     }

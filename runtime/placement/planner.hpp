@@ -59,8 +59,10 @@ plan make_plan(const graph::graph& g, const graph::kind_catalog& catalog, const 
 
 // Where instances go when hosts are lost mid-run: each of `moving` (indexes into current.instances) is
 // placed by the same rules (placement, resources, spread, affinity to its neighbours) on a host not marked
-// in `lost`, with every other instance of a surviving host kept where it is and counted. An instance that
-// fits nowhere is an error in `diags` naming it; its host stays -1.
+// in `lost`, with every other instance of a surviving host kept where it is and counted. A spread group
+// yields here (an instance may share a host with its group when no surviving host is free of it; its reason
+// says so) unless its node's spread is strict. An instance that fits nowhere is an error in `diags` naming
+// it; its host stays -1.
 plan replace_lost(const graph::graph& g, const graph::kind_catalog& catalog, const cluster& c, const plan& current,
                   const std::vector<char>& lost, const std::vector<int>& moving, graph::diagnostics& diags);
 

@@ -727,3 +727,57 @@ edges:
   REQUIRE(got.size() == 1500);
   for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == static_cast<std::int64_t>(i));
 }
+
+TEST_CASE("a strict spread group holds in recovery: the run fails naming the group rather than share a host" *
+          doctest::timeout(90)) {
+  cluster_dir d("spread-strict");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("strict.yaml", R"(graph: strict
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1500}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 250}, replicas: 2, spread: {group: workers, strict: true},
+         recover: replace}
+  out: {kind: sink.file, params: {path: out/numbers.jsonl}, placement: {host: a}}
+edges:
+  - numbers -> pace -> out
+)");
+  auto r = run_killing(graph, cluster, b);
+  INFO(r.err, "\n", a.log());
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status != 0);
+  CHECK(has(r.err, "worker `b` at "));
+  CHECK(has(r.err, "no surviving host fits: "));
+  CHECK(has(r.err, "`a` holds another instance of spread group `workers`"));
+  CHECK_FALSE(has(r.err, "now shares host"));
+}
+
+TEST_CASE("two workers, replicas: 2, spread: workers, one killed: the replica shares the survivor and the output "
+          "is exact" * doctest::timeout(90)) {
+  cluster_dir d("spread-two");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("two.yaml", R"(graph: two
+nodes:
+  numbers: {kind: source.sequence, params: {count: 1500}, placement: {host: a}}
+  pace: {kind: flow.throttle, params: {rate: 250}, replicas: 2, spread: workers, recover: replace}
+  out: {kind: sink.file, params: {path: out/numbers.jsonl}, placement: {host: a}}
+edges:
+  - numbers -> pace -> out
+)");
+  auto r = run_killing(graph, cluster, b);
+  INFO(r.err, "\n", a.log());
+  CHECK_FALSE(r.timed_out);
+  REQUIRE(r.status == 0);
+  CHECK(has(r.err, "(host `b` -> `a`; "));
+  CHECK(has(r.err, "spread group `workers` now shares host `a`"));
+  CHECK(table_row(r.err, "out") == "out sink.file 1500 0");
+  std::istringstream lines(read_file(d.dir / "out" / "numbers.jsonl"));
+  std::vector<std::int64_t> got;
+  for (std::string line; std::getline(lines, line);) got.push_back(std::stoll(line));
+  std::sort(got.begin(), got.end());
+  REQUIRE(got.size() == 1500);
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == static_cast<std::int64_t>(i));
+}

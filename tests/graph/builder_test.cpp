@@ -63,6 +63,15 @@ edges:
 
   loaded->nodes[1].params.set("size", 9);
   CHECK_FALSE(*loaded == built);
+
+  // A strict spread group is part of the node (and of its equality).
+  builder strict("s");
+  strict.node("w", "flow.forward").spread("g", true);
+  graph with_strict = strict.build();
+  CHECK(with_strict.nodes[0].spread_strict);
+  graph twin = with_strict;
+  twin.nodes[0].spread_strict = false;
+  CHECK_FALSE(twin == with_strict);
 }
 
 TEST_CASE("builder elements are located at the calls that made them") {

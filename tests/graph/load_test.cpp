@@ -1,6 +1,7 @@
 // The YAML loader reads every field of the format with its location, and reports shape errors in one pass.
 #include <doctest/doctest.h>
 
+#include "loom/graph/emit.hpp"
 #include "test_support.hpp"
 
 using namespace loom::graph;
@@ -64,6 +65,28 @@ edges:
   CHECK(n.restarts == 2);
   CHECK(n.tools == std::vector<std::string>{"out"});
   CHECK(g.nodes[1].colocate == std::vector<std::string>{"src"});
+}
+
+TEST_CASE("spread is a group name, or a map with the group and strict; strict survives to_yaml") {
+  graph g = load_ok("nodes:\n  a: {kind: sink.count, spread: w}\n"
+                    "  b: {kind: sink.count, spread: {group: w, strict: true}}\n"
+                    "  c: {kind: sink.count, spread: {group: w, strict: false}}\n");
+  CHECK(g.nodes[0].spread == "w");
+  CHECK_FALSE(g.nodes[0].spread_strict);
+  CHECK(g.nodes[1].spread == "w");
+  CHECK(g.nodes[1].spread_strict);
+  CHECK(g.nodes[2].spread == "w");
+  CHECK_FALSE(g.nodes[2].spread_strict);
+  graph back = load_ok(to_yaml(g));
+  CHECK(back.nodes[1].spread_strict);
+  CHECK_FALSE(back.nodes[0].spread_strict);
+  CHECK(back == g);
+  auto bad = check_text("nodes:\n  a: {kind: sink.count, spread: {strict: true}}\n");
+  CHECK(bad.find("t.yaml:2:33: error: `spread` of node `a` has no `group`") != std::string::npos);
+  bad = check_text("nodes:\n  a: {kind: sink.count, spread: {group: w, strict: yes}}\n");
+  CHECK(bad.find("`spread.strict` of node `a` must be `true` or `false`, found `yes`") != std::string::npos);
+  bad = check_text("nodes:\n  a: {kind: sink.count, spread: {group: w, strcit: true}}\n");
+  CHECK(bad.find("unknown spread field `strcit`") != std::string::npos);
 }
 
 TEST_CASE("locations point at names, fields and params") {

@@ -284,3 +284,23 @@ TEST_CASE("in recovery a spread group yields: a replica of a lost host shares a 
   CHECK(moved.instances[static_cast<std::size_t>(on_b)].reason.find("spread group `workers` now shares host `a`") !=
         std::string::npos);
 }
+
+TEST_CASE("a strict spread group holds in recovery: the replica fits nowhere, naming the group" *
+          doctest::timeout(10)) {
+  std::string cluster = "hosts:\n"
+                        "  - {name: a, address: tcp://127.0.0.1:7101, cpus: 4}\n"
+                        "  - {name: b, address: tcp://127.0.0.1:7102, cpus: 4}\n";
+  auto r = plan_text("nodes:\n  src: {kind: source.sequence, placement: {host: a}}\n"
+                     "  w: {kind: flow.forward, replicas: 2, spread: {group: workers, strict: true}, recover: replace}\n"
+                     "  out: {kind: sink.count, placement: {host: a}}\nedges:\n  - src -> w -> out\n",
+                     cluster);
+  REQUIRE_MESSAGE(r.ok, r.errors);
+  int w0 = r.p.first_instance[1];
+  int on_b = r.where("w", 0) == "b" ? w0 : w0 + 1;
+  catalog kinds;
+  loom::graph::diagnostics d;
+  auto moved = replace_lost(r.g, kinds, r.c, r.p, {0, 1}, {on_b}, d);
+  REQUIRE(d.has_errors());
+  CHECK(d.str().find("holds another instance of spread group `workers`") != std::string::npos);
+  CHECK(moved.instances[static_cast<std::size_t>(on_b)].host == -1);
+}

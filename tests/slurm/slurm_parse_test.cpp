@@ -1,13 +1,18 @@
 // tests/slurm/slurm_parse_test.cpp: reading a Slurm allocation without Slurm: counts, scontrol records,
 // GRES, memory sizes, the allocation from a fake environment and scontrol, one host per task with its
-// share of its node, and the sbatch script `loom slurm` writes.
+// share of its node, the sbatch script `loom slurm` writes, and the address file a started worker writes
+// back.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "loom/actors/builtins.hpp"
 #include "loom/graph/load.hpp"
 #include "loom/graph/validate.hpp"
+#include "loom/runtime/cluster/address_file.hpp"
 #include "loom/runtime/cluster/slurm.hpp"
 #include "loom/runtime/placement/planner.hpp"
 #include "loom/runtime/registry.hpp"
@@ -192,4 +197,27 @@ edges:
 )",
                            kinds);
   CHECK_THROWS_WITH_AS(make_script(pinned, kinds, r), doctest::Contains("node `src` is pinned to host `a`"), slurm_error);
+}
+
+TEST_CASE("a worker's address file: written whole and renamed, read back; not there yet is no address") {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / ("loom-address-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  auto path = (dir / "worker-0.addr").string();
+  CHECK_FALSE(loom::cluster::read_address_file(path));
+  loom::cluster::write_address_file(path, {"tcp://127.0.0.1:41234", "node7"});
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+  auto back = loom::cluster::read_address_file(path);
+  REQUIRE(back);
+  CHECK(back->address == "tcp://127.0.0.1:41234");
+  CHECK(back->node == "node7");
+  // Outside Slurm the node line is empty (as the Python worker writes it too).
+  std::ofstream(path) << "tcp://127.0.0.1:5\n\n";
+  back = loom::cluster::read_address_file(path);
+  REQUIRE(back);
+  CHECK(back->address == "tcp://127.0.0.1:5");
+  CHECK(back->node.empty());
+  CHECK_THROWS_AS(loom::cluster::write_address_file((dir / "no" / "such" / "f").string(), {"tcp://x:1", ""}),
+                  std::exception);
+  fs::remove_all(dir);
 }
