@@ -132,7 +132,10 @@ void endpoint::impl::deliver(std::string peer, multipart parts, std::string key,
   if (auto* e = std::get_if<envelope>(&*d.msg)) {
     auto stream = e->stream();
     if (e->ack) acknowledged(reverse(stream), e->ack);  // an ack riding on a credit (even a repeated one)
-    auto verdict = inbound.arrived(stream, e->seq, peer, routed);
+    // A movable instance's output (lineage tags) is acked at once: its credits wait for the ack.
+    auto* b = std::get_if<local::batch_msg>(&e->body);
+    bool urgent = b && !b->tags.empty();
+    auto verdict = inbound.arrived(stream, e->seq, peer, routed, urgent);
     if (verdict == inbound_streams::verdict::repeat) {  // resent after a reconnect: dropped, as promised
       repeats_dropped.add(1);
       return;
