@@ -149,7 +149,7 @@ std::uint64_t outbox::flush(caf::event_based_actor* self, bool more) {
     auto n = static_cast<std::size_t>(std::min<std::int64_t>(k.credits, static_cast<std::int64_t>(ready)));
     // A busy producer's link to another host waits for a fuller batch (never past its credits: a link
     // with no room left always sends, so the producer is never blocked by what it holds itself).
-    if (more && k.elsewhere && !tagging_ && static_cast<std::int64_t>(n) < std::min(k.credits, remote_batch)) n = 0;
+    if (more && k.elsewhere && static_cast<std::int64_t>(n) < std::min(k.credits, remote_batch)) n = 0;
     if (n > 0) {
       // Room is unchanged: credits and pending both drop by n.
       k.credits -= static_cast<std::int64_t>(n);

@@ -8,7 +8,7 @@
 namespace loom::transport {
 
 inbound_streams::verdict inbound_streams::arrived(const stream_key& stream, std::uint64_t seq,
-                                                  const std::string& peer, bool routed) {
+                                                  const std::string& peer, bool routed, bool urgent) {
   auto& in = in_[stream];
   if (seq < in.next) return verdict::repeat;  // a resend of what arrived before the reconnect
   if (seq > in.next) {  // ahead of a gap: the resends will fill it in order, or the gap is reported
@@ -28,6 +28,10 @@ inbound_streams::verdict inbound_streams::arrived(const stream_key& stream, std:
       ack_list_.push_back(stream);
     }
     if (++in.count >= ack_every) acks_now_ = true;
+    if (urgent) {
+      in.urgent = true;
+      acks_now_ = true;
+    }
   }
   return verdict::deliver;
 }
@@ -39,6 +43,7 @@ std::uint64_t inbound_streams::piggyback(const stream_key& stream) {
   in.acked = in.next;
   in.count = 0;
   in.marked = false;
+  in.urgent = false;
   return in.next;
 }
 
@@ -56,9 +61,10 @@ std::unordered_map<std::string, control::ack> inbound_streams::due_acks(bool all
     if (in.next == in.acked) {  // acked on a credit since
       in.listed = false;
       in.marked = false;
+      in.urgent = false;
       return true;
     }
-    if (!(all || in.count >= ack_every || (timed && in.marked))) {
+    if (!(all || in.count >= ack_every || in.urgent || (timed && in.marked))) {
       if (timed) in.marked = true;  // due at the next tick unless a credit takes it first
       return false;
     }
@@ -67,6 +73,7 @@ std::unordered_map<std::string, control::ack> inbound_streams::due_acks(bool all
     in.count = 0;
     in.listed = false;
     in.marked = false;
+    in.urgent = false;
     return true;
   });
   return out;

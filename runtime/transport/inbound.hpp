@@ -5,7 +5,8 @@
 // resends fill the gap in order, or the gap is reported once it is older than the gap timeout). For the
 // streams that come in on the bound socket (their senders keep each envelope until it is acknowledged) it
 // says when an ack is due: riding on a credit going back (piggyback), or as a separate Ack once a stream
-// gathered `ack_every` envelopes or found no credit to ride on for a whole tick (10 to 20 ms).
+// gathered `ack_every` envelopes or found no credit to ride on for a whole tick (10 to 20 ms); an urgent
+// envelope (a movable instance's output, whose sender's credits wait for it) is acked at once.
 #pragma once
 
 #include <chrono>
@@ -28,8 +29,11 @@ class inbound_streams {
 
   enum class verdict { deliver, repeat, ahead };
   // Envelope `seq` of `stream` arrived from `peer`. `routed`: on the bound socket, so its sender keeps it
-  // until acknowledged and an ack becomes due once it is delivered.
-  verdict arrived(const stream_key& stream, std::uint64_t seq, const std::string& peer, bool routed);
+  // until acknowledged and an ack becomes due once it is delivered. `urgent`: its sender waits for the ack
+  // (a movable instance's output: its credits are fenced behind it), so the ack is due at once, at the
+  // next due_acks (the end of the I/O thread's turn), unless a credit takes it first.
+  verdict arrived(const stream_key& stream, std::uint64_t seq, const std::string& peer, bool routed,
+                  bool urgent = false);
 
   // A credit of the reverse stream is going back: the ack it may carry for `stream` (every seq below it
   // arrived), now counted as sent; 0 when none is due.
@@ -55,6 +59,7 @@ class inbound_streams {
     bool routed = false;       // it comes in on the bound socket (its sender keeps it until acknowledged)
     bool listed = false;       // in ack_list_
     bool marked = false;       // unacknowledged at the last tick: a separate Ack at the next one
+    bool urgent = false;       // an envelope whose sender waits for the ack arrived since that ack
     std::string peer;          // the sender's name on the bound socket
   };
   struct gap {
@@ -65,7 +70,7 @@ class inbound_streams {
   };
   std::unordered_map<stream_key, stream_in, stream_key_hash> in_;
   std::vector<stream_key> ack_list_;  // streams with an ack due
-  bool acks_now_ = false;             // a stream gathered ack_every envelopes
+  bool acks_now_ = false;             // a stream gathered ack_every envelopes, or an urgent one arrived
   clock::time_point next_tick_{};
   std::unordered_map<stream_key, gap, stream_key_hash> gaps_;
 };

@@ -15,7 +15,7 @@ struct Frame {
   }
 }
 
-const wireVersion :UInt16 = 2;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage)
+const wireVersion :UInt16 = 3;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage); 3: tag runs
 
 # ---- values ----
 
@@ -76,6 +76,8 @@ struct Envelope {
 
 # `first`: the index of the first value on its link (set when the consumer may move; all ones: unset).
 # `tags`: one per value when the producer may move: where the value came from (docs/cluster.md).
+# `tagRuns`: the same tags as runs, when that is shorter (a run {link, nth, index, count} stands for the
+# `count` tags {link, nth, index + i}); a batch carries tags or tagRuns, not both.
 # A batch whose values are all ints travels as `ints`, one whose values are all floats as `floats` (8 bytes
 # a value instead of a Value struct each); exactly one of values, ints and floats is non-empty.
 struct Batch {
@@ -85,8 +87,10 @@ struct Batch {
   tags @3 :List(Lineage);
   ints @4 :List(Int64);
   floats @5 :List(Float64);
+  tagRuns @6 :List(LineageRun);
 }
 struct Lineage { link @0 :UInt32; nth @1 :UInt32; index @2 :UInt64; }
+struct LineageRun { link @0 :UInt32; nth @1 :UInt32; index @2 :UInt64; count @3 :UInt32; }
 # `ack`: an acknowledgement riding on the credit (0: none): every envelope of the reverse stream (the one
 # from this envelope's `to` to its `from`) with a seq below `ack` has arrived. See docs/wire.md.
 struct Credit { link @0 :UInt32; credits @1 :UInt32; ack @2 :UInt64; }

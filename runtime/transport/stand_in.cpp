@@ -253,9 +253,20 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   };
 }
 
-caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
-  auto numbering = std::make_shared<stream_numbering>();
-  auto send = [cfg, numbering](std::uint32_t to, body msg) {
+caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
+  struct egress_state {
+    stream_numbering numbering;
+    // Batches that queued up in the mailbox behind the one being handled wait here and go out joined, one
+    // envelope per run of batches on one link (their lineage tags joined too): a movable instance flushes
+    // its outbox often, and each envelope costs a sequence number, a kept copy and an ack. The joined
+    // values never pass the link's capacity (every one of them is still uncredited). Anything else (a
+    // credit, an end of stream, a call) first sends what waits, so the endpoint's fence still holds each
+    // credit behind every output sent before it.
+    std::vector<local::batch_msg> joined;
+    bool flush_sent = false;  // a coalesce_atom is on its way
+  };
+  auto state = std::make_shared<egress_state>();
+  auto send = [cfg, state](std::uint32_t to, body msg) {
     if (to >= cfg.peer_of.size() || to >= cfg.remote.size() || !cfg.remote[to]) {
       auto why = fmt::format("egress of instance {} (run {}): a message for instance {}, which is not on another host",
                              cfg.instance, cfg.run, to);
@@ -264,7 +275,7 @@ caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
       return;
     }
     envelope e{cfg.run, cfg.instance, to, 0, std::move(msg)};
-    e.seq = numbering->next(e.stream());
+    e.seq = state->numbering.next(e.stream());
     e.epoch = cfg.epoch;
     try {
       cfg.endpoint->send_fenced(cfg.peer_of[to], e);
@@ -272,18 +283,50 @@ caf::behavior egress(caf::event_based_actor*, egress_config cfg) {
       if (cfg.on_error) cfg.on_error(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }
   };
+  auto flush_joined = [state, send] {
+    auto joined = std::move(state->joined);
+    state->joined.clear();
+    for (auto& b : joined) {
+      auto to = b.to;
+      for (auto& piece : cut(std::move(b))) send(to, std::move(piece));
+    }
+  };
+  // Anything but a batch: what waits goes first.
+  auto in_order = [send, flush_joined](std::uint32_t to, body msg) {
+    flush_joined();
+    send(to, std::move(msg));
+  };
   return {
-      [send](local::batch_msg& m) {
-        auto to = m.to;
-        for (auto& piece : cut(std::move(m))) send(to, std::move(piece));
+      [self, state, flush_joined](local::batch_msg& m) {
+        auto& st = *state;
+        bool tagged = m.tags.size() == m.values.size();
+        auto* last = st.joined.empty() ? nullptr : &st.joined.back();
+        if (last && last->to == m.to && last->link == m.link && last->first == local::no_index &&
+            m.first == local::no_index && (last->tags.size() == last->values.size()) == tagged) {
+          last->values.insert(last->values.end(), std::make_move_iterator(m.values.begin()),
+                              std::make_move_iterator(m.values.end()));
+          if (tagged) last->tags.insert(last->tags.end(), m.tags.begin(), m.tags.end());
+        } else {
+          st.joined.push_back(std::move(m));
+        }
+        if (self->mailbox().empty()) {
+          flush_joined();
+        } else if (!st.flush_sent) {
+          st.flush_sent = true;
+          self->send(self, coalesce_atom::value);
+        }
       },
-      [send](const local::credit_msg& m) { send(m.to, m); },
-      [send](const local::eos_msg& m) { send(m.to, m); },
-      [send](local::call_msg& m) {
-        auto to = m.to;
-        send(to, std::move(m));
+      [state, flush_joined](coalesce_atom) {
+        state->flush_sent = false;
+        flush_joined();
       },
-      [send](const local::cancel_call_msg& m) { send(m.to, m); },
+      [in_order](const local::credit_msg& m) { in_order(m.to, m); },
+      [in_order](const local::eos_msg& m) { in_order(m.to, m); },
+      [in_order](local::call_msg& m) {
+        auto to = m.to;
+        in_order(to, std::move(m));
+      },
+      [in_order](const local::cancel_call_msg& m) { in_order(m.to, m); },
   };
 }
 

@@ -221,6 +221,58 @@ TEST_CASE("a batch that carries values in two lists, or tags that do not match i
   fb.initInts(3);
   fb.initTags(2);
   CHECK(decode_error(to_parts(c)) == "a batch of 3 values with 2 lineage tags");
+  capnp::MallocMessageBuilder both;
+  auto bf = both.initRoot<s::Frame>();
+  bf.setVersion(s::WIRE_VERSION);
+  auto bb = bf.initData().initBatch();
+  bb.initInts(1);
+  bb.initTags(1);
+  bb.initTagRuns(1)[0].setCount(1);
+  CHECK(decode_error(to_parts(both)) == "a batch with both lineage tags and tag runs");
+  capnp::MallocMessageBuilder runs;
+  auto rf = runs.initRoot<s::Frame>();
+  rf.setVersion(s::WIRE_VERSION);
+  auto rb = rf.initData().initBatch();
+  rb.initInts(3);
+  auto rs = rb.initTagRuns(2);
+  rs[0].setCount(1);
+  rs[1].setCount(1);
+  CHECK(decode_error(to_parts(runs)) == "a batch of 3 values with 2 lineage tags (in 2 runs)");
+  rs[1].setCount(0);
+  CHECK(decode_error(to_parts(runs)) == "a batch with an empty lineage tag run");
+  rs[1].setCount(2);
+  rs[1].setIndex(std::numeric_limits<std::uint64_t>::max() - 1);
+  CHECK(decode_error(to_parts(runs)) == "a lineage tag run whose indexes pass 2^64");
+  rs[1].setIndex(7);
+  auto ok = decode(to_parts(runs), {});
+  REQUIRE(ok);
+  auto got = std::get<local::batch_msg>(std::get<envelope>(*ok.msg).body);
+  CHECK(got.tags == std::vector<local::lineage>{{0, 0, 0}, {0, 0, 7}, {0, 0, 8}});
+}
+
+TEST_CASE("a movable instance's tags travel as runs when that is shorter, and come back one per value" *
+          doctest::timeout(10)) {
+  // One output per input: (link, 0, i), (link, 0, i + 1), ... two runs here (the index jumps at 100).
+  local::batch_msg forward{5, {}};
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    forward.values.emplace_back(static_cast<std::int64_t>(i));
+    forward.tags.push_back({2, 0, i < 100 ? 1000 + i : 5000 + i});
+  }
+  auto parts = encode(envelope{7, 3, 12, 0, forward});
+  REQUIRE(parts.size() == 1);
+  CHECK(parts[0].size() < 200 * 8 + 300);  // a Lineage each would add 16 bytes a value
+  auto got = std::get<local::batch_msg>(round_trip(envelope{7, 3, 12, 0, forward}).body);
+  CHECK(got.tags == forward.tags);
+  CHECK(got.values == forward.values);
+  // Several outputs per input (nth counts up, the index stays): no runs, a Lineage each, the same tags back.
+  local::batch_msg fan{5, {}};
+  for (std::uint32_t i = 0; i < 50; ++i) {
+    fan.values.emplace_back(static_cast<std::int64_t>(i));
+    fan.tags.push_back({1, i % 5, 300 + i / 5});
+  }
+  auto fparts = encode(envelope{7, 3, 12, 0, fan});
+  CHECK(fparts[0].size() > 50 * 16);
+  CHECK(std::get<local::batch_msg>(round_trip(envelope{7, 3, 12, 0, fan}).body).tags == fan.tags);
 }
 
 TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) {
@@ -394,11 +446,14 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   CHECK(decode_error(to_parts(tags)) == "a batch of 2 values with 1 lineage tags");
 
   capnp::MallocMessageBuilder ver;
-  ver.initRoot<s::Frame>().setVersion(3);
-  CHECK(decode_error(to_parts(ver)) == "wire version 3, this build speaks version 2");
+  ver.initRoot<s::Frame>().setVersion(4);
+  CHECK(decode_error(to_parts(ver)) == "wire version 4, this build speaks version 3");
   capnp::MallocMessageBuilder old;  // loom 0.1's frames
   old.initRoot<s::Frame>().setVersion(1);
-  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 2");
+  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 3");
+  capnp::MallocMessageBuilder before_runs;  // without tag runs: a tagged batch would lose its tags
+  before_runs.initRoot<s::Frame>().setVersion(2);
+  CHECK(decode_error(to_parts(before_runs)) == "wire version 2, this build speaks version 3");
 
   capnp::MallocMessageBuilder dt;
   auto t = value_in_batch(dt).initTensor();

@@ -1,6 +1,7 @@
 // tests/transport/inbound_test.cpp: the receiving half of the reliable stream rule (inbound_streams), with
 // no socket: in-order delivery, repeats dropped, a gap held until the resends fill it or reported once past
-// its timeout, acks riding on credits, separate acks by count and by tick, and forgetting a run or a sender.
+// its timeout, acks riding on credits, separate acks by count and by tick (or at once for an urgent
+// envelope), and forgetting a run or a sender.
 #include <doctest/doctest.h>
 
 #include "loom/runtime/transport/inbound.hpp"
@@ -80,6 +81,27 @@ TEST_CASE("acks ride on credits; a stream without one gets a separate ack by cou
   auto all = in.due_acks(true, t0 + 35ms);
   REQUIRE(all.size() == 1);
   CHECK(all["b"].streams[0].next == 2);
+}
+
+TEST_CASE("an urgent envelope (a movable instance's output) makes its stream's ack due at once") {
+  inbound_streams in;
+  stream_key s{1, 0, 1}, u{1, 2, 1};
+  auto t0 = inbound_streams::clock::now();
+  CHECK(in.due_acks(false, t0).empty());  // the first tick starts the clock
+  CHECK(in.arrived(s, 0, "a", true) == verdict::deliver);
+  CHECK(in.due_acks(false, t0 + 1ms).empty());  // an ordinary one waits for a credit or the ticks
+  CHECK(in.arrived(u, 0, "b", true, true) == verdict::deliver);
+  auto acks = in.due_acks(false, t0 + 2ms);  // between ticks
+  REQUIRE(acks.size() == 1);
+  REQUIRE(acks["b"].streams.size() == 1);
+  CHECK(acks["b"].streams[0].stream == u);
+  CHECK(acks["b"].streams[0].next == 1);
+  // Once acked it is ordinary again; a credit going back takes an urgent ack first.
+  CHECK(in.arrived(u, 1, "b", true) == verdict::deliver);
+  CHECK(in.due_acks(false, t0 + 3ms).empty());
+  CHECK(in.arrived(u, 2, "b", true, true) == verdict::deliver);
+  CHECK(in.piggyback(u) == 3);
+  CHECK(in.due_acks(false, t0 + 4ms).empty());
 }
 
 TEST_CASE("forgetting a run, or one sender of it, starts its streams from 0 again") {

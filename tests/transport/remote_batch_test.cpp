@@ -1,7 +1,8 @@
 // tests/transport/remote_batch_test.cpp: a busy producer's link to another host gathers values into fuller
 // batches (outbox::flush with `more`, outbox::remote_batch) instead of one batch per turn, while a link to
 // an instance on the same host gets a batch every turn; a link never holds past its credits, the held
-// values go at the next full flush, and every value arrives once and in order.
+// values go at the next full flush, and every value arrives once and in order. A movable instance's outbox
+// (lineage tags) gathers the same way, each value with its tag.
 #include <doctest/doctest.h>
 
 #include <caf/all.hpp>
@@ -21,6 +22,7 @@ struct seen {
   std::mutex m;
   std::vector<std::size_t> sizes;  // of each batch, in order
   std::vector<std::int64_t> values;
+  std::vector<local::lineage> tags;
   std::size_t count() {
     std::lock_guard lock(m);
     return values.size();
@@ -33,6 +35,7 @@ caf::behavior recorder(caf::event_based_actor*, std::shared_ptr<seen> s) {
         std::lock_guard lock(s->m);
         s->sizes.push_back(b.values.size());
         for (const auto& v : b.values) s->values.push_back(v.as_int());
+        s->tags.insert(s->tags.end(), b.tags.begin(), b.tags.end());
       },
   };
 }
@@ -94,6 +97,48 @@ TEST_CASE("a busy producer's link to another host sends fuller batches; a local 
   CHECK(narrow->sizes == std::vector<std::size_t>{100});
   for (auto* s : {far.get(), near.get(), narrow.get()})
     for (std::size_t i = 0; i < s->values.size(); ++i) CHECK(s->values[i] == static_cast<std::int64_t>(i));
+  for (auto& a : run->actors)
+    if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a movable instance's link to another host gathers too, each value with its lineage tag" *
+          doctest::timeout(60)) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys(cfg);
+  auto far = std::make_shared<seen>();
+  local::instance_plan plan;
+  plan.out_ports = {{local::out_edge_plan{{{1, 0, 4096}}, 0}}};
+  auto run = std::make_shared<local::run_state>(2, 1);
+  run->actors = {caf::actor{}, sys.spawn(recorder, far)};
+  run->remote = {0, 1};
+  auto done = std::make_shared<std::atomic<int>>(0);
+  sys.spawn([](caf::event_based_actor* self, local::instance_plan plan, std::shared_ptr<local::run_state> run,
+               std::shared_ptr<std::atomic<int>> done) {
+    local::batch_pool pool;
+    local::outbox out;
+    out.wire(plan, run->actors, *run, pool);
+    out.tag_lineage();
+    std::int64_t next = 0;
+    // 20 busy turns of 64 values, one at a time, each the output of input `next` on in-link 2.
+    for (int t = 0; t < 20; ++t) {
+      for (int i = 0; i < 64; ++i, ++next) {
+        out.set_input(2, static_cast<std::uint64_t>(next));
+        out.emit(0, value{next});
+      }
+      out.flush(self, true);
+    }
+    out.flush(self, false);
+    *done = 1;
+    return caf::behavior{[](int) {}};
+  }, plan, run, done);
+  REQUIRE(eventually([&] { return done->load() == 1; }));
+  REQUIRE(eventually([&] { return far->count() == 1280; }));
+  CHECK(far->sizes == std::vector<std::size_t>{1024, 256});
+  REQUIRE(far->tags.size() == 1280);
+  for (std::size_t i = 0; i < far->values.size(); ++i) {
+    CHECK(far->values[i] == static_cast<std::int64_t>(i));
+    CHECK(far->tags[i] == local::lineage{2, 0, i});
+  }
   for (auto& a : run->actors)
     if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }

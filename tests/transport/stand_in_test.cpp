@@ -2,7 +2,8 @@
 // TCP, one actor system) talk through stand-ins exactly as they would in one process: batches, credits,
 // end-of-stream, a call and its reply, with the exact values, a 1 MiB tensor received without a copy, and
 // every message arriving as if sent by the stand-in of its sender; batches that queue up behind each other
-// in a stand-in's mailbox go out joined, in order; a batch of large values goes in envelopes of about 1 MiB.
+// in a stand-in's mailbox go out joined, in order (in a movable instance's egress too, with their lineage
+// tags, a credit between them keeping its place); a batch of large values goes in envelopes of about 1 MiB.
 #include <doctest/doctest.h>
 
 #include <caf/all.hpp>
@@ -60,6 +61,28 @@ caf::behavior burst(caf::event_based_actor* self, std::int64_t first) {
         self->send(target, local::batch_msg{4, {value{"other link"}}});
         some(25);
         self->send(target, local::eos_msg{3});
+      },
+  };
+}
+
+// A movable instance's burst to its egress: 25 tagged batches on link 3 to instance 1, a credit, 25 more,
+// the end of link 3.
+caf::behavior tagged_burst(caf::event_based_actor* self, std::int64_t first) {
+  return {
+      [=](local::start_atom, caf::actor target) {
+        std::int64_t next = first;
+        auto some = [&](int n) {
+          for (int b = 0; b < n; ++b) {
+            local::batch_msg m{3, {value{next}, value{next + 1}}, local::no_index, {}, 1};
+            m.tags = {{0, 0, static_cast<std::uint64_t>(next)}, {0, 0, static_cast<std::uint64_t>(next + 1)}};
+            next += 2;
+            self->send(target, std::move(m));
+          }
+        };
+        some(25);
+        self->send(target, local::credit_msg{9, 5, 1});
+        some(25);
+        self->send(target, local::eos_msg{3, 1});
       },
   };
 }
@@ -230,6 +253,54 @@ TEST_CASE("batches queued behind each other in a stand-in's mailbox go out as on
   CHECK(errors.empty());
   for (auto& a : {p, s}) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   h1.reset();  // the connecting side first: the other one's close is then no problem for it
+  h2.reset();
+}
+
+TEST_CASE("a movable instance's egress joins the batches queued in its mailbox, tags and all; a credit keeps its place" *
+          doctest::timeout(60)) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 1);  // all 52 messages are in the egress's mailbox when it starts
+  caf::actor_system system(cfg);
+  caf::scoped_actor test(system);
+  auto got = std::make_shared<test::collector>();
+  auto h2 = std::make_unique<endpoint>(test::config("h2"), got->callbacks());
+  auto h1 = std::make_unique<endpoint>(test::config("h1"), endpoint_callbacks{});
+  auto to_h2 = h1->connect(h2->bind("tcp://127.0.0.1:0"));
+  std::vector<std::string> errors;
+  egress_config ec{5, 0, h1.get(), {0, to_h2}, {0, 1}, [&](const std::string& e) { errors.push_back(e); }, 0};
+  auto e = system.spawn(egress, ec);
+  auto p = system.spawn(tagged_burst, std::int64_t{0});
+  test->send(p, local::start_atom::value, e);
+
+  std::vector<envelope> es;
+  for (int i = 0; i < 4; ++i) {
+    auto in = got->next_message(std::chrono::seconds(20));
+    REQUIRE(in);
+    es.push_back(std::get<envelope>(std::move(in->msg)));
+  }
+  for (std::uint64_t i = 0; i < es.size(); ++i) {
+    CHECK(es[i].seq == i);
+    CHECK(es[i].stream() == stream_key{5, 0, 1});
+  }
+  for (std::size_t k : {0, 2}) {
+    auto& b = std::get<local::batch_msg>(es[k].body);
+    CHECK(b.link == 3);
+    REQUIRE(b.values.size() == 50);  // 25 batches of 2, joined
+    REQUIRE(b.tags.size() == 50);
+    auto base = k == 0 ? 0 : 50;
+    for (std::size_t v = 0; v < 50; ++v) {
+      CHECK(b.values[v] == value{static_cast<std::int64_t>(base + v)});
+      CHECK(b.tags[v].index == base + v);
+    }
+  }
+  // The credit went after the first 50 values only once they were acknowledged (the fence), and before
+  // the next 50.
+  CHECK(std::get<local::credit_msg>(es[1].body).credits == 5);
+  CHECK(std::get<local::eos_msg>(es[3].body).link == 3);
+  CHECK_FALSE(got->next_message(std::chrono::milliseconds(50)));
+  CHECK(errors.empty());
+  for (auto& a : {p, e}) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  h1.reset();
   h2.reset();
 }
 
