@@ -31,7 +31,7 @@ void node_host::call(std::string_view tool, value request, std::chrono::millisec
   auto to = t->plan->instances[k];
   pending_call p{std::string(tool), timeout, std::move(done), target};
   p.to = to;
-  if (trace_) p.span = {trace_->new_id(), trace_->current, clock::now()};
+  if (spans_) p.span = {probe_->new_span(), probe_->current(), clock::now()};
   auto span = p.span.id;
   calls_.emplace(id, std::move(p));
   self_->send(target, call_msg{id, std::move(request), span, to});
@@ -50,7 +50,7 @@ void node_host::on_call(caf::actor caller, call_msg& c) {
   }
   if (served_.size() >= me_.max_pending) {
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-    observe::count_tool_call(me_.init.name, "rejected");
+    if (probe_) probe_->rejected(me_.init.name);
     self_->send(caller, reply_msg{c.id, false, value{},
                                   fmt::format("tool `{}` is busy: {} calls are pending (max_pending {})",
                                               me_.init.name, served_.size(), me_.max_pending)});
@@ -92,13 +92,14 @@ void node_host::on_call_timeout(const call_timeout_msg& t) {
   auto p = std::move(it->second);
   calls_.erase(it);
   self_->send(p.target, cancel_call_msg{t.id, p.to});
-  observe::count_tool_call(p.tool, "timeout");
+  if (probe_) probe_->timed_out(p.tool);
   answer(p, call_result{false, value{},
                         fmt::format("tool `{}` did not reply within {} ms", p.tool, p.timeout.count())});
 }
 
 void node_host::answer(pending_call& p, call_result r) {
-  if (trace_ && p.span.id != 0) trace_call(p, r);
+  if (spans_ && p.span.id != 0)  // the call's span ends; the reply's handler runs in the span that called
+    probe_->call_span(p.span.id, p.span.parent, p.span.start, p.tool, r.ok, r.error);
   attempt(site::reply, [&] { p.done(*this, std::move(r)); });
   pump();
 }
@@ -109,9 +110,10 @@ void node_host::serve(served_call& c) {
   auto t0 = clock::now();
   reply_msg r{c.id, true, value{}, {}};
   std::uint64_t span = 0, outer = 0;
-  if (trace_) {
-    outer = trace_->current;
-    trace_->current = span = trace_->new_id();
+  if (spans_) {
+    outer = probe_->current();
+    span = probe_->new_span();
+    probe_->set_current(span);
   }
   out_.begin();
   try {
@@ -125,11 +127,10 @@ void node_host::serve(served_call& c) {
   counters_.in.fetch_add(1, std::memory_order_relaxed);
   counters_.out.fetch_add(1, std::memory_order_relaxed);
   auto t1 = clock::now();  // busy time: counted by the turn (pump) that served this call, not here too
-  if (!tool_meter_) tool_meter_.emplace(me_.init.name);
-  tool_meter_->record(r.ok, std::chrono::duration<double>(t1 - t0).count());
-  if (trace_) {
-    trace_served(c, span, t0, t1, r);
-    trace_->current = outer;
+  if (probe_) probe_->served(me_.init.name, r.ok, std::chrono::duration<double>(t1 - t0).count());
+  if (spans_) {
+    probe_->served_span(span, c.trace_parent, t0, t1, me_.init.name, r.ok, r.error);
+    probe_->set_current(outer);
   }
   self_->send(c.caller, std::move(r));
 }

@@ -150,7 +150,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   auto run = std::make_shared<run_state>(x.instances.size(), x.edges.size());
   run->coordinator = caf::actor{self};
   run->inject = options.inject;
-  run->trace = options.trace;
+  run->probes = options.probes;
   auto local = [&](std::uint32_t i) { return !hooks.is_local || hooks.is_local(i); };
   std::vector<std::uint32_t> mine;
   for (std::uint32_t i = 0; i < x.instances.size(); ++i)

@@ -26,10 +26,6 @@ class actor_system;
 class actor;
 }  // namespace caf
 
-namespace loom::observe {
-class tracer;
-}
-
 namespace loom::local {
 
 struct run_options {
@@ -41,8 +37,9 @@ struct run_options {
   std::chrono::milliseconds progress_every{500};
   // Tests: throws to inject a failure into a node's attempt (run_state.hpp).
   fault_hook inject;
-  // The run's tracer (runtime/observe/trace.hpp); null: tracing off (one pointer test per batch).
-  std::shared_ptr<observe::tracer> trace;
+  // What the run's instances report beyond their counters: a tool's calls, a traced run's spans
+  // (probes.hpp; observe::probes_for makes them). Null: nothing (one pointer test per slice).
+  std::shared_ptr<run_probes> probes;
 };
 
 // How a host takes part in a distributed run. Default-constructed: everything is local.

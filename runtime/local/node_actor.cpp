@@ -107,7 +107,10 @@ void node_host::pump() {
   auto working = [&] {
     if (t0 != clock::time_point{}) return;
     t0 = clock::now();
-    if (trace_) trace_->current = span = trace_->new_id();
+    if (spans_) {
+      span = probe_->new_span();
+      probe_->set_current(span);
+    }
   };
   std::uint64_t n = 0;
   bool more = false;
@@ -165,18 +168,18 @@ void node_host::pump() {
   if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
       phase_ == phase::running && !more) {
     working();
-    auto before = trace_ ? counters_.out.load(std::memory_order_relaxed) : 0;
+    auto before = spans_ ? counters_.out.load(std::memory_order_relaxed) : 0;
     more = pull();
-    if (trace_) pulled = counters_.out.load(std::memory_order_relaxed) - before + 1;
+    if (spans_) pulled = counters_.out.load(std::memory_order_relaxed) - before + 1;
   }
   if (t0 != clock::time_point{}) {
     auto t1 = clock::now();
     counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
                                     std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()),
                                 std::memory_order_relaxed);
-    if (trace_) trace_slice(span, t0, t1, n, pulled);
-  } else if (trace_) {
-    trace_->current = 0;
+    if (spans_) probe_->slice(span, t0, t1, n, pulled);
+  } else if (spans_) {
+    probe_->set_current(0);
   }
   if (phase_ == phase::done) return;
   if (more) return schedule_pump();

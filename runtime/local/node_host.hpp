@@ -15,7 +15,8 @@
 //   context.cpp     the context the node calls: emit, timers, checkpoints, its tools
 //   attempts.cpp    failed attempts, rollback, restart from the last checkpoint and replay
 //   calls.cpp       calls made (to a tool, their replies and timeouts) and calls served (a tool)
-//   tracing.cpp     the spans of a traced run (slices, calls, served calls)
+// What an instance reports beyond its counters (a tool's calls, a traced run's spans) goes to its probe
+// (probes.hpp), which the observe module implements; a run with no probes reports nothing there.
 // The hot path of an attempt (open, run, commit) is defined here, inline, for the turn to inline it.
 #pragma once
 
@@ -34,8 +35,7 @@
 #include "loom/runtime/local/inbox.hpp"
 #include "loom/runtime/local/node_actor.hpp"
 #include "loom/runtime/local/outbox.hpp"
-#include "loom/runtime/observe/metrics.hpp"
-#include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/local/probes.hpp"
 
 namespace loom::local {
 
@@ -81,7 +81,7 @@ class node_host final : public context {
   bool stopping() const override { return stopping_ || run_->stopping(); }
   void checkpoint(value state) override;
   void set_stop_hook(std::function<void()> hook) override;
-  observe::span_buffer* trace() override { return trace_; }
+  observe::span_buffer* trace() override { return spans_; }
   std::vector<std::string> tools() const override;
   const graph::kind_spec* tool_kind(std::string_view tool) const override;
   void call(std::string_view tool, value request, std::chrono::milliseconds timeout, call_done done) override;
@@ -194,23 +194,13 @@ class node_host final : public context {
   void maybe_finish();
   void report(instance_end end, std::string error);
 
-  // -- tracing (tracing.cpp; called only in a traced run) -----------------------------------------------
-  // A traced slice: a batch span when it handled input, a pull span when it pulled (`pulled`: values + 1).
-  void trace_slice(std::uint64_t id, clock::time_point t0, clock::time_point t1, std::uint64_t n,
-                   std::uint64_t pulled);
-  // The caller's span of a call, from the request to `r`.
-  void trace_call(const pending_call& p, const call_result& r);
-  // A served call's span (the tool side), under the caller's span.
-  void trace_served(const served_call& c, std::uint64_t id, clock::time_point t0, clock::time_point t1,
-                    const reply_msg& r);
-
   caf::event_based_actor* self_;
   std::shared_ptr<const deployment> plan_;
   std::shared_ptr<run_state> run_;
   const instance_plan& me_;
   node_counters& counters_;
-  observe::span_buffer* trace_ = nullptr;  // a traced run: this instance's spans
-  std::optional<observe::tool_meter> tool_meter_;  // a tool's calls (made at its first call)
+  std::unique_ptr<instance_probe> probe_;  // null: the run has no probes (probes.hpp)
+  observe::span_buffer* spans_ = nullptr;  // a traced run: probe_->spans(), the pointer the hot path tests
   std::unique_ptr<node> impl_;
   batch_pool pool_;  // before in_ and out_, which use it
   inbox in_;

@@ -20,7 +20,10 @@ node_host::node_host(caf::event_based_actor* self, std::shared_ptr<const deploym
       run_(std::move(run)),
       me_(plan_->instances[index]),
       counters_(run_->counters(index)) {
-  if (run_->trace) trace_ = &run_->trace->buffer(index, instance_name(*plan_, index));
+  if (run_->probes) {
+    probe_ = run_->probes->instance(index, instance_name(*plan_, index));
+    spans_ = probe_->spans();
+  }
 }
 
 node_host::~node_host() { run_->clear_stop_hook(me_.index); }
