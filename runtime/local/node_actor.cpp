@@ -97,6 +97,8 @@ void node_host::on_escaped(const std::string& what) {
 }
 
 // -- the turn ---------------------------------------------------------------------------------------------
+// pull, flush and maybe_finish are inline (used only here), so the turn inlines them as it did when the host
+// was one class in one file.
 
 void node_host::pump() {
   if (phase_ == phase::done || phase_ == phase::created || !impl_ || paused_ || site_ != site::none) return;
@@ -232,7 +234,7 @@ bool node_host::handle_run(std::uint64_t& n, SliceOver& slice_over) {
 
 
 // Returns whether the source has more to give right now (then the caller yields and comes back).
-bool node_host::pull() {
+inline bool node_host::pull() {
   if (stopping() || out_.budget() == 0) return false;
   pulled_more_ = true;
   if (!attempt(site::pull, [&] { pulled_more_ = impl_->on_pull(*this); })) return false;
@@ -240,13 +242,13 @@ bool node_host::pull() {
   return !pulled_all_ && site_ == site::none && !out_.blocked() && !paused_ && out_.budget() > 0;
 }
 
-void node_host::flush(bool more) {
+inline void node_host::flush(bool more) {
   counters_.out.fetch_add(out_.flush(self_, more), std::memory_order_relaxed);
   // A movable instance credits its inputs once their outputs have left (effect acknowledgements).
   if (movable_ && !out_.has_pending()) in_.grant_owed(self_);
 }
 
-void node_host::maybe_finish() {
+inline void node_host::maybe_finish() {
   if (paused_ || site_ != site::none) return;
   if (phase_ == phase::running) {
     bool inputs_done = is_source_ ? pulled_all_ : (in_.closed_ports() == in_.ports() && in_.empty() && to_close_.empty());
