@@ -25,6 +25,7 @@
 #include "loom/graph/validate.hpp"
 #include "loom/kernels/device/device.hpp"
 #include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/observe/run_metrics.hpp"
 #include "loom/runtime/observe/trace.hpp"
 #include "loom/runtime/registry.hpp"
@@ -204,7 +205,7 @@ int run_command(const common_options& common, const run_options& options) {
     if (ui) ui->server().publish(r);
     if (run_metrics) run_metrics->update(r);
   };
-  ro.trace = *trace;
+  ro.probes = observe::probes_for(*trace);  // tool calls counted; spans recorded when traced
   auto report = local::run_graph(system, *g, *kinds, ro);
   report.peak_rss_kib = local::peak_rss_kib();
   if (ui) {

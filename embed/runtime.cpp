@@ -21,6 +21,7 @@
 #include "loom/runtime/cluster/driver.hpp"
 #include "loom/runtime/cluster/session.hpp"
 #include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/placement/planner.hpp"
 #include "loom/runtime/serve/server.hpp"
 
@@ -102,6 +103,7 @@ struct runtime::impl {
     ro.interrupted = interrupted_since_now();
     ro.on_progress = o.on_progress;
     ro.progress_every = o.progress_every;
+    ro.probes = observe::probes_for();  // tool calls counted in the process's metrics
     return ro;
   }
 };

@@ -16,6 +16,7 @@
 #include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/local/messages.hpp"
 #include "loom/runtime/local/node_actor.hpp"
+#include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/observe/trace.hpp"
 
 namespace loom::cluster::detail {
@@ -293,15 +294,17 @@ void worker::run(run_state& r, ctl::deploy& d) {
     ep_->send_to_name(r.driver, tr::control_msg{r.id, std::move(p)});
   };
   // A traced run: this host's spans join the driver's trace, under its run span, and go back at the end.
+  std::shared_ptr<observe::tracer> trace;
   if (!d.trace.empty()) {
     if (auto parent = observe::parse_traceparent(d.trace))
-      ro.trace = std::make_shared<observe::tracer>(r.host, *parent);
+      trace = std::make_shared<observe::tracer>(r.host, *parent);
     else
       log(fmt::format("run {}: not traced: the deploy's trace context `{}` is not a traceparent", r.id, d.trace));
   }
+  ro.probes = observe::probes_for(trace);
   auto report = local::run_slice(*system_, plan, ro, hooks);
   metrics_->update(report);
-  if (ro.trace) ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::spans{observe::to_json(ro.trace->finish(g->name))}});
+  if (trace) ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::spans{observe::to_json(trace->finish(g->name))}});
   log(fmt::format("run {}: local part {}", r.id,
                   report.result == local::run_report::outcome::ok       ? std::string("done")
                   : report.result == local::run_report::outcome::failed ? "failed: " + report.error

@@ -150,7 +150,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   auto run = std::make_shared<run_state>(x.instances.size(), x.edges.size());
   run->coordinator = caf::actor{self};
   run->inject = options.inject;
-  run->trace = options.trace;
+  run->probes = options.probes;
   run->restore = options.restore;
   if (options.restore && options.restore->parts.size() != x.instances.size())
     throw std::invalid_argument(fmt::format("a snapshot of {} instances cannot resume a run of {}",

@@ -27,10 +27,6 @@ class actor_system;
 class actor;
 }  // namespace caf
 
-namespace loom::observe {
-class tracer;
-}
-
 namespace loom::local {
 
 struct run_options {
@@ -42,8 +38,9 @@ struct run_options {
   std::chrono::milliseconds progress_every{500};
   // Tests: throws to inject a failure into a node's attempt (run_state.hpp).
   fault_hook inject;
-  // The run's tracer (runtime/observe/trace.hpp); null: tracing off (one pointer test per batch).
-  std::shared_ptr<observe::tracer> trace;
+  // What the run's instances report beyond their counters: a tool's calls, a traced run's spans
+  // (probes.hpp; observe::probes_for makes them). Null: nothing (one pointer test per slice).
+  std::shared_ptr<run_probes> probes;
   // Consistent snapshots (snapshot.hpp, docs/durability.md): every `snapshot_every` (zero: never) the
   // coordinator takes one and hands it, complete, to `on_snapshot` on its own thread. One at a time: a
   // tick while one is being taken is skipped. Runs in one process only (a slice of a cluster run takes

@@ -13,11 +13,8 @@
 #include <mutex>
 #include <vector>
 
+#include "loom/runtime/local/probes.hpp"
 #include "loom/runtime/run_report.hpp"
-
-namespace loom::observe {
-class tracer;
-}
 
 namespace loom::local {
 
@@ -51,7 +48,7 @@ class run_state {
   bool distributed = false;  // a slice of a cluster run (some instances live elsewhere)
   caf::actor coordinator;
   fault_hook inject;  // tests only; empty in a real run
-  std::shared_ptr<observe::tracer> trace;  // null: not traced
+  std::shared_ptr<run_probes> probes;  // what instances report beyond their counters (probes.hpp); null: none
   std::shared_ptr<const snapshot> restore;  // a resumed run: each instance's part (snapshot.hpp); else null
 
   // True once the run is being stopped (SIGINT, a failure): read by ctx.stopping().

@@ -9,6 +9,7 @@
 #include "loom/runtime/detached_context.hpp"
 #include "loom/runtime/json.hpp"
 #include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/schema.hpp"
 
 namespace loom::mcp {
@@ -134,6 +135,7 @@ tool_provider::reply graph_tools::run_graph(const json& arguments, const call_co
   graph::graph g = served_->instantiate(*slot, false);
   local::run_options ro;
   ro.interrupted = ctl.cancelled;
+  ro.probes = observe::probes_for();  // tool calls counted
   double tick = 0;
   ro.on_progress = [&](const local::run_report&) { ctl.progress(++tick, 0, "running"); };
   auto report = local::run_graph(system_, g, kinds_, ro);

@@ -24,6 +24,7 @@
 #include "loom/runtime/http/listener.hpp"
 #include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/observe/trace.hpp"
 #include "loom/runtime/serve/capture.hpp"
 #include "loom/runtime/serve/openai.hpp"
@@ -271,10 +272,12 @@ struct server::impl {
     local::run_options ro;
     ro.interrupted = interrupted;
     if (options.on_run) ro.on_progress = [&](const local::run_report& r) { options.on_run(slot, r, false); };
+    std::shared_ptr<observe::tracer> trace;
     if (!options.otlp.empty()) {
       auto parent = observe::parse_traceparent(traceparent);
-      ro.trace = parent ? std::make_shared<observe::tracer>("serve", *parent) : std::make_shared<observe::tracer>("serve");
+      trace = parent ? std::make_shared<observe::tracer>("serve", *parent) : std::make_shared<observe::tracer>("serve");
     }
+    ro.probes = observe::probes_for(trace);
     struct exporter {  // also when the run throws; the export itself is on the exporter's thread
       const std::shared_ptr<observe::tracer>& trace;
       observe::otlp_exporter* to;
@@ -284,7 +287,7 @@ struct server::impl {
         trace->finish(name, observe::span_kind::request);
         to->submit(trace);
       }
-    } export_at_end{ro.trace, otlp ? &*otlp : nullptr, served.name()};
+    } export_at_end{trace, otlp ? &*otlp : nullptr, served.name()};
     try {
       auto report = local::run_slice(system, d, ro, local::slice_hooks{});
       if (options.on_run) options.on_run(slot, report, true);

@@ -7,6 +7,7 @@
 
 #include "loom/graph/builder.hpp"
 #include "loom/runtime/observe/metrics.hpp"
+#include "loom/runtime/observe/node_probes.hpp"
 #include "tests/support/graph_runner.hpp"
 
 using namespace loom;
@@ -62,6 +63,14 @@ struct fixture : test::graph_runner {
   }
 };
 
+// A run wired as every runner wires it (loom run, workers, loom serve, embedded): the observe side of the
+// local runtime's probes.
+local::run_options wired() {
+  local::run_options o;
+  o.probes = observe::probes_for();
+  return o;
+}
+
 double value_of(const std::string& name, const observe::label_set& labels) {
   for (const auto& f : observe::metrics().collect())
     for (const auto& s : f.samples)
@@ -73,7 +82,7 @@ double value_of(const std::string& name, const observe::label_set& labels) {
 
 TEST_CASE("a tool's calls by status, and their seconds" * doctest::timeout(30)) {
   fixture f;
-  auto r = f.run(f.calling("metrics_tool_a", -2, 5, 0, 2000));  // -2, -1: errors; 0, 1, 2: ok
+  auto r = f.run(f.calling("metrics_tool_a", -2, 5, 0, 2000), wired());  // -2, -1: errors; 0, 1, 2: ok
   REQUIRE(r.result == local::run_report::outcome::ok);
   CHECK(value_of("loom_tool_calls_total", {{"tool", "metrics_tool_a"}, {"status", "ok"}}) == 3);
   CHECK(value_of("loom_tool_calls_total", {{"tool", "metrics_tool_a"}, {"status", "error"}}) == 2);
@@ -83,7 +92,7 @@ TEST_CASE("a tool's calls by status, and their seconds" * doctest::timeout(30)) 
 
 TEST_CASE("a call the caller gave up on counts as a timeout" * doctest::timeout(30)) {
   fixture f;
-  auto r = f.run(f.calling("metrics_tool_b", 0, 2, 300, 50));
+  auto r = f.run(f.calling("metrics_tool_b", 0, 2, 300, 50), wired());
   REQUIRE(r.result == local::run_report::outcome::ok);
   auto got = f.sink->snapshot();
   REQUIRE(got.size() == 2);

@@ -5,12 +5,17 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "loom/actors/builtins.hpp"
 #include "loom/graph/builder.hpp"
 #include "loom/graph/validate.hpp"
 #include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/local/probes.hpp"
 #include "tests/runtime/test_kinds.hpp"
 
 using namespace loom;
@@ -135,4 +140,97 @@ TEST_CASE("a request that does not fit the tool's arguments is refused with a me
   auto got = f.sink->snapshot();
   REQUIRE(got.size() == 1);
   CHECK(got[0].as_string() == "error: argument `a`: expected integer, found string");
+}
+
+namespace {
+
+// A run's probes as the local runtime sees them (probes.hpp), with no observe module behind them: what each
+// instance reported, by instance name.
+struct recorded {
+  std::mutex m;
+  std::vector<std::string> instances;
+  int served_ok = 0, served_error = 0, timed_out = 0, spans = 0;
+  std::string served_tool, timed_out_tool;
+};
+
+class recording_probe final : public local::instance_probe {
+ public:
+  explicit recording_probe(std::shared_ptr<recorded> r) : r_(std::move(r)) {}
+  void served(const std::string& tool, bool ok, double seconds) override {
+    std::lock_guard lock(r_->m);
+    CHECK(seconds >= 0);
+    ++(ok ? r_->served_ok : r_->served_error);
+    r_->served_tool = tool;
+  }
+  void rejected(const std::string&) override {}
+  void timed_out(const std::string& tool) override {
+    std::lock_guard lock(r_->m);
+    ++r_->timed_out;
+    r_->timed_out_tool = tool;
+  }
+  observe::span_buffer* spans() override { return nullptr; }  // not traced: no span calls follow
+  std::uint64_t new_span() override { return span(); }
+  std::uint64_t current() const override { return 0; }
+  void set_current(std::uint64_t) override { span(); }
+  void slice(std::uint64_t, local::probe_clock::time_point, local::probe_clock::time_point, std::uint64_t,
+             std::uint64_t) override {
+    span();
+  }
+  void call_span(std::uint64_t, std::uint64_t, local::probe_clock::time_point, const std::string&, bool,
+                 const std::string&) override {
+    span();
+  }
+  void served_span(std::uint64_t, std::uint64_t, local::probe_clock::time_point, local::probe_clock::time_point,
+                   const std::string&, bool, const std::string&) override {
+    span();
+  }
+
+ private:
+  std::uint64_t span() {
+    std::lock_guard lock(r_->m);
+    ++r_->spans;
+    return 1;
+  }
+  std::shared_ptr<recorded> r_;
+};
+
+class recording_probes final : public local::run_probes {
+ public:
+  std::shared_ptr<recorded> r = std::make_shared<recorded>();
+  std::unique_ptr<local::instance_probe> instance(std::uint32_t, std::string name) override {
+    std::lock_guard lock(r->m);
+    r->instances.push_back(std::move(name));
+    return std::make_unique<recording_probe>(r);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a run's probes hear each instance's served and timed-out calls; an untraced run makes no spans" *
+          doctest::timeout(30)) {
+  fixture f;
+  auto probes = std::make_shared<recording_probes>();
+  local::run_options o;
+  o.probes = probes;
+  auto r = f.run(asking(-2, 4, 0, 2000, 2), o);  // -2, -1: the tool throws; 0, 1: it answers
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  {
+    std::lock_guard lock(probes->r->m);
+    auto names = probes->r->instances;
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"ask", "calc[0]", "calc[1]", "out", "src"});
+    CHECK(probes->r->served_ok == 2);
+    CHECK(probes->r->served_error == 2);
+    CHECK(probes->r->served_tool == "calc");
+    CHECK(probes->r->timed_out == 0);
+    CHECK(probes->r->spans == 0);
+  }
+  fixture slow;
+  auto late = std::make_shared<recording_probes>();
+  o.probes = late;
+  r = slow.run(asking(0, 1, 300, 50), o);  // the tool takes 300 ms, the caller waits 50
+  REQUIRE(r.result == local::run_report::outcome::ok);
+  std::lock_guard lock(late->r->m);
+  CHECK(late->r->timed_out == 1);
+  CHECK(late->r->timed_out_tool == "calc");
 }

@@ -1,0 +1,80 @@
+// runtime/local/snapshots.cpp: a node instance's part of a consistent snapshot (snapshot.hpp,
+// docs/durability.md), and a resumed run's instance made from its part. The part is taken at the first of
+// the coordinator's snapshot_msg or a barrier on an in-link; it is complete (sent to the coordinator) once
+// every in-link's recording has ended at its barrier or end of stream.
+#include <fmt/format.h>
+
+#include "loom/runtime/local/node_host.hpp"
+#include "loom/runtime/local/snapshot.hpp"
+
+namespace loom::local {
+
+void node_host::on_snapshot(std::uint64_t epoch) {
+  if (phase_ == phase::done || epoch <= part_epoch_ || !wire()) return;
+  take_part(epoch);
+  maybe_send_part();
+}
+
+void node_host::on_barrier(const barrier_msg& b) {
+  if (phase_ == phase::done || !wire()) return;
+  if (b.epoch > part_epoch_) take_part(b.epoch);
+  if (b.epoch == part_epoch_ && part_) {
+    if (!in_.end_recording(b.link))
+      return report(instance_end::failed, fmt::format("{}: a barrier on link {}, which it does not have", who(), b.link));
+    maybe_send_part();
+  }
+}
+
+// The committed state, now (an open attempt is left out: it is done again on resume); then a barrier on
+// every out-link and the recording of every in-link.
+void node_host::take_part(std::uint64_t epoch) {
+  part_epoch_ = epoch;
+  auto p = std::make_shared<instance_part>();
+  p->instance = me_.index;
+  p->state = phase_ == phase::finishing ? instance_part::phase::finishing : instance_part::phase::running;
+  p->checkpoint = checkpoint_;
+  p->replay.reserve(replay_.size());
+  for (const auto& r : replay_) p->replay.push_back({r.close, r.port, r.v});
+  p->to_close.assign(to_close_.begin(), to_close_.end());
+  p->pulled_all = pulled_all_;
+  p->outputs = out_.committed_unsent();
+  in_.start_recording();
+  out_.send_barrier(self_, epoch);
+  part_ = std::move(p);
+}
+
+void node_host::maybe_send_part() {
+  if (!part_ || in_.recording()) return;
+  part_->inputs = in_.take_records();
+  self_->send(run_->coordinator, part_msg{part_epoch_, std::move(part_)});
+  part_.reset();
+}
+
+// The node made from the part's checkpoint and replay (as a restart makes it), its queues as the snapshot
+// kept them. False when it failed (reported).
+bool node_host::restore_part(const instance_part& p) {
+  checkpoint_ = p.checkpoint;
+  replay_.clear();
+  for (const auto& r : p.replay) replay_.push_back(replayed{r.close, r.port, r.v});
+  to_close_.assign(p.to_close.begin(), p.to_close.end());
+  pulled_all_ = p.pulled_all;
+  if (auto bad = in_.restore(p.inputs)) {
+    report(instance_end::failed, fmt::format("{} cannot be resumed: {}", who(), *bad));
+    return false;
+  }
+  if (!out_.restore(p.outputs)) {
+    report(instance_end::failed, fmt::format("{} cannot be resumed: a snapshot's out-link it does not have", who()));
+    return false;
+  }
+  try {
+    restart();
+  } catch (...) {
+    report(instance_end::failed,
+           fmt::format("{} could not be resumed: {}", who(), host_detail::what_of(std::current_exception())));
+    return false;
+  }
+  if (p.state == instance_part::phase::finishing) phase_ = phase::finishing;
+  return true;
+}
+
+}  // namespace loom::local
