@@ -202,7 +202,7 @@ TEST_CASE("loom run --state killed with SIGKILL at ten moments, then loom resume
 TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; loom runs shows the run" *
           doctest::timeout(300)) {
   auto root = fresh_dir("refuse");
-  write_file(root / "graph.yaml", pipeline());
+  write_file(root / "graph.yaml", pipeline(400));  // about 7 s: long enough to look at it live
   auto state = root / "state";
 
   // A live run: `loom runs` names its pid, and a resume meanwhile is refused.
@@ -212,6 +212,7 @@ TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; l
               root / "run.log");
     auto pid = std::to_string(run.pid);
     // Once a snapshot is in, look at it.
+    bool seen = false;
     for (auto t0 = clock_type::now(); clock_type::now() - t0 < std::chrono::seconds(60);) {
       auto r = run_process({loom_binary(), "runs", state.string(), "--json"});
       if (r.status == 0) {
@@ -222,11 +223,13 @@ TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; l
           CHECK(j["pid"] == pid);
           CHECK(j["graph"] == fs::absolute(root / "graph.yaml").string());
           CHECK(j["snapshots"][0]["epoch"].get<std::uint64_t>() >= 1);
+          seen = true;
           break;
         }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    REQUIRE_MESSAGE(seen, read_file(root / "run.log"));
     auto text = run_process({loom_binary(), "runs", state.string()});
     INFO(text.out << text.err);
     CHECK(text.status == 0);
@@ -247,14 +250,14 @@ TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; l
   // The graph edited after the kill: refused, naming the line.
   auto text = read_file(root / "graph.yaml");
   auto edited = text;
-  edited.replace(edited.find("rate: 1000"), 10, "rate: 1500");
+  edited.replace(edited.find("rate: 400"), 9, "rate: 500");
   write_file(root / "graph.yaml", edited);
   auto refused = run_process({loom_binary(), "resume", state.string()});
   INFO(refused.err);
   CHECK(refused.status == 2);
   CHECK(refused.err.find("cannot be resumed by this loom: the graph files") != std::string::npos);
   CHECK(refused.err.find("differ at line 6") != std::string::npos);
-  CHECK(refused.err.find("rate: 1500") != std::string::npos);
+  CHECK(refused.err.find("rate: 500") != std::string::npos);
   // Put back, it resumes to the end.
   write_file(root / "graph.yaml", text);
   auto resumed = run_process({loom_binary(), "resume", state.string(), "-q"}, process_options{std::chrono::milliseconds(120000)});
