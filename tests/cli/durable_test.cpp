@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "tests/cli/process.hpp"
@@ -47,24 +48,24 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-// 20,000 values through a batch of 7, a throttle (so that the run lasts about three seconds), a forward and
-// a gather of 3 to a file, on small edges (values wait on every link). Every kind here keeps its state in
-// checkpoints, the sink its file length.
-std::string pipeline(double rate = 1000) {
-  std::ostringstream s;
-  s << "graph: durable\n"
-       "defaults: {capacity: 8}\n"
-       "nodes:\n"
-       "  src: {kind: source.sequence, params: {count: 20000}}\n"
-       "  batch: {kind: flow.batch, params: {size: 7}}\n"
-       "  pace: {kind: flow.throttle, params: {rate: "
-    << rate
-    << "}}\n"
-       "  fwd: {kind: flow.forward}\n"
-       "  gather: {kind: flow.gather, params: {count: 3}}\n"
-       "  sink: {kind: sink.file, params: {path: out.jsonl}}\n"
-       "edges: [src -> batch, batch -> pace, pace -> fwd, fwd -> gather, gather -> sink]\n";
-  return s.str();
+// 20,000 values through a batch of 7, split again (flow.jq `.[]`: seven values per input, more than its
+// consumer's credit, so committed values wait unsent in its outbox), a throttle (so that the run lasts about
+// three seconds), a forward and a gather of 3 to a file, on small edges (values wait on every link). Every
+// kind here keeps its state in checkpoints, the sink its file length.
+std::string pipeline(int rate = 7000) {
+  return "graph: durable\n"
+         "defaults: {capacity: 8}\n"
+         "nodes:\n"
+         "  src: {kind: source.sequence, params: {count: 20000}}\n"
+         "  batch: {kind: flow.batch, params: {size: 7}}\n"
+         "  split: {kind: flow.jq, params: {program: \".[]\"}}\n"
+         "  pace: {kind: flow.throttle, params: {rate: " +
+         std::to_string(rate) +
+         "}}\n"
+         "  fwd: {kind: flow.forward}\n"
+         "  gather: {kind: flow.gather, params: {count: 3}}\n"
+         "  sink: {kind: sink.file, params: {path: out.jsonl}}\n"
+         "edges: [src -> batch, batch -> split, split -> pace, pace -> fwd, fwd -> gather, gather -> sink]\n";
 }
 
 // A `loom` child with stdout and stderr in files, to be killed or waited for.
@@ -202,7 +203,7 @@ TEST_CASE("loom run --state killed with SIGKILL at ten moments, then loom resume
 TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; loom runs shows the run" *
           doctest::timeout(300)) {
   auto root = fresh_dir("refuse");
-  write_file(root / "graph.yaml", pipeline(400));  // about 7 s: long enough to look at it live
+  write_file(root / "graph.yaml", pipeline(2800));  // about 7 s: long enough to look at it live
   auto state = root / "state";
 
   // A live run: `loom runs` names its pid, and a resume meanwhile is refused.
@@ -250,14 +251,14 @@ TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; l
   // The graph edited after the kill: refused, naming the line.
   auto text = read_file(root / "graph.yaml");
   auto edited = text;
-  edited.replace(edited.find("rate: 400"), 9, "rate: 500");
+  edited.replace(edited.find("rate: 2800"), 10, "rate: 3500");
   write_file(root / "graph.yaml", edited);
   auto refused = run_process({loom_binary(), "resume", state.string()});
   INFO(refused.err);
   CHECK(refused.status == 2);
   CHECK(refused.err.find("cannot be resumed by this loom: the graph files") != std::string::npos);
-  CHECK(refused.err.find("differ at line 6") != std::string::npos);
-  CHECK(refused.err.find("rate: 500") != std::string::npos);
+  CHECK(refused.err.find("differ at line 7") != std::string::npos);
+  CHECK(refused.err.find("rate: 3500") != std::string::npos);
   // Put back, it resumes to the end.
   write_file(root / "graph.yaml", text);
   auto resumed = run_process({loom_binary(), "resume", state.string(), "-q"}, process_options{std::chrono::milliseconds(120000)});
