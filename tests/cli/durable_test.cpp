@@ -238,6 +238,40 @@ TEST_CASE("a loom run --state killed while it writes a snapshot resumes from the
   fs::remove_all(root);
 }
 
+TEST_CASE("a loom run --state stopped by SIGINT says interrupted, and loom resume finishes it exactly" *
+          doctest::timeout(300)) {
+  auto root = fresh_dir("sigint");
+  fs::create_directories(root / "ref");
+  write_file(root / "ref" / "graph.yaml", pipeline());
+  auto ref = run_process({loom_binary(), "run", (root / "ref" / "graph.yaml").string(), "-q"},
+                         process_options{std::chrono::milliseconds(120000)});
+  REQUIRE(ref.status == 0);
+  write_file(root / "graph.yaml", pipeline());
+  auto state = root / "state";
+  process_options o;
+  o.deadline = std::chrono::milliseconds(120000);
+  o.sigint_after = std::chrono::milliseconds(0);
+  o.sigint_when = [&] { return fs::exists(root / "out.jsonl") && fs::file_size(root / "out.jsonl") > 0; };
+  auto stopped = run_process({loom_binary(), "run", (root / "graph.yaml").string(), "-q", "--state", state.string(),
+                              "--checkpoint-every", "50ms"},
+                             o);
+  INFO(stopped.err);
+  REQUIRE(stopped.status == 130);
+  auto runs = run_process({loom_binary(), "runs", state.string(), "--json"});
+  REQUIRE(runs.status == 0);
+  auto j = nlohmann::json::parse(runs.out);
+  CHECK(j["status"] == "interrupted");
+  CHECK(j["live"] == false);
+  CHECK_FALSE(j["snapshots"].empty());
+  auto resumed = run_process({loom_binary(), "resume", state.string(), "-q"}, process_options{std::chrono::milliseconds(120000)});
+  INFO(resumed.err);
+  REQUIRE(resumed.status == 0);
+  CHECK(read_file(root / "out.jsonl") == read_file(root / "ref" / "out.jsonl"));
+  auto done = run_process({loom_binary(), "runs", state.string(), "--json"});
+  CHECK(nlohmann::json::parse(done.out)["status"] == "finished");
+  fs::remove_all(root);
+}
+
 TEST_CASE("loom resume refuses a foreign file, an edited graph and a live run; loom runs shows the run" *
           doctest::timeout(300)) {
   auto root = fresh_dir("refuse");
