@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "cli/load.hpp"
 #include "loom/runtime/cluster/fingerprint.hpp"
@@ -44,6 +45,19 @@ std::string read_text(const fs::path& p, bool& ok) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// The run's lock. `loom runs` tells a live run from a dead one by taking the lock for an instant when it is
+// free, so a refusal is tried again a few times (0.25 s in all) before it stands.
+state::run_lock take_lock(state::store& st) {
+  for (int tries = 0;; ++tries) {
+    try {
+      return st.lock();
+    } catch (const state::error& e) {
+      if (e.why != state::error::kind::held || tries >= 5) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
 }
 
 }  // namespace
@@ -197,7 +211,7 @@ std::unique_ptr<durable_run> durable_run::create(const fs::path& dir, const run_
     st.set_meta("keep", std::to_string(s.keep));
     st.set_meta("starts", "1");
     st.set_meta("status", "running");
-    auto lock = st.lock();  // last: a DIR whose lock exists has its meta
+    auto lock = take_lock(st);  // last: a DIR whose lock exists has its meta
     return std::make_unique<durable_run>(std::move(st), std::move(lock), std::move(plan), s);
   } catch (const state::error& e) {
     print_error(e.what());
@@ -334,7 +348,7 @@ int resume_command(const common_options& common, const resume_options& options) 
   fs::path dir = options.dir;
   try {
     auto st = state::store::open(dir, state::store::access::read_write);
-    auto lock = st.lock();  // first: nothing is read for a run that another process holds
+    auto lock = take_lock(st);  // first: nothing is read for a run that another process holds
     auto status = st.meta("status").value_or("");
     if (status == "finished") {
       std::fprintf(stderr, "loom: the run in %s finished; there is nothing to resume\n", dir.string().c_str());
