@@ -88,7 +88,7 @@ std::string describe_run(const local::deployment& d, const registry& kinds) {
   return cluster::describe_deployment(d) + cluster::describe_kinds(kinds, d);
 }
 
-state::snapshot to_state(const local::snapshot& s, const local::deployment& d, const link_numbering& links) {
+state::snapshot to_state(const local::snapshot& s, const link_numbering& links) {
   state::snapshot out;
   out.info.epoch = s.epoch;
   out.info.taken_unix_ms = now_unix_ms();
@@ -115,7 +115,6 @@ state::snapshot to_state(const local::snapshot& s, const local::deployment& d, c
     for (const auto& u : p->outputs)
       out.links.push_back({links.out.at(i).at(u.link), state::side::producer, false, false, u.values});
   }
-  (void)d;
   return out;
 }
 
@@ -269,7 +268,7 @@ void durable_run::write_loop() {
       progress = progress_;
     }
     try {
-      auto rec = to_state(*s, *plan_, links_);
+      auto rec = to_state(*s, links_);
       rec.info.progress = progress;
       store_.write(rec, settings_.keep);
       ++written_;

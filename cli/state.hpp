@@ -36,7 +36,7 @@ struct link_numbering {
 
 // The runtime's snapshot as the state file's records, and back. from_state checks every record against the
 // deployment (instances, ports, links) and throws state::error (damaged) naming `file`, the snapshot and what.
-state::snapshot to_state(const local::snapshot& s, const local::deployment& d, const link_numbering& links);
+state::snapshot to_state(const local::snapshot& s, const link_numbering& links);
 std::shared_ptr<const local::snapshot> from_state(const state::snapshot& s, const local::deployment& d,
                                                   const link_numbering& links, const std::filesystem::path& file);
 
