@@ -19,6 +19,7 @@
 #include "cli/load.hpp"
 #include "cli/metrics.hpp"
 #include "cli/progress.hpp"
+#include "cli/state.hpp"
 #include "cli/ui.hpp"
 #include "loom/graph/export.hpp"
 #include "loom/graph/load.hpp"
@@ -179,6 +180,26 @@ int run_command(const common_options& common, const run_options& options) {
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
+  if (!options.state.empty() && !options.cluster.empty()) {
+    print_error("--state with --cluster is not built yet: a cluster run takes no snapshots (docs/durability.md); "
+                "run it without --state, or in one process");
+    return invalid;
+  }
+  std::unique_ptr<durable_run> durable;
+  if (!options.state.empty()) {
+    durable_run::settings s;
+    s.every = std::chrono::milliseconds(options.checkpoint_every_ms);
+    s.keep = options.keep;
+    durable = durable_run::create(options.state, options, *g, *kinds, s);
+    if (!durable) return invalid;
+  }
+  return run_here(options, *g, *kinds, durable.get(), nullptr);
+}
+
+int run_here(const run_options& options, const graph::graph& graph_in, const registry& kinds_in, durable_run* durable,
+             std::shared_ptr<const local::snapshot> restore) {
+  const auto* g = &graph_in;
+  const auto* kinds = &kinds_in;
   auto trace = make_tracer(options);
   if (!trace) return invalid;
   if (!options.cluster.empty()) return finish_trace(*trace, options, g->name, run_cluster(*g, *kinds, options, *trace));
@@ -204,9 +225,13 @@ int run_command(const common_options& common, const run_options& options) {
     bar.update(r);
     if (ui) ui->server().publish(r);
     if (run_metrics) run_metrics->update(r);
+    if (durable) durable->progress(r);
   };
   ro.probes = observe::probes_for(*trace);  // tool calls counted; spans recorded when traced
-  auto report = local::run_graph(system, *g, *kinds, ro);
+  ro.restore = std::move(restore);
+  if (durable) durable->arm(ro);
+  auto report = durable ? local::run_slice(system, durable->plan(), ro) : local::run_graph(system, *g, *kinds, ro);
+  if (durable) durable->finish(report);
   report.peak_rss_kib = local::peak_rss_kib();
   if (ui) {
     ui->server().log(fmt::format("run `{}` ended after {:.3f} s: {}", g->name, report.seconds,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct run_options {
   std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
   double metrics_hold = 0;        // --metrics-hold: seconds to keep serving it after the run
   bool insecure = false;          // --insecure: a cluster file without keys means plain TCP, not the per-user keys
+  std::string state;              // --state DIR: keep the run's snapshots in DIR/state.sqlite (cli/state.cpp)
+  long checkpoint_every_ms = 1000;  // --checkpoint-every: between snapshots
+  std::size_t keep = 2;           // --keep: complete snapshots kept
 };
 
 struct worker_options {
@@ -51,6 +55,20 @@ struct worker_options {
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);
+
+// cli/state.cpp: `loom resume DIR`: a run kept with --state, continued from its latest snapshot.
+struct resume_options {
+  std::string dir;
+  bool quiet = false;
+  unsigned threads = 0;
+  long checkpoint_every = 0;  // ms; 0: as the run had it
+  std::size_t keep = 0;       // 0: as the run had it
+};
+int resume_command(const common_options& common, const resume_options& options);
+// `loom runs DIR [--json]`: what a state file holds (read only).
+int runs_command(const std::string& dir, bool json);
+// "50ms", "1s", "1.5s", "2m" (a bare number: seconds) as milliseconds; nullopt when it is none of these.
+std::optional<long> parse_duration_ms(const std::string& text);
 
 int graph_command(const common_options& common, const std::string& file, const std::string& format);
 

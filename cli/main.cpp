@@ -52,7 +52,40 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--metrics-hold", run.metrics_hold,
                       "Seconds to keep serving /metrics after the run ends, so that a scraper sees the final values")
       ->check(CLI::NonNegativeNumber);
+  std::string checkpoint_every = "1s";
+  auto duration_check = CLI::Validator(
+      [](std::string& v) {
+        return parse_duration_ms(v) ? std::string() : "`" + v + "` is not a duration such as 50ms, 1s, 2m";
+      },
+      "DURATION");
+  run_cmd->add_option("--state", run.state,
+                      "Keep the run's state in DIR/state.sqlite: consistent snapshots, so that `loom resume DIR` "
+                      "continues it after the process dies (docs/durability.md)");
+  run_cmd->add_option("--checkpoint-every", checkpoint_every, "With --state: time between snapshots (50ms, 1s, 2m)")
+      ->capture_default_str()
+      ->check(duration_check);
+  run_cmd->add_option("--keep", run.keep, "With --state: the complete snapshots kept (older ones are pruned)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
   add_plugin(run_cmd);
+
+  resume_options resume;
+  std::string resume_every;
+  auto* resume_cmd = app.add_subcommand("resume", "Continue a run kept with --state DIR from its latest snapshot");
+  resume_cmd->add_option("dir", resume.dir, "The run's state directory (loom run --state DIR)")->required();
+  resume_cmd->add_flag("-q,--quiet", resume.quiet, "No progress line and no summary table");
+  resume_cmd->add_option("--threads", resume.threads, "Scheduler threads (default: one per core)");
+  resume_cmd->add_option("--checkpoint-every", resume_every, "Time between snapshots (default: as the run had it)")
+      ->check(duration_check);
+  resume_cmd->add_option("--keep", resume.keep, "The complete snapshots kept (default: as the run had it)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
+  add_plugin(resume_cmd);
+
+  std::string runs_dir;
+  bool runs_json = false;
+  auto* runs_cmd = app.add_subcommand("runs", "Show what a run's state directory holds: status, snapshots, progress");
+  runs_cmd->add_option("dir", runs_dir, "The run's state directory (loom run --state DIR)")->required();
+  runs_cmd->add_flag("--json", runs_json, "As one JSON object");
 
   std::string graph_file, format = "dot";
   auto* graph_cmd = app.add_subcommand("graph", "Print a graph as Graphviz DOT or a Mermaid flowchart");
@@ -162,8 +195,14 @@ int main(int argc, char** argv) {
   if (*validate) return validate_command(common, validate_files);
   if (*run_cmd) {
     run.plugins = common.plugins;
+    run.checkpoint_every_ms = *parse_duration_ms(checkpoint_every);
     return run_command(common, run);
   }
+  if (*resume_cmd) {
+    if (!resume_every.empty()) resume.checkpoint_every = *parse_duration_ms(resume_every);
+    return resume_command(common, resume);
+  }
+  if (*runs_cmd) return runs_command(runs_dir, runs_json);
   if (*slurm_cmd) {
     slurm.extra = slurm_cmd->remaining();
     return slurm_command(common, slurm);

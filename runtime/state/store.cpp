@@ -58,6 +58,7 @@ CREATE TABLE links(
   side INTEGER NOT NULL,
   count INTEGER NOT NULL,
   eos INTEGER NOT NULL,
+  ended INTEGER NOT NULL DEFAULT 0,
   vals BLOB NOT NULL,
   PRIMARY KEY(snapshot, link, side));
 CREATE TABLE pending(
@@ -452,12 +453,12 @@ std::int64_t store::write(const snapshot& s, std::size_t keep) {
     }
   }
   {
-    stmt q(file_, db_, "INSERT INTO links(snapshot, link, side, count, eos, vals) VALUES(?, ?, ?, ?, ?, ?)");
+    stmt q(file_, db_, "INSERT INTO links(snapshot, link, side, count, eos, ended, vals) VALUES(?, ?, ?, ?, ?, ?, ?)");
     for (const auto& l : s.links) {
       auto v = encoded([&] { return fmt::format("link {}'s values", l.link); }, [&] { return encode_list(l.values); });
       q.bind(1, id).bind(2, std::int64_t{l.link}).bind(3, static_cast<std::int64_t>(l.side));
       q.bind(4, static_cast<std::int64_t>(l.values.size())).bind(5, std::int64_t{l.eos ? 1 : 0});
-      q.bind_blob(6, v).run("writing a link");
+      q.bind(6, std::int64_t{l.ended ? 1 : 0}).bind_blob(7, v).run("writing a link");
       crash_point();
     }
   }
@@ -549,7 +550,7 @@ snapshot store::read(std::int64_t id) const {
     }
   }
   {
-    stmt q(file_, db_, "SELECT link, side, count, eos, vals FROM links WHERE snapshot = ? ORDER BY link, side");
+    stmt q(file_, db_, "SELECT link, side, count, eos, ended, vals FROM links WHERE snapshot = ? ORDER BY link, side");
     q.bind(1, id);
     while (q.step("reading a snapshot's links")) {
       link_record l;
@@ -559,8 +560,9 @@ snapshot store::read(std::int64_t id) const {
       if (sd != 0 && sd != 1) throw damaged(fmt::format("link {}", l.link), fmt::format("{} is no side", sd));
       l.side = static_cast<side>(sd);
       l.eos = q.i64(3) != 0;
+      l.ended = q.i64(4) != 0;
       try {
-        l.values = decode_list(q.bytes(4));
+        l.values = decode_list(q.bytes(5));
       } catch (const decode_error& e) {
         throw damaged(where, e.what());
       }

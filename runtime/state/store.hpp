@@ -64,7 +64,8 @@ enum class side : std::uint8_t { consumer = 0, producer = 1 };
 struct link_record {
   std::uint32_t link = 0;
   state::side side = side::consumer;
-  bool eos = false;
+  bool eos = false;    // the link's end of stream comes after these values
+  bool ended = false;  // consumer side: the link's stream had ended before the record (nothing follows)
   value_list values;
 };
 

@@ -50,9 +50,9 @@ state::snapshot make_snapshot(std::uint64_t epoch, std::size_t parts = 3, std::s
                        value_list{value_list{false, std::int64_t{0}, static_cast<std::int64_t>(epoch)}},
                        value_list{static_cast<std::int64_t>(i)}});
   }
-  s.links.push_back({7, state::side::consumer, false, {1, 2, static_cast<std::int64_t>(epoch)}});
-  s.links.push_back({7, state::side::producer, true, {}});
-  s.links.push_back({9, state::side::producer, false, {"x\0y", bytes{std::byte{0}}}});
+  s.links.push_back({7, state::side::consumer, false, epoch % 2 == 1, {1, 2, static_cast<std::int64_t>(epoch)}});
+  s.links.push_back({7, state::side::producer, true, false, {}});
+  s.links.push_back({9, state::side::producer, false, false, {"x\0y", bytes{std::byte{0}}}});
   s.pending.push_back({1, epoch, "review", value_map{{"draft", "text"}}, 1'700'000'000'000, 0});
   return s;
 }
@@ -75,6 +75,7 @@ void check_is(const state::snapshot& got, const state::snapshot& want) {
     CHECK(got.links[i].link == want.links[i].link);
     CHECK(got.links[i].side == want.links[i].side);
     CHECK(got.links[i].eos == want.links[i].eos);
+    CHECK(got.links[i].ended == want.links[i].ended);
     CHECK(got.links[i].values == want.links[i].values);
   }
   REQUIRE(got.pending.size() == want.pending.size());

@@ -1,0 +1,491 @@
+// cli/state.cpp: durable runs (docs/durability.md): the conversion between the runtime's snapshots and the
+// state file's records, the writer thread, and `loom resume` and `loom runs`.
+#include "cli/state.hpp"
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/load.hpp"
+#include "loom/runtime/cluster/fingerprint.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/json_reader.hpp"
+#include "loom/version.hpp"
+
+namespace fs = std::filesystem;
+
+namespace loom::cli {
+namespace {
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+state::phase phase_to_state(local::instance_part::phase p) {
+  switch (p) {
+    case local::instance_part::phase::running: return state::phase::running;
+    case local::instance_part::phase::finishing: return state::phase::finishing;
+    case local::instance_part::phase::finished: return state::phase::finished;
+  }
+  return state::phase::running;
+}
+
+std::string read_text(const fs::path& p, bool& ok) {
+  std::ifstream in(p, std::ios::binary);
+  ok = static_cast<bool>(in);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The run's lock. `loom runs` tells a live run from a dead one by taking the lock for an instant when it is
+// free, so a refusal is tried again a few times (0.25 s in all) before it stands.
+state::run_lock take_lock(state::store& st) {
+  for (int tries = 0;; ++tries) {
+    try {
+      return st.lock();
+    } catch (const state::error& e) {
+      if (e.why != state::error::kind::held || tries >= 5) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+}  // namespace
+
+link_numbering::link_numbering(const local::deployment& d) {
+  std::uint32_t n = 0;
+  for (const auto& inst : d.instances) {
+    first_in.push_back(n);
+    for (std::size_t k = 0; k < inst.in_links.size(); ++k)
+      consumer.emplace_back(inst.index, static_cast<local::link_id>(k));
+    n += static_cast<std::uint32_t>(inst.in_links.size());
+  }
+  producer.assign(n, {0, 0});
+  out.resize(d.instances.size());
+  for (const auto& inst : d.instances) {
+    local::link_id k = 0;  // the producer's out-link order (executor.cpp: port, edge, replica)
+    for (const auto& edges : inst.out_ports)
+      for (const auto& edge : edges)
+        for (const auto& l : edge.links) {
+          auto number = first_in.at(l.consumer) + l.remote;
+          out[inst.index].push_back(number);
+          producer.at(number) = {inst.index, k++};
+        }
+  }
+}
+
+std::string describe_run(const local::deployment& d, const registry& kinds) {
+  return cluster::describe_deployment(d) + cluster::describe_kinds(kinds, d);
+}
+
+state::snapshot to_state(const local::snapshot& s, const link_numbering& links) {
+  state::snapshot out;
+  out.info.epoch = s.epoch;
+  out.info.taken_unix_ms = now_unix_ms();
+  out.info.reason = "tick";
+  for (std::uint32_t i = 0; i < s.parts.size(); ++i) {
+    const auto& p = s.parts[i];
+    if (!p) continue;
+    state::part_record r;
+    r.instance = i;
+    r.phase = phase_to_state(p->state);
+    r.checkpoint = p->checkpoint;
+    value_list replay;
+    for (const auto& x : p->replay)
+      replay.emplace_back(value_list{x.close, static_cast<std::uint64_t>(x.port), x.v});
+    r.replay = value(std::move(replay));
+    value_list to_close;
+    for (auto port : p->to_close) to_close.emplace_back(static_cast<std::uint64_t>(port));
+    r.closed = value(value_map{{"to_close", value(std::move(to_close))}, {"pulled_all", p->pulled_all}});
+    out.parts.push_back(std::move(r));
+    for (const auto& rec : p->inputs) {
+      if (rec.values.empty() && !rec.eos && !rec.ended) continue;
+      out.links.push_back({links.first_in.at(i) + rec.link, state::side::consumer, rec.eos, rec.ended, rec.values});
+    }
+    for (const auto& u : p->outputs)
+      out.links.push_back({links.out.at(i).at(u.link), state::side::producer, false, false, u.values});
+  }
+  return out;
+}
+
+std::shared_ptr<const local::snapshot> from_state(const state::snapshot& s, const local::deployment& d,
+                                                  const link_numbering& links, const fs::path& file) {
+  auto damaged = [&](const std::string& where, const std::string& why) {
+    return state::error(state::error::kind::damaged,
+                        fmt::format("{} is damaged: snapshot {}, {}: {}", file.string(), s.info.id, where, why));
+  };
+  auto snap = std::make_shared<local::snapshot>();
+  snap->epoch = s.info.epoch;
+  std::vector<std::shared_ptr<local::instance_part>> parts(d.instances.size());
+  for (const auto& r : s.parts) {
+    auto where = [&](const char* field) { return fmt::format("instance {}'s {}", r.instance, field); };
+    if (r.instance >= d.instances.size())
+      throw damaged(fmt::format("instance {}", r.instance), fmt::format("the run has {} instances", d.instances.size()));
+    if (parts[r.instance]) throw damaged(fmt::format("instance {}", r.instance), "it has two parts");
+    const auto& plan = d.instances[r.instance];
+    auto p = std::make_shared<local::instance_part>();
+    p->instance = r.instance;
+    p->state = r.phase == state::phase::finished    ? local::instance_part::phase::finished
+               : r.phase == state::phase::finishing ? local::instance_part::phase::finishing
+                                                    : local::instance_part::phase::running;
+    p->checkpoint = r.checkpoint;
+    auto port_of = [&](const value& v, const char* field) {
+      if (!v.is_int() || v.as_int() < 0 || static_cast<std::size_t>(v.as_int()) >= plan.input_names.size())
+        throw damaged(where(field), fmt::format("{} is no input port of {}", to_json_line(v), plan.init.name));
+      return static_cast<std::size_t>(v.as_int());
+    };
+    if (!r.replay.is_list()) throw damaged(where("replay"), "not a list");
+    for (const auto& x : r.replay.as_list()) {
+      if (!x.is_list() || x.as_list().size() != 3 || !x.as_list()[0].is_bool())
+        throw damaged(where("replay"), "an entry is not [close, port, value]");
+      const auto& e = x.as_list();
+      p->replay.push_back({e[0].as_bool(), port_of(e[1], "replay"), e[2]});
+    }
+    const value* to_close = r.closed.is_map() ? r.closed.find("to_close") : nullptr;
+    const value* pulled_all = r.closed.is_map() ? r.closed.find("pulled_all") : nullptr;
+    if (!to_close || !to_close->is_list() || !pulled_all || !pulled_all->is_bool())
+      throw damaged(where("closed ports"), "not {to_close: [ports], pulled_all: bool}");
+    for (const auto& port : to_close->as_list()) p->to_close.push_back(port_of(port, "closed ports"));
+    p->pulled_all = pulled_all->as_bool();
+    parts[r.instance] = std::move(p);
+  }
+  for (std::uint32_t i = 0; i < parts.size(); ++i)
+    if (!parts[i]) throw damaged(fmt::format("instance {}", i), "it has no part");
+  for (const auto& l : s.links) {
+    if (l.link >= links.consumer.size())
+      throw damaged(fmt::format("link {}", l.link), fmt::format("the run has {} links", links.consumer.size()));
+    if (l.side == state::side::consumer) {
+      auto [inst, k] = links.consumer[l.link];
+      parts[inst]->inputs.push_back({k, l.values, l.eos, l.ended});
+    } else {
+      if (l.eos || l.ended) throw damaged(fmt::format("link {}", l.link), "a producer's values with an end of stream");
+      auto [inst, k] = links.producer[l.link];
+      parts[inst]->outputs.push_back({k, l.values});
+    }
+  }
+  snap->parts.assign(parts.begin(), parts.end());
+  return snap;
+}
+
+// ---------------------------------------------------------------------------------------------- durable_run
+
+std::unique_ptr<durable_run> durable_run::create(const fs::path& dir, const run_options& options,
+                                                 const graph::graph& g, const registry& kinds, settings s) {
+  std::shared_ptr<const local::deployment> plan;
+  try {
+    plan = std::make_shared<const local::deployment>(local::expand(g, kinds));
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return nullptr;
+  }
+  std::error_code ec;
+  auto graph_path = fs::absolute(options.file, ec);
+  bool read_ok = false;
+  auto yaml = read_text(graph_path, read_ok);
+  if (!read_ok) {
+    print_error(fmt::format("{}: cannot read the graph file again to keep it in the state", graph_path.string()));
+    return nullptr;
+  }
+  try {
+    auto st = state::store::create(dir);
+    auto description = describe_run(*plan, kinds);
+    st.set_meta("graph_path", graph_path.string());
+    st.set_meta("graph_yaml", yaml);
+    st.set_meta("sets", nlohmann::json(options.sets).dump());
+    st.set_meta("deployment", description);
+    st.set_meta("fingerprint", cluster::fingerprint(description));
+    st.set_meta("loom_version", loom::version());
+    st.set_meta("created_unix_ms", std::to_string(now_unix_ms()));
+    st.set_meta("checkpoint_every_ms", std::to_string(s.every.count()));
+    st.set_meta("keep", std::to_string(s.keep));
+    st.set_meta("starts", "1");
+    st.set_meta("status", "running");
+    auto lock = take_lock(st);  // last: a DIR whose lock exists has its meta
+    return std::make_unique<durable_run>(std::move(st), std::move(lock), std::move(plan), s);
+  } catch (const state::error& e) {
+    print_error(e.what());
+    return nullptr;
+  }
+}
+
+durable_run::durable_run(state::store st, state::run_lock lock, std::shared_ptr<const local::deployment> plan,
+                         settings s)
+    : store_(std::move(st)), lock_(std::move(lock)), plan_(std::move(plan)), links_(*plan_), settings_(s) {}
+
+durable_run::~durable_run() {
+  {
+    std::lock_guard g(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void durable_run::arm(local::run_options& ro) {
+  ro.snapshot_every = settings_.every;
+  ro.on_snapshot = [this](std::shared_ptr<const local::snapshot> s) { offer(std::move(s)); };
+  writer_ = std::thread([this] { write_loop(); });
+}
+
+void durable_run::offer(std::shared_ptr<const local::snapshot> s) {
+  {
+    std::lock_guard g(m_);
+    if (next_) ++replaced_;
+    next_ = std::move(s);
+  }
+  cv_.notify_one();
+}
+
+void durable_run::progress(const local::run_report& r) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& n : r.nodes) {
+    auto name = n.replicas > 1 ? fmt::format("{}[{}]", n.node, n.instance) : n.node;
+    j[name] = {{"in", n.in}, {"out", n.out}};
+  }
+  std::lock_guard g(m_);
+  progress_ = j.dump();
+}
+
+void durable_run::write_loop() {
+  for (;;) {
+    std::shared_ptr<const local::snapshot> s;
+    std::string progress;
+    {
+      std::unique_lock g(m_);
+      cv_.wait(g, [&] { return stop_ || next_; });
+      if (!next_) return;  // stopping with nothing left to write
+      s = std::exchange(next_, nullptr);
+      progress = progress_;
+    }
+    try {
+      auto rec = to_state(*s, links_);
+      rec.info.progress = progress;
+      store_.write(rec, settings_.keep);
+      ++written_;
+    } catch (const std::exception& e) {
+      // The previous snapshot stays the latest; the run goes on (a value that cannot be kept, a full disk).
+      if (failed_++ == 0) spdlog::warn("a snapshot could not be written to {}: {}", store_.file().string(), e.what());
+    }
+  }
+}
+
+void durable_run::finish(const local::run_report& r) {
+  {
+    std::lock_guard g(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  const char* status = r.result == local::run_report::outcome::ok       ? "finished"
+                       : r.result == local::run_report::outcome::failed ? "failed"
+                                                                        : "interrupted";
+  try {
+    store_.set_meta("status", status);
+    store_.set_meta("ended_unix_ms", std::to_string(now_unix_ms()));
+    store_.set_meta("error", r.result == local::run_report::outcome::failed ? r.error : std::string());
+  } catch (const std::exception& e) {
+    print_error(fmt::format("the run's end could not be recorded: {}", e.what()));
+  }
+  if (failed_ > 0)
+    spdlog::warn("{} of {} snapshots could not be written to {}", failed_, failed_ + written_, store_.file().string());
+}
+
+std::optional<long> parse_duration_ms(const std::string& text) {
+  std::size_t used = 0;
+  double n = 0;
+  try {
+    n = std::stod(text, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  auto unit = text.substr(used);
+  double scale = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
+  if (scale < 0 || !(n > 0) || n * scale > 1e12) return std::nullopt;
+  auto ms = static_cast<long>(n * scale);
+  if (ms < 1) return std::nullopt;
+  return ms;
+}
+
+// ---------------------------------------------------------------------------------------------- resume
+
+namespace {
+
+// A meta value the resume needs; a state file without it is damaged.
+std::string need_meta(const state::store& st, const char* key) {
+  auto v = st.meta(key);
+  if (!v)
+    throw state::error(state::error::kind::damaged,
+                       fmt::format("{} is damaged: its meta has no `{}`", st.file().string(), key));
+  return *v;
+}
+
+long meta_number(const state::store& st, const char* key, long fallback) {
+  auto v = st.meta(key);
+  if (!v) return fallback;
+  try {
+    return std::stol(*v);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+int resume_command(const common_options& common, const resume_options& options) {
+  auto kinds = make_registry(common);
+  if (!kinds) return invalid;
+  fs::path dir = options.dir;
+  try {
+    auto st = state::store::open(dir, state::store::access::read_write);
+    auto lock = take_lock(st);  // first: nothing is read for a run that another process holds
+    auto status = st.meta("status").value_or("");
+    if (status == "finished") {
+      std::fprintf(stderr, "loom: the run in %s finished; there is nothing to resume\n", dir.string().c_str());
+      return ok;
+    }
+    auto graph_path = need_meta(st, "graph_path");
+    std::vector<std::string> sets;
+    try {
+      auto j = read_json_unordered(need_meta(st, "sets"), st.file().string() + "'s sets");
+      sets = j.get<std::vector<std::string>>();
+    } catch (const std::exception& e) {
+      throw state::error(state::error::kind::damaged,
+                         fmt::format("{} is damaged: its --set list: {}", st.file().string(), e.what()));
+    }
+    // The same graph file: its text first (an edit is named by its line), then what loom makes of it.
+    bool read_ok = false;
+    auto yaml = read_text(graph_path, read_ok);
+    if (!read_ok) {
+      print_error(fmt::format("{}: the run's graph file cannot be read", graph_path));
+      return invalid;
+    }
+    state::require_same(st.file(), need_meta(st, "loom_version"), loom::version(), "the loom versions");
+    state::require_same(st.file(), need_meta(st, "graph_yaml"), yaml, fmt::format("the graph files ({})", graph_path));
+    auto g = load(graph_path, *kinds, sets);
+    if (!g) return invalid;
+    auto plan = std::make_shared<const local::deployment>(local::expand(*g, *kinds));
+    state::require_same(st.file(), need_meta(st, "deployment"), describe_run(*plan, *kinds),
+                        "the expanded graphs and their kinds");
+
+    std::shared_ptr<const local::snapshot> restore;
+    link_numbering links(*plan);
+    if (st.latest_id()) restore = from_state(st.read_latest(), *plan, links, st.file());
+    durable_run::settings s;
+    s.every = options.checkpoint_every > 0 ? std::chrono::milliseconds(options.checkpoint_every)
+                                           : std::chrono::milliseconds(meta_number(st, "checkpoint_every_ms", 1000));
+    s.keep = options.keep > 0 ? options.keep : static_cast<std::size_t>(meta_number(st, "keep", state::default_keep));
+    st.set_meta("starts", std::to_string(meta_number(st, "starts", 1) + 1));
+    st.set_meta("status", "running");
+    if (!options.quiet) {
+      if (restore)
+        std::fprintf(stderr, "loom: resuming %s from snapshot %lld (epoch %llu)\n", graph_path.c_str(),
+                     static_cast<long long>(*st.latest_id()), static_cast<unsigned long long>(restore->epoch));
+      else
+        std::fprintf(stderr, "loom: %s has no snapshot yet; running %s from the start\n", dir.string().c_str(),
+                     graph_path.c_str());
+    }
+    durable_run run(std::move(st), std::move(lock), plan, s);
+    run_options ro;
+    ro.file = graph_path;
+    ro.sets = sets;
+    ro.quiet = options.quiet;
+    ro.threads = options.threads;
+    ro.plugins = common.plugins;
+    return run_here(ro, *g, *kinds, &run, restore);
+  } catch (const state::error& e) {
+    print_error(e.what());
+    return invalid;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- runs
+
+int runs_command(const std::string& dir_text, bool json) {
+  fs::path dir = dir_text;
+  try {
+    auto st = state::store::open(dir, state::store::access::read_only);
+    auto snaps = st.list();
+    bool live = state::store::held(dir);
+    auto now = now_unix_ms();
+    auto status = st.meta("status").value_or("?");
+    std::string progress;
+    if (!snaps.empty()) progress = snaps.back().progress;
+    if (json) {
+      nlohmann::ordered_json j;
+      j["dir"] = dir.string();
+      j["graph"] = st.meta("graph_path").value_or("");
+      j["status"] = status;
+      j["live"] = live;
+      if (live) {
+        j["pid"] = st.meta("pid").value_or("");
+        j["host"] = st.meta("host").value_or("");
+      }
+      j["loom_version"] = st.meta("loom_version").value_or("");
+      j["starts"] = meta_number(st, "starts", 1);
+      if (auto e = st.meta("error"); e && !e->empty()) j["error"] = *e;
+      j["snapshots"] = nlohmann::ordered_json::array();
+      for (const auto& s : snaps)
+        j["snapshots"].push_back({{"id", s.id},
+                                  {"epoch", s.epoch},
+                                  {"reason", s.reason},
+                                  {"taken_unix_ms", s.taken_unix_ms},
+                                  {"age_ms", now - s.taken_unix_ms},
+                                  {"pinned", s.pinned}});
+      if (!progress.empty()) {
+        try {
+          j["progress"] = read_json(progress, st.file().string() + "'s progress");
+        } catch (const std::exception&) {
+          j["progress"] = nullptr;
+        }
+      }
+      j["bytes_on_disk"] = st.bytes_on_disk();
+      std::printf("%s\n", j.dump(2).c_str());
+      return ok;
+    }
+    std::printf("run:       %s\n", st.meta("graph_path").value_or("?").c_str());
+    if (live)
+      std::printf("status:    %s (live: pid %s on %s)\n", status.c_str(), st.meta("pid").value_or("?").c_str(),
+                  st.meta("host").value_or("?").c_str());
+    else
+      std::printf("status:    %s%s\n", status.c_str(),
+                  status == "running" ? " (no process holds it: it was killed; loom resume continues it)" : "");
+    if (auto e = st.meta("error"); e && !e->empty()) std::printf("error:     %s\n", e->c_str());
+    std::printf("loom:      %s, started %ld time(s)\n", st.meta("loom_version").value_or("?").c_str(),
+                meta_number(st, "starts", 1));
+    std::printf("state:     %s, %.1f KiB on disk\n", st.file().string().c_str(), st.bytes_on_disk() / 1024.0);
+    if (snaps.empty()) std::printf("snapshots: none\n");
+    else {
+      std::printf("snapshots: %zu\n", snaps.size());
+      for (const auto& s : snaps)
+        std::printf("  %-6lld epoch %-8llu %-5s %.1f s ago%s\n", static_cast<long long>(s.id),
+                    static_cast<unsigned long long>(s.epoch), s.reason.c_str(), (now - s.taken_unix_ms) / 1000.0,
+                    s.pinned ? " (pinned)" : "");
+    }
+    if (!progress.empty()) {
+      try {
+        auto p = read_json(progress, st.file().string() + "'s progress");
+        std::printf("progress at the latest snapshot (counted since the run's last start):\n");
+        for (const auto& [node, c] : p.items())
+          std::printf("  %-24s in %-10s out %s\n", node.c_str(), c.value("in", nlohmann::ordered_json()).dump().c_str(),
+                      c.value("out", nlohmann::ordered_json()).dump().c_str());
+      } catch (const std::exception&) {
+      }
+    }
+    return ok;
+  } catch (const state::error& e) {
+    print_error(e.what());
+    return invalid;
+  }
+}
+
+}  // namespace loom::cli

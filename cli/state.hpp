@@ -1,0 +1,97 @@
+// cli/state.hpp: durable runs from the command line (docs/durability.md): `loom run FILE --state DIR` keeps
+// the run's snapshots in DIR/state.sqlite, `loom resume DIR` continues a run from its latest one, `loom runs
+// DIR` shows what DIR holds. The glue between the runtime's snapshots (runtime/local/snapshot.hpp) and the
+// state file's records (runtime/state/store.hpp), and the writer thread that keeps disk off the run's path.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/local/plan.hpp"
+#include "loom/runtime/local/snapshot.hpp"
+#include "loom/runtime/state/store.hpp"
+
+namespace loom::cli {
+
+// A run's links numbered once for the state file: link n is the consumer's in-link, counted over the
+// instances in order (instance 0's in-links first). Both halves of a link (the consumer's record and the
+// producer's unsent values) carry the same number.
+struct link_numbering {
+  explicit link_numbering(const local::deployment& d);
+  std::vector<std::uint32_t> first_in;                      // instance -> its first in-link's number
+  std::vector<std::vector<std::uint32_t>> out;              // instance -> out-link index -> number
+  std::vector<std::pair<std::uint32_t, local::link_id>> consumer;  // number -> (instance, in-link index)
+  std::vector<std::pair<std::uint32_t, local::link_id>> producer;  // number -> (instance, out-link index)
+};
+
+// The runtime's snapshot as the state file's records, and back. from_state checks every record against the
+// deployment (instances, ports, links) and throws state::error (damaged) naming `file`, the snapshot and what.
+state::snapshot to_state(const local::snapshot& s, const link_numbering& links);
+std::shared_ptr<const local::snapshot> from_state(const state::snapshot& s, const local::deployment& d,
+                                                  const link_numbering& links, const std::filesystem::path& file);
+
+// The description a resume compares: the expanded graph (every instance, link and capacity) and the kinds.
+std::string describe_run(const local::deployment& d, const registry& kinds);
+
+// One durable run in this process: the state file, its lock, and the writer thread. The coordinator hands
+// each snapshot to offer() and never waits on disk: the writer holds one snapshot at most, and a newer one
+// replaces one it has not started writing.
+class durable_run {
+ public:
+  struct settings {
+    std::chrono::milliseconds every{1000};
+    std::size_t keep = state::default_keep;
+  };
+  // `loom run --state DIR`: a new state file in DIR (refused when DIR holds a run), its meta and lock.
+  // nullptr with the error printed.
+  static std::unique_ptr<durable_run> create(const std::filesystem::path& dir, const run_options& options,
+                                             const graph::graph& g, const registry& kinds, settings s);
+  // `loom resume DIR`: the opened store (checked by the caller), locked; `restore` may be null (no snapshot
+  // was taken before the run stopped: it starts from the beginning).
+  durable_run(state::store st, state::run_lock lock, std::shared_ptr<const local::deployment> plan, settings s);
+  ~durable_run();
+  durable_run(const durable_run&) = delete;
+  durable_run& operator=(const durable_run&) = delete;
+
+  const std::shared_ptr<const local::deployment>& plan() const { return plan_; }
+  // Sets snapshot_every and on_snapshot, and starts the writer.
+  void arm(local::run_options& ro);
+  // The per-node counters the next snapshot's row carries (for `loom runs`).
+  void progress(const local::run_report& r);
+  // Stops the writer (the snapshot it holds is written first) and records the run's end in meta.
+  void finish(const local::run_report& r);
+  state::store& store() { return store_; }
+
+ private:
+  void offer(std::shared_ptr<const local::snapshot> s);
+  void write_loop();
+
+  state::store store_;
+  state::run_lock lock_;
+  std::shared_ptr<const local::deployment> plan_;
+  link_numbering links_;
+  settings settings_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::shared_ptr<const local::snapshot> next_;
+  std::string progress_;
+  bool stop_ = false;
+  std::size_t written_ = 0, replaced_ = 0, failed_ = 0;
+  std::thread writer_;
+};
+
+// Runs `g` in this process (the body of `loom run` and `loom resume`); `durable` (may be null) keeps its state.
+int run_here(const run_options& options, const graph::graph& g, const registry& kinds, durable_run* durable,
+             std::shared_ptr<const local::snapshot> restore);
+
+}  // namespace loom::cli
