@@ -239,13 +239,17 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
     return p;
   };
   std::vector<bool> finished(x.instances.size());
+  clock::time_point epoch_started{};
   auto part_done = [&] {
     if (--parts_left > 0) return;
+    building->took_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - epoch_started).count());
     options.on_snapshot(std::move(building));
     building.reset();
   };
   auto start_epoch = [&] {
     building = std::make_shared<snapshot>();
+    epoch_started = clock::now();
     building->epoch = ++epoch;
     building->parts.resize(x.instances.size());
     parts_left = 1;  // held until every message is sent

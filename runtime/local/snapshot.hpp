@@ -44,12 +44,14 @@ struct instance_part {
   bool pulled_all = false;               // a source that has pulled everything
   std::vector<inbox::record> inputs;     // per in-link
   std::vector<outbox::unsent> outputs;   // per out-link with committed values not yet sent
+  std::uint64_t take_ns = 0;             // the time its actor spent taking it (the only pause it makes)
 };
 
 struct snapshot {
   std::uint64_t epoch = 0;
   // By instance index (deployment numbering); null for an instance of another host.
   std::vector<std::shared_ptr<const instance_part>> parts;
+  std::uint64_t took_ns = 0;  // from the coordinator's first snapshot_msg to the last part (no node waits)
 };
 
 }  // namespace loom::local

@@ -28,6 +28,7 @@ void node_host::on_barrier(const barrier_msg& b) {
 // The committed state, now (an open attempt is left out: it is done again on resume); then a barrier on
 // every out-link and the recording of every in-link.
 void node_host::take_part(std::uint64_t epoch) {
+  auto t0 = clock::now();
   part_epoch_ = epoch;
   auto p = std::make_shared<instance_part>();
   p->instance = me_.index;
@@ -40,6 +41,7 @@ void node_host::take_part(std::uint64_t epoch) {
   p->outputs = out_.committed_unsent();
   in_.start_recording();
   out_.send_barrier(self_, epoch);
+  p->take_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
   part_ = std::move(p);
 }
 
