@@ -1,5 +1,7 @@
-// python/src/module.cpp: the extension module `loom._loom`: every pybind11 binding is in this file (values.cpp
-// and kinds.cpp convert and call back). The Pythonic API (loom.Graph, loom.run, @loom.kind) is the pure-Python
+// python/src/module.cpp: the extension module `loom._loom`: the runtime (py_runtime: load, validate, run,
+// start, serve, a worker) and every pybind11 binding. The objects it hands out are in handles.hpp (graph.cpp,
+// runs.cpp), reports and exceptions in reports.cpp, the waits without the GIL in gil.hpp; values.cpp and
+// kinds.cpp convert and call back. The Pythonic API (loom.Graph, loom.run, @loom.kind) is the pure-Python
 // package loom/ on top of it; the names here are its building blocks, not meant for direct use.
 //
 // The GIL: every call that may wait (a run, a push, a take, a server's stop) releases it, and polls for
@@ -7,9 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <future>
 #include <memory>
@@ -18,14 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include "gil.hpp"
+#include "handles.hpp"
 #include "kinds.hpp"
 #include "loom/embed/runtime.hpp"
-#include "loom/graph/builder.hpp"
 #include "loom/graph/emit.hpp"
 #include "loom/runtime/cluster/worker.hpp"
 #include "loom/runtime/schema.hpp"
 #include "loom/runtime/transport/keys.hpp"
 #include "loom/version.hpp"
+#include "reports.hpp"
 #include "values.hpp"
 
 namespace py = pybind11;
@@ -35,138 +37,6 @@ namespace loom::python {
 
 namespace {
 
-PyObject* graph_error_type = nullptr;
-PyObject* run_error_type = nullptr;
-
-constexpr auto slice = 100ms;  // how often a wait looks for signals
-
-const char* outcome_name(run_report::outcome o) {
-  switch (o) {
-    case run_report::outcome::ok: return "ok";
-    case run_report::outcome::failed: return "failed";
-    case run_report::outcome::interrupted: return "interrupted";
-  }
-  return "?";
-}
-
-py::dict report_dict(const run_report& r) {
-  py::dict d;
-  d["result"] = outcome_name(r.result);
-  d["error"] = r.error;
-  d["seconds"] = r.seconds;
-  py::list nodes;
-  for (const auto& n : r.nodes) {
-    py::dict x;
-    x["node"] = n.node;
-    x["kind"] = n.kind;
-    x["instance"] = n.instance;
-    x["replicas"] = n.replicas;
-    x["in"] = n.in;
-    x["out"] = n.out;
-    x["busy_ns"] = n.busy_ns;
-    x["queue_hwm"] = n.queue_hwm;
-    x["restarts"] = n.restarts;
-    x["dropped"] = n.dropped;
-    x["late"] = n.late;
-    x["rejected"] = n.rejected;
-    nodes.append(x);
-  }
-  d["nodes"] = nodes;
-  py::list edges;
-  for (const auto& e : r.edges) {
-    py::dict x;
-    x["from"] = e.from;
-    x["from_node"] = e.from_node;
-    x["to"] = e.to;
-    x["label"] = e.label;
-    x["blocked_ns"] = e.blocked_ns;
-    edges.append(x);
-  }
-  d["edges"] = edges;
-  d["moved"] = r.moved;
-  d["table"] = r.table();
-  return d;
-}
-
-py::list diagnostics_list(const graph::diagnostics& diags) {
-  py::list out;
-  for (const auto& d : diags.all()) {
-    py::dict x;
-    x["level"] = d.level == graph::diagnostic::severity::error ? "error" : "warning";
-    x["file"] = d.where.file ? py::object(py::str(*d.where.file)) : py::object(py::none());
-    x["line"] = d.where.line;
-    x["column"] = d.where.column;
-    x["message"] = d.message;
-    x["hint"] = d.hint;
-    x["text"] = d.str();
-    out.append(x);
-  }
-  return out;
-}
-
-// The GIL released for a scope, as pybind11's gil_scoped_release, except that the thread parks instead of
-// taking the GIL back once the interpreter has begun to shut down (see without_gil below).
-class safe_release {
- public:
-  safe_release() : saved_(PyEval_SaveThread()) {}
-  ~safe_release() {
-    if (!interpreter_alive())
-      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-    PyEval_RestoreThread(saved_);
-  }
-  safe_release(const safe_release&) = delete;
-  safe_release& operator=(const safe_release&) = delete;
-
- private:
-  PyThreadState* saved_;
-};
-
-// Runs `f` with the GIL released, and takes the GIL back unless the interpreter has begun to shut down.
-// CPython ends a thread that takes the GIL during finalization with pthread_exit, whose unwinding through a
-// destructor (pybind11's gil_scoped_release takes it back in one) is std::terminate: a daemon thread
-// waiting for a run at exit would abort the process. Such a thread parks instead; the process is exiting.
-template <class F>
-auto without_gil(F&& f) {
-  PyThreadState* saved = PyEval_SaveThread();
-  auto take_back = [saved] {
-    if (!interpreter_alive())
-      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-    PyEval_RestoreThread(saved);
-  };
-  try {
-    auto r = f();
-    take_back();
-    return r;
-  } catch (...) {
-    take_back();
-    throw;
-  }
-}
-
-// Waits with the GIL released until `wait_for(slice)` says done, checking for signals between slices; when
-// a signal handler raises (KeyboardInterrupt), calls stop(), waits for the end, and raises that exception.
-template <class WaitFor, class Stop>
-void wait_with_signals(WaitFor wait_for, Stop stop, std::optional<std::chrono::steady_clock::time_point> deadline = {}) {
-  for (;;) {
-    auto step = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
-    if (deadline) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
-      if (left <= 0ms) return;
-      step = std::min(step, left);
-    }
-    bool done = without_gil([&] { return wait_for(step); });
-    if (done) return;
-    if (PyErr_CheckSignals() != 0) {
-      without_gil([&] {
-        stop();
-        while (!wait_for(slice)) {
-        }
-        return true;
-      });
-      throw py::error_already_set();
-    }
-  }
-}
 
 std::vector<std::string> uses_program_io(const graph::graph& g) {
   std::vector<std::string> out;
@@ -175,173 +45,6 @@ std::vector<std::string> uses_program_io(const graph::graph& g) {
   return out;
 }
 
-graph::location location_of(const std::string& file, int line, int column) {
-  return graph::location{std::make_shared<const std::string>(file), line, column};
-}
-
-// -- graphs ----------------------------------------------------------------------------------------------
-
-// A graph being built from Python, or loaded: graph::graph plus the builder verbs with Python call sites.
-struct py_graph {
-  graph::graph g;
-
-  void add_node(const std::string& name, const std::string& kind, const py::dict& params, const std::string& file,
-                int line, std::optional<int> replicas, std::optional<int> restarts, const std::vector<std::string>& tools,
-                std::optional<std::string> on_host, std::optional<double> cpus, std::optional<int> gpus) {
-    if (g.find(name) != nullptr) throw py::value_error("graph `" + g.name + "` already has a node `" + name + "`");
-    graph::builder b(g.name);
-    auto nb = b.node(name, kind, graph::call_site{file.c_str(), line, 0});
-    auto where = location_of(file, line, 0);
-    for (auto [k, v] : params) nb.param(k.cast<std::string>(), to_config(v, where));
-    if (replicas) nb.replicas(*replicas);
-    if (restarts) nb.restarts(*restarts);
-    for (const auto& t : tools) nb.tool(t);
-    if (on_host) nb.on_host(*on_host);
-    if (cpus) nb.cpus(*cpus);
-    if (gpus) nb.gpus(*gpus);
-    auto built = b.build();
-    auto& n = built.nodes.front();
-    for (const char* field : {"params", "replicas", "restarts", "tools"}) n.fields[field] = where;
-    g.nodes.push_back(std::move(n));
-  }
-
-  void add_edge(const std::string& from, const std::string& to, std::optional<std::int64_t> capacity,
-                const std::string& file, int line) {
-    graph::builder b(g.name);
-    b.edge(from, to, capacity, graph::call_site{file.c_str(), line, 0});
-    g.edges.push_back(b.build().edges.front());
-  }
-
-  py::list nodes() const {
-    py::list out;
-    for (const auto& n : g.nodes) {
-      py::dict x;
-      x["name"] = n.name;
-      x["kind"] = n.kind;
-      x["params"] = from_config(n.params);
-      x["replicas"] = n.replicas;
-      x["restarts"] = n.restarts;
-      x["tools"] = n.tools;
-      x["where"] = n.where.str();
-      out.append(x);
-    }
-    return out;
-  }
-
-  py::list edges() const {
-    py::list out;
-    for (const auto& e : g.edges) {
-      py::dict x;
-      x["from"] = e.from.str();
-      x["to"] = e.to.str();
-      x["capacity"] = e.capacity ? py::object(py::int_(*e.capacity)) : py::object(py::none());
-      x["where"] = e.where.str();
-      out.append(x);
-    }
-    return out;
-  }
-};
-
-// -- running graphs ----------------------------------------------------------------------------------------
-
-// Drops what it holds with the GIL released: its threads may be waiting for the GIL (Python kinds).
-template <class T>
-void drop_without_gil(std::unique_ptr<T>& x) {
-  if (!x) return;
-  if (!interpreter_alive()) {
-    (void)x.release();  // leaked: at exit no thread of its may take the GIL again
-    return;
-  }
-  safe_release nogil;
-  x.reset();
-}
-
-struct py_running {
-  std::unique_ptr<running> r;
-  ~py_running() { drop_without_gil(r); }
-
-  running& get() {
-    if (!r) throw std::logic_error("this run was released");
-    return *r;
-  }
-
-  bool push(const std::string& node, py::handle v, std::optional<double> timeout_s) {
-    auto port = get().input_port_of(node);
-    value x = to_value(v);
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
-    for (;;) {
-      auto step = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
-      if (deadline) step = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()), 0ms, step);
-      bool ok;
-      {
-        safe_release nogil;
-        ok = port.push(x, step);
-      }
-      if (ok) return true;
-      if (deadline && std::chrono::steady_clock::now() >= *deadline) return false;
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    }
-  }
-
-  bool try_push(const std::string& node, py::handle v) { return get().input_port_of(node).try_push(to_value(v)); }
-  void close(const std::string& node) { get().input_port_of(node).close(); }
-
-  // (True, value), or (False, None) once the run has ended ok and `node` is empty. Raises TimeoutError at
-  // the deadline, RunError when the run failed or stopped.
-  py::tuple take(const std::string& node, std::optional<double> timeout_s) {
-    auto port = get().output_port_of(node);
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
-    for (;;) {
-      auto step = std::chrono::duration_cast<std::chrono::milliseconds>(slice);
-      if (deadline) step = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()), 0ms, step);
-      std::optional<value> got;
-      bool timed_out = false;
-      {
-        safe_release nogil;
-        try {
-          got = port.take(step);
-        } catch (const timeout_error&) {
-          timed_out = true;
-        }
-      }
-      if (!timed_out) {
-        if (!got) return py::make_tuple(false, py::none());
-        return py::make_tuple(true, from_value(*got));
-      }
-      if (deadline && std::chrono::steady_clock::now() >= *deadline)
-        throw timeout_error("program.output `" + node + "`: no value within " + std::to_string(*timeout_s) + " s");
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-    }
-  }
-
-  py::object wait(std::optional<double> timeout_s) {
-    auto& run = get();
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
-    wait_with_signals([&](std::chrono::milliseconds ms) { return run.wait_for(ms) != nullptr; }, [&] { run.stop(); },
-                      deadline);
-    const run_report* rep = run.wait_for(0ms);
-    if (rep == nullptr) return py::none();
-    return report_dict(*rep);
-  }
-
-  bool done() { return get().done(); }
-  void stop() { get().stop(); }
-  void release() { drop_without_gil(r); }
-};
-
-struct py_server {
-  std::unique_ptr<server> s;
-  ~py_server() { drop_without_gil(s); }
-  int port() const {
-    if (!s) throw std::logic_error("this server was stopped");
-    return s->port();
-  }
-  void stop() { drop_without_gil(s); }
-};
-
 // The kinds of `rt` a cluster shares: all but program.input/output (they live only in an embedding process).
 registry shared_kinds(const registry& all) {
   registry out;
@@ -349,53 +52,6 @@ registry shared_kinds(const registry& all) {
     if (name != "program.input" && name != "program.output") out.add(*all.find(name));
   return out;
 }
-
-// A `loom worker` in this process (cluster::run_worker on a thread of its own), with this process's kinds:
-// the Python kinds too, so that a driver can place them here.
-struct py_worker {
-  registry kinds;
-  std::atomic<bool> stopping{false};
-  std::mutex m;
-  std::condition_variable changed;
-  std::string address;
-  bool ended = false;
-  int rc = 0;
-  std::thread thread;
-
-  ~py_worker() {
-    stopping = true;
-    if (!thread.joinable()) return;
-    if (!interpreter_alive()) {
-      thread.detach();
-      return;
-    }
-    safe_release nogil;
-    thread.join();
-  }
-
-  std::string bound(double timeout_s) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout_s));
-    wait_with_signals([&](std::chrono::milliseconds ms) {
-      std::unique_lock lock(m);
-      return changed.wait_for(lock, ms, [&] { return !address.empty() || ended; });
-    }, [&] { stopping = true; }, deadline);
-    std::lock_guard lock(m);
-    if (!address.empty()) return address;
-    if (ended) throw std::runtime_error("the worker ended without listening (exit status " + std::to_string(rc) + ")");
-    throw timeout_error("the worker is not listening after " + std::to_string(timeout_s) + " s");
-  }
-
-  py::object wait(std::optional<double> timeout_s) {
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (timeout_s) deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(*timeout_s));
-    wait_with_signals([&](std::chrono::milliseconds ms) {
-      std::unique_lock lock(m);
-      return changed.wait_for(lock, ms, [&] { return ended; });
-    }, [&] { stopping = true; }, deadline);
-    std::lock_guard lock(m);
-    return ended ? py::object(py::int_(rc)) : py::object(py::none());
-  }
-};
 
 struct py_runtime {
   std::unique_ptr<runtime> rt;
@@ -570,22 +226,6 @@ struct py_runtime {
     return loom::tool_schema(node, *def->spec.call).dump();
   }
 };
-
-void translate(std::exception_ptr p) {
-  try {
-    if (p) std::rethrow_exception(p);
-  } catch (const graph_error& e) {
-    py::object exc = py::reinterpret_borrow<py::object>(graph_error_type)(e.what());
-    exc.attr("diagnostics") = diagnostics_list(e.diagnostics());
-    PyErr_SetObject(graph_error_type, exc.ptr());
-  } catch (const run_error& e) {
-    py::object exc = py::reinterpret_borrow<py::object>(run_error_type)(e.what());
-    exc.attr("report") = e.report() ? py::object(report_dict(*e.report())) : py::object(py::none());
-    PyErr_SetObject(run_error_type, exc.ptr());
-  } catch (const timeout_error& e) {
-    PyErr_SetString(PyExc_TimeoutError, e.what());
-  }
-}
 
 }  // namespace
 
