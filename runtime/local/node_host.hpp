@@ -36,6 +36,7 @@
 #include "loom/runtime/local/node_actor.hpp"
 #include "loom/runtime/local/outbox.hpp"
 #include "loom/runtime/local/probes.hpp"
+#include "loom/runtime/local/snapshot.hpp"
 
 namespace loom::local {
 
@@ -141,12 +142,8 @@ class node_host final : public context {
     std::uint64_t ready_at = 0;
   };
   // What a restarted stateful node is given again: inputs since its last checkpoint, and every port
-  // close (kept across checkpoints: a port stays closed).
-  struct replayed {
-    bool close;
-    std::size_t port;
-    value v;
-  };
+  // close (kept across checkpoints: a port stays closed). A snapshot's part keeps the same list.
+  using replayed = instance_part::replayed;
 
   // -- wiring and start (wiring.cpp) ------------------------------------------------------------------
   // Wires on the first message: the actor table is filled before any actor gets one.

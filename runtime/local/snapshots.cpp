@@ -34,8 +34,7 @@ void node_host::take_part(std::uint64_t epoch) {
   p->instance = me_.index;
   p->state = phase_ == phase::finishing ? instance_part::phase::finishing : instance_part::phase::running;
   p->checkpoint = checkpoint_;
-  p->replay.reserve(replay_.size());
-  for (const auto& r : replay_) p->replay.push_back({r.close, r.port, r.v});
+  p->replay = replay_;
   p->to_close.assign(to_close_.begin(), to_close_.end());
   p->pulled_all = pulled_all_;
   p->outputs = out_.committed_unsent();
@@ -56,8 +55,7 @@ void node_host::maybe_send_part() {
 // kept them. False when it failed (reported).
 bool node_host::restore_part(const instance_part& p) {
   checkpoint_ = p.checkpoint;
-  replay_.clear();
-  for (const auto& r : p.replay) replay_.push_back(replayed{r.close, r.port, r.v});
+  replay_ = p.replay;
   to_close_.assign(p.to_close.begin(), p.to_close.end());
   pulled_all_ = p.pulled_all;
   if (auto bad = in_.restore(p.inputs)) {
