@@ -195,13 +195,16 @@ int run_command(const common_options& common, const run_options& options) {
       print_error("--detach-on-pause needs --state DIR: a paused run is resumed from its state (docs/durability.md)");
       return invalid;
     }
-    for (const auto& n : g->nodes)
-      if (n.kind == "human.approve") {
-        print_error(fmt::format("{}: node `{}` (human.approve) waits for decisions, which are given with `loom approve "
-                                "DIR {}`: run it with --state DIR",
-                                n.where.str(), n.name, n.name));
+    for (const auto& n : g->nodes) {
+      const auto* approve = n.kind == "agent.llm" ? n.params.find("approve_tools") : nullptr;
+      if (n.kind == "human.approve" || (approve && approve->is_list() && !approve->as_list().empty())) {
+        print_error(fmt::format("{}: node `{}` ({}) waits for decisions, which are given with `loom approve DIR {}`: "
+                                "run it with --state DIR",
+                                n.where.str(), n.name, n.kind == "human.approve" ? "human.approve" : "agent.llm with approve_tools",
+                                n.name));
         return invalid;
       }
+    }
   }
   std::unique_ptr<durable_run> durable;
   if (!options.state.empty()) {

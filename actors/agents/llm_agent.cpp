@@ -15,7 +15,9 @@
 //            role (string, "": the node name), temperature (floating, 0.2, 0..2), max_tokens (integer, 512, >= 1), timeout_ms (integer, 60000,
 //            >= 1), retries (integer, 2, >= 0), backoff_ms (integer, 200, >= 0), api_key_env (string, "":
 //            the NAME of the variable that holds the key), stream (boolean, false), max_turns (integer, 6,
-//            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules)
+//            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules),
+//            approve_tools (list of tool names, []: calls to these wait for a person's decision, `loom approve`;
+//            the paused task is the node's checkpoint, so it survives restarts and the process; needs --state)
 //   environment: LOOM_LLM_BASE_URL overrides base_url (and base_urls) and makes every agent.llm use backend http;
 //            LOOM_LLM_MODEL overrides model.
 // Blocking: HTTP calls block, so each instance gets its own thread.
@@ -26,6 +28,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "loom/actors/agents/agent_loop.hpp"
 #include "loom/actors/agents/backend.hpp"
@@ -170,15 +173,38 @@ class llm_agent final : public node {
         system_(init.params.get_string("system")),
         backend_(make_backend(init, role_)),
         loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
-                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {
+                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms")),
+                                              approve_tools_of(init.params)}),
+        approvals_(!approve_tools_of(init.params).empty()) {
     if (auto bad = agents::check_prompt(system_); !bad.empty())
       throw std::invalid_argument(fmt::format("agent.llm `{}`: system: {}", name_, bad));
+    // A paused task: its checkpoint {task, paused}, kept whenever the loop pauses.
+    loop_.on_pause([this](context& c) { c.checkpoint(value{value_map{{"task", task_}, {"paused", loop_.save()}}}); });
+    if (approvals_ && init.restored.is_map()) {
+      const value* task = init.restored.find("task");
+      const value* paused = init.restored.find("paused");
+      if (!task || !task->is_string() || !paused)
+        throw std::invalid_argument(fmt::format("agent.llm `{}`: its saved state is not {{task, paused}}", name_));
+      task_ = task->as_string();
+      try {
+        loop_.restore(*paused, [this, t = task_](context& c, agents::loop_result r) { emit_result(c, t, std::move(r)); });
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(fmt::format("agent.llm `{}`: {}", name_, e.what()));
+      }
+    }
   }
+
+  // Approvals: one paused task at a time (its decisions pending, the node takes no other input).
+  std::size_t max_pending_decisions() const override {
+    return approvals_ ? 1 : node::max_pending_decisions();
+  }
+  void on_decision(context& ctx, std::uint64_t id, const decision& d) override { loop_.decide(ctx, id, d); }
 
   // A stop (SIGINT, another node's failure) closes the model request in flight instead of waiting for it.
   void on_start(context& ctx) override {
     ctx.set_stop_hook([b = backend_.get()] { b->abort(); });
     backend_->trace_into(ctx.trace());
+    if (loop_.paused()) loop_.ask_again(ctx);  // a restored paused task: its decisions are pending again
   }
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
@@ -194,12 +220,22 @@ class llm_agent final : public node {
     if (!system.empty()) messages.push_back({"system", system, {}, {}});
     messages.push_back({"user", p.task, {}, {}});
     backend_->set_input(v);
+    task_ = p.task;
     loop_.start(ctx, std::move(messages),
                 [this, task = p.task](context& c, agents::loop_result r) { emit_result(c, task, std::move(r)); });
   }
 
  private:
+  static std::set<std::string> approve_tools_of(const params& p) {
+    std::set<std::string> out;
+    if (p.has("approve_tools"))
+      for (const auto& t : p.get("approve_tools").as_list())
+        if (t.is_string()) out.insert(t.as_string());
+    return out;
+  }
+
   void emit_result(context& ctx, const std::string& task, agents::loop_result r) {
+    if (approvals_) ctx.checkpoint(value{});  // the task is done: nothing paused to restore
     if (ctx.connected(1))
       for (auto& t : planned_tasks(r.text)) ctx.emit(1, std::move(t));
     ctx.emit(0, value{value_map{{"agent", name_}, {"role", role_}, {"task", task}, {"text", std::move(r.text)},
@@ -209,6 +245,8 @@ class llm_agent final : public node {
   std::string name_, role_, system_;
   std::unique_ptr<agents::backend> backend_;
   agents::agent_loop loop_;
+  bool approvals_ = false;
+  std::string task_;  // the task in flight (its user message)
 };
 
 // Validation (kind_spec::check): the scripted rules as the backend reads them at start, and the tools
@@ -241,7 +279,6 @@ void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_
       diags.error(system->where().known() ? system->where() : n.field_where("params"),
                   fmt::format("agent.llm `{}`: system: {}", n.name, bad));
   const graph::config* rules = n.params.find("rules");
-  if (rules == nullptr) return;
   auto lists = [&](const std::string& t) {
     const graph::node* tool = g.find(t);
     const graph::kind_spec* kind = tool != nullptr ? catalog.find_kind(tool->kind) : nullptr;
@@ -254,6 +291,15 @@ void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_
   };
   std::vector<std::string> names;
   for (const auto& t : n.tools) names.push_back(lists(t) ? t + "__NAME" : t);
+  if (const graph::config* approve = n.params.find("approve_tools"); approve != nullptr && approve->is_list())
+    for (const auto& t : approve->as_list()) {
+      auto where = t.where().known() ? t.where() : n.field_where("params");
+      if (!t.is_string() || !is_tool(t.as_string()))
+        diags.error(where, fmt::format("agent.llm `{}`: approve_tools: {} is not one of its tools", n.name,
+                                       t.is_string() ? "`" + t.as_string() + "`" : std::string("an entry")),
+                    names.empty() ? "the node has no `tools`" : fmt::format("its tools: {}", fmt::join(names, ", ")));
+    }
+  if (rules == nullptr) return;
   for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool, inputs)) {
     // The deepest value of the path that is written, else the rules themselves.
     const graph::config* at = rules;
@@ -307,6 +353,10 @@ kind_def llm_agent_kind() {
       param_spec::integer("max_turns", "most rounds of tool calls per task").def(6).at_least(1),
       param_spec::integer("tool_timeout_ms", "how long a tool call may take").def(30000).at_least(1),
       param_spec::list("rules", "the scripted backend's rules: {match, when, reply | call}")
+          .def(graph::config(graph::config_list{})),
+      param_spec::list("approve_tools",
+                       "tools whose calls wait for a person (loom approve DIR NODE; needs --state): the paused task "
+                       "is kept in the state file, the tool runs once approved, a rejection goes back to the model")
           .def(graph::config(graph::config_list{})),
   };
   // An agent waiting on a model server holds a thread; one answered by its scripted rules never waits

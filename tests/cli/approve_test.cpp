@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -271,5 +272,108 @@ TEST_CASE("what loom approve and loom run refuse about decisions" * doctest::tim
   CHECK(twice.err.find("was already given (approve by") != std::string::npos);
   auto runs = run_loom({"runs", state});
   CHECK(runs.out.find("[approve by") != std::string::npos);  // recorded, not yet taken
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// An agent whose model (scripted) asks for calc once, then answers with calc's result; calc needs approval.
+fs::path write_agent_graph(const fs::path& dir) {
+  auto file = dir / "agent.yaml";
+  std::ofstream(file) << "graph: approve_tools\n"
+                         "nodes:\n"
+                         "  ask: {kind: source.value, params: {value: \"what is 6 times 7?\"}}\n"
+                         "  calc: {kind: tool.calculator}\n"
+                         "  agent:\n"
+                         "    kind: agent.llm\n"
+                         "    tools: [calc]\n"
+                         "    params:\n"
+                         "      approve_tools: [calc]\n"
+                         "      rules:\n"
+                         "        - {when: first, call: {tool: calc, arguments: {expression: \"6*7\"}}}\n"
+                         "        - {when: after_tool, reply: \"the answer: {{tool.calc}}\"}\n"
+                         "  out: {kind: sink.file, params: {path: \"" << (dir / "out.jsonl").string() << "\"}}\n"
+                         "edges: [ask -> agent, agent -> out]\n";
+  return file;
+}
+
+// The calls calc served, from a run's summary table ("calc  tool.calculator  IN  OUT ...").
+long calc_calls(const std::string& err) {
+  auto at = err.find("tool.calculator");
+  REQUIRE_MESSAGE(at != std::string::npos, err);
+  return std::stol(err.substr(at + std::string("tool.calculator").size()));
+}
+
+}  // namespace
+
+TEST_CASE("agent.llm approve_tools: the tool runs only once approved, once, across a SIGKILL" *
+          doctest::timeout(300)) {
+  auto dir = fresh_dir("tools");
+  auto graph = write_agent_graph(dir);
+  auto state = dir / "state";
+  {
+    // A live run (no detach) pauses before the call; it is killed while it waits.
+    child run({loom_binary(), "run", graph.string(), "--state", state.string()}, dir / "run.log");
+    wait_for([&] { return fs::exists(state / "lock") && pending_ids(runs_json(state)).size() == 1; },
+             "the agent's pending call");
+    ::kill(run.pid, SIGKILL);
+    CHECK(run.wait() == 128 + SIGKILL);
+  }
+  auto runs = runs_json(state);
+  REQUIRE(runs["pending"].size() == 1);
+  const auto& shown = runs["pending"][0]["shown"];
+  CHECK(shown["tool"] == "calc");
+  CHECK(shown["arguments"]["expression"] == "6*7");
+  CHECK(read_file(dir / "out.jsonl").empty());
+  auto r = run_loom({"approve", state.string(), "agent"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(calc_calls(r.err) == 1);  // the resumed run made the call, once
+  auto out = read_file(dir / "out.jsonl");
+  REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
+  auto answer = nlohmann::json::parse(out);
+  CHECK(answer["text"] == "the answer: {\"expression\":\"6*7\",\"result\":42}");
+  CHECK(answer["tool_calls"] == 1);
+
+  // Rejected: the tool never runs, the model reads why; edited: it runs with the person's arguments.
+  for (auto verdict : {std::vector<std::string>{"--reject", "--reason", "not today"},
+                       std::vector<std::string>{"--value", "{\"expression\": \"2+2\"}"}}) {
+    fs::remove_all(state);
+    fs::remove(dir / "out.jsonl");
+    auto first = run_loom({"run", graph.string(), "--state", state.string(), "--detach-on-pause"});
+    INFO(first.err);
+    REQUIRE(first.status == 3);
+    CHECK(calc_calls(first.err) == 0);
+    std::vector<std::string> args{"approve", state.string(), "agent"};
+    args.insert(args.end(), verdict.begin(), verdict.end());
+    auto decided = run_loom(args);
+    INFO(decided.err);
+    REQUIRE(decided.status == 0);
+    auto text = nlohmann::json::parse(read_file(dir / "out.jsonl"))["text"].get<std::string>();
+    if (verdict[0] == "--reject") {
+      CHECK(calc_calls(decided.err) == 0);
+      CHECK(text.find("the call was rejected by ") != std::string::npos);
+      CHECK(text.find(": not today") != std::string::npos);
+    } else {
+      CHECK(calc_calls(decided.err) == 1);
+      CHECK(text == "the answer: {\"expression\":\"2+2\",\"result\":4}");
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("approve_tools names only the node's tools, and needs --state" * doctest::timeout(120)) {
+  auto dir = fresh_dir("tools-refuse");
+  auto graph = write_agent_graph(dir);
+  auto no_state = run_loom({"run", graph.string(), "-q"});
+  CHECK(no_state.status == 2);
+  CHECK(no_state.err.find("node `agent` (agent.llm with approve_tools) waits for decisions") != std::string::npos);
+  auto text = read_file(graph);
+  text.replace(text.find("approve_tools: [calc]"), std::string("approve_tools: [calc]").size(), "approve_tools: [mail]");
+  std::ofstream(graph) << text;
+  auto bad = run_loom({"validate", graph.string()});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("agent.yaml:9:") != std::string::npos);
+  CHECK(bad.err.find("approve_tools: `mail` is not one of its tools") != std::string::npos);
   fs::remove_all(dir);
 }
