@@ -17,13 +17,13 @@
 
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
+#include "cli/state.hpp"
 #include "loom/runtime/json_reader.hpp"
 #include "loom/runtime/state/store.hpp"
 
 namespace fs = std::filesystem;
 
 namespace loom::cli {
-namespace {
 
 std::string who_decides() {
   const char* user = std::getenv("USER");
@@ -33,6 +33,22 @@ std::string who_decides() {
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
   return fmt::format("{}@{}", user && *user ? user : "?", host[0] ? host : "?");
 }
+
+std::string record_decision(const fs::path& dir, const state::decision_record& d) {
+  try {
+    auto st = state::store::open(dir, state::store::access::read_write);
+    if (!st.latest_id()) return fmt::format("the run in {} has no snapshot yet: no decision is pending", dir.string());
+    bool pending = false;
+    for (const auto& p : st.read_latest().pending) pending |= p.instance == d.instance && p.id == d.id;
+    if (!pending) return fmt::format("decision {} of instance {} is not pending in {}", d.id, d.instance, dir.string());
+    st.decide(d);
+    return {};
+  } catch (const state::error& e) {
+    return e.what();
+  }
+}
+
+namespace {
 
 // "review", or "review[1]" for one replica: the pending decisions it names.
 bool names(const state::pending_record& p, const std::string& node) {

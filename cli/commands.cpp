@@ -25,6 +25,8 @@
 #include "loom/graph/load.hpp"
 #include "loom/graph/validate.hpp"
 #include "loom/kernels/device/device.hpp"
+#include "loom/runtime/json.hpp"
+#include "loom/runtime/json_reader.hpp"
 #include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/observe/run_metrics.hpp"
@@ -239,6 +241,38 @@ int run_here(const run_options& options, const graph::graph& graph_in, const reg
   auto ui = start_live_view(*g, options.ui, ui_failed);
   if (ui_failed) return invalid;
   if (ui) ui->server().log(fmt::format("run `{}` started: {} nodes, {} edges", g->name, g->nodes.size(), g->edges.size()));
+  if (ui && durable) {
+    // The page shows the decisions the run waits for and records a click where `loom approve` does.
+    observe::ui::decision_hooks hooks;
+    hooks.pending = [durable] {
+      std::vector<observe::ui::ui_decision> out;
+      for (const auto& p : durable->pending())
+        out.push_back({p.node, p.instance, p.id, to_json_line(p.shown), p.asked_unix_ms, p.deadline_unix_ms});
+      return out;
+    };
+    hooks.decide = [dir = durable->store().dir(), by = who_decides() + " (live view)"](
+                       std::uint32_t instance, std::uint64_t id, const std::string& verdict,
+                       const std::string& value_json, const std::string& reason) {
+      state::decision_record d;
+      d.instance = instance;
+      d.id = id;
+      d.verdict = verdict;
+      d.reason = reason;
+      d.by = by;
+      d.at_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+      if (verdict == "edit") {
+        try {
+          d.edited = read_json_value(value_json, "the edited value");
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+      }
+      return record_decision(dir, d);
+    };
+    ui->server().set_decisions(std::move(hooks));
+  }
   install_sigint();
   progress bar{!options.quiet};
   local::run_options ro;

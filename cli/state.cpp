@@ -255,6 +255,11 @@ void durable_run::arm(local::run_options& ro) {
   writer_ = std::thread([this] { write_loop(); });
 }
 
+std::vector<state::pending_record> durable_run::pending() const {
+  std::lock_guard g(m_);
+  return last_pending_;
+}
+
 void durable_run::offer(std::shared_ptr<const local::snapshot> s) {
   {
     std::lock_guard g(m_);

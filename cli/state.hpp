@@ -72,6 +72,8 @@ class durable_run {
   // Stops the writer (the snapshot it holds is written first) and records the run's end in meta.
   void finish(const local::run_report& r);
   state::store& store() { return store_; }
+  // The decisions pending at the last snapshot written (empty before the first).
+  std::vector<state::pending_record> pending() const;
 
  private:
   void offer(std::shared_ptr<const local::snapshot> s);
@@ -83,7 +85,7 @@ class durable_run {
   std::shared_ptr<const local::deployment> plan_;
   link_numbering links_;
   settings settings_;
-  std::mutex m_;
+  mutable std::mutex m_;
   std::condition_variable cv_;
   std::shared_ptr<const local::snapshot> next_;
   std::string progress_;
@@ -96,6 +98,13 @@ class durable_run {
   std::vector<state::pending_record> last_pending_;
   std::thread writer_;
 };
+
+// Records decision `d` (its instance, id, verdict, value, reason, by) in DIR's state file, as `loom approve`
+// and the live view do: only for a decision pending at the latest snapshot, and not one given already.
+// Returns an empty string when recorded, else one sentence saying why not.
+std::string record_decision(const std::filesystem::path& dir, const state::decision_record& d);
+// "user@host" of this process: who decides.
+std::string who_decides();
 
 // Runs `g` in this process (the body of `loom run` and `loom resume`); `durable` (may be null) keeps its state.
 int run_here(const run_options& options, const graph::graph& g, const registry& kinds, durable_run* durable,

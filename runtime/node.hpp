@@ -156,6 +156,11 @@ class node {
   // Someone decided about pending decision `id` (context::ask). Runs like an input, as an attempt; its
   // commit ends the decision. A decision for an id not pending is dropped (logged).
   virtual void on_decision(context& ctx, std::uint64_t id, const decision& d) {}
+  // A consistent snapshot is taking this instance's part (docs/durability.md): make durable what its
+  // committed checkpoint counts, before the part is sent (sink.file fdatasyncs its file, so a snapshot
+  // never names bytes a power loss could take). Runs between handlers, on the node's actor; a throw fails
+  // the instance. Most kinds have nothing to do.
+  virtual void on_snapshot() {}
   // While this many decisions are pending the node gets no input (its links fill and credits push back).
   virtual std::size_t max_pending_decisions() const { return std::numeric_limits<std::size_t>::max(); }
   // A tool's handler (kinds with a call_spec): returns the reply; throw to reply with an error. The runtime

@@ -29,6 +29,14 @@ void node_host::on_barrier(const barrier_msg& b) {
 // every out-link and the recording of every in-link.
 void node_host::take_part(std::uint64_t epoch) {
   auto t0 = clock::now();
+  if (impl_) {
+    try {
+      impl_->on_snapshot();
+    } catch (...) {
+      return report(instance_end::failed, fmt::format("{} failed while a snapshot took its part: {}", who(),
+                                                      host_detail::what_of(std::current_exception())));
+    }
+  }
   part_epoch_ = epoch;
   auto p = std::make_shared<instance_part>();
   p->instance = me_.index;

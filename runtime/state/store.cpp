@@ -70,6 +70,7 @@ CREATE TABLE pending(
   deadline_unix_ms INTEGER NOT NULL,
   PRIMARY KEY(snapshot, instance, id));
 CREATE TABLE decisions(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   instance INTEGER NOT NULL,
   id INTEGER NOT NULL,
   verdict TEXT NOT NULL CHECK(verdict IN ('approve', 'reject', 'edit')),
@@ -77,7 +78,7 @@ CREATE TABLE decisions(
   reason TEXT,
   by TEXT,
   at_unix_ms INTEGER NOT NULL,
-  PRIMARY KEY(instance, id));
+  UNIQUE(instance, id));
 )sql";
 
 constexpr std::array<const char*, 6> tables = {"meta", "snapshots", "parts", "links", "pending", "decisions"};

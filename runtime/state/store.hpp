@@ -82,7 +82,9 @@ struct pending_record {
 // A decision recorded for a pending one (`loom approve`): kept until a snapshot shows the decision ended,
 // so a run killed after taking it and before its next snapshot takes it again on resume, once.
 struct decision_record {
-  std::int64_t row = 0;  // given by the store, increasing: the poller reads the rows after the last it saw
+  // Given by the store (AUTOINCREMENT: never reused, even after the rows before it are deleted): the poller
+  // reads the rows after the last it saw.
+  std::int64_t row = 0;
   std::uint32_t instance = 0;
   std::uint64_t id = 0;
   std::string verdict;  // approve, reject, edit

@@ -115,7 +115,7 @@ snapshot store::read(std::int64_t id) const {
 std::vector<decision_record> store::decisions(std::int64_t after) const {
   std::vector<decision_record> out;
   stmt q(file_, db_,
-         "SELECT rowid, instance, id, verdict, value, reason, by, at_unix_ms FROM decisions WHERE rowid > ? ORDER BY rowid");
+         "SELECT seq, instance, id, verdict, value, reason, by, at_unix_ms FROM decisions WHERE seq > ? ORDER BY seq");
   q.bind(1, after);
   while (q.step("reading the decisions")) {
     decision_record d;

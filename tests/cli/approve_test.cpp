@@ -377,3 +377,27 @@ TEST_CASE("approve_tools names only the node's tools, and needs --state" * docte
   CHECK(bad.err.find("approve_tools: `mail` is not one of its tools") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("a live run takes every decision, also those recorded after the decisions table emptied" *
+          doctest::timeout(300)) {
+  auto dir = fresh_dir("live-seq");
+  auto graph = write_graph(dir, 3);
+  auto state = dir / "state";
+  child run({loom_binary(), "run", graph.string(), "-q", "--state", state.string()}, dir / "run.log");
+  wait_for([&] { return fs::exists(state / "lock") && pending_ids(runs_json(state)).size() == 3; },
+           "three pending decisions");
+  // One at a time, each taken (a snapshot deletes its row) before the next is recorded.
+  for (std::uint64_t id : {2, 0, 1}) {
+    auto r = run_loom({"approve", state.string(), "review", "--id", std::to_string(id)});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    if (id != 1)
+      wait_for([&] {
+        auto ids = pending_ids(runs_json(state));
+        return std::find(ids.begin(), ids.end(), id) == ids.end();
+      }, "decision " + std::to_string(id) + " taken");
+  }
+  CHECK(run.wait(std::chrono::seconds(60)) == 0);
+  CHECK(read_file(dir / "out.jsonl") == "2\n0\n1\n");
+  fs::remove_all(dir);
+}

@@ -283,3 +283,63 @@ edges: [src -> batch, batch -> hold, hold -> gather, gather -> sink]
   }
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+// Forwards; counts the snapshots that took its part (node::on_snapshot), or fails there.
+class synced final : public node {
+ public:
+  synced(std::shared_ptr<std::atomic<int>> calls, bool fail) : calls_(std::move(calls)), fail_(fail) {}
+  void on_message(context& ctx, std::size_t, const value& v) override { ctx.emit(v); }
+  void on_snapshot() override {
+    calls_->fetch_add(1);
+    if (fail_) throw std::runtime_error("the disk is gone");
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> calls_;
+  bool fail_;
+};
+
+}  // namespace
+
+TEST_CASE("a snapshot calls node::on_snapshot before it takes the node's part; a throw there fails the node" *
+          doctest::timeout(60)) {
+  test::graph_runner fx;
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  graph::kind_spec spec{"test.synced", "Forwards.", {{"in", "v"}}, {{"out", "v"}},
+                        {graph::param_spec::boolean("fail", "throw in on_snapshot").def(false)}, {}, {}};
+  fx.kinds.add({spec, [calls](const node_init& i) { return std::make_unique<synced>(calls, i.params.get_bool("fail")); }});
+  auto load = [](const std::string& text) {
+    graph::diagnostics d;
+    auto g = graph::load_graph_text(text, "synced.yaml", d);
+    INFO(d.str());
+    REQUIRE(g.has_value());
+    return *g;
+  };
+  auto yaml = [](bool fail) {
+    return fmt::format(R"(graph: t
+defaults: {{capacity: 8}}
+nodes:
+  src: {{kind: source.sequence, params: {{count: 200000}}}}
+  sync: {{kind: test.synced, params: {{fail: {}}}}}
+  out: {{kind: sink.count}}
+edges: [src -> sync, sync -> out]
+)",
+                       fail ? "true" : "false");
+  };
+  std::atomic<int> parts{0};
+  local::run_options o;
+  o.snapshot_every = std::chrono::milliseconds(1);
+  o.on_snapshot = [&](std::shared_ptr<const local::snapshot> s) {
+    if (s->parts[1] && s->parts[1]->state != local::instance_part::phase::finished) parts.fetch_add(1);
+  };
+  auto ok = fx.run(load(yaml(false)), o);
+  REQUIRE(ok.result == outcome::ok);
+  CHECK(parts.load() > 0);
+  CHECK(calls->load() >= parts.load());  // one per part taken (an epoch open at the end is never delivered)
+  auto failed = fx.run(load(yaml(true)), o);
+  REQUIRE(failed.result == outcome::failed);
+  CHECK(failed.error.find("node `sync` (test.synced) failed while a snapshot took its part: the disk is gone") !=
+        std::string::npos);
+}

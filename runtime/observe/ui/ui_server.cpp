@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "loom/runtime/http/listener.hpp"
+#include "loom/runtime/json_reader.hpp"
 #include "loom/runtime/observe/ui/page_files.hpp"
 
 namespace loom::observe::ui {
@@ -124,6 +125,31 @@ struct ui_server::impl {
   std::map<std::uint64_t, std::uint64_t> streams;  // stream -> the seq it sent last
   std::uint64_t next_stream = 0;
 
+  // Decisions (set_decisions): what the page shows and where a click goes.
+  mutable std::mutex decisions_mutex;
+  decision_hooks decisions;
+
+  json pending_decisions() const {
+    decision_hooks h;
+    {
+      std::lock_guard lock{decisions_mutex};
+      h = decisions;
+    }
+    json out = json::array();
+    if (!h.pending) return out;
+    for (const auto& d : h.pending()) {
+      json shown;
+      try {
+        shown = read_json_unordered(d.shown, "a decision's shown value");
+      } catch (const std::exception&) {
+        shown = d.shown;
+      }
+      out.push_back({{"node", d.node}, {"instance", d.instance}, {"id", d.id}, {"shown", std::move(shown)},
+                     {"asked_unix_ms", d.asked_unix_ms}, {"deadline_unix_ms", d.deadline_unix_ms}});
+    }
+    return out;
+  }
+
   std::unique_ptr<http::listener> door;  // made by start()
   int port = -1;
 
@@ -187,7 +213,7 @@ struct ui_server::impl {
     }
     json out{{"graph", g.name}, {"seconds", r.seconds}, {"state", state}, {"error", r.error},
              {"nodes", std::move(nodes)}, {"edges", std::move(edges)}, {"hosts", options.hosts},
-             {"log", ring->lines()}};
+             {"log", ring->lines()}, {"decisions", pending_decisions()}};
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 
@@ -256,7 +282,7 @@ int ui_server::start() {
   lo.port = x.options.port;
   lo.threads = 8;
   lo.max_streams = x.options.max_streams;
-  lo.max_body = 0;  // nothing here takes a body
+  lo.max_body = 64 * 1024;  // POST /decide: a decision, an edited value at most this long
   lo.idle_timeout = std::chrono::seconds(1);  // an idle connection holds a thread (and the stop) at most this long
   lo.browser_facing = [](std::string_view) { return true; };
   lo.allowed_hosts = x.options.allowed_hosts;
@@ -289,6 +315,46 @@ int ui_server::start() {
     }
     res.set_header("Cache-Control", "no-cache");
     res.set_content(*s, "application/json");
+  });
+  http.Get("/decisions", [&x](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(x.pending_decisions().dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  });
+  // A click on Approve, Reject or Edit: recorded where `loom approve` records it (the run's state file).
+  http.Post("/decide", [&x](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
+    auto body = x.door->read_body(reader);
+    if (x.door->refuse_body(res, body)) return;
+    decision_hooks h;
+    {
+      std::lock_guard lock{x.decisions_mutex};
+      h = x.decisions;
+    }
+    if (!h.decide) return x.door->refuse(res, 404, "this run takes no decisions (no human.approve, or no --state)");
+    std::uint32_t instance = 0;
+    std::uint64_t id = 0;
+    std::string verdict, value_json, reason;
+    try {
+      auto j = read_json(body.text, "the decision");
+      if (!j.is_object() || !j.contains("instance") || !j["instance"].is_number_unsigned() || !j.contains("id") ||
+          !j["id"].is_number_unsigned() || !j.contains("verdict") || !j["verdict"].is_string())
+        return x.door->refuse(res, 400, "a decision is {\"instance\": N, \"id\": N, \"verdict\": "
+                                        "\"approve\"|\"reject\"|\"edit\", \"value\": V, \"reason\": S}");
+      instance = j["instance"].get<std::uint32_t>();
+      id = j["id"].get<std::uint64_t>();
+      verdict = j["verdict"].get<std::string>();
+      if (verdict != "approve" && verdict != "reject" && verdict != "edit")
+        return x.door->refuse(res, 400, fmt::format("verdict: `{}` is none of approve, reject, edit", verdict));
+      if (verdict == "edit") {
+        if (!j.contains("value")) return x.door->refuse(res, 400, "an edit needs `value`");
+        value_json = j["value"].dump();
+      }
+      if (j.contains("reason") && j["reason"].is_string()) reason = j["reason"].get<std::string>();
+    } catch (const std::exception& e) {
+      return x.door->refuse(res, 400, e.what());
+    }
+    auto why = h.decide(instance, id, verdict, value_json, reason);
+    if (!why.empty()) return x.door->refuse(res, 409, why);
+    res.set_content(R"({"recorded":true})", "application/json");
   });
   http.Get("/events", [&x](const httplib::Request&, httplib::Response& res) {
     auto slot = x.door->open_stream();
@@ -350,6 +416,11 @@ std::string ui_server::url() const {
 void ui_server::publish(const local::run_report& r) { impl_->put(r, "running"); }
 
 void ui_server::publish(const local::run_report& r, const std::string& state) { impl_->put(r, state); }
+
+void ui_server::set_decisions(decision_hooks hooks) {
+  std::lock_guard lock{impl_->decisions_mutex};
+  impl_->decisions = std::move(hooks);
+}
 
 void ui_server::finish(const local::run_report& r) { impl_->put(r, state_name(r.result)); }
 

@@ -3,6 +3,8 @@
 //   GET /graph.svg   the graph laid out by Graphviz, ids n<i> (nodes), e<i> (edges), h<i> (host groups)
 //   GET /events      server-sent events: one JSON snapshot per progress tick (see snapshot())
 //   GET /snapshot    the latest snapshot as plain JSON
+//   GET /decisions   the decisions the run waits for (a durable run with human.approve; set_decisions())
+//   POST /decide     a person's decision: {"instance", "id", "verdict": approve|reject|edit, "value", "reason"}
 // It listens on a loom HTTP listener (runtime/http/listener.hpp): the port is its own (a second process on
 // it fails), Host must be one of its names and Origin its own (else 403), and each /events stream holds one
 // of max_streams slots (beyond: 503 with Retry-After) so that open pages never starve /snapshot and the rest.
@@ -12,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +39,25 @@ struct ui_options {
 // "PORT", ":PORT" or "HOST:PORT" -> host and port into `o`. Throws std::invalid_argument naming the text.
 void parse_address(const std::string& text, ui_options& o);
 
+// A decision the run waits for, as the page shows it (docs/durability.md, "People in the loop").
+struct ui_decision {
+  std::string node;  // the instance: `review`, `review[1]`
+  std::uint32_t instance = 0;
+  std::uint64_t id = 0;
+  std::string shown;  // JSON text
+  std::int64_t asked_unix_ms = 0;
+  std::int64_t deadline_unix_ms = 0;  // 0: none
+};
+struct decision_hooks {
+  // The decisions pending at the run's latest snapshot. Called at every progress tick: keep it cheap.
+  std::function<std::vector<ui_decision>()> pending;
+  // Records a decision (verdict approve, reject or edit; value: JSON text, for edit). Returns an empty
+  // string when it is recorded, else one sentence saying why not (not pending, given already).
+  std::function<std::string(std::uint32_t instance, std::uint64_t id, const std::string& verdict,
+                            const std::string& value_json, const std::string& reason)>
+      decide;
+};
+
 class ui_server {
  public:
   // Lays the graph out (Graphviz) at once: throws std::runtime_error when it cannot.
@@ -52,6 +74,10 @@ class ui_server {
   void publish(const local::run_report& r);
   // The same, with the state the page shows in place of "running" (`loom serve`: the requests so far).
   void publish(const local::run_report& r, const std::string& state);
+  // Lets the page show and take decisions (any time; without it /decisions is empty and /decide says
+  // the run takes none). The snapshots then carry "decisions": [{node, instance, id, shown, asked_unix_ms,
+  // deadline_unix_ms}].
+  void set_decisions(decision_hooks hooks);
   // The run's end: the last counts and its outcome.
   void finish(const local::run_report& r);
   // A log line for the page (besides what reaches the spdlog sink), stamped with the local time.

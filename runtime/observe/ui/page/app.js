@@ -1,6 +1,7 @@
 // The live view: draws /graph.svg (laid out by Graphviz on the server), then applies each snapshot from
 // /events (server-sent events) to it: counts and rate in each node's box, queue fill as its colour, a red
-// edge where the producer waits for credit; and the last log lines. Nothing is fetched from elsewhere.
+// edge where the producer waits for credit; the decisions the run waits for, with buttons that post to
+// /decide; and the last log lines. Nothing is fetched from elsewhere.
 'use strict';
 
 const graphBox = document.getElementById('graph');
@@ -66,6 +67,64 @@ function applyTable(nodes) {
   });
 }
 
+// Decisions the run waits for (human.approve, approve_tools): one row each, with Approve, Reject and Edit.
+// A click posts the decision; the row stays, marked sent, until a snapshot shows it taken.
+const sent = new Set();
+function decide(d, verdict, extra) {
+  const key = `${d.instance}:${d.id}`;
+  sent.add(key);
+  const body = JSON.stringify({ instance: d.instance, id: d.id, verdict, ...extra });
+  fetch('/decide', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
+    .then(r => r.ok ? null : r.json().then(e => { throw new Error(e.error?.message || r.statusText); }))
+    .catch(e => { sent.delete(key); document.getElementById('error').textContent = `decision ${d.id}: ${e.message}`; });
+  const li = document.querySelector(`#decisions li[data-key="${key}"]`);
+  if (li) li.classList.add('sent');
+}
+function applyDecisions(list) {
+  const section = document.getElementById('decisions');
+  const ul = section.querySelector('ul');
+  section.hidden = list.length === 0;
+  const keys = new Set(list.map(d => `${d.instance}:${d.id}`));
+  [...ul.children].forEach(li => { if (!keys.has(li.dataset.key)) li.remove(); });
+  for (const d of list) {
+    const key = `${d.instance}:${d.id}`;
+    if (ul.querySelector(`li[data-key="${key}"]`)) continue;
+    const li = document.createElement('li');
+    li.dataset.key = key;
+    li.dataset.node = d.node;
+    li.dataset.id = String(d.id);
+    const what = document.createElement('code');
+    what.textContent = JSON.stringify(d.shown);
+    const head = document.createElement('div');
+    head.textContent = `${d.node} #${d.id}${d.deadline_unix_ms ? `, until ${new Date(d.deadline_unix_ms).toLocaleTimeString()}` : ''}: `;
+    head.appendChild(what);
+    const edit = document.createElement('input');
+    edit.className = 'edit';
+    edit.value = JSON.stringify(d.shown);
+    const button = (label, cls, f) => {
+      const b = document.createElement('button');
+      b.textContent = label;
+      b.className = cls;
+      b.addEventListener('click', f);
+      return b;
+    };
+    li.append(head,
+              button('Approve', 'approve', () => decide(d, 'approve', {})),
+              button('Reject', 'reject', () => decide(d, 'reject', { reason: 'rejected in the live view' })),
+              edit,
+              button('Edit', 'edit', () => {
+                let value;
+                try { value = JSON.parse(edit.value); } catch (e) {
+                  document.getElementById('error').textContent = `decision ${d.id}: the edit is not JSON: ${e.message}`;
+                  return;
+                }
+                decide(d, 'edit', { value });
+              }));
+    if (sent.has(key)) li.classList.add('sent');
+    ul.appendChild(li);
+  }
+}
+
 function apply(s) {
   if (!drawn) { pending = s; return; }
   document.getElementById('graph-name').textContent = s.graph;
@@ -77,12 +136,13 @@ function apply(s) {
   s.nodes.forEach(applyNode);
   s.edges.forEach(applyEdge);
   applyTable(s.nodes);
+  applyDecisions(s.decisions || []);
   const log = document.getElementById('log');
   const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   log.textContent = s.log.join('\n');
   if (atEnd) log.scrollTop = log.scrollHeight;
   document.body.dataset.seq = s.seq;
-  if (['ok', 'failed', 'interrupted'].includes(s.state)) events.close();  // the run is over
+  if (['ok', 'failed', 'interrupted', 'paused'].includes(s.state)) events.close();  // the run is over
 }
 
 fetch('/graph.svg').then(r => r.text()).then(svg => {
@@ -96,5 +156,5 @@ const events = new EventSource('/events');
 events.onmessage = m => apply(JSON.parse(m.data));
 events.onerror = () => {
   const state = document.getElementById('state');
-  if (!['ok', 'failed', 'interrupted'].includes(state.textContent)) state.textContent = 'disconnected';
+  if (!['ok', 'failed', 'interrupted', 'paused'].includes(state.textContent)) state.textContent = 'disconnected';
 };
