@@ -6,6 +6,7 @@
 
 #include "loom/version.hpp"
 #include "cli/commands.hpp"
+#include "cli/runs_admin.hpp"
 
 int main(int argc, char** argv) {
   using namespace loom::cli;
@@ -86,6 +87,9 @@ int main(int argc, char** argv) {
   auto* runs_cmd = app.add_subcommand("runs", "Show what a run's state directory holds: status, snapshots, progress");
   runs_cmd->add_option("dir", runs_dir, "The run's state directory (loom run --state DIR)")->required();
   runs_cmd->add_flag("--json", runs_json, "As one JSON object");
+  runs_admin_options runs_admin;  // --fork, --pin, --unpin, --drop (cli/runs_admin.cpp)
+  add_runs_admin_options(*runs_cmd, runs_admin);
+  add_plugin(runs_cmd);
 
   std::string graph_file, format = "dot";
   auto* graph_cmd = app.add_subcommand("graph", "Print a graph as Graphviz DOT or a Mermaid flowchart");
@@ -202,7 +206,7 @@ int main(int argc, char** argv) {
     if (!resume_every.empty()) resume.checkpoint_every = *parse_duration_ms(resume_every);
     return resume_command(common, resume);
   }
-  if (*runs_cmd) return runs_command(runs_dir, runs_json);
+  if (*runs_cmd) return runs_admin.any() ? runs_admin_command(common, runs_dir, runs_admin) : runs_command(runs_dir, runs_json);
   if (*slurm_cmd) {
     slurm.extra = slurm_cmd->remaining();
     return slurm_command(common, slurm);
