@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
 
   std::string runs_dir;
   bool runs_json = false;
-  auto* runs_cmd = app.add_subcommand("runs", "Show what a run's state directory holds: status, snapshots, progress");
+  auto* runs_cmd = app.add_subcommand(
+      "runs", "Show what a run's state directory holds: status, snapshots, progress; or fork, pin or drop it");
   runs_cmd->add_option("dir", runs_dir, "The run's state directory (loom run --state DIR)")->required();
   runs_cmd->add_flag("--json", runs_json, "As one JSON object");
   runs_admin_options runs_admin;  // --fork, --pin, --unpin, --drop (cli/runs_admin.cpp)
