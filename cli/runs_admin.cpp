@@ -8,13 +8,12 @@
 // damaged and `loom runs DIR2 --drop` removes, never one that would run from the beginning.
 #include "cli/runs_admin.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -24,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -156,7 +156,8 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
   auto graph_path = meta_of(st, "graph_path");
   std::vector<std::string> old_sets;
   try {
-    old_sets = read_json_unordered(meta_of(st, "sets"), st.file().string() + "'s sets").get<std::vector<std::string>>();
+    old_sets = read_json_unordered(meta_of(st, "sets"), st.file().string() + "'s sets")
+                   .get<std::vector<std::string>>();
   } catch (const state::error&) {
     throw;
   } catch (const std::exception& e) {
@@ -167,7 +168,8 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
   if (auto d = state::first_difference(meta_of(st, "loom_version"), loom::version(), "the loom versions"))
     throw refused(*d);
   auto yaml = text_of(graph_path);
-  if (auto d = state::first_difference(meta_of(st, "graph_yaml"), yaml, fmt::format("the graph files ({})", graph_path)))
+  if (auto d = state::first_difference(meta_of(st, "graph_yaml"), yaml,
+                                       fmt::format("the graph files ({})", graph_path)))
     throw refused(*d);
   auto sets = merge_sets(old_sets, added);
   auto original = load_quietly(graph_path, *kinds, old_sets);
@@ -182,8 +184,8 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
   auto description = describe_run(*plan, *kinds);
   // The descriptions name instances, links, capacities and the kinds' declarations, never a node's params:
   // a fork may change any param that keeps the expansion (not one that adds a router's port).
-  if (auto d = state::first_difference(meta_of(st, "deployment"), description, "the expanded graphs and their kinds",
-                                       "the fork"))
+  if (auto d = state::first_difference(meta_of(st, "deployment"), description,
+                                       "the expanded graphs and their kinds", "the fork"))
     throw refused(*d + " (a fork must keep every instance, port and link; only params may change)");
   link_numbering links(*plan);
   from_state(snap, *plan, links, st.file());  // the snapshot fits the fork's graph (every row checked)
@@ -197,7 +199,8 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
     for (const auto& old : before.instances) {
       if (old.kind != file_sink || !same_file(path, old.init.params.get_string("path"))) continue;
       throw refused(fmt::format(
-          "node `{}` ({}) would write {}, the file that the run in {} writes{}: give the fork its own file with "
+          "node `{}` ({}) would write {}, the file that the run in {} writes{}: give the fork its own file "
+          "with "
           "--set {}.path=FILE",
           inst.init.name, file_sink, path.string(), dir.string(),
           old.init.name == inst.init.name ? "" : fmt::format(" (node `{}`)", old.init.name), inst.init.name));
@@ -207,20 +210,24 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
         if (p.instance == inst.index) return &p;
       return nullptr;
     }();
-    if (part == nullptr || !part->checkpoint.is_int() || part->checkpoint.as_int() < 0) continue;  // starts anew
+    if (part == nullptr || !part->checkpoint.is_int() || part->checkpoint.as_int() < 0)
+      continue;  // starts anew
     std::error_code ec;
-    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) continue;  // a FIFO, /dev/null: never cut back
+    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+      continue;  // a FIFO, /dev/null: never cut back
     fs::path from = before.instances[inst.index].init.params.get_string("path");
     auto n = static_cast<std::uintmax_t>(part->checkpoint.as_int());
     if (!fs::is_regular_file(from, ec))
-      throw refused(fmt::format("node `{}` ({}): the run's file {} is not a regular file, so its first {} bytes "
-                                "(written before snapshot {}) cannot be copied",
-                                inst.init.name, file_sink, from.string(), n, id));
+      throw refused(
+          fmt::format("node `{}` ({}): the run's file {} is not a regular file, so its first {} bytes "
+                      "(written before snapshot {}) cannot be copied",
+                      inst.init.name, file_sink, from.string(), n, id));
     auto size = fs::file_size(from, ec);
     if (ec || size < n)
-      throw refused(fmt::format("node `{}` ({}): the run's file {} holds {} bytes, fewer than the {} it had written "
-                                "at snapshot {} (it was cut or replaced since)",
-                                inst.init.name, file_sink, from.string(), ec ? 0 : size, n, id));
+      throw refused(
+          fmt::format("node `{}` ({}): the run's file {} holds {} bytes, fewer than the {} it had written "
+                      "at snapshot {} (it was cut or replaced since)",
+                      inst.init.name, file_sink, from.string(), ec ? 0 : size, n, id));
     // Replicas of one sink share its file: it starts as the longest of their prefixes.
     auto same = std::find_if(copies.begin(), copies.end(), [&](const sink_copy& c) { return c.to == path; });
     if (same == copies.end())
@@ -250,16 +257,15 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
     made.set_meta("deployment", description);
     made.set_meta("fingerprint", cluster::fingerprint(description));
     made.set_meta("loom_version", loom::version());
-    made.set_meta("created_unix_ms",
-                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count()));
+    made.set_meta("created_unix_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                        std::chrono::system_clock::now().time_since_epoch())
+                                                        .count()));
     made.set_meta("checkpoint_every_ms", st.meta("checkpoint_every_ms").value_or("1000"));
     made.set_meta("keep", keep);
     made.set_meta("starts", "0");
     made.set_meta("status", "forked");
-    made.set_meta("forked_from", fmt::format("{}, snapshot {} (epoch {})", fs::absolute(dir).string(), id,
-                                             snap.info.epoch));
+    made.set_meta("forked_from",
+                  fmt::format("{}, snapshot {} (epoch {})", fs::absolute(dir).string(), id, snap.info.epoch));
     made.set_meta("graph_path", graph_path);  // last: without it, DIR2 is no run to resume
   } catch (...) {
     { auto closed = std::move(made); }  // closed and unlocked before it is dropped
@@ -274,11 +280,11 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
   std::string with;
   for (const auto& s : added) with += " --set " + s;
   std::fprintf(stderr, "loom: forked snapshot %lld (epoch %llu) of %s into %s%s; `loom resume %s` runs it\n",
-               static_cast<long long>(id), static_cast<unsigned long long>(snap.info.epoch), dir.string().c_str(),
-               to.string().c_str(), with.c_str(), to.string().c_str());
+               static_cast<long long>(id), static_cast<unsigned long long>(snap.info.epoch),
+               dir.string().c_str(), to.string().c_str(), with.c_str(), to.string().c_str());
   for (const auto& c : copies)
-    std::fprintf(stderr, "loom: node `%s` (%s): %s starts as the first %ju bytes of %s\n", c.node.c_str(), file_sink,
-                 c.to.string().c_str(), c.bytes, c.from.string().c_str());
+    std::fprintf(stderr, "loom: node `%s` (%s): %s starts as the first %ju bytes of %s\n", c.node.c_str(),
+                 file_sink, c.to.string().c_str(), c.bytes, c.from.string().c_str());
   return ok;
 }
 
@@ -311,7 +317,8 @@ int drop_run(const fs::path& dir) {
 
 }  // namespace
 
-std::vector<std::string> merge_sets(const std::vector<std::string>& old, const std::vector<std::string>& added) {
+std::vector<std::string> merge_sets(const std::vector<std::string>& old,
+                                    const std::vector<std::string>& added) {
   auto all = old;
   all.insert(all.end(), added.begin(), added.end());
   auto key = [](const std::string& s) { return s.substr(0, s.find('=')); };
@@ -325,14 +332,18 @@ std::vector<std::string> merge_sets(const std::vector<std::string>& old, const s
 }
 
 void add_runs_admin_options(CLI::App& runs, runs_admin_options& o) {
-  auto* fork = runs.add_option("--fork", o.fork,
-                               "Start a new run state in --to DIR2 from snapshot ID of DIR, with the --set params "
-                               "changed (DIR is not changed); `loom resume DIR2` runs it")
-                   ->check(CLI::PositiveNumber);
+  auto* fork =
+      runs.add_option("--fork", o.fork,
+                      "Start a new run state in --to DIR2 from snapshot ID of DIR, with the --set params "
+                      "changed (DIR is not changed); `loom resume DIR2` runs it")
+          ->check(CLI::PositiveNumber);
   auto* to = runs.add_option("--to", o.to, "With --fork: the new run's state directory");
-  auto* set = runs.add_option("--set", o.sets, "With --fork: override a param, node.param=value (repeatable)");
-  auto* pin = runs.add_option("--pin", o.pin, "Keep snapshot ID: it is never pruned")->check(CLI::PositiveNumber);
-  auto* unpin = runs.add_option("--unpin", o.unpin, "Let snapshot ID be pruned again")->check(CLI::PositiveNumber);
+  auto* set =
+      runs.add_option("--set", o.sets, "With --fork: override a param, node.param=value (repeatable)");
+  auto* pin =
+      runs.add_option("--pin", o.pin, "Keep snapshot ID: it is never pruned")->check(CLI::PositiveNumber);
+  auto* unpin =
+      runs.add_option("--unpin", o.unpin, "Let snapshot ID be pruned again")->check(CLI::PositiveNumber);
   auto* drop = runs.add_flag("--drop", o.drop, "Delete the state of a run that is not live (DIR's files)");
   fork->needs(to);
   to->needs(fork);
@@ -344,7 +355,8 @@ void add_runs_admin_options(CLI::App& runs, runs_admin_options& o) {
     for (auto* verb : {fork, pin, unpin, drop}) verb->excludes(json);
 }
 
-int runs_admin_command(const common_options& common, const std::string& dir_text, const runs_admin_options& o) {
+int runs_admin_command(const common_options& common, const std::string& dir_text,
+                       const runs_admin_options& o) {
   fs::path dir = dir_text;
   try {
     if (o.fork > 0) return fork_run(common, dir, o.fork, o.to, o.sets);
@@ -352,10 +364,12 @@ int runs_admin_command(const common_options& common, const std::string& dir_text
     if (o.unpin > 0) return pin_snapshot(dir, o.unpin, false);
     if (o.drop) return drop_run(dir);
   } catch (const refused& e) {
-    print_error(o.fork > 0 ? fmt::format("cannot fork snapshot {} of {}: {}", o.fork, dir.string(), e.what()) : e.what());
+    print_error(o.fork > 0 ? fmt::format("cannot fork snapshot {} of {}: {}", o.fork, dir.string(), e.what())
+                           : e.what());
     return invalid;
   } catch (const state::error& e) {
-    print_error(o.fork > 0 ? fmt::format("cannot fork snapshot {} of {}: {}", o.fork, dir.string(), e.what()) : e.what());
+    print_error(o.fork > 0 ? fmt::format("cannot fork snapshot {} of {}: {}", o.fork, dir.string(), e.what())
+                           : e.what());
     return invalid;
   } catch (const std::exception& e) {
     print_error(e.what());
