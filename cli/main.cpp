@@ -6,6 +6,7 @@
 
 #include "loom/version.hpp"
 #include "cli/commands.hpp"
+#include "cli/runs_admin.hpp"
 
 int main(int argc, char** argv) {
   using namespace loom::cli;
@@ -107,9 +108,13 @@ int main(int argc, char** argv) {
 
   std::string runs_dir;
   bool runs_json = false;
-  auto* runs_cmd = app.add_subcommand("runs", "Show what a run's state directory holds: status, snapshots, progress");
+  auto* runs_cmd = app.add_subcommand(
+      "runs", "Show what a run's state directory holds: status, snapshots, progress; or fork, pin or drop it");
   runs_cmd->add_option("dir", runs_dir, "The run's state directory (loom run --state DIR)")->required();
   runs_cmd->add_flag("--json", runs_json, "As one JSON object");
+  runs_admin_options runs_admin;  // --fork, --pin, --unpin, --drop (cli/runs_admin.cpp)
+  add_runs_admin_options(*runs_cmd, runs_admin);
+  add_plugin(runs_cmd);
 
   std::string graph_file, format = "dot";
   auto* graph_cmd = app.add_subcommand("graph", "Print a graph as Graphviz DOT or a Mermaid flowchart");
@@ -226,7 +231,7 @@ int main(int argc, char** argv) {
     if (!resume_every.empty()) resume.checkpoint_every = *parse_duration_ms(resume_every);
     return resume_command(common, resume);
   }
-  if (*runs_cmd) return runs_command(runs_dir, runs_json);
+  if (*runs_cmd) return runs_admin.any() ? runs_admin_command(common, runs_dir, runs_admin) : runs_command(runs_dir, runs_json);
   if (*approve_cmd) return approve_command(common, approve);
   if (*slurm_cmd) {
     slurm.extra = slurm_cmd->remaining();

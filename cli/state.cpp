@@ -512,6 +512,7 @@ int runs_command(const std::string& dir_text, bool json) {
       }
       j["loom_version"] = st.meta("loom_version").value_or("");
       j["starts"] = meta_number(st, "starts", 1);
+      if (auto f = st.meta("forked_from")) j["forked_from"] = *f;  // loom runs --fork (cli/runs_admin.cpp)
       if (auto e = st.meta("error"); e && !e->empty()) j["error"] = *e;
       j["snapshots"] = nlohmann::ordered_json::array();
       for (const auto& s : snaps)
@@ -551,6 +552,7 @@ int runs_command(const std::string& dir_text, bool json) {
       std::printf("status:    %s%s\n", status.c_str(),
                   status == "running" ? " (no process holds it: it was killed; loom resume continues it)" : "");
     if (auto e = st.meta("error"); e && !e->empty()) std::printf("error:     %s\n", e->c_str());
+    if (auto f = st.meta("forked_from")) std::printf("forked:    from %s\n", f->c_str());
     std::printf("loom:      %s, started %ld time(s)\n", st.meta("loom_version").value_or("?").c_str(),
                 meta_number(st, "starts", 1));
     std::printf("state:     %s, %.1f KiB on disk\n", st.file().string().c_str(), st.bytes_on_disk() / 1024.0);

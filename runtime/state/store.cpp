@@ -298,7 +298,8 @@ std::uintmax_t store::bytes_on_disk() const {
 
 // ----------------------------------------------------------------------------------------- fingerprints
 
-std::optional<std::string> first_difference(std::string_view stored, std::string_view ours, std::string_view what) {
+std::optional<std::string> first_difference(std::string_view stored, std::string_view ours, std::string_view what,
+                                            std::string_view ours_name) {
   if (stored == ours) return std::nullopt;
   auto next_line = [](std::string_view& rest) {
     auto nl = rest.find('\n');
@@ -312,9 +313,11 @@ std::optional<std::string> first_difference(std::string_view stored, std::string
     if (!more_a && !more_b) break;
     auto la = next_line(a), lb = next_line(b);
     if (more_a && more_b && la == lb) continue;
-    if (!more_a) return fmt::format("{} differ at line {}: this loom has `{}`, the state file has nothing there", what, line, lb);
-    if (!more_b) return fmt::format("{} differ at line {}: the state file has `{}`, this loom has nothing there", what, line, la);
-    return fmt::format("{} differ at line {}: the state file has `{}`, this loom has `{}`", what, line, la, lb);
+    if (!more_a)
+      return fmt::format("{} differ at line {}: {} has `{}`, the state file has nothing there", what, line, ours_name, lb);
+    if (!more_b)
+      return fmt::format("{} differ at line {}: the state file has `{}`, {} has nothing there", what, line, la, ours_name);
+    return fmt::format("{} differ at line {}: the state file has `{}`, {} has `{}`", what, line, la, ours_name, lb);
   }
   return fmt::format("{} differ", what);  // only in line endings
 }

@@ -198,8 +198,10 @@ class run_lock {
 };
 
 // The first line where `stored` (what the state file holds) and `ours` differ, as a sentence:
-// "WHAT differ at line 3: the state file has `...`, this loom has `...`"; nullopt when equal.
-std::optional<std::string> first_difference(std::string_view stored, std::string_view ours, std::string_view what);
+// "WHAT differ at line 3: the state file has `...`, this loom has `...`"; nullopt when equal. `ours_name`
+// names the second side (`loom runs --fork`: "the fork").
+std::optional<std::string> first_difference(std::string_view stored, std::string_view ours, std::string_view what,
+                                            std::string_view ours_name = "this loom");
 // Throws error::mismatch ("FILE cannot be resumed by this loom: ...") when they differ.
 void require_same(const std::filesystem::path& file, std::string_view stored, std::string_view ours,
                   std::string_view what);

@@ -546,6 +546,11 @@ TEST_CASE("store: first_difference names the first line that differs") {
         "the kinds differ at line 2: this loom has `b`, the state file has nothing there");
   CHECK(state::first_difference("a\nb", "a\n", "the kinds") ==
         "the kinds differ at line 2: the state file has `b`, this loom has nothing there");
+  // `loom runs --fork` names its side.
+  CHECK(state::first_difference("a\nb", "a\nc", "the expanded graphs", "the fork") ==
+        "the expanded graphs differ at line 2: the state file has `b`, the fork has `c`");
+  CHECK(state::first_difference("a\n", "a\nc\n", "the expanded graphs", "the fork") ==
+        "the expanded graphs differ at line 2: the fork has `c`, the state file has nothing there");
   try {
     state::require_same("/x/state.sqlite", "v1", "v2", "the builds");
     FAIL("no refusal");
