@@ -64,7 +64,7 @@ std::string line(fmt::string_view format, const Args&... args) {
 // ---------------------------------------------------------------------------------------------- writing
 //
 // The codec's side, Sink:
-//   static constexpr wording words;
+//   static constexpr const wording& words;                           its lines (a wording, or a reference to one)
 //   [[noreturn]] static void refuse(std::string line);               throws the codec's encode error
 //   void bytes(schema::Payload::Builder b, const value& v);          v's bytes into b
 //   void tensor_data(schema::Payload::Builder b, const tensor& t);   a host tensor's data into b
@@ -125,7 +125,7 @@ void write(schema::Value::Builder b, const value& v, Sink& sink, int depth = 0) 
 // ---------------------------------------------------------------------------------------------- reading
 //
 // The codec's side, Source:
-//   static constexpr wording words;
+//   static constexpr const wording& words;                           its lines (a wording, or a reference to one)
 //   [[noreturn]] static void reject(std::string line);   throws the codec's decode error
 //   value bytes(schema::Payload::Reader p);              a bytes value from p
 //   template <class Check>
