@@ -1,9 +1,13 @@
 // bench/wire_bench.cpp: one edge across two processes on loopback: loom's wire path (encode a batch of
 // values -> endpoint -> decode -> deliver to a callback, credits flowing back) against raw ZeroMQ PUSH/PULL
 // in the same run, for 64 B values (messages/s) and 1 MiB tensors (bandwidth). The receiver is a forked
-// child; it times from its first message to its last and reports through a pipe. Prints markdown.
+// child; it times from its first message to its last and reports through a pipe. First, the codec alone:
+// encode and decode of batch envelopes in this process (no sockets), ns per value, the median of 5 rounds:
+// the figure to compare when the codec changes (the edge's own figures swing by 2x on a shared machine).
+// Prints markdown.
 //
-//   loom_wire_bench [--small N] [--large N] [--batch B] [--window W]
+//   loom_wire_bench [--codec N] [--small N] [--large N] [--batch B] [--window W]
+//   (--codec 0: no codec rows; --small 0 --large 0: the codec alone)
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,12 +19,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "loom/runtime/transport/codec.hpp"
 #include "loom/runtime/transport/endpoint.hpp"
 
 using namespace loom;
@@ -30,6 +37,7 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 struct settings {
+  std::uint64_t codec = 1'000'000;  // values per round of the codec alone
   std::uint64_t small = 2'000'000;  // 64 B messages
   std::uint64_t large = 2'000;      // 1 MiB tensors
   std::uint32_t batch = 256;        // values per envelope at 64 B
@@ -87,6 +95,27 @@ struct result {
   double secs = 0;
   double cpu = 0;
 };
+
+// ---- the codec alone: a batch envelope of `batch` copies of v encoded and decoded, until `count` values ----
+double codec_ns_per_value(std::uint64_t count, const value& v, std::uint32_t batch) {
+  envelope e{1, 0, 1, 0, local::batch_msg{0, std::vector<value>(batch, v)}};
+  std::vector<double> rounds;
+  for (int round = 0; round < 5; ++round) {
+    std::uint64_t done = 0;
+    auto t0 = clock_type::now();
+    while (done < count) {
+      auto d = decode(encode(e));
+      if (!d) {
+        fmt::print(stderr, "codec: {}\n", d.error);
+        std::abort();
+      }
+      done += std::get<local::batch_msg>(std::get<envelope>(*d.msg).body).values.size();
+    }
+    rounds.push_back(1e9 * elapsed(t0) / static_cast<double>(done));
+  }
+  std::sort(rounds.begin(), rounds.end());
+  return rounds[rounds.size() / 2];
+}
 
 // ---- raw ZeroMQ PUSH/PULL: one zmq message per value, sent from one buffer without copies ----
 result raw_zmq(std::uint64_t count, std::size_t size) {
@@ -200,7 +229,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     auto v = std::strtoull(argv[i + 1], nullptr, 10);
-    if (k == "--small") s.small = v;
+    if (k == "--codec") s.codec = v;
+    else if (k == "--small") s.small = v;
     else if (k == "--large") s.large = v;
     else if (k == "--batch") s.batch = static_cast<std::uint32_t>(v);
     else if (k == "--window") s.window = static_cast<std::uint32_t>(v);
@@ -209,6 +239,20 @@ int main(int argc, char** argv) {
   value small{bytes(64, std::byte{1})};
   value large{tensor::zeros(dtype::u8, {static_cast<std::int64_t>(mib)})};
 
+  if (s.codec > 0) {
+    // The shapes a batch takes through the Value struct (a batch of plain ints or floats skips it).
+    value record{value_map{{"id", 12345},
+                           {"name", std::string("a record's name")},
+                           {"score", 0.75},
+                           {"tags", value_list{std::string("alpha"), std::string("beta"), true, value{}}}}};
+    value small_tensor{tensor::zeros(dtype::f32, {64})};
+    fmt::print("## The codec alone: a batch envelope encoded and decoded in one process\n\n");
+    fmt::print("| value (batch {}) | ns per value (median of 5 rounds of {}) |\n|---|---:|\n", s.batch, s.codec);
+    fmt::print("| 64 B bytes | {:.1f} |\n", codec_ns_per_value(s.codec, small, s.batch));
+    fmt::print("| a map of 4 (int, string, float, a list of 4) | {:.1f} |\n", codec_ns_per_value(s.codec, record, s.batch));
+    fmt::print("| f32 tensor [64] (inline) | {:.1f} |\n\n", codec_ns_per_value(s.codec, small_tensor, s.batch));
+  }
+  if (s.small == 0 && s.large == 0) return 0;
   auto rs = raw_zmq(s.small, 64);
   auto ls = loom_wire(s.small, small, s.batch, s.window);
   auto rl = raw_zmq(s.large, mib);

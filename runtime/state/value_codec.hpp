@@ -1,9 +1,10 @@
 // runtime/state/value_codec.hpp: loom values <-> the blobs of a state file (docs/durability.md, "Value
 // blobs"). A blob is an 8-byte header ("LV", format 1, 0, then the CRC-32C of the rest, little-endian) and one
 // Cap'n Proto message whose root is loom.capnp's `Value` (the wire's schema, runtime/transport/loom.capnp),
-// with every payload inline. Decoding trusts no byte: the checksum first, then Cap'n Proto's traversal and
-// nesting limits, then loom's own depth limit and the checks of every tensor; each failure is a
-// decode_error with one line saying what was wrong.
+// with every payload inline. The value is written and read by the one writer and reader that the wire shares
+// (runtime/wire/value_capnp.hpp), with the same limits (runtime/wire/limits.hpp). Decoding trusts no byte: the
+// checksum first, then Cap'n Proto's traversal and nesting limits, then loom's own depth limit and the checks
+// of every tensor; each failure is a decode_error with one line saying what was wrong.
 #pragma once
 
 #include <cstddef>
@@ -13,13 +14,14 @@
 #include <vector>
 
 #include "loom/runtime/value.hpp"
+#include "loom/runtime/wire/limits.hpp"
 
 namespace loom::state {
 
 using blob = std::vector<std::byte>;
 
-// Nesting of lists and maps in one value, checked both ways: the wire's limit (transport::max_depth).
-inline constexpr int max_depth = 48;
+// Nesting of lists and maps in one value, checked both ways: the wire's limit.
+inline constexpr int max_depth = wire::max_depth;
 // The largest blob: SQLite's own limit on one BLOB (SQLITE_MAX_LENGTH's default, 10^9 bytes).
 inline constexpr std::size_t max_blob_bytes = 1'000'000'000;
 inline constexpr std::size_t blob_header_bytes = 8;

@@ -1,4 +1,6 @@
-// runtime/transport/codec.cpp: building and checking loom.capnp frames.
+// runtime/transport/codec.cpp: building and checking loom.capnp frames. Values are written and read by the one
+// writer and reader of runtime/wire/value_capnp.hpp (the state file's too); the encoder and decoder here are
+// the wire's side of them: large payloads as ZeroMQ parts of their own, its exceptions and its wording.
 #include "loom/runtime/transport/codec.hpp"
 
 #include <capnp/message.h>
@@ -11,7 +13,7 @@
 #include <limits>
 #include <memory>
 
-#include "loom/runtime/transport/loom.capnp.h"
+#include "loom/runtime/wire/value_capnp.hpp"
 
 namespace loom::transport {
 
@@ -21,6 +23,18 @@ namespace {
 
 namespace s = schema;
 
+// The wire's lines (tests/transport and docs/wire.md name them).
+constexpr wire::wording wire_words{
+    .too_deep = "value nested deeper than {} lists and maps",
+    .too_long = "list of {1} elements is too long for the wire",
+    .too_large = "{} of {} bytes is too large for the wire (at most {})",
+    .on_device = "tensor on device {} cannot go on the wire; copy it to the host first",
+    .dimensions = "tensor of {} dimensions (at most {})",
+    .negative = "tensor dimension {} is negative",
+    .overflow = "tensor shape overflows 64 bits",
+    .data_size = "tensor {} of shape [{}] needs {} bytes of data, got {}",
+};
+
 // Frees what a zmq part borrowed once ZeroMQ has sent it (any thread).
 template <class T>
 void free_holder(void*, void* hint) {
@@ -29,65 +43,27 @@ void free_holder(void*, void* hint) {
 
 // ---------------------------------------------------------------------------------------------- encoding
 
+// The wire's sink for wire::write: small payloads inline, large ones as parts of their own.
 class encoder {
  public:
+  static constexpr const wire::wording& words = wire_words;
+  [[noreturn]] static void refuse(std::string line) { throw encode_error(std::move(line)); }
+
   encoder(const encode_options& opts, multipart& parts) : opts_(opts), parts_(parts) {}
 
-  void value(s::Value::Builder b, const loom::value& v, int depth) {
-    if (depth > max_depth)
-      throw encode_error(fmt::format("value nested deeper than {} lists and maps", max_depth));
-    switch (v.kind()) {
-      case loom::value::type::null: b.setNull(); break;
-      case loom::value::type::boolean: b.setBool(v.as_bool()); break;
-      case loom::value::type::integer: b.setInt(v.as_int()); break;
-      case loom::value::type::floating: b.setFloat(v.as_float()); break;
-      case loom::value::type::string: {
-        const auto& str = v.as_string();
-        b.setString(capnp::Text::Reader(str.data(), str.size()));
-        break;
-      }
-      case loom::value::type::bytes: {
-        const auto& by = v.as_bytes();
-        payload(b.initBytes(), by.data(), by.size(), [&] { return std::make_unique<loom::value>(v); });
-        break;
-      }
-      case loom::value::type::list: {
-        const auto& l = v.as_list();
-        auto lb = b.initList(checked_count(l.size()));
-        for (std::size_t i = 0; i < l.size(); ++i) value(lb[static_cast<unsigned>(i)], l[i], depth + 1);
-        break;
-      }
-      case loom::value::type::map: {
-        const auto& m = v.as_map();
-        auto mb = b.initMap(checked_count(m.size()));
-        for (std::size_t i = 0; i < m.size(); ++i) {
-          auto e = mb[static_cast<unsigned>(i)];
-          e.setKey(capnp::Text::Reader(m[i].first.data(), m[i].first.size()));
-          value(e.initValue(), m[i].second, depth + 1);
-        }
-        break;
-      }
-      case loom::value::type::tensor: tensor(b.initTensor(), v.as_tensor()); break;
-    }
+  void value(s::Value::Builder b, const loom::value& v) { wire::write(b, v, *this); }
+
+  void bytes(s::Payload::Builder b, const loom::value& v) {
+    const auto& by = v.as_bytes();
+    payload(b, by.data(), by.size(), [&] { return std::make_unique<loom::value>(v); });
   }
 
- private:
-  static unsigned checked_count(std::size_t n) {
-    if (n > (1u << 29) - 1) throw encode_error(fmt::format("list of {} elements is too long for the wire", n));
-    return static_cast<unsigned>(n);
-  }
-
-  void tensor(s::Tensor::Builder b, const loom::tensor& t) {
-    if (t.device() >= 0)
-      throw encode_error(fmt::format("tensor on device {} cannot go on the wire; copy it to the host first",
-                                     t.device()));
-    b.setDtype(static_cast<s::DType>(static_cast<std::uint16_t>(t.type())));
-    auto sh = b.initShape(checked_count(t.shape().size()));
-    for (std::size_t i = 0; i < t.shape().size(); ++i) sh.set(static_cast<unsigned>(i), t.shape()[i]);
-    payload(b.initData(), t.data()->data(), t.nbytes(),
+  void tensor_data(s::Payload::Builder b, const loom::tensor& t) {
+    payload(b, t.data()->data(), t.nbytes(),
             [&] { return std::make_unique<std::shared_ptr<const storage>>(t.data()); });
   }
 
+ private:
   // Small payloads go into the header; large ones become their own part, borrowing the value's memory.
   template <class MakeHolder>
   void payload(s::Payload::Builder b, const std::byte* data, std::size_t n, MakeHolder make_holder) {
@@ -119,7 +95,7 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
         if constexpr (std::is_same_v<T, local::batch_msg>) {
           auto bb = b.initBatch();
           bb.setLink(m.link);
-          if (m.values.size() > (1u << 29) - 1) throw encode_error("batch too long for the wire");
+          if (m.values.size() > wire::max_elements) throw encode_error("batch too long for the wire");
           auto n = static_cast<unsigned>(m.values.size());
           // A batch of ints (or of floats) goes as a plain list: 8 bytes a value, no struct per value.
           auto all = [&](value::type t) {
@@ -133,7 +109,7 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
             for (unsigned i = 0; i < n; ++i) fs.set(i, m.values[i].as_float());
           } else {
             auto vs = bb.initValues(n);
-            for (unsigned i = 0; i < n; ++i) enc.value(vs[i], m.values[i], 0);
+            for (unsigned i = 0; i < n; ++i) enc.value(vs[i], m.values[i]);
           }
           if (m.first != local::no_index) bb.setFirst(m.first);
           if (!m.tags.empty()) {
@@ -179,7 +155,7 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
         } else if constexpr (std::is_same_v<T, local::call_msg>) {
           auto cb = b.initCall();
           cb.setId(m.id);
-          enc.value(cb.initRequest(), m.request, 0);
+          enc.value(cb.initRequest(), m.request);
           if (m.trace_parent != 0) cb.setTraceParent(m.trace_parent);
         } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
           b.initCancelCall().setId(m.id);
@@ -187,7 +163,7 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
           auto rb = b.initReply();
           rb.setId(m.id);
           rb.setOk(m.ok);
-          enc.value(rb.initValue(), m.reply, 0);
+          enc.value(rb.initValue(), m.reply);
           rb.setError(capnp::Text::Reader(m.error.data(), m.error.size()));
         }
       },
@@ -326,42 +302,44 @@ template <class... Args>
   throw decode_failure(fmt::format(f, std::forward<Args>(args)...));
 }
 
+// The wire's source for wire::read: payloads inline or in the message's parts, each part used once.
 class decoder {
  public:
+  static constexpr const wire::wording& words = wire_words;
+  [[noreturn]] static void reject(std::string line) { throw decode_failure(std::move(line)); }
+
   explicit decoder(multipart& parts) : parts_(parts), used_(parts.size(), false) {}
 
-  loom::value value(s::Value::Reader r, int depth) {
-    if (depth > max_depth) fail("value nested deeper than {} lists and maps", max_depth);
-    switch (r.which()) {
-      case s::Value::NULL_: return {};
-      case s::Value::BOOL: return r.getBool();
-      case s::Value::INT: return r.getInt();
-      case s::Value::FLOAT: return r.getFloat();
-      case s::Value::STRING: {
-        auto t = r.getString();
-        return std::string(t.begin(), t.size());
+  loom::value value(s::Value::Reader r) { return wire::read(r, *this); }
+
+  loom::value bytes(s::Payload::Reader p) {
+    switch (p.which()) {
+      case s::Payload::INLINE: return wire::inline_bytes(p.getInline());
+      case s::Payload::FRAME: {
+        auto part = take_part(p.getFrame());
+        auto b = static_cast<const std::byte*>(part.data());
+        return loom::bytes(b, b + part.size());  // loom::bytes owns its vector: one copy
       }
-      case s::Value::BYTES: return bytes(r.getBytes());
-      case s::Value::LIST: {
-        auto l = r.getList();
-        value_list out;
-        out.reserve(l.size());
-        for (auto e : l) out.push_back(value(e, depth + 1));
-        return out;
-      }
-      case s::Value::MAP: {
-        auto m = r.getMap();
-        value_map out;
-        out.reserve(m.size());
-        for (auto e : m) {
-          auto k = e.getKey();
-          out.emplace_back(std::string(k.begin(), k.size()), value(e.getValue(), depth + 1));
-        }
-        return out;
-      }
-      case s::Value::TENSOR: return tensor(r.getTensor());
     }
-    fail("unknown value tag {}", static_cast<unsigned>(r.which()));
+    fail("unknown payload tag {}", static_cast<unsigned>(p.which()));
+  }
+
+  // A received tensor's data: a large one is the received part itself (no copy).
+  template <class Check>
+  std::shared_ptr<const storage> tensor_data(s::Payload::Reader data, Check check) {
+    switch (data.which()) {
+      case s::Payload::INLINE: return wire::inline_storage(data.getInline(), check);
+      case s::Payload::FRAME: {
+        auto part = take_part(data.getFrame());
+        check(part.size());
+        if (reinterpret_cast<std::uintptr_t>(part.data()) % 8 == 0)
+          return std::make_shared<zmq_storage>(std::move(part));  // the tensor's data is the received buffer
+        // zmq packs small parts into its receive buffer at any offset: copy to keep alignment
+        auto b = static_cast<const std::byte*>(part.data());
+        return std::make_shared<host_storage>(std::vector<std::byte>(b, b + part.size()));
+      }
+    }
+    fail("unknown payload tag {}", static_cast<unsigned>(data.which()));
   }
 
   void check_all_parts_used() const {
@@ -376,69 +354,6 @@ class decoder {
     if (used_[index]) fail("payload part {} is referred to twice", index);
     used_[index] = true;
     return std::move(parts_[index]);
-  }
-
-  loom::value bytes(s::Payload::Reader p) {
-    switch (p.which()) {
-      case s::Payload::INLINE: {
-        auto d = p.getInline();
-        auto b = reinterpret_cast<const std::byte*>(d.begin());
-        return loom::bytes(b, b + d.size());
-      }
-      case s::Payload::FRAME: {
-        auto part = take_part(p.getFrame());
-        auto b = static_cast<const std::byte*>(part.data());
-        return loom::bytes(b, b + part.size());  // loom::bytes owns its vector: one copy
-      }
-    }
-    fail("unknown payload tag {}", static_cast<unsigned>(p.which()));
-  }
-
-  loom::value tensor(s::Tensor::Reader t) {
-    auto raw = static_cast<std::uint16_t>(t.getDtype());
-    if (raw > static_cast<std::uint16_t>(dtype::u8)) fail("unknown tensor dtype {}", raw);
-    auto dt = static_cast<dtype>(raw);
-    std::vector<std::int64_t> shape;
-    auto sh = t.getShape();
-    if (sh.size() > 64) fail("tensor of {} dimensions (at most 64)", sh.size());
-    std::uint64_t elements = 1;
-    for (auto d : sh) {
-      if (d < 0) fail("tensor dimension {} is negative", d);
-      if (__builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements))
-        fail("tensor shape overflows 64 bits");
-      shape.push_back(d);
-    }
-    std::uint64_t nbytes = 0;
-    if (__builtin_mul_overflow(elements, std::uint64_t{dtype_size(dt)}, &nbytes) ||
-        elements > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      fail("tensor shape overflows 64 bits");
-    auto check_size = [&](std::size_t have) {
-      if (have != nbytes)
-        fail("tensor {} of shape [{}] needs {} bytes of data, got {}", dtype_name(dt), fmt::join(shape, ","),
-             nbytes, have);
-    };
-    auto data = t.getData();
-    switch (data.which()) {
-      case s::Payload::INLINE: {
-        auto d = data.getInline();
-        check_size(d.size());
-        auto b = reinterpret_cast<const std::byte*>(d.begin());
-        return loom::tensor(dt, std::move(shape), std::make_shared<host_storage>(std::vector<std::byte>(b, b + d.size())));
-      }
-      case s::Payload::FRAME: {
-        auto part = take_part(data.getFrame());
-        check_size(part.size());
-        std::shared_ptr<const storage> st;
-        if (reinterpret_cast<std::uintptr_t>(part.data()) % 8 == 0) {
-          st = std::make_shared<zmq_storage>(std::move(part));  // the tensor's data is the received buffer
-        } else {  // zmq packs small parts into its receive buffer at any offset: copy to keep alignment
-          auto b = static_cast<const std::byte*>(part.data());
-          st = std::make_shared<host_storage>(std::vector<std::byte>(b, b + part.size()));
-        }
-        return loom::tensor(dt, std::move(shape), std::move(st));
-      }
-    }
-    fail("unknown payload tag {}", static_cast<unsigned>(data.which()));
   }
 
   multipart& parts_;
@@ -458,7 +373,7 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
         fail("a batch with {} values, {} ints and {} floats (one kind only)", vs.size(), is.size(), fs.size());
       local::batch_msg m{b.getLink(), {}};
       m.values.reserve(vs.size() + is.size() + fs.size());
-      for (auto v : vs) m.values.push_back(dec.value(v, 0));
+      for (auto v : vs) m.values.push_back(dec.value(v));
       for (auto i : is) m.values.emplace_back(static_cast<std::int64_t>(i));
       for (auto f : fs) m.values.emplace_back(static_cast<double>(f));
       m.first = b.getFirst();
@@ -491,10 +406,10 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
     case s::Envelope::CREDIT: return local::credit_msg{r.getCredit().getLink(), r.getCredit().getCredits()};
     case s::Envelope::EOS: return local::eos_msg{r.getEos().getLink()};
     case s::Envelope::CALL:
-      return local::call_msg{r.getCall().getId(), dec.value(r.getCall().getRequest(), 0), r.getCall().getTraceParent()};
+      return local::call_msg{r.getCall().getId(), dec.value(r.getCall().getRequest()), r.getCall().getTraceParent()};
     case s::Envelope::REPLY: {
       auto rr = r.getReply();
-      return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue(), 0), str(rr.getError())};
+      return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue()), str(rr.getError())};
     }
     case s::Envelope::CANCEL_CALL: return local::cancel_call_msg{r.getCancelCall().getId()};
   }

@@ -2,7 +2,8 @@
 // wire format (runtime/transport/loom.capnp; framing in docs/wire.md). Encoding a large tensor or bytes value
 // copies nothing: its payload becomes a zmq part that keeps the value's storage alive. Decoding never trusts
 // the bytes: any malformed input gives a decode error naming what was wrong, and a received tensor's data
-// is the received zmq buffer itself (zmq_storage).
+// is the received zmq buffer itself (zmq_storage). A value is written and read by the one writer and reader
+// that the state file shares (runtime/wire/value_capnp.hpp), with the limits of runtime/wire/limits.hpp.
 #pragma once
 
 #include <zmq.hpp>
@@ -18,6 +19,7 @@
 #include "loom/runtime/local/messages.hpp"
 #include "loom/runtime/tensor.hpp"
 #include "loom/runtime/value.hpp"
+#include "loom/runtime/wire/limits.hpp"
 
 namespace loom::transport {
 
@@ -171,7 +173,7 @@ struct encode_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr int max_depth = 48;  // nesting of lists and maps in one value, checked both ways
+inline constexpr int max_depth = wire::max_depth;  // nesting of lists and maps in one value, checked both ways
 
 multipart encode(const envelope& e, const encode_options& opts = {});
 multipart encode(const control_msg& c, const encode_options& opts = {});
