@@ -15,7 +15,10 @@
 //            role (string, "": the node name), temperature (floating, 0.2, 0..2), max_tokens (integer, 512, >= 1), timeout_ms (integer, 60000,
 //            >= 1), retries (integer, 2, >= 0), backoff_ms (integer, 200, >= 0), api_key_env (string, "":
 //            the NAME of the variable that holds the key), stream (boolean, false), max_turns (integer, 6,
-//            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules)
+//            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules),
+//            memory (integer, 0, 0..10000: the last N exchanges of the conversation, each the user message and
+//            the final answer, sent to the model before the new task; N > 0 makes the node stateful: it
+//            checkpoints them after each task, and `loom serve --state` keeps them per thread)
 //   environment: LOOM_LLM_BASE_URL overrides base_url (and base_urls) and makes every agent.llm use backend http;
 //            LOOM_LLM_MODEL overrides model.
 // Blocking: HTTP calls block, so each instance gets its own thread.
@@ -162,6 +165,25 @@ std::vector<value> planned_tasks(const std::string& text) {
   return tasks;
 }
 
+// The agent's memory as its checkpoint: [{user, assistant}, ...], oldest first. Anything else in a restored
+// checkpoint (another kind's, another loom's) is a clear error, not a silent reset.
+std::vector<std::pair<std::string, std::string>> read_memory(const value& v, const std::string& name) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (v.is_null()) return out;
+  auto bad = [&] {
+    return std::invalid_argument(
+        fmt::format("agent.llm `{}`: its restored memory is not a list of {{user, assistant}} texts", name));
+  };
+  if (!v.is_list()) throw bad();
+  for (const auto& e : v.as_list()) {
+    const value* u = e.is_map() ? e.find("user") : nullptr;
+    const value* a = e.is_map() ? e.find("assistant") : nullptr;
+    if (u == nullptr || a == nullptr || !u->is_string() || !a->is_string()) throw bad();
+    out.emplace_back(u->as_string(), a->as_string());
+  }
+  return out;
+}
+
 class llm_agent final : public node {
  public:
   explicit llm_agent(const node_init& init)
@@ -170,7 +192,9 @@ class llm_agent final : public node {
         system_(init.params.get_string("system")),
         backend_(make_backend(init, role_)),
         loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
-                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}) {
+                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}),
+        memory_size_(static_cast<std::size_t>(init.params.has("memory") ? init.params.get_int("memory") : 0)) {
+    if (memory_size_ > 0) memory_ = read_memory(init.restored, name_);
     if (auto bad = agents::check_prompt(system_); !bad.empty())
       throw std::invalid_argument(fmt::format("agent.llm `{}`: system: {}", name_, bad));
   }
@@ -192,6 +216,10 @@ class llm_agent final : public node {
       }
     if (!p.context.empty()) system += (system.empty() ? "" : "\n\n") + ("Context (JSON):\n" + p.context);
     if (!system.empty()) messages.push_back({"system", system, {}, {}});
+    for (const auto& [u, a] : memory_) {  // the conversation so far (memory: N), oldest first
+      messages.push_back({"user", u, {}, {}});
+      messages.push_back({"assistant", a, {}, {}});
+    }
     messages.push_back({"user", p.task, {}, {}});
     backend_->set_input(v);
     loop_.start(ctx, std::move(messages),
@@ -200,15 +228,29 @@ class llm_agent final : public node {
 
  private:
   void emit_result(context& ctx, const std::string& task, agents::loop_result r) {
+    if (memory_size_ > 0) remember(ctx, task, r.text);
     if (ctx.connected(1))
       for (auto& t : planned_tasks(r.text)) ctx.emit(1, std::move(t));
     ctx.emit(0, value{value_map{{"agent", name_}, {"role", role_}, {"task", task}, {"text", std::move(r.text)},
                                 {"tool_calls", r.tool_calls}}});
   }
 
+  // The exchange joins the memory (the oldest leave past memory_size_) and the memory is the checkpoint,
+  // committed with the answer: state, not history, so its size is bounded by N.
+  void remember(context& ctx, const std::string& task, const std::string& text) {
+    memory_.emplace_back(task, text);
+    while (memory_.size() > memory_size_) memory_.erase(memory_.begin());
+    value_list saved;
+    saved.reserve(memory_.size());
+    for (const auto& [u, a] : memory_) saved.emplace_back(value_map{{"user", u}, {"assistant", a}});
+    ctx.checkpoint(value{std::move(saved)});
+  }
+
   std::string name_, role_, system_;
   std::unique_ptr<agents::backend> backend_;
   agents::agent_loop loop_;
+  std::size_t memory_size_ = 0;
+  std::vector<std::pair<std::string, std::string>> memory_;
 };
 
 // Validation (kind_spec::check): the scripted rules as the backend reads them at start, and the tools
@@ -308,6 +350,10 @@ kind_def llm_agent_kind() {
       param_spec::integer("tool_timeout_ms", "how long a tool call may take").def(30000).at_least(1),
       param_spec::list("rules", "the scripted backend's rules: {match, when, reply | call}")
           .def(graph::config(graph::config_list{})),
+      param_spec::integer("memory",
+                          "the last N exchanges (user message, final answer) sent to the model before each task; "
+                          "N > 0 makes the node stateful (loom serve --state keeps it per thread)")
+          .def(0).at_least(0).at_most(10000),
   };
   // An agent waiting on a model server holds a thread; one answered by its scripted rules never waits
   // (its tool calls are asynchronous either way), so it runs on the shared scheduler: no thread hand-off
@@ -317,6 +363,12 @@ kind_def llm_agent_kind() {
     const auto* b = params.find("backend");
     return uses_http(b != nullptr && b->is_string() ? b->as_string() : "scripted");
   };
+  // With memory the agent holds state across tasks: it checkpoints the memory after each one.
+  s.stateful_for = [](const graph::config& params) {
+    const auto* m = params.find("memory");
+    return m != nullptr && m->is_int() && m->as_int() > 0;
+  };
+  s.thread_state = true;  // the memory is the conversation's: loom serve --state keeps it per thread
   s.check = check_rules;
   return {std::move(s), [](const node_init& init) { return std::make_unique<llm_agent>(init); }};
 }

@@ -47,8 +47,13 @@ struct run_options {
   // none yet).
   std::chrono::milliseconds snapshot_every{0};
   std::function<void(std::shared_ptr<const snapshot>)> on_snapshot;
-  // A resumed run: every instance starts from its part of this snapshot of the same deployment.
+  // A resumed run: every instance starts from its part of this snapshot of the same deployment (a null
+  // part: that instance starts fresh).
   std::shared_ptr<const snapshot> restore;
+  // Each stateful instance (instance_plan::stateful) that finishes gives its last committed checkpoint here,
+  // on its own actor's thread, just before it reports its end (a null value: it took none). `loom serve`
+  // keeps a conversation's agents this way (docs/durability.md, "Threads").
+  std::function<void(std::uint32_t instance, const value& checkpoint)> on_last_checkpoint;
 };
 
 // How a host takes part in a distributed run. Default-constructed: everything is local.
