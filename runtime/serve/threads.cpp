@@ -10,9 +10,16 @@ namespace loom::serve {
 
 namespace {
 
+// A DIR of its own: a run's state (`loom run --state`) is refused, not written into.
 state::store open_or_create(const std::filesystem::path& dir) {
   try {
-    return state::store::open(dir);
+    auto s = state::store::open(dir);
+    if (s.meta("kind").value_or("") != "serve")
+      throw state::error(state::error::kind::mismatch,
+                         fmt::format("{} holds a run's state (loom run --state), not loom serve's threads; give "
+                                     "loom serve a DIR of its own",
+                                     s.file().string()));
+    return s;
   } catch (const state::error& e) {
     if (e.why != state::error::kind::missing) throw;
   }

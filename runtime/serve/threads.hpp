@@ -42,7 +42,10 @@ class thread_memory {
   // The instances a thread keeps (their keys, "NODE#INSTANCE"); empty: the graph keeps nothing.
   std::vector<std::string> kept() const;
   const std::filesystem::path& file() const;
+  // Deletes the rows idle past `idle` now; returns how many (the sweeper calls it periodically).
+  std::size_t sweep();
 
+ private:
   struct gate;  // one per thread with a request in flight: its requests run one at a time
 
  public:
@@ -74,8 +77,6 @@ class thread_memory {
   // Waits while another request of thread `id` runs, then reads its row. Throws state::error.
   turn begin(const std::string& id);
 
-  // Deletes the rows idle past `idle` now; returns how many (the sweeper calls it periodically).
-  std::size_t sweep();
 
  private:
   struct gate {

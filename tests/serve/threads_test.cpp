@@ -225,3 +225,18 @@ TEST_CASE("an idle thread expires: its row is deleted and its next request start
   CHECK(rows == 0);
   CHECK(answer(c, "anyone?", "brief") == "1");
 }
+
+TEST_CASE("loom serve --state refuses a DIR that holds a run's state" * doctest::timeout(60)) {
+  scratch tmp;
+  counting_model model;
+  { state::store::create(tmp.state()).set_meta("graph_path", "/somewhere/run.yaml"); }  // as `loom run --state` makes it
+  std::optional<std::string> error;
+  try {
+    test::serve_process s{"tests/serve/thread_agent.yaml", serve_args(model, tmp)};
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  REQUIRE(error.has_value());
+  CHECK(error->find("exited with status 2") != std::string::npos);
+  CHECK(error->find("holds a run's state (loom run --state), not loom serve's threads") != std::string::npos);
+}
