@@ -19,6 +19,7 @@
 #include "loom/runtime/registry.hpp"
 #include "loom/runtime/state/store.hpp"
 #include "tests/agents/chat_server.hpp"
+#include "tests/cli/process.hpp"
 #include "tests/serve/serve_process.hpp"
 
 namespace {
@@ -163,6 +164,17 @@ TEST_CASE("a thread's memory outlives the server process" * doctest::timeout(60)
   auto bodies = model.server.bodies();
   REQUIRE(bodies.size() == 4);
   CHECK(bodies[2]["messages"][0]["content"] == "remember 42");
+
+  SUBCASE("loom runs shows the threads; loom resume refuses: there is no run to resume") {
+    auto runs = test::run_process({test::loom_binary(), "runs", tmp.state().string(), "--json"});
+    REQUIRE_MESSAGE(runs.status == 0, runs.err);
+    auto j = json::parse(runs.out);
+    CHECK(j["kind"] == "serve");
+    CHECK(j["live"] == true);
+    CHECK(j["threads"] == 2);
+    auto resume = test::run_process({test::loom_binary(), "resume", tmp.state().string()});
+    CHECK(resume.status == 2);
+  }
 
   SUBCASE("a second server on the same --state is refused while the first lives") {
     std::optional<std::string> error;
