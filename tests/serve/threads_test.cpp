@@ -165,15 +165,13 @@ TEST_CASE("a thread's memory outlives the server process" * doctest::timeout(60)
   REQUIRE(bodies.size() == 4);
   CHECK(bodies[2]["messages"][0]["content"] == "remember 42");
 
-  SUBCASE("loom runs shows the threads; loom resume refuses: there is no run to resume") {
+  SUBCASE("loom runs shows the threads of a live server") {
     auto runs = test::run_process({test::loom_binary(), "runs", tmp.state().string(), "--json"});
     REQUIRE_MESSAGE(runs.status == 0, runs.err);
     auto j = json::parse(runs.out);
     CHECK(j["kind"] == "serve");
     CHECK(j["live"] == true);
     CHECK(j["threads"] == 2);
-    auto resume = test::run_process({test::loom_binary(), "resume", tmp.state().string()});
-    CHECK(resume.status == 2);
   }
 
   SUBCASE("a second server on the same --state is refused while the first lives") {
@@ -251,4 +249,23 @@ TEST_CASE("loom serve --state refuses a DIR that holds a run's state" * doctest:
   REQUIRE(error.has_value());
   CHECK(error->find("exited with status 2") != std::string::npos);
   CHECK(error->find("holds a run's state (loom run --state), not loom serve's threads") != std::string::npos);
+}
+
+TEST_CASE("a stopped server's DIR: loom runs counts its threads, loom resume refuses it (no run to resume)" *
+          doctest::timeout(60)) {
+  scratch tmp;
+  counting_model model;
+  {
+    test::serve_process s{"tests/serve/thread_agent.yaml", serve_args(model, tmp)};
+    httplib::Client c{s.host(), s.port()};
+    CHECK(answer(c, "hi", "one") == "1");
+  }
+  auto runs = test::run_process({test::loom_binary(), "runs", tmp.state().string()});
+  REQUIRE_MESSAGE(runs.status == 0, runs.err);
+  CHECK(runs.out.find("status:    not served now") != std::string::npos);
+  CHECK(runs.out.find("threads:   1") != std::string::npos);
+  auto resume = test::run_process({test::loom_binary(), "resume", tmp.state().string()});
+  CHECK(resume.status == 2);
+  CHECK(resume.err.find("holds loom serve's threads (loom serve --state), not a run: there is nothing to resume") !=
+        std::string::npos);
 }
