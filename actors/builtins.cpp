@@ -33,6 +33,8 @@ void register_builtins(registry& r) {
   r.add(gemm_kind());
 
   r.add(llm_agent_kind());
+
+  r.add(approve_kind());
 }
 
 }  // namespace loom::actors

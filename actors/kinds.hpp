@@ -21,6 +21,7 @@ kind_def throttle_kind();
 kind_def jq_kind();    // flow.jq
 kind_def call_kind();  // flow.call
 kind_def vote_kind();  // flow.vote
+kind_def approve_kind();  // human.approve
 
 // sink.*
 kind_def file_sink_kind();

@@ -120,12 +120,17 @@ int report_run(const local::run_report& report, const std::string& graph, bool q
     case local::run_report::outcome::interrupted:
       std::fprintf(stderr, "loom: run `%s` interrupted after %.3f s; sinks flushed\n", graph.c_str(), report.seconds);
       break;
+    case local::run_report::outcome::paused:
+      std::fprintf(stderr, "loom: run `%s` paused after %.3f s: it waits for decisions; its state is kept\n",
+                   graph.c_str(), report.seconds);
+      break;
   }
   if (!quiet) std::fprintf(stderr, "%s", report.table().c_str());
   switch (report.result) {
     case local::run_report::outcome::ok: return ok;
     case local::run_report::outcome::failed: return run_failed;
     case local::run_report::outcome::interrupted: return interrupted;
+    case local::run_report::outcome::paused: return paused;
   }
   return run_failed;
 }
@@ -185,9 +190,26 @@ int run_command(const common_options& common, const run_options& options) {
                 "run it without --state, or in one process");
     return invalid;
   }
+  if (options.state.empty()) {
+    if (options.detach_on_pause) {
+      print_error("--detach-on-pause needs --state DIR: a paused run is resumed from its state (docs/durability.md)");
+      return invalid;
+    }
+    for (const auto& n : g->nodes) {
+      const auto* approve = n.kind == "agent.llm" ? n.params.find("approve_tools") : nullptr;
+      if (n.kind == "human.approve" || (approve && approve->is_list() && !approve->as_list().empty())) {
+        print_error(fmt::format("{}: node `{}` ({}) waits for decisions, which are given with `loom approve DIR {}`: "
+                                "run it with --state DIR",
+                                n.where.str(), n.name, n.kind == "human.approve" ? "human.approve" : "agent.llm with approve_tools",
+                                n.name));
+        return invalid;
+      }
+    }
+  }
   std::unique_ptr<durable_run> durable;
   if (!options.state.empty()) {
     durable_run::settings s;
+    s.detach_on_pause = options.detach_on_pause;
     s.every = std::chrono::milliseconds(options.checkpoint_every_ms);
     s.keep = options.keep;
     durable = durable_run::create(options.state, options, *g, *kinds, s);
@@ -237,6 +259,7 @@ int run_here(const run_options& options, const graph::graph& graph_in, const reg
     ui->server().log(fmt::format("run `{}` ended after {:.3f} s: {}", g->name, report.seconds,
                                  report.result == local::run_report::outcome::ok       ? std::string("ok")
                                  : report.result == local::run_report::outcome::failed ? "failed: " + report.error
+                                 : report.result == local::run_report::outcome::paused ? std::string("paused")
                                                                                        : std::string("interrupted")));
     ui->server().finish(report);
   }

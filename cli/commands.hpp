@@ -1,5 +1,6 @@
 // cli/commands.hpp: the `loom` subcommands. Each returns the process exit status:
-// 0 success, 1 the run failed, 2 invalid config or usage, 130 interrupted (SIGINT).
+// 0 success, 1 the run failed, 2 invalid config or usage, 3 paused (it waits for a decision: loom approve),
+// 130 interrupted (SIGINT).
 #pragma once
 
 #include <chrono>
@@ -15,7 +16,7 @@ class App;
 
 namespace loom::cli {
 
-enum exit_code : int { ok = 0, run_failed = 1, invalid = 2, interrupted = 130 };
+enum exit_code : int { ok = 0, run_failed = 1, invalid = 2, paused = 3, interrupted = 130 };
 
 struct common_options {
   std::vector<std::string> plugins;  // --plugin LIB
@@ -40,6 +41,7 @@ struct run_options {
   std::string state;              // --state DIR: keep the run's snapshots in DIR/state.sqlite (cli/state.cpp)
   long checkpoint_every_ms = 1000;  // --checkpoint-every: between snapshots
   std::size_t keep = 2;           // --keep: complete snapshots kept
+  bool detach_on_pause = false;   // --detach-on-pause: exit 3 once the run waits for people only
 };
 
 struct worker_options {
@@ -63,8 +65,22 @@ struct resume_options {
   unsigned threads = 0;
   long checkpoint_every = 0;  // ms; 0: as the run had it
   std::size_t keep = 0;       // 0: as the run had it
+  bool detach_on_pause = false;  // also when the run had it off
 };
 int resume_command(const common_options& common, const resume_options& options);
+// cli/approve.cpp: `loom approve DIR NODE`: records a decision for a pending one in the state file; a live run
+// takes it within a second, a stopped one is resumed (unless no_resume).
+struct approve_options {
+  std::string dir, node;
+  std::vector<std::uint64_t> ids;  // --id (repeatable); empty: the node's only pending decision
+  bool all = false;                // --all: every pending decision of the node
+  bool reject = false;
+  std::string reason;
+  std::string value;  // --value JSON: an edit
+  bool no_resume = false;
+  bool quiet = false;
+};
+int approve_command(const common_options& common, const approve_options& options);
 // `loom runs DIR [--json]`: what a state file holds (read only).
 int runs_command(const std::string& dir, bool json);
 // "50ms", "1s", "1.5s", "2m" (a bare number: seconds) as milliseconds; nullopt when it is none of these.

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--keep", run.keep, "With --state: the complete snapshots kept (older ones are pruned)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
+  run_cmd->add_flag("--detach-on-pause", run.detach_on_pause,
+                    "With --state: exit (status 3) once the run waits only for decisions (human.approve); "
+                    "`loom approve DIR NODE` resumes it");
   add_plugin(run_cmd);
 
   resume_options resume;
@@ -79,7 +82,28 @@ int main(int argc, char** argv) {
       ->check(duration_check);
   resume_cmd->add_option("--keep", resume.keep, "The complete snapshots kept (default: as the run had it)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
+  resume_cmd->add_flag("--detach-on-pause", resume.detach_on_pause,
+                       "Exit (status 3) once the run waits only for decisions (default: as the run had it)");
   add_plugin(resume_cmd);
+
+  approve_options approve;
+  auto* approve_cmd = app.add_subcommand(
+      "approve", "Decide about a value a run holds for a person (human.approve): approve it, --reject it, or "
+                 "--value JSON to edit it; a stopped run is resumed");
+  approve_cmd->add_option("dir", approve.dir, "The run's state directory (loom run --state DIR)")->required();
+  approve_cmd->add_option("node", approve.node, "The node that holds it (node, or node[i] for one replica)")
+      ->required();
+  approve_cmd->add_option("--id", approve.ids, "The decision's id (`loom runs DIR` lists them; repeatable); "
+                                               "default: the node's only pending one");
+  approve_cmd->add_flag("--all", approve.all, "Every decision the node has pending");
+  auto* reject_flag = approve_cmd->add_flag("--reject", approve.reject, "Reject it: it goes to the node's `rejected` port");
+  approve_cmd->add_option("--reason", approve.reason, "With --reject: why (given to `rejected` with the value)")
+      ->needs(reject_flag);
+  approve_cmd->add_option("--value", approve.value, "Approve this JSON value instead of the one held (an edit)")
+      ->excludes(reject_flag);
+  approve_cmd->add_flag("--no-resume", approve.no_resume, "Only record it; a stopped run is not resumed");
+  approve_cmd->add_flag("-q,--quiet", approve.quiet, "The resumed run without progress and summary");
+  add_plugin(approve_cmd);
 
   std::string runs_dir;
   bool runs_json = false;
@@ -211,6 +235,7 @@ int main(int argc, char** argv) {
     return resume_command(common, resume);
   }
   if (*runs_cmd) return runs_command(runs_dir, runs_json);
+  if (*approve_cmd) return approve_command(common, approve);
   if (*slurm_cmd) {
     slurm.extra = slurm_cmd->remaining();
     return slurm_command(common, slurm);

@@ -4,12 +4,14 @@
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -88,11 +90,11 @@ std::string describe_run(const local::deployment& d, const registry& kinds) {
   return cluster::describe_deployment(d) + cluster::describe_kinds(kinds, d);
 }
 
-state::snapshot to_state(const local::snapshot& s, const link_numbering& links) {
+state::snapshot to_state(const local::snapshot& s, const link_numbering& links, const local::deployment& d) {
   state::snapshot out;
   out.info.epoch = s.epoch;
   out.info.taken_unix_ms = now_unix_ms();
-  out.info.reason = "tick";
+  out.info.reason = s.pending > 0 ? "pause" : "tick";
   for (std::uint32_t i = 0; i < s.parts.size(); ++i) {
     const auto& p = s.parts[i];
     if (!p) continue;
@@ -114,6 +116,8 @@ state::snapshot to_state(const local::snapshot& s, const link_numbering& links) 
     }
     for (const auto& u : p->outputs)
       out.links.push_back({links.out.at(i).at(u.link), state::side::producer, false, false, u.values});
+    for (const auto& q : p->pending)
+      out.pending.push_back({i, q.id, local::instance_name(d, i), q.shown, q.asked_unix_ms, q.deadline_unix_ms});
   }
   return out;
 }
@@ -173,6 +177,11 @@ std::shared_ptr<const local::snapshot> from_state(const state::snapshot& s, cons
       parts[inst]->outputs.push_back({k, l.values});
     }
   }
+  for (const auto& q : s.pending) {
+    if (q.instance >= parts.size())
+      throw damaged(fmt::format("decision {}", q.id), fmt::format("instance {} is not in the run", q.instance));
+    parts[q.instance]->pending.push_back({q.id, q.shown, q.asked_unix_ms, q.deadline_unix_ms});
+  }
   snap->parts.assign(parts.begin(), parts.end());
   return snap;
 }
@@ -208,6 +217,7 @@ std::unique_ptr<durable_run> durable_run::create(const fs::path& dir, const run_
     st.set_meta("created_unix_ms", std::to_string(now_unix_ms()));
     st.set_meta("checkpoint_every_ms", std::to_string(s.every.count()));
     st.set_meta("keep", std::to_string(s.keep));
+    st.set_meta("detach_on_pause", s.detach_on_pause ? "1" : "0");
     st.set_meta("starts", "1");
     st.set_meta("status", "running");
     auto lock = take_lock(st);  // last: a DIR whose lock exists has its meta
@@ -232,8 +242,16 @@ durable_run::~durable_run() {
 }
 
 void durable_run::arm(local::run_options& ro) {
+  // Decisions recorded while no process ran the run (`loom approve` of a paused run) go with the first
+  // messages, before any snapshot could find the run waiting for them.
+  poll_decisions();
   ro.snapshot_every = settings_.every;
   ro.on_snapshot = [this](std::shared_ptr<const local::snapshot> s) { offer(std::move(s)); };
+  ro.detach_on_pause = settings_.detach_on_pause;
+  ro.poll_decisions = [this] {
+    std::lock_guard g(m_);
+    return std::exchange(decided_, {});
+  };
   writer_ = std::thread([this] { write_loop(); });
 }
 
@@ -256,22 +274,53 @@ void durable_run::progress(const local::run_report& r) {
   progress_ = j.dump();
 }
 
+// The decisions recorded since the last look (`loom approve`, another process), for the coordinator.
+void durable_run::poll_decisions() {
+  std::vector<state::decision_record> rows;
+  try {
+    rows = store_.decisions(last_decision_row_);
+  } catch (const std::exception& e) {
+    if (poll_failed_++ == 0) spdlog::warn("the decisions in {} could not be read: {}", store_.file().string(), e.what());
+    return;
+  }
+  if (rows.empty()) return;
+  last_decision_row_ = rows.back().row;
+  std::lock_guard g(m_);
+  for (auto& r : rows) {
+    decision d;
+    d.what = r.verdict == "reject" ? decision::verdict::reject
+             : r.verdict == "edit" ? decision::verdict::edit
+                                   : decision::verdict::approve;
+    d.edited = std::move(r.edited);
+    d.reason = std::move(r.reason);
+    d.by = std::move(r.by);
+    decided_.push_back({r.instance, r.id, std::move(d)});
+  }
+}
+
 void durable_run::write_loop() {
   for (;;) {
     std::shared_ptr<const local::snapshot> s;
     std::string progress;
     {
       std::unique_lock g(m_);
-      cv_.wait(g, [&] { return stop_ || next_; });
-      if (!next_) return;  // stopping with nothing left to write
+      // Wakes for a snapshot, a stop, or every 250 ms to look for decisions.
+      cv_.wait_for(g, std::chrono::milliseconds(250), [&] { return stop_ || next_ != nullptr; });
+      if (!next_ && stop_) return;  // stopping with nothing left to write
       s = std::exchange(next_, nullptr);
       progress = progress_;
     }
+    if (!s) {
+      poll_decisions();
+      continue;
+    }
     try {
-      auto rec = to_state(*s, links_);
+      auto rec = to_state(*s, links_, *plan_);
       rec.info.progress = progress;
       store_.write(rec, settings_.keep);
       ++written_;
+      std::lock_guard g(m_);
+      last_pending_ = std::move(rec.pending);
     } catch (const std::exception& e) {
       // The previous snapshot stays the latest; the run goes on (a value that cannot be kept, a full disk).
       if (failed_++ == 0) spdlog::warn("a snapshot could not be written to {}: {}", store_.file().string(), e.what());
@@ -288,6 +337,7 @@ void durable_run::finish(const local::run_report& r) {
   if (writer_.joinable()) writer_.join();
   const char* status = r.result == local::run_report::outcome::ok       ? "finished"
                        : r.result == local::run_report::outcome::failed ? "failed"
+                       : r.result == local::run_report::outcome::paused ? "paused"
                                                                         : "interrupted";
   try {
     store_.set_meta("status", status);
@@ -298,6 +348,18 @@ void durable_run::finish(const local::run_report& r) {
   }
   if (failed_ > 0)
     spdlog::warn("{} of {} snapshots could not be written to {}", failed_, failed_ + written_, store_.file().string());
+  if (r.result == local::run_report::outcome::paused) {
+    // What it waits for, from the snapshot it stopped at (the last one written).
+    std::map<std::string, std::vector<std::uint64_t>> by_node;
+    for (const auto& p : last_pending_) by_node[p.node].push_back(p.id);
+    std::string what;
+    for (const auto& [node, ids] : by_node)
+      what += fmt::format("{}{} at `{}` (id{} {})", what.empty() ? "" : ", ", ids.size(), node, ids.size() > 1 ? "s" : "",
+                          fmt::join(ids, ", "));
+    std::fprintf(stderr, "loom: paused: decisions pending: %s; decide with `loom approve %s NODE [--reject] "
+                 "[--value JSON]`, which resumes the run\n",
+                 what.c_str(), store_.dir().string().c_str());
+  }
 }
 
 std::optional<long> parse_duration_ms(const std::string& text) {
@@ -390,6 +452,7 @@ int resume_command(const common_options& common, const resume_options& options) 
     s.every = options.checkpoint_every > 0 ? std::chrono::milliseconds(options.checkpoint_every)
                                            : std::chrono::milliseconds(meta_number(st, "checkpoint_every_ms", 1000));
     s.keep = options.keep > 0 ? options.keep : static_cast<std::size_t>(meta_number(st, "keep", state::default_keep));
+    s.detach_on_pause = options.detach_on_pause || meta_number(st, "detach_on_pause", 0) != 0;
     st.set_meta("starts", std::to_string(meta_number(st, "starts", 1) + 1));
     st.set_meta("status", "running");
     if (!options.quiet) {
@@ -452,6 +515,18 @@ int runs_command(const std::string& dir_text, bool json) {
     auto status = st.meta("status").value_or("?");
     std::string progress;
     if (!snaps.empty()) progress = snaps.back().progress;
+    // The decisions the latest snapshot holds pending, and those recorded for them and not yet taken.
+    std::vector<state::pending_record> pending;
+    std::vector<state::decision_record> recorded;
+    if (!snaps.empty()) {
+      pending = st.read_latest().pending;
+      recorded = st.decisions();
+    }
+    auto recorded_for = [&](const state::pending_record& p) -> const state::decision_record* {
+      for (const auto& d : recorded)
+        if (d.instance == p.instance && d.id == p.id) return &d;
+      return nullptr;
+    };
     if (json) {
       nlohmann::ordered_json j;
       j["dir"] = dir.string();
@@ -480,6 +555,17 @@ int runs_command(const std::string& dir_text, bool json) {
           j["progress"] = nullptr;
         }
       }
+      j["pending"] = nlohmann::ordered_json::array();
+      for (const auto& p : pending) {
+        nlohmann::ordered_json e{{"node", p.node},
+                                 {"instance", p.instance},
+                                 {"id", p.id},
+                                 {"shown", to_json(p.shown)},
+                                 {"asked_unix_ms", p.asked_unix_ms},
+                                 {"deadline_unix_ms", p.deadline_unix_ms}};
+        if (const auto* d = recorded_for(p)) e["decided"] = {{"verdict", d->verdict}, {"by", d->by}};
+        j["pending"].push_back(std::move(e));
+      }
       j["bytes_on_disk"] = st.bytes_on_disk();
       std::printf("%s\n", j.dump(2).c_str());
       return ok;
@@ -502,6 +588,19 @@ int runs_command(const std::string& dir_text, bool json) {
         std::printf("  %-6lld epoch %-8llu %-5s %.1f s ago%s\n", static_cast<long long>(s.id),
                     static_cast<unsigned long long>(s.epoch), s.reason.c_str(), (now - s.taken_unix_ms) / 1000.0,
                     s.pinned ? " (pinned)" : "");
+    }
+    if (!pending.empty()) {
+      std::printf("pending decisions (loom approve %s NODE [--id N] [--reject] [--value JSON]):\n", dir.string().c_str());
+      for (const auto& p : pending) {
+        auto shown = to_json_line(p.shown);
+        if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+        std::string deadline = p.deadline_unix_ms > 0 ? fmt::format(", deadline in {:.1f} s", (p.deadline_unix_ms - now) / 1000.0)
+                                                      : std::string();
+        const auto* d = recorded_for(p);
+        std::printf("  %-16s id %-6llu asked %.1f s ago%s: %s%s\n", p.node.c_str(), static_cast<unsigned long long>(p.id),
+                    (now - p.asked_unix_ms) / 1000.0, deadline.c_str(), shown.c_str(),
+                    d ? fmt::format(" [{} by {}, not yet taken]", d->verdict, d->by).c_str() : "");
+      }
     }
     if (!progress.empty()) {
       try {

@@ -36,7 +36,7 @@ struct link_numbering {
 
 // The runtime's snapshot as the state file's records, and back. from_state checks every record against the
 // deployment (instances, ports, links) and throws state::error (damaged) naming `file`, the snapshot and what.
-state::snapshot to_state(const local::snapshot& s, const link_numbering& links);
+state::snapshot to_state(const local::snapshot& s, const link_numbering& links, const local::deployment& d);
 std::shared_ptr<const local::snapshot> from_state(const state::snapshot& s, const local::deployment& d,
                                                   const link_numbering& links, const std::filesystem::path& file);
 
@@ -51,6 +51,7 @@ class durable_run {
   struct settings {
     std::chrono::milliseconds every{1000};
     std::size_t keep = state::default_keep;
+    bool detach_on_pause = false;  // stop (exit 3) once the run waits for people only
   };
   // `loom run --state DIR`: a new state file in DIR (refused when DIR holds a run), its meta and lock.
   // nullptr with the error printed.
@@ -75,6 +76,7 @@ class durable_run {
  private:
   void offer(std::shared_ptr<const local::snapshot> s);
   void write_loop();
+  void poll_decisions();
 
   state::store store_;
   state::run_lock lock_;
@@ -86,7 +88,12 @@ class durable_run {
   std::shared_ptr<const local::snapshot> next_;
   std::string progress_;
   bool stop_ = false;
-  std::size_t written_ = 0, replaced_ = 0, failed_ = 0;
+  std::size_t written_ = 0, replaced_ = 0, failed_ = 0, poll_failed_ = 0;
+  // Decisions: the last row read, those read and not yet taken by the coordinator, and what the last
+  // snapshot written holds pending (a paused run names them).
+  std::int64_t last_decision_row_ = 0;
+  std::vector<local::routed_decision> decided_;
+  std::vector<state::pending_record> last_pending_;
   std::thread writer_;
 };
 

@@ -12,10 +12,15 @@
 //   What the failed attempt emitted is discarded, never sent (docs/design.md, "Restarts").
 // - A node that asked for it (ctx.wake_after) gets on_timer() between its inputs, even while they stay open
 //   and nothing arrives: deadlines (flow.vote's timeout_ms).
+// - A node that waits for a person (human.approve, an agent's approve_tools) asks with ctx.ask(id, shown) and
+//   gets on_decision() when someone decides (`loom approve`, docs/durability.md "People in the loop"). It
+//   does not finish while a decision is pending.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <functional>
 #include <span>
 #include <string>
@@ -39,6 +44,16 @@ struct call_result {
   value reply;
   std::string error;
 };
+
+// What a person decided about a value a node asked about (context::ask).
+struct decision {
+  enum class verdict : std::uint8_t { approve, reject, edit };
+  verdict what = verdict::approve;
+  value edited;        // edit: the value that goes on instead
+  std::string reason;  // reject: why (may be empty)
+  std::string by;      // who decided ("user@host", "timeout")
+};
+const char* to_string(decision::verdict v);
 
 class context {
  public:
@@ -101,6 +116,18 @@ class context {
   // connection): `hook` runs once, on another thread, while the node is inside a handler or between them.
   virtual void set_stop_hook(std::function<void()> hook) {}
 
+  // -- decisions: a person in the loop (docs/durability.md, "People in the loop") -----------------------
+  // Registers a pending decision `id` (the node's own numbering, unique while pending) about `shown`, with
+  // a wall-clock deadline (unix ms, 0: none; the node enforces it with wake_after). Like a checkpoint it
+  // belongs to the attempt: kept when it commits, dropped when it fails. Asking again for a pending id
+  // changes nothing, so a restarted or resumed node asks again for what its checkpoint holds (on_start).
+  // The runtime snapshots pending decisions, shows them (`loom runs`), and hands a decision to
+  // on_decision(); the node does not finish while any is pending.
+  virtual void ask(std::uint64_t id, value shown, std::int64_t deadline_unix_ms = 0) {}
+  // Ends pending decision `id` without a person (a timeout), attempt-scoped like ask. The attempt that
+  // handles a decision ends it by itself.
+  virtual void settle(std::uint64_t id) {}
+
   // -- tracing (docs/tracing.md) ---------------------------------------------------------------------
   // This instance's span buffer when the run is traced (--trace, --otlp), else nullptr. Use it only from
   // the node's own handlers (an agent's model request span and its `traceparent` header).
@@ -126,6 +153,11 @@ class node {
   // The timer the node asked for with ctx.wake_after() is due.
   virtual void on_timer(context& ctx) {}
   virtual void on_finish(context& ctx) {}
+  // Someone decided about pending decision `id` (context::ask). Runs like an input, as an attempt; its
+  // commit ends the decision. A decision for an id not pending is dropped (logged).
+  virtual void on_decision(context& ctx, std::uint64_t id, const decision& d) {}
+  // While this many decisions are pending the node gets no input (its links fill and credits push back).
+  virtual std::size_t max_pending_decisions() const { return std::numeric_limits<std::size_t>::max(); }
   // A tool's handler (kinds with a call_spec): returns the reply; throw to reply with an error. The runtime
   // keeps a tool alive until every node that may call it has finished.
   virtual value on_call(context& ctx, const value& request);

@@ -17,7 +17,7 @@ struct node_counters {
   std::atomic<std::uint64_t> queue_hwm{0};
   std::atomic<std::uint64_t> restarts{0};
   std::atomic<std::uint64_t> dropped{0};  // emitted on an unconnected port, or discarded by a stop
-  std::atomic<std::uint64_t> late{0};      // tool replies that came after their call timed out (dropped)
+  std::atomic<std::uint64_t> late{0};      // tool replies after their call timed out, decisions after theirs ended (dropped)
   std::atomic<std::uint64_t> rejected{0};  // a tool: calls refused (max_pending) or cancelled before they ran
   std::atomic<std::uint64_t> queued{0};    // values (or a tool's calls) waiting in its inbox now: a gauge
 };
@@ -50,7 +50,8 @@ struct edge_stats {
 };
 
 struct run_report {
-  enum class outcome { ok, failed, interrupted };
+  // paused: stopped while it waited for people only (run_options::detach_on_pause); its state file resumes it.
+  enum class outcome { ok, failed, interrupted, paused };
   outcome result = outcome::ok;
   std::string error;  // for failed: which node, which input, what
   double seconds = 0;

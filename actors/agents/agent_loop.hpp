@@ -7,6 +7,13 @@
 // the callbacks (run later on the node's actor) continue it and the last one calls `done`. A failed call,
 // an unknown tool or malformed arguments go back to the model as {"error": "..."}; they never fail the run.
 // A backend error (the model server is down) is thrown from start() or from the callback that asked.
+//
+// Approvals (docs/durability.md, "People in the loop"): a turn that asks for a tool named in
+// loop_options::approve_tools makes none of its calls; the loop asks the node's context for a decision about
+// each listed call (context::ask: {node, tool, arguments}) and pauses. The node keeps save() as its
+// checkpoint, so the paused task survives a restart or the process (restore()). Once every listed call of
+// the turn is decided (decide()), the turn's calls are made: approved ones as asked, edited ones with the
+// edited arguments, rejected ones not at all (the model reads {"error": "the call was rejected ..."}).
 #pragma once
 
 #include <chrono>
@@ -14,6 +21,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +34,7 @@ namespace loom::agents {
 struct loop_options {
   int max_turns = 6;  // rounds of tool calls; the model's next request for tools ends the task
   std::chrono::milliseconds tool_timeout{30000};
+  std::set<std::string> approve_tools;  // tools (as offered to the model) whose calls wait for a person
 };
 
 // The name an agent offers its model for tool `tool` of a node that lists its tools (tool.mcp): the node
@@ -49,6 +59,19 @@ class agent_loop {
   void start(context& ctx, std::vector<chat_message> messages, finished done);
   // True from start() until `done` has been called.
   bool busy() const { return busy_; }
+  // Waiting for decisions about the turn's calls (approve_tools).
+  bool paused() const { return !asked_.empty(); }
+  // A decision about pending decision `id` (one this loop asked for; others are ignored). The last one of
+  // the turn makes its calls and the task goes on.
+  void decide(context& ctx, std::uint64_t id, const decision& d);
+  // The paused task as a value (for the node's checkpoint), and the task made again from one: `done` as in
+  // start(); the decisions are asked for again (ask_again, from the node's on_start).
+  value save() const;
+  void restore(const value& saved, finished done);
+  void ask_again(context& ctx) const;
+  // Called (on the node's actor, inside the attempt) whenever the loop pauses or a decision leaves it paused:
+  // the node checkpoints save() there.
+  void on_pause(std::function<void(context&)> hook) { on_pause_ = std::move(hook); }
   // The conversation so far (tests, diagnostics).
   const std::vector<chat_message>& messages() const { return messages_; }
 
@@ -57,6 +80,7 @@ class agent_loop {
   void discovered(context& ctx, std::size_t i, call_result r);
   void ask(context& ctx);
   void make_calls(context& ctx, const std::vector<tool_call>& calls);
+  void run_calls(context& ctx);
   void deliver(context& ctx, std::size_t i, call_result r);
   void finish(context& ctx, std::string text);
 
@@ -72,6 +96,10 @@ class agent_loop {
   std::vector<tool_call> turn_calls_;    // the calls of the turn in flight
   std::vector<call_result> turn_results_;
   std::size_t pending_ = 0;
+  // Approvals: the decision asked for each listed call of the turn (id -> call index), and what was decided.
+  std::map<std::uint64_t, std::size_t> asked_;
+  std::vector<std::optional<decision>> verdicts_;
+  std::function<void(context&)> on_pause_;
   int rounds_ = 0;
   std::int64_t calls_ = 0;
   bool busy_ = false;

@@ -18,7 +18,9 @@
 //            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules),
 //            memory (integer, 0, 0..10000: the last N exchanges of the conversation, each the user message and
 //            the final answer, sent to the model before the new task; N > 0 makes the node stateful: it
-//            checkpoints them after each task, and `loom serve --state` keeps them per thread)
+//            checkpoints them after each task, and `loom serve --state` keeps them per thread),
+//            approve_tools (list of tool names, []: calls to these wait for a person's decision, `loom approve`;
+//            the paused task is the node's checkpoint, so it survives restarts and the process; needs --state)
 //   environment: LOOM_LLM_BASE_URL overrides base_url (and base_urls) and makes every agent.llm use backend http;
 //            LOOM_LLM_MODEL overrides model.
 // Blocking: HTTP calls block, so each instance gets its own thread.
@@ -29,6 +31,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "loom/actors/agents/agent_loop.hpp"
 #include "loom/actors/agents/backend.hpp"
@@ -165,8 +168,8 @@ std::vector<value> planned_tasks(const std::string& text) {
   return tasks;
 }
 
-// The agent's memory as its checkpoint: [{user, assistant}, ...], oldest first. Anything else in a restored
-// checkpoint (another kind's, another loom's) is a clear error, not a silent reset.
+// The agent's memory in its checkpoint (its `memory` field): [{user, assistant}, ...], oldest first. Anything
+// else (another kind's, another loom's) is a clear error, not a silent reset.
 std::vector<std::pair<std::string, std::string>> read_memory(const value& v, const std::string& name) {
   std::vector<std::pair<std::string, std::string>> out;
   if (v.is_null()) return out;
@@ -192,17 +195,44 @@ class llm_agent final : public node {
         system_(init.params.get_string("system")),
         backend_(make_backend(init, role_)),
         loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
-                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms"))}),
-        memory_size_(static_cast<std::size_t>(init.params.has("memory") ? init.params.get_int("memory") : 0)) {
-    if (memory_size_ > 0) memory_ = read_memory(init.restored, name_);
+                                              std::chrono::milliseconds(init.params.get_int("tool_timeout_ms")),
+                                              approve_tools_of(init.params)}),
+        memory_size_(static_cast<std::size_t>(init.params.has("memory") ? init.params.get_int("memory") : 0)),
+        approvals_(!approve_tools_of(init.params).empty()) {
     if (auto bad = agents::check_prompt(system_); !bad.empty())
       throw std::invalid_argument(fmt::format("agent.llm `{}`: system: {}", name_, bad));
+    // The checkpoint is a map: `memory` (memory: N), and `task` and `paused` while a task waits for approvals.
+    if (!init.restored.is_null() && !init.restored.is_map())
+      throw std::invalid_argument(fmt::format("agent.llm `{}`: its saved state is not a map", name_));
+    if (memory_size_ > 0 && init.restored.is_map())
+      if (const value* m = init.restored.find("memory")) memory_ = read_memory(*m, name_);
+    // A paused task: kept whenever the loop pauses, with the memory.
+    loop_.on_pause([this](context& c) { c.checkpoint(saved_state(true)); });
+    if (approvals_ && init.restored.is_map() && (init.restored.find("task") || init.restored.find("paused"))) {
+      const value* task = init.restored.find("task");
+      const value* paused = init.restored.find("paused");
+      if (!task || !task->is_string() || !paused)
+        throw std::invalid_argument(fmt::format("agent.llm `{}`: its saved state is not {{task, paused}}", name_));
+      task_ = task->as_string();
+      try {
+        loop_.restore(*paused, [this, t = task_](context& c, agents::loop_result r) { emit_result(c, t, std::move(r)); });
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(fmt::format("agent.llm `{}`: {}", name_, e.what()));
+      }
+    }
   }
+
+  // Approvals: one paused task at a time (its decisions pending, the node takes no other input).
+  std::size_t max_pending_decisions() const override {
+    return approvals_ ? 1 : node::max_pending_decisions();
+  }
+  void on_decision(context& ctx, std::uint64_t id, const decision& d) override { loop_.decide(ctx, id, d); }
 
   // A stop (SIGINT, another node's failure) closes the model request in flight instead of waiting for it.
   void on_start(context& ctx) override {
     ctx.set_stop_hook([b = backend_.get()] { b->abort(); });
     backend_->trace_into(ctx.trace());
+    if (loop_.paused()) loop_.ask_again(ctx);  // a restored paused task: its decisions are pending again
   }
 
   void on_message(context& ctx, std::size_t port, const value& v) override {
@@ -222,28 +252,51 @@ class llm_agent final : public node {
     }
     messages.push_back({"user", p.task, {}, {}});
     backend_->set_input(v);
+    task_ = p.task;
     loop_.start(ctx, std::move(messages),
                 [this, task = p.task](context& c, agents::loop_result r) { emit_result(c, task, std::move(r)); });
   }
 
  private:
+  static std::set<std::string> approve_tools_of(const params& p) {
+    std::set<std::string> out;
+    if (p.has("approve_tools"))
+      for (const auto& t : p.get("approve_tools").as_list())
+        if (t.is_string()) out.insert(t.as_string());
+    return out;
+  }
+
   void emit_result(context& ctx, const std::string& task, agents::loop_result r) {
-    if (memory_size_ > 0) remember(ctx, task, r.text);
+    // The task is done: its exchange joins the memory, and nothing paused is left to restore.
+    if (memory_size_ > 0) remember(task, r.text);
+    if (memory_size_ > 0 || approvals_) ctx.checkpoint(saved_state(false));
     if (ctx.connected(1))
       for (auto& t : planned_tasks(r.text)) ctx.emit(1, std::move(t));
     ctx.emit(0, value{value_map{{"agent", name_}, {"role", role_}, {"task", task}, {"text", std::move(r.text)},
                                 {"tool_calls", r.tool_calls}}});
   }
 
-  // The exchange joins the memory (the oldest leave past memory_size_) and the memory is the checkpoint,
-  // committed with the answer: state, not history, so its size is bounded by N.
-  void remember(context& ctx, const std::string& task, const std::string& text) {
+  // The exchange joins the memory; the oldest leave past memory_size_ (state, not history: bounded by N).
+  void remember(const std::string& task, const std::string& text) {
     memory_.emplace_back(task, text);
     while (memory_.size() > memory_size_) memory_.erase(memory_.begin());
-    value_list saved;
-    saved.reserve(memory_.size());
-    for (const auto& [u, a] : memory_) saved.emplace_back(value_map{{"user", u}, {"assistant", a}});
-    ctx.checkpoint(value{std::move(saved)});
+  }
+
+  // The checkpoint: {memory: [{user, assistant}, ...]} with memory: N, {task, paused} while a task waits for
+  // approvals (both when both); null when there is neither.
+  value saved_state(bool paused) {
+    value_map m;
+    if (memory_size_ > 0) {
+      value_list saved;
+      saved.reserve(memory_.size());
+      for (const auto& [u, a] : memory_) saved.emplace_back(value_map{{"user", u}, {"assistant", a}});
+      m.emplace_back("memory", std::move(saved));
+    }
+    if (paused) {
+      m.emplace_back("task", task_);
+      m.emplace_back("paused", loop_.save());
+    }
+    return m.empty() ? value{} : value{std::move(m)};
   }
 
   std::string name_, role_, system_;
@@ -251,6 +304,8 @@ class llm_agent final : public node {
   agents::agent_loop loop_;
   std::size_t memory_size_ = 0;
   std::vector<std::pair<std::string, std::string>> memory_;
+  bool approvals_ = false;
+  std::string task_;  // the task in flight (its user message)
 };
 
 // Validation (kind_spec::check): the scripted rules as the backend reads them at start, and the tools
@@ -283,7 +338,6 @@ void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_
       diags.error(system->where().known() ? system->where() : n.field_where("params"),
                   fmt::format("agent.llm `{}`: system: {}", n.name, bad));
   const graph::config* rules = n.params.find("rules");
-  if (rules == nullptr) return;
   auto lists = [&](const std::string& t) {
     const graph::node* tool = g.find(t);
     const graph::kind_spec* kind = tool != nullptr ? catalog.find_kind(tool->kind) : nullptr;
@@ -296,6 +350,15 @@ void check_rules(const graph::graph& g, const graph::node& n, const graph::kind_
   };
   std::vector<std::string> names;
   for (const auto& t : n.tools) names.push_back(lists(t) ? t + "__NAME" : t);
+  if (const graph::config* approve = n.params.find("approve_tools"); approve != nullptr && approve->is_list())
+    for (const auto& t : approve->as_list()) {
+      auto where = t.where().known() ? t.where() : n.field_where("params");
+      if (!t.is_string() || !is_tool(t.as_string()))
+        diags.error(where, fmt::format("agent.llm `{}`: approve_tools: {} is not one of its tools", n.name,
+                                       t.is_string() ? "`" + t.as_string() + "`" : std::string("an entry")),
+                    names.empty() ? "the node has no `tools`" : fmt::format("its tools: {}", fmt::join(names, ", ")));
+    }
+  if (rules == nullptr) return;
   for (const auto& p : agents::check_scripted_rules(to_value(*rules), is_tool, inputs)) {
     // The deepest value of the path that is written, else the rules themselves.
     const graph::config* at = rules;
@@ -354,6 +417,10 @@ kind_def llm_agent_kind() {
                           "the last N exchanges (user message, final answer) sent to the model before each task; "
                           "N > 0 makes the node stateful (loom serve --state keeps it per thread)")
           .def(0).at_least(0).at_most(10000),
+      param_spec::list("approve_tools",
+                       "tools whose calls wait for a person (loom approve DIR NODE; needs --state): the paused task "
+                       "is kept in the state file, the tool runs once approved, a rejection goes back to the model")
+          .def(graph::config(graph::config_list{})),
   };
   // An agent waiting on a model server holds a thread; one answered by its scripted rules never waits
   // (its tool calls are asynchronous either way), so it runs on the shared scheduler: no thread hand-off

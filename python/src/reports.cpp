@@ -16,6 +16,7 @@ const char* outcome_name(run_report::outcome o) {
     case run_report::outcome::ok: return "ok";
     case run_report::outcome::failed: return "failed";
     case run_report::outcome::interrupted: return "interrupted";
+    case run_report::outcome::paused: return "paused";
   }
   return "?";
 }

@@ -64,6 +64,9 @@ void node_host::failed_attempt(const std::string& error) {
     case site::close: where = fmt::format("while closing input `{}`", me_.input_names[to_close_.front()]); break;
     case site::finish: where = "while finishing"; break;
     case site::timer: where = "on its timer"; break;
+    case site::decision:
+      where = decided_.empty() ? "on a decision" : fmt::format("on the decision about {}", decided_.front().id);
+      break;
     default: where = "while handling a tool reply"; break;
   }
   std::string last = error;

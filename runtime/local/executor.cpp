@@ -242,12 +242,49 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   };
   std::vector<bool> finished(x.instances.size());
   clock::time_point epoch_started{};
+  // A snapshot_msg soon: an instance asked for a decision, or a run that would detach looks again.
+  bool snapshot_soon = false;
+  auto snapshot_soon_at = clock::time_point::max();
+  // Each instance's out-links as consumer instances (the order the outbox numbers them: port, edge, replica).
+  std::vector<std::vector<std::uint32_t>> consumers_of(x.instances.size());
+  for (const auto& inst : x.instances)
+    for (const auto& edges : inst.out_ports)
+      for (const auto& edge : edges)
+        for (const auto& l : edge.links) consumers_of[inst.index].push_back(l.consumer);
+  // Quiet: decisions pending, every part idle, every value in flight at a consumer that takes no input.
+  auto is_quiet = [&](const snapshot& s) {
+    if (s.pending == 0) return false;
+    auto held = [&](std::uint32_t i) { return s.parts[i] && s.parts[i]->held; };
+    for (const auto& p : s.parts) {
+      if (!p) return false;
+      if (p->state == instance_part::phase::finished) continue;
+      if (!p->idle) return false;
+      for (const auto& r : p->inputs)
+        if (!r.values.empty() && !p->held) return false;
+      for (const auto& u : p->outputs)
+        if (!u.values.empty() && (u.link >= consumers_of[p->instance].size() || !held(consumers_of[p->instance][u.link])))
+          return false;
+    }
+    return true;
+  };
   auto part_done = [&] {
     if (--parts_left > 0) return;
     building->took_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - epoch_started).count());
+    for (const auto& p : building->parts)
+      if (p) building->pending += p->pending.size();
+    building->quiet = !run->distributed && hooks.is_local == nullptr && is_quiet(*building);
+    bool detach = options.detach_on_pause && building->quiet && !cancelling;
+    if (options.detach_on_pause && building->pending > 0 && !building->quiet) {
+      snapshot_soon = true;  // look again soon: the run may be about to wait for people only
+      snapshot_soon_at = clock::now() + std::chrono::milliseconds(100);
+    }
     options.on_snapshot(std::move(building));
     building.reset();
+    if (detach) {
+      if (report.result == run_report::outcome::ok) report.result = run_report::outcome::paused;
+      cancel_all();
+    }
   };
   auto start_epoch = [&] {
     building = std::make_shared<snapshot>();
@@ -311,6 +348,10 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
         [&](on_slice_msg& m) {
           if (m.fn) m.fn();
         },
+        [&](const asked_msg&) {
+          snapshot_soon = true;
+          snapshot_soon_at = clock::now();
+        },
         [&](part_msg& m) {
           if (!building || m.epoch != building->epoch || !m.part || m.part->instance >= x.instances.size() ||
               building->parts[m.part->instance])
@@ -342,9 +383,14 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
       if (report.result == run_report::outcome::ok) report.result = run_report::outcome::interrupted;
       cancel_all();
     }
+    if (options.poll_decisions && !cancelling)
+      for (auto& d : options.poll_decisions())
+        if (d.instance < x.instances.size() && here[d.instance] && !ended[d.instance])
+          self->send(actors[d.instance], decision_msg{d.id, std::move(d.d)});
     if (snapshots && !building && !cancelling && remaining > 0 &&
-        clock::now() - last_snapshot >= options.snapshot_every) {
+        (clock::now() - last_snapshot >= options.snapshot_every || (snapshot_soon && clock::now() >= snapshot_soon_at))) {
       last_snapshot = clock::now();
+      snapshot_soon = false;
       start_epoch();
     }
     if (options.on_progress && clock::now() - last_progress >= options.progress_every) {

@@ -29,6 +29,13 @@ class actor;
 
 namespace loom::local {
 
+// A decision for pending decision `id` of instance `instance` (node.hpp: context::ask).
+struct routed_decision {
+  std::uint32_t instance = 0;
+  std::uint64_t id = 0;
+  decision d;
+};
+
 struct run_options {
   // Polled by the coordinator; when it returns true the run stops: sinks flush and the report says
   // interrupted. (The CLI sets it from SIGINT.)
@@ -54,6 +61,13 @@ struct run_options {
   // on its own actor's thread, just before it reports its end (a null value: it took none). `loom serve`
   // keeps a conversation's agents this way (docs/durability.md, "Threads").
   std::function<void(std::uint32_t instance, const value& checkpoint)> on_last_checkpoint;
+  // Decisions (docs/durability.md, "People in the loop"): polled by the coordinator about every 50 ms;
+  // each goes to its instance (one for an id no longer pending is dropped there, counted as late). An
+  // instance that asks for a decision makes the coordinator take a snapshot at once.
+  std::function<std::vector<routed_decision>()> poll_decisions;
+  // Stop the run (outcome paused) once a snapshot shows it waits for people only: decisions pending, every
+  // instance idle (snapshot.hpp). Needs snapshots (snapshot_every); the snapshot is on_snapshot's.
+  bool detach_on_pause = false;
 };
 
 // How a host takes part in a distributed run. Default-constructed: everything is local.

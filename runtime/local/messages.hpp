@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loom/runtime/local/plan.hpp"
+#include "loom/runtime/node.hpp"
 #include "loom/runtime/value.hpp"
 
 namespace loom::local {
@@ -108,6 +109,18 @@ struct part_msg {
   std::shared_ptr<instance_part> part;
 };
 
+// Decisions (node.hpp: context::ask). To an instance, from the coordinator: someone decided about its
+// pending decision `id`.
+struct decision_msg {
+  std::uint64_t id;
+  decision d;
+};
+// To the coordinator: instance `instance` committed an attempt that asked for a decision or took one (the
+// run pauses or goes on there; a snapshot is taken at once).
+struct asked_msg {
+  std::uint32_t instance;
+};
+
 // How an instance ended. `cancelled`: stopped by the run (SIGINT, another node's failure, a lost host)
 // before its input ended; never counted as a success.
 enum class instance_end : std::uint8_t { finished, failed, cancelled };
@@ -140,6 +153,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::done_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::snapshot_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::barrier_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::part_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::decision_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::asked_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::call_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::reply_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(loom::local::cancel_call_msg)

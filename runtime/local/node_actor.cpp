@@ -139,6 +139,14 @@ void node_host::pump() {
     working();
     attempt(site::timer, [&] { impl_->on_timer(*this); });
   }
+  // Decisions that arrived (decisions.cpp), in order, before the input: a person's answer should not wait
+  // behind a queue.
+  while (!decided_.empty() && phase_ == phase::running && site_ == site::none && !out_.blocked() && !slice_over()) {
+    working();
+    const auto& d = decided_.front();
+    ++n;
+    if (!attempt(site::decision, [&] { impl_->on_decision(*this, d.id, d.d); })) break;
+  }
   while (!paused_ && phase_ == phase::running && site_ == site::none && !out_.blocked()) {
     if (!to_close_.empty()) {
       auto port = to_close_.front();
@@ -146,7 +154,7 @@ void node_host::pump() {
       if (!attempt(site::close, [&] { impl_->on_input_closed(*this, port); })) break;
       continue;
     }
-    if (in_.empty() || slice_over()) break;
+    if (in_.empty() || slice_over() || held_by_decisions()) break;
     if (in_.front_is_eos()) {
       if (auto port = in_.pop_eos(self_)) to_close_.push_back(*port);
       continue;
@@ -154,8 +162,8 @@ void node_host::pump() {
     // One attempt handles a run of the front batch's values: they commit (emissions sent, inputs
     // consumed) or roll back together, so the bookkeeping is per run, not per value. A failure rolls the
     // whole run back and the fresh node handles it again from its first value: exact either way. The run
-    // ends where a value makes calls (the attempt then waits for their replies), where the node is
-    // blocked or paused, and at the slice's end.
+    // ends where a value makes calls (the attempt then waits for their replies) or asks for a decision (the
+    // node may hold no more), where the node is blocked or paused, and at the slice's end.
     working();
     if (!handle_run(n, slice_over)) break;
     if ((n & 63) == 0) flush(true);  // keep the next stage busy during a long batch
@@ -222,7 +230,8 @@ bool node_host::handle_run(std::uint64_t& n, SliceOver& slice_over) {
       ++taken_;
       if (run_->inject) run_->inject(me_.index, fault_site::message, restarts_);
       ++n;
-    } while (taken_ < avail && calls_.empty() && !paused_ && !out_.blocked() && !slice_over());
+    } while (taken_ < avail && calls_.empty() && decision_ops_.empty() && !paused_ && !out_.blocked() &&
+             !slice_over());
   } catch (...) {
     failed_attempt(what_of(std::current_exception()));
     return false;
@@ -252,6 +261,7 @@ inline void node_host::flush(bool more) {
 inline void node_host::maybe_finish() {
   if (paused_ || site_ != site::none) return;
   if (phase_ == phase::running) {
+    if (!decisions_.empty() || !decided_.empty()) return;  // a person has yet to decide
     bool inputs_done = is_source_ ? pulled_all_ : (in_.closed_ports() == in_.ports() && in_.empty() && to_close_.empty());
     if (me_.is_tool && !(released_ && served_.empty())) inputs_done = false;  // callers may still call
     if (!inputs_done) return;
@@ -308,6 +318,7 @@ caf::behavior node_actor_behavior(node_actor* self, std::shared_ptr<const deploy
       [=](const producer_replaced_msg& m) { host->on_producer_replaced(m); },
       [=](const snapshot_msg& m) { host->on_snapshot(m.epoch); },
       [=](const barrier_msg& b) { host->on_barrier(b); },
+      [=](decision_msg& m) { host->on_decision_msg(m); },
   };
 }
 

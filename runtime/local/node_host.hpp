@@ -15,6 +15,8 @@
 //   context.cpp     the context the node calls: emit, timers, checkpoints, its tools
 //   attempts.cpp    failed attempts, rollback, restart from the last checkpoint and replay
 //   calls.cpp       calls made (to a tool, their replies and timeouts) and calls served (a tool)
+//   decisions.cpp   decisions asked for (context::ask), the decisions that arrive, and what a part shows of them
+//   snapshots.cpp   its part of a consistent snapshot, and a resumed instance made from one
 // What an instance reports beyond its counters (a tool's calls, a traced run's spans) goes to its probe
 // (probes.hpp), which the observe module implements; a run with no probes reports nothing there.
 // The hot path of an attempt (open, run, commit) is defined here, inline, for the turn to inline it.
@@ -26,6 +28,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +85,8 @@ class node_host final : public context {
   bool stopping() const override { return stopping_ || run_->stopping(); }
   void checkpoint(value state) override;
   void set_stop_hook(std::function<void()> hook) override;
+  void ask(std::uint64_t id, value shown, std::int64_t deadline_unix_ms) override;  // decisions.cpp
+  void settle(std::uint64_t id) override;
   observe::span_buffer* trace() override { return spans_; }
   std::vector<std::string> tools() const override;
   const graph::kind_spec* tool_kind(std::string_view tool) const override;
@@ -103,6 +108,8 @@ class node_host final : public context {
   // -- messages: snapshots (snapshots.cpp) -----------------------------------------------------------
   void on_snapshot(std::uint64_t epoch);
   void on_barrier(const barrier_msg& b);
+  // -- messages: decisions (decisions.cpp) -----------------------------------------------------------
+  void on_decision_msg(decision_msg& m);
   // -- messages: calls (calls.cpp) -----------------------------------------------------------------
   void on_call(caf::actor caller, call_msg& c);
   void on_cancel_call(const caf::actor& caller, std::uint64_t id);
@@ -112,7 +119,7 @@ class node_host final : public context {
  private:
   enum class phase { created, running, finishing, done };
   // What the open attempt is doing; its commit depends on it.
-  enum class site { none, start, message, pull, close, finish, reply, timer };
+  enum class site { none, start, message, pull, close, finish, reply, timer, decision };
 
   struct call_span {  // a traced run: the call's span, its parent and its start
     std::uint64_t id = 0, parent = 0;
@@ -175,6 +182,19 @@ class node_host final : public context {
   void answer(pending_call& p, call_result r);
   // A tool serves one call: the request is checked against its call arguments, then on_call.
   void serve(served_call& c);
+
+  // -- decisions (decisions.cpp) -----------------------------------------------------------------------
+  // The open attempt's asks and settles, applied at its commit (none: nothing to do there).
+  struct decision_op {
+    bool ask = true;  // false: settle
+    instance_part::pending_decision d;
+  };
+  // At commit: the attempt's asks and settles; `decided`: it handled the front of decided_, which ends.
+  void apply_decision_ops(bool decided);
+  // Input waits while the node holds as many pending decisions as it takes (node::max_pending_decisions).
+  bool held_by_decisions() const {
+    return !decisions_.empty() && decisions_.size() >= impl_->max_pending_decisions();
+  }
 
   // -- the turn (node_actor.cpp) ----------------------------------------------------------------------
   // Serves calls, handles queued input while nothing blocks it, pulls a source, finishes when all input
@@ -244,6 +264,11 @@ class node_host final : public context {
   std::unordered_map<std::uint64_t, pending_call> calls_;
   std::uint64_t next_call_ = 1;
   std::deque<served_call> served_;
+  // Decisions (decisions.cpp): pending by id (committed), the open attempt's changes, and the decisions
+  // that arrived for pending ids, handled in order between inputs.
+  std::map<std::uint64_t, instance_part::pending_decision> decisions_;
+  std::vector<decision_op> decision_ops_;
+  std::deque<decision_msg> decided_;
   // Snapshots (snapshots.cpp): the last epoch whose part this instance took, and that part while its
   // in-links record.
   void take_part(std::uint64_t epoch);
@@ -275,6 +300,7 @@ inline void node_host::open_attempt(site s, link_id input) {
   out_.begin();
   attempt_dropped_ = 0;
   pending_checkpoint_.reset();
+  decision_ops_.clear();
   taken_ = 0;
   current_len_ = 1;
 }
@@ -287,6 +313,7 @@ inline fault_site node_host::to_fault_site(site s) {
     case site::reply: return fault_site::reply;
     case site::start: return fault_site::start;
     case site::timer: return fault_site::timer;
+    case site::decision: return fault_site::decision;
     default: return fault_site::message;
   }
 }
@@ -303,6 +330,7 @@ inline void node_host::commit() {
     pending_checkpoint_.reset();
     std::erase_if(replay_, [](const replayed& r) { return !r.close; });
   }
+  if (!decision_ops_.empty() || s == site::decision) apply_decision_ops(s == site::decision);
   switch (s) {
     case site::message: {
       // A stateful node's inputs are kept for replay, those after its checkpoint (if it took one).

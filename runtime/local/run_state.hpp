@@ -23,7 +23,7 @@ struct snapshot;
 
 // Where a test may inject a failure: right after the node's handler returned, before what it did is
 // committed (its emissions sent, its input consumed, its checkpoint kept).
-enum class fault_site { start, message, pull, reply, close, finish, timer };
+enum class fault_site { start, message, pull, reply, close, finish, timer, decision };
 // Throws to inject; `attempt` is the instance's restart count so far.
 using fault_hook = std::function<void(std::uint32_t instance, fault_site, int attempt)>;
 

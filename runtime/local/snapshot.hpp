@@ -30,6 +30,13 @@ struct instance_part {
     finishing,  // on_finish committed; its outputs still going
     finished,   // done (its end of stream reached every consumer): nothing to resume
   };
+  // A decision the instance waits for (context::ask).
+  struct pending_decision {
+    std::uint64_t id = 0;
+    value shown;
+    std::int64_t asked_unix_ms = 0;
+    std::int64_t deadline_unix_ms = 0;  // 0: none
+  };
   // What a stateful node is given again after its checkpoint: an input, or a port's close.
   struct replayed {
     bool close = false;
@@ -44,6 +51,15 @@ struct instance_part {
   bool pulled_all = false;               // a source that has pulled everything
   std::vector<inbox::record> inputs;     // per in-link
   std::vector<outbox::unsent> outputs;   // per out-link with committed values not yet sent
+  std::vector<pending_decision> pending;  // its pending decisions, committed (asked again by the node on resume)
+  // Nothing to do until a decision or a credit arrives: no open attempt, no call, no queued decision, input
+  // queued only while held by decisions, a source that pulled all or waits for credit, no timer but a
+  // decision's deadline. The coordinator calls a snapshot quiet when every part is idle and every value in
+  // flight waits at a held consumer (run_options::detach_on_pause). A snapshot is consistent whatever it
+  // shows, so a run stopped at one that was quiet too soon (a credit on its way) loses nothing: it does that
+  // work after the resume.
+  bool idle = false;
+  bool held = false;  // it takes no input: it holds node::max_pending_decisions() decisions
   std::uint64_t take_ns = 0;             // the time its actor spent taking it (the only pause it makes)
 };
 
@@ -52,6 +68,10 @@ struct snapshot {
   // By instance index (deployment numbering); null for an instance of another host.
   std::vector<std::shared_ptr<const instance_part>> parts;
   std::uint64_t took_ns = 0;  // from the coordinator's first snapshot_msg to the last part (no node waits)
+  // Decisions pending in the parts, and whether the run waits for nothing else (every part idle, no value
+  // recorded in flight): set by the coordinator when the snapshot is complete.
+  std::size_t pending = 0;
+  bool quiet = false;
 };
 
 }  // namespace loom::local

@@ -38,6 +38,12 @@ void node_host::take_part(std::uint64_t epoch) {
   p->to_close.assign(to_close_.begin(), to_close_.end());
   p->pulled_all = pulled_all_;
   p->outputs = out_.committed_unsent();
+  for (const auto& [id, d] : decisions_) p->pending.push_back(d);
+  // Idle: nothing happens here until a decision or a credit comes (a timer then is a decision's deadline).
+  p->held = impl_ && held_by_decisions();
+  p->idle = phase_ == phase::running && site_ == site::none && (in_.empty() || p->held) && to_close_.empty() &&
+            decided_.empty() && calls_.empty() && served_.empty() && !timer_ready_ &&
+            (!timer_armed_ || !decisions_.empty()) && (!is_source_ || pulled_all_ || out_.budget() == 0);
   in_.start_recording();
   out_.send_barrier(self_, epoch);
   p->take_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
@@ -58,6 +64,7 @@ bool node_host::restore_part(const instance_part& p) {
   replay_ = p.replay;
   to_close_.assign(p.to_close.begin(), p.to_close.end());
   pulled_all_ = p.pulled_all;
+  for (const auto& d : p.pending) decisions_.emplace(d.id, d);  // the node asks again in on_start: no change
   if (auto bad = in_.restore(p.inputs)) {
     report(instance_end::failed, fmt::format("{} cannot be resumed: {}", who(), *bad));
     return false;

@@ -79,6 +79,19 @@ struct pending_record {
   std::int64_t deadline_unix_ms = 0;  // 0: none
 };
 
+// A decision recorded for a pending one (`loom approve`): kept until a snapshot shows the decision ended,
+// so a run killed after taking it and before its next snapshot takes it again on resume, once.
+struct decision_record {
+  std::int64_t row = 0;  // given by the store, increasing: the poller reads the rows after the last it saw
+  std::uint32_t instance = 0;
+  std::uint64_t id = 0;
+  std::string verdict;  // approve, reject, edit
+  value edited;         // edit: the value that goes on
+  std::string reason;
+  std::string by;       // user@host
+  std::int64_t at_unix_ms = 0;
+};
+
 struct snapshot_info {
   std::int64_t id = 0;  // given by the store, increasing, never reused
   std::uint64_t epoch = 0;
@@ -154,6 +167,11 @@ class store {
   void write_thread(std::string_view id, const value& state, std::int64_t now_unix_ms);
   std::size_t expire_threads(std::int64_t before_unix_ms);
   std::size_t thread_count() const;
+  // Records a decision; error::exists when that decision (instance, id) has one already, naming who gave it.
+  // A snapshot written later that no longer holds the decision pending deletes the row (write()).
+  void decide(const decision_record& d);
+  // The decisions recorded after row `after`, oldest first.
+  std::vector<decision_record> decisions(std::int64_t after = 0) const;
 
   std::optional<std::string> meta(std::string_view key) const;
   void set_meta(std::string_view key, std::string_view value);

@@ -112,6 +112,33 @@ snapshot store::read(std::int64_t id) const {
   return s;
 }
 
+std::vector<decision_record> store::decisions(std::int64_t after) const {
+  std::vector<decision_record> out;
+  stmt q(file_, db_,
+         "SELECT rowid, instance, id, verdict, value, reason, by, at_unix_ms FROM decisions WHERE rowid > ? ORDER BY rowid");
+  q.bind(1, after);
+  while (q.step("reading the decisions")) {
+    decision_record d;
+    d.row = q.i64(0);
+    d.instance = static_cast<std::uint32_t>(q.i64(1));
+    d.id = static_cast<std::uint64_t>(q.i64(2));
+    d.verdict = q.text(3);
+    if (d.verdict == "edit") {
+      try {
+        d.edited = decode(q.bytes(4));
+      } catch (const decode_error& e) {
+        throw error(error::kind::damaged, fmt::format("{} is damaged: the edited value of decision {} of instance {}: {}",
+                                                      file_.string(), d.id, d.instance, e.what()));
+      }
+    }
+    d.reason = q.text(5);
+    d.by = q.text(6);
+    d.at_unix_ms = q.i64(7);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 std::optional<std::string> store::meta(std::string_view key) const {
   stmt q(file_, db_, "SELECT value FROM meta WHERE key = ?");
   q.bind(1, key);

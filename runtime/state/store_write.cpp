@@ -73,6 +73,13 @@ std::int64_t store::write(const snapshot& s, std::size_t keep) {
     }
   }
   stmt(file_, db_, "UPDATE snapshots SET complete = 1 WHERE id = ?").bind(1, id).run("writing a snapshot");
+  // A recorded decision whose decision this snapshot no longer holds pending was taken (or timed out): it is
+  // done with, in the same transaction as the state that shows it.
+  stmt(file_, db_,
+       "DELETE FROM decisions WHERE NOT EXISTS (SELECT 1 FROM pending p WHERE p.snapshot = ? AND "
+       "p.instance = decisions.instance AND p.id = decisions.id)")
+      .bind(1, id)
+      .run("dropping the decisions taken");
   // Prune: keep the newest `keep` complete unpinned snapshots (and every pinned one); the rows of the others
   // go by ON DELETE CASCADE.
   stmt(file_, db_,
@@ -96,6 +103,25 @@ void store::pin(std::int64_t id, bool pinned) {
       .run("pinning a snapshot");
   if (sqlite3_changes(db_) == 0)
     throw error(error::kind::missing, fmt::format("{} holds no complete snapshot {}", file_.string(), id));
+}
+
+void store::decide(const decision_record& d) {
+  if (d.verdict != "approve" && d.verdict != "reject" && d.verdict != "edit")
+    throw std::invalid_argument("state::store::decide: the verdict is approve, reject or edit");
+  transaction t(file_, db_);
+  {
+    stmt q(file_, db_, "SELECT verdict, by, at_unix_ms FROM decisions WHERE instance = ? AND id = ?");
+    q.bind(1, std::int64_t{d.instance}).bind(2, static_cast<std::int64_t>(d.id));
+    if (q.step("reading the decisions"))
+      throw error(error::kind::exists, fmt::format("{}: decision {} of instance {} was already given ({} by {})",
+                                                   file_.string(), d.id, d.instance, q.text(0), q.text(1)));
+  }
+  blob v;
+  if (d.verdict == "edit") v = encode(d.edited);
+  stmt q(file_, db_, "INSERT INTO decisions(instance, id, verdict, value, reason, by, at_unix_ms) VALUES(?, ?, ?, ?, ?, ?, ?)");
+  q.bind(1, std::int64_t{d.instance}).bind(2, static_cast<std::int64_t>(d.id)).bind(3, d.verdict);
+  q.bind_blob(4, v).bind(5, d.reason).bind(6, d.by).bind(7, d.at_unix_ms).run("recording a decision");
+  t.commit();
 }
 
 void store::set_meta(std::string_view key, std::string_view value) {

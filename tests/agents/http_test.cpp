@@ -441,7 +441,8 @@ edges: [tasks -> agent, agent -> out]
   CHECK(bodies[3]["messages"][0]["content"] == "1");  // task 3, again after the restart: tasks 1 and 2 first
   CHECK(bodies[3]["messages"][2]["content"] == "2");
   // The stateful agent's last checkpoint comes out of the run (the source's too: it is stateful as well).
-  value want = value_list{value_map{{"user", "3"}, {"assistant", "5"}}, value_map{{"user", "4"}, {"assistant", "5"}}};
+  value want = value_map{
+      {"memory", value_list{value_map{{"user", "3"}, {"assistant", "5"}}, value_map{{"user", "4"}, {"assistant", "5"}}}}};
   std::lock_guard l(m);
   CHECK(std::find(last.begin(), last.end(), want) != last.end());
 }

@@ -213,7 +213,7 @@ TEST_CASE("1000 turns of one thread keep the state file bounded: memory, not his
   CHECK(st.thread_count() == 1);
   auto row = st.read_thread("long");
   REQUIRE(row.has_value());
-  const auto& memory = row->state.find("agent#0")->as_list();
+  const auto& memory = row->state.find("agent#0")->find("memory")->as_list();
   REQUIRE(memory.size() == 4);
   CHECK(memory.back().find("user")->as_string() == task(999));
 }

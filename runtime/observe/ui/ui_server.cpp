@@ -64,6 +64,7 @@ const char* state_name(local::run_report::outcome o) {
     case local::run_report::outcome::ok: return "ok";
     case local::run_report::outcome::failed: return "failed";
     case local::run_report::outcome::interrupted: return "interrupted";
+    case local::run_report::outcome::paused: return "paused";
   }
   return "failed";
 }
