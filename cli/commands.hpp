@@ -129,6 +129,8 @@ struct serve_options {
   std::string ui;                 // --ui ADDR: serve the live view there (cli/ui.cpp)
   std::string otlp;               // --otlp URL: each request's run as an OTLP trace (docs/tracing.md)
   std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
+  std::string state;              // --state DIR: keep conversations (threads) in DIR/state.sqlite
+  long thread_idle_ms = 24L * 3600 * 1000;  // --thread-idle: a thread unused this long is forgotten
 };
 int serve_command(const common_options& common, const serve_options& options);
 

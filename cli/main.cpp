@@ -191,6 +191,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--otlp", serve.otlp,
                         "Export each request's run as an OpenTelemetry trace (OTLP/HTTP JSON) to URL/v1/traces");
   serve_cmd->add_option("--metrics", serve.metrics, "Serve GET /metrics (Prometheus text format) on HOST:PORT");
+  serve_cmd->add_option("--state", serve.state,
+                        "Keep conversations in DIR/state.sqlite: a request's thread (X-Loom-Thread, else `user`) "
+                        "keeps its agents' memory across requests and restarts (docs/durability.md, Threads)");
+  std::string thread_idle = "24h";
+  serve_cmd->add_option("--thread-idle", thread_idle, "With --state: forget a thread unused this long (1s, 30m, 24h)")
+      ->capture_default_str()
+      ->check(duration_check);
   add_plugin(serve_cmd);
 
   slurm_options slurm;
@@ -227,6 +234,7 @@ int main(int argc, char** argv) {
     run.checkpoint_every_ms = *parse_duration_ms(checkpoint_every);
     return run_command(common, run);
   }
+  if (*serve_cmd) serve.thread_idle_ms = *parse_duration_ms(thread_idle);
   if (*resume_cmd) {
     if (!resume_every.empty()) resume.checkpoint_every = *parse_duration_ms(resume_every);
     return resume_command(common, resume);

@@ -3,6 +3,7 @@
 // signal stops the server cleanly (in-flight requests get a grace period); a second one exits at once.
 #include <caf/all.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "loom/runtime/observe/ui/run_totals.hpp"
 #include "loom/runtime/observe/trace.hpp"
 #include "loom/runtime/serve/server.hpp"
+#include "loom/runtime/serve/threads.hpp"
 
 namespace loom::cli {
 namespace {
@@ -51,6 +53,14 @@ class signal_watcher {
   std::jthread stopper_;  // declared first: joined after thread_ has ended
   std::jthread thread_;
 };
+
+// A duration as --thread-idle takes it: 24h, 30m, 5s or 250ms.
+std::string human_duration(long ms) {
+  if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
 
 }  // namespace
 
@@ -121,6 +131,8 @@ int serve_command(const common_options& common, const serve_options& options) {
                                      totals.failed(), totals.in_flight()));
   };
   so.otlp = options.otlp;
+  so.state_dir = options.state;
+  so.thread_idle = std::chrono::milliseconds(options.thread_idle_ms);
   std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {
@@ -143,6 +155,16 @@ int serve_command(const common_options& common, const serve_options& options) {
                server->served().name().c_str(), options.host.c_str(), port, server->served().input().c_str(),
                server->served().output().c_str(), options.max_concurrent,
                api_key ? ", API key required" : "");
+  if (const auto* threads = server->threads()) {
+    auto kept = threads->kept();
+    if (kept.empty())
+      std::fprintf(stderr, "loom: warning: --state %s: no node of graph `%s` keeps memory across requests "
+                   "(agent.llm with memory: N), so threads keep nothing\n",
+                   options.state.c_str(), server->served().name().c_str());
+    else
+      std::fprintf(stderr, "loom: threads kept in %s (%s; forgotten after %s idle)\n", threads->file().c_str(),
+                   fmt::format("{}", fmt::join(kept, ", ")).c_str(), human_duration(options.thread_idle_ms).c_str());
+  }
   if (mcp_route) std::fprintf(stderr, "loom: serving MCP (Streamable HTTP) on http://%s:%d/mcp\n", options.host.c_str(), port);
   std::fflush(stderr);
   {

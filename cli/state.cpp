@@ -415,6 +415,12 @@ int resume_command(const common_options& common, const resume_options& options) 
   try {
     auto st = state::store::open(dir, state::store::access::read_write);
     auto lock = take_lock(st);  // first: nothing is read for a run that another process holds
+    if (st.meta("kind").value_or("") == "serve") {
+      print_error(fmt::format("{} holds loom serve's threads (loom serve --state), not a run: there is nothing to "
+                              "resume; serve it again with loom serve FILE --state {}",
+                              st.file().string(), dir.string()));
+      return invalid;
+    }
     auto status = st.meta("status").value_or("");
     if (status == "finished") {
       std::fprintf(stderr, "loom: the run in %s finished; there is nothing to resume\n", dir.string().c_str());
@@ -485,6 +491,32 @@ int runs_command(const std::string& dir_text, bool json) {
     auto snaps = st.list();
     bool live = state::store::held(dir);
     auto now = now_unix_ms();
+    if (st.meta("kind").value_or("") == "serve") {  // loom serve --state: its threads, no run
+      auto threads = st.thread_count();
+      if (json) {
+        nlohmann::ordered_json j;
+        j["dir"] = dir.string();
+        j["kind"] = "serve";
+        j["live"] = live;
+        if (live) {
+          j["pid"] = st.meta("pid").value_or("");
+          j["host"] = st.meta("host").value_or("");
+        }
+        j["threads"] = threads;
+        j["bytes_on_disk"] = st.bytes_on_disk();
+        std::printf("%s\n", j.dump(2).c_str());
+        return ok;
+      }
+      std::printf("serve:     the threads of loom serve --state\n");
+      if (live)
+        std::printf("status:    served (live: pid %s on %s)\n", st.meta("pid").value_or("?").c_str(),
+                    st.meta("host").value_or("?").c_str());
+      else
+        std::printf("status:    not served now\n");
+      std::printf("threads:   %zu\n", threads);
+      std::printf("state:     %s, %.1f KiB on disk\n", st.file().string().c_str(), st.bytes_on_disk() / 1024.0);
+      return ok;
+    }
     auto status = st.meta("status").value_or("?");
     std::string progress;
     if (!snaps.empty()) progress = snaps.back().progress;

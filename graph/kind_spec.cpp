@@ -34,6 +34,10 @@ bool kind_spec::blocks(const config& node_params) const {
   return blocking_for ? blocking_for(node_params) : blocking;
 }
 
+bool kind_spec::holds_state(const config& node_params) const {
+  return stateful_for ? stateful_for(node_params) : stateful;
+}
+
 std::vector<port_spec> kind_spec::output_ports(const config& node_params) const {
   return outputs_for ? outputs_for(node_params) : outputs;
 }

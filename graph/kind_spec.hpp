@@ -107,6 +107,15 @@ struct kind_spec {
   // gets its checkpoint and the inputs since then again. Stateless kinds (forward, router, an agent without
   // memory across tasks, tools) can be restarted, or moved to another host, with nothing carried over.
   bool stateful = false;
+  // Kinds that hold state only with some params (agent.llm with `memory: N` keeps its last N exchanges)
+  // decide per node here, as blocking_for does; the params are the node's, defaults applied. Unset:
+  // `stateful`.
+  std::function<bool(const config& params)> stateful_for;
+  // Its checkpoint is what a conversation remembers (agent.llm's memory), not how far a run got: `loom
+  // serve --state` keeps it per thread, from one request's run to the next (docs/durability.md, "Threads").
+  // Only stateful nodes of such kinds are kept; a source's or sink's checkpoint (its progress in one run)
+  // never is.
+  bool thread_state = false;
   // The capacity an edge into or out of this kind gets when the graph does not size it (no `capacity:` on
   // the edge, no `defaults.capacity`), if larger than the default: a kind on its own thread that handles
   // runs (a Python step) wakes its thread once per run and once per credit, so it wants long runs both
@@ -127,6 +136,8 @@ struct kind_spec {
   const param_spec* find_param(std::string_view n) const;
   // Whether a node with these params blocks: blocking_for(params) when set, else blocking.
   bool blocks(const config& node_params) const;
+  // Whether a node with these params holds state across values: stateful_for(params) when set, else stateful.
+  bool holds_state(const config& node_params) const;
   // The node's output ports: outputs_for(params) when set, else outputs.
   std::vector<port_spec> output_ports(const config& params) const;
 };

@@ -126,7 +126,7 @@ void check_references(const graph& g, const node& n, const kind_catalog& catalog
 // can do that, and its inputs must be numbered by producers that do not move themselves.
 void check_replace(const graph& g, const node& n, const kind_spec& spec, diagnostics& diags) {
   auto where = n.field_where("recover");
-  if (spec.stateful)
+  if (spec.holds_state(n.params))
     diags.error(where, fmt::format("node `{}` ({}) holds state across values: `recover: replace` would lose it",
                                    n.name, n.kind),
                 "only stateless kinds (flow.forward, flow.router, flow.throttle, ...) can move; use `recover: fail`");

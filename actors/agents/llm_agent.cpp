@@ -16,6 +16,9 @@
 //            >= 1), retries (integer, 2, >= 0), backoff_ms (integer, 200, >= 0), api_key_env (string, "":
 //            the NAME of the variable that holds the key), stream (boolean, false), max_turns (integer, 6,
 //            >= 1), tool_timeout_ms (integer, 30000, >= 1), rules (list, []: the scripted backend's rules),
+//            memory (integer, 0, 0..10000: the last N exchanges of the conversation, each the user message and
+//            the final answer, sent to the model before the new task; N > 0 makes the node stateful: it
+//            checkpoints them after each task, and `loom serve --state` keeps them per thread),
 //            approve_tools (list of tool names, []: calls to these wait for a person's decision, `loom approve`;
 //            the paused task is the node's checkpoint, so it survives restarts and the process; needs --state)
 //   environment: LOOM_LLM_BASE_URL overrides base_url (and base_urls) and makes every agent.llm use backend http;
@@ -165,6 +168,25 @@ std::vector<value> planned_tasks(const std::string& text) {
   return tasks;
 }
 
+// The agent's memory in its checkpoint (its `memory` field): [{user, assistant}, ...], oldest first. Anything
+// else (another kind's, another loom's) is a clear error, not a silent reset.
+std::vector<std::pair<std::string, std::string>> read_memory(const value& v, const std::string& name) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (v.is_null()) return out;
+  auto bad = [&] {
+    return std::invalid_argument(
+        fmt::format("agent.llm `{}`: its restored memory is not a list of {{user, assistant}} texts", name));
+  };
+  if (!v.is_list()) throw bad();
+  for (const auto& e : v.as_list()) {
+    const value* u = e.is_map() ? e.find("user") : nullptr;
+    const value* a = e.is_map() ? e.find("assistant") : nullptr;
+    if (u == nullptr || a == nullptr || !u->is_string() || !a->is_string()) throw bad();
+    out.emplace_back(u->as_string(), a->as_string());
+  }
+  return out;
+}
+
 class llm_agent final : public node {
  public:
   explicit llm_agent(const node_init& init)
@@ -175,12 +197,18 @@ class llm_agent final : public node {
         loop_(*backend_, agents::loop_options{static_cast<int>(init.params.get_int("max_turns")),
                                               std::chrono::milliseconds(init.params.get_int("tool_timeout_ms")),
                                               approve_tools_of(init.params)}),
+        memory_size_(static_cast<std::size_t>(init.params.has("memory") ? init.params.get_int("memory") : 0)),
         approvals_(!approve_tools_of(init.params).empty()) {
     if (auto bad = agents::check_prompt(system_); !bad.empty())
       throw std::invalid_argument(fmt::format("agent.llm `{}`: system: {}", name_, bad));
-    // A paused task: its checkpoint {task, paused}, kept whenever the loop pauses.
-    loop_.on_pause([this](context& c) { c.checkpoint(value{value_map{{"task", task_}, {"paused", loop_.save()}}}); });
-    if (approvals_ && init.restored.is_map()) {
+    // The checkpoint is a map: `memory` (memory: N), and `task` and `paused` while a task waits for approvals.
+    if (!init.restored.is_null() && !init.restored.is_map())
+      throw std::invalid_argument(fmt::format("agent.llm `{}`: its saved state is not a map", name_));
+    if (memory_size_ > 0 && init.restored.is_map())
+      if (const value* m = init.restored.find("memory")) memory_ = read_memory(*m, name_);
+    // A paused task: kept whenever the loop pauses, with the memory.
+    loop_.on_pause([this](context& c) { c.checkpoint(saved_state(true)); });
+    if (approvals_ && init.restored.is_map() && (init.restored.find("task") || init.restored.find("paused"))) {
       const value* task = init.restored.find("task");
       const value* paused = init.restored.find("paused");
       if (!task || !task->is_string() || !paused)
@@ -218,6 +246,10 @@ class llm_agent final : public node {
       }
     if (!p.context.empty()) system += (system.empty() ? "" : "\n\n") + ("Context (JSON):\n" + p.context);
     if (!system.empty()) messages.push_back({"system", system, {}, {}});
+    for (const auto& [u, a] : memory_) {  // the conversation so far (memory: N), oldest first
+      messages.push_back({"user", u, {}, {}});
+      messages.push_back({"assistant", a, {}, {}});
+    }
     messages.push_back({"user", p.task, {}, {}});
     backend_->set_input(v);
     task_ = p.task;
@@ -235,16 +267,43 @@ class llm_agent final : public node {
   }
 
   void emit_result(context& ctx, const std::string& task, agents::loop_result r) {
-    if (approvals_) ctx.checkpoint(value{});  // the task is done: nothing paused to restore
+    // The task is done: its exchange joins the memory, and nothing paused is left to restore.
+    if (memory_size_ > 0) remember(task, r.text);
+    if (memory_size_ > 0 || approvals_) ctx.checkpoint(saved_state(false));
     if (ctx.connected(1))
       for (auto& t : planned_tasks(r.text)) ctx.emit(1, std::move(t));
     ctx.emit(0, value{value_map{{"agent", name_}, {"role", role_}, {"task", task}, {"text", std::move(r.text)},
                                 {"tool_calls", r.tool_calls}}});
   }
 
+  // The exchange joins the memory; the oldest leave past memory_size_ (state, not history: bounded by N).
+  void remember(const std::string& task, const std::string& text) {
+    memory_.emplace_back(task, text);
+    while (memory_.size() > memory_size_) memory_.erase(memory_.begin());
+  }
+
+  // The checkpoint: {memory: [{user, assistant}, ...]} with memory: N, {task, paused} while a task waits for
+  // approvals (both when both); null when there is neither.
+  value saved_state(bool paused) {
+    value_map m;
+    if (memory_size_ > 0) {
+      value_list saved;
+      saved.reserve(memory_.size());
+      for (const auto& [u, a] : memory_) saved.emplace_back(value_map{{"user", u}, {"assistant", a}});
+      m.emplace_back("memory", std::move(saved));
+    }
+    if (paused) {
+      m.emplace_back("task", task_);
+      m.emplace_back("paused", loop_.save());
+    }
+    return m.empty() ? value{} : value{std::move(m)};
+  }
+
   std::string name_, role_, system_;
   std::unique_ptr<agents::backend> backend_;
   agents::agent_loop loop_;
+  std::size_t memory_size_ = 0;
+  std::vector<std::pair<std::string, std::string>> memory_;
   bool approvals_ = false;
   std::string task_;  // the task in flight (its user message)
 };
@@ -354,6 +413,10 @@ kind_def llm_agent_kind() {
       param_spec::integer("tool_timeout_ms", "how long a tool call may take").def(30000).at_least(1),
       param_spec::list("rules", "the scripted backend's rules: {match, when, reply | call}")
           .def(graph::config(graph::config_list{})),
+      param_spec::integer("memory",
+                          "the last N exchanges (user message, final answer) sent to the model before each task; "
+                          "N > 0 makes the node stateful (loom serve --state keeps it per thread)")
+          .def(0).at_least(0).at_most(10000),
       param_spec::list("approve_tools",
                        "tools whose calls wait for a person (loom approve DIR NODE; needs --state): the paused task "
                        "is kept in the state file, the tool runs once approved, a rejection goes back to the model")
@@ -367,6 +430,12 @@ kind_def llm_agent_kind() {
     const auto* b = params.find("backend");
     return uses_http(b != nullptr && b->is_string() ? b->as_string() : "scripted");
   };
+  // With memory the agent holds state across tasks: it checkpoints the memory after each one.
+  s.stateful_for = [](const graph::config& params) {
+    const auto* m = params.find("memory");
+    return m != nullptr && m->is_int() && m->as_int() > 0;
+  };
+  s.thread_state = true;  // the memory is the conversation's: loom serve --state keeps it per thread
   s.check = check_rules;
   return {std::move(s), [](const node_init& init) { return std::make_unique<llm_agent>(init); }};
 }

@@ -72,6 +72,7 @@ deployment expand(const graph::graph& g, const registry& kinds) {
       c.is_tool = def->spec.call.has_value();
       c.movable = n.replace;
       c.blocking = def->spec.blocks(n.params);
+      c.stateful = def->spec.holds_state(n.params);
       if (c.is_tool) c.max_pending = static_cast<std::size_t>(params.get_int("max_pending"));
       c.out_ports.resize(outputs.size());
       x.of_node.back().push_back(c.index);
@@ -152,6 +153,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   run->inject = options.inject;
   run->probes = options.probes;
   run->restore = options.restore;
+  run->on_last_checkpoint = options.on_last_checkpoint;
   if (options.restore && options.restore->parts.size() != x.instances.size())
     throw std::invalid_argument(fmt::format("a snapshot of {} instances cannot resume a run of {}",
                                             options.restore->parts.size(), x.instances.size()));

@@ -54,8 +54,13 @@ struct run_options {
   // none yet).
   std::chrono::milliseconds snapshot_every{0};
   std::function<void(std::shared_ptr<const snapshot>)> on_snapshot;
-  // A resumed run: every instance starts from its part of this snapshot of the same deployment.
+  // A resumed run: every instance starts from its part of this snapshot of the same deployment (a null
+  // part: that instance starts fresh).
   std::shared_ptr<const snapshot> restore;
+  // Each stateful instance (instance_plan::stateful) that finishes gives its last committed checkpoint here,
+  // on its own actor's thread, just before it reports its end (a null value: it took none). `loom serve`
+  // keeps a conversation's agents this way (docs/durability.md, "Threads").
+  std::function<void(std::uint32_t instance, const value& checkpoint)> on_last_checkpoint;
   // Decisions (docs/durability.md, "People in the loop"): polled by the coordinator about every 50 ms;
   // each goes to its instance (one for an id no longer pending is dropped there, counted as late). An
   // instance that asks for a decision makes the coordinator take a snapshot at once.

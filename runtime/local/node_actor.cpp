@@ -279,6 +279,8 @@ void node_host::report(instance_end end, std::string error) {
   if (phase_ == phase::done) return;
   phase_ = phase::done;
   run_->clear_stop_hook(me_.index);
+  if (end == instance_end::finished && me_.stateful && run_->on_last_checkpoint)
+    run_->on_last_checkpoint(me_.index, checkpoint_);
   self_->send(run_->coordinator, done_msg{me_.index, end, std::move(error)});
   self_->quit();
 }

@@ -335,7 +335,7 @@ inline void node_host::commit() {
     case site::message: {
       // A stateful node's inputs are kept for replay, those after its checkpoint (if it took one).
       auto n = taken_;
-      if (me_.def->spec.stateful) {
+      if (me_.stateful) {
         auto port = in_.port_of(input_);
         for (auto k = checkpointed ? checkpoint_after_ : 0; k < n; ++k)
           replay_.push_back(replayed{false, port, in_.front_at(k)});

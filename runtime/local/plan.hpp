@@ -60,6 +60,7 @@ struct instance_plan {
   // effect acknowledgements, and its producers keep what it has not credited (docs/cluster.md).
   bool movable = false;
   bool blocking = false;        // its own thread (kind_spec::blocks for its params), one value per slice
+  bool stateful = false;        // holds state across values (kind_spec::holds_state for its params)
   std::size_t max_pending = 0;  // a tool: the calls it holds at most, queued and running
 };
 

@@ -15,6 +15,7 @@
 
 #include "loom/runtime/local/probes.hpp"
 #include "loom/runtime/run_report.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::local {
 
@@ -50,6 +51,8 @@ class run_state {
   fault_hook inject;  // tests only; empty in a real run
   std::shared_ptr<run_probes> probes;  // what instances report beyond their counters (probes.hpp); null: none
   std::shared_ptr<const snapshot> restore;  // a resumed run: each instance's part (snapshot.hpp); else null
+  // run_options::on_last_checkpoint: a stateful instance's checkpoint as it finishes; empty: none.
+  std::function<void(std::uint32_t instance, const value& checkpoint)> on_last_checkpoint;
 
   // True once the run is being stopped (SIGINT, a failure): read by ctx.stopping().
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }

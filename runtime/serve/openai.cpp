@@ -72,6 +72,10 @@ std::variant<chat_request, request_error> parse_chat_request(std::string_view bo
     if (!s->is_boolean()) return bad(fmt::format("`stream` must be a boolean, not {}", json_type(*s)), "stream");
     r.stream = s->get<bool>();
   }
+  if (auto u = j.find("user"); u != j.end() && !u->is_null()) {
+    if (!u->is_string()) return bad(fmt::format("`user` must be a string, not {}", json_type(*u)), "user");
+    r.user = u->get<std::string>();
+  }
   auto messages = j.find("messages");
   if (messages == j.end()) return bad("`messages` is required", "messages");
   if (!messages->is_array())
@@ -95,6 +99,21 @@ std::variant<chat_request, request_error> parse_chat_request(std::string_view bo
   if (!last_user) return bad("`messages` has no message with role `user`", "messages");
   r.prompt = std::move(*last_user);
   return r;
+}
+
+std::optional<request_error> check_thread_id(std::string_view id, std::string_view from) {
+  auto param = from == thread_header ? std::optional<std::string>() : std::optional<std::string>(from);
+  if (id.size() > max_thread_id_bytes)
+    return request_error{400,
+                         fmt::format("the thread id in {} is {} bytes long; at most {} are accepted", from, id.size(),
+                                     max_thread_id_bytes),
+                         param};
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    auto c = static_cast<unsigned char>(id[i]);
+    if (c < 0x20 || c == 0x7f)
+      return request_error{400, fmt::format("the thread id in {} has a control character at byte {}", from, i), param};
+  }
+  return std::nullopt;
 }
 
 json error_body(std::string_view message, std::string_view type, const std::optional<std::string>& param) {

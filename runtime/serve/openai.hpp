@@ -22,7 +22,9 @@ struct chat_request {
   std::string prompt;             // the last user message's text (text parts joined with "\n")
   bool stream = false;
   std::size_t prompt_tokens = 0;  // words in every message's text
+  std::string user;               // the request's `user` field ("" when absent): a thread id (--state)
 };
+
 
 // What to answer instead: an HTTP status and an OpenAI-style error.
 struct request_error {
@@ -30,6 +32,13 @@ struct request_error {
   std::string message;
   std::optional<std::string> param;  // the offending field, e.g. "messages[2].content"
 };
+
+// A thread id (`X-Loom-Thread`, else `user`) is at most this many bytes, none of them a control character.
+inline constexpr std::size_t max_thread_id_bytes = 256;
+inline constexpr const char* thread_header = "X-Loom-Thread";
+
+// What is wrong with `id` as a thread id taken from `from` (the header or `user`); nullopt when it is fine.
+std::optional<request_error> check_thread_id(std::string_view id, std::string_view from);
 
 // Parses the body of POST /v1/chat/completions with the shared reader (runtime/json_reader.hpp): arrays and
 // objects nested deeper than 64 make it a 400 before any tree that deep exists. The body's size is the

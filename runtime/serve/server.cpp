@@ -28,6 +28,8 @@
 #include "loom/runtime/observe/trace.hpp"
 #include "loom/runtime/serve/capture.hpp"
 #include "loom/runtime/serve/openai.hpp"
+#include "loom/runtime/serve/threads.hpp"
+#include "loom/runtime/state/store.hpp"
 
 namespace loom::serve {
 namespace {
@@ -235,6 +237,11 @@ struct server::impl {
       whole.push_back(std::make_shared<const local::deployment>(local::expand(served.instantiate(s, false), kinds)));
       streamed.push_back(std::make_shared<const local::deployment>(local::expand(served.instantiate(s, true), kinds)));
     }
+    if (!options.state_dir.empty()) try {
+        threads.emplace(options.state_dir, options.thread_idle, *whole.front());
+      } catch (const state::error& e) {
+        throw setup_error(fmt::format("--state {}: {}", options.state_dir, e.what()));
+      }
   }
 
   caf::actor_system& system;
@@ -243,6 +250,7 @@ struct server::impl {
   registry kinds;
   served_graph served;
   std::vector<std::shared_ptr<const local::deployment>> whole, streamed;  // per slot
+  std::optional<thread_memory> threads;  // --state: the conversations' memory
   std::int64_t created;
   std::string id_prefix;
   std::atomic<std::uint64_t> next_id{0};
@@ -258,18 +266,31 @@ struct server::impl {
   void refuse(httplib::Response& res, int status, std::string_view message) { door.refuse(res, status, message); }
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                    slot_lease lease, clock::time_point t0);
+                    slot_lease lease, clock::time_point t0, const std::string& thread);
   void answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                     slot_lease lease, counted guard, clock::time_point t0);
+                     slot_lease lease, counted guard, clock::time_point t0, const std::string& thread);
   completion_head head() {
     return {fmt::format("chatcmpl-{}{:08x}", id_prefix, next_id.fetch_add(1)),
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
   }
   // Runs the slot's deployment once. Never throws. With --otlp the run is one trace, a child of the
-  // request's own `traceparent` when it sent one, exported when the run ends.
+  // request's own `traceparent` when it sent one, exported when the run ends. With --state and a thread
+  // id: after the thread's earlier requests (one at a time), from its memory, which a run that succeeds
+  // replaces.
   output_channel::end run(std::size_t slot, const std::shared_ptr<const local::deployment>& d,
-                          const std::function<bool()>& interrupted, const std::string& traceparent) {
+                          const std::function<bool()>& interrupted, const std::string& traceparent,
+                          const std::string& thread) {
     local::run_options ro;
+    std::optional<thread_memory::turn> turn;
+    if (threads && !thread.empty()) {
+      try {
+        turn.emplace(threads->begin(thread));
+      } catch (const std::exception& e) {
+        return {false, fmt::format("thread `{}` could not be read: {}", thread, e.what())};
+      }
+      ro.restore = turn->restore();
+      ro.on_last_checkpoint = [t = &*turn](std::uint32_t i, const value& cp) { t->collect(i, cp); };
+    }
     ro.interrupted = interrupted;
     if (options.on_run) ro.on_progress = [&](const local::run_report& r) { options.on_run(slot, r, false); };
     std::shared_ptr<observe::tracer> trace;
@@ -293,6 +314,11 @@ struct server::impl {
       if (options.on_run) options.on_run(slot, report, true);
       if (report.result == local::run_report::outcome::failed) return {false, report.error};
       if (report.result == local::run_report::outcome::interrupted) return {false, "the run was interrupted"};
+      if (turn) try {
+          turn->save();
+        } catch (const std::exception& e) {
+          return {false, fmt::format("thread `{}` could not be kept: {}", thread, e.what())};
+        }
       return {};
     } catch (const std::exception& e) {
       return {false, e.what()};
@@ -320,19 +346,27 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res, con
   if (auto* e = std::get_if<request_error>(&parsed))
     return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   auto& request = std::get<chat_request>(parsed);
-  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard), t0);
-  answer_whole(req, res, request, std::move(lease), t0);
+  // The thread: the header, else `user`; only with --state (without it both are ignored).
+  std::string thread;
+  if (threads) {
+    bool from_header = req.has_header(thread_header) && !req.get_header_value(thread_header).empty();
+    thread = from_header ? req.get_header_value(thread_header) : request.user;
+    if (auto e = check_thread_id(thread, from_header ? thread_header : "user"))
+      return send_error(res, e->status, e->message, "invalid_request_error", e->param);
+  }
+  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard), t0, thread);
+  answer_whole(req, res, request, std::move(lease), t0, thread);
 }
 
 void server::impl::answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                                slot_lease lease, clock::time_point t0) {
+                                slot_lease lease, clock::time_point t0, const std::string& thread) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::whole, options.max_output);
   table->set(lease.slot(), {request.prompt, ch});
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
   // answer is too long, or the client has gone.
   connection_watch watch{req};
   auto end = run(lease.slot(), whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); },
-                 req.get_header_value("traceparent"));
+                 req.get_header_value("traceparent"), thread);
   bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
   metrics.whole.observe(serve_metrics::since(t0));
@@ -350,7 +384,7 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
 }
 
 void server::impl::answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                                 slot_lease lease, counted guard, clock::time_point t0) {
+                                 slot_lease lease, counted guard, clock::time_point t0, const std::string& thread) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::stream, options.stream_window);
   table->set(lease.slot(), {request.prompt, ch});
   struct stream_state {
@@ -366,7 +400,7 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
   st->head = head();
   st->guard.emplace(std::move(guard));
   st->thread = std::jthread([this, st_raw = st.get(), ch, lease = std::move(lease),
-                             traceparent = req.get_header_value("traceparent")]() mutable {
+                             traceparent = req.get_header_value("traceparent"), thread]() mutable {
     auto end = run(
         lease.slot(), streamed[lease.slot()],
         [&] {
@@ -374,7 +408,7 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
           if (stop) ch->abandon();  // a capture waiting for room returns, so the run can stop
           return stop;
         },
-        traceparent);
+        traceparent, thread);
     if (!end.ok) spdlog::warn("loom serve: run of graph `{}` failed: {}", served.name(), end.error);
     lease.release();  // before finish(): a client that asks again at once finds the slot free
     ch->finish(std::move(end));
@@ -487,6 +521,8 @@ server::server(caf::actor_system& system, const registry& kinds, const graph::gr
 server::~server() { observe::metrics().remove_collector(impl_->in_flight_collector); }
 
 const served_graph& server::served() const { return impl_->served; }
+
+const thread_memory* server::threads() const { return impl_->threads ? &*impl_->threads : nullptr; }
 
 int server::bind() { return impl_->door.bind(); }
 

@@ -67,7 +67,16 @@ struct server_options {
   // queued when the run ends and exported to URL/v1/traces from a thread of its own (observe::otlp_exporter),
   // never on the request's path. Empty: nothing is recorded or sent.
   std::string otlp;
+  // --state DIR: conversations (docs/durability.md, "Threads"). A request with a thread id (the
+  // `X-Loom-Thread` header, else its `user` field) starts the graph's memory-keeping nodes (agent.llm with
+  // `memory: N`) from what the thread's last request left, and keeps what they end with in DIR/state.sqlite.
+  // Empty: no threads (the header and `user` are ignored).
+  std::string state_dir;
+  // A thread not used for this long is forgotten (its row deleted).
+  std::chrono::milliseconds thread_idle{24LL * 3600 * 1000};
 };
+
+class thread_memory;
 
 class server {
  public:
@@ -80,6 +89,8 @@ class server {
   server& operator=(const server&) = delete;
 
   const served_graph& served() const;
+  // --state: the threads' store; null without it.
+  const thread_memory* threads() const;
 
   // Binds the listening socket; returns the port. Throws std::runtime_error when it cannot.
   int bind();

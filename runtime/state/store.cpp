@@ -81,6 +81,16 @@ CREATE TABLE decisions(
   UNIQUE(instance, id));
 )sql";
 
+// Added after state version 1 without a new version: a file without it is still read (a read-write open
+// adds it), and an older loom that meets it ignores it (it checks only for its own tables).
+constexpr const char* threads_sql = R"sql(
+CREATE TABLE IF NOT EXISTS threads(
+  id TEXT PRIMARY KEY,
+  updated_unix_ms INTEGER NOT NULL,
+  state BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS threads_by_age ON threads(updated_unix_ms);
+)sql";
+
 constexpr std::array<const char*, 6> tables = {"meta", "snapshots", "parts", "links", "pending", "decisions"};
 
 sqlite3* open_db(const fs::path& file, int flags) {
@@ -261,6 +271,7 @@ store store::create(const fs::path& dir) {
   {
     transaction t(file, g.db);
     exec(file, g.db, schema_sql, "creating its tables");
+    exec(file, g.db, threads_sql, "creating its tables");
     exec(file, g.db, fmt::format("PRAGMA application_id={}; PRAGMA user_version={};", application_id, state_version).c_str(),
          "stamping it");
     t.commit();
@@ -283,6 +294,7 @@ store store::open(const fs::path& dir, access a) {
   else
     exec(file, g.db, "PRAGMA query_only=ON", "setting its pragmas");
   check_integrity(file, g.db);
+  if (a == access::read_write) exec(file, g.db, threads_sql, "adding the threads table");
   return store(dir, g.release(), a);
 }
 

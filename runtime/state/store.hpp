@@ -103,6 +103,14 @@ struct snapshot_info {
   std::string progress;  // per node counters (JSON text), for `loom runs`
 };
 
+// A conversation of `loom serve --state` (docs/durability.md, "Threads"): the last committed checkpoints of
+// the served graph's stateful nodes after the thread's latest request, as one value.
+struct thread_record {
+  std::string id;
+  std::int64_t updated_unix_ms = 0;
+  value state;
+};
+
 struct snapshot {
   snapshot_info info;  // write() ignores info.id and info.pinned
   std::vector<part_record> parts;
@@ -152,6 +160,15 @@ class store {
   snapshot read(std::int64_t id) const;
   void pin(std::int64_t id, bool pinned);
 
+  // Threads (`loom serve --state`): one row per conversation id, replaced as a whole by each request
+  // (UPSERT, one transaction), so the file holds state, not history. read_thread: nullopt when there is no
+  // such row; error::damaged naming the thread when its blob does not decode. write_thread: an
+  // encode_error naming the thread writes nothing. expire_threads: deletes every row last updated before
+  // `before_unix_ms`; returns how many.
+  std::optional<thread_record> read_thread(std::string_view id) const;
+  void write_thread(std::string_view id, const value& state, std::int64_t now_unix_ms);
+  std::size_t expire_threads(std::int64_t before_unix_ms);
+  std::size_t thread_count() const;
   // Records a decision; error::exists when that decision (instance, id) has one already, naming who gave it.
   // A snapshot written later that no longer holds the decision pending deletes the row (write()).
   void decide(const decision_record& d);

@@ -11,7 +11,7 @@ using loom::graph::param_type;
 TEST_CASE("register_builtins adds every built-in kind" * doctest::timeout(10)) {
   CHECK(loom::test::builtins().kind_names() ==
         std::vector<std::string>{"agent.llm", "flow.batch", "flow.call", "flow.forward", "flow.gather", "flow.jq",
-                                 "flow.router", "flow.throttle", "flow.vote", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
+                                 "flow.router", "flow.throttle", "flow.vote", "human.approve", "kernel.gemm", "sink.count", "sink.file", "sink.stdout",
                                  "source.blob", "source.file", "source.sequence", "source.value", "tool.calculator",
                                  "tool.mcp", "tool.monte_carlo", "tool.retrieve"});
 }
@@ -26,8 +26,8 @@ TEST_CASE("sources have only an out port, sinks only an in port, tools none; an 
       continue;
     }
     bool source = name.starts_with("source."), sink = name.starts_with("sink.");
-    // agent.llm: out, tasks; flow.call: out, errors; flow.vote: out, disagree
-    bool two = name == "agent.llm" || name == "flow.call" || name == "flow.vote";
+    // agent.llm: out, tasks; flow.call: out, errors; flow.vote: out, disagree; human.approve: out, rejected
+    bool two = name == "agent.llm" || name == "flow.call" || name == "flow.vote" || name == "human.approve";
     CHECK(spec.outputs.size() == (sink ? 0u : two ? 2u : 1u));
     if (name == "flow.vote") {  // one input per branch
       CHECK(spec.inputs.size() == 5u);

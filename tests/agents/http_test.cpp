@@ -397,3 +397,52 @@ TEST_CASE("a model's reply nested 100,000 deep, or tool-call arguments nested so
   auto big = loom::agents::read_chat_reply(reply.dump(), false);
   CHECK(big.tool_calls[0].arguments["n"].is_number_float());
 }
+
+TEST_CASE("memory: N sends the last N exchanges, is checkpointed per task, and survives a restart mid-task" *
+          doctest::timeout(60)) {
+  // The model answers with the number of messages it got. Task 3's first call fails (HTTP 400, not retried):
+  // the agent (restarts: 1) is rebuilt from its checkpoint after task 2, so task 3 still sees tasks 1 and 2.
+  std::atomic<int> failures{1};
+  chat_server server([&](const ojson& body, std::size_t, httplib::Response& res) {
+    const auto& messages = body["messages"];
+    if (messages.back()["content"] == "3" && failures.fetch_sub(1) > 0)
+      return reply_json(res, {{"error", {{"message", "bad request"}}}}, 400);
+    reply_json(res, message_reply(std::to_string(messages.size())));
+  });
+  graph_runner runner;
+  std::mutex m;
+  std::vector<value> last;
+  loom::local::run_options o;
+  o.on_last_checkpoint = [&](std::uint32_t, const value& cp) {
+    std::lock_guard l(m);
+    last.push_back(cp);
+  };
+  loom::graph::diagnostics d;
+  auto g = loom::graph::load_graph_text(R"(graph: memory
+nodes:
+  tasks: {kind: source.sequence, params: {start: 1, count: 4}}
+  agent:
+    kind: agent.llm
+    restarts: 1
+    params: {backend: http, base_url: ")" + server.base_url() + R"(", retries: 0, timeout_ms: 5000, memory: 2}
+  out: {kind: test.collect}
+edges: [tasks -> agent, agent -> out]
+)",
+                                  "memory.yaml", d);
+  REQUIRE(g);
+  auto r = runner.run(*g, o);
+  INFO(r.error);
+  REQUIRE(r.result == loom::local::run_report::outcome::ok);
+  std::vector<std::string> texts;
+  for (const auto& v : runner.sink->snapshot()) texts.push_back(v.find("text")->as_string());
+  CHECK(texts == std::vector<std::string>{"1", "3", "5", "5"});  // memory: 2 holds at most two exchanges
+  auto bodies = server.bodies();
+  REQUIRE(bodies.size() == 5);
+  CHECK(bodies[3]["messages"][0]["content"] == "1");  // task 3, again after the restart: tasks 1 and 2 first
+  CHECK(bodies[3]["messages"][2]["content"] == "2");
+  // The stateful agent's last checkpoint comes out of the run (the source's too: it is stateful as well).
+  value want = value_map{
+      {"memory", value_list{value_map{{"user", "3"}, {"assistant", "5"}}, value_map{{"user", "4"}, {"assistant", "5"}}}}};
+  std::lock_guard l(m);
+  CHECK(std::find(last.begin(), last.end(), want) != last.end());
+}

@@ -560,3 +560,74 @@ TEST_CASE("store: first_difference names the first line that differs") {
           "/x/state.sqlite cannot be resumed by this loom: the builds differ at line 1: the state file has `v1`, this loom has `v2`");
   }
 }
+
+// -- threads (`loom serve --state`, docs/durability.md "Threads") ---------------------------------------
+
+TEST_CASE("store: a thread's row is replaced as a whole, read back, and deleted once idle") {
+  scratch tmp;
+  auto s = state::store::create(tmp.dir());
+  CHECK_FALSE(s.read_thread("alice").has_value());
+  s.write_thread("alice", value_map{{"agent#0", value_list{std::string("one")}}}, 1000);
+  s.write_thread("bob", value_map{{"agent#0", value_list{}}}, 2000);
+  s.write_thread("alice", value_map{{"agent#0", value_list{std::string("one"), std::string("two")}}}, 3000);
+  auto a = s.read_thread("alice");
+  REQUIRE(a.has_value());
+  CHECK(a->id == "alice");
+  CHECK(a->updated_unix_ms == 3000);
+  CHECK(a->state == value(value_map{{"agent#0", value_list{std::string("one"), std::string("two")}}}));
+  CHECK(s.thread_count() == 2);
+  CHECK(s.expire_threads(2500) == 1);  // bob, last updated at 2000
+  CHECK_FALSE(s.read_thread("bob").has_value());
+  CHECK(s.read_thread("alice").has_value());
+  CHECK(s.thread_count() == 1);
+}
+
+TEST_CASE("store: a state file from before threads is read; a read-write open adds the table") {
+  scratch tmp;
+  auto file = tmp.dir() / "state.sqlite";
+  { auto s = state::store::create(tmp.dir()); }
+  {  // as a loom before threads made it: no `threads` table
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE threads", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto r = state::store::open(tmp.dir(), state::store::access::read_only);
+    CHECK(r.thread_count() == 0);
+    CHECK_FALSE(r.read_thread("alice").has_value());
+  }
+  auto w = state::store::open(tmp.dir());
+  w.write_thread("alice", value_map{{"agent#0", std::int64_t{1}}}, 1);
+  CHECK(w.thread_count() == 1);
+}
+
+TEST_CASE("store: a thread whose blob is damaged is refused naming the thread") {
+  scratch tmp;
+  auto file = tmp.dir() / "state.sqlite";
+  { state::store::create(tmp.dir()).write_thread("alice", value_map{{"agent#0", std::string(64, 'M')}}, 1); }
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT state FROM threads", -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 0));
+    std::string b(p, static_cast<std::size_t>(sqlite3_column_bytes(q, 0)));
+    sqlite3_finalize(q);
+    b[b.size() - 10] ^= 0x01;  // inside the 64 M's: the checksum no longer matches
+    REQUIRE(sqlite3_prepare_v2(db, "UPDATE threads SET state = ?", -1, &q, nullptr) == SQLITE_OK);
+    sqlite3_bind_blob(q, 1, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+    REQUIRE(sqlite3_step(q) == SQLITE_DONE);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  }
+  auto s = state::store::open(tmp.dir());
+  try {
+    (void)s.read_thread("alice");
+    FAIL("a damaged thread was read");
+  } catch (const state::error& e) {
+    CHECK(e.why == state::error::kind::damaged);
+    CHECK(std::string(e.what()).find("is damaged: thread `alice`: ") != std::string::npos);
+  }
+}
