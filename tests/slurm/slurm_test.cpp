@@ -82,8 +82,10 @@ struct path_with_fake_srun {
   ~path_with_fake_srun() { setenv("PATH", old.c_str(), 1); }
 };
 
-// The argv of every process of this build's loom binary whose first argument is `first`.
-std::vector<pid_t> loom_processes(const std::string& first) {
+// Every process of this build's loom binary whose first argument is `first` and, when `containing` is not
+// empty, one of whose arguments contains it (a test's own folder: other tests run `loom run` and `loom
+// worker` at the same time, and a signal must never reach theirs).
+std::vector<pid_t> loom_processes(const std::string& first, const std::string& containing = {}) {
   std::vector<pid_t> out;
   auto binary = loom_binary();
   for (const auto& e : fs::directory_iterator("/proc")) {
@@ -96,7 +98,9 @@ std::vector<pid_t> loom_processes(const std::string& first) {
       if (c == '\0') args.push_back(cur), cur.clear();
       else cur += c;
     }
-    if (args.size() >= 2 && args[0] == binary && args[1] == first) out.push_back(std::stoi(name));
+    bool mine = containing.empty() ||
+                std::any_of(args.begin(), args.end(), [&](const std::string& a) { return a.find(containing) != std::string::npos; });
+    if (args.size() >= 2 && args[0] == binary && args[1] == first && mine) out.push_back(std::stoi(name));
   }
   return out;
 }
@@ -317,7 +321,7 @@ edges:
                       d.options(60s));
     });
     // The run is under way once the three workers are up and a second has passed.
-    bool up = wait_until([] { return loom_processes("worker").size() == 3; }, 30s);
+    bool up = wait_until([&] { return loom_processes("worker", d.dir.string()).size() == 3; }, 30s);
     std::this_thread::sleep_for(1s);
     auto cancelled_at = std::chrono::steady_clock::now();
     auto scancel = run_process({"/usr/bin/scancel", "--name=" + job_name});
@@ -343,9 +347,9 @@ edges:
                        "slurm"},
                       d.options(60s));
     });
-    bool up = wait_until([] { return loom_processes("worker").size() == 3; }, 30s);
+    bool up = wait_until([&] { return loom_processes("worker", d.dir.string()).size() == 3; }, 30s);
     std::this_thread::sleep_for(1s);
-    auto drivers = loom_processes("run");
+    auto drivers = loom_processes("run", graph.string());
     for (auto pid : drivers) kill(pid, SIGINT);
     auto sent_at = std::chrono::steady_clock::now();
     driver.join();
