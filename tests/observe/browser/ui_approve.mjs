@@ -5,18 +5,14 @@
 // rejected one in rejected.jsonl with the page's reason. Saves LOOM_ARTIFACTS/ui_approve.png.
 //   env: LOOM_BINARY, LOOM_UI_NPM (the npm prefix), LOOM_CHROMIUM, LOOM_ARTIFACTS
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const { LOOM_BINARY, LOOM_UI_NPM, LOOM_CHROMIUM, LOOM_ARTIFACTS } = process.env;
-for (const [name, value] of Object.entries({ LOOM_BINARY, LOOM_UI_NPM, LOOM_CHROMIUM, LOOM_ARTIFACTS }))
-  if (!value) throw new Error(`${name} is not set (run this through ctest)`);
-if (!existsSync(LOOM_CHROMIUM)) throw new Error(`no browser at ${LOOM_CHROMIUM}: install Debian's chromium`);
-const require = createRequire(path.join(LOOM_UI_NPM, 'node_modules', 'x.js'));
-const puppeteer = require('puppeteer-core');
+import { env, launchBrowser, startLiveView } from './live_view.mjs';
+
+const { LOOM_BINARY, LOOM_UI_NPM, LOOM_CHROMIUM, LOOM_ARTIFACTS } =
+  env('LOOM_BINARY', 'LOOM_UI_NPM', 'LOOM_CHROMIUM', 'LOOM_ARTIFACTS');
 
 const deadline = setTimeout(() => { console.error('ui_approve: over 100 s, giving up'); process.exit(1); }, 100_000);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-ui-approve-'));
@@ -30,30 +26,16 @@ nodes:
 edges: [src -> review, review.out -> ok, review.rejected -> no]
 `);
 
-let loom;
+let view;
 let browser;
-let stderr = '';
+const stderr = () => (view ? view.stderr() : '');
 try {
-  loom = spawn(LOOM_BINARY, ['run', graph, '--state', path.join(dir, 'state'), '--ui', '127.0.0.1:0', '-q'],
-               { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise(resolve => loom.on('exit', (c, signal) => resolve(c ?? signal)));
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`loom printed no live view address in 30 s:\n${stderr}`)), 30_000);
-    loom.stderr.on('data', chunk => {
-      stderr += chunk;
-      const m = /live view of `[^`]*` at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    loom.on('exit', code => reject(new Error(`loom exited (${code}) before serving the live view:\n${stderr}`)));
-  });
+  view = await startLiveView(LOOM_BINARY, ['run', graph, '--state', path.join(dir, 'state'), '--ui', '127.0.0.1:0',
+                                           '-q']);
+  const { url, exited } = view;
   console.log(`ui_approve: live view at ${url}`);
 
-  browser = await puppeteer.launch({
-    executablePath: LOOM_CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
-    defaultViewport: { width: 1400, height: 700 },
-  });
+  browser = await launchBrowser(LOOM_UI_NPM, LOOM_CHROMIUM, 700);
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', e => errors.push(String(e)));
@@ -70,7 +52,7 @@ try {
   await page.waitForFunction(() => !document.querySelector('#decisions li[data-id="1"]'), { timeout: 30_000 });
   await page.click('#decisions li[data-id="0"] button.reject');
   const code = await exited;
-  assert.equal(code, 0, `loom run after both decisions:\n${stderr}`);
+  assert.equal(code, 0, `loom run after both decisions:\n${stderr()}`);
   assert.equal(readFileSync(path.join(dir, 'out.jsonl'), 'utf8'), '1\n');
   const rejected = JSON.parse(readFileSync(path.join(dir, 'rejected.jsonl'), 'utf8'));
   assert.equal(rejected.value, 0);
@@ -79,11 +61,11 @@ try {
   assert.deepEqual(errors, [], 'the page threw');
   console.log('ui_approve: ok');
 } catch (e) {
-  console.error(`ui_approve: ${e.stack || e}\n--- loom stderr ---\n${stderr}`);
+  console.error(`ui_approve: ${e.stack || e}\n--- loom stderr ---\n${stderr()}`);
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});
-  if (loom && loom.exitCode === null && loom.signalCode === null) loom.kill('SIGKILL');
+  if (view && view.loom.exitCode === null && view.loom.signalCode === null) view.loom.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   clearTimeout(deadline);
 }

@@ -6,44 +6,27 @@
 // with SIGINT (exit 130).
 //   env: LOOM_BINARY, LOOM_SOURCE_DIR, LOOM_UI_NPM (the npm prefix), LOOM_CHROMIUM, LOOM_ARTIFACTS
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-const { LOOM_BINARY, LOOM_SOURCE_DIR, LOOM_UI_NPM, LOOM_CHROMIUM, LOOM_ARTIFACTS } = process.env;
-for (const [name, value] of Object.entries({ LOOM_BINARY, LOOM_SOURCE_DIR, LOOM_UI_NPM, LOOM_CHROMIUM, LOOM_ARTIFACTS }))
-  if (!value) throw new Error(`${name} is not set (run this through ctest)`);
-if (!existsSync(LOOM_CHROMIUM)) throw new Error(`no browser at ${LOOM_CHROMIUM}: install Debian's chromium`);
-const require = createRequire(path.join(LOOM_UI_NPM, 'node_modules', 'x.js'));
-const puppeteer = require('puppeteer-core');
+import { env, launchBrowser, startLiveView } from './live_view.mjs';
+
+const { LOOM_BINARY, LOOM_SOURCE_DIR, LOOM_UI_NPM, LOOM_CHROMIUM, LOOM_ARTIFACTS } =
+  env('LOOM_BINARY', 'LOOM_SOURCE_DIR', 'LOOM_UI_NPM', 'LOOM_CHROMIUM', 'LOOM_ARTIFACTS');
 
 const NODES = ['numbers', 'pace', 'work x2', 'tally', 'batch', 'batches'];  // tests/observe/slow.yaml
 const deadline = setTimeout(() => { console.error('ui_browser: over 100 s, giving up'); process.exit(1); }, 100_000);
 
-let loom;
+let view;
 let browser;
-let stderr = '';
+const stderr = () => (view ? view.stderr() : '');
 try {
-  loom = spawn(LOOM_BINARY, ['run', path.join(LOOM_SOURCE_DIR, 'tests/observe/slow.yaml'), '--ui', '127.0.0.1:0', '-q'],
-               { stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`loom printed no live view address in 30 s:\n${stderr}`)), 30_000);
-    loom.stderr.on('data', chunk => {
-      stderr += chunk;
-      const m = /live view of `[^`]*` at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    loom.on('exit', code => reject(new Error(`loom exited (${code}) before serving the live view:\n${stderr}`)));
-  });
+  view = await startLiveView(LOOM_BINARY, ['run', path.join(LOOM_SOURCE_DIR, 'tests/observe/slow.yaml'), '--ui',
+                                           '127.0.0.1:0', '-q']);
+  const { loom, url } = view;
   console.log(`ui_browser: live view at ${url}`);
 
-  browser = await puppeteer.launch({
-    executablePath: LOOM_CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
-    defaultViewport: { width: 1400, height: 560 },
-  });
+  browser = await launchBrowser(LOOM_UI_NPM, LOOM_CHROMIUM, 560);
   const page = await browser.newPage();
   const requests = [];
   page.on('request', r => requests.push(r.url()));
@@ -97,17 +80,15 @@ try {
   await browser.close();
   browser = undefined;
 
-  const code = await new Promise(resolve => {
-    loom.on('exit', (c, signal) => resolve(c ?? signal));
-    loom.kill('SIGINT');
-  });
-  assert.equal(code, 130, `loom run after SIGINT:\n${stderr}`);
+  loom.kill('SIGINT');
+  const code = await view.exited;
+  assert.equal(code, 130, `loom run after SIGINT:\n${stderr()}`);
   console.log('ui_browser: ok');
 } catch (e) {
-  console.error(`ui_browser: ${e.stack || e}\n--- loom stderr ---\n${stderr}`);
+  console.error(`ui_browser: ${e.stack || e}\n--- loom stderr ---\n${stderr()}`);
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});
-  if (loom && loom.exitCode === null && loom.signalCode === null) loom.kill('SIGKILL');
+  if (view && view.loom.exitCode === null && view.loom.signalCode === null) view.loom.kill('SIGKILL');
   clearTimeout(deadline);
 }
