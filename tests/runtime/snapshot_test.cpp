@@ -301,15 +301,36 @@ class synced final : public node {
   bool fail_;
 };
 
+// Emits numbers until the run has delivered `enough` snapshots (or is stopped): a run that lasts as long as
+// the test needs, whatever the machine's speed.
+class until_snapshots final : public node {
+ public:
+  until_snapshots(std::shared_ptr<std::atomic<int>> delivered, int enough)
+      : delivered_(std::move(delivered)), enough_(enough) {}
+  bool on_pull(context& ctx) override {
+    if (ctx.stopping() || delivered_->load() >= enough_) return false;
+    for (std::size_t i = 0, n = std::min<std::size_t>(ctx.budget(), 64); i < n; ++i) ctx.emit(value(next_++));
+    return true;
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> delivered_;
+  int enough_;
+  std::int64_t next_ = 0;
+};
+
 }  // namespace
 
 TEST_CASE("a snapshot calls node::on_snapshot before it takes the node's part; a throw there fails the node" *
           doctest::timeout(60)) {
   test::graph_runner fx;
   auto calls = std::make_shared<std::atomic<int>>(0);
+  auto parts = std::make_shared<std::atomic<int>>(0);  // snapshots delivered with the synced node's part
   graph::kind_spec spec{"test.synced", "Forwards.", {{"in", "v"}}, {{"out", "v"}},
                         {graph::param_spec::boolean("fail", "throw in on_snapshot").def(false)}, {}, {}};
   fx.kinds.add({spec, [calls](const node_init& i) { return std::make_unique<synced>(calls, i.params.get_bool("fail")); }});
+  graph::kind_spec source{"test.until_snapshots", "Emits until 3 snapshots.", {}, {{"out", "v"}}, {}, {}, {}};
+  fx.kinds.add({source, [parts](const node_init&) { return std::make_unique<until_snapshots>(parts, 3); }});
   auto load = [](const std::string& text) {
     graph::diagnostics d;
     auto g = graph::load_graph_text(text, "synced.yaml", d);
@@ -321,24 +342,24 @@ TEST_CASE("a snapshot calls node::on_snapshot before it takes the node's part; a
     return fmt::format(R"(graph: t
 defaults: {{capacity: 8}}
 nodes:
-  src: {{kind: source.sequence, params: {{count: 200000}}}}
+  src: {{kind: test.until_snapshots}}
   sync: {{kind: test.synced, params: {{fail: {}}}}}
   out: {{kind: sink.count}}
 edges: [src -> sync, sync -> out]
 )",
                        fail ? "true" : "false");
   };
-  std::atomic<int> parts{0};
   local::run_options o;
   o.snapshot_every = std::chrono::milliseconds(1);
-  o.on_snapshot = [&](std::shared_ptr<const local::snapshot> s) {
-    if (s->parts[1] && s->parts[1]->state != local::instance_part::phase::finished) parts.fetch_add(1);
+  o.on_snapshot = [parts](std::shared_ptr<const local::snapshot> s) {
+    if (s->parts[1] && s->parts[1]->state != local::instance_part::phase::finished) parts->fetch_add(1);
   };
   auto ok = fx.run(load(yaml(false)), o);
   REQUIRE(ok.result == outcome::ok);
-  CHECK(parts.load() > 0);
-  CHECK(calls->load() >= parts.load());  // one per part taken (an epoch open at the end is never delivered)
-  auto failed = fx.run(load(yaml(true)), o);
+  CHECK(parts->load() >= 3);
+  CHECK(calls->load() >= parts->load());  // one per part taken (an epoch open at the end is never delivered)
+  parts->store(0);
+  auto failed = fx.run(load(yaml(true)), o);  // the first snapshot fails the node; the source then stops
   REQUIRE(failed.result == outcome::failed);
   CHECK(failed.error.find("node `sync` (test.synced) failed while a snapshot took its part: the disk is gone") !=
         std::string::npos);
