@@ -245,12 +245,14 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   // A snapshot_msg soon: an instance asked for a decision, or a run that would detach looks again.
   bool snapshot_soon = false;
   auto snapshot_soon_at = clock::time_point::max();
-  // Each instance's out-links as consumer instances (the order the outbox numbers them: port, edge, replica).
-  std::vector<std::vector<std::uint32_t>> consumers_of(x.instances.size());
-  for (const auto& inst : x.instances)
-    for (const auto& edges : inst.out_ports)
-      for (const auto& edge : edges)
-        for (const auto& l : edge.links) consumers_of[inst.index].push_back(l.consumer);
+  // Each instance's out-links as consumer instances (the order the outbox numbers them: port, edge, replica),
+  // for the quiet test below; only a run that takes snapshots needs it.
+  std::vector<std::vector<std::uint32_t>> consumers_of(snapshots ? x.instances.size() : 0);
+  if (snapshots)
+    for (const auto& inst : x.instances)
+      for (const auto& edges : inst.out_ports)
+        for (const auto& edge : edges)
+          for (const auto& l : edge.links) consumers_of[inst.index].push_back(l.consumer);
   // Quiet: decisions pending, every part idle, every value in flight at a consumer that takes no input.
   auto is_quiet = [&](const snapshot& s) {
     if (s.pending == 0) return false;
