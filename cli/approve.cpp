@@ -57,16 +57,24 @@ bool names(const state::pending_record& p, const std::string& node) {
   return bracket != std::string::npos && p.node.compare(0, bracket, node) == 0 && bracket == node.size();
 }
 
-std::string listing(const std::vector<state::pending_record>& pending) {
+}  // namespace
+
+std::string pending_by_node(const std::vector<state::pending_record>& pending, bool counts) {
   std::map<std::string, std::vector<std::uint64_t>> by_node;
   for (const auto& p : pending) by_node[p.node].push_back(p.id);
   std::string out;
   for (const auto& [node, ids] : by_node)
-    out += fmt::format("{}`{}` (id{} {})", out.empty() ? "" : ", ", node, ids.size() > 1 ? "s" : "", fmt::join(ids, ", "));
+    out += fmt::format("{}{}`{}` (id{} {})", out.empty() ? "" : ", ", counts ? fmt::format("{} at ", ids.size()) : "",
+                       node, ids.size() > 1 ? "s" : "", fmt::join(ids, ", "));
   return out;
 }
 
-}  // namespace
+const state::decision_record* recorded_for(const std::vector<state::decision_record>& recorded,
+                                           const state::pending_record& p) {
+  for (const auto& d : recorded)
+    if (d.instance == p.instance && d.id == p.id) return &d;
+  return nullptr;
+}
 
 int approve_command(const common_options& common, const approve_options& options) {
   fs::path dir = options.dir;
@@ -85,18 +93,14 @@ int approve_command(const common_options& common, const approve_options& options
     auto pending = st.read_latest().pending;
     // A decision recorded and not yet taken by a run is given: --all leaves it, --id refuses it.
     auto recorded = st.decisions();
-    auto given = [&](const state::pending_record& p) -> const state::decision_record* {
-      for (const auto& d : recorded)
-        if (d.instance == p.instance && d.id == p.id) return &d;
-      return nullptr;
-    };
+    auto given = [&](const state::pending_record& p) { return recorded_for(recorded, p); };
     std::vector<state::pending_record> of_node;
     for (const auto& p : pending)
       if (names(p, options.node) && !(options.all && given(p))) of_node.push_back(p);
     if (of_node.empty()) {
       print_error(fmt::format("node `{}` has no pending decision in {}{}", options.node, dir.string(),
                               pending.empty() ? std::string(" (none is pending)")
-                                              : fmt::format(" (pending: {})", listing(pending))));
+                                              : fmt::format(" (pending: {})", pending_by_node(pending))));
       return invalid;
     }
     if (!options.ids.empty()) {
@@ -104,7 +108,7 @@ int approve_command(const common_options& common, const approve_options& options
         auto it = std::find_if(of_node.begin(), of_node.end(), [&](const auto& p) { return p.id == id; });
         if (it == of_node.end()) {
           print_error(fmt::format("node `{}` has no pending decision {} in {} (pending: {})", options.node, id,
-                                  dir.string(), listing(of_node)));
+                                  dir.string(), pending_by_node(of_node)));
           return invalid;
         }
         if (const auto* d = given(*it)) {
@@ -119,7 +123,7 @@ int approve_command(const common_options& common, const approve_options& options
       chosen = of_node;
     } else {
       print_error(fmt::format("node `{}` has {} pending decisions in {} ({}): give --id N (repeatable) or --all",
-                              options.node, of_node.size(), dir.string(), listing(of_node)));
+                              options.node, of_node.size(), dir.string(), pending_by_node(of_node)));
       return invalid;
     }
     // The replicas of a node number their decisions apart: an id given for `node` must name one instance.
@@ -142,9 +146,7 @@ int approve_command(const common_options& common, const approve_options& options
     }
     d.reason = options.reason;
     d.by = who_decides();
-    d.at_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+    d.at_unix_ms = unix_ms_now();
     for (const auto& p : chosen) {
       d.instance = p.instance;
       d.id = p.id;

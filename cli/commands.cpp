@@ -259,9 +259,7 @@ int run_here(const run_options& options, const graph::graph& graph_in, const reg
       d.verdict = verdict;
       d.reason = reason;
       d.by = by;
-      d.at_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+      d.at_unix_ms = unix_ms_now();
       if (verdict == "edit") {
         try {
           d.edited = read_json_value(value_json, "the edited value");

@@ -257,9 +257,7 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
     made.set_meta("deployment", description);
     made.set_meta("fingerprint", cluster::fingerprint(description));
     made.set_meta("loom_version", loom::version());
-    made.set_meta("created_unix_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                        std::chrono::system_clock::now().time_since_epoch())
-                                                        .count()));
+    made.set_meta("created_unix_ms", std::to_string(unix_ms_now()));
     made.set_meta("checkpoint_every_ms", st.meta("checkpoint_every_ms").value_or("1000"));
     made.set_meta("keep", keep);
     made.set_meta("starts", "0");

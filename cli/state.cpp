@@ -4,14 +4,12 @@
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -26,11 +24,6 @@ namespace fs = std::filesystem;
 
 namespace loom::cli {
 namespace {
-
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 state::phase phase_to_state(local::instance_part::phase p) {
   switch (p) {
@@ -93,7 +86,7 @@ std::string describe_run(const local::deployment& d, const registry& kinds) {
 state::snapshot to_state(const local::snapshot& s, const link_numbering& links, const local::deployment& d) {
   state::snapshot out;
   out.info.epoch = s.epoch;
-  out.info.taken_unix_ms = now_unix_ms();
+  out.info.taken_unix_ms = unix_ms_now();
   out.info.reason = s.pending > 0 ? "pause" : "tick";
   for (std::uint32_t i = 0; i < s.parts.size(); ++i) {
     const auto& p = s.parts[i];
@@ -214,7 +207,7 @@ std::unique_ptr<durable_run> durable_run::create(const fs::path& dir, const run_
     st.set_meta("deployment", description);
     st.set_meta("fingerprint", cluster::fingerprint(description));
     st.set_meta("loom_version", loom::version());
-    st.set_meta("created_unix_ms", std::to_string(now_unix_ms()));
+    st.set_meta("created_unix_ms", std::to_string(unix_ms_now()));
     st.set_meta("checkpoint_every_ms", std::to_string(s.every.count()));
     st.set_meta("keep", std::to_string(s.keep));
     st.set_meta("detach_on_pause", s.detach_on_pause ? "1" : "0");
@@ -293,9 +286,7 @@ void durable_run::poll_decisions() {
   std::lock_guard g(m_);
   for (auto& r : rows) {
     decision d;
-    d.what = r.verdict == "reject" ? decision::verdict::reject
-             : r.verdict == "edit" ? decision::verdict::edit
-                                   : decision::verdict::approve;
+    d.what = verdict_of(r.verdict).value_or(decision::verdict::approve);  // the table's CHECK allows no other
     d.edited = std::move(r.edited);
     d.reason = std::move(r.reason);
     d.by = std::move(r.by);
@@ -346,7 +337,7 @@ void durable_run::finish(const local::run_report& r) {
                                                                         : "interrupted";
   try {
     store_.set_meta("status", status);
-    store_.set_meta("ended_unix_ms", std::to_string(now_unix_ms()));
+    store_.set_meta("ended_unix_ms", std::to_string(unix_ms_now()));
     store_.set_meta("error", r.result == local::run_report::outcome::failed ? r.error : std::string());
   } catch (const std::exception& e) {
     print_error(fmt::format("the run's end could not be recorded: {}", e.what()));
@@ -355,12 +346,7 @@ void durable_run::finish(const local::run_report& r) {
     spdlog::warn("{} of {} snapshots could not be written to {}", failed_, failed_ + written_, store_.file().string());
   if (r.result == local::run_report::outcome::paused) {
     // What it waits for, from the snapshot it stopped at (the last one written).
-    std::map<std::string, std::vector<std::uint64_t>> by_node;
-    for (const auto& p : last_pending_) by_node[p.node].push_back(p.id);
-    std::string what;
-    for (const auto& [node, ids] : by_node)
-      what += fmt::format("{}{} at `{}` (id{} {})", what.empty() ? "" : ", ", ids.size(), node, ids.size() > 1 ? "s" : "",
-                          fmt::join(ids, ", "));
+    auto what = pending_by_node(last_pending_, true);
     std::fprintf(stderr, "loom: paused: decisions pending: %s; decide with `loom approve %s NODE [--reject] "
                  "[--value JSON]`, which resumes the run\n",
                  what.c_str(), store_.dir().string().c_str());
@@ -490,7 +476,7 @@ int runs_command(const std::string& dir_text, bool json) {
     auto st = state::store::open(dir, state::store::access::read_only);
     auto snaps = st.list();
     bool live = state::store::held(dir);
-    auto now = now_unix_ms();
+    auto now = unix_ms_now();
     if (st.meta("kind").value_or("") == "serve") {  // loom serve --state: its threads, no run
       auto threads = st.thread_count();
       if (json) {
@@ -527,11 +513,6 @@ int runs_command(const std::string& dir_text, bool json) {
       pending = st.read_latest().pending;
       recorded = st.decisions();
     }
-    auto recorded_for = [&](const state::pending_record& p) -> const state::decision_record* {
-      for (const auto& d : recorded)
-        if (d.instance == p.instance && d.id == p.id) return &d;
-      return nullptr;
-    };
     if (json) {
       nlohmann::ordered_json j;
       j["dir"] = dir.string();
@@ -569,7 +550,7 @@ int runs_command(const std::string& dir_text, bool json) {
                                  {"shown", to_json(p.shown)},
                                  {"asked_unix_ms", p.asked_unix_ms},
                                  {"deadline_unix_ms", p.deadline_unix_ms}};
-        if (const auto* d = recorded_for(p)) e["decided"] = {{"verdict", d->verdict}, {"by", d->by}};
+        if (const auto* d = recorded_for(recorded, p)) e["decided"] = {{"verdict", d->verdict}, {"by", d->by}};
         j["pending"].push_back(std::move(e));
       }
       j["bytes_on_disk"] = st.bytes_on_disk();
@@ -603,7 +584,7 @@ int runs_command(const std::string& dir_text, bool json) {
         if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
         std::string deadline = p.deadline_unix_ms > 0 ? fmt::format(", deadline in {:.1f} s", (p.deadline_unix_ms - now) / 1000.0)
                                                       : std::string();
-        const auto* d = recorded_for(p);
+        const auto* d = recorded_for(recorded, p);
         std::printf("  %-16s id %-6llu asked %.1f s ago%s: %s%s\n", p.node.c_str(), static_cast<unsigned long long>(p.id),
                     (now - p.asked_unix_ms) / 1000.0, deadline.c_str(), shown.c_str(),
                     d ? fmt::format(" [{} by {}, not yet taken]", d->verdict, d->by).c_str() : "");

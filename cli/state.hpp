@@ -105,6 +105,12 @@ class durable_run {
 std::string record_decision(const std::filesystem::path& dir, const state::decision_record& d);
 // "user@host" of this process: who decides.
 std::string who_decides();
+// The pending decisions by node, for messages: "`review` (ids 0, 1), `legal` (id 0)"; with `counts`,
+// "2 at `review` (ids 0, 1), 1 at `legal` (id 0)".
+std::string pending_by_node(const std::vector<state::pending_record>& pending, bool counts = false);
+// The decision recorded for pending decision `p` and not yet taken by a run, or nullptr.
+const state::decision_record* recorded_for(const std::vector<state::decision_record>& recorded,
+                                           const state::pending_record& p);
 
 // Runs `g` in this process (the body of `loom run` and `loom resume`); `durable` (may be null) keeps its state.
 int run_here(const run_options& options, const graph::graph& g, const registry& kinds, durable_run* durable,

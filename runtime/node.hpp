@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <functional>
 #include <span>
 #include <string>
@@ -54,6 +55,12 @@ struct decision {
   std::string by;      // who decided ("user@host", "timeout")
 };
 const char* to_string(decision::verdict v);
+// "approve", "reject" or "edit" as a verdict; nullopt for anything else.
+std::optional<decision::verdict> verdict_of(std::string_view text);
+// The wall clock in milliseconds since the Unix epoch: how decisions count their deadlines (ask's
+// deadline_unix_ms, which time spent with no process running the run counts too) and how a state file
+// stamps its rows.
+std::int64_t unix_ms_now();
 
 class context {
  public:

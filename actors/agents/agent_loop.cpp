@@ -279,11 +279,9 @@ void agent_loop::restore(const value& saved, finished done) {
         verdicts_.emplace_back();
         continue;
       }
-      auto what = v.at("what").get<std::string>();
-      verdicts_.emplace_back(decision{what == "reject" ? decision::verdict::reject
-                                      : what == "edit" ? decision::verdict::edit
-                                                       : decision::verdict::approve,
-                                      from_json(v.at("edited")), v.at("reason").get<std::string>(),
+      auto what = verdict_of(v.at("what").get<std::string>());
+      if (!what) throw std::out_of_range("a verdict that is none of approve, reject, edit");
+      verdicts_.emplace_back(decision{*what, from_json(v.at("edited")), v.at("reason").get<std::string>(),
                                       v.at("by").get<std::string>()});
     }
     asked_.clear();

@@ -26,11 +26,6 @@
 namespace loom::actors {
 namespace {
 
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class approve final : public node {
  public:
   explicit approve(const node_init& init)
@@ -49,7 +44,7 @@ class approve final : public node {
 
   void on_message(context& ctx, std::size_t, const value& v) override {
     auto id = next_++;
-    auto deadline = timeout_ms_ > 0 ? now_unix_ms() + timeout_ms_ : 0;
+    auto deadline = timeout_ms_ > 0 ? unix_ms_now() + timeout_ms_ : 0;
     pending_.emplace(id, held{v, deadline});
     ctx.ask(id, shown(v), deadline);
     save(ctx);
@@ -70,7 +65,7 @@ class approve final : public node {
 
   // Deadlines that passed: on_timeout applies to each, oldest first.
   void on_timer(context& ctx) override {
-    auto now = now_unix_ms();
+    auto now = unix_ms_now();
     bool changed = false;
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline == 0 || it->second.deadline > now) {
@@ -122,7 +117,7 @@ class approve final : public node {
     std::int64_t earliest = 0;
     for (const auto& [id, p] : pending_)
       if (p.deadline > 0 && (earliest == 0 || p.deadline < earliest)) earliest = p.deadline;
-    if (earliest > 0) ctx.wake_after(std::chrono::milliseconds(std::max<std::int64_t>(0, earliest - now_unix_ms())));
+    if (earliest > 0) ctx.wake_after(std::chrono::milliseconds(std::max<std::int64_t>(0, earliest - unix_ms_now())));
   }
 
   void save(context& ctx) {

@@ -6,23 +6,12 @@
 // decided_ until the turn (node_actor.cpp: pump) hands it to node::on_decision as an attempt; that attempt's
 // commit ends the decision. Pending decisions are committed state: a restart keeps them, a snapshot's part
 // carries them, a resumed instance starts with them.
-#include <fmt/format.h>
-
-#include <chrono>
-
 #include "loom/runtime/local/node_host.hpp"
 
 namespace loom::local {
 
-namespace {
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
-
 void node_host::ask(std::uint64_t id, value shown, std::int64_t deadline_unix_ms) {
-  instance_part::pending_decision d{id, std::move(shown), now_unix_ms(), deadline_unix_ms};
+  instance_part::pending_decision d{id, std::move(shown), unix_ms_now(), deadline_unix_ms};
   // A restarted or resumed node asks again from on_start for what it holds: that is its committed state
   // already, not a new ask.
   if (restoring_) {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "loom/runtime/node.hpp"
+
 namespace loom::serve {
 
 namespace {
@@ -34,10 +36,7 @@ std::chrono::milliseconds sweep_period(std::chrono::milliseconds idle) {
 
 }  // namespace
 
-std::int64_t thread_memory::now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t thread_memory::now_ms() { return unix_ms_now(); }
 
 thread_memory::thread_memory(const std::filesystem::path& dir, std::chrono::milliseconds idle,
                              const local::deployment& plan)

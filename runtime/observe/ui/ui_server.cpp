@@ -19,6 +19,7 @@
 
 #include "loom/runtime/http/listener.hpp"
 #include "loom/runtime/json_reader.hpp"
+#include "loom/runtime/node.hpp"
 #include "loom/runtime/observe/ui/page_files.hpp"
 
 namespace loom::observe::ui {
@@ -342,7 +343,7 @@ int ui_server::start() {
       instance = j["instance"].get<std::uint32_t>();
       id = j["id"].get<std::uint64_t>();
       verdict = j["verdict"].get<std::string>();
-      if (verdict != "approve" && verdict != "reject" && verdict != "edit")
+      if (!verdict_of(verdict))
         return x.door->refuse(res, 400, fmt::format("verdict: `{}` is none of approve, reject, edit", verdict));
       if (verdict == "edit") {
         if (!j.contains("value")) return x.door->refuse(res, 400, "an edit needs `value`");
