@@ -5,6 +5,7 @@
 // passes while the run is stopped applies at the resume; max_pending holds input back; and what is refused.
 #include <doctest/doctest.h>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -399,5 +400,51 @@ TEST_CASE("a live run takes every decision, also those recorded after the decisi
   }
   CHECK(run.wait(std::chrono::seconds(60)) == 0);
   CHECK(read_file(dir / "out.jsonl") == "2\n0\n1\n");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the live view's POST /decide past its limits: 413, 400, 409, and nothing recorded" * doctest::timeout(120)) {
+  auto dir = fresh_dir("ui-door");
+  auto graph = write_graph(dir, 1);
+  auto state = dir / "state";
+  child run({loom_binary(), "run", graph.string(), "-q", "--state", state.string(), "--ui", "127.0.0.1:0"},
+            dir / "run.log");
+  int port = 0;
+  wait_for([&] {
+    auto log = read_file(dir / "run.log");
+    auto at = log.find("at http://127.0.0.1:");
+    if (at == std::string::npos) return false;
+    port = std::stoi(log.substr(at + std::string("at http://127.0.0.1:").size()));
+    return fs::exists(state / "lock") && pending_ids(runs_json(state)).size() == 1;
+  }, "the live view and the pending decision");
+  httplib::Client ui("127.0.0.1", port);
+  auto post = [&](const std::string& body) { return ui.Post("/decide", body, "application/json"); };
+  auto big = post(std::string(70 * 1024, ' ') + R"({"instance": 1, "id": 0, "verdict": "approve"})");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  auto bad_json = post("{nope");
+  REQUIRE(bad_json);
+  CHECK(bad_json->status == 400);
+  auto bad_verdict = post(R"({"instance": 1, "id": 0, "verdict": "maybe"})");
+  REQUIRE(bad_verdict);
+  CHECK(bad_verdict->status == 400);
+  CHECK(bad_verdict->body.find("none of approve, reject, edit") != std::string::npos);
+  auto not_pending = post(R"({"instance": 1, "id": 7, "verdict": "approve"})");
+  REQUIRE(not_pending);
+  CHECK(not_pending->status == 409);
+  CHECK(not_pending->body.find("decision 7 of instance 1 is not pending") != std::string::npos);
+  // Nothing was recorded: the decision is still open, with no verdict waiting for it.
+  auto runs = runs_json(state);
+  REQUIRE(runs["pending"].size() == 1);
+  CHECK_FALSE(runs["pending"][0].contains("decided"));
+  // A good one goes through, once.
+  auto ok = post(R"({"instance": 1, "id": 0, "verdict": "approve"})");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  auto twice = post(R"({"instance": 1, "id": 0, "verdict": "reject"})");
+  REQUIRE(twice);
+  CHECK(twice->status == 409);
+  CHECK(run.wait(std::chrono::seconds(60)) == 0);
+  CHECK(read_file(dir / "out.jsonl") == "0\n");
   fs::remove_all(dir);
 }
