@@ -10,6 +10,7 @@
 #include "cli/metrics.hpp"
 #include "loom/runtime/observe/run_metrics.hpp"
 #include "cli/progress.hpp"
+#include "cli/state.hpp"
 #include "cli/ui.hpp"
 #include "loom/graph/detail/scalar.hpp"
 #include "loom/runtime/cluster/address_file.hpp"
@@ -41,7 +42,8 @@ std::string expand_task(std::string text) {
 }  // namespace
 
 int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options,
-                const std::shared_ptr<observe::tracer>& trace) {
+                const std::shared_ptr<observe::tracer>& trace, const std::function<durable_run*()>& make_durable,
+                std::shared_ptr<const local::snapshot> restore) {
   cluster::host_source_options so;
   so.plugins = options.plugins;
   if (const char* keys = std::getenv("LOOM_SLURM_KEYS_DIR")) so.keys_parent = keys;  // else the working directory
@@ -62,6 +64,8 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
     print_error(fmt::format("no plan of `{}` on {}", options.file, session.describe()));
     return invalid;
   }
+  durable_run* durable = nullptr;  // --state: made now that the hosts and the plan are known
+  if (make_durable && !(durable = make_durable())) return invalid;
 
   cluster::driver_options o;
   o.kinds = &kinds;
@@ -91,10 +95,14 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   o.on_progress = [&](const local::run_report& r) {
     bar.update(r);
     if (ui) ui->server().publish(r);
+    if (durable) durable->progress(r);
   };
   if (!options.quiet || ui) o.log = log;
   o.trace = trace;
+  o.restore = std::move(restore);
+  if (durable) durable->start(o.snapshot_every, o.on_snapshot);  // the driver holds the run's state
   auto report = session.run(g, o);  // starts the workers first (Slurm: a job step)
+  if (durable) durable->finish(report);
   if (!session.started()) {
     print_error(report.error);
     return interrupted_by_user() ? interrupted : run_failed;

@@ -187,10 +187,21 @@ int run_command(const common_options& common, const run_options& options) {
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
-  if (!options.state.empty() && !options.cluster.empty()) {
-    print_error("--state with --cluster is not built yet: a cluster run takes no snapshots (docs/durability.md); "
-                "run it without --state, or in one process");
-    return invalid;
+  if (!options.cluster.empty()) {
+    // Decisions reach the instances of a run in one process only (docs/durability.md, "Cluster runs").
+    for (const auto& n : g->nodes) {
+      const auto* approve = n.kind == "agent.llm" ? n.params.find("approve_tools") : nullptr;
+      if (n.kind == "human.approve" || (approve && approve->is_list() && !approve->as_list().empty())) {
+        print_error(fmt::format("{}: node `{}` ({}) waits for decisions, which a cluster run cannot take yet: run "
+                                "it in one process with --state DIR",
+                                n.where.str(), n.name, n.kind == "human.approve" ? "human.approve" : "agent.llm with approve_tools"));
+        return invalid;
+      }
+    }
+    if (options.detach_on_pause) {
+      print_error("--detach-on-pause with --cluster: a cluster run does not pause for decisions (docs/durability.md)");
+      return invalid;
+    }
   }
   if (options.state.empty()) {
     if (options.detach_on_pause) {
@@ -209,24 +220,31 @@ int run_command(const common_options& common, const run_options& options) {
     }
   }
   std::unique_ptr<durable_run> durable;
-  if (!options.state.empty()) {
+  auto make_durable = [&]() -> durable_run* {
     durable_run::settings s;
     s.detach_on_pause = options.detach_on_pause;
     s.every = std::chrono::milliseconds(options.checkpoint_every_ms);
     s.keep = options.keep;
     durable = durable_run::create(options.state, options, *g, *kinds, s);
-    if (!durable) return invalid;
-  }
+    return durable.get();
+  };
+  if (!options.state.empty() && !options.cluster.empty())  // made once the cluster's hosts and plan are known
+    return run_here(options, *g, *kinds, nullptr, nullptr, make_durable);
+  if (!options.state.empty() && !make_durable()) return invalid;
   return run_here(options, *g, *kinds, durable.get(), nullptr);
 }
 
 int run_here(const run_options& options, const graph::graph& graph_in, const registry& kinds_in, durable_run* durable,
-             std::shared_ptr<const local::snapshot> restore) {
+             std::shared_ptr<const local::snapshot> restore, const std::function<durable_run*()>& make_durable) {
   const auto* g = &graph_in;
   const auto* kinds = &kinds_in;
   auto trace = make_tracer(options);
   if (!trace) return invalid;
-  if (!options.cluster.empty()) return finish_trace(*trace, options, g->name, run_cluster(*g, *kinds, options, *trace));
+  if (!options.cluster.empty())
+    return finish_trace(*trace, options, g->name,
+                        run_cluster(*g, *kinds, options, *trace,
+                                    durable ? std::function<durable_run*()>([durable] { return durable; }) : make_durable,
+                                    std::move(restore)));
   auto metrics = start_metrics(options.metrics);
   if (!metrics) return invalid;
   std::optional<observe::run_metrics> run_metrics;

@@ -2,6 +2,7 @@
 // graph (loaded, overridden with --set, validated, defaults filled), printing every error with its place.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "loom/graph/diagnostics.hpp"
 #include "loom/graph/graph.hpp"
 #include "loom/runtime/run_report.hpp"
+#include "loom/runtime/local/snapshot.hpp"
 #include "loom/runtime/registry.hpp"
 
 namespace loom::observe {
@@ -40,9 +42,14 @@ void install_sighup();
 // Prints the outcome and the per-node table (stderr) and returns the exit status.
 int report_run(const local::run_report& report, const std::string& graph, bool quiet);
 
+class durable_run;
+
 // `loom run FILE --cluster C`: plan, deploy to the workers, run, report.
-// `trace`: the run's tracer (--trace, --otlp), or null.
+// `trace`: the run's tracer (--trace, --otlp), or null. `durable` (may be empty): called once the hosts and
+// the plan are known, it gives where the driver keeps the run's snapshots (null: the run does not start,
+// the reason printed); `restore` (may be null): a resumed run's snapshot, deployed with the instances.
 int run_cluster(const graph::graph& g, const registry& kinds, const run_options& options,
-                const std::shared_ptr<observe::tracer>& trace);
+                const std::shared_ptr<observe::tracer>& trace, const std::function<durable_run*()>& durable = {},
+                std::shared_ptr<const local::snapshot> restore = nullptr);
 
 }  // namespace loom::cli

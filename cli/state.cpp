@@ -211,6 +211,10 @@ std::unique_ptr<durable_run> durable_run::create(const fs::path& dir, const run_
     st.set_meta("checkpoint_every_ms", std::to_string(s.every.count()));
     st.set_meta("keep", std::to_string(s.keep));
     st.set_meta("detach_on_pause", s.detach_on_pause ? "1" : "0");
+    if (!options.cluster.empty()) {  // a cluster run: resumed on the same cluster file's workers
+      st.set_meta("cluster", options.cluster == "slurm" ? options.cluster : fs::absolute(options.cluster, ec).string());
+      st.set_meta("insecure", options.insecure ? "1" : "0");
+    }
     st.set_meta("starts", "1");
     st.set_meta("status", "running");
     auto lock = take_lock(st);  // last: a DIR whose lock exists has its meta
@@ -245,6 +249,13 @@ void durable_run::arm(local::run_options& ro) {
     std::lock_guard g(m_);
     return std::exchange(decided_, {});
   };
+  writer_ = std::thread([this] { write_loop(); });
+}
+
+void durable_run::start(std::chrono::milliseconds& every,
+                        std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot) {
+  every = settings_.every;
+  on_snapshot = [this](std::shared_ptr<const local::snapshot> s) { offer(std::move(s)); };
   writer_ = std::thread([this] { write_loop(); });
 }
 
@@ -454,8 +465,12 @@ int resume_command(const common_options& common, const resume_options& options) 
         std::fprintf(stderr, "loom: %s has no snapshot yet; running %s from the start\n", dir.string().c_str(),
                      graph_path.c_str());
     }
+    auto cluster = st.meta("cluster").value_or("");
+    bool insecure = meta_number(st, "insecure", 0) != 0;
     durable_run run(std::move(st), std::move(lock), plan, s);
     run_options ro;
+    ro.cluster = cluster;  // a cluster run resumes on its workers: the driver re-deploys
+    ro.insecure = insecure;
     ro.file = graph_path;
     ro.sets = sets;
     ro.quiet = options.quiet;

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -67,6 +68,8 @@ class durable_run {
   const std::shared_ptr<const local::deployment>& plan() const { return plan_; }
   // Sets snapshot_every and on_snapshot, and starts the writer.
   void arm(local::run_options& ro);
+  // The same for a cluster run's driver (its snapshot interval and sink; it takes no decisions).
+  void start(std::chrono::milliseconds& every, std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot);
   // The per-node counters the next snapshot's row carries (for `loom runs`).
   void progress(const local::run_report& r);
   // Stops the writer (the snapshot it holds is written first) and records the run's end in meta.
@@ -113,7 +116,11 @@ const state::decision_record* recorded_for(const std::vector<state::decision_rec
                                            const state::pending_record& p);
 
 // Runs `g` in this process (the body of `loom run` and `loom resume`); `durable` (may be null) keeps its state.
+// A cluster run (options.cluster) whose state is still to be made gets `make_durable` instead, called once
+// its hosts and plan are known, so that a bad cluster file or a graph that does not fit leaves no state
+// behind (null: it printed why, and the run does not start).
 int run_here(const run_options& options, const graph::graph& g, const registry& kinds, durable_run* durable,
-             std::shared_ptr<const local::snapshot> restore);
+             std::shared_ptr<const local::snapshot> restore,
+             const std::function<durable_run*()>& make_durable = {});
 
 }  // namespace loom::cli

@@ -13,6 +13,7 @@
 #include "loom/runtime/cluster/fingerprint.hpp"
 #include "loom/runtime/cluster/protocol.hpp"
 #include "loom/runtime/local/node_actor.hpp"
+#include "loom/runtime/local/part_value.hpp"
 #include "loom/runtime/observe/trace.hpp"
 
 namespace loom::cluster {
@@ -104,6 +105,11 @@ bool driver::connect() {
 }
 
 void driver::deploy() {
+  auto plan = plan_of_deploy();
+  for (auto& w : workers_) deploy_to(w, plan);
+}
+
+ctl::plan driver::plan_of_deploy() const {
   ctl::plan plan;
   for (auto& w : workers_) {
     auto key = o_.host_keys.find(w.host);
@@ -113,13 +119,21 @@ void driver::deploy() {
   for (std::uint32_t k = 0; k < workers_.size(); ++k)
     for (auto i : workers_[k].instances) plan.instance_host[i] = k;
   for (const auto& placed : p_.instances) plan.instance_device.push_back(placed.device);
-  for (auto& w : workers_) {
-    send(w, ctl::hello{w.host});
-    send(w, ctl::deploy{yaml_, plan, expanded_, kinds_,
-                        o_.trace ? observe::to_traceparent(o_.trace->root_context()) : std::string(),
-                        o_.link_window});
-    w.last_seen = clock::now();  // the heartbeat clock starts at the deploy, on both sides
+  return plan;
+}
+
+void driver::deploy_to(worker_link& w, const ctl::plan& plan) {
+  ctl::deploy d{yaml_, plan, expanded_, kinds_,
+                o_.trace ? observe::to_traceparent(o_.trace->root_context()) : std::string(), o_.link_window};
+  if (o_.restore) {  // a resumed run: each worker gets the parts of its own instances
+    d.restore_epoch = o_.restore->epoch;
+    for (auto i : w.instances)
+      if (i < o_.restore->parts.size() && o_.restore->parts[i])
+        d.restore.push_back({o_.restore->epoch, i, local::to_value(*o_.restore->parts[i])});
   }
+  send(w, ctl::hello{w.host});
+  send(w, std::move(d));
+  w.last_seen = clock::now();  // the heartbeat clock starts at the deploy, on both sides
 }
 
 worker_link* driver::by_peer(const std::string& peer) {
@@ -165,6 +179,8 @@ void driver::drain(std::chrono::milliseconds wait, OnControl&& on_control) {
 bool driver::await_ready() {
   auto deadline = clock::now() + o_.connect_timeout + std::chrono::seconds(10);
   std::size_t ready = 0;
+  std::vector<clock::time_point> redeploy(workers_.size(), clock::time_point::max());
+  std::vector<char> told(workers_.size(), 0);  // "still busy" logged once per worker
   while (ready < workers_.size() && report_.result == local::run_report::outcome::ok) {
     if (clock::now() > deadline) {
       std::string waiting;
@@ -175,12 +191,28 @@ bool driver::await_ready() {
     }
     beat();
     check_lost();
+    for (std::size_t k = 0; k < workers_.size(); ++k)
+      if (clock::now() >= redeploy[k]) {
+        redeploy[k] = clock::time_point::max();
+        deploy_to(workers_[k], plan_of_deploy());
+      }
     drain(std::chrono::milliseconds(50), [&](worker_link& w, tr::control_msg& c) {
       if (std::holds_alternative<ctl::hello>(c.body) && !w.ready) {
         w.ready = true;
         ++ready;
       } else if (auto* r = std::get_if<ctl::refused>(&c.body)) {
-        fail(fmt::format("worker `{}` refused the run: {}", w.host, r->reason));
+        // A resumed run finds its workers still in the run whose driver died, until they give it up after
+        // its silence (worker_options::driver_silence): asked again every 250 ms until the deadline.
+        bool busy = o_.restore && r->reason.starts_with("busy with run ") && clock::now() + std::chrono::seconds(1) < deadline;
+        if (busy) {
+          auto k = static_cast<std::size_t>(&w - workers_.data());
+          if (!std::exchange(told[k], 1))
+            log(fmt::format("worker `{}` is still {} (its driver died): asking again until it gives that run up",
+                            w.host, r->reason));
+          redeploy[k] = clock::now() + std::chrono::milliseconds(250);
+        } else {
+          fail(fmt::format("worker `{}` refused the run: {}", w.host, r->reason));
+        }
       }
     });
   }
@@ -267,6 +299,7 @@ void driver::watch() {
         done_[d->instance] = true;
         cancelled_[d->instance] = d->cancelled;
         --remaining_;
+        if (!d->failed && !d->cancelled) finished_part(d->instance);
         auto& s = report_.nodes[d->instance];
         set_counters(s, d->counters);
         s.queued = 0;
@@ -295,6 +328,8 @@ void driver::watch() {
         for (const auto& e : pr->edges) edges.push_back(edge_stats_of(e));
       } else if (auto* a = std::get_if<ctl::adopt>(&c.body)) {
         adopted(w, *a);
+      } else if (auto* sp = std::get_if<ctl::snapshot_part>(&c.body)) {
+        take_part(w, *sp);
       } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // lost or damaged messages, or a stopping worker
         auto names = unfinished(w);
         fail(fmt::format("host `{}`: {}{}", w.host, x->reason, names.empty() ? "" : "; its nodes not done: " + names));
@@ -303,6 +338,7 @@ void driver::watch() {
     });
     check_lost();
     check_moves();
+    snapshot_tick();
     if (!cancelling_ && o_.interrupted && o_.interrupted()) {
       report_.result = local::run_report::outcome::interrupted;
       cancel_all("interrupted");

@@ -15,6 +15,7 @@
 #include "loom/runtime/run_report.hpp"
 #include "loom/runtime/placement/cluster.hpp"
 #include "loom/runtime/placement/planner.hpp"
+#include "loom/runtime/local/snapshot.hpp"
 #include "loom/runtime/registry.hpp"
 #include "loom/runtime/transport/keys.hpp"
 
@@ -49,6 +50,16 @@ struct driver_options {
   std::function<void(const std::string&)> log;
   // The run's tracer (--trace, --otlp) or null: its context goes to the workers, their spans come back.
   std::shared_ptr<observe::tracer> trace;
+  // Durable runs (docs/durability.md, "Cluster runs"): every `snapshot_every` (zero: never) the driver asks
+  // every worker for epoch n; once it holds every instance's part the snapshot goes to `on_snapshot` (on the
+  // driver's thread; it must not block long). One epoch at a time; one that a move or a lost worker
+  // interrupts is dropped, as is one not complete within max(10 s, 10 intervals).
+  std::chrono::milliseconds snapshot_every{0};
+  std::function<void(std::shared_ptr<const local::snapshot>)> on_snapshot;
+  // A resumed run: every instance starts from its part (deployed with it to the instance's host). A worker
+  // still busy with the run that died (it gives it up after its driver's silence) is asked again until the
+  // connect timeout.
+  std::shared_ptr<const local::snapshot> restore;
 };
 
 // Runs `g` (validated, defaults applied; `yaml` is its file text, sent to the workers) as planned.

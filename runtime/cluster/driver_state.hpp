@@ -53,7 +53,8 @@ class driver {
  public:
   driver(const graph::graph& g, const std::string& yaml, const placement::cluster& c, const placement::plan& p,
          const driver_options& o)
-      : g_(g), yaml_(yaml), c_(c), p_(p), o_(o), dep_(local::expand(g, *o.kinds)), now_(p) {}
+      : g_(g), yaml_(yaml), c_(c), p_(p), o_(o), dep_(local::expand(g, *o.kinds)), now_(p),
+        snapshot_epoch_(o.restore ? o.restore->epoch : 0) {}
 
   local::run_report run();
 
@@ -82,6 +83,8 @@ class driver {
 
   bool connect();
   void deploy();
+  ctl::plan plan_of_deploy() const;
+  void deploy_to(worker_link& w, const ctl::plan& plan);
   worker_link* by_peer(const std::string& peer);
 
   // Waits up to `wait` for messages, then handles what arrived: heartbeat echoes and spans here, the rest
@@ -130,6 +133,13 @@ class driver {
   void cancel_all(const std::string& why);
   void watch();
 
+  // Snapshots (driver_options::snapshot_every): start an epoch when one is due, take a worker's part, and
+  // drop an epoch a move, a cancel or its deadline interrupts.
+  void snapshot_tick();
+  void take_part(const worker_link& w, ctl::snapshot_part& p);
+  void finished_part(std::uint32_t instance);
+  void complete_snapshot();
+
   // --metrics: once every instance has reported, one more heartbeat round brings each worker's final
   // samples (a worker updates its samples before it reports an instance done). Bounded: 2 s.
   void final_samples();
@@ -161,6 +171,10 @@ class driver {
   std::size_t remaining_ = 0;           // instances not reported yet
   std::uint64_t beat_ = 0;
   std::string expanded_, kinds_;  // what every worker must expand the same way (fingerprint.hpp)
+  std::shared_ptr<local::snapshot> building_;  // the epoch being gathered, or null
+  std::size_t parts_left_ = 0;
+  std::uint64_t snapshot_epoch_ = 0;
+  clock::time_point last_snapshot_ = clock::now(), epoch_started_;
   clock::time_point next_beat_;
 };
 

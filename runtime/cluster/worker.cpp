@@ -186,6 +186,13 @@ void worker::handle(event& ev) {
           lock.unlock();
           if (coordinator && f)
             caf::anon_send(coordinator, local::on_slice_msg{[f, i = body.instance] { f(i); }});
+        } else if constexpr (std::is_same_v<T, ctl::snapshot>) {
+          // The driver's epoch: the slice's coordinator asks each local instance for its part (worker_run.cpp).
+          if (!run_ || run_->id != c.run) return;
+          std::unique_lock lock(run_->m);
+          auto coordinator = run_->coordinator;
+          lock.unlock();
+          if (coordinator) caf::anon_send(coordinator, local::snapshot_msg{body.epoch});
         }
       },
       c.body);

@@ -16,6 +16,7 @@
 #include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/local/messages.hpp"
 #include "loom/runtime/local/node_actor.hpp"
+#include "loom/runtime/local/part_value.hpp"
 #include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/observe/trace.hpp"
 
@@ -302,6 +303,31 @@ void worker::run(run_state& r, ctl::deploy& d) {
       log(fmt::format("run {}: not traced: the deploy's trace context `{}` is not a traceparent", r.id, d.trace));
   }
   ro.probes = observe::probes_for(trace);
+  // A run with --state (docs/durability.md, "Cluster runs"): each local instance's part of a snapshot goes
+  // to the driver, which holds the run's state; a resumed run starts each instance from the part it sent.
+  hooks.on_part = [this, &r](std::uint64_t epoch, std::shared_ptr<const local::instance_part> part) {
+    try {
+      ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::snapshot_part{epoch, part->instance, local::to_value(*part)}});
+    } catch (const std::exception& e) {
+      // A part the wire cannot carry (a tensor on a GPU): that epoch never completes; the run goes on and
+      // the driver keeps its last complete snapshot.
+      log(fmt::format("run {}: the snapshot part of instance {} could not be sent: {}", r.id, part->instance, e.what()));
+    }
+  };
+  if (!d.restore.empty()) {
+    auto snap = std::make_shared<local::snapshot>();
+    snap->epoch = d.restore_epoch;
+    snap->parts.resize(plan->instances.size());
+    for (const auto& sp : d.restore) {
+      if (sp.instance >= plan->instances.size() || !is_local(sp.instance))
+        return refuse(r, fmt::format("a snapshot part for instance {}, which is not placed on host `{}`", sp.instance, r.host));
+      std::string error;
+      auto part = local::part_from_value(sp.part, plan->instances[sp.instance], error);
+      if (!part) return refuse(r, error);
+      snap->parts[sp.instance] = std::move(part);
+    }
+    ro.restore = std::move(snap);
+  }
   auto report = local::run_slice(*system_, plan, ro, hooks);
   metrics_->update(report);
   if (trace) ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::spans{observe::to_json(trace->finish(g->name))}});

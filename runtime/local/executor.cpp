@@ -304,6 +304,16 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
     }
     part_done();
   };
+  // A cluster run's snapshots (slice_hooks::on_part): the driver's latest epoch, and per instance the
+  // latest epoch whose part went out.
+  std::uint64_t driver_epoch = epoch;
+  std::vector<std::uint64_t> given(x.instances.size(), epoch);
+  auto give = [&](std::uint64_t e, std::shared_ptr<const instance_part> p) {
+    auto i = p->instance;
+    if (i >= given.size() || e <= given[i]) return;
+    given[i] = e;
+    hooks.on_part(e, std::move(p));
+  };
   std::vector<bool> ended(x.instances.size());
   std::size_t remaining = mine.size();
   // Tools serve calls until every other node is done; then they are released to finish.
@@ -319,6 +329,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
     if (!inst.is_tool && --callers_left == 0 && hooks.release_tools_locally) release_tools();
     if (end == instance_end::finished) {
       finished[i] = true;
+      if (hooks.on_part && driver_epoch > given[i]) give(driver_epoch, finished_part(i));
       if (building && !building->parts[i]) {
         building->parts[i] = finished_part(i);
         part_done();
@@ -354,7 +365,24 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
           snapshot_soon = true;
           snapshot_soon_at = clock::now();
         },
+        // A cluster run's epoch, at the driver's word: each local instance gives its part (once per epoch).
+        [&](const snapshot_msg& m) {
+          if (!hooks.on_part || cancelling || m.epoch <= driver_epoch) return;
+          driver_epoch = m.epoch;
+          for (auto i : mine) {
+            if (given[i] >= m.epoch || (ended[i] && !finished[i])) continue;
+            if (finished[i])
+              give(m.epoch, finished_part(i));
+            else
+              self->send(actors[i], snapshot_msg{m.epoch});
+          }
+        },
         [&](part_msg& m) {
+          if (hooks.on_part) {
+            if (m.part && m.part->instance < x.instances.size() && here[m.part->instance])
+              give(m.epoch, std::move(m.part));
+            return;
+          }
           if (!building || m.epoch != building->epoch || !m.part || m.part->instance >= x.instances.size() ||
               building->parts[m.part->instance])
             return;

@@ -50,8 +50,8 @@ struct run_options {
   std::shared_ptr<run_probes> probes;
   // Consistent snapshots (snapshot.hpp, docs/durability.md): every `snapshot_every` (zero: never) the
   // coordinator takes one and hands it, complete, to `on_snapshot` on its own thread. One at a time: a
-  // tick while one is being taken is skipped. Runs in one process only (a slice of a cluster run takes
-  // none yet).
+  // tick while one is being taken is skipped. A slice of a cluster run takes none this way: its driver
+  // starts the epochs (slice_hooks::on_part).
   std::chrono::milliseconds snapshot_every{0};
   std::function<void(std::shared_ptr<const snapshot>)> on_snapshot;
   // A resumed run: every instance starts from its part of this snapshot of the same deployment (a null
@@ -88,6 +88,12 @@ struct slice_hooks {
   // An instance adopted into the running slice (adopt_msg to the coordinator: its host was lost), spawned
   // and not yet started: the host routes its messages to `actor` from now on.
   std::function<void(std::uint32_t instance, const caf::actor& actor)> adopted;
+  // A cluster run with --state (docs/durability.md, "Cluster runs"): the coordinator takes snapshot_msg{n}
+  // from outside (the worker, at the driver's word) and asks each local instance for its part of epoch n;
+  // every part comes here, on the coordinator's thread, as complete (a finished instance's too). An
+  // instance that takes its part at a barrier before the driver's word reaches this host gives it all the
+  // same. Unset: the slice takes no snapshots (run_options::snapshot_every is for one process).
+  std::function<void(std::uint64_t epoch, std::shared_ptr<const instance_part> part)> on_part;
   // The slice stays up after its own instances are done, until release_atom (or a cancel): a distributed
   // run with movable instances, where this host may yet adopt one (every caller done: none can move).
   bool hold_until_release = false;

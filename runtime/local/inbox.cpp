@@ -185,22 +185,25 @@ void inbox::start_recording() {
 }
 
 std::optional<std::string> inbox::restore(const std::vector<record>& records) {
-  for (const auto& r : records) {
+  for (const auto& r : records)
     if (r.link >= links_.size()) return fmt::format("a snapshot's record of in-link {}, which this node does not have", r.link);
+  std::deque<chunk> restored;
+  for (const auto& r : records) {
     auto& l = links_[r.link];
     if (!r.values.empty()) {
       depth_ += r.values.size();
       l.swallow += static_cast<std::int64_t>(r.values.size());
-      chunks_.push_back(chunk{r.link, false, 0, r.values, 0});
+      restored.push_back(chunk{r.link, false, 0, r.values, 0});
     }
     if (r.eos) {
       l.open = false;
-      chunks_.push_back(chunk{r.link, true, 0, {}});
+      restored.push_back(chunk{r.link, true, 0, {}});
     } else if (r.ended && l.open) {
       l.open = false;
       if (--open_links_[l.port] == 0) ++closed_;
     }
   }
+  chunks_.insert(chunks_.begin(), std::make_move_iterator(restored.begin()), std::make_move_iterator(restored.end()));
   return std::nullopt;
 }
 

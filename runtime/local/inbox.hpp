@@ -86,7 +86,9 @@ class inbox {
   bool recording() const { return recording_ > 0; }
   // The records (one per in-link, in link order), taken out; call once recording() is false.
   std::vector<record> take_records();
-  // A resumed run: queues what a snapshot recorded, after wire() and before anything arrives. The values
+  // A resumed run: queues what a snapshot recorded, after wire(), ahead of anything that arrived before the
+  // node started (a producer on another host, or one started first, may send before this node's start:
+  // what it sends follows the recorded values on its link). The values
   // are consumed without a credit (the producer starts with the link's whole capacity, as for a replaced
   // one); an ended link is closed (its port too, once all of its links have ended). An error for a record
   // of a link it does not have.

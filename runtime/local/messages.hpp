@@ -101,6 +101,7 @@ struct snapshot_msg {
 struct barrier_msg {
   link_id link;  // the consumer's in-link
   std::uint64_t epoch;
+  std::uint32_t to = 0;  // the consumer instance (an egress routes by it, as eos_msg)
 };
 struct instance_part;
 // To the coordinator: an instance's part, complete (every in-link's recording ended).

@@ -205,7 +205,7 @@ std::vector<outbox::unsent> outbox::committed_unsent() const {
 }
 
 void outbox::send_barrier(caf::event_based_actor* self, std::uint64_t epoch) {
-  for (const auto& l : links_) self->send(l.target, barrier_msg{l.remote, epoch});
+  for (const auto& l : links_) self->send(l.target, barrier_msg{l.remote, epoch, l.consumer});
 }
 
 bool outbox::restore(const std::vector<unsent>& outputs) {

@@ -159,6 +159,10 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
           if (m.trace_parent != 0) cb.setTraceParent(m.trace_parent);
         } else if constexpr (std::is_same_v<T, local::cancel_call_msg>) {
           b.initCancelCall().setId(m.id);
+        } else if constexpr (std::is_same_v<T, local::barrier_msg>) {
+          auto bb = b.initBarrier();
+          bb.setLink(m.link);
+          bb.setEpoch(m.epoch);
         } else {
           auto rb = b.initReply();
           rb.setId(m.id);
@@ -172,7 +176,13 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
 
 capnp::Text::Reader text(const std::string& s) { return {s.data(), s.size()}; }
 
-void encode_control(s::Control::Builder b, const control::body& msg) {
+void encode_part(encoder& enc, s::SnapshotPart::Builder b, const control::snapshot_part& p) {
+  b.setEpoch(p.epoch);
+  b.setInstance(p.instance);
+  enc.value(b.initPart(), p.part);
+}
+
+void encode_control(encoder& enc, s::Control::Builder b, const control::body& msg) {
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -196,6 +206,9 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           d.setKinds(text(m.kinds));
           d.setTrace(text(m.trace));
           d.setLinkWindow(m.link_window);
+          d.setRestoreEpoch(m.restore_epoch);
+          auto rs = d.initRestore(static_cast<unsigned>(m.restore.size()));
+          for (unsigned i = 0; i < rs.size(); ++i) encode_part(enc, rs[i], m.restore[i]);
         } else if constexpr (std::is_same_v<T, control::start>) {
           b.setStart();
         } else if constexpr (std::is_same_v<T, control::cancel>) {
@@ -261,6 +274,10 @@ void encode_control(s::Control::Builder b, const control::body& msg) {
           a.setEpoch(m.epoch);
         } else if constexpr (std::is_same_v<T, control::resume>) {
           b.setResume(m.instance);
+        } else if constexpr (std::is_same_v<T, control::snapshot>) {
+          b.setSnapshot(m.epoch);
+        } else if constexpr (std::is_same_v<T, control::snapshot_part>) {
+          encode_part(enc, b.initSnapshotPart(), m);
         } else {
           auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
           for (unsigned i = 0; i < l.size(); ++i) {
@@ -412,17 +429,27 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
       return local::reply_msg{rr.getId(), rr.getOk(), dec.value(rr.getValue()), str(rr.getError())};
     }
     case s::Envelope::CANCEL_CALL: return local::cancel_call_msg{r.getCancelCall().getId()};
+    case s::Envelope::BARRIER: return local::barrier_msg{r.getBarrier().getLink(), r.getBarrier().getEpoch()};
   }
   fail("unknown envelope body tag {}", static_cast<unsigned>(r.which()));
 }
 
-control::body decode_control(s::Control::Reader r) {
+control::snapshot_part decode_part(decoder& dec, s::SnapshotPart::Reader r) {
+  return {r.getEpoch(), r.getInstance(), dec.value(r.getPart())};
+}
+
+control::body decode_control(decoder& dec, s::Control::Reader r) {
   switch (r.which()) {
     case s::Control::HELLO: return control::hello{str(r.getHello().getWorker())};
     case s::Control::DEPLOY: {
       auto d = r.getDeploy();
       control::deploy out{str(d.getGraphYaml()), {}, str(d.getExpandedGraph()), str(d.getKinds()), str(d.getTrace()),
-                          d.getLinkWindow()};
+                          d.getLinkWindow(), d.getRestoreEpoch(), {}};
+      for (auto part : d.getRestore()) {
+        out.restore.push_back(decode_part(dec, part));
+        if (out.restore.back().epoch != out.restore_epoch)
+          fail("a deploy restoring epoch {} with a part of epoch {}", out.restore_epoch, out.restore.back().epoch);
+      }
       auto p = d.getPlan();
       for (auto h : p.getHosts()) out.plan.hosts.push_back({str(h.getName()), str(h.getDataAddress()), str(h.getPublicKey())});
       for (auto i : p.getInstanceHost()) {
@@ -457,6 +484,8 @@ control::body decode_control(s::Control::Reader r) {
     case s::Control::ADOPT:
       return control::adopt{r.getAdopt().getInstance(), r.getAdopt().getHost(), r.getAdopt().getEpoch()};
     case s::Control::RESUME: return control::resume{r.getResume()};
+    case s::Control::SNAPSHOT: return control::snapshot{r.getSnapshot()};
+    case s::Control::SNAPSHOT_PART: return decode_part(dec, r.getSnapshotPart());
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
     case s::Control::PROGRESS: {
@@ -522,7 +551,7 @@ message decode_frame(multipart& parts, const decode_limits& limits) {
     case s::Frame::CONTROL: {
       if (parts.size() > 1) fail("control message with {} payload parts (expected none)", parts.size() - 1);
       auto c = frame.getControl();
-      return control_msg{c.getRun(), decode_control(c)};
+      return control_msg{c.getRun(), decode_control(dec, c)};
     }
   }
   fail("unknown frame tag {}", static_cast<unsigned>(frame.which()));
@@ -543,10 +572,13 @@ multipart encode(const envelope& e, const encode_options& opts) {
 }
 
 multipart encode(const control_msg& c, const encode_options& opts) {
-  return encode_frame(opts, [&](encoder&, s::Frame::Builder f) {
+  // A control message is one part: the values a snapshot carries go inside the header, whatever their size.
+  auto inline_all = opts;
+  inline_all.inline_limit = std::numeric_limits<std::size_t>::max();
+  return encode_frame(inline_all, [&](encoder& enc, s::Frame::Builder f) {
     auto b = f.initControl();
     b.setRun(c.run);
-    encode_control(b, c.body);
+    encode_control(enc, b, c.body);
   });
 }
 

@@ -29,7 +29,7 @@ using multipart = std::vector<zmq::message_t>;
 // ---- data: one in-process message between two node instances of a run ----
 
 using body = std::variant<local::batch_msg, local::credit_msg, local::eos_msg, local::call_msg, local::reply_msg,
-                          local::cancel_call_msg>;
+                          local::cancel_call_msg, local::barrier_msg>;
 
 // Names one ordered stream of envelopes: everything `from` says to `to` in one run.
 struct stream_key {
@@ -77,6 +77,18 @@ struct counters {
   std::uint64_t in = 0, out = 0, busy_ns = 0, queue_hwm = 0, restarts = 0, dropped = 0;
   friend bool operator==(const counters&, const counters&) = default;
 };
+// A snapshot of a cluster run (docs/durability.md, "Cluster runs"): the driver asks every worker for epoch
+// `epoch`; each worker sends one part per instance of its own (runtime/local/part_value.hpp: the part as a
+// value), and the driver keeps the snapshot once it holds every instance's part.
+struct snapshot {
+  std::uint64_t epoch = 0;
+  friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+struct snapshot_part {
+  std::uint64_t epoch = 0;
+  std::uint32_t instance = 0;
+  loom::value part;
+};
 struct hello { std::string worker; };
 struct deploy {
   std::string graph_yaml;
@@ -87,6 +99,10 @@ struct deploy {
   // A link whose producer and consumer are on two hosts gets at least this capacity (its window: values
   // in flight; docs/cluster.md, "Windows across hosts"). 0: every link keeps its edge's capacity.
   std::uint32_t link_window = 0;
+  // A resumed run: the snapshot's epoch and the parts of this worker's instances (each snapshot_part's
+  // epoch is restore_epoch). Empty: a new run.
+  std::uint64_t restore_epoch = 0;
+  std::vector<snapshot_part> restore;
 };
 struct start {};
 struct cancel { std::string reason; };
@@ -150,7 +166,7 @@ struct resume {
   friend bool operator==(const resume&, const resume&) = default;
 };
 using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress, spans,
-                          adopt, resume>;
+                          adopt, resume, snapshot, snapshot_part>;
 }  // namespace control
 
 struct control_msg {

@@ -15,7 +15,8 @@ struct Frame {
   }
 }
 
-const wireVersion :UInt16 = 3;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage); 3: tag runs
+const wireVersion :UInt16 = 4;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage); 3: tag runs;
+                                # 4: snapshot barriers and parts (cluster runs with --state)
 
 # ---- values ----
 
@@ -68,6 +69,7 @@ struct Envelope {
     call @7 :Call;
     reply @8 :Reply;
     cancelCall @9 :CancelCall;
+    barrier @11 :Barrier;
   }
   # How many times `from` has moved to another host (docs/cluster.md, "Losing a host"): a receiver drops
   # what an instance sends from before its latest move (a lost host that comes back).
@@ -103,6 +105,8 @@ struct Call {
 struct Reply { id @0 :UInt64; ok @1 :Bool; value @2 :Value; error @3 :Text; }
 # The caller gave up on call `id` (timeout, restart, stop): a tool that has not started it never runs it.
 struct CancelCall { id @0 :UInt64; }
+# A snapshot's barrier (docs/durability.md): in order with the stream's values, on the consumer's in-link.
+struct Barrier { link @0 :UInt32; epoch @1 :UInt64; }
 
 # ---- control: driver <-> worker ----
 
@@ -144,6 +148,8 @@ struct Control {
     spans @12 :Text;  # a worker's spans of a traced run, sent after its part ended (JSON: runtime/observe/trace.hpp)
     adopt @13 :Adopt;  # driver -> every surviving worker: an instance of a lost host moves; echoed once done
     resume @14 :UInt32;  # driver -> workers, after every echo: resend to the moved instance
+    snapshot @15 :UInt64;  # driver -> workers: take snapshot epoch n (docs/durability.md, "Cluster runs")
+    snapshotPart @16 :SnapshotPart;  # worker -> driver: one instance's part of epoch n
   }
 }
 
@@ -156,7 +162,12 @@ struct Deploy {
   kinds @3 :Text;          # the driver's kind registry: one line per kind (ports, params, defaults)
   trace @4 :Text;          # a traced run: the driver's run span as a W3C traceparent; empty: not traced
   linkWindow @5 :UInt32;   # a link between two hosts gets at least this capacity (0: its edge's own)
+  # A resumed run: the snapshot's epoch, and the parts of this worker's instances (a list of SnapshotPart
+  # values, runtime/local/part_value.hpp); an instance without one starts fresh. Empty: a new run.
+  restoreEpoch @6 :UInt64;
+  restore @7 :List(SnapshotPart);
 }
+struct SnapshotPart { epoch @0 :UInt64; instance @1 :UInt32; part @2 :Value; }
 struct Cancel { reason @0 :Text; }
 struct Done {
   instance @0 :UInt32;

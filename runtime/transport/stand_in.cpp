@@ -205,6 +205,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       [forward](local::batch_msg& m) { forward(std::move(m)); },
       [forward](local::credit_msg& m) { forward(m); },
       [forward](local::eos_msg& m) { forward(m); },
+      [forward](local::barrier_msg& m) { forward(m); },
       [forward](local::call_msg& m) { forward(std::move(m)); },
       [forward](local::reply_msg& m) { forward(std::move(m)); },
       // A caller gave up on a call (timeout, restart, stop): the remote tool must not start it.
@@ -322,6 +323,7 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
       },
       [in_order](const local::credit_msg& m) { in_order(m.to, m); },
       [in_order](const local::eos_msg& m) { in_order(m.to, m); },
+      [in_order](const local::barrier_msg& m) { in_order(m.to, m); },
       [in_order](local::call_msg& m) {
         auto to = m.to;
         in_order(to, std::move(m));
@@ -348,7 +350,8 @@ std::optional<std::string> receiver::check(const envelope& e, const std::string&
   return std::visit(
       [&](const auto& m) -> std::optional<std::string> {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, local::batch_msg> || std::is_same_v<T, local::eos_msg>) {
+        if constexpr (std::is_same_v<T, local::batch_msg> || std::is_same_v<T, local::eos_msg> ||
+                      std::is_same_v<T, local::barrier_msg>) {
           auto l = rule.in_links.find(m.link);
           if (l == rule.in_links.end())
             return fmt::format("{}: link {} is not an input link of instance {} from instance {}", s(), m.link, e.to,

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   write(dir, "reply", encode(envelope{1, 2, 3, 5, local::reply_msg{77, false, value{}, "tool failed"}}));
   write(dir, "cancel-call", encode(envelope{1, 2, 3, 6, local::cancel_call_msg{77}}));
   write(dir, "call-traced", encode(envelope{1, 2, 3, 7, local::call_msg{78, value{1}, 0x0123456789abcdefull}}));
+  write(dir, "barrier", encode(envelope{1, 2, 3, 8, local::barrier_msg{5, 77}}));
   using namespace control;
   plan p{{{"h1", "tcp://127.0.0.1:7100"}, {"h2", "tcp://127.0.0.1:7101"}}, {0, 1, 1, 0}, {0, -1, -1, -1}};
   write(dir, "hello", encode(control_msg{0, hello{"w1"}}));
@@ -75,6 +76,10 @@ int main(int argc, char** argv) {
   write(dir, "spans", encode(control_msg{9, spans{"{\"host\":\"a\",\"spans\":[]}"}}));
   write(dir, "run-ended", encode(control_msg{9, run_ended{false, "lost h2"}}));
   write(dir, "refused", encode(control_msg{0, refused{"busy"}}));
+  write(dir, "snapshot", encode(control_msg{9, snapshot{12}}));
+  write(dir, "snapshot-part", encode(control_msg{9, snapshot_part{12, 3, value{value_map{{"instance", 3}}}}}));
+  write(dir, "deploy-restore", encode(control_msg{9, deploy{.graph_yaml = "nodes: {}\n", .plan = p, .restore_epoch = 12,
+                                                           .restore = {{12, 0, value{value_map{{"instance", 0}}}}}}}));
   std::printf("fuzz_wire_seeds: %d seed inputs in %s\n", written, dir.c_str());
   return written == asked ? 0 : 1;  // every message above, each in one seed
 }

@@ -22,6 +22,7 @@
 #include "loom/graph/load.hpp"
 
 #include "loom/runtime/local/inbox.hpp"
+#include "loom/runtime/local/part_value.hpp"
 #include "loom/runtime/local/outbox.hpp"
 #include "loom/runtime/local/snapshot.hpp"
 #include "tests/support/graph_runner.hpp"
@@ -134,6 +135,104 @@ TEST_CASE("an inbox records each in-link from its consumption point to the link'
     CHECK(r2[2].values.empty());
   });
   for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a resumed inbox queues the recorded values ahead of what arrived before the node started" *
+          doctest::timeout(60)) {
+  // A producer on another host (or one started first) may send before this node's start, when its part is
+  // restored: on each link the recorded values come first (they were sent before anything the producer sends
+  // after its own resume). Found by the cluster test: values came out of order after `loom resume`.
+  caf::actor_system_config cfg;
+  caf::actor_system sys(cfg);
+  local::instance_plan plan;
+  plan.input_names = {"in"};
+  for (std::uint32_t p = 0; p < 2; ++p) plan.in_links.push_back({0, p, 0, 100, "p.out -> c.in"});
+  std::vector<caf::actor> actors{sys.spawn(ignore_all, 0), sys.spawn(ignore_all, 1)};
+  in_actor(sys, [plan, actors](caf::event_based_actor* self) {
+    local::batch_pool pool;
+    local::inbox in;
+    in.wire(plan, actors, pool);
+    auto early = batch(0, {7, 8});  // sent by the resumed producer of link 0 before this node started
+    CHECK_FALSE(in.add(self, early));
+    std::vector<local::inbox::record> recorded{{0, {value(std::int64_t{5}), value(std::int64_t{6})}, false, false},
+                                               {1, {value(std::int64_t{50})}, false, false}};
+    CHECK_FALSE(in.restore(recorded).has_value());
+    std::vector<std::int64_t> link0, link1;
+    while (!in.empty()) {
+      auto link = in.front_link();
+      auto n = in.front_run();
+      for (std::size_t k = 0; k < n; ++k) (link == 0 ? link0 : link1).push_back(in.front_at(k).as_int());
+      in.pop_values(self, n);
+    }
+    CHECK(link0 == std::vector<std::int64_t>{5, 6, 7, 8});
+    CHECK(link1 == std::vector<std::int64_t>{50});
+    CHECK(in.restore({{9, {}, false, false}}).has_value());  // a link it does not have
+  });
+  for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("an instance's part travels as a value and comes back the same; a part that does not fit is refused") {
+  local::instance_plan plan;
+  plan.index = 4;
+  plan.init.name = "gather";
+  plan.input_names = {"in", "side"};
+  for (std::uint32_t p = 0; p < 2; ++p) plan.in_links.push_back({0, p, 0, 8, "p.out -> gather.in"});
+  plan.out_ports.resize(1);
+  plan.out_ports[0].push_back({});
+  plan.out_ports[0][0].links.resize(2);  // two out-links
+  local::instance_part part;
+  part.instance = 4;
+  part.state = local::instance_part::phase::finishing;
+  part.checkpoint = value(value_map{{"held", value_list{value(1), value(2)}}});
+  part.replay = {{false, 1, value("x")}, {true, 0, value()}};
+  part.to_close = {1};
+  part.pulled_all = true;
+  part.inputs = {{0, {value(3), value(4)}, true, false}, {1, {}, false, true}};
+  part.outputs = {{1, {value(5.5)}}};
+  part.pending = {{9, value("shown"), 1764000000000, 0}};
+  std::string error;
+  auto back = local::part_from_value(local::to_value(part), plan, error);
+  REQUIRE_MESSAGE(back, error);
+  CHECK(back->instance == 4);
+  CHECK(back->state == local::instance_part::phase::finishing);
+  CHECK(back->checkpoint == part.checkpoint);
+  REQUIRE(back->replay.size() == 2);
+  CHECK(back->replay[0].port == 1);
+  CHECK(back->replay[0].v == value("x"));
+  CHECK(back->replay[1].close);
+  CHECK(back->to_close == std::vector<std::size_t>{1});
+  CHECK(back->pulled_all);
+  REQUIRE(back->inputs.size() == 2);
+  CHECK(ints(back->inputs[0].values) == std::vector<std::int64_t>{3, 4});
+  CHECK(back->inputs[0].eos);
+  CHECK(back->inputs[1].ended);
+  REQUIRE(back->outputs.size() == 1);
+  CHECK(back->outputs[0].link == 1);
+  CHECK(back->outputs[0].values[0] == value(5.5));
+  REQUIRE(back->pending.size() == 1);
+  CHECK(back->pending[0].id == 9);
+  CHECK(back->pending[0].asked_unix_ms == 1764000000000);
+
+  auto refused = [&](local::instance_part p) {
+    std::string why;
+    CHECK_FALSE(local::part_from_value(local::to_value(p), plan, why));
+    return why;
+  };
+  auto other = part;
+  other.instance = 5;
+  CHECK(refused(other).find("it is instance 5's") != std::string::npos);
+  auto port = part;
+  port.replay[0].port = 2;  // the node has two input ports
+  CHECK(refused(port).find("the input port 2 is not below 2") != std::string::npos);
+  auto in_link = part;
+  in_link.inputs[0].link = 2;
+  CHECK(refused(in_link).find("the in-link 2 is not below 2") != std::string::npos);
+  auto out_link = part;
+  out_link.outputs[0].link = 2;
+  CHECK(refused(out_link).find("the out-link 2 is not below 2") != std::string::npos);
+  std::string why;
+  CHECK_FALSE(local::part_from_value(value(7), plan, why));
+  CHECK(why == "the snapshot part of instance 4 (`gather`): it is not a map");
 }
 
 TEST_CASE("an outbox's committed values not yet sent are kept for a snapshot; the open attempt's are not" *

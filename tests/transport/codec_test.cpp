@@ -328,6 +328,33 @@ TEST_CASE("every control message survives a round trip" * doctest::timeout(10)) 
   CHECK(pd.edges == pr.edges);
 }
 
+TEST_CASE("a snapshot's barrier, its parts and a resumed deploy survive a round trip (wire v4)" * doctest::timeout(10)) {
+  using namespace control;
+  // The barrier travels in its link's stream, like an end of stream.
+  auto b = std::get<local::barrier_msg>(round_trip(envelope{1, 2, 3, 4, local::barrier_msg{5, 77}}).body);
+  CHECK(b.link == 5);
+  CHECK(b.epoch == 77);
+  CHECK(std::get<snapshot>(round_trip({9, snapshot{12}}).body) == snapshot{12});
+  // A part is a value, whatever it holds: bytes past the inline limit stay inside the one control part.
+  value part{value_map{{"instance", 3}, {"blob", value(bytes(std::vector<std::byte>(10000, std::byte{7})))}}};
+  auto sp = std::get<snapshot_part>(round_trip({9, snapshot_part{12, 3, part}}).body);
+  CHECK(sp.epoch == 12);
+  CHECK(sp.instance == 3);
+  CHECK(sp.part == part);
+  plan p{{{"h1", "tcp://10.0.0.1:7100"}}, {0, 0}};
+  deploy d{.graph_yaml = "g", .plan = p, .restore_epoch = 12, .restore = {{12, 0, value(1)}, {12, 1, part}}};
+  auto dd = std::get<deploy>(round_trip({9, d}).body);
+  CHECK(dd.restore_epoch == 12);
+  REQUIRE(dd.restore.size() == 2);
+  CHECK(dd.restore[1].instance == 1);
+  CHECK(dd.restore[1].part == part);
+  // A deploy whose parts are of another epoch than the one it restores is refused.
+  d.restore[0].epoch = 11;
+  auto bad = decode(encode(control_msg{9, d}));
+  CHECK_FALSE(bad);
+  CHECK(bad.error.find("restoring epoch 12 with a part of epoch 11") != std::string::npos);
+}
+
 TEST_CASE("values the wire cannot carry are refused when encoding" * doctest::timeout(10)) {
   value deep = 1;
   for (int i = 0; i < max_depth + 2; ++i) deep = value{value_list{deep}};
@@ -420,15 +447,15 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   auto f = env.initRoot<s::Frame>();
   f.setVersion(s::WIRE_VERSION);
   f.initData().initEos();
-  poke_u16(f.getData(), 12, 6);  // 0..5: batch, credit, eos, call, reply, cancelCall
-  CHECK(decode_error(to_parts(env)) == "unknown envelope body tag 6");
+  poke_u16(f.getData(), 12, 7);  // 0..6: batch, credit, eos, call, reply, cancelCall, barrier
+  CHECK(decode_error(to_parts(env)) == "unknown envelope body tag 7");
 
   capnp::MallocMessageBuilder ctl;
   auto fc = ctl.initRoot<s::Frame>();
   fc.setVersion(s::WIRE_VERSION);
   fc.initControl().setStart();
-  poke_u16(fc.getControl(), 4, 15);  // the union's tags count its members from 0: resume is the last, 14
-  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 15");
+  poke_u16(fc.getControl(), 4, 17);  // the union's tags count its members from 0: snapshotPart is the last, 16
+  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 17");
 
   capnp::MallocMessageBuilder fr;
   auto ff = fr.initRoot<s::Frame>();
@@ -446,14 +473,17 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   CHECK(decode_error(to_parts(tags)) == "a batch of 2 values with 1 lineage tags");
 
   capnp::MallocMessageBuilder ver;
-  ver.initRoot<s::Frame>().setVersion(4);
-  CHECK(decode_error(to_parts(ver)) == "wire version 4, this build speaks version 3");
+  ver.initRoot<s::Frame>().setVersion(5);
+  CHECK(decode_error(to_parts(ver)) == "wire version 5, this build speaks version 4");
   capnp::MallocMessageBuilder old;  // loom 0.1's frames
   old.initRoot<s::Frame>().setVersion(1);
-  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 3");
+  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 4");
   capnp::MallocMessageBuilder before_runs;  // without tag runs: a tagged batch would lose its tags
   before_runs.initRoot<s::Frame>().setVersion(2);
-  CHECK(decode_error(to_parts(before_runs)) == "wire version 2, this build speaks version 3");
+  CHECK(decode_error(to_parts(before_runs)) == "wire version 2, this build speaks version 4");
+  capnp::MallocMessageBuilder before_barriers;  // without snapshot barriers: a barrier would be an unknown tag
+  before_barriers.initRoot<s::Frame>().setVersion(3);
+  CHECK(decode_error(to_parts(before_barriers)) == "wire version 3, this build speaks version 4");
 
   capnp::MallocMessageBuilder dt;
   auto t = value_in_batch(dt).initTensor();

@@ -1,0 +1,117 @@
+// tests/cluster/durable_cluster_test.cpp: durable cluster runs (docs/durability.md, "Cluster runs") with real
+// `loom worker` processes on 127.0.0.1: the driver of `loom run --cluster C --state DIR`, whose pipeline
+// crosses between two hosts at every edge, is killed with SIGKILL at several moments (once more during a
+// resume), and `loom resume DIR` re-deploys on the same workers: the output file equals an uninterrupted
+// run's, byte for byte. And what a cluster run with --state refuses.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/cli/child.hpp"
+#include "tests/cluster/harness.hpp"
+
+namespace fs = std::filesystem;
+using loom::test::child;
+using loom::test::cluster::cluster_dir;
+using loom::test::cluster::free_port;
+using loom::test::cluster::worker;
+using loom::test::loom_binary;
+using loom::test::process_options;
+using loom::test::run_process;
+
+namespace {
+
+// The durable pipeline of tests/cli/durable_test.cpp (a batch, a split that leaves committed values unsent,
+// a throttle so the run lasts about three seconds, a gather of 3, a file), its nodes alternating between
+// hosts a and b, so every edge crosses the wire and every barrier travels on it.
+std::string pipeline(const fs::path& out) {
+  return "graph: durable\n"
+         "defaults: {capacity: 8}\n"
+         "nodes:\n"
+         "  src: {kind: source.sequence, params: {count: 20000}, placement: {host: a}}\n"
+         "  batch: {kind: flow.batch, params: {size: 7}, placement: {host: b}}\n"
+         "  split: {kind: flow.jq, params: {program: \".[]\"}, placement: {host: a}}\n"
+         "  pace: {kind: flow.throttle, params: {rate: 7000}, placement: {host: b}}\n"
+         "  fwd: {kind: flow.forward, placement: {host: a}}\n"
+         "  gather: {kind: flow.gather, params: {count: 3}, placement: {host: b}}\n"
+         "  sink: {kind: sink.file, params: {path: " +
+         out.string() +
+         "}, placement: {host: a}}\n"
+         "edges: [src -> batch, batch -> split, split -> pace, pace -> fwd, fwd -> gather, gather -> sink]\n";
+}
+
+}  // namespace
+
+TEST_CASE("a cluster run's driver killed with SIGKILL at several moments, then loom resume, writes the file exactly" *
+          doctest::timeout(600)) {
+  cluster_dir d("durable");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto ref_graph = d.write("ref.yaml", pipeline(d.dir / "ref.jsonl"));
+  auto t0 = loom::test::clock_type::now();
+  auto ref = run_process({loom_binary(), "run", ref_graph.string(), "--cluster", cluster.string(), "-q"},
+                         process_options{std::chrono::milliseconds(120000)});
+  INFO(ref.err);
+  REQUIRE(ref.status == 0);
+  auto span = std::chrono::duration_cast<std::chrono::milliseconds>(loom::test::clock_type::now() - t0);
+  auto expect = loom::test::read_file(d.dir / "ref.jsonl");
+  REQUIRE(expect.size() > 50000);
+
+  int killed = 0;
+  for (double f : {0.1, 0.4, 0.7}) {
+    CAPTURE(f);
+    auto name = "at-" + std::to_string(static_cast<int>(f * 100));
+    auto out = d.dir / (name + ".jsonl");
+    auto graph = d.write(name + ".yaml", pipeline(out));
+    auto state = d.dir / (name + "-state");
+    {
+      child run({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "-q", "--state", state.string(),
+                 "--checkpoint-every", "100ms"},
+                d.dir / (name + ".log"));
+      auto after = std::chrono::milliseconds(static_cast<long>(f * static_cast<double>(span.count())));
+      if (run.kill_when([&] { return fs::exists(state / "lock"); }, after)) ++killed;
+    }
+    if (f == 0.4) {
+      // A second kill, during the resume's run (once the workers have given the dead run up and started it).
+      auto log = d.dir / (name + "-resume1.log");
+      child again({loom_binary(), "resume", state.string()}, log);
+      auto started = [&] { return loom::test::read_file(log).find("started on 2 workers") != std::string::npos; };
+      if (again.kill_when(started, std::chrono::milliseconds(span.count() / 3))) ++killed;
+    }
+    auto runs = run_process({loom_binary(), "runs", state.string()});
+    INFO(runs.out << runs.err);
+    CHECK(runs.status == 0);
+    auto resumed = run_process({loom_binary(), "resume", state.string()}, process_options{std::chrono::milliseconds(120000)});
+    INFO(resumed.err);
+    REQUIRE(resumed.status == 0);
+    // It ran on the workers again, from a snapshot the driver kept (not from the start).
+    CHECK(resumed.err.find("resuming") != std::string::npos);
+    CHECK(resumed.err.find("started on 2 workers") != std::string::npos);
+    CHECK(loom::test::read_file(out) == expect);
+  }
+  CHECK(killed >= 3);
+}
+
+TEST_CASE("a cluster run with --state refuses what it cannot keep: decisions, --detach-on-pause") {
+  cluster_dir d("durable-refuse");
+  auto cluster = d.cluster({{"a", free_port()}});
+  auto graph = d.write("g.yaml",
+                       "graph: g\nnodes:\n  src: {kind: source.sequence, params: {count: 3}}\n"
+                       "  ask: {kind: human.approve}\n  sink: {kind: sink.count}\nedges: [src -> ask -> sink]\n");
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--state",
+                        (d.dir / "st").string()});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("g.yaml:4") != std::string::npos);
+  CHECK(r.err.find("a cluster run cannot take yet") != std::string::npos);
+  CHECK(!fs::exists(d.dir / "st"));
+  auto plain = d.write("p.yaml", "graph: p\nnodes:\n  src: {kind: source.sequence, params: {count: 3}}\n"
+                                 "  sink: {kind: sink.count}\nedges: [src -> sink]\n");
+  auto detach = run_process({loom_binary(), "run", plain.string(), "--cluster", cluster.string(), "--state",
+                             (d.dir / "st2").string(), "--detach-on-pause"});
+  CHECK(detach.status == 2);
+  CHECK(detach.err.find("--detach-on-pause with --cluster") != std::string::npos);
+}
