@@ -55,10 +55,6 @@ void approval_board::update(const local::snapshot& s) {
                    [](const auto& a, const auto& b) { return a.asked_unix_ms < b.asked_unix_ms; });
   std::lock_guard lock{m_};
   pending_ = std::move(now);
-  std::erase_if(given_, [&](const given& g) {
-    return std::none_of(pending_.begin(), pending_.end(),
-                        [&](const auto& p) { return p.instance == g.instance && p.id == g.id; });
-  });
 }
 
 std::vector<local::routed_decision> approval_board::take() {
@@ -100,7 +96,13 @@ approval_answer approval_board::decide(const http::decision_body& d, const std::
                                match->node, p.node)};
     match = &p;
   }
-  if (!match) return {409, ""};  // the caller says what is pending
+  if (!match) {
+    // Given here, and taken by the run since? Ids are not asked again within a run.
+    for (const auto& g : given_)
+      if (g.id == d.id && (d.instance ? g.instance == *d.instance : names(g.node, d.node)))
+        return {409, http::already_given(d.id, g.node, fmt::format("thread `{}`", thread_), g.verdict, g.by)};
+    return {409, ""};  // the caller says what is pending
+  }
   for (const auto& g : given_)
     if (g.instance == match->instance && g.id == match->id)
       return {409, http::already_given(d.id, match->node, fmt::format("thread `{}`", thread_), g.verdict, g.by)};

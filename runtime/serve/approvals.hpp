@@ -55,7 +55,7 @@ class approval_board {
   const std::string& thread() const { return thread_; }
 
   // run_options::on_snapshot: the snapshot's pending decisions replace the board's (a decision given here
-  // stays given until a snapshot no longer holds it).
+  // stays given: it is not listed, and giving it again is refused, for as long as the run runs).
   void update(const local::snapshot& s);
   // run_options::poll_decisions: the decisions given since the last call, each once.
   std::vector<local::routed_decision> take();
@@ -90,7 +90,7 @@ class approval_board {
   std::shared_ptr<const local::deployment> plan_;
   mutable std::mutex m_;
   std::vector<pending_approval> pending_;        // at the latest snapshot
-  std::vector<given> given_;                     // given here, still pending at the latest snapshot
+  std::vector<given> given_;                     // given here (a run does not ask the same id again)
   std::vector<local::routed_decision> queued_;   // given, not yet taken by the run
   std::set<std::pair<std::uint32_t, std::uint64_t>> announced_;  // stream comments sent
   std::chrono::steady_clock::time_point last_comment_{};

@@ -17,6 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include "loom/actors/builtins.hpp"
+#include "loom/graph/load.hpp"
+#include "loom/graph/validate.hpp"
+#include "loom/runtime/http/decision_body.hpp"
+#include "loom/runtime/local/executor.hpp"
+#include "loom/runtime/serve/approvals.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/support/raw_socket.hpp"
@@ -103,7 +109,149 @@ std::string error_of(const httplib::Result& r) {
   return json::parse(r->body)["error"]["message"].get<std::string>();
 }
 
+// The served graph expanded (no server): the boards name instances through it.
+std::shared_ptr<const local::deployment> approve_plan() {
+  registry kinds;
+  actors::register_builtins(kinds);
+  graph::diagnostics diags;
+  auto g = graph::load_graph_file(std::string(LOOM_SOURCE_DIR) + "/" + graph_file, diags);
+  REQUIRE(g);
+  graph::validate(*g, kinds, diags);
+  REQUIRE_MESSAGE(!diags.has_errors(), diags.str());
+  graph::apply_defaults(*g, kinds);
+  return std::make_shared<const local::deployment>(local::expand(*g, kinds));
+}
+
+std::uint32_t instance_of(const local::deployment& d, const std::string& name) {
+  for (std::uint32_t i = 0; i < d.instances.size(); ++i)
+    if (local::instance_name(d, i) == name) return i;
+  FAIL("no instance " << name);
+  return 0;
+}
+
+// A snapshot whose only part is `instance`'s, pending `ids` (shown: "value N").
+local::snapshot pending_at(std::uint32_t instance, std::size_t instances, std::vector<std::uint64_t> ids) {
+  local::snapshot s;
+  s.parts.resize(instances);
+  auto part = std::make_shared<local::instance_part>();
+  part->instance = instance;
+  for (auto id : ids)
+    part->pending.push_back({id, value("value " + std::to_string(id)), 1000 + static_cast<std::int64_t>(id), 0});
+  s.parts[instance] = part;
+  return s;
+}
+
+http::decision_body body_of(const std::string& text) {
+  auto r = http::parse_decision_body(text);
+  if (auto* e = std::get_if<std::string>(&r)) FAIL("refused: " << *e);
+  return std::get<http::decision_body>(r);
+}
+
+std::string refusal_of(const std::string& text) {
+  auto r = http::parse_decision_body(text);
+  REQUIRE(std::holds_alternative<std::string>(r));
+  return std::get<std::string>(r);
+}
+
 }  // namespace
+
+TEST_CASE("a decision's body: node or instance, an approval with a value is an edit, and what is refused" *
+          doctest::timeout(10)) {
+  auto a = body_of(R"({"node": "review", "id": 3, "verdict": "approve"})");
+  CHECK(a.node == "review");
+  CHECK_FALSE(a.instance);
+  CHECK(a.id == 3);
+  CHECK(a.verdict == "approve");
+  CHECK_FALSE(a.value_json);
+  auto e = body_of(R"({"instance": 1, "id": 0, "verdict": "approve", "value": {"x": [1, 2]}})");
+  CHECK(e.instance == 1u);
+  CHECK(e.verdict == "edit");
+  CHECK(e.value_json == R"({"x":[1,2]})");
+  auto r = body_of(R"({"node": "review", "id": 0, "verdict": "reject", "reason": "no"})");
+  CHECK(r.reason == "no");
+  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "maybe"})") ==
+        "verdict: `maybe` is none of approve, reject, edit");
+  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "edit"})") == "an edit needs `value`");
+  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "reject", "value": 1})").find("a rejection takes no") == 0);
+  CHECK(refusal_of(R"({"id": 0, "verdict": "approve"})").find("name the decision's node") == 0);
+  CHECK(refusal_of(R"({"node": "review", "id": -1, "verdict": "approve"})").find("id: ") == 0);
+  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "approve", "reason": 5})") == "reason: not a string");
+  CHECK(refusal_of("[1]").find("a decision is {") == 0);
+  CHECK(refusal_of("{nope").find("the decision") != std::string::npos);
+  CHECK(refusal_of(std::string(100, '[') + std::string(100, ']')).find("nested deeper than 64") != std::string::npos);
+}
+
+TEST_CASE("a request's board: pending from snapshots, a decision handed to the run once, given twice refused" *
+          doctest::timeout(10)) {
+  auto plan = approve_plan();
+  auto review = instance_of(*plan, "review");
+  auto n = plan->instances.size();
+  serve::approval_boards boards;
+  auto board = boards.open("t", plan);
+  CHECK(boards.pending("t").empty());
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "me").status == 404);
+  CHECK(boards.decide("u", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "me").status == 404);
+
+  board->update(pending_at(review, n, {0, 1}));
+  auto list = boards.pending("t");
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].node == "review");
+  CHECK(list[0].instance == review);
+  CHECK(list[0].shown == value("value 0"));
+  CHECK(boards.pending("").size() == 2);
+  CHECK(boards.pending("u").empty());
+
+  auto not_pending = boards.decide("t", body_of(R"({"node": "review", "id": 7, "verdict": "approve"})"), "me");
+  CHECK(not_pending.status == 409);
+  CHECK(not_pending.message == "`review` has no pending decision 7 in thread `t` (pending: `review` (ids 0, 1))");
+  CHECK(board->take().empty());
+
+  auto ok = boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve", "value": "v"})"), "me");
+  CHECK(ok.status == 200);
+  auto taken = board->take();
+  REQUIRE(taken.size() == 1);  // once
+  CHECK(taken[0].instance == review);
+  CHECK(taken[0].id == 1);
+  CHECK(taken[0].d.what == decision::verdict::edit);
+  CHECK(taken[0].d.edited == value("v"));
+  CHECK(taken[0].d.by == "me");
+  CHECK(board->take().empty());
+  // Given: no longer listed, and refused again, while the run's snapshots still hold it pending.
+  REQUIRE(boards.pending("t").size() == 1);
+  board->update(pending_at(review, n, {0, 1}));
+  auto twice = boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "reject"})"), "you");
+  CHECK(twice.status == 409);
+  CHECK(twice.message == "decision 1 of `review` in thread `t` was already given (edit by me); the run takes it when "
+                         "it goes on");
+  CHECK(board->take().empty());
+
+  // The run took it; then the run ended: nothing is listed, and the decision given is still known.
+  board->update(pending_at(review, n, {0}));
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve"})"), "you").message ==
+        "decision 1 of `review` in thread `t` was already given (edit by me); the run takes it when it goes on");
+  boards.close(board);
+  CHECK(boards.pending("t").empty());
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve"})"), "you").status == 409);
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "you").status == 404);
+}
+
+TEST_CASE("a streamed request's comments: each new decision once, then the oldest every keep-alive" *
+          doctest::timeout(10)) {
+  auto plan = approve_plan();
+  auto review = instance_of(*plan, "review");
+  serve::approval_board board{"t", plan};
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(board.comment(t0, 15s));
+  board.update(pending_at(review, plan->instances.size(), {4}));
+  CHECK(board.comment(t0, 15s) == ": waiting for approval: node review id 4\n\n");
+  CHECK_FALSE(board.comment(t0 + 1s, 15s));
+  board.update(pending_at(review, plan->instances.size(), {4, 5}));
+  CHECK(board.comment(t0 + 2s, 15s) == ": waiting for approval: node review id 5\n\n");
+  CHECK_FALSE(board.comment(t0 + 3s, 15s));
+  CHECK(board.comment(t0 + 18s, 15s) == ": waiting for approval: node review id 4\n\n");
+  board.update(pending_at(review, plan->instances.size(), {}));
+  CHECK_FALSE(board.comment(t0 + 60s, 15s));
+}
 
 TEST_CASE("loom serve refuses a graph with human.approve and no --state, naming the file, line and node" *
           doctest::timeout(30)) {
