@@ -292,6 +292,15 @@ TEST_CASE("a request waits for its decision: listed with what is shown, approved
   REQUIRE(bad_verdict);
   CHECK(bad_verdict->status == 400);
   CHECK(error_of(bad_verdict).find("none of approve, reject, edit") != std::string::npos);
+  {
+    // A body past --max-body (1 MiB) is refused from its Content-Length, before it is sent.
+    int fd = test::connect_loopback(s.port());
+    test::send_all(fd, "POST /v1/threads/t1/approvals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 2097152\r\n\r\n{");
+    auto head = test::read_head(fd);
+    ::close(fd);
+    CHECK(head.rfind("HTTP/1.1 413", 0) == 0);
+  }
   auto no_id = decide(c, "t1", {{"node", "review"}, {"verdict", "approve"}});
   REQUIRE(no_id);
   CHECK(no_id->status == 400);
