@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <exception>
-
 #include <nlohmann/json.hpp>
 
 #include "loom/runtime/json_reader.hpp"
@@ -14,7 +13,8 @@ namespace loom::http {
 
 std::variant<decision_body, std::string> parse_decision_body(std::string_view text) {
   static constexpr const char* shape =
-      "a decision is {\"node\": NAME (or \"instance\": N), \"id\": N, \"verdict\": \"approve\"|\"reject\"|\"edit\", "
+      "a decision is {\"node\": NAME (or \"instance\": N), \"id\": N, \"verdict\": "
+      "\"approve\"|\"reject\"|\"edit\", "
       "\"value\": V, \"reason\": S}";
   decision_body d;
   try {
@@ -23,7 +23,8 @@ std::variant<decision_body, std::string> parse_decision_body(std::string_view te
     auto node = j.find("node");
     auto instance = j.find("instance");
     if (node != j.end()) {
-      if (!node->is_string() || node->get<std::string>().empty()) return fmt::format("node: not a node's name; {}", shape);
+      if (!node->is_string() || node->get<std::string>().empty())
+        return fmt::format("node: not a node's name; {}", shape);
       d.node = node->get<std::string>();
     }
     if (instance != j.end()) {
@@ -33,12 +34,15 @@ std::variant<decision_body, std::string> parse_decision_body(std::string_view te
     }
     if (d.node.empty() && !d.instance) return fmt::format("name the decision's node (`node`); {}", shape);
     auto id = j.find("id");
-    if (id == j.end() || !id->is_number_unsigned()) return fmt::format("id: missing or not a decision id; {}", shape);
+    if (id == j.end() || !id->is_number_unsigned())
+      return fmt::format("id: missing or not a decision id; {}", shape);
     d.id = id->get<std::uint64_t>();
     auto verdict = j.find("verdict");
-    if (verdict == j.end() || !verdict->is_string()) return fmt::format("verdict: missing or not a string; {}", shape);
+    if (verdict == j.end() || !verdict->is_string())
+      return fmt::format("verdict: missing or not a string; {}", shape);
     d.verdict = verdict->get<std::string>();
-    if (!verdict_of(d.verdict)) return fmt::format("verdict: `{}` is none of approve, reject, edit", d.verdict);
+    if (!verdict_of(d.verdict))
+      return fmt::format("verdict: `{}` is none of approve, reject, edit", d.verdict);
     if (auto value = j.find("value"); value != j.end()) {
       if (d.verdict == "reject") return std::string("a rejection takes no `value` (give `reason`)");
       d.value_json = value->dump();
@@ -56,10 +60,11 @@ std::variant<decision_body, std::string> parse_decision_body(std::string_view te
   return d;
 }
 
-std::string already_given(std::uint64_t id, std::string_view node, std::string_view where, std::string_view verdict,
-                          std::string_view by) {
-  return fmt::format("decision {} of `{}` in {} was already given ({} by {}); the run takes it when it goes on", id,
-                     node, where, verdict, by);
+std::string already_given(std::uint64_t id, std::string_view node, std::string_view where,
+                          std::string_view verdict, std::string_view by) {
+  return fmt::format(
+      "decision {} of `{}` in {} was already given ({} by {}); the run takes it when it goes on", id, node,
+      where, verdict, by);
 }
 
 }  // namespace loom::http

@@ -17,7 +17,8 @@ namespace {
 bool names(const std::string& instance_name, const std::string& node) {
   if (instance_name == node) return true;
   auto bracket = instance_name.find('[');
-  return bracket != std::string::npos && bracket == node.size() && instance_name.compare(0, bracket, node) == 0;
+  return bracket != std::string::npos && bracket == node.size() &&
+         instance_name.compare(0, bracket, node) == 0;
 }
 
 bool named(const pending_approval& p, const http::decision_body& d) {
@@ -34,7 +35,8 @@ std::string by_node(const std::vector<pending_approval>& list) {
   for (const auto& p : list) ids[p.node].push_back(p.id);
   std::string out;
   for (const auto& [node, v] : ids)
-    out += fmt::format("{}`{}` (id{} {})", out.empty() ? "" : ", ", node, v.size() > 1 ? "s" : "", fmt::join(v, ", "));
+    out += fmt::format("{}`{}` (id{} {})", out.empty() ? "" : ", ", node, v.size() > 1 ? "s" : "",
+                       fmt::join(v, ", "));
   return out;
 }
 
@@ -72,12 +74,15 @@ std::vector<pending_approval> approval_board::pending() const {
   std::lock_guard lock{m_};
   std::vector<pending_approval> out;
   for (const auto& p : pending_)
-    if (std::none_of(given_.begin(), given_.end(), [&](const auto& g) { return g.instance == p.instance && g.id == p.id; }))
+    if (std::none_of(given_.begin(), given_.end(),
+                     [&](const auto& g) { return g.instance == p.instance && g.id == p.id; }))
       out.push_back(p);
   return out;
 }
 
-bool approval_board::waiting() const { return !pending().empty(); }
+bool approval_board::waiting() const {
+  return !pending().empty();
+}
 
 std::optional<pending_approval> approval_board::oldest() const {
   auto list = pending();
@@ -92,8 +97,8 @@ approval_answer approval_board::decide(const http::decision_body& d, const std::
   for (const auto& p : pending_) {
     if (!named(p, d)) continue;
     if (match)
-      return {409, fmt::format("decision {} is pending at both `{}` and `{}`: name the replica as NODE[i]", d.id,
-                               match->node, p.node)};
+      return {409, fmt::format("decision {} is pending at both `{}` and `{}`: name the replica as NODE[i]",
+                               d.id, match->node, p.node)};
     match = &p;
   }
   if (!match) {
@@ -105,7 +110,8 @@ approval_answer approval_board::decide(const http::decision_body& d, const std::
   }
   for (const auto& g : given_)
     if (g.instance == match->instance && g.id == match->id)
-      return {409, http::already_given(d.id, match->node, fmt::format("thread `{}`", thread_), g.verdict, g.by)};
+      return {409,
+              http::already_given(d.id, match->node, fmt::format("thread `{}`", thread_), g.verdict, g.by)};
   local::routed_decision r;
   r.instance = match->instance;
   r.id = match->id;
@@ -122,7 +128,10 @@ approval_answer approval_board::decide(const http::decision_body& d, const std::
   given_.push_back({match->instance, match->id, match->node, d.verdict, by});
   queued_.push_back(std::move(r));
   taken = true;
-  return {200, fmt::format("{} decision {} of `{}`", d.verdict == "reject" ? "rejected" : d.verdict == "edit" ? "edited" : "approved",
+  return {200, fmt::format("{} decision {} of `{}`",
+                           d.verdict == "reject" ? "rejected"
+                           : d.verdict == "edit" ? "edited"
+                                                 : "approved",
                            match->id, match->node)};
 }
 
@@ -196,7 +205,8 @@ std::vector<pending_approval> approval_boards::pending(const std::string& thread
   return out;
 }
 
-approval_answer approval_boards::decide(const std::string& thread, const http::decision_body& d, const std::string& by) {
+approval_answer approval_boards::decide(const std::string& thread, const http::decision_body& d,
+                                        const std::string& by) {
   std::vector<std::shared_ptr<approval_board>> boards;
   {
     std::lock_guard lock{m_};
@@ -216,19 +226,21 @@ approval_answer approval_boards::decide(const std::string& thread, const http::d
     std::lock_guard lock{m_};
     for (auto it = recent_.rbegin(); it != recent_.rend(); ++it)
       if (it->thread == thread && it->id == d.id && !d.node.empty() && names(it->node, d.node))
-        return {409, http::already_given(d.id, it->node, fmt::format("thread `{}`", thread), it->verdict, it->by)};
+        return {409,
+                http::already_given(d.id, it->node, fmt::format("thread `{}`", thread), it->verdict, it->by)};
   }
   auto list = pending(thread);
   if (list.empty())
     return {404, fmt::format("thread `{}` has no decision pending (no request of it waits for one)", thread)};
-  return {409, fmt::format("{} has no pending decision {} in thread `{}` (pending: {})", label(d), d.id, thread,
-                           by_node(list))};
+  return {409, fmt::format("{} has no pending decision {} in thread `{}` (pending: {})", label(d), d.id,
+                           thread, by_node(list))};
 }
 
 nlohmann::ordered_json approvals_json(const std::vector<pending_approval>& list) {
   auto data = nlohmann::ordered_json::array();
   for (const auto& p : list) {
-    nlohmann::ordered_json j{{"thread", p.thread}, {"node", p.node}, {"instance", p.instance}, {"id", p.id},
+    nlohmann::ordered_json j{{"thread", p.thread},        {"node", p.node},
+                             {"instance", p.instance},    {"id", p.id},
                              {"shown", to_json(p.shown)}, {"asked_unix_ms", p.asked_unix_ms}};
     if (p.deadline_unix_ms > 0) j["deadline_unix_ms"] = p.deadline_unix_ms;
     data.push_back(std::move(j));

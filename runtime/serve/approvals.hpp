@@ -14,13 +14,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "loom/runtime/http/decision_body.hpp"
 #include "loom/runtime/local/executor.hpp"
@@ -74,7 +73,8 @@ class approval_board {
 
   // A stream's comment line to send now, if any: each newly pending decision once (`: waiting for approval:
   // node N id I`), and the oldest again after `every` without one.
-  std::optional<std::string> comment(std::chrono::steady_clock::time_point now, std::chrono::milliseconds every);
+  std::optional<std::string> comment(std::chrono::steady_clock::time_point now,
+                                     std::chrono::milliseconds every);
 
   // The request waited past --approval-timeout (its run was stopped for that).
   std::optional<std::string> timed_out() const;
@@ -89,9 +89,9 @@ class approval_board {
   std::string thread_;
   std::shared_ptr<const local::deployment> plan_;
   mutable std::mutex m_;
-  std::vector<pending_approval> pending_;        // at the latest snapshot
-  std::vector<given> given_;                     // given here (a run does not ask the same id again)
-  std::vector<local::routed_decision> queued_;   // given, not yet taken by the run
+  std::vector<pending_approval> pending_;       // at the latest snapshot
+  std::vector<given> given_;                    // given here (a run does not ask the same id again)
+  std::vector<local::routed_decision> queued_;  // given, not yet taken by the run
   std::set<std::pair<std::uint32_t, std::uint64_t>> announced_;  // stream comments sent
   std::chrono::steady_clock::time_point last_comment_{};
   std::optional<std::string> timed_out_;
@@ -102,7 +102,8 @@ class approval_board {
 class approval_boards {
  public:
   // A board for a request of `thread`, listed until close().
-  std::shared_ptr<approval_board> open(const std::string& thread, std::shared_ptr<const local::deployment> plan);
+  std::shared_ptr<approval_board> open(const std::string& thread,
+                                       std::shared_ptr<const local::deployment> plan);
   void close(const std::shared_ptr<approval_board>& board);
 
   // The thread's pending decisions (empty: none, or no request of it runs); all threads' when `thread` is

@@ -3,9 +3,10 @@
 // human.approve: the request stays open while GET /v1/threads/{thread}/approvals lists the decision, and a
 // POST there approves, edits or rejects it; a streamed request says it waits (an SSE comment line); a client
 // that leaves takes its decisions off the list; --approval-timeout and the node's own timeout_s end a wait.
+#include "loom/runtime/serve/approvals.hpp"
+
 #include <doctest/doctest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <stdlib.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,7 +24,6 @@
 #include "loom/graph/validate.hpp"
 #include "loom/runtime/http/decision_body.hpp"
 #include "loom/runtime/local/executor.hpp"
-#include "loom/runtime/serve/approvals.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/support/raw_socket.hpp"
@@ -67,7 +68,8 @@ httplib::Headers thread_header(const std::string& thread) {
 }
 
 // A whole completion sent on a thread of its own: the request blocks until someone decides.
-std::future<httplib::Result> ask_async(const test::serve_process& s, const std::string& text, const std::string& thread) {
+std::future<httplib::Result> ask_async(const test::serve_process& s, const std::string& text,
+                                       const std::string& thread) {
   return std::async(std::launch::async, [host = s.host(), port = s.port(), text, thread] {
     httplib::Client c{host, port};
     c.set_read_timeout(120s);
@@ -88,8 +90,8 @@ json wait_listed(httplib::Client& c, const std::string& path, std::size_t n) {
   for (;;) {
     auto list = get_json(c, path)["data"];
     if (list.size() == n) return list;
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, "waited 60 s for " << n << " decisions at " << path
-                                                                                   << "; the list is " << list.dump());
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until,
+                    "waited 60 s for " << n << " decisions at " << path << "; the list is " << list.dump());
     std::this_thread::sleep_for(20ms);
   }
 }
@@ -136,7 +138,8 @@ local::snapshot pending_at(std::uint32_t instance, std::size_t instances, std::v
   auto part = std::make_shared<local::instance_part>();
   part->instance = instance;
   for (auto id : ids)
-    part->pending.push_back({id, value("value " + std::to_string(id)), 1000 + static_cast<std::int64_t>(id), 0});
+    part->pending.push_back(
+        {id, value("value " + std::to_string(id)), 1000 + static_cast<std::int64_t>(id), 0});
   s.parts[instance] = part;
   return s;
 }
@@ -172,25 +175,31 @@ TEST_CASE("a decision's body: node or instance, an approval with a value is an e
   CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "maybe"})") ==
         "verdict: `maybe` is none of approve, reject, edit");
   CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "edit"})") == "an edit needs `value`");
-  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "reject", "value": 1})").find("a rejection takes no") == 0);
+  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "reject", "value": 1})")
+            .find("a rejection takes no") == 0);
   CHECK(refusal_of(R"({"id": 0, "verdict": "approve"})").find("name the decision's node") == 0);
   CHECK(refusal_of(R"({"node": "review", "id": -1, "verdict": "approve"})").find("id: ") == 0);
-  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "approve", "reason": 5})") == "reason: not a string");
+  CHECK(refusal_of(R"({"node": "review", "id": 0, "verdict": "approve", "reason": 5})") ==
+        "reason: not a string");
   CHECK(refusal_of("[1]").find("a decision is {") == 0);
   CHECK(refusal_of("{nope").find("the decision") != std::string::npos);
-  CHECK(refusal_of(std::string(100, '[') + std::string(100, ']')).find("nested deeper than 64") != std::string::npos);
+  CHECK(refusal_of(std::string(100, '[') + std::string(100, ']')).find("nested deeper than 64") !=
+        std::string::npos);
 }
 
-TEST_CASE("a request's board: pending from snapshots, a decision handed to the run once, given twice refused" *
-          doctest::timeout(10)) {
+TEST_CASE(
+    "a request's board: pending from snapshots, a decision handed to the run once, given twice refused" *
+    doctest::timeout(10)) {
   auto plan = approve_plan();
   auto review = instance_of(*plan, "review");
   auto n = plan->instances.size();
   serve::approval_boards boards;
   auto board = boards.open("t", plan);
   CHECK(boards.pending("t").empty());
-  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "me").status == 404);
-  CHECK(boards.decide("u", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "me").status == 404);
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "me").status ==
+        404);
+  CHECK(boards.decide("u", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "me").status ==
+        404);
 
   board->update(pending_at(review, n, {0, 1}));
   auto list = boards.pending("t");
@@ -201,12 +210,15 @@ TEST_CASE("a request's board: pending from snapshots, a decision handed to the r
   CHECK(boards.pending("").size() == 2);
   CHECK(boards.pending("u").empty());
 
-  auto not_pending = boards.decide("t", body_of(R"({"node": "review", "id": 7, "verdict": "approve"})"), "me");
+  auto not_pending =
+      boards.decide("t", body_of(R"({"node": "review", "id": 7, "verdict": "approve"})"), "me");
   CHECK(not_pending.status == 409);
-  CHECK(not_pending.message == "`review` has no pending decision 7 in thread `t` (pending: `review` (ids 0, 1))");
+  CHECK(not_pending.message ==
+        "`review` has no pending decision 7 in thread `t` (pending: `review` (ids 0, 1))");
   CHECK(board->take().empty());
 
-  auto ok = boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve", "value": "v"})"), "me");
+  auto ok =
+      boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve", "value": "v"})"), "me");
   CHECK(ok.status == 200);
   auto taken = board->take();
   REQUIRE(taken.size() == 1);  // once
@@ -221,18 +233,22 @@ TEST_CASE("a request's board: pending from snapshots, a decision handed to the r
   board->update(pending_at(review, n, {0, 1}));
   auto twice = boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "reject"})"), "you");
   CHECK(twice.status == 409);
-  CHECK(twice.message == "decision 1 of `review` in thread `t` was already given (edit by me); the run takes it when "
-                         "it goes on");
+  CHECK(twice.message ==
+        "decision 1 of `review` in thread `t` was already given (edit by me); the run takes it when "
+        "it goes on");
   CHECK(board->take().empty());
 
   // The run took it; then the run ended: nothing is listed, and the decision given is still known.
   board->update(pending_at(review, n, {0}));
   CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve"})"), "you").message ==
-        "decision 1 of `review` in thread `t` was already given (edit by me); the run takes it when it goes on");
+        "decision 1 of `review` in thread `t` was already given (edit by me); the run takes it when it goes "
+        "on");
   boards.close(board);
   CHECK(boards.pending("t").empty());
-  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve"})"), "you").status == 409);
-  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "you").status == 404);
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 1, "verdict": "approve"})"), "you").status ==
+        409);
+  CHECK(boards.decide("t", body_of(R"({"node": "review", "id": 0, "verdict": "approve"})"), "you").status ==
+        404);
 }
 
 TEST_CASE("a streamed request's comments: each new decision once, then the oldest every keep-alive" *
@@ -255,8 +271,8 @@ TEST_CASE("a streamed request's comments: each new decision once, then the oldes
 
 TEST_CASE("loom serve refuses a graph with human.approve and no --state, naming the file, line and node" *
           doctest::timeout(30)) {
-  auto r = test::run_process({test::loom_binary(), "serve", std::string(LOOM_SOURCE_DIR) + "/" + graph_file, "--port",
-                              std::to_string(test::free_port())});
+  auto r = test::run_process({test::loom_binary(), "serve", std::string(LOOM_SOURCE_DIR) + "/" + graph_file,
+                              "--port", std::to_string(test::free_port())});
   CHECK(r.status == 2);
   CHECK(r.err.find("approve.yaml:9:") != std::string::npos);
   CHECK(r.err.find("node `review` (human.approve) waits for decisions") != std::string::npos);
@@ -295,8 +311,10 @@ TEST_CASE("a request waits for its decision: listed with what is shown, approved
   {
     // A body past --max-body (1 MiB) is refused from its Content-Length, before it is sent.
     int fd = test::connect_loopback(s.port());
-    test::send_all(fd, "POST /v1/threads/t1/approvals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                       "Content-Length: 2097152\r\n\r\n{");
+    test::send_all(
+        fd,
+        "POST /v1/threads/t1/approvals HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2097152\r\n\r\n{");
     auto head = test::read_head(fd);
     ::close(fd);
     CHECK(head.rfind("HTTP/1.1 413", 0) == 0);
@@ -311,7 +329,8 @@ TEST_CASE("a request waits for its decision: listed with what is shown, approved
   auto not_pending = decide(c, "t1", {{"node", "review"}, {"id", 7}, {"verdict", "approve"}});
   REQUIRE(not_pending);
   CHECK(not_pending->status == 409);
-  CHECK(error_of(not_pending).find("`review` has no pending decision 7 in thread `t1` (pending: `review` (id 0))") !=
+  CHECK(error_of(not_pending)
+            .find("`review` has no pending decision 7 in thread `t1` (pending: `review` (id 0))") !=
         std::string::npos);
   CHECK(wait_listed(c, "/v1/threads/t1/approvals", 1)[0]["id"] == 0);
 
@@ -321,8 +340,9 @@ TEST_CASE("a request waits for its decision: listed with what is shown, approved
   auto twice = decide(c, "t1", {{"node", "review"}, {"id", 0}, {"verdict", "reject"}});
   REQUIRE(twice);
   CHECK(twice->status == 409);
-  CHECK(error_of(twice).find("decision 0 of `review` in thread `t1` was already given (approve by 127.0.0.1") !=
-        std::string::npos);
+  CHECK(
+      error_of(twice).find("decision 0 of `review` in thread `t1` was already given (approve by 127.0.0.1") !=
+      std::string::npos);
 
   auto r = a.get();
   CHECK(content_of(r) == "hello approvals");
@@ -330,8 +350,10 @@ TEST_CASE("a request waits for its decision: listed with what is shown, approved
   CHECK(get_json(c, "/v1/threads/t1/approvals")["data"].empty());
 }
 
-TEST_CASE("a rejection answers with {value, reason, by}; an edit with the edited value; a request without a "
-          "thread is found under its own id" * doctest::timeout(120)) {
+TEST_CASE(
+    "a rejection answers with {value, reason, by}; an edit with the edited value; a request without a "
+    "thread is found under its own id" *
+    doctest::timeout(120)) {
   scratch tmp;
   test::serve_process s{graph_file, tmp.args()};
   httplib::Client c{s.host(), s.port()};
@@ -367,7 +389,8 @@ TEST_CASE("a rejection answers with {value, reason, by}; an edit with the edited
   CHECK(r->get_header_value("X-Loom-Thread") == name);
 }
 
-TEST_CASE("a streamed request that waits says so with an SSE comment before its answer" * doctest::timeout(120)) {
+TEST_CASE("a streamed request that waits says so with an SSE comment before its answer" *
+          doctest::timeout(120)) {
   scratch tmp;
   test::serve_process s{graph_file, tmp.args()};
   std::string body;
@@ -414,15 +437,17 @@ TEST_CASE("a streamed request that waits says so with an SSE comment before its 
   CHECK(body.find("data: [DONE]") != std::string::npos);
 }
 
-TEST_CASE("a client that leaves while its request waits takes its decision off the list" * doctest::timeout(120)) {
+TEST_CASE("a client that leaves while its request waits takes its decision off the list" *
+          doctest::timeout(120)) {
   scratch tmp;
   test::serve_process s{graph_file, tmp.args()};
   httplib::Client c{s.host(), s.port()};
   int fd = test::connect_loopback(s.port());
   auto body = chat("never mind").dump();
-  test::send_all(fd, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loom-Thread: t4\r\n"
-                     "Content-Type: application/json\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\n\r\n" + body);
+  test::send_all(fd,
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Loom-Thread: t4\r\n"
+                 "Content-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
   wait_listed(c, "/v1/threads/t4/approvals", 1);
   ::close(fd);
   wait_listed(c, "/v1/threads/t4/approvals", 0);  // the run was stopped and its board closed
@@ -454,7 +479,8 @@ TEST_CASE("a wait ends at --approval-timeout (504 naming the node) and at the no
     test::serve_process s{graph_file, tmp.args({"--set", "review.timeout_s=0.3"})};
     httplib::Client c{s.host(), s.port()};
     c.set_read_timeout(60s);
-    auto r = c.Post("/v1/chat/completions", thread_header("t6"), chat("nobody looks").dump(), "application/json");
+    auto r =
+        c.Post("/v1/chat/completions", thread_header("t6"), chat("nobody looks").dump(), "application/json");
     auto rejected = json::parse(content_of(r));
     CHECK(rejected["value"] == "nobody looks");
     CHECK(rejected["by"] == "timeout");
@@ -471,8 +497,9 @@ TEST_CASE("an agent's approve_tools call waits for its decision over HTTP; an ed
   CHECK(list[0]["node"] == "agent");
   CHECK(list[0]["shown"]["tool"] == "calc");
   CHECK(list[0]["shown"]["arguments"]["expression"] == "6*7");
-  auto edit = decide(c, "ta", {{"node", "agent"}, {"id", list[0]["id"]}, {"verdict", "edit"},
-                               {"value", {{"expression", "2+2"}}}});
+  auto edit = decide(
+      c, "ta",
+      {{"node", "agent"}, {"id", list[0]["id"]}, {"verdict", "edit"}, {"value", {{"expression", "2+2"}}}});
   REQUIRE(edit);
   CHECK_MESSAGE(edit->status == 200, edit->body);
   CHECK(content_of(a.get()) == R"(the answer: {"expression":"2+2","result":4})");
@@ -480,7 +507,8 @@ TEST_CASE("an agent's approve_tools call waits for its decision over HTTP; an ed
   // Rejected: the tool never runs, and the model reads why.
   auto b = ask_async(s, "again", "ta");
   list = wait_listed(c, "/v1/threads/ta/approvals", 1);
-  auto no = decide(c, "ta", {{"node", "agent"}, {"id", list[0]["id"]}, {"verdict", "reject"}, {"reason", "not today"}});
+  auto no = decide(
+      c, "ta", {{"node", "agent"}, {"id", list[0]["id"]}, {"verdict", "reject"}, {"reason", "not today"}});
   REQUIRE(no);
   CHECK_MESSAGE(no->status == 200, no->body);
   auto text = content_of(b.get());
