@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/load.hpp"
 #include "cli/state.hpp"
+#include "loom/runtime/http/decision_body.hpp"
 #include "loom/runtime/json_reader.hpp"
 #include "loom/runtime/state/store.hpp"
 
@@ -112,9 +113,7 @@ int approve_command(const common_options& common, const approve_options& options
           return invalid;
         }
         if (const auto* d = given(*it)) {
-          print_error(fmt::format("decision {} of `{}` in {} was already given ({} by {}); the run takes it when it "
-                                  "goes on",
-                                  id, it->node, dir.string(), d->verdict, d->by));
+          print_error(http::already_given(id, it->node, dir.string(), d->verdict, d->by));
           return invalid;
         }
         chosen.push_back(*it);

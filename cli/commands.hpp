@@ -131,6 +131,7 @@ struct serve_options {
   std::string metrics;            // --metrics HOST:PORT: serve GET /metrics
   std::string state;              // --state DIR: keep conversations (threads) in DIR/state.sqlite
   long thread_idle_ms = 24L * 3600 * 1000;  // --thread-idle: a thread unused this long is forgotten
+  long approval_timeout_ms = 3600L * 1000;  // --approval-timeout: a request waits this long for a decision
 };
 int serve_command(const common_options& common, const serve_options& options);
 

@@ -198,6 +198,12 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--thread-idle", thread_idle, "With --state: forget a thread unused this long (1s, 30m, 24h)")
       ->capture_default_str()
       ->check(duration_check);
+  std::string approval_timeout = "1h";
+  serve_cmd->add_option("--approval-timeout", approval_timeout,
+                        "With --state: a request that waits this long for a decision (human.approve, approve_tools) "
+                        "is stopped (504)")
+      ->capture_default_str()
+      ->check(duration_check);
   add_plugin(serve_cmd);
 
   slurm_options slurm;
@@ -234,7 +240,10 @@ int main(int argc, char** argv) {
     run.checkpoint_every_ms = *parse_duration_ms(checkpoint_every);
     return run_command(common, run);
   }
-  if (*serve_cmd) serve.thread_idle_ms = *parse_duration_ms(thread_idle);
+  if (*serve_cmd) {
+    serve.thread_idle_ms = *parse_duration_ms(thread_idle);
+    serve.approval_timeout_ms = *parse_duration_ms(approval_timeout);
+  }
   if (*resume_cmd) {
     if (!resume_every.empty()) resume.checkpoint_every = *parse_duration_ms(resume_every);
     return resume_command(common, resume);

@@ -133,6 +133,7 @@ int serve_command(const common_options& common, const serve_options& options) {
   so.otlp = options.otlp;
   so.state_dir = options.state;
   so.thread_idle = std::chrono::milliseconds(options.thread_idle_ms);
+  so.approval_timeout = std::chrono::milliseconds(options.approval_timeout_ms);
   std::shared_ptr<void> mcp_route;  // --mcp: /mcp beside the OpenAI routes (cli/mcp.cpp); outlives the server
   std::optional<serve::server> server;
   try {

@@ -26,6 +26,8 @@
 #include "loom/runtime/observe/metrics.hpp"
 #include "loom/runtime/observe/node_probes.hpp"
 #include "loom/runtime/observe/trace.hpp"
+#include "loom/runtime/http/decision_body.hpp"
+#include "loom/runtime/serve/approvals.hpp"
 #include "loom/runtime/serve/capture.hpp"
 #include "loom/runtime/serve/openai.hpp"
 #include "loom/runtime/serve/threads.hpp"
@@ -231,6 +233,7 @@ struct server::impl {
         id_prefix(fmt::format("{:08x}", std::random_device{}())),
         door(listener_options_of(options)) {
     if (!options.otlp.empty()) otlp.emplace(options.otlp);
+    check_decisions(g);
     // Expanded once; each request of a slot runs the slot's deployment again (fresh actors and node
     // state each time; only the expansion is reused).
     for (std::size_t s = 0; s < options.max_concurrent; ++s) {
@@ -262,13 +265,44 @@ struct server::impl {
   std::optional<observe::otlp_exporter> otlp;  // --otlp: each run's trace leaves from its queue
   std::uint64_t in_flight_collector = 0;  // loom_serve_in_flight: `active` at scrape time
 
+  // Whether a run of the graph may wait for people (human.approve, agent.llm with approve_tools): its
+  // requests then get a board (runtime/serve/approvals.hpp). Such a graph needs --state, as in `loom run`.
+  bool asks = false;
+  approval_boards boards;
+  std::atomic<std::uint64_t> next_request{0};
+  void check_decisions(const graph::graph& g) {
+    for (const auto& n : g.nodes) {
+      const auto* tools = n.kind == "agent.llm" ? n.params.find("approve_tools") : nullptr;
+      if (n.kind != "human.approve" && !(tools && tools->is_list() && !tools->as_list().empty())) continue;
+      asks = true;
+      if (options.state_dir.empty())
+        throw setup_error(fmt::format(
+            "{}: node `{}` ({}) waits for decisions, which are given with POST /v1/threads/THREAD/approvals: serve "
+            "it with --state DIR",
+            n.where.str(), n.name, n.kind == "human.approve" ? "human.approve" : "agent.llm with approve_tools"));
+    }
+  }
+  void approvals_get(const httplib::Request& req, httplib::Response& res, const std::string& thread);
+  void approvals_post(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
+  // Stops a run that has waited for people past --approval-timeout; says why on its board.
+  bool waited_too_long(approval_board& board) {
+    auto oldest = board.oldest();
+    if (!oldest || unix_ms_now() - oldest->asked_unix_ms <= options.approval_timeout.count()) return false;
+    board.set_timed_out(fmt::format("the request waited longer than {} ms for a decision (node `{}` id {}; "
+                                    "--approval-timeout); its run was stopped",
+                                    options.approval_timeout.count(), oldest->node, oldest->id));
+    return true;
+  }
+
   void routes();
   void refuse(httplib::Response& res, int status, std::string_view message) { door.refuse(res, status, message); }
   void chat(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                    slot_lease lease, clock::time_point t0, const std::string& thread);
+                    slot_lease lease, clock::time_point t0, const std::string& thread,
+                    std::shared_ptr<approval_board> board);
   void answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                     slot_lease lease, counted guard, clock::time_point t0, const std::string& thread);
+                     slot_lease lease, counted guard, clock::time_point t0, const std::string& thread,
+                     std::shared_ptr<approval_board> board);
   completion_head head() {
     return {fmt::format("chatcmpl-{}{:08x}", id_prefix, next_id.fetch_add(1)),
             static_cast<std::int64_t>(std::time(nullptr)), served.name()};
@@ -277,10 +311,25 @@ struct server::impl {
   // request's own `traceparent` when it sent one, exported when the run ends. With --state and a thread
   // id: after the thread's earlier requests (one at a time), from its memory, which a run that succeeds
   // replaces.
+  // With a board (a graph that may wait for people): the decisions pending in the run reach the board
+  // through snapshots (an ask makes the coordinator take one at once; no periodic ones), decisions given
+  // over HTTP reach the run through poll_decisions, and the board is listed only while the run runs.
   output_channel::end run(std::size_t slot, const std::shared_ptr<const local::deployment>& d,
                           const std::function<bool()>& interrupted, const std::string& traceparent,
-                          const std::string& thread) {
+                          const std::string& thread, const std::shared_ptr<approval_board>& board) {
     local::run_options ro;
+    struct listed {  // off the list once the run has ended, however it ends
+      approval_boards& boards;
+      const std::shared_ptr<approval_board>& board;
+      ~listed() {
+        if (board) boards.close(board);
+      }
+    } listed_until_end{boards, board};
+    if (board) {
+      ro.snapshot_every = std::chrono::hours(24 * 365);  // only the ones an ask or a decision starts
+      ro.on_snapshot = [b = board.get()](std::shared_ptr<const local::snapshot> s) { b->update(*s); };
+      ro.poll_decisions = [b = board.get()] { return b->take(); };
+    }
     std::optional<thread_memory::turn> turn;
     if (threads && !thread.empty()) {
       try {
@@ -292,6 +341,8 @@ struct server::impl {
       ro.on_last_checkpoint = [t = &*turn](std::uint32_t i, const value& cp) { t->collect(i, cp); };
     }
     ro.interrupted = interrupted;
+    if (board)
+      ro.interrupted = [&interrupted, this, b = board.get()] { return interrupted() || waited_too_long(*b); };
     if (options.on_run) ro.on_progress = [&](const local::run_report& r) { options.on_run(slot, r, false); };
     std::shared_ptr<observe::tracer> trace;
     if (!options.otlp.empty()) {
@@ -313,7 +364,10 @@ struct server::impl {
       auto report = local::run_slice(system, d, ro, local::slice_hooks{});
       if (options.on_run) options.on_run(slot, report, true);
       if (report.result == local::run_report::outcome::failed) return {false, report.error};
-      if (report.result == local::run_report::outcome::interrupted) return {false, "the run was interrupted"};
+      if (report.result == local::run_report::outcome::interrupted) {
+        if (auto why = board ? board->timed_out() : std::nullopt) return {false, *why};
+        return {false, "the run was interrupted"};
+      }
       if (turn) try {
           turn->save();
         } catch (const std::exception& e) {
@@ -354,19 +408,29 @@ void server::impl::chat(const httplib::Request& req, httplib::Response& res, con
     if (auto e = check_thread_id(thread, from_header ? thread_header : "user"))
       return send_error(res, e->status, e->message, "invalid_request_error", e->param);
   }
-  if (request.stream) return answer_stream(req, res, request, std::move(lease), std::move(guard), t0, thread);
-  answer_whole(req, res, request, std::move(lease), t0, thread);
+  // A graph that may wait for people: the request's decisions are listed under its thread, or under an id of
+  // its own (`request-...`), which the response's X-Loom-Thread header says.
+  std::shared_ptr<approval_board> board;
+  if (asks) {
+    auto key = thread.empty() ? fmt::format("request-{}{:08x}", id_prefix, next_request.fetch_add(1)) : thread;
+    board = boards.open(key, whole[lease.slot()]);
+    res.set_header(thread_header, key);
+  }
+  if (request.stream)
+    return answer_stream(req, res, request, std::move(lease), std::move(guard), t0, thread, std::move(board));
+  answer_whole(req, res, request, std::move(lease), t0, thread, std::move(board));
 }
 
 void server::impl::answer_whole(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                                slot_lease lease, clock::time_point t0, const std::string& thread) {
+                                slot_lease lease, clock::time_point t0, const std::string& thread,
+                                std::shared_ptr<approval_board> board) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::whole, options.max_output);
   table->set(lease.slot(), {request.prompt, ch});
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
   // answer is too long, or the client has gone.
   connection_watch watch{req};
   auto end = run(lease.slot(), whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); },
-                 req.get_header_value("traceparent"), thread);
+                 req.get_header_value("traceparent"), thread, board);
   bool gone = watch.was_gone();
   lease.release();  // a client that asks again at once finds the slot free
   metrics.whole.observe(serve_metrics::since(t0));
@@ -380,11 +444,13 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   if (end.ok) return send_json(res, 200, completion(head(), ch->take_whole(), request.prompt_tokens));
   if (force && !ch->overflowed())
     return send_error(res, 503, "the server is stopping; the run was interrupted", "server_error");
+  if (board && board->timed_out()) return send_error(res, 504, end.error, "server_error");
   send_error(res, 500, end.error, "server_error");
 }
 
 void server::impl::answer_stream(const httplib::Request& req, httplib::Response& res, const chat_request& request,
-                                 slot_lease lease, counted guard, clock::time_point t0, const std::string& thread) {
+                                 slot_lease lease, counted guard, clock::time_point t0, const std::string& thread,
+                                 std::shared_ptr<approval_board> board) {
   auto ch = std::make_shared<output_channel>(output_channel::mode::stream, options.stream_window);
   table->set(lease.slot(), {request.prompt, ch});
   struct stream_state {
@@ -394,13 +460,18 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
     std::jthread thread;
     bool sent_role = false;
     std::optional<counted> guard;
+    std::shared_ptr<approval_board> board;  // a graph that may wait for people
+    std::optional<connection_watch> watch;  // while it waits: whether the client has gone
+    std::chrono::milliseconds keepalive{15'000};
   };
   auto st = std::make_shared<stream_state>();
   st->channel = ch;
   st->head = head();
   st->guard.emplace(std::move(guard));
+  st->board = board;
+  st->keepalive = options.approval_keepalive;
   st->thread = std::jthread([this, st_raw = st.get(), ch, lease = std::move(lease),
-                             traceparent = req.get_header_value("traceparent"), thread]() mutable {
+                             traceparent = req.get_header_value("traceparent"), thread, board]() mutable {
     auto end = run(
         lease.slot(), streamed[lease.slot()],
         [&] {
@@ -408,16 +479,17 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
           if (stop) ch->abandon();  // a capture waiting for room returns, so the run can stop
           return stop;
         },
-        traceparent, thread);
+        traceparent, thread, board);
     if (!end.ok) spdlog::warn("loom serve: run of graph `{}` failed: {}", served.name(), end.error);
     lease.release();  // before finish(): a client that asks again at once finds the slot free
     ch->finish(std::move(end));
   });
 
   // Wait for the first value (or the end) so that a run that fails at once still gets its 500; a client
-  // that leaves meanwhile cancels the run.
+  // that leaves meanwhile cancels the run. A run that waits for people starts the stream at once, so the
+  // client hears that it waits (comment lines) and proxies see bytes.
   connection_watch watch{req};
-  while (!ch->wait_ready(50ms)) {
+  while (!ch->wait_ready(50ms) && !(board && board->waiting())) {
     if (watch.gone()) {
       st->cancel = true;
       ch->abandon();
@@ -427,13 +499,15 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
       return send_error(res, 500, "the client closed the connection", "server_error");
     }
   }
-  metrics.first_token.observe(serve_metrics::since(t0));
+  if (ch->has_value() || ch->ended()) metrics.first_token.observe(serve_metrics::since(t0));
   if (!ch->has_value() && ch->ended() && !ch->ended()->ok) {
     st->thread.join();
     auto end = *ch->ended();
     if (force) return send_error(res, 503, "the server is stopping; the run was interrupted", "server_error");
+    if (board && board->timed_out()) return send_error(res, 504, end.error, "server_error");
     return send_error(res, 500, end.error, "server_error");
   }
+  if (board) st->watch.emplace(req);  // the request outlives the content provider's calls
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
@@ -446,8 +520,14 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
           return write(sse_event(chunk(st->head, {{"role", "assistant"}})));
         }
         auto& ch = *st->channel;
-        while (!ch.wait_ready(100ms))
+        while (!ch.wait_ready(100ms)) {
           if (!sink.is_writable()) return false;  // the client went away; the releaser cancels the run
+          if (!st->board) continue;
+          // Waiting for people: say so once per decision, then every approval_keepalive; a client that has
+          // gone is noticed here, not only at the next write.
+          if (st->watch && st->watch->gone()) return false;
+          if (auto line = st->board->comment(clock::now(), st->keepalive)) return write(*line);
+        }
         if (auto text = ch.next()) return write(sse_event(chunk(st->head, {{"content", std::move(*text)}})));
         auto end = *ch.ended();
         bool ok = end.ok ? write(sse_event(chunk(st->head, json::object(), "stop")))
@@ -464,6 +544,34 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
         if (st->thread.joinable()) st->thread.join();
         st->guard.reset();
       });
+}
+
+void server::impl::approvals_get(const httplib::Request&, httplib::Response& res, const std::string& thread) {
+  if (!thread.empty())
+    if (auto e = check_thread_id(thread, "the path"))
+      return send_error(res, e->status, e->message, "invalid_request_error", "thread");
+  res.set_header("Cache-Control", "no-cache");
+  res.set_content(approvals_json(boards.pending(thread)).dump(-1, ' ', false, json::error_handler_t::replace), json_type);
+}
+
+void server::impl::approvals_post(const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+  // Within --max-body and --body-timeout, through the same reader as the completions.
+  auto body = door.read_body(reader);
+  if (door.refuse_body(res, body)) return;
+  std::string thread = req.matches[1];
+  if (auto e = check_thread_id(thread, "the path"))
+    return send_error(res, e->status, e->message, "invalid_request_error", "thread");
+  if (!asks)
+    return send_error(res, 404, fmt::format("graph `{}` waits for no decisions (no human.approve, no approve_tools)",
+                                            served.name()),
+                      "invalid_request_error");
+  auto parsed = http::parse_decision_body(body.text);
+  if (auto* e = std::get_if<std::string>(&parsed)) return send_error(res, 400, *e, "invalid_request_error");
+  auto answer = boards.decide(thread, std::get<http::decision_body>(parsed),
+                              fmt::format("{} (loom serve)", req.remote_addr));
+  if (answer.status != 200) return send_error(res, answer.status, answer.message, "invalid_request_error");
+  send_json(res, 200, {{"taken", true}, {"message", answer.message}});
 }
 
 void server::impl::routes() {
@@ -494,6 +602,15 @@ void server::impl::routes() {
   http.Post("/v1/chat/completions",
             [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
               chat(req, res, reader);
+            });
+  // Decisions (docs/serve.md, "Approvals"): what the running requests wait for, and a person's answer.
+  http.Get("/v1/approvals", [this](const httplib::Request& req, httplib::Response& res) { approvals_get(req, res, ""); });
+  http.Get("/v1/threads/(.+)/approvals", [this](const httplib::Request& req, httplib::Response& res) {
+    approvals_get(req, res, req.matches[1]);
+  });
+  http.Post("/v1/threads/(.+)/approvals",
+            [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+              approvals_post(req, res, reader);
             });
   // Errors without a body of our own (no such route, a malformed HTTP request) get an OpenAI-style one.
   door.answer_errors_in_json([](const httplib::Request& req, int status) {

@@ -3,6 +3,9 @@
 //   GET  /v1/models            the one model: the graph
 //   POST /v1/chat/completions  the last user message enters the graph at its input node; what reaches the
 //                              output node is the answer, whole or streamed as Server-Sent Events
+//   GET  /v1/approvals, GET|POST /v1/threads/{thread}/approvals
+//                              the decisions running requests wait for, and a person's decision about one
+//                              (a graph with human.approve or approve_tools; runtime/serve/approvals.hpp)
 // It listens on loom's HTTP listener (runtime/http/listener.hpp), which keeps the doors: an exclusive port,
 // the key, Origin and Host, body size and time, refusals that close.
 // The graph is expanded once per concurrency slot at start-up; a request takes a free slot (none: 429,
@@ -74,6 +77,11 @@ struct server_options {
   std::string state_dir;
   // A thread not used for this long is forgotten (its row deleted).
   std::chrono::milliseconds thread_idle{24LL * 3600 * 1000};
+  // A graph that may wait for people (human.approve, agent.llm with approve_tools; it needs state_dir): a
+  // request whose run has waited this long for a decision is stopped (504), and a streamed one says it
+  // waits (an SSE comment) again after approval_keepalive without another line (docs/serve.md, "Approvals").
+  std::chrono::milliseconds approval_timeout{3600LL * 1000};
+  std::chrono::milliseconds approval_keepalive{15'000};
 };
 
 class thread_memory;

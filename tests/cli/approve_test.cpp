@@ -433,6 +433,14 @@ TEST_CASE("the live view's POST /decide past its limits: 413, 400, 409, and noth
   REQUIRE(not_pending);
   CHECK(not_pending->status == 409);
   CHECK(not_pending->body.find("decision 7 of instance 1 is not pending") != std::string::npos);
+  // The body as loom serve's approvals read it (runtime/http/decision_body.hpp): a node's name for the instance.
+  auto by_name = post(R"({"node": "review", "id": 7, "verdict": "approve"})");
+  REQUIRE(by_name);
+  CHECK(by_name->status == 409);
+  CHECK(by_name->body.find("node `review` has no pending decision 7") != std::string::npos);
+  auto reject_with_value = post(R"({"node": "review", "id": 0, "verdict": "reject", "value": 1})");
+  REQUIRE(reject_with_value);
+  CHECK(reject_with_value->status == 400);
   // Nothing was recorded: the decision is still open, with no verdict waiting for it.
   auto runs = runs_json(state);
   REQUIRE(runs["pending"].size() == 1);

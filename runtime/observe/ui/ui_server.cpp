@@ -16,7 +16,9 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 
+#include "loom/runtime/http/decision_body.hpp"
 #include "loom/runtime/http/listener.hpp"
 #include "loom/runtime/json_reader.hpp"
 #include "loom/runtime/node.hpp"
@@ -331,28 +333,20 @@ int ui_server::start() {
       h = x.decisions;
     }
     if (!h.decide) return x.door->refuse(res, 404, "this run takes no decisions (no human.approve, or no --state)");
-    std::uint32_t instance = 0;
-    std::uint64_t id = 0;
-    std::string verdict, value_json, reason;
-    try {
-      auto j = read_json(body.text, "the decision");
-      if (!j.is_object() || !j.contains("instance") || !j["instance"].is_number_unsigned() || !j.contains("id") ||
-          !j["id"].is_number_unsigned() || !j.contains("verdict") || !j["verdict"].is_string())
-        return x.door->refuse(res, 400, "a decision is {\"instance\": N, \"id\": N, \"verdict\": "
-                                        "\"approve\"|\"reject\"|\"edit\", \"value\": V, \"reason\": S}");
-      instance = j["instance"].get<std::uint32_t>();
-      id = j["id"].get<std::uint64_t>();
-      verdict = j["verdict"].get<std::string>();
-      if (!verdict_of(verdict))
-        return x.door->refuse(res, 400, fmt::format("verdict: `{}` is none of approve, reject, edit", verdict));
-      if (verdict == "edit") {
-        if (!j.contains("value")) return x.door->refuse(res, 400, "an edit needs `value`");
-        value_json = j["value"].dump();
-      }
-      if (j.contains("reason") && j["reason"].is_string()) reason = j["reason"].get<std::string>();
-    } catch (const std::exception& e) {
-      return x.door->refuse(res, 400, e.what());
-    }
+    // The body as every door that takes a decision reads it (runtime/http/decision_body.hpp); a decision
+    // named by its node is found among the pending ones.
+    auto parsed = http::parse_decision_body(body.text);
+    if (auto* e = std::get_if<std::string>(&parsed)) return x.door->refuse(res, 400, *e);
+    auto& d = std::get<http::decision_body>(parsed);
+    if (!d.instance && h.pending)
+      for (const auto& p : h.pending())
+        if (p.node == d.node && p.id == d.id) d.instance = p.instance;
+    if (!d.instance) return x.door->refuse(res, 409, fmt::format("node `{}` has no pending decision {}", d.node, d.id));
+    auto instance = *d.instance;
+    auto id = d.id;
+    const auto& verdict = d.verdict;
+    auto value_json = d.value_json.value_or("");
+    const auto& reason = d.reason;
     auto why = h.decide(instance, id, verdict, value_json, reason);
     if (!why.empty()) return x.door->refuse(res, 409, why);
     res.set_content(R"({"recorded":true})", "application/json");
