@@ -188,18 +188,9 @@ int run_command(const common_options& common, const run_options& options) {
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
   if (!options.cluster.empty()) {
-    // Decisions reach the instances of a run in one process only (docs/durability.md, "Cluster runs").
-    for (const auto& n : g->nodes) {
-      const auto* approve = n.kind == "agent.llm" ? n.params.find("approve_tools") : nullptr;
-      if (n.kind == "human.approve" || (approve && approve->is_list() && !approve->as_list().empty())) {
-        print_error(fmt::format("{}: node `{}` ({}) waits for decisions, which a cluster run cannot take yet: run "
-                                "it in one process with --state DIR",
-                                n.where.str(), n.name, n.kind == "human.approve" ? "human.approve" : "agent.llm with approve_tools"));
-        return invalid;
-      }
-    }
     if (options.detach_on_pause) {
-      print_error("--detach-on-pause with --cluster: a cluster run does not pause for decisions (docs/durability.md)");
+      print_error("--detach-on-pause with --cluster is not built: a cluster run waits for its decisions while it runs "
+                  "(docs/durability.md, \"Cluster runs\")");
       return invalid;
     }
   }

@@ -253,7 +253,13 @@ void durable_run::arm(local::run_options& ro) {
 }
 
 void durable_run::start(std::chrono::milliseconds& every,
-                        std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot) {
+                        std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot,
+                        std::function<std::vector<local::routed_decision>()>& decisions) {
+  poll_decisions();  // recorded while no process ran the run (`loom approve` of a stopped run): sent first
+  decisions = [this] {
+    std::lock_guard g(m_);
+    return std::exchange(decided_, {});
+  };
   every = settings_.every;
   on_snapshot = [this](std::shared_ptr<const local::snapshot> s) { offer(std::move(s)); };
   writer_ = std::thread([this] { write_loop(); });
@@ -306,21 +312,25 @@ void durable_run::poll_decisions() {
 }
 
 void durable_run::write_loop() {
+  // Decisions are looked for every 250 ms whether or not snapshots keep the thread busy (at a short
+  // --checkpoint-every there is always one to write).
+  auto next_poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
   for (;;) {
     std::shared_ptr<const local::snapshot> s;
     std::string progress;
     {
       std::unique_lock g(m_);
-      // Wakes for a snapshot, a stop, or every 250 ms to look for decisions.
-      cv_.wait_for(g, std::chrono::milliseconds(250), [&] { return stop_ || next_ != nullptr; });
+      // Wakes for a snapshot, a stop, or when decisions are due.
+      cv_.wait_until(g, next_poll, [&] { return stop_ || next_ != nullptr; });
       if (!next_ && stop_) return;  // stopping with nothing left to write
       s = std::exchange(next_, nullptr);
       progress = progress_;
     }
-    if (!s) {
+    if (std::chrono::steady_clock::now() >= next_poll) {
       poll_decisions();
-      continue;
+      next_poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
     }
+    if (!s) continue;
     try {
       auto rec = to_state(*s, links_, *plan_);
       rec.info.progress = progress;

@@ -330,6 +330,8 @@ void driver::watch() {
         adopted(w, *a);
       } else if (auto* sp = std::get_if<ctl::snapshot_part>(&c.body)) {
         take_part(w, *sp);
+      } else if (std::holds_alternative<ctl::asked>(c.body)) {
+        snapshot_soon_ = true;
       } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // lost or damaged messages, or a stopping worker
         auto names = unfinished(w);
         fail(fmt::format("host `{}`: {}{}", w.host, x->reason, names.empty() ? "" : "; its nodes not done: " + names));
@@ -339,6 +341,7 @@ void driver::watch() {
     check_lost();
     check_moves();
     snapshot_tick();
+    route_decisions();
     if (!cancelling_ && o_.interrupted && o_.interrupted()) {
       report_.result = local::run_report::outcome::interrupted;
       cancel_all("interrupted");

@@ -15,6 +15,7 @@
 #include "loom/runtime/run_report.hpp"
 #include "loom/runtime/placement/cluster.hpp"
 #include "loom/runtime/placement/planner.hpp"
+#include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/local/snapshot.hpp"
 #include "loom/runtime/registry.hpp"
 #include "loom/runtime/transport/keys.hpp"
@@ -56,6 +57,11 @@ struct driver_options {
   // interrupts is dropped, as is one not complete within max(10 s, 10 intervals).
   std::chrono::milliseconds snapshot_every{0};
   std::function<void(std::shared_ptr<const local::snapshot>)> on_snapshot;
+  // Decisions (docs/durability.md, "People in the loop"): polled every ~50 ms; each goes to the worker of its
+  // instance (ctl::decide), which hands it on as run_options::poll_decisions does in one process. A worker's
+  // word that an instance asked for one (ctl::asked) brings the next snapshot forward, so the pending decision
+  // is in the state file at once.
+  std::function<std::vector<local::routed_decision>()> poll_decisions;
   // A resumed run: every instance starts from its part (deployed with it to the instance's host). A worker
   // still busy with the run that died (it gives it up after its driver's silence) is asked again until the
   // connect timeout.

@@ -3,7 +3,8 @@
 // asks its instances for their parts (a barrier crossing a data link makes the far instance take its part
 // too, in order with the link's values: the protocol of runtime/local/snapshot.hpp, unchanged across
 // hosts), and sends each part here as it completes. The driver holds the run's state: the snapshot goes to
-// driver_options::on_snapshot once every instance's part is in.
+// driver_options::on_snapshot once every instance's part is in. Decisions recorded in the state file go
+// from here to the worker of their instance.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -40,8 +41,11 @@ void driver::snapshot_tick() {
     }
     return;
   }
-  if (cancelling_ || !pending_moves_.empty() || remaining_ == 0 || now - last_snapshot_ < o_.snapshot_every) return;
+  if (cancelling_ || !pending_moves_.empty() || remaining_ == 0 ||
+      (now - last_snapshot_ < o_.snapshot_every && !snapshot_soon_))
+    return;
   last_snapshot_ = now;
+  snapshot_soon_ = false;
   building_ = std::make_shared<local::snapshot>();
   building_->epoch = ++snapshot_epoch_;
   building_->parts.resize(dep_.instances.size());
@@ -54,6 +58,19 @@ void driver::snapshot_tick() {
     }
   for (auto& w : workers_)
     if (w.ready && !w.lost) send(w, ctl::snapshot{building_->epoch});
+}
+
+void driver::route_decisions() {
+  if (!o_.poll_decisions || cancelling_) return;
+  for (auto& d : o_.poll_decisions()) {
+    auto w = std::find_if(workers_.begin(), workers_.end(), [&](const worker_link& x) {
+      return !x.lost && std::find(x.instances.begin(), x.instances.end(), d.instance) != x.instances.end();
+    });
+    // Its host is gone (a move in progress): the decision stays recorded in the state file, and is taken
+    // again from there by a resumed run (or once the move is done, by the next poll of a resume).
+    if (w == workers_.end() || d.instance >= done_.size() || done_[d.instance]) continue;
+    send(*w, ctl::decide{d.instance, d.id, std::move(d.d)});
+  }
 }
 
 void driver::finished_part(std::uint32_t instance) {

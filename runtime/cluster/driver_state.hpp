@@ -139,6 +139,8 @@ class driver {
   void take_part(const worker_link& w, ctl::snapshot_part& p);
   void finished_part(std::uint32_t instance);
   void complete_snapshot();
+  // Decisions from driver_options::poll_decisions, each to the worker its instance lives on.
+  void route_decisions();
 
   // --metrics: once every instance has reported, one more heartbeat round brings each worker's final
   // samples (a worker updates its samples before it reports an instance done). Bounded: 2 s.
@@ -173,6 +175,7 @@ class driver {
   std::string expanded_, kinds_;  // what every worker must expand the same way (fingerprint.hpp)
   std::shared_ptr<local::snapshot> building_;  // the epoch being gathered, or null
   std::size_t parts_left_ = 0;
+  bool snapshot_soon_ = false;  // an instance asked for a decision: the next epoch starts now
   std::uint64_t snapshot_epoch_ = 0;
   clock::time_point last_snapshot_ = clock::now(), epoch_started_;
   clock::time_point next_beat_;

@@ -186,6 +186,9 @@ void worker::handle(event& ev) {
           lock.unlock();
           if (coordinator && f)
             caf::anon_send(coordinator, local::on_slice_msg{[f, i = body.instance] { f(i); }});
+        } else if constexpr (std::is_same_v<T, ctl::decide>) {
+          // A person's decision: the slice's coordinator hands it to the instance at its next look (50 ms).
+          signal(c.run, [&body](run_state& r) { r.decided.push_back({body.instance, body.id, std::move(body.d)}); });
         } else if constexpr (std::is_same_v<T, ctl::snapshot>) {
           // The driver's epoch: the slice's coordinator asks each local instance for its part (worker_run.cpp).
           if (!run_ || run_->id != c.run) return;

@@ -314,6 +314,11 @@ void worker::run(run_state& r, ctl::deploy& d) {
       log(fmt::format("run {}: the snapshot part of instance {} could not be sent: {}", r.id, part->instance, e.what()));
     }
   };
+  hooks.on_asked = [this, &r] { ep_->send_to_name(r.driver, tr::control_msg{r.id, ctl::asked{}}); };
+  ro.poll_decisions = [&r] {
+    std::lock_guard lock(r.m);
+    return std::exchange(r.decided, {});
+  };
   if (!d.restore.empty()) {
     auto snap = std::make_shared<local::snapshot>();
     snap->epoch = d.restore_epoch;

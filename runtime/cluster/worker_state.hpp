@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "loom/runtime/cluster/worker.hpp"
+#include "loom/runtime/local/executor.hpp"
 #include "loom/runtime/observe/run_metrics.hpp"
 #include "loom/runtime/transport/endpoint.hpp"
 #include "loom/runtime/transport/stand_in.hpp"
@@ -59,6 +60,9 @@ struct run_state {
   std::function<void(std::uint32_t instance, std::uint32_t host, std::uint32_t epoch)> adopt;
   std::function<void(std::uint32_t instance)> resume;
   std::atomic<clock::rep> last_heartbeat{clock::now().time_since_epoch().count()};
+  // Decisions the driver routed here (ctl::decide), until the slice's coordinator takes them
+  // (run_options::poll_decisions). Guarded by m.
+  std::vector<local::routed_decision> decided;
   std::thread thread;
 };
 

@@ -364,6 +364,7 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
         [&](const asked_msg&) {
           snapshot_soon = true;
           snapshot_soon_at = clock::now();
+          if (hooks.on_asked) hooks.on_asked();
         },
         // A cluster run's epoch, at the driver's word: each local instance gives its part (once per epoch).
         [&](const snapshot_msg& m) {

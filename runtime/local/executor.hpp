@@ -94,6 +94,9 @@ struct slice_hooks {
   // instance that takes its part at a barrier before the driver's word reaches this host gives it all the
   // same. Unset: the slice takes no snapshots (run_options::snapshot_every is for one process).
   std::function<void(std::uint64_t epoch, std::shared_ptr<const instance_part> part)> on_part;
+  // A local instance asked for a decision (or took one): the driver takes a snapshot soon, so the decision
+  // is in the state file (`loom approve` decides only what a snapshot shows). Called on the coordinator's thread.
+  std::function<void()> on_asked;
   // The slice stays up after its own instances are done, until release_atom (or a cancel): a distributed
   // run with movable instances, where this host may yet adopt one (every caller done: none can move).
   bool hold_until_release = false;

@@ -278,6 +278,16 @@ void encode_control(encoder& enc, s::Control::Builder b, const control::body& ms
           b.setSnapshot(m.epoch);
         } else if constexpr (std::is_same_v<T, control::snapshot_part>) {
           encode_part(enc, b.initSnapshotPart(), m);
+        } else if constexpr (std::is_same_v<T, control::decide>) {
+          auto d = b.initDecide();
+          d.setInstance(m.instance);
+          d.setId(m.id);
+          d.setVerdict(text(std::string(loom::to_string(m.d.what))));
+          enc.value(d.initEdited(), m.d.edited);
+          d.setReason(text(m.d.reason));
+          d.setBy(text(m.d.by));
+        } else if constexpr (std::is_same_v<T, control::asked>) {
+          b.setAsked();
         } else {
           auto l = b.initAck().initStreams(static_cast<unsigned>(m.streams.size()));
           for (unsigned i = 0; i < l.size(); ++i) {
@@ -486,6 +496,15 @@ control::body decode_control(decoder& dec, s::Control::Reader r) {
     case s::Control::RESUME: return control::resume{r.getResume()};
     case s::Control::SNAPSHOT: return control::snapshot{r.getSnapshot()};
     case s::Control::SNAPSHOT_PART: return decode_part(dec, r.getSnapshotPart());
+    case s::Control::DECIDE: {
+      auto d = r.getDecide();
+      auto verdict = str(d.getVerdict());
+      auto what = loom::verdict_of(verdict);
+      if (!what) fail("a decision whose verdict is `{}` (approve, reject or edit)", verdict);
+      return control::decide{d.getInstance(), d.getId(),
+                             loom::decision{*what, dec.value(d.getEdited()), str(d.getReason()), str(d.getBy())}};
+    }
+    case s::Control::ASKED: return control::asked{};
     case s::Control::RUN_ENDED: return control::run_ended{r.getRunEnded().getOk(), str(r.getRunEnded().getError())};
     case s::Control::REFUSED: return control::refused{str(r.getRefused().getReason())};
     case s::Control::PROGRESS: {

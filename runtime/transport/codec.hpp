@@ -89,6 +89,14 @@ struct snapshot_part {
   std::uint32_t instance = 0;
   loom::value part;
 };
+// A person's decision for pending decision `id` of instance `instance` (driver -> the instance's worker),
+// and a worker's word that an instance asked for one (worker -> driver: it takes a snapshot soon).
+struct decide {
+  std::uint32_t instance = 0;
+  std::uint64_t id = 0;
+  loom::decision d;
+};
+struct asked {};
 struct hello { std::string worker; };
 struct deploy {
   std::string graph_yaml;
@@ -166,7 +174,7 @@ struct resume {
   friend bool operator==(const resume&, const resume&) = default;
 };
 using body = std::variant<hello, deploy, start, cancel, done, release, heartbeat, run_ended, refused, ack, progress, spans,
-                          adopt, resume, snapshot, snapshot_part>;
+                          adopt, resume, snapshot, snapshot_part, decide, asked>;
 }  // namespace control
 
 struct control_msg {

@@ -16,7 +16,7 @@ struct Frame {
 }
 
 const wireVersion :UInt16 = 4;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage); 3: tag runs;
-                                # 4: snapshot barriers and parts (cluster runs with --state)
+                                # 4: snapshot barriers and parts, decisions (cluster runs with --state)
 
 # ---- values ----
 
@@ -150,6 +150,8 @@ struct Control {
     resume @14 :UInt32;  # driver -> workers, after every echo: resend to the moved instance
     snapshot @15 :UInt64;  # driver -> workers: take snapshot epoch n (docs/durability.md, "Cluster runs")
     snapshotPart @16 :SnapshotPart;  # worker -> driver: one instance's part of epoch n
+    decide @17 :Decide;  # driver -> the worker of `instance`: a person decided about its pending decision
+    asked @18 :Void;     # worker -> driver: an instance asked for a decision (a snapshot soon shows it)
   }
 }
 
@@ -168,6 +170,16 @@ struct Deploy {
   restore @7 :List(SnapshotPart);
 }
 struct SnapshotPart { epoch @0 :UInt64; instance @1 :UInt32; part @2 :Value; }
+# A decision for pending decision `id` of `instance` (runtime/node.hpp: decision): `verdict` is approve,
+# reject or edit (a decoder refuses anything else); `edited` the value that goes on for an edit.
+struct Decide {
+  instance @0 :UInt32;
+  id @1 :UInt64;
+  verdict @2 :Text;
+  edited @3 :Value;
+  reason @4 :Text;
+  by @5 :Text;
+}
 struct Cancel { reason @0 :Text; }
 struct Done {
   instance @0 :UInt32;

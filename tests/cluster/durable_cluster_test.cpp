@@ -2,12 +2,15 @@
 // `loom worker` processes on 127.0.0.1: the driver of `loom run --cluster C --state DIR`, whose pipeline
 // crosses between two hosts at every edge, is killed with SIGKILL at several moments (once more during a
 // resume), and `loom resume DIR` re-deploys on the same workers: the output file equals an uninterrupted
-// run's, byte for byte. And what a cluster run with --state refuses.
+// run's, byte for byte. A human.approve on one worker decided with `loom approve`, live and after the
+// driver's death. And what a cluster run with --state refuses.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/cli/child.hpp"
@@ -96,22 +99,96 @@ TEST_CASE("a cluster run's driver killed with SIGKILL at several moments, then l
   CHECK(killed >= 3);
 }
 
-TEST_CASE("a cluster run with --state refuses what it cannot keep: decisions, --detach-on-pause") {
+TEST_CASE("a cluster run waits for people: loom approve decides a live run's human.approve on another host, and "
+          "one whose driver was killed is resumed by the decision, each value once" * doctest::timeout(300)) {
+  cluster_dir d("durable-approve");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = [&](const std::string& name) {
+    return d.write(name + ".yaml", "graph: ap\nnodes:\n"
+                                   "  src: {kind: source.sequence, params: {count: 4}, placement: {host: a}}\n"
+                                   "  review: {kind: human.approve, placement: {host: b}}\n"
+                                   "  ok: {kind: sink.file, params: {path: " + (d.dir / (name + "-ok.jsonl")).string() +
+                                   "}, placement: {host: a}}\n"
+                                   "  no: {kind: sink.file, params: {path: " + (d.dir / (name + "-no.jsonl")).string() +
+                                   "}, placement: {host: a}}\n"
+                                   "edges: [src -> review, review.out -> ok, review.rejected -> no]\n");
+  };
+  auto pending = [](const fs::path& state, const std::string& id) {
+    auto r = run_process({loom_binary(), "runs", state.string()});
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string node, word, n;
+      if (words >> node >> word >> n && node == "review" && word == "id" && n == id) return true;
+    }
+    return false;
+  };
+  auto wait_until = [&](auto cond, const fs::path& log, const fs::path& state) {
+    auto end = loom::test::clock_type::now() + std::chrono::seconds(60);
+    while (!cond()) {
+      REQUIRE_MESSAGE(loom::test::clock_type::now() < end,
+                      loom::test::read_file(log) << run_process({loom_binary(), "runs", state.string()}).out);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  };
+  auto approve = [](const fs::path& state, std::vector<std::string> more) {
+    std::vector<std::string> args{loom_binary(), "approve", state.string(), "review"};
+    args.insert(args.end(), more.begin(), more.end());
+    auto r = run_process(args, process_options{std::chrono::milliseconds(120000)});
+    INFO(r.err);
+    CHECK(r.status == 0);
+    return r;
+  };
+
+  // Live: the decisions reach the worker of `review` through the driver; the run ends on its own.
+  auto live_state = d.dir / "live-state";
+  {
+    child run({loom_binary(), "run", graph("live").string(), "--cluster", cluster.string(), "--state",
+               live_state.string()},
+              d.dir / "live.log");
+    wait_until([&] { return pending(live_state, "3"); }, d.dir / "live.log", live_state);
+    approve(live_state, {"--id", "0"});
+    approve(live_state, {"--id", "1", "--reject", "--reason", "no"});
+    approve(live_state, {"--id", "2", "--value", "\"edited\""});
+    approve(live_state, {"--id", "3"});
+    CHECK(run.wait() == 0);
+  }
+  CHECK(loom::test::read_file(d.dir / "live-ok.jsonl") == "0\n\"edited\"\n3\n");
+  CHECK(loom::test::read_file(d.dir / "live-no.jsonl").find("{\"value\":1,\"reason\":\"no\"") == 0);
+
+  // Killed while it waits, after one decision was taken: `loom approve --all` records the rest and resumes
+  // the run on the workers (once they have given the dead run up).
+  auto dead_state = d.dir / "dead-state";
+  {
+    child run({loom_binary(), "run", graph("dead").string(), "--cluster", cluster.string(), "-q", "--state",
+               dead_state.string(), "--checkpoint-every", "100ms"},
+              d.dir / "dead.log");
+    wait_until([&] { return pending(dead_state, "3"); }, d.dir / "dead.log", dead_state);
+    approve(dead_state, {"--id", "0"});
+    wait_until([&] { return !pending(dead_state, "0"); }, d.dir / "dead.log", dead_state);  // taken, and a snapshot shows it
+    run.kill_when([] { return true; }, std::chrono::milliseconds(0));
+  }
+  auto resumed = approve(dead_state, {"--all"});
+  CHECK(resumed.err.find("started on 2 workers") != std::string::npos);
+  CHECK(loom::test::read_file(d.dir / "dead-ok.jsonl") == "0\n1\n2\n3\n");
+  CHECK(loom::test::read_file(d.dir / "dead-no.jsonl").empty());
+}
+
+TEST_CASE("a cluster run with --state refuses --detach-on-pause, and a bad cluster file leaves no state") {
   cluster_dir d("durable-refuse");
   auto cluster = d.cluster({{"a", free_port()}});
-  auto graph = d.write("g.yaml",
-                       "graph: g\nnodes:\n  src: {kind: source.sequence, params: {count: 3}}\n"
-                       "  ask: {kind: human.approve}\n  sink: {kind: sink.count}\nedges: [src -> ask -> sink]\n");
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--state",
-                        (d.dir / "st").string()});
-  CHECK(r.status == 2);
-  CHECK(r.err.find("g.yaml:4") != std::string::npos);
-  CHECK(r.err.find("a cluster run cannot take yet") != std::string::npos);
-  CHECK(!fs::exists(d.dir / "st"));
   auto plain = d.write("p.yaml", "graph: p\nnodes:\n  src: {kind: source.sequence, params: {count: 3}}\n"
                                  "  sink: {kind: sink.count}\nedges: [src -> sink]\n");
   auto detach = run_process({loom_binary(), "run", plain.string(), "--cluster", cluster.string(), "--state",
                              (d.dir / "st2").string(), "--detach-on-pause"});
   CHECK(detach.status == 2);
   CHECK(detach.err.find("--detach-on-pause with --cluster") != std::string::npos);
+  CHECK(!fs::exists(d.dir / "st2"));
+  auto bad = run_process({loom_binary(), "run", plain.string(), "--cluster", plain.string(), "--state",
+                          (d.dir / "st3").string()});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("p.yaml:1:1: error: unknown top-level key `graph` in a cluster file") != std::string::npos);
+  CHECK(!fs::exists(d.dir / "st3"));
 }

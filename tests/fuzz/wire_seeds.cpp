@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
   write(dir, "run-ended", encode(control_msg{9, run_ended{false, "lost h2"}}));
   write(dir, "refused", encode(control_msg{0, refused{"busy"}}));
   write(dir, "snapshot", encode(control_msg{9, snapshot{12}}));
+  write(dir, "decide", encode(control_msg{9, decide{4, 17, {loom::decision::verdict::edit, value{"fixed"}, "", "a@h"}}}));
+  write(dir, "asked", encode(control_msg{9, asked{}}));
   write(dir, "snapshot-part", encode(control_msg{9, snapshot_part{12, 3, value{value_map{{"instance", 3}}}}}));
   write(dir, "deploy-restore", encode(control_msg{9, deploy{.graph_yaml = "nodes: {}\n", .plan = p, .restore_epoch = 12,
                                                            .restore = {{12, 0, value{value_map{{"instance", 0}}}}}}}));

@@ -348,6 +348,18 @@ TEST_CASE("a snapshot's barrier, its parts and a resumed deploy survive a round 
   REQUIRE(dd.restore.size() == 2);
   CHECK(dd.restore[1].instance == 1);
   CHECK(dd.restore[1].part == part);
+  // A person's decision, to the worker of its instance; an instance's ask, to the driver.
+  loom::decision edit{loom::decision::verdict::edit, value("fixed"), "", "ada@host"};
+  auto dc = std::get<decide>(round_trip({9, decide{4, 17, edit}}).body);
+  CHECK(dc.instance == 4);
+  CHECK(dc.id == 17);
+  CHECK(dc.d.what == loom::decision::verdict::edit);
+  CHECK(dc.d.edited == value("fixed"));
+  CHECK(dc.d.by == "ada@host");
+  auto rj = std::get<decide>(round_trip({9, decide{4, 18, {loom::decision::verdict::reject, {}, "no", "x"}}}).body);
+  CHECK(rj.d.what == loom::decision::verdict::reject);
+  CHECK(rj.d.reason == "no");
+  CHECK(std::holds_alternative<asked>(round_trip({9, asked{}}).body));
   // A deploy whose parts are of another epoch than the one it restores is refused.
   d.restore[0].epoch = 11;
   auto bad = decode(encode(control_msg{9, d}));
