@@ -466,8 +466,8 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   auto fc = ctl.initRoot<s::Frame>();
   fc.setVersion(s::WIRE_VERSION);
   fc.initControl().setStart();
-  poke_u16(fc.getControl(), 4, 17);  // the union's tags count its members from 0: snapshotPart is the last, 16
-  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 17");
+  poke_u16(fc.getControl(), 4, 19);  // the union's tags count its members from 0: asked is the last, 18
+  CHECK(decode_error(to_parts(ctl)) == "unknown control tag 19");
 
   capnp::MallocMessageBuilder fr;
   auto ff = fr.initRoot<s::Frame>();
