@@ -100,7 +100,7 @@ int run_cluster(const graph::graph& g, const registry& kinds, const run_options&
   if (!options.quiet || ui) o.log = log;
   o.trace = trace;
   o.restore = std::move(restore);
-  if (durable) durable->start(o.snapshot_every, o.on_snapshot, o.poll_decisions);  // the driver holds the run's state
+  if (durable) durable->start(o.snapshot_every, o.on_snapshot, o.poll_decisions, o.detach_on_pause);  // the driver holds the run's state
   auto report = session.run(g, o);  // starts the workers first (Slurm: a job step)
   if (durable) durable->finish(report);
   if (!session.started()) {

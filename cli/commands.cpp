@@ -187,13 +187,6 @@ int run_command(const common_options& common, const run_options& options) {
   if (!kinds) return invalid;
   auto g = load(options.file, *kinds, options.sets);
   if (!g) return invalid;
-  if (!options.cluster.empty()) {
-    if (options.detach_on_pause) {
-      print_error("--detach-on-pause with --cluster is not built: a cluster run waits for its decisions while it runs "
-                  "(docs/durability.md, \"Cluster runs\")");
-      return invalid;
-    }
-  }
   if (options.state.empty()) {
     if (options.detach_on_pause) {
       print_error("--detach-on-pause needs --state DIR: a paused run is resumed from its state (docs/durability.md)");

@@ -254,7 +254,8 @@ void durable_run::arm(local::run_options& ro) {
 
 void durable_run::start(std::chrono::milliseconds& every,
                         std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot,
-                        std::function<std::vector<local::routed_decision>()>& decisions) {
+                        std::function<std::vector<local::routed_decision>()>& decisions, bool& detach_on_pause) {
+  detach_on_pause = settings_.detach_on_pause;
   poll_decisions();  // recorded while no process ran the run (`loom approve` of a stopped run): sent first
   decisions = [this] {
     std::lock_guard g(m_);

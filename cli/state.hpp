@@ -70,7 +70,7 @@ class durable_run {
   void arm(local::run_options& ro);
   // The same for a cluster run's driver: its snapshot interval and sink, and the decisions to route.
   void start(std::chrono::milliseconds& every, std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot,
-             std::function<std::vector<local::routed_decision>()>& poll_decisions);
+             std::function<std::vector<local::routed_decision>()>& poll_decisions, bool& detach_on_pause);
   // The per-node counters the next snapshot's row carries (for `loom runs`).
   void progress(const local::run_report& r);
   // Stops the writer (the snapshot it holds is written first) and records the run's end in meta.

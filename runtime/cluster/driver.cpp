@@ -332,6 +332,7 @@ void driver::watch() {
         take_part(w, *sp);
       } else if (std::holds_alternative<ctl::asked>(c.body)) {
         snapshot_soon_ = true;
+        soon_at_ = clock::now();
       } else if (auto* x = std::get_if<ctl::cancel>(&c.body)) {  // lost or damaged messages, or a stopping worker
         auto names = unfinished(w);
         fail(fmt::format("host `{}`: {}{}", w.host, x->reason, names.empty() ? "" : "; its nodes not done: " + names));

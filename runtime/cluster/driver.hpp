@@ -62,6 +62,9 @@ struct driver_options {
   // word that an instance asked for one (ctl::asked) brings the next snapshot forward, so the pending decision
   // is in the state file at once.
   std::function<std::vector<local::routed_decision>()> poll_decisions;
+  // Stop the run (outcome paused) once a snapshot shows it waits for people only (local::is_quiet over the
+  // assembled snapshot): every worker is told to cancel, and the state keeps the run.
+  bool detach_on_pause = false;
   // A resumed run: every instance starts from its part (deployed with it to the instance's host). A worker
   // still busy with the run that died (it gives it up after its driver's silence) is asked again until the
   // connect timeout.

@@ -42,7 +42,7 @@ void driver::snapshot_tick() {
     return;
   }
   if (cancelling_ || !pending_moves_.empty() || remaining_ == 0 ||
-      (now - last_snapshot_ < o_.snapshot_every && !snapshot_soon_))
+      (now - last_snapshot_ < o_.snapshot_every && !(snapshot_soon_ && now >= soon_at_)))
     return;
   last_snapshot_ = now;
   snapshot_soon_ = false;
@@ -103,8 +103,22 @@ void driver::complete_snapshot() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - epoch_started_).count());
   for (const auto& p : building_->parts)
     if (p) building_->pending += p->pending.size();
+  if (consumers_of_.empty()) consumers_of_ = local::consumers_by_out_link(dep_);
+  building_->quiet = local::is_quiet(*building_, consumers_of_);
+  bool detach = o_.detach_on_pause && building_->quiet && !cancelling_;
+  // Pending decisions but not quiet yet (a credit on its way): look again soon.
+  if (o_.detach_on_pause && building_->pending > 0 && !building_->quiet) {
+    snapshot_soon_ = true;
+    soon_at_ = clock::now() + std::chrono::milliseconds(100);
+  }
+  auto pending = building_->pending;
   o_.on_snapshot(std::move(building_));
   building_.reset();
+  if (detach) {
+    log(fmt::format("the run waits for people only ({} decisions pending): paused", pending));
+    if (report_.result == local::run_report::outcome::ok) report_.result = local::run_report::outcome::paused;
+    cancel_all("paused: the run waits for decisions (--detach-on-pause)");
+  }
 }
 
 }  // namespace loom::cluster::detail

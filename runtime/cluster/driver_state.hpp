@@ -175,7 +175,9 @@ class driver {
   std::string expanded_, kinds_;  // what every worker must expand the same way (fingerprint.hpp)
   std::shared_ptr<local::snapshot> building_;  // the epoch being gathered, or null
   std::size_t parts_left_ = 0;
-  bool snapshot_soon_ = false;  // an instance asked for a decision: the next epoch starts now
+  bool snapshot_soon_ = false;  // the next epoch starts at soon_at_, before its interval: an instance asked
+  clock::time_point soon_at_;   // for a decision (now), or a run that would detach looks again (100 ms)
+  std::vector<std::vector<std::uint32_t>> consumers_of_;  // the quiet test's table (made at the first need)
   std::uint64_t snapshot_epoch_ = 0;
   clock::time_point last_snapshot_ = clock::now(), epoch_started_;
   clock::time_point next_beat_;

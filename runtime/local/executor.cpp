@@ -245,37 +245,16 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   // A snapshot_msg soon: an instance asked for a decision, or a run that would detach looks again.
   bool snapshot_soon = false;
   auto snapshot_soon_at = clock::time_point::max();
-  // Each instance's out-links as consumer instances (the order the outbox numbers them: port, edge, replica),
-  // for the quiet test below; only a run that takes snapshots needs it.
-  std::vector<std::vector<std::uint32_t>> consumers_of(snapshots ? x.instances.size() : 0);
-  if (snapshots)
-    for (const auto& inst : x.instances)
-      for (const auto& edges : inst.out_ports)
-        for (const auto& edge : edges)
-          for (const auto& l : edge.links) consumers_of[inst.index].push_back(l.consumer);
-  // Quiet: decisions pending, every part idle, every value in flight at a consumer that takes no input.
-  auto is_quiet = [&](const snapshot& s) {
-    if (s.pending == 0) return false;
-    auto held = [&](std::uint32_t i) { return s.parts[i] && s.parts[i]->held; };
-    for (const auto& p : s.parts) {
-      if (!p) return false;
-      if (p->state == instance_part::phase::finished) continue;
-      if (!p->idle) return false;
-      for (const auto& r : p->inputs)
-        if (!r.values.empty() && !p->held) return false;
-      for (const auto& u : p->outputs)
-        if (!u.values.empty() && (u.link >= consumers_of[p->instance].size() || !held(consumers_of[p->instance][u.link])))
-          return false;
-    }
-    return true;
-  };
+  // Each instance's out-links as consumer instances, for the quiet test (snapshot.hpp); only a run that
+  // takes snapshots needs it.
+  auto consumers_of = snapshots ? consumers_by_out_link(x) : std::vector<std::vector<std::uint32_t>>{};
   auto part_done = [&] {
     if (--parts_left > 0) return;
     building->took_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - epoch_started).count());
     for (const auto& p : building->parts)
       if (p) building->pending += p->pending.size();
-    building->quiet = !run->distributed && hooks.is_local == nullptr && is_quiet(*building);
+    building->quiet = !run->distributed && hooks.is_local == nullptr && is_quiet(*building, consumers_of);
     bool detach = options.detach_on_pause && building->quiet && !cancelling;
     if (options.detach_on_pause && building->pending > 0 && !building->quiet) {
       snapshot_soon = true;  // look again soon: the run may be about to wait for people only

@@ -66,7 +66,9 @@ value to_value(const instance_part& p) {
                          {"pulled_all", p.pulled_all},
                          {"inputs", value(std::move(inputs))},
                          {"outputs", value(std::move(outputs))},
-                         {"pending", value(std::move(pending))}});
+                         {"pending", value(std::move(pending))},
+                         {"idle", p.idle},
+                         {"held", p.held}});
 }
 
 std::shared_ptr<instance_part> part_from_value(const value& v, const instance_plan& plan, std::string& error) {
@@ -106,6 +108,8 @@ std::shared_ptr<instance_part> part_from_value(const value& v, const instance_pl
       p->pending.push_back({static_cast<std::uint64_t>(number(t[0], "a decision's id")), t[1],
                             number(t[2], "a decision's time"), number(t[3], "a decision's deadline")});
     }
+    p->idle = flag(field(v, "idle"), "`idle`");
+    p->held = flag(field(v, "held"), "`held`");
     return p;
   } catch (const bad_part& b) {
     error = fmt::format("the snapshot part of instance {} (`{}`): {}", plan.index, plan.init.name, b.why);

@@ -20,6 +20,7 @@
 
 #include "loom/runtime/local/inbox.hpp"
 #include "loom/runtime/local/outbox.hpp"
+#include "loom/runtime/local/plan.hpp"
 #include "loom/runtime/value.hpp"
 
 namespace loom::local {
@@ -73,5 +74,14 @@ struct snapshot {
   std::size_t pending = 0;
   bool quiet = false;
 };
+
+// Each instance's out-links as consumer instances, in the order its outbox numbers them (port, edge, replica):
+// what is_quiet needs to find where a part's unsent values wait.
+std::vector<std::vector<std::uint32_t>> consumers_by_out_link(const deployment& d);
+
+// Quiet: decisions pending, every unfinished part idle, and every value in flight waiting at a consumer that
+// takes no input (held by its decisions). A run stopped at a quiet snapshot waits for people only
+// (run_options::detach_on_pause; a cluster run's driver tests the snapshot it assembled the same way).
+bool is_quiet(const snapshot& s, const std::vector<std::vector<std::uint32_t>>& consumers_of);
 
 }  // namespace loom::local

@@ -92,4 +92,31 @@ bool node_host::restore_part(const instance_part& p) {
   return true;
 }
 
+std::vector<std::vector<std::uint32_t>> consumers_by_out_link(const deployment& d) {
+  std::vector<std::vector<std::uint32_t>> out(d.instances.size());
+  for (const auto& inst : d.instances)
+    for (const auto& edges : inst.out_ports)
+      for (const auto& edge : edges)
+        for (const auto& l : edge.links) out[inst.index].push_back(l.consumer);
+  return out;
+}
+
+bool is_quiet(const snapshot& s, const std::vector<std::vector<std::uint32_t>>& consumers_of) {
+  if (s.pending == 0) return false;
+  auto held = [&](std::uint32_t i) { return i < s.parts.size() && s.parts[i] && s.parts[i]->held; };
+  for (const auto& p : s.parts) {
+    if (!p) return false;
+    if (p->state == instance_part::phase::finished) continue;
+    if (!p->idle) return false;
+    for (const auto& r : p->inputs)
+      if (!r.values.empty() && !p->held) return false;
+    for (const auto& u : p->outputs)
+      if (!u.values.empty() &&
+          (p->instance >= consumers_of.size() || u.link >= consumers_of[p->instance].size() ||
+           !held(consumers_of[p->instance][u.link])))
+        return false;
+  }
+  return true;
+}
+
 }  // namespace loom::local

@@ -3,7 +3,8 @@
 // crosses between two hosts at every edge, is killed with SIGKILL at several moments (once more during a
 // resume), and `loom resume DIR` re-deploys on the same workers: the output file equals an uninterrupted
 // run's, byte for byte. A human.approve on one worker decided with `loom approve`, live and after the
-// driver's death. And what a cluster run with --state refuses.
+// driver's death; the same with --detach-on-pause (exit 3, then `loom approve` resumes it). And a bad
+// cluster file, which leaves no state.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -176,16 +177,33 @@ TEST_CASE("a cluster run waits for people: loom approve decides a live run's hum
   CHECK(loom::test::read_file(d.dir / "dead-no.jsonl").empty());
 }
 
-TEST_CASE("a cluster run with --state refuses --detach-on-pause, and a bad cluster file leaves no state") {
-  cluster_dir d("durable-refuse");
-  auto cluster = d.cluster({{"a", free_port()}});
+TEST_CASE("a cluster run with --detach-on-pause exits 3 once it waits for people only; loom approve resumes it on "
+          "the workers; a bad cluster file leaves no state" * doctest::timeout(300)) {
+  cluster_dir d("durable-detach");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto out = d.dir / "out.jsonl";
+  auto graph = d.write("g.yaml", "graph: g\nnodes:\n"
+                                 "  src: {kind: source.sequence, params: {count: 3}, placement: {host: a}}\n"
+                                 "  review: {kind: human.approve, placement: {host: b}}\n"
+                                 "  sink: {kind: sink.file, params: {path: " + out.string() + "}, placement: {host: a}}\n"
+                                 "edges: [src -> review -> sink]\n");
+  auto state = d.dir / "st";
+  auto paused = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string(), "--state",
+                             state.string(), "--detach-on-pause", "-q"},
+                            process_options{std::chrono::milliseconds(60000)});
+  INFO(paused.err);
+  CHECK(paused.status == 3);
+  CHECK(paused.err.find("paused: decisions pending: 3 at `review` (ids 0, 1, 2)") != std::string::npos);
+  CHECK(loom::test::read_file(out).empty());
+  auto resumed = run_process({loom_binary(), "approve", state.string(), "review", "--all"},
+                             process_options{std::chrono::milliseconds(120000)});
+  INFO(resumed.err);
+  CHECK(resumed.status == 0);
+  CHECK(loom::test::read_file(out) == "0\n1\n2\n");
   auto plain = d.write("p.yaml", "graph: p\nnodes:\n  src: {kind: source.sequence, params: {count: 3}}\n"
                                  "  sink: {kind: sink.count}\nedges: [src -> sink]\n");
-  auto detach = run_process({loom_binary(), "run", plain.string(), "--cluster", cluster.string(), "--state",
-                             (d.dir / "st2").string(), "--detach-on-pause"});
-  CHECK(detach.status == 2);
-  CHECK(detach.err.find("--detach-on-pause with --cluster") != std::string::npos);
-  CHECK(!fs::exists(d.dir / "st2"));
   auto bad = run_process({loom_binary(), "run", plain.string(), "--cluster", plain.string(), "--state",
                           (d.dir / "st3").string()});
   CHECK(bad.status == 2);
