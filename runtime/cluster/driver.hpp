@@ -37,7 +37,7 @@ struct driver_options {
   // The window of a link between two hosts: it gets at least this capacity, so that values in flight
   // cover the network's round trip (docs/cluster.md, "Windows across hosts"). 0: every link keeps its
   // edge's capacity.
-  std::uint32_t link_window = 16384;
+  std::uint32_t link_window = 65536;
   std::chrono::milliseconds heartbeat_every{500};
   // 5 s: a 2 s network outage plus TCP's retransmission backoff (RTO from 200 ms, doubling) can hold
   // the first heartbeat after it up to ~3.5 s after the last one delivered; that must not count as lost.

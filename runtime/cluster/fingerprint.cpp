@@ -158,17 +158,20 @@ std::optional<std::string> first_difference(const std::string& driver, const std
 }
 
 std::size_t widen_remote_links(local::deployment& d, const std::vector<std::uint32_t>& instance_host,
-                               std::uint32_t window) {
+                               std::uint32_t window, std::int64_t bytes) {
   std::size_t n = 0;
+  if (window == 0) return 0;
   auto host = [&](std::uint32_t i) { return i < instance_host.size() ? instance_host[i] : 0u; };
   auto w = static_cast<std::int64_t>(window);
   for (std::uint32_t p = 0; p < d.instances.size(); ++p)
     for (auto& port : d.instances[p].out_ports)
       for (auto& edge : port)
         for (auto& l : edge.links) {
-          if (edge.sized || host(p) == host(l.consumer) || l.capacity >= w) continue;
-          l.capacity = w;
-          d.instances[l.consumer].in_links[l.remote].capacity = w;
+          if (edge.sized || host(p) == host(l.consumer)) continue;
+          auto& in = d.instances[l.consumer].in_links[l.remote];
+          l.bytes = in.bytes = bytes;  // every unsized link across hosts: a bound on its bytes too
+          if (l.capacity >= w) continue;
+          l.capacity = in.capacity = w;
           ++n;
         }
   return n;

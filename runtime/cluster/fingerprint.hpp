@@ -42,9 +42,13 @@ transport::run_rules make_rules(const local::deployment& d);
 // (its window across the network: values in flight; docs/cluster.md, "Windows across hosts"), unless the
 // graph file sets its edge's capacity (out_edge_plan::sized); links inside one host keep their edge's. Every host of a run applies it to the same expansion with the driver's
 // window, after comparing the expansions, so both ends of a link and the receive rules agree on it.
-// Returns how many links it widened. `instance_host`: instance index -> host index.
+// Returns how many links it widened. `instance_host`: instance index -> host index. Each such link (widened
+// or wider already) also gets the byte budget `bytes` on both ends (out_link_plan::bytes), so its window
+// bounds the values in flight and their bytes: many small values fill the window, a few large ones the
+// budget. A window of 0 changes nothing.
+inline constexpr std::int64_t remote_link_bytes = std::int64_t{64} << 20;
 std::size_t widen_remote_links(local::deployment& d, const std::vector<std::uint32_t>& instance_host,
-                               std::uint32_t window);
+                               std::uint32_t window, std::int64_t bytes = remote_link_bytes);
 
 // What joins host `a` to host `b` in a run, for a message about a lost link between them: the edges with
 // one end on each (their labels, "numbers.out -> pace.in"), then the calls ("ask -> slow (calls)"), each

@@ -15,6 +15,7 @@ void inbox::wire(const instance_plan& plan, const std::vector<caf::actor>& actor
     links_.push_back(link{l.port, actors[l.producer], l.remote, l.capacity,
                           static_cast<std::uint32_t>(std::max<std::int64_t>(1, l.capacity / 2)), 0, 0, true, l.label});
     links_.back().producer_index = l.producer;
+    if (l.bytes > 0) links_.back().byte_threshold = std::max<std::int64_t>(1, l.bytes / 2);
   }
   open_links_.assign(plan.input_names.size(), 0);
   for (const auto& l : links_) ++open_links_[l.port];
@@ -84,6 +85,7 @@ bool inbox::replaced(link_id id) {
   l.swallow += l.held - static_cast<std::int64_t>(l.consumed);
   l.held = 0;
   l.consumed = 0;
+  l.consumed_bytes = 0;
   l.owed = false;
   l.replaced = true;
   return true;
@@ -127,24 +129,27 @@ void inbox::send_grant(caf::event_based_actor* self, link& l) {
   self->send(l.producer, credit_msg{l.remote, l.consumed, l.producer_index});
   l.held -= l.consumed;
   l.consumed = 0;
+  l.consumed_bytes = 0;
 }
 
 void inbox::pop_values(caf::event_based_actor* self, std::size_t n) {
   auto& c = chunks_.front();
   auto& l = links_[c.link];
+  // The replaced producer's values (first in the queue) are not counted: no credit goes back for them.
+  auto swallowed =
+      static_cast<std::size_t>(std::clamp<std::int64_t>(l.swallow, 0, static_cast<std::int64_t>(n)));
+  if (l.byte_threshold > 0)
+    for (auto i = swallowed; i < n; ++i) l.consumed_bytes += link_bytes(c.values[c.pos + i]);
   c.pos += n;
   if (c.pos == c.values.size()) {
     pool_->give(std::move(c.values));
     chunks_.pop_front();
   }
   depth_ -= n;
-  if (l.swallow > 0) {  // the replaced producer's values: no credit goes back for them
-    auto s = std::min<std::int64_t>(l.swallow, static_cast<std::int64_t>(n));
-    l.swallow -= s;
-    n -= static_cast<std::size_t>(s);
-  }
+  l.swallow -= static_cast<std::int64_t>(swallowed);
+  n -= swallowed;
   l.consumed += static_cast<std::uint32_t>(n);
-  if (l.consumed >= l.threshold) grant(self, l);
+  if (l.consumed >= l.threshold || (l.byte_threshold > 0 && l.consumed_bytes >= l.byte_threshold)) grant(self, l);
 }
 
 std::optional<std::size_t> inbox::pop_eos(caf::event_based_actor* self) {

@@ -3,7 +3,9 @@
 //
 // Batches are queued whole (no per-value copy) and consumed in place. Credits go back to a producer once
 // half of its link's capacity has been consumed: at most one credit message per half capacity, never one
-// per value. The inbox checks what arrives against the plan: a link id it does not have, a link that sends
+// per value. A link with a byte budget (in_link_plan::bytes) also grants once half of it has been
+// consumed, so a producer stopped by its byte budget, far below its window's value count, gets credits back.
+// The inbox checks what arrives against the plan: a link id it does not have, a link that sends
 // past its capacity or after its end of stream is a protocol error, reported, never an out-of-range write.
 #pragma once
 
@@ -117,6 +119,8 @@ class inbox {
     std::uint32_t producer_index = 0;
     std::vector<lineage> last;  // per in-link of a movable producer: the last tag taken
     bool recording = false;     // a snapshot records what arrives on it (start_recording)
+    std::int64_t byte_threshold = 0;  // half the byte budget (0: none)
+    std::int64_t consumed_bytes = 0;  // the link_bytes of `consumed`, on a link with a budget
   };
   struct chunk {
     link_id link;

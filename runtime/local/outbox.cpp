@@ -28,9 +28,13 @@ void outbox::wire(const instance_plan& plan, const std::vector<caf::actor>& acto
         links_.push_back(link{actors[l.consumer], l.remote, l.capacity, l.capacity, ei});
         links_.back().consumer = l.consumer;
         links_.back().elsewhere = l.consumer < run.remote.size() && run.remote[l.consumer];
-        if (l.capacity > 0) {
+        if (l.bytes > 0) {
+          links_.back().budget = l.bytes;
+          links_.back().unit = std::max<std::int64_t>(16, l.bytes / 64);
+        }
+        if (auto r = links_.back().room(); r > 0) {
           ++e.with_room;
-          e.room += l.capacity;
+          e.room += r;
         }
       }
       if (e.with_room == 0) ++full_edges_;
@@ -89,6 +93,18 @@ std::uint32_t outbox::pick(edge& e) {
   return e.links[best];
 }
 
+void outbox::push_counted(std::uint32_t l, value&& v) {
+  auto& k = links_[l];
+  auto before = k.room();
+  k.bytes += link_bytes(v);
+  k.pending.push_back(std::move(v));
+  if (tagging_) {
+    k.tags.push_back(tag_);
+    ++tag_.nth;
+  }
+  track(l, before);
+}
+
 void outbox::mark(std::uint32_t l) {
   auto& k = links_[l];
   k.attempt = attempt_;
@@ -113,6 +129,8 @@ bool outbox::emit_run(std::size_t port, std::span<const value> values) {
     auto l = edges_[edges[0]].links[0];
     auto& k = prepare(l, values.size());
     auto before = k.room();
+    if (k.budget > 0)
+      for (const auto& v : values) k.bytes += link_bytes(v);
     k.pending.insert(k.pending.end(), values.begin(), values.end());
     track(l, before);
     return true;
@@ -135,6 +153,22 @@ bool outbox::credit(link_id id, std::uint32_t n) {
   if (n == 0 || k.credits + static_cast<std::int64_t>(n) > k.capacity) return false;
   auto before = k.room();
   k.credits += n;
+  // The first n values in flight were consumed: their bytes are free (a batch credited in part frees its
+  // share, the rest with its last value).
+  for (std::int64_t left = n; left > 0 && !k.flight.empty();) {
+    auto& [values, bytes] = k.flight.front();
+    if (values <= left) {
+      k.bytes -= bytes;
+      left -= values;
+      k.flight.pop_front();
+    } else {
+      auto freed = bytes * left / values;
+      bytes -= freed;
+      values -= left;
+      k.bytes -= freed;
+      left = 0;
+    }
+  }
   track(id, before);
   return true;
 }
@@ -149,7 +183,19 @@ std::uint64_t outbox::flush(caf::event_based_actor* self, bool more) {
     auto n = static_cast<std::size_t>(std::min<std::int64_t>(k.credits, static_cast<std::int64_t>(ready)));
     // A busy producer's link to another host waits for a fuller batch (never past its credits: a link
     // with no room left always sends, so the producer is never blocked by what it holds itself).
-    if (more && k.elsewhere && static_cast<std::int64_t>(n) < std::min(k.credits, remote_batch)) n = 0;
+    // A link out of room (its bytes taken) sends too.
+    if (more && k.elsewhere && static_cast<std::int64_t>(n) < std::min(k.credits, remote_batch) && k.room() > 0)
+      n = 0;
+    if (n > 0 && k.budget > 0) {
+      // The bytes stay held (now in flight, until credited); the next values are guessed at this batch's
+      // mean size. Room changes with the guess.
+      auto before = k.room();
+      std::int64_t b = 0;
+      for (std::size_t i = 0; i < n; ++i) b += link_bytes(k.pending[i]);
+      k.flight.emplace_back(static_cast<std::int64_t>(n), b);
+      k.unit = std::max<std::int64_t>(16, b / static_cast<std::int64_t>(n));
+      track(li, before);
+    }
     if (n > 0) {
       // Room is unchanged: credits and pending both drop by n.
       k.credits -= static_cast<std::int64_t>(n);
@@ -228,6 +274,8 @@ void outbox::rollback() {
   for (auto li : touched_) {
     auto& k = links_[li];
     auto before = k.room();
+    if (k.budget > 0)
+      for (auto i = k.mark; i < k.pending.size(); ++i) k.bytes -= link_bytes(k.pending[i]);
     k.pending.resize(k.mark);
     if (tagging_) k.tags.resize(k.mark);
     track(li, before);

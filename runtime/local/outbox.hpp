@@ -7,6 +7,12 @@
 // cannot place its next value. The check is O(1): each edge counts its links with room, the outbox counts
 // its edges with none.
 //
+// A link with a byte budget (out_link_plan::bytes: links across hosts) also counts the bytes it holds
+// (link_bytes of each value queued or sent and not yet credited; a credit of n frees the first n sent).
+// Its room is then also what fits in the bytes left at the size of the values it sent last (one value at
+// least while any bytes are left, none once they are all taken), so a source's pull or a node's run stops
+// near the budget, not at the window's value count.
+//
 // Transactions: what a node emits while handling one input (with the replies of the calls it makes for
 // it) is one attempt. Until the attempt commits nothing of it is sent; a failed attempt is rolled back and
 // its values are discarded, never sent. Only the links an attempt touched are visited.
@@ -15,6 +21,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <vector>
 
@@ -107,7 +114,19 @@ class outbox {
     std::vector<lineage> tags;  // tagging: one per pending value
     std::uint32_t consumer = 0;
     bool elsewhere = false;     // the consumer lives on another host (its target is a stand-in)
-    std::int64_t room() const { return credits - static_cast<std::int64_t>(pending.size()); }
+    // The byte budget (0: none), the bytes held (queued and in flight), the estimated size of one value
+    // (the mean of the last batch sent; budget / 64 before the first), and the batches in flight, oldest
+    // first: values and bytes, for the credits coming back.
+    std::int64_t budget = 0;
+    std::int64_t bytes = 0;
+    std::int64_t unit = 0;
+    std::deque<std::pair<std::int64_t, std::int64_t>> flight;
+    std::int64_t room() const {
+      auto r = credits - static_cast<std::int64_t>(pending.size());
+      if (budget == 0) return r;
+      if (bytes >= budget) return std::min<std::int64_t>(r, 0);
+      return std::min(r, std::max<std::int64_t>(1, (budget - bytes) / unit));
+    }
   };
   struct edge {
     std::vector<std::uint32_t> links;
@@ -121,6 +140,7 @@ class outbox {
   std::uint32_t pick(edge& e);
   void push(std::uint32_t l, value&& v) {
     auto& k = prepare(l, 1);
+    if (k.budget > 0) return push_counted(l, std::move(v));
     auto before = k.room();
     k.pending.push_back(std::move(v));
     if (tagging_) {
@@ -145,6 +165,7 @@ class outbox {
     if (k.pending.capacity() == 0) k.pending = pool_->take(std::max<std::size_t>({k.reserve, n, 16}));
     return k;
   }
+  void push_counted(std::uint32_t l, value&& v);  // push() on a link with a byte budget
   void mark(std::uint32_t l);   // the open attempt touches link l for the first time
   void lost_room(edge& e);      // a link of e went from room to none
   // Keeps the edge counts true across a change of link l's room from `before`.

@@ -11,16 +11,27 @@
 
 #include "loom/graph/graph.hpp"
 #include "loom/runtime/registry.hpp"
+#include "loom/runtime/value.hpp"
 
 namespace loom::local {
 
 using link_id = std::uint32_t;  // a link is one edge between one producer and one consumer instance
+
+// What a value weighs against a link's byte budget: the 16 bytes of the value, plus its payload's bytes
+// (string, bytes, tensor data; lists and maps summed). Scalars cost no more than the tag check.
+inline std::int64_t link_bytes(const value& v) {
+  return v.kind() < value::type::string ? 16 : 16 + static_cast<std::int64_t>(v.payload_size());
+}
 
 // One link as the producer sees it: the consumer instance and the consumer's index for this link.
 struct out_link_plan {
   std::uint32_t consumer;  // instance index
   link_id remote;          // the consumer's in_links index
   std::int64_t capacity;
+  // A byte budget (0: none): the values held for this link (queued to go and sent, not yet credited) stop
+  // taking more once their estimated bytes (link_bytes) reach it. Links across hosts get one with their
+  // window (cluster::widen_remote_links), so a window of many values never holds as many large ones.
+  std::int64_t bytes = 0;
 };
 // The links of one edge: one per consumer replica; a value goes to one of them.
 struct out_edge_plan {
@@ -37,6 +48,7 @@ struct in_link_plan {
   link_id remote;          // the producer's out-link index, for credits
   std::int64_t capacity;
   std::string label;       // "src.out -> fwd.in", for errors
+  std::int64_t bytes = 0;  // the link's byte budget (out_link_plan::bytes): credits go back by half of it too
 };
 // A tool a node may call: its instances (a call goes to one of them, round robin).
 struct tool_plan {
