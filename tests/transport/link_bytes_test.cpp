@@ -8,7 +8,6 @@
 #include <doctest/doctest.h>
 
 #include <caf/all.hpp>
-
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -28,7 +27,9 @@ namespace {
 
 constexpr std::int64_t kib = 1024;
 
-value big(std::size_t n) { return value(bytes(n, std::byte{7})); }
+value big(std::size_t n) {
+  return value(bytes(n, std::byte{7}));
+}
 
 bool eventually(const std::function<bool()>& p) {
   auto end = std::chrono::steady_clock::now() + 20s;
@@ -56,7 +57,8 @@ std::size_t fill(local::outbox& out, Make make, std::size_t limit = 1'000'000) {
   return n;
 }
 
-caf::behavior sink(caf::event_based_actor*) {
+caf::behavior sink(caf::event_based_actor*,
+                   int) {  // the int: CAF 0.17 mis-spawns a function of no arguments (UBSan)
   return {[](local::batch_msg&) {}};
 }
 
@@ -69,54 +71,57 @@ TEST_CASE("a link's byte budget stops a window of large values; small values fil
   // Instance 0 -> 1 on another host: window 65536, byte budget 1 MiB. Instance 2 -> 3 (another run of the
   // same outbox): the same window, no budget.
   auto run = std::make_shared<local::run_state>(2, 1);
-  run->actors = {caf::actor{}, sys.spawn(sink)};
+  run->actors = {caf::actor{}, sys.spawn(sink, 0)};
   run->remote = {0, 1};
   auto f = std::make_shared<found>();
-  sys.spawn([](caf::event_based_actor* self, std::shared_ptr<local::run_state> run, std::shared_ptr<found> f) {
-    auto plan_with = [](std::int64_t bytes) {
-      local::instance_plan plan;
-      local::out_link_plan l{1, 0, 65536};
-      l.bytes = bytes;
-      plan.out_ports = {{local::out_edge_plan{{l}, 0}}};
-      return plan;
-    };
-    local::batch_pool pool;
-    std::lock_guard lock(f->m);
-    {
-      // 64 KiB values (65552 bytes each with the value): the 16th passes 1 MiB, then no more room.
-      local::outbox out;
-      out.wire(plan_with(1024 * kib), run->actors, *run, pool);
-      f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [0]
-      f->counts.push_back(out.flush(self));                          // [1]: all 16 go, held in flight
-      f->counts.push_back(out.blocked());                            // [2]: still out of bytes
-      REQUIRE(out.credit(0, 8));                                     // the first 8 consumed
-      f->counts.push_back(out.blocked());                            // [3]
-      f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [4]: 8 more fit
-      // An attempt rolled back gives its bytes back: 8 values emitted in it, then discarded.
-      REQUIRE(out.credit(0, 8));
-      out.flush(self);
-      out.begin();
-      f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [5]: 8 (8 are in flight)
-      out.rollback();
-      f->counts.push_back(out.blocked());                            // [6]
-      f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [7]: 8 again
-    }
-    {
-      // Ints (16 bytes each): a budget of 2 MiB holds 131072 of them, so the window is the bound.
-      local::outbox out;
-      out.wire(plan_with(2048 * kib), run->actors, *run, pool);
-      std::int64_t i = 0;
-      f->counts.push_back(fill(out, [&] { return value{i++}; }));  // [8]
-    }
-    {
-      // No budget: a window of 65536 takes 100 large values (as it did before budgets).
-      local::outbox out;
-      out.wire(plan_with(0), run->actors, *run, pool);
-      f->counts.push_back(fill(out, [] { return big(64 * kib); }, 100));  // [9]
-    }
-    f->done = 1;
-    return caf::behavior{[](int) {}};
-  }, run, f);
+  sys.spawn(
+      [](caf::event_based_actor* self, std::shared_ptr<local::run_state> run, std::shared_ptr<found> f) {
+        auto plan_with = [](std::int64_t bytes) {
+          local::instance_plan plan;
+          local::out_link_plan l{1, 0, 65536};
+          l.bytes = bytes;
+          plan.out_ports = {{local::out_edge_plan{{l}, 0}}};
+          return plan;
+        };
+        local::batch_pool pool;
+        std::lock_guard lock(f->m);
+        {
+          // 64 KiB values (65552 bytes each with the value): the 16th passes 1 MiB, then no more room.
+          local::outbox out;
+          out.wire(plan_with(1024 * kib), run->actors, *run, pool);
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [0]
+          f->counts.push_back(out.flush(self));                          // [1]: all 16 go, held in flight
+          f->counts.push_back(out.blocked());                            // [2]: still out of bytes
+          REQUIRE(out.credit(0, 8));                                     // the first 8 consumed
+          f->counts.push_back(out.blocked());                            // [3]
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [4]: 8 more fit
+          // An attempt rolled back gives its bytes back: 8 values emitted in it, then discarded.
+          REQUIRE(out.credit(0, 8));
+          out.flush(self);
+          out.begin();
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [5]: 8 (8 are in flight)
+          out.rollback();
+          f->counts.push_back(out.blocked());                            // [6]
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }));  // [7]: 8 again
+        }
+        {
+          // Ints (16 bytes each): a budget of 2 MiB holds 131072 of them, so the window is the bound.
+          local::outbox out;
+          out.wire(plan_with(2048 * kib), run->actors, *run, pool);
+          std::int64_t i = 0;
+          f->counts.push_back(fill(out, [&] { return value{i++}; }));  // [8]
+        }
+        {
+          // No budget: a window of 65536 takes 100 large values (as it did before budgets).
+          local::outbox out;
+          out.wire(plan_with(0), run->actors, *run, pool);
+          f->counts.push_back(fill(
+              out, [] { return big(64 * kib); }, 100));  // [9]
+        }
+        f->done = 1;
+        return caf::behavior{[](int) {}};
+      },
+      run, f);
   REQUIRE(eventually([&] { return f->done.load() == 1; }));
   std::lock_guard lock(f->m);
   REQUIRE(f->counts.size() == 10);
@@ -140,33 +145,37 @@ TEST_CASE("a consumer grants credits once half its link's byte budget is consume
   auto f = std::make_shared<found>();
   // The producer records the credits; the consumer's last message (an int) comes after all of them (CAF
   // keeps the order of messages between two actors).
-  auto producer = sys.spawn([f](caf::event_based_actor*) {
-    return caf::behavior{[f](local::credit_msg& c) {
-                           std::lock_guard lock(f->m);
-                           f->credits.push_back(c.credits);
-                         },
-                         [f](int) { f->done = 1; }};
-  });
-  sys.spawn([](caf::event_based_actor* self, caf::actor producer, std::shared_ptr<found> f) {
-    // Two in-links from instance 0, both with a window of 65536: link 0 with a byte budget of 1 MiB,
-    // link 1 without.
-    local::instance_plan plan;
-    plan.input_names = {"in"};
-    plan.in_links = {local::in_link_plan{0, 0, 0, 65536, "a -> b", 1024 * kib},
-                     local::in_link_plan{0, 0, 1, 65536, "c -> b", 0}};
-    local::batch_pool pool;
-    local::inbox in;
-    in.wire(plan, {producer}, pool);
-    for (local::link_id l : {0u, 1u}) {
-      local::batch_msg b;
-      b.link = l;
-      for (int i = 0; i < 16; ++i) b.values.push_back(big(64 * kib));
-      REQUIRE_FALSE(in.add(self, b));
-      for (int i = 0; i < 16; ++i) in.pop_values(self, 1);  // one by one: 8 fill half the budget
-    }
-    self->send(producer, 1);
-    return caf::behavior{[](int) {}};
-  }, producer, f);
+  auto producer = sys.spawn(
+      [f](caf::event_based_actor*, int) {
+        return caf::behavior{[f](local::credit_msg& c) {
+                               std::lock_guard lock(f->m);
+                               f->credits.push_back(c.credits);
+                             },
+                             [f](int) { f->done = 1; }};
+      },
+      0);
+  sys.spawn(
+      [](caf::event_based_actor* self, caf::actor producer, std::shared_ptr<found> f) {
+        // Two in-links from instance 0, both with a window of 65536: link 0 with a byte budget of 1 MiB,
+        // link 1 without.
+        local::instance_plan plan;
+        plan.input_names = {"in"};
+        plan.in_links = {local::in_link_plan{0, 0, 0, 65536, "a -> b", 1024 * kib},
+                         local::in_link_plan{0, 0, 1, 65536, "c -> b", 0}};
+        local::batch_pool pool;
+        local::inbox in;
+        in.wire(plan, {producer}, pool);
+        for (local::link_id l : {0u, 1u}) {
+          local::batch_msg b;
+          b.link = l;
+          for (int i = 0; i < 16; ++i) b.values.push_back(big(64 * kib));
+          REQUIRE_FALSE(in.add(self, b));
+          for (int i = 0; i < 16; ++i) in.pop_values(self, 1);  // one by one: 8 fill half the budget
+        }
+        self->send(producer, 1);
+        return caf::behavior{[](int) {}};
+      },
+      producer, f);
   REQUIRE(eventually([&] { return f->done.load() == 1; }));
   std::lock_guard lock(f->m);
   // Link 0: 8 and 8. Link 1 (no budget): nothing, 16 values are far below half of 65536.
