@@ -16,10 +16,10 @@ namespace {
 using namespace loom;
 using namespace loom::transport;
 
-int written = 0, asked = 0;
+int written = 0, wanted = 0;
 
 void write(const std::string& dir, const std::string& name, const multipart& parts) {
-  ++asked;
+  ++wanted;
   if (parts.empty() || parts.size() > 4) return;
   std::vector<unsigned char> out;
   out.push_back(static_cast<unsigned char>(parts.size() - 1));
@@ -78,10 +78,10 @@ int main(int argc, char** argv) {
   write(dir, "refused", encode(control_msg{0, refused{"busy"}}));
   write(dir, "snapshot", encode(control_msg{9, snapshot{12}}));
   write(dir, "decide", encode(control_msg{9, decide{4, 17, {loom::decision::verdict::edit, value{"fixed"}, "", "a@h"}}}));
-  write(dir, "asked", encode(control_msg{9, asked{}}));
+  write(dir, "asked", encode(control_msg{9, control::asked{}}));
   write(dir, "snapshot-part", encode(control_msg{9, snapshot_part{12, 3, value{value_map{{"instance", 3}}}}}));
   write(dir, "deploy-restore", encode(control_msg{9, deploy{.graph_yaml = "nodes: {}\n", .plan = p, .restore_epoch = 12,
                                                            .restore = {{12, 0, value{value_map{{"instance", 0}}}}}}}));
   std::printf("fuzz_wire_seeds: %d seed inputs in %s\n", written, dir.c_str());
-  return written == asked ? 0 : 1;  // every message above, each in one seed
+  return written == wanted ? 0 : 1;  // every message above, each in one seed
 }
