@@ -239,24 +239,16 @@ durable_run::~durable_run() {
 }
 
 void durable_run::arm(local::run_options& ro) {
-  // Decisions recorded while no process ran the run (`loom approve` of a paused run) go with the first
-  // messages, before any snapshot could find the run waiting for them.
-  poll_decisions();
-  ro.snapshot_every = settings_.every;
-  ro.on_snapshot = [this](std::shared_ptr<const local::snapshot> s) { offer(std::move(s)); };
-  ro.detach_on_pause = settings_.detach_on_pause;
-  ro.poll_decisions = [this] {
-    std::lock_guard g(m_);
-    return std::exchange(decided_, {});
-  };
-  writer_ = std::thread([this] { write_loop(); });
+  start(ro.snapshot_every, ro.on_snapshot, ro.poll_decisions, ro.detach_on_pause);
 }
 
 void durable_run::start(std::chrono::milliseconds& every,
                         std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot,
                         std::function<std::vector<local::routed_decision>()>& decisions, bool& detach_on_pause) {
   detach_on_pause = settings_.detach_on_pause;
-  poll_decisions();  // recorded while no process ran the run (`loom approve` of a stopped run): sent first
+  // Decisions recorded while no process ran the run (`loom approve` of a paused run) go with the first
+  // messages, before any snapshot could find the run waiting for them.
+  poll_decisions();
   decisions = [this] {
     std::lock_guard g(m_);
     return std::exchange(decided_, {});

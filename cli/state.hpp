@@ -66,9 +66,10 @@ class durable_run {
   durable_run& operator=(const durable_run&) = delete;
 
   const std::shared_ptr<const local::deployment>& plan() const { return plan_; }
-  // Sets snapshot_every and on_snapshot, and starts the writer.
+  // Sets snapshot_every, on_snapshot, poll_decisions and detach_on_pause, and starts the writer (start()).
   void arm(local::run_options& ro);
-  // The same for a cluster run's driver: its snapshot interval and sink, and the decisions to route.
+  // The same for a cluster run's driver (driver_options has the same four fields): its snapshot interval
+  // and sink, the decisions to route, whether to stop once it waits for people only.
   void start(std::chrono::milliseconds& every, std::function<void(std::shared_ptr<const local::snapshot>)>& on_snapshot,
              std::function<std::vector<local::routed_decision>()>& poll_decisions, bool& detach_on_pause);
   // The per-node counters the next snapshot's row carries (for `loom runs`).

@@ -14,16 +14,6 @@
 #include "loom/runtime/local/part_value.hpp"
 
 namespace loom::cluster::detail {
-namespace {
-
-std::shared_ptr<local::instance_part> finished(std::uint32_t i) {
-  auto p = std::make_shared<local::instance_part>();
-  p->instance = i;
-  p->state = local::instance_part::phase::finished;
-  return p;
-}
-
-}  // namespace
 
 void driver::snapshot_tick() {
   if (!o_.on_snapshot || o_.snapshot_every.count() <= 0) return;
@@ -53,7 +43,7 @@ void driver::snapshot_tick() {
   epoch_started_ = now;
   for (std::uint32_t i = 0; i < dep_.instances.size(); ++i)
     if (done_[i] && !cancelled_[i]) {
-      building_->parts[i] = finished(i);
+      building_->parts[i] = local::finished_part(i);
       --parts_left_;
     }
   for (auto& w : workers_)
@@ -75,7 +65,7 @@ void driver::route_decisions() {
 
 void driver::finished_part(std::uint32_t instance) {
   if (!building_ || instance >= building_->parts.size() || building_->parts[instance]) return;
-  building_->parts[instance] = finished(instance);
+  building_->parts[instance] = local::finished_part(instance);
   if (--parts_left_ == 0) complete_snapshot();
 }
 

@@ -234,12 +234,6 @@ run_report run_slice(caf::actor_system& system, std::shared_ptr<const deployment
   std::shared_ptr<snapshot> building;
   std::size_t parts_left = 0;
   auto last_snapshot = clock::now();
-  auto finished_part = [&](std::uint32_t i) {
-    auto p = std::make_shared<instance_part>();
-    p->instance = i;
-    p->state = instance_part::phase::finished;
-    return p;
-  };
   std::vector<bool> finished(x.instances.size());
   clock::time_point epoch_started{};
   // A snapshot_msg soon: an instance asked for a decision, or a run that would detach looks again.

@@ -75,6 +75,9 @@ struct snapshot {
   bool quiet = false;
 };
 
+// The part of an instance that has finished (its end of stream reached every consumer): nothing to resume.
+std::shared_ptr<instance_part> finished_part(std::uint32_t instance);
+
 // Each instance's out-links as consumer instances, in the order its outbox numbers them (port, edge, replica):
 // what is_quiet needs to find where a part's unsent values wait.
 std::vector<std::vector<std::uint32_t>> consumers_by_out_link(const deployment& d);

@@ -92,6 +92,13 @@ bool node_host::restore_part(const instance_part& p) {
   return true;
 }
 
+std::shared_ptr<instance_part> finished_part(std::uint32_t instance) {
+  auto p = std::make_shared<instance_part>();
+  p->instance = instance;
+  p->state = instance_part::phase::finished;
+  return p;
+}
+
 std::vector<std::vector<std::uint32_t>> consumers_by_out_link(const deployment& d) {
   std::vector<std::vector<std::uint32_t>> out(d.instances.size());
   for (const auto& inst : d.instances)
