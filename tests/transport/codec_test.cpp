@@ -360,6 +360,14 @@ TEST_CASE("a snapshot's barrier, its parts and a resumed deploy survive a round 
   CHECK(rj.d.what == loom::decision::verdict::reject);
   CHECK(rj.d.reason == "no");
   CHECK(std::holds_alternative<asked>(round_trip({9, asked{}}).body));
+  // A decision whose verdict is none of the three is refused, naming it.
+  capnp::MallocMessageBuilder odd;
+  auto of = odd.initRoot<s::Frame>();
+  of.setVersion(s::WIRE_VERSION);
+  auto od = of.initControl().initDecide();
+  od.setVerdict("maybe");
+  od.initEdited().setNull();
+  CHECK(decode_error(to_parts(odd)) == "a decision whose verdict is `maybe` (approve, reject or edit)");
   // A deploy whose parts are of another epoch than the one it restores is refused.
   d.restore[0].epoch = 11;
   auto bad = decode(encode(control_msg{9, d}));
