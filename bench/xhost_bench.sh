@@ -7,7 +7,8 @@
 # binary are compared in the same run). Prints one line per run (the run's own seconds, "ok in X s", and
 # values/s), then per binary the median of its per-round ratios to the anchor. By default the workers use
 # the per-user keys (CurveZMQ: every byte encrypted, as loom runs unless told otherwise); INSECURE=1 runs
-# them with --insecure (plain TCP, like the anchor).
+# them with --insecure (plain TCP, like the anchor). With keys, each round also runs the anchor with
+# CurveZMQ (`--curve 1`, encrypted like the workers) and prints the medians against it too.
 # Figures: bench/RESULTS.md, "Across hosts against raw ZeroMQ".
 set -euo pipefail
 N=${1:-3}
@@ -45,20 +46,30 @@ YAML
   "${bins[$i]}" worker --listen "tcp://127.0.0.1:$pb" --name b ${flags[@]+"${flags[@]}"} >"$dir/b$i.log" 2>&1 & pids+=($!)
 done
 sleep 1
-declare -A ratios
+declare -A ratios cratios
 for round in $(seq "$N"); do
   line=$("$ANCHOR" --count "$COUNT" --batch 64)
   anchor=$(echo "$line" | grep -o '[0-9.]* M values/s' | awk '{print $1}')
   echo "round $round: $line"
+  canchor=
+  if [ "${INSECURE:-0}" != 1 ]; then
+    cline=$("$ANCHOR" --count "$COUNT" --batch 64 --curve 1)
+    canchor=$(echo "$cline" | grep -o '[0-9.]* M values/s' | awk '{print $1}')
+    echo "round $round: $cline"
+  fi
   for i in "${!bins[@]}"; do
     out=$("${bins[$i]}" run "$dir/graph.yaml" --cluster "$dir/cluster$i.yaml" ${flags[@]+"${flags[@]}"} 2>&1) || { echo "$out"; exit 1; }
     secs=$(echo "$out" | grep -o "ok in [0-9.]* s" | awk '{print $3}')
     rate=$(echo "$COUNT / $secs / 1000000" | bc -l)
     ratio=$(echo "$rate / $anchor" | bc -l)
     ratios[$i]="${ratios[$i]:-} $ratio"
+    [ -n "$canchor" ] && cratios[$i]="${cratios[$i]:-} $(echo "$rate / $canchor" | bc -l)"
     printf 'round %s: loom %s: ok in %s s: %.2f M values/s: %.3fx the anchor\n' "$round" "${bins[$i]}" "$secs" "$rate" "$ratio"
   done
 done
 for i in "${!bins[@]}"; do
   printf '%s\n' ${ratios[$i]} | sort -g | awk -v b="${bins[$i]}" '{a[NR]=$1} END {printf "median loom / zmq_pipeline_batched (%s): %.3f\n", b, a[int((NR+1)/2)]}'
+  if [ -n "${cratios[$i]:-}" ]; then
+    printf '%s\n' ${cratios[$i]} | sort -g | awk -v b="${bins[$i]}" '{a[NR]=$1} END {printf "median loom / zmq_pipeline_batched with CurveZMQ (%s): %.3f\n", b, a[int((NR+1)/2)]}'
+  fi
 done

@@ -4,8 +4,10 @@
 // `--batch` (64) 8-byte ints per zmq message, PUSH/PULL with ZeroMQ's own flow control (HWM 1000 messages
 // each way). Prints one line: `zmq_pipeline_batched: N values in S s: R M values/s`. The clock runs from the
 // first send to the tally's last value; the tally checks the count and the sum, so nothing is lost unseen.
+// `--curve 1`: both connections use CurveZMQ (every byte encrypted, as loom's workers with their keys), the
+// binding side as the server; the anchor for a loom run without --insecure. Its line says `(CurveZMQ)`.
 //
-//   loom_zmq_pipeline [--count N] [--batch B]
+//   loom_zmq_pipeline [--count N] [--batch B] [--curve 0|1]
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.hpp>
@@ -23,6 +25,26 @@
 
 namespace {
 
+// CurveZMQ keys, made before the fork so both processes know them (Z85 text, 40 characters each).
+struct curve_keys {
+  bool on = false;
+  char server_public[41]{}, server_secret[41]{}, client_public[41]{}, client_secret[41]{};
+};
+curve_keys keys;
+
+void as_server(zmq::socket_t& s) {
+  if (!keys.on) return;
+  s.set(zmq::sockopt::curve_server, 1);
+  s.set(zmq::sockopt::curve_secretkey, std::string(keys.server_secret));
+}
+
+void as_client(zmq::socket_t& s) {
+  if (!keys.on) return;
+  s.set(zmq::sockopt::curve_serverkey, std::string(keys.server_public));
+  s.set(zmq::sockopt::curve_publickey, std::string(keys.client_public));
+  s.set(zmq::sockopt::curve_secretkey, std::string(keys.client_secret));
+}
+
 std::string read_line(int fd) {
   std::string s;
   char c;
@@ -39,11 +61,13 @@ void write_line(int fd, const std::string& s) {
 void pass(int fd, int back_fd) {
   zmq::context_t ctx;
   zmq::socket_t in(ctx, zmq::socket_type::pull);
+  as_server(in);
   in.bind("tcp://127.0.0.1:*");
   write_line(fd, in.get(zmq::sockopt::last_endpoint));
   auto tally_address = read_line(back_fd);
   zmq::socket_t out(ctx, zmq::socket_type::push);
   out.set(zmq::sockopt::linger, -1);
+  as_client(out);
   out.connect(tally_address);
   while (true) {
     zmq::message_t m;
@@ -64,6 +88,12 @@ int main(int argc, char** argv) {
     auto v = std::strtoull(argv[i + 1], nullptr, 10);
     if (k == "--count") count = v;
     else if (k == "--batch") batch = v;
+    else if (k == "--curve") keys.on = v != 0;
+  }
+  if (keys.on && (zmq_curve_keypair(keys.server_public, keys.server_secret) != 0 ||
+                  zmq_curve_keypair(keys.client_public, keys.client_secret) != 0)) {
+    fmt::print(stderr, "zmq_pipeline_batched: this libzmq has no CurveZMQ\n");
+    return 1;
   }
   if (batch == 0) batch = 1;
   int to_parent[2], to_child[2];
@@ -81,6 +111,7 @@ int main(int argc, char** argv) {
 
   zmq::context_t ctx;
   zmq::socket_t tally_in(ctx, zmq::socket_type::pull);
+  as_server(tally_in);
   tally_in.bind("tcp://127.0.0.1:*");
   write_line(to_child[1], tally_in.get(zmq::sockopt::last_endpoint));
   std::uint64_t got = 0, sum = 0;
@@ -98,6 +129,7 @@ int main(int argc, char** argv) {
 
   zmq::socket_t numbers(ctx, zmq::socket_type::push);
   numbers.set(zmq::sockopt::linger, -1);
+  as_client(numbers);
   numbers.connect(pass_address);
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::int64_t> buf(batch);
@@ -117,7 +149,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "zmq_pipeline_batched: got {} values (sum {}), expected {} (sum {})\n", got, sum, count, want);
     return 1;
   }
-  fmt::print("zmq_pipeline_batched: {} values in {:.3f} s: {:.2f} M values/s (batches of {})\n", count, secs,
-             static_cast<double>(count) / secs / 1e6, batch);
+  fmt::print("zmq_pipeline_batched: {} values in {:.3f} s: {:.2f} M values/s (batches of {}{})\n", count, secs,
+             static_cast<double>(count) / secs / 1e6, batch, keys.on ? ", CurveZMQ" : "");
   return 0;
 }

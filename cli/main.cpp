@@ -4,12 +4,15 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "loom/runtime/allocator.hpp"
 #include "loom/version.hpp"
 #include "cli/commands.hpp"
 #include "cli/runs_admin.hpp"
 
 int main(int argc, char** argv) {
   using namespace loom::cli;
+  // Before anything allocates: keep freed batches' memory for reuse (runtime/allocator.hpp).
+  loom::tune_allocator();
   // Logs go to stderr: stdout belongs to the graph (sink.stdout).
   spdlog::set_default_logger(spdlog::stderr_color_mt("loom"));
   CLI::App app{"loom: a dataflow actor framework for AI factories", "loom"};
