@@ -113,16 +113,19 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
     spdlog::error("stand-in of instance {} (run {}): {}", cfg.instance, cfg.run, why);
     if (cfg.on_error) cfg.on_error(why);
   };
-  // To the instance's host (or, once it moved here, to its actor), as sent by `sender`.
-  auto send = [cfg, state, fail](const caf::actor& sender, body msg) {
+  // To the instance's host (or, once it moved here, to its actor), as sent by `sender`. Gives the message
+  // back once sent to the host (the endpoint encodes it there and then, and keeps the bytes), so a
+  // movable instance's stand-in keeps the values it sent without copying them first; moved from when it
+  // went to a local actor.
+  auto send = [cfg, state, fail](const caf::actor& sender, body msg) -> body {
     if (state->local) {
       std::visit([&](auto& m) { caf::send_as(sender, state->local, std::move(m)); }, msg);
-      return;
+      return msg;
     }
     auto it = sender ? cfg.senders->find(sender.id()) : cfg.senders->end();
     if (it == cfg.senders->end()) {
       fail(fmt::format("message from actor {} that is no local node instance: not sent", sender ? sender.id() : caf::actor_id{0}));
-      return;
+      return msg;
     }
     envelope e{cfg.run, it->second, cfg.instance, 0, std::move(msg)};
     e.seq = state->numbering.next(e.stream());
@@ -131,6 +134,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
     } catch (const std::exception& ex) {
       fail(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }
+    return std::move(e.body);
   };
   // What waits to be joined goes now, in the order it came (before anything else of its streams).
   auto flush_joined = [state, send] {
@@ -182,9 +186,16 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
         auto& k = keep(b->link);
         b->first = k.next;
         k.next += b->values.size();
-        if (!st.local || st.holding) k.batches.emplace_back(b->first, b->values);  // shares the payloads
-        if (st.holding) return;  // goes at resume, from what is kept
-        for (auto& piece : cut(std::move(*b))) send(sender, std::move(piece));
+        if (st.holding) {  // goes at resume, from what is kept
+          k.batches.emplace_back(b->first, std::move(b->values));
+          return;
+        }
+        bool kept = !st.local;
+        for (auto& piece : cut(std::move(*b))) {
+          auto first = piece.first;
+          auto sent = send(sender, std::move(piece));
+          if (kept) k.batches.emplace_back(first, std::move(std::get<local::batch_msg>(sent).values));
+        }
         return;
       } else if (auto* e = std::get_if<local::eos_msg>(&msg)) {
         keep(e->link).eos = true;
