@@ -20,6 +20,35 @@ struct kept_link {
   bool eos = false;
 };
 
+// Batches of one link waiting to go as one envelope: the first as it came, the values (and lineage tags)
+// of those after it beside it, joined once when they go into a vector of the exact size. (Appending each
+// batch as it came moved every value again at each doubling of the vector: a tenth of a busy hop's CPU.)
+struct joining {
+  local::batch_msg head;
+  std::vector<std::vector<value>> rest;
+  std::vector<std::vector<local::lineage>> rest_tags;  // beside rest when head is tagged
+
+  joining(local::batch_msg b) : head(std::move(b)) {}
+  void add(local::batch_msg&& b) {
+    rest.push_back(std::move(b.values));
+    if (!b.tags.empty()) rest_tags.push_back(std::move(b.tags));
+  }
+  local::batch_msg take() {
+    if (rest.empty()) return std::move(head);
+    auto n = head.values.size();
+    for (const auto& r : rest) n += r.size();
+    head.values.reserve(n);
+    for (auto& r : rest) head.values.insert(head.values.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+    if (!rest_tags.empty()) {
+      head.tags.reserve(n);
+      for (const auto& t : rest_tags) head.tags.insert(head.tags.end(), t.begin(), t.end());
+    }
+    rest.clear();
+    rest_tags.clear();
+    return std::move(head);
+  }
+};
+
 struct stand_in_state {
   stream_numbering numbering;
   peer_id peer = 0;
@@ -32,7 +61,7 @@ struct stand_in_state {
   std::vector<std::pair<caf::actor, body>> waiting;  // what came while holding, other than kept values
   // An instance that does not move: batches that queued up in the mailbox behind the one being handled
   // wait here and go out joined, one envelope per run of batches of one sender on one link.
-  std::vector<std::pair<caf::actor, local::batch_msg>> joined;
+  std::vector<std::pair<caf::actor, joining>> joined;
   bool flush_sent = false;  // a coalesce_atom is on its way to this actor
 };
 
@@ -141,7 +170,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
     auto joined = std::move(state->joined);
     state->joined.clear();
     for (auto& [sender, b] : joined)
-      for (auto& piece : cut(std::move(b))) send(sender, std::move(piece));
+      for (auto& piece : cut(b.take())) send(sender, std::move(piece));
   };
   auto forward = [self, cfg, state, send, flush_joined](body msg) {
     auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -161,11 +190,10 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
           send(sender, std::move(msg));
         return;
       }
-      if (!st.joined.empty() && st.joined.back().first == sender && st.joined.back().second.link == b->link) {
-        auto& into = st.joined.back().second.values;
-        into.insert(into.end(), std::make_move_iterator(b->values.begin()), std::make_move_iterator(b->values.end()));
+      if (!st.joined.empty() && st.joined.back().first == sender && st.joined.back().second.head.link == b->link) {
+        st.joined.back().second.add(std::move(*b));
       } else {
-        st.joined.emplace_back(sender, std::move(*b));
+        st.joined.emplace_back(sender, joining(std::move(*b)));
       }
       if (self->mailbox().empty()) {
         flush_joined();
@@ -274,7 +302,7 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
     // values never pass the link's capacity (every one of them is still uncredited). Anything else (a
     // credit, an end of stream, a call) first sends what waits, so the endpoint's fence still holds each
     // credit behind every output sent before it.
-    std::vector<local::batch_msg> joined;
+    std::vector<joining> joined;
     bool flush_sent = false;  // a coalesce_atom is on its way
   };
   auto state = std::make_shared<egress_state>();
@@ -298,9 +326,9 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
   auto flush_joined = [state, send] {
     auto joined = std::move(state->joined);
     state->joined.clear();
-    for (auto& b : joined) {
-      auto to = b.to;
-      for (auto& piece : cut(std::move(b))) send(to, std::move(piece));
+    for (auto& j : joined) {
+      auto to = j.head.to;
+      for (auto& piece : cut(j.take())) send(to, std::move(piece));
     }
   };
   // Anything but a batch: what waits goes first.
@@ -312,14 +340,13 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
       [self, state, flush_joined](local::batch_msg& m) {
         auto& st = *state;
         bool tagged = m.tags.size() == m.values.size();
-        auto* last = st.joined.empty() ? nullptr : &st.joined.back();
+        auto* last = st.joined.empty() ? nullptr : &st.joined.back().head;
         if (last && last->to == m.to && last->link == m.link && last->first == local::no_index &&
             m.first == local::no_index && (last->tags.size() == last->values.size()) == tagged) {
-          last->values.insert(last->values.end(), std::make_move_iterator(m.values.begin()),
-                              std::make_move_iterator(m.values.end()));
-          if (tagged) last->tags.insert(last->tags.end(), m.tags.begin(), m.tags.end());
+          if (!tagged) m.tags.clear();  // a partly tagged batch is joined untagged, as before
+          st.joined.back().add(std::move(m));
         } else {
-          st.joined.push_back(std::move(m));
+          st.joined.emplace_back(std::move(m));
         }
         if (self->mailbox().empty()) {
           flush_joined();
