@@ -152,6 +152,11 @@ class node {
   // A run kind that makes calls (flow.call) has its run commit once every call made in it is answered.
   // The default handles the values one by one.
   virtual bool handles_runs() const { return false; }
+  // A run kind whose every input value gives exactly one output value, in order (a map: flow.forward). A
+  // movable instance (`recover: replace` across hosts) of such a kind on a single output link handles runs
+  // too: the i-th output of a run is the output of its i-th input, which is the lineage a replacement
+  // must reproduce (docs/cluster.md). A run that breaks the promise fails, naming the counts.
+  virtual bool one_output_per_input() const { return false; }
   virtual void on_run(context& ctx, std::size_t port, std::span<const value> values) {
     for (const auto& v : values) on_message(ctx, port, v);
   }

@@ -12,6 +12,7 @@ class forward final : public node {
  public:
   void on_message(context& ctx, std::size_t port, const value& v) override { ctx.emit(0, v); }
   bool handles_runs() const override { return true; }
+  bool one_output_per_input() const override { return true; }
   void on_run(context& ctx, std::size_t port, std::span<const value> values) override { ctx.emit_run(0, values); }
 };
 

@@ -16,10 +16,16 @@ using namespace host_detail;
 // -- context --------------------------------------------------------------------------------------
 void node_host::emit(std::size_t port, value v) {
   check_port(port);
+  if (mapped_.on) out_.set_input(mapped_.link, mapped_.next++);
   if (!out_.emit(port, std::move(v))) ++attempt_dropped_;
 }
 void node_host::emit_run(std::size_t port, std::span<const value> values) {
   check_port(port);
+  if (mapped_.on) {  // one port, one link (handle_run): tagged in one step
+    out_.emit_mapped(values, mapped_.link, mapped_.next);
+    mapped_.next += values.size();
+    return;
+  }
   if (!out_.emit_run(port, values)) attempt_dropped_ += values.size();
 }
 void node_host::check_port(std::size_t port) const {

@@ -210,12 +210,24 @@ bool node_host::handle_run(std::uint64_t& n, SliceOver& slice_over) {
     // call (never under fault injection, which fails a chosen value). A blocking kind too (a Python
     // step on its own thread: one hand-off per run instead of per value); one that does not handle runs
     // gets one value per slice, so a stop is seen between its long calls.
-    if (!run_->inject && !movable_ && impl_->handles_runs()) {
+    // A movable instance does so only for a kind that gives one output per input, on a single link: its
+    // outputs' lineage then follows from the run's (mapped_).
+    bool mapped = movable_ && impl_->one_output_per_input() && out_.single_link();
+    if (!run_->inject && (!movable_ || mapped) && impl_->handles_runs()) {
       auto k = std::min<std::size_t>({avail, slice_ - std::min<std::uint64_t>(n, slice_ - 1),
                                       std::max<std::size_t>(1, out_.budget())});
       current_ = 0;
       current_len_ = k;
+      if (mapped) mapped_ = {true, link, in_.front_index(0)};
       impl_->on_run(*this, port, in_.front_span(k));
+      if (mapped) {
+        mapped_.on = false;
+        auto given = mapped_.next - in_.front_index(0);
+        if (given != k || !calls_.empty())
+          throw std::logic_error(fmt::format(
+              "its kind gives one output per input, but a run of {} inputs gave {} outputs{}", k, given,
+              calls_.empty() ? "" : " and made calls"));
+      }
       current_len_ = 1;
       taken_ = k;
       n += k;
@@ -233,6 +245,7 @@ bool node_host::handle_run(std::uint64_t& n, SliceOver& slice_over) {
     } while (taken_ < avail && calls_.empty() && decision_ops_.empty() && !paused_ && !out_.blocked() &&
              !slice_over());
   } catch (...) {
+    mapped_.on = false;
     failed_attempt(what_of(std::current_exception()));
     return false;
   }

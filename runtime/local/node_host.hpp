@@ -252,6 +252,13 @@ class node_host final : public context {
   std::size_t taken_ = 0;            // a message attempt: the front batch's values it has handled
   std::size_t current_ = 0;          // the one being handled (taken_ before it returns)
   std::size_t current_len_ = 1;      // values handled from current_ on in this step (on_run: the run)
+  // A movable instance's run of a one-output-per-input kind (handle_run): each value it emits is the
+  // output of in-link `link`'s input `next` (then next counts up).
+  struct mapped_run {
+    bool on = false;
+    link_id link = 0;
+    std::uint64_t next = 0;
+  } mapped_;
   std::size_t checkpoint_after_ = 0; // the pending checkpoint includes the attempt's first this many values
   std::uint64_t handled_ = 0;
   // Restarts.

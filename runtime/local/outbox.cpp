@@ -155,6 +155,19 @@ bool outbox::emit_run(std::size_t port, std::span<const value> values) {
   return true;
 }
 
+void outbox::emit_mapped(std::span<const value> values, link_id link, std::uint64_t first) {
+  if (values.empty()) return;
+  auto l = edges_[ports_[0][0]].links[0];
+  auto& k = prepare(l, values.size());
+  auto before = k.room();
+  if (k.budget > 0)
+    for (const auto& v : values) k.bytes += link_bytes(v);
+  k.pending.insert(k.pending.end(), values.begin(), values.end());
+  k.tags.reserve(k.tags.size() + values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) k.tags.push_back(lineage{link, 0, first + i});
+  track(l, before);
+}
+
 std::size_t outbox::budget() const {
   if (edges_.empty()) return 1024;
   std::int64_t best = std::numeric_limits<std::int64_t>::max();

@@ -79,6 +79,13 @@ class outbox {
   // is then a function of the tag, so a replacement sends each output where the original did.
   void tag_lineage() { tagging_ = true; }
   void set_input(link_id link, std::uint64_t index) { tag_ = lineage{link, 0, index}; }
+  // One port, one edge, one link: where a run of a one-output-per-input kind may be tagged in one step.
+  bool single_link() const {
+    return ports_.size() == 1 && ports_[0].size() == 1 && edges_[ports_[0][0]].links.size() == 1;
+  }
+  // On a single_link() outbox that tags: `values` are the outputs of inputs first, first + 1, ... of
+  // in-link `link`, each the only output of its input (tags (link, 0, first + i)), appended in one step.
+  void emit_mapped(std::span<const value> values, link_id link, std::uint64_t first);
 
   // What a snapshot keeps of the output side (docs/durability.md): per out-link, the committed values
   // not yet sent (shared, not copied), in order. The open attempt's values are left out: a resumed run

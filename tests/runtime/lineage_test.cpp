@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -67,7 +68,8 @@ struct slice {
   local::run_report report;
   bool started = false;
 
-  slice(const std::string& yaml, std::uint32_t here) {
+  slice(const std::string& yaml, std::uint32_t here, const std::function<void(registry&)>& add_kinds = {}) {
+    if (add_kinds) add_kinds(r.kinds);
     graph::diagnostics d;
     auto g = graph::load_graph_text(yaml, "t.yaml", d);
     REQUIRE(g);
@@ -133,7 +135,80 @@ local::batch_msg batch(local::link_id link, std::int64_t from, std::int64_t to, 
   return b;
 }
 
+// Says it gives one output per input, and gives two.
+class twice final : public node {
+ public:
+  bool handles_runs() const override { return true; }
+  bool one_output_per_input() const override { return true; }
+  void on_run(context& ctx, std::size_t, std::span<const value> values) override {
+    for (const auto& v : values) {
+      ctx.emit(0, v);
+      ctx.emit(0, v);
+    }
+  }
+};
+
+void add_twice(registry& kinds) {
+  graph::kind_spec k{"test.twice", "Breaks its promise.", {{"in", "values"}}, {{"out", "each twice"}}, {}, {}, {}};
+  kinds.add({k, [](const node_init&) { return std::make_unique<twice>(); }});
+}
+
 }  // namespace
+
+TEST_CASE("a movable one-output-per-input kind on a single link takes runs: each output tagged by its input" *
+          doctest::timeout(30)) {
+  // src(0) -> fwd(1, here) -> out(2): flow.forward gives one output per input; one link out.
+  slice s(after_fwd("  out: {kind: test.collect}\nedges: [src -> fwd, fwd -> out]\n"), 1);
+  auto& src = *s.remote[0];
+  auto& out = *s.remote[2];
+  s.send(0, 1, batch(0, 0, 4, 100));
+  REQUIRE(eventually([&] { return out.with([](seen& x) { return x.batches.size(); }) >= 1; }));
+  REQUIRE(eventually([&] { return src.with([](seen& x) { return x.credits; }) == 4; }));
+  s.send(2, 1, local::credit_msg{0, 4});
+  s.send(0, 1, batch(0, 4, 8, 104));
+  REQUIRE(eventually([&] {
+    return out.with([](seen& x) {
+      std::size_t n = 0;
+      for (const auto& b : x.batches) n += b.values.size();
+      return n;
+    }) == 8;
+  }));
+  std::uint64_t next = 100;
+  out.with([&](seen& x) {
+    for (const auto& b : x.batches) {
+      REQUIRE(b.tags.size() == b.values.size());
+      for (std::size_t k = 0; k < b.tags.size(); ++k, ++next) {
+        CHECK(b.tags[k].link == 0);
+        CHECK(b.tags[k].nth == 0);
+        CHECK(b.tags[k].index == next);
+        CHECK(b.values[k].as_int() == static_cast<std::int64_t>(next) - 100);
+      }
+    }
+  });
+  CHECK(next == 108);
+  s.send(2, 1, local::credit_msg{0, 4});  // out is full: fwd takes nothing, not even the end, until it has room
+  s.send(0, 1, local::eos_msg{0});
+  REQUIRE(eventually([&] { return out.with([](seen& x) { return x.eos; }) == 1; }));
+  CHECK(s.finish().result == outcome::ok);
+}
+
+TEST_CASE("a movable kind that says one output per input and gives two fails its run, naming the counts" *
+          doctest::timeout(30)) {
+  slice s("graph: t\ndefaults: {capacity: 4}\nnodes:\n  src: {kind: source.sequence}\n"
+          "  two: {kind: test.twice, recover: replace}\n  out: {kind: test.collect}\nedges: [src -> two, two -> out]\n",
+          1, add_twice);
+  s.send(0, 1, batch(0, 0, 4, 0));
+  // Room for all eight and the end, so that a kind whose promise went unchecked would end its run ok.
+  std::this_thread::sleep_for(200ms);
+  s.send(2, 1, local::credit_msg{0, 4});
+  s.send(0, 1, local::eos_msg{0});
+  std::this_thread::sleep_for(200ms);
+  s.send(2, 1, local::credit_msg{0, 4});
+  auto r = s.finish();
+  CHECK(r.result == outcome::failed);
+  INFO(r.error);
+  CHECK(r.error.find("its kind gives one output per input, but a run of 4 inputs gave 8 outputs") != std::string::npos);
+}
 
 TEST_CASE("a movable instance tags its outputs, picks replicas by tag, and credits only what has left" *
           doctest::timeout(30)) {
