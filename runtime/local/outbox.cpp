@@ -101,23 +101,13 @@ void outbox::push_counted(std::uint32_t l, value&& v) {
   // push()): it drops by one.
   if (auto r = k.credits - static_cast<std::int64_t>(k.pending.size()); r > 0 && k.budget - (k.bytes + nb) >= r * k.unit) {
     k.bytes += nb;
-    k.pending.push_back(std::move(v));
-    if (tagging_) {
-      k.tags.push_back(tag_);
-      ++tag_.nth;
-    }
-    auto& e = edges_[k.edge];
-    --e.room;
-    if (r == 1) lost_room(e);
+    append(k, std::move(v));
+    took_one(k, r);
     return;
   }
   auto before = k.room();
   k.bytes += nb;
-  k.pending.push_back(std::move(v));
-  if (tagging_) {
-    k.tags.push_back(tag_);
-    ++tag_.nth;
-  }
+  append(k, std::move(v));
   track(l, before);
 }
 
@@ -143,12 +133,7 @@ bool outbox::emit_run(std::size_t port, std::span<const value> values) {
   if (values.empty()) return true;
   if (edges.size() == 1 && edges_[edges[0]].links.size() == 1 && !tagging_) {
     auto l = edges_[edges[0]].links[0];
-    auto& k = prepare(l, values.size());
-    auto before = k.room();
-    if (k.budget > 0)
-      for (const auto& v : values) k.bytes += link_bytes(v);
-    k.pending.insert(k.pending.end(), values.begin(), values.end());
-    track(l, before);
+    track(l, append_run(l, values));
     return true;
   }
   for (const auto& v : values) emit_any(port, value(v));
@@ -158,14 +143,20 @@ bool outbox::emit_run(std::size_t port, std::span<const value> values) {
 void outbox::emit_mapped(std::span<const value> values, link_id link, std::uint64_t first) {
   if (values.empty()) return;
   auto l = edges_[ports_[0][0]].links[0];
+  auto before = append_run(l, values);
+  auto& tags = links_[l].tags;
+  tags.reserve(tags.size() + values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) tags.push_back(lineage{link, 0, first + i});
+  track(l, before);
+}
+
+std::int64_t outbox::append_run(std::uint32_t l, std::span<const value> values) {
   auto& k = prepare(l, values.size());
   auto before = k.room();
   if (k.budget > 0)
     for (const auto& v : values) k.bytes += link_bytes(v);
   k.pending.insert(k.pending.end(), values.begin(), values.end());
-  k.tags.reserve(k.tags.size() + values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) k.tags.push_back(lineage{link, 0, first + i});
-  track(l, before);
+  return before;
 }
 
 std::size_t outbox::budget() const {

@@ -149,18 +149,28 @@ class outbox {
     auto& k = prepare(l, 1);
     if (k.budget > 0) return push_counted(l, std::move(v));
     auto before = k.room();
+    append(k, std::move(v));
+    took_one(k, before);
+  }
+  // Queues one value on link k, with its lineage tag when the outbox tags.
+  void append(link& k, value&& v) {
     k.pending.push_back(std::move(v));
     if (tagging_) {
       k.tags.push_back(tag_);
       ++tag_.nth;
     }
-    // Room drops by one: the edge's counts change only when the link had room, and it fills at 1.
+  }
+  // Link k's room dropped by one from `before`: the edge's counts change only when the link had room, and
+  // it fills at 1.
+  void took_one(link& k, std::int64_t before) {
     if (before > 0) {
       auto& e = edges_[k.edge];
       --e.room;
       if (before == 1) lost_room(e);
     }
   }
+  // Queues `values` on link l (prepared, their bytes counted); returns the link's room before (then track()).
+  std::int64_t append_run(std::uint32_t l, std::span<const value> values);
   // Link l is about to take `n` values: marked for the open attempt, listed dirty, with storage.
   link& prepare(std::uint32_t l, std::size_t n) {
     auto& k = links_[l];
