@@ -58,6 +58,10 @@ std::optional<std::string> inbox::add(caf::event_based_actor* self, batch_msg& b
 }
 
 std::size_t inbox::drop_repeats(link& l, batch_msg& b) {
+  // The last tag taken from the producer's in-link `id`, if any.
+  auto last_on = [&l](link_id id) {
+    return std::find_if(l.last.begin(), l.last.end(), [id](const lineage& x) { return x.link == id; });
+  };
   // The common case first: the tags of one of the producer's in-links, rising, all past the last one seen
   // on it: nothing to drop, only the last tag to remember (one compare a value, no search, no moves).
   if (!b.tags.empty() && b.tags.size() == b.values.size()) {
@@ -66,7 +70,7 @@ std::size_t inbox::drop_repeats(link& l, batch_msg& b) {
     for (std::size_t i = 1; i < b.tags.size() && rising; ++i)
       rising = b.tags[i].link == link0 && b.tags[i - 1] < b.tags[i];
     if (rising) {
-      auto it = std::find_if(l.last.begin(), l.last.end(), [&](const lineage& x) { return x.link == link0; });
+      auto it = last_on(link0);
       if (it == l.last.end()) {
         l.last.push_back(b.tags.back());
         return 0;
@@ -80,7 +84,7 @@ std::size_t inbox::drop_repeats(link& l, batch_msg& b) {
   std::size_t keep = 0;
   for (std::size_t i = 0; i < b.values.size(); ++i) {
     const auto& t = b.tags[i];
-    auto it = std::find_if(l.last.begin(), l.last.end(), [&](const lineage& x) { return x.link == t.link; });
+    auto it = last_on(t.link);
     if (it == l.last.end()) {
       l.last.push_back(t);
     } else if (*it < t) {
