@@ -58,46 +58,33 @@ std::optional<std::string> inbox::add(caf::event_based_actor* self, batch_msg& b
 }
 
 std::size_t inbox::drop_repeats(link& l, batch_msg& b) {
-  // The last tag taken from the producer's in-link `id`, if any.
-  auto last_on = [&l](link_id id) {
-    return std::find_if(l.last.begin(), l.last.end(), [id](const lineage& x) { return x.link == id; });
-  };
-  // The common case first: the tags of one of the producer's in-links, rising, all past the last one seen
-  // on it: nothing to drop, only the last tag to remember (one compare a value, no search, no moves).
-  if (!b.tags.empty() && b.tags.size() == b.values.size()) {
-    auto link0 = b.tags.front().link;
-    bool rising = true;
-    for (std::size_t i = 1; i < b.tags.size() && rising; ++i)
-      rising = b.tags[i].link == link0 && b.tags[i - 1] < b.tags[i];
-    if (rising) {
-      auto it = last_on(link0);
-      if (it == l.last.end()) {
-        l.last.push_back(b.tags.back());
-        return 0;
-      }
-      if (*it < b.tags.front()) {
-        *it = b.tags.back();
-        return 0;
-      }
-    }
-  }
-  std::size_t keep = 0;
-  for (std::size_t i = 0; i < b.values.size(); ++i) {
-    const auto& t = b.tags[i];
-    auto it = last_on(t.link);
+  // Per run of tags (rising, one in-link of the producer): the values at or below the last tag taken from
+  // that in-link are a prefix of the run. The common case (a run past the last tag) drops nothing and
+  // moves nothing: one compare a run.
+  std::size_t pos = 0, keep = 0;
+  for (const auto& r : b.tags.runs()) {
+    auto it = std::find_if(l.last.begin(), l.last.end(), [&r](const lineage& x) { return x.link == r.link; });
+    std::size_t drop = 0;
     if (it == l.last.end()) {
-      l.last.push_back(t);
-    } else if (*it < t) {
-      *it = t;
+      l.last.push_back(r.back());
     } else {
-      continue;  // produced again by a replacement: this link has it already
+      if (!(*it < r.front())) {
+        // r.at(i) <= last when index + i < last.index, or index + i == last.index and nth <= last.nth
+        // (last.index >= r.index here).
+        auto d = it->index - r.index + (r.nth <= it->nth ? 1 : 0);
+        drop = static_cast<std::size_t>(std::min<std::uint64_t>(d, r.count));
+      }
+      if (drop < r.count) *it = r.back();
     }
-    if (keep != i) b.values[keep] = std::move(b.values[i]);
-    ++keep;
+    auto from = pos + drop, to = pos + r.count;
+    if (keep != from)
+      std::move(b.values.begin() + static_cast<std::ptrdiff_t>(from), b.values.begin() + static_cast<std::ptrdiff_t>(to),
+                b.values.begin() + static_cast<std::ptrdiff_t>(keep));
+    keep += to - from;
+    pos = to;
   }
-  auto dropped = b.values.size() - keep;
   b.values.resize(keep);
-  return dropped;
+  return pos - keep;
 }
 
 bool inbox::replaced(link_id id) {

@@ -11,26 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "loom/runtime/local/lineage.hpp"
 #include "loom/runtime/local/plan.hpp"
 #include "loom/runtime/node.hpp"
 #include "loom/runtime/value.hpp"
 
 namespace loom::local {
 
-// Where a value sent by a movable instance came from: the instance's in-link, the input's index on it and
-// the output's place among that input's outputs. A consumer drops a value at or below the last tag it has
-// from the same in-link of the same producer: the outputs a replacement produces again (docs/cluster.md).
-struct lineage {
-  link_id link = 0;
-  std::uint32_t nth = 0;
-  std::uint64_t index = 0;
-  // Order among the tags of one in-link: by input, then by output.
-  friend bool operator<(const lineage& a, const lineage& b) {
-    return a.index != b.index ? a.index < b.index : a.nth < b.nth;
-  }
-  friend bool operator==(const lineage&, const lineage&) = default;
-};
-inline constexpr std::uint64_t no_index = ~std::uint64_t{0};
+// lineage, lineage_tags (a movable instance's outputs, lineage.hpp).
 
 // `to` (batch, credit, eos): the instance at the other end, read only by a movable instance's egress
 // (runtime/transport/stand_in.hpp), which sends everything that instance says to other hosts, in order.
@@ -38,7 +26,7 @@ struct batch_msg {
   link_id link;
   std::vector<value> values;
   std::uint64_t first = no_index;  // the first value's index on its link (set for a movable consumer)
-  std::vector<lineage> tags;       // one per value, from a movable producer; else empty
+  lineage_tags tags;               // one per value, from a movable producer; else empty
   std::uint32_t to = 0;
 };
 struct credit_msg {

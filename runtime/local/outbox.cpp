@@ -144,9 +144,7 @@ void outbox::emit_mapped(std::span<const value> values, link_id link, std::uint6
   if (values.empty()) return;
   auto l = edges_[ports_[0][0]].links[0];
   auto before = append_run(l, values);
-  auto& tags = links_[l].tags;
-  tags.reserve(tags.size() + values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) tags.push_back(lineage{link, 0, first + i});
+  links_[l].tags.push_run(link, 0, first, values.size());
   track(l, before);
 }
 
@@ -221,11 +219,8 @@ std::uint64_t outbox::flush(caf::event_based_actor* self, bool more) {
       k.credits -= static_cast<std::int64_t>(n);
       sent += n;
       if (open_ && k.attempt == attempt_) k.mark -= n;  // the attempt's values sit behind the sent ones
-      std::vector<lineage> tags;
-      if (tagging_) {
-        tags.assign(k.tags.begin(), k.tags.begin() + static_cast<std::ptrdiff_t>(n));
-        k.tags.erase(k.tags.begin(), k.tags.begin() + static_cast<std::ptrdiff_t>(n));
-      }
+      lineage_tags tags;
+      if (tagging_) tags = k.tags.take_front(n);
       if (n == k.pending.size()) {
         k.reserve = n;
         self->send(k.target, batch_msg{k.remote, std::move(k.pending), no_index, std::move(tags), k.consumer});
@@ -297,7 +292,7 @@ void outbox::rollback() {
     if (k.budget > 0)
       for (auto i = k.mark; i < k.pending.size(); ++i) k.bytes -= link_bytes(k.pending[i]);
     k.pending.resize(k.mark);
-    if (tagging_) k.tags.resize(k.mark);
+    if (tagging_) k.tags.truncate(k.mark);
     track(li, before);
   }
   touched_.clear();

@@ -74,7 +74,7 @@ class outbox {
   // End of stream on every link (after the last flush).
   void close(caf::event_based_actor* self);
 
-  // A movable instance tags each value it emits with its lineage (messages.hpp): the input being handled
+  // A movable instance tags each value it emits with its lineage (lineage.hpp): the input being handled
   // is set before each value, and every value emitted for it counts one up. Among an edge's links the pick
   // is then a function of the tag, so a replacement sends each output where the original did.
   void tag_lineage() { tagging_ = true; }
@@ -118,7 +118,7 @@ class outbox {
     std::uint64_t attempt = 0; // the attempt that set `mark`
     std::size_t mark = 0;      // pending.size() when that attempt first touched this link
     std::vector<value> pending;
-    std::vector<lineage> tags;  // tagging: one per pending value
+    lineage_tags tags;          // tagging: one per pending value, as runs
     std::uint32_t consumer = 0;
     bool elsewhere = false;     // the consumer lives on another host (its target is a stand-in)
     // The byte budget (0: none), the bytes held (queued and in flight), the estimated size of one value

@@ -83,11 +83,6 @@ class encoder {
   multipart& parts_;
 };
 
-// Whether tag b follows tag a in one LineageRun.
-bool continues(const local::lineage& a, const local::lineage& b) {
-  return b.link == a.link && b.nth == a.nth && b.index == a.index + 1;
-}
-
 void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uint64_t ack) {
   std::visit(
       [&](const auto& m) {
@@ -116,34 +111,25 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
             // A movable instance that gives one output per input tags its outputs (link, 0, i), (link, 0,
             // i + 1), ...: such runs go as one LineageRun each (24 bytes) instead of a Lineage per value
             // (16 bytes each), when that is shorter.
-            std::size_t runs = 1;
-            for (std::size_t i = 1; i < m.tags.size(); ++i)
-              if (!continues(m.tags[i - 1], m.tags[i])) ++runs;
-            if (runs * 3 < m.tags.size() * 2) {
-              auto rs = bb.initTagRuns(static_cast<unsigned>(runs));
-              unsigned r = 0;
-              std::uint32_t count = 0;
-              for (std::size_t i = 0; i < m.tags.size(); ++i) {
-                if (i > 0 && !continues(m.tags[i - 1], m.tags[i])) {
-                  rs[r++].setCount(count);
-                  count = 0;
-                }
-                if (count == 0) {
-                  rs[r].setLink(m.tags[i].link);
-                  rs[r].setNth(m.tags[i].nth);
-                  rs[r].setIndex(m.tags[i].index);
-                }
-                ++count;
+            const auto& runs = m.tags.runs();
+            if (runs.size() * 3 < m.tags.size() * 2) {
+              auto rs = bb.initTagRuns(static_cast<unsigned>(runs.size()));
+              for (unsigned r = 0; r < rs.size(); ++r) {
+                rs[r].setLink(runs[r].link);
+                rs[r].setNth(runs[r].nth);
+                rs[r].setIndex(runs[r].index);
+                rs[r].setCount(runs[r].count);
               }
-              rs[r].setCount(count);
               return;
             }
             auto ts = bb.initTags(static_cast<unsigned>(m.tags.size()));
-            for (unsigned i = 0; i < ts.size(); ++i) {
-              ts[i].setLink(m.tags[i].link);
-              ts[i].setNth(m.tags[i].nth);
-              ts[i].setIndex(m.tags[i].index);
-            }
+            unsigned i = 0;
+            for (const auto& r : runs)
+              for (std::uint32_t k = 0; k < r.count; ++k, ++i) {
+                ts[i].setLink(r.link);
+                ts[i].setNth(r.nth);
+                ts[i].setIndex(r.index + k);
+              }
           }
         } else if constexpr (std::is_same_v<T, local::credit_msg>) {
           auto cb = b.initCredit();
@@ -409,7 +395,6 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
         auto ts = b.getTags();
         if (ts.size() != m.values.size())
           fail("a batch of {} values with {} lineage tags", m.values.size(), ts.size());
-        m.tags.reserve(ts.size());
         for (auto t : ts) m.tags.push_back(local::lineage{t.getLink(), t.getNth(), t.getIndex()});
       }
       if (b.hasTagRuns()) {
@@ -423,10 +408,7 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
         }
         if (total != m.values.size())
           fail("a batch of {} values with {} lineage tags (in {} runs)", m.values.size(), total, rs.size());
-        m.tags.reserve(m.values.size());
-        for (auto r : rs)
-          for (std::uint32_t i = 0; i < r.getCount(); ++i)
-            m.tags.push_back(local::lineage{r.getLink(), r.getNth(), r.getIndex() + i});
+        for (auto r : rs) m.tags.push_run(r.getLink(), r.getNth(), r.getIndex(), r.getCount());
       }
       return m;
     }

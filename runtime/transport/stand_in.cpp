@@ -26,7 +26,7 @@ struct kept_link {
 struct joining {
   local::batch_msg head;
   std::vector<std::vector<value>> rest;
-  std::vector<std::vector<local::lineage>> rest_tags;  // beside rest when head is tagged
+  std::vector<local::lineage_tags> rest_tags;  // beside rest when head is tagged
 
   joining(local::batch_msg b) : head(std::move(b)) {}
   void add(local::batch_msg&& b) {
@@ -39,10 +39,7 @@ struct joining {
     for (const auto& r : rest) n += r.size();
     head.values.reserve(n);
     for (auto& r : rest) head.values.insert(head.values.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
-    if (!rest_tags.empty()) {
-      head.tags.reserve(n);
-      for (const auto& t : rest_tags) head.tags.insert(head.tags.end(), t.begin(), t.end());
-    }
+    for (const auto& t : rest_tags) head.tags.append(t);
     rest.clear();
     rest_tags.clear();
     return std::move(head);
@@ -98,8 +95,7 @@ std::vector<local::batch_msg> cut(local::batch_msg&& b) {
     local::batch_msg p{b.link, {}, b.first == local::no_index ? local::no_index : b.first + start, {}, b.to};
     p.values.assign(std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(start)),
                     std::make_move_iterator(vs.begin() + static_cast<std::ptrdiff_t>(end)));
-    if (b.tags.size() == vs.size())
-      p.tags.assign(b.tags.begin() + static_cast<std::ptrdiff_t>(start), b.tags.begin() + static_cast<std::ptrdiff_t>(end));
+    if (b.tags.size() == vs.size()) p.tags = b.tags.slice(start, end);
     out.push_back(std::move(p));
     start = end;
     bytes = 0;

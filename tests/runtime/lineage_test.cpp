@@ -177,10 +177,11 @@ TEST_CASE("a movable one-output-per-input kind on a single link takes runs: each
   out.with([&](seen& x) {
     for (const auto& b : x.batches) {
       REQUIRE(b.tags.size() == b.values.size());
-      for (std::size_t k = 0; k < b.tags.size(); ++k, ++next) {
-        CHECK(b.tags[k].link == 0);
-        CHECK(b.tags[k].nth == 0);
-        CHECK(b.tags[k].index == next);
+      auto tags = b.tags.expand();
+      for (std::size_t k = 0; k < tags.size(); ++k, ++next) {
+        CHECK(tags[k].link == 0);
+        CHECK(tags[k].nth == 0);
+        CHECK(tags[k].index == next);
         CHECK(b.values[k].as_int() == static_cast<std::int64_t>(next) - 100);
       }
     }
@@ -234,11 +235,12 @@ TEST_CASE("a movable instance tags its outputs, picks replicas by tag, and credi
     o->with([&](seen& x) {
       for (const auto& b : x.batches) {
         REQUIRE(b.tags.size() == b.values.size());
-        for (std::size_t k = 0; k < b.tags.size(); ++k) {
-          CHECK(b.tags[k].link == 0);
-          CHECK(b.tags[k].nth == 0);
-          CHECK(b.values[k].as_int() == static_cast<std::int64_t>(b.tags[k].index) - 100);
-          CHECK(b.tags[k].index % 2 == (o == &out0 ? 0u : 1u));
+        auto tags = b.tags.expand();
+        for (std::size_t k = 0; k < tags.size(); ++k) {
+          CHECK(tags[k].link == 0);
+          CHECK(tags[k].nth == 0);
+          CHECK(b.values[k].as_int() == static_cast<std::int64_t>(tags[k].index) - 100);
+          CHECK(tags[k].index % 2 == (o == &out0 ? 0u : 1u));
         }
       }
     });
@@ -330,4 +332,37 @@ TEST_CASE("a replaced producer whose stream had ended: its repeats and its secon
   eventually([&] { return credits() >= 6; });
   std::this_thread::sleep_for(100ms);
   CHECK(credits() == 6);
+}
+
+TEST_CASE("a replacement's repeats are dropped by input and output: runs cut where the last tag falls" *
+          doctest::timeout(30)) {
+  slice s(after_fwd("  out: {kind: test.collect}\n  other: {kind: source.sequence}\n"
+                    "edges: [src -> fwd, {from: fwd, to: out, capacity: 16}, other -> out.aux]\n"),
+          2);
+  auto tagged = [](std::initializer_list<std::pair<std::int64_t, local::lineage>> vs) {
+    local::batch_msg b{0, {}};
+    for (const auto& [v, t] : vs) {
+      b.values.push_back(value{v});
+      b.tags.push_back(t);
+    }
+    return b;
+  };
+  // The old fwd: input 5 gave two outputs (nth 0, 1), input 6 one, then inputs 7..9 one each (a run).
+  s.send(1, 2, tagged({{1, {0, 0, 5}}, {2, {0, 1, 5}}, {3, {0, 0, 6}}}));
+  REQUIRE(eventually([&] { return s.r.sink->snapshot().size() == 3; }));
+  s.send(1, 2, local::producer_replaced_msg{0});
+  // The replacement starts again at input 5: (0, 1, 5) and (0, 0, 6) are repeats, (0, 0, 7) on are new;
+  // within the run 6..9 the cut falls after its first tag.
+  s.send(1, 2, tagged({{2, {0, 1, 5}}, {3, {0, 0, 6}}, {4, {0, 0, 7}}, {5, {0, 0, 8}}}));
+  s.send(1, 2, tagged({{4, {0, 0, 7}}, {5, {0, 0, 8}}, {6, {0, 0, 9}}, {7, {0, 1, 9}}}));
+  // A run of third outputs (nth 2) of inputs 8 and 9: (0, 2, 8) is at or below (0, 1, 9), (0, 2, 9) past it.
+  s.send(1, 2, tagged({{8, {0, 2, 8}}, {9, {0, 2, 9}}}));
+  s.send(1, 2, local::eos_msg{0});
+  s.send(3, 2, local::eos_msg{1});
+  auto r = s.finish();
+  INFO(r.error);
+  CHECK(r.result == outcome::ok);
+  std::vector<std::int64_t> got;
+  for (const auto& v : s.r.sink->snapshot()) got.push_back(v.as_int());
+  CHECK(got == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 9});
 }

@@ -35,7 +35,8 @@ caf::behavior recorder(caf::event_based_actor*, std::shared_ptr<seen> s) {
         std::lock_guard lock(s->m);
         s->sizes.push_back(b.values.size());
         for (const auto& v : b.values) s->values.push_back(v.as_int());
-        s->tags.insert(s->tags.end(), b.tags.begin(), b.tags.end());
+        auto tags = b.tags.expand();
+        s->tags.insert(s->tags.end(), tags.begin(), tags.end());
       },
   };
 }

@@ -287,10 +287,12 @@ TEST_CASE("a movable instance's egress joins the batches queued in its mailbox, 
     CHECK(b.link == 3);
     REQUIRE(b.values.size() == 50);  // 25 batches of 2, joined
     REQUIRE(b.tags.size() == 50);
+    CHECK(b.tags.runs().size() == 1);  // 25 runs of 2, joined into one
+    auto tags = b.tags.expand();
     auto base = k == 0 ? 0 : 50;
     for (std::size_t v = 0; v < 50; ++v) {
       CHECK(b.values[v] == value{static_cast<std::int64_t>(base + v)});
-      CHECK(b.tags[v].index == base + v);
+      CHECK(tags[v].index == base + v);
     }
   }
   // The credit went after the first 50 values only once they were acknowledged (the fence), and before
