@@ -83,7 +83,8 @@ class encoder {
   multipart& parts_;
 };
 
-void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uint64_t ack) {
+void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uint64_t ack,
+                 const std::vector<follows>& after) {
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -136,6 +137,13 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
           cb.setLink(m.link);
           cb.setCredits(m.credits);
           cb.setAck(ack);
+          if (!after.empty()) {
+            auto fs = cb.initAfter(static_cast<unsigned>(after.size()));
+            for (unsigned i = 0; i < fs.size(); ++i) {
+              fs[i].setTo(after[i].to);
+              fs[i].setNext(after[i].next);
+            }
+          }
         } else if constexpr (std::is_same_v<T, local::eos_msg>) {
           b.initEos().setLink(m.link);
         } else if constexpr (std::is_same_v<T, local::call_msg>) {
@@ -544,8 +552,19 @@ message decode_frame(multipart& parts, const decode_limits& limits) {
     case s::Frame::DATA: {
       auto e = frame.getData();
       envelope out{e.getRun(), e.getFrom(), e.getTo(), e.getSeq(), decode_body(dec, e)};
-      if (e.which() == s::Envelope::CREDIT) out.ack = e.getCredit().getAck();
+      if (e.which() == s::Envelope::CREDIT) {
+        auto c = e.getCredit();
+        out.ack = c.getAck();
+        if (c.hasAfter()) {
+          auto fs = c.getAfter();
+          if (fs.size() > max_follows)
+            fail("a credit that follows {} data streams (at most {})", fs.size(), max_follows);
+          out.after.reserve(fs.size());
+          for (auto f : fs) out.after.push_back({f.getTo(), f.getNext()});
+        }
+      }
       out.epoch = e.getEpoch();
+      out.ack_now = e.getAckNow();
       dec.check_all_parts_used();
       return out;
     }
@@ -568,7 +587,8 @@ multipart encode(const envelope& e, const encode_options& opts) {
     b.setTo(e.to);
     b.setSeq(e.seq);
     if (e.epoch != 0) b.setEpoch(e.epoch);
-    encode_body(enc, b, e.body, e.ack);
+    if (e.ack_now) b.setAckNow(true);
+    encode_body(enc, b, e.body, e.ack, e.after);
   });
 }
 

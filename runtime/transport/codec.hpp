@@ -45,6 +45,16 @@ struct stream_key_hash {
 };
 std::string to_string(const stream_key& k);  // "run 7 stream 3->12"
 
+// A data stream {run, from, to} of a credit's sender, arrived below `next` (envelope::after).
+struct follows {
+  std::uint32_t to = 0;
+  std::uint64_t next = 0;
+  friend bool operator==(const follows&, const follows&) = default;
+};
+// The most data streams one credit may follow (one per instance its sender feeds on the receiver's host); a
+// credit naming more is refused when decoded.
+inline constexpr std::size_t max_follows = 65536;
+
 struct envelope {
   std::uint64_t run = 0;
   std::uint32_t from = 0;
@@ -55,6 +65,11 @@ struct envelope {
   // seq below it has arrived; 0: none. The endpoint fills it in and consumes it (docs/wire.md).
   std::uint64_t ack = 0;
   std::uint32_t epoch = 0;  // how many times `from` has moved host (docs/cluster.md); 0 for most
+  // Credit envelopes of a movable instance only: the data streams {run, from, to} of the same sender this
+  // credit follows; the receiving endpoint delivers it once each arrived below `next` (credit_gate.hpp).
+  std::vector<follows> after;
+  // Its sender's credits wait for this envelope's acknowledgement: the receiver acks it at once.
+  bool ack_now = false;
   stream_key stream() const { return {run, from, to}; }
 };
 

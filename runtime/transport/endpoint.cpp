@@ -100,6 +100,7 @@ void endpoint::impl::handle(cmd_forget& c) {
     kept_count.set(outbound.kept());
     fenced.forget_run(c.run);
   }
+  gate.forget(c.run, c.from);
   c.done.set_value();
 }
 
@@ -110,7 +111,9 @@ bool endpoint::impl::fence(cmd_send& c) {
   auto k = c.credit ? c.credit->stream() : c.numbered ? c.numbered->first : stream_key{};
   std::optional<std::uint64_t> seq;
   if (c.numbered) seq = c.numbered->second;
-  bool waits = fenced.hold(k, c.credit.has_value(), seq, c);
+  auto peer = c.peer.value_or(~peer_id{0});  // send_fenced always names a connected peer
+  if (c.credit) c.credit->after = fenced.follows_to(k, peer);  // the receiver holds it behind these
+  bool waits = fenced.hold(k, peer, c.credit.has_value(), seq, c);
   fenced_count.set(fenced.fenced());
   return waits;
 }
@@ -220,7 +223,7 @@ const endpoint_config& endpoint::config() const { return impl_->cfg; }
 void endpoint::drop(peer_id peer) { impl_->push(detail::cmd_drop{peer}); }
 endpoint::counters endpoint::stats() const {
   return {impl_->kept_count.get(), impl_->acks_piggybacked.get(), impl_->acks_separate.get(),
-          impl_->repeats_dropped.get(), impl_->fenced_count.get()};
+          impl_->repeats_dropped.get(), impl_->fenced_count.get(), impl_->gated_count.get()};
 }
 void endpoint::forget_run(std::uint64_t run) {
   detail::cmd_forget c{run, {}};

@@ -142,6 +142,7 @@ class endpoint {
     std::uint64_t acks_separate = 0;     // separate Ack messages (no credit went back in time)
     std::uint64_t repeats_dropped = 0;   // resent envelopes that had arrived before
     std::uint64_t fenced = 0;            // credits held until the data sent before them was acknowledged
+    std::uint64_t gated = 0;             // credits received that waited for the data they follow (credit_gate.hpp)
   };
   counters stats() const;
 

@@ -28,6 +28,7 @@
 
 #include "loom/runtime/observe/metrics.hpp"
 #include "loom/runtime/transport/endpoint.hpp"
+#include "loom/runtime/transport/credit_gate.hpp"
 #include "loom/runtime/transport/fences.hpp"
 #include "loom/runtime/transport/inbound.hpp"
 #include "loom/runtime/transport/outbound.hpp"
@@ -130,6 +131,7 @@ struct endpoint::impl {
   void drain_commands();
   void receive(zmq::socket_t& s, bool routed, const std::string& address, std::size_t dealer_index = 0);
   void deliver(std::string peer, multipart parts, std::string key, bool routed, std::size_t from_dealer);
+  void hand_over(incoming&& in);  // to the owner (on_message)
   void send_acks(bool all);
   void check_gaps();
   static std::size_t bytes_of(const multipart& parts, std::size_t from);
@@ -178,11 +180,12 @@ struct endpoint::impl {
     void set(std::uint64_t n) { v.store(n, std::memory_order_relaxed); }
     std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
   };
-  stat acks_piggybacked, acks_separate, kept_count, repeats_dropped, fenced_count;
+  stat acks_piggybacked, acks_separate, kept_count, repeats_dropped, fenced_count, gated_count;
   // What went out on our DEALERs and is not acknowledged yet (outbound.hpp).
   outbound_streams outbound;
 
   fences<cmd_send> fenced;  // the credits of movable instances that wait for acknowledgements (fences.hpp)
+  credit_gate<incoming> gate;  // received credits of movable instances that wait for their data (credit_gate.hpp)
   observe::link_meters links;  // loom_link_bytes_total / _messages_total, counted on this (the I/O) thread
   struct parked_msg {
     clock::time_point until;

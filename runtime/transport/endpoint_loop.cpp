@@ -132,19 +132,44 @@ void endpoint::impl::deliver(std::string peer, multipart parts, std::string key,
   if (auto* e = std::get_if<envelope>(&*d.msg)) {
     auto stream = e->stream();
     if (e->ack) acknowledged(reverse(stream), e->ack);  // an ack riding on a credit (even a repeated one)
-    // A movable instance's output (lineage tags) is acked at once: its credits wait for the ack.
-    auto* b = std::get_if<local::batch_msg>(&e->body);
-    bool urgent = b && !b->tags.empty();
-    auto verdict = inbound.arrived(stream, e->seq, peer, routed, urgent);
+    // ack_now: its sender's credits wait for the ack (a movable instance's output to this host while its
+    // credits go to another).
+    auto verdict = inbound.arrived(stream, e->seq, peer, routed, e->ack_now);
     if (verdict == inbound_streams::verdict::repeat) {  // resent after a reconnect: dropped, as promised
       repeats_dropped.add(1);
       return;
     }
     if (verdict == inbound_streams::verdict::ahead) return;  // behind a gap: the resends come in order
+    // A movable instance's credit follows the data it sent here before it (credit_gate.hpp).
+    if (!gate.empty() || !e->after.empty()) {
+      auto after = std::move(e->after);
+      incoming in{std::move(peer), std::move(*d.msg), std::move(key)};
+      auto arrived = [this](const stream_key& k) { return inbound.next(k); };
+      switch (gate.hold(stream, after, in, arrived)) {
+        case credit_gate<incoming>::verdict::deliver:
+          hand_over(std::move(in));
+          break;
+        case credit_gate<incoming>::verdict::wait:
+          gated_count.add(1);
+          return;
+        case credit_gate<incoming>::verdict::refused:
+          report(problem::kind::sequence, in.peer,
+                 fmt::format("{} from {}: more than {} credits wait for data that has not come: dropped", to_string(stream),
+                             printable(in.peer), credit_gate<incoming>::max_waiting));
+          return;
+      }
+      if (!gate.empty())
+        for (auto& x : gate.ready(arrived)) hand_over(std::move(x));
+      return;
+    }
   }
+  hand_over({std::move(peer), std::move(*d.msg), std::move(key)});
+}
+
+void endpoint::impl::hand_over(incoming&& in) {
   if (!cb.on_message) return;
   try {
-    cb.on_message({std::move(peer), std::move(*d.msg), std::move(key)});
+    cb.on_message(std::move(in));
   } catch (const std::exception& ex) {
     spdlog::error("wire {}: on_message threw: {}", cfg.name, ex.what());
   }

@@ -6,7 +6,7 @@
 // streams that come in on the bound socket (their senders keep each envelope until it is acknowledged) it
 // says when an ack is due: riding on a credit going back (piggyback), or as a separate Ack once a stream
 // gathered `ack_every` envelopes or found no credit to ride on for a whole tick (10 to 20 ms); an urgent
-// envelope (a movable instance's output, whose sender's credits wait for it) is acked at once.
+// envelope (envelope::ack_now: a movable instance's output, whose sender's credits wait for it) is acked at once.
 #pragma once
 
 #include <chrono>
@@ -30,10 +30,16 @@ class inbound_streams {
   enum class verdict { deliver, repeat, ahead };
   // Envelope `seq` of `stream` arrived from `peer`. `routed`: on the bound socket, so its sender keeps it
   // until acknowledged and an ack becomes due once it is delivered. `urgent`: its sender waits for the ack
-  // (a movable instance's output: its credits are fenced behind it), so the ack is due at once, at the
+  // (envelope::ack_now: a movable instance's credits are fenced behind it), so the ack is due at once, at the
   // next due_acks (the end of the I/O thread's turn), unless a credit takes it first.
   verdict arrived(const stream_key& stream, std::uint64_t seq, const std::string& peer, bool routed,
                   bool urgent = false);
+
+  // The next seq expected on `stream` (every one below it arrived); 0 for a stream not seen.
+  std::uint64_t next(const stream_key& stream) const {
+    auto it = in_.find(stream);
+    return it == in_.end() ? 0 : it->second.next;
+  }
 
   // A credit of the reverse stream is going back: the ack it may carry for `stream` (every seq below it
   // arrived), now counted as sent; 0 when none is due.

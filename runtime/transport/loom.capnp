@@ -15,8 +15,9 @@ struct Frame {
   }
 }
 
-const wireVersion :UInt16 = 4;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage); 3: tag runs;
-                                # 4: snapshot barriers and parts, decisions (cluster runs with --state)
+const wireVersion :UInt16 = 5;  # 2: loom 0.2 (plain int/float lists, link windows, epochs, lineage); 3: tag runs;
+                                # 4: snapshot barriers and parts, decisions (cluster runs with --state);
+                                # 5: a movable instance's credits name the data they follow (Credit.after)
 
 # ---- values ----
 
@@ -74,6 +75,9 @@ struct Envelope {
   # How many times `from` has moved to another host (docs/cluster.md, "Losing a host"): a receiver drops
   # what an instance sends from before its latest move (a lost host that comes back).
   epoch @10 :UInt32;
+  # Its sender waits for this envelope's acknowledgement (a movable instance whose credits are fenced behind
+  # it at the sender): the receiver acks it at once, not at its next tick (docs/wire.md).
+  ackNow @12 :Bool;
 }
 
 # `first`: the index of the first value on its link (set when the consumer may move; all ones: unset).
@@ -95,7 +99,11 @@ struct Lineage { link @0 :UInt32; nth @1 :UInt32; index @2 :UInt64; }
 struct LineageRun { link @0 :UInt32; nth @1 :UInt32; index @2 :UInt64; count @3 :UInt32; }
 # `ack`: an acknowledgement riding on the credit (0: none): every envelope of the reverse stream (the one
 # from this envelope's `to` to its `from`) with a seq below `ack` has arrived. See docs/wire.md.
-struct Credit { link @0 :UInt32; credits @1 :UInt32; ack @2 :UInt64; }
+# `after` (a movable instance's credit, docs/wire.md "Fenced credits"): data streams of the same sender to
+# instances on the receiver's host; the receiver delivers the credit only once each stream {run, from, to}
+# has arrived below `next`, so the credit never passes the outputs it stands for.
+struct Credit { link @0 :UInt32; credits @1 :UInt32; ack @2 :UInt64; after @3 :List(Follows); }
+struct Follows { to @0 :UInt32; next @1 :UInt64; }
 struct Eos { link @0 :UInt32; }
 struct Call {
   id @0 :UInt64;

@@ -300,6 +300,11 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
     // credit behind every output sent before it.
     std::vector<joining> joined;
     bool flush_sent = false;  // a coalesce_atom is on its way
+    // The peers the instance's credits went to so far (its producers' hosts). Its other messages to a peer
+    // ask for an ack at once (envelope::ack_now) unless every credit goes to that same peer: there the
+    // credit follows them on the same connection and the receiver holds it behind them (credit_gate.hpp),
+    // so nobody waits for their ack. Before the first credit, every message asks.
+    std::vector<peer_id> credit_peers;
   };
   auto state = std::make_shared<egress_state>();
   auto send = [cfg, state](std::uint32_t to, body msg) {
@@ -313,8 +318,15 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
     envelope e{cfg.run, cfg.instance, to, 0, std::move(msg)};
     e.seq = state->numbering.next(e.stream());
     e.epoch = cfg.epoch;
+    auto peer = cfg.peer_of[to];
+    auto& cp = state->credit_peers;
+    if (std::holds_alternative<local::credit_msg>(e.body)) {
+      if (std::find(cp.begin(), cp.end(), peer) == cp.end()) cp.push_back(peer);
+    } else {
+      e.ack_now = cp.empty() || std::any_of(cp.begin(), cp.end(), [peer](peer_id p) { return p != peer; });
+    }
     try {
-      cfg.endpoint->send_fenced(cfg.peer_of[to], e);
+      cfg.endpoint->send_fenced(peer, e);
     } catch (const std::exception& ex) {
       if (cfg.on_error) cfg.on_error(fmt::format("{}: {}", to_string(e.stream()), ex.what()));
     }

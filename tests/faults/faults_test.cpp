@@ -436,13 +436,14 @@ namespace {
 
 // numbers on a -> pace on b (stateless, `recover: replace`) -> a file on c; `pace_placement` says where pace
 // starts (and, with labels, where it may go).
-std::string movable_graph(const std::string& pace_placement) {
+std::string movable_graph(const std::string& pace_placement, const std::string& out_host = "c") {
   return R"(graph: movable
 nodes:
   numbers: {kind: source.sequence, params: {count: 1500}, placement: {host: a}}
   pace: {kind: flow.throttle, params: {rate: 250}, placement: )" +
          pace_placement + R"(, recover: replace}
-  out: {kind: sink.file, params: {path: out/numbers.jsonl}, placement: {host: c}}
+  out: {kind: sink.file, params: {path: out/numbers.jsonl}, placement: {host: )" +
+         out_host + R"(}}
 edges:
   - numbers -> pace -> out
 )";
@@ -569,6 +570,19 @@ TEST_CASE("a worker killed with SIGKILL mid-run: its stateless node moves to a s
   auto cluster = relay_cluster(d, {{"a", pa, false}, {"b", pb, true}, {"c", pc, false}, {"d", pd, true}});
   auto graph = d.write("movable.yaml", movable_graph("{labels: {role: relay}}"));
   kill_b_and_check(d, cluster, graph, b, "d", a.log() + "\n" + c.log() + "\n" + spare.log());
+}
+
+TEST_CASE("a worker killed with SIGKILL mid-run: a node whose producer and consumer share a host moves; exact" *
+          doctest::timeout(90)) {
+  // numbers and out on a, pace on b (then d): pace's credits go to the host its outputs go to, so they
+  // travel right behind them, naming them, and a delivers each credit only after its outputs (no wait for
+  // acknowledgements). Killed mid-run, pace moves to d and a sends again what was not credited.
+  cluster_dir d("same-host");
+  int pa = free_port(), pb = free_port(), pd = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir), spare("d", pd, d.dir);
+  auto cluster = relay_cluster(d, {{"a", pa, false}, {"b", pb, true}, {"d", pd, true}});
+  auto graph = d.write("movable.yaml", movable_graph("{labels: {role: relay}}", "a"));
+  kill_b_and_check(d, cluster, graph, b, "d", a.log() + "\n" + spare.log());
 }
 
 TEST_CASE("a spare host of a run with movable nodes ends with the run, ok or failed" * doctest::timeout(60)) {

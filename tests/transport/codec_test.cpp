@@ -5,6 +5,7 @@
 #include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstring>
@@ -170,6 +171,26 @@ TEST_CASE("every data message survives a round trip" * doctest::timeout(10)) {
   CHECK(cancel.seq == 8);
   auto big = round_trip(envelope{std::numeric_limits<std::uint64_t>::max(), 0xFFFFFFFFu, 0, ~0ull, local::eos_msg{0}});
   CHECK(big.seq == ~0ull);
+}
+
+TEST_CASE("a movable instance's credit names the data it follows; its outputs may ask for an ack at once" *
+          doctest::timeout(10)) {
+  envelope credit{1, 2, 3, 4, local::credit_msg{0, 16}};
+  credit.after = {{7, 120}, {9, 3}};
+  credit.ack = 5;
+  auto c = round_trip(credit);
+  CHECK(c.after == credit.after);
+  CHECK(c.ack == 5);
+  CHECK_FALSE(c.ack_now);
+  envelope out{1, 2, 7, 119, local::batch_msg{0, {value{1}}}};
+  CHECK_FALSE(round_trip(out).ack_now);
+  out.ack_now = true;
+  CHECK(round_trip(out).ack_now);
+  CHECK(round_trip(out).after.empty());
+  // A credit naming more streams than any sender has is refused.
+  credit.after.assign(max_follows + 1, follows{7, 1});
+  CHECK(decode_error(encode(credit)) == fmt::format("a credit that follows {} data streams (at most {})",
+                                                    max_follows + 1, max_follows));
 }
 
 TEST_CASE("a batch of ints or of floats travels as a plain list, 8 bytes a value, and comes back the same" *
@@ -493,17 +514,20 @@ TEST_CASE("wrong union tags, dtypes and versions give errors naming them" * doct
   CHECK(decode_error(to_parts(tags)) == "a batch of 2 values with 1 lineage tags");
 
   capnp::MallocMessageBuilder ver;
-  ver.initRoot<s::Frame>().setVersion(5);
-  CHECK(decode_error(to_parts(ver)) == "wire version 5, this build speaks version 4");
+  ver.initRoot<s::Frame>().setVersion(6);
+  CHECK(decode_error(to_parts(ver)) == "wire version 6, this build speaks version 5");
   capnp::MallocMessageBuilder old;  // loom 0.1's frames
   old.initRoot<s::Frame>().setVersion(1);
-  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 4");
+  CHECK(decode_error(to_parts(old)) == "wire version 1, this build speaks version 5");
   capnp::MallocMessageBuilder before_runs;  // without tag runs: a tagged batch would lose its tags
   before_runs.initRoot<s::Frame>().setVersion(2);
-  CHECK(decode_error(to_parts(before_runs)) == "wire version 2, this build speaks version 4");
+  CHECK(decode_error(to_parts(before_runs)) == "wire version 2, this build speaks version 5");
   capnp::MallocMessageBuilder before_barriers;  // without snapshot barriers: a barrier would be an unknown tag
   before_barriers.initRoot<s::Frame>().setVersion(3);
-  CHECK(decode_error(to_parts(before_barriers)) == "wire version 3, this build speaks version 4");
+  CHECK(decode_error(to_parts(before_barriers)) == "wire version 3, this build speaks version 5");
+  capnp::MallocMessageBuilder before_after;  // without Credit.after: a movable instance's credit could pass its data
+  before_after.initRoot<s::Frame>().setVersion(4);
+  CHECK(decode_error(to_parts(before_after)) == "wire version 4, this build speaks version 5");
 
   capnp::MallocMessageBuilder dt;
   auto t = value_in_batch(dt).initTensor();

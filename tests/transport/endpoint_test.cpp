@@ -377,3 +377,44 @@ TEST_CASE("a movable instance's credit waits until the data it sent before is ac
   CHECK(at_p.next_message(5s));
   CHECK(a.stats().fenced == 1);
 }
+
+TEST_CASE("a movable instance's credit to the host of its outputs goes at once; that host delivers it after them" *
+          doctest::timeout(30)) {
+  // Instance 1 on host a feeds instance 2 on host p and credits instance 0, also on p.
+  test::collector at_a, at_p;
+  endpoint a(test::config("a"), at_a.callbacks());
+  endpoint p(test::config("p"), at_p.callbacks());
+  auto to_p = a.connect(p.bind("tcp://127.0.0.1:0"));
+  auto next_body = [&] {
+    auto in = at_p.next_message(5s);
+    REQUIRE(in);
+    return std::get<envelope>(in->msg).body;
+  };
+  // Through the fence: no wait for an acknowledgement (the credit follows its output on one connection).
+  a.send_fenced(to_p, envelope{5, 1, 2, 0, local::batch_msg{0, {value{42}}}});
+  a.send_fenced(to_p, envelope{5, 1, 0, 0, local::credit_msg{0, 1}});
+  CHECK(std::get<local::batch_msg>(next_body()).values == std::vector<value>{value{42}});
+  CHECK(std::get<local::credit_msg>(next_body()).credits == 1);
+  CHECK(a.stats().fenced == 0);
+  // A credit whose output has not come (lost on the way and being resent, say) waits at p, and so does
+  // what follows it on its stream; the output's arrival lets both go, after it.
+  envelope credit{5, 1, 0, 1, local::credit_msg{0, 2}};
+  credit.after = {{2, 2}};
+  a.send_parts(to_p, encode(credit));
+  a.send_parts(to_p, encode(envelope{5, 1, 0, 2, local::eos_msg{0}}));
+  CHECK_FALSE(at_p.next_message(300ms));
+  CHECK(p.stats().gated == 2);
+  a.send_parts(to_p, encode(envelope{5, 1, 2, 1, local::batch_msg{0, {value{43}}}}));
+  CHECK(std::get<local::batch_msg>(next_body()).values == std::vector<value>{value{43}});
+  CHECK(std::get<local::credit_msg>(next_body()).credits == 2);
+  CHECK(std::holds_alternative<local::eos_msg>(next_body()));
+  // A credit still waiting when its sender moves is forgotten with it (its producer sends again).
+  credit.seq = 3;
+  credit.after = {{2, 5}};
+  a.send_parts(to_p, encode(credit));
+  CHECK_FALSE(at_p.next_message(300ms));
+  p.forget_sender(5, 1);
+  a.send_parts(to_p, encode(envelope{6, 1, 2, 0, local::batch_msg{0, {value{44}}}}));  // another run: goes
+  CHECK(std::get<local::batch_msg>(next_body()).values == std::vector<value>{value{44}});
+  CHECK_FALSE(at_p.next_message(300ms));
+}
