@@ -9,29 +9,7 @@ set -euo pipefail
 B=$(realpath "${1:-build/bin/loom}")
 N=${2:-7}
 COUNT=${3:-200000}
-dir=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pa=$(port); pb=$(port)
-cat > "$dir/cluster.yaml" <<YAML
-name: bench
-hosts:
-  - {name: a, address: tcp://127.0.0.1:$pa, cpus: 4}
-  - {name: b, address: tcp://127.0.0.1:$pb, cpus: 4}
-YAML
-for mode in fail replace; do
-  cat > "$dir/$mode.yaml" <<YAML
-graph: hop
-nodes:
-  numbers: {kind: source.sequence, params: {count: $COUNT}, placement: {host: a}}
-  pass: {kind: flow.forward, placement: {host: b}, recover: $mode}
-  tally: {kind: sink.count, params: {expect: $COUNT}, placement: {host: a}}
-edges:
-  - numbers -> pass -> tally
-YAML
-done
+source "$(dirname "$0")/hop_setup.sh"
 "$B" worker --listen "tcp://127.0.0.1:$pa" --name a >"$dir/a.log" 2>&1 & pids+=($!)
 "$B" worker --listen "tcp://127.0.0.1:$pb" --name b >"$dir/b.log" 2>&1 & pids+=($!)
 sleep 1

@@ -7,34 +7,15 @@
 set -euo pipefail
 B=$(realpath "${1:-build/bin/loom}")
 MODE=${2:-replace}
+case $MODE in fail|replace) ;; *) echo "recover_cpu.sh: MODE is fail or replace, not '$MODE'" >&2; exit 2 ;; esac
 RUNS=${3:-3}
 COUNT=${4:-10000000}
-dir=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pa=$(port); pb=$(port)
-cat > "$dir/cluster.yaml" <<YAML
-name: bench
-hosts:
-  - {name: a, address: tcp://127.0.0.1:$pa, cpus: 4}
-  - {name: b, address: tcp://127.0.0.1:$pb, cpus: 4}
-YAML
-cat > "$dir/hop.yaml" <<YAML
-graph: hop
-nodes:
-  numbers: {kind: source.sequence, params: {count: $COUNT}, placement: {host: a}}
-  pass: {kind: flow.forward, placement: {host: b}, recover: $MODE}
-  tally: {kind: sink.count, params: {expect: $COUNT}, placement: {host: a}}
-edges:
-  - numbers -> pass -> tally
-YAML
+source "$(dirname "$0")/hop_setup.sh"
 perf stat -x, -e task-clock -o "$dir/a.stat" "$B" worker --listen "tcp://127.0.0.1:$pa" --name a >"$dir/a.log" 2>&1 & pids+=($!)
 perf stat -x, -e task-clock -o "$dir/b.stat" "$B" worker --listen "tcp://127.0.0.1:$pb" --name b >"$dir/b.log" 2>&1 & pids+=($!)
 sleep 1
 for _ in $(seq "$RUNS"); do
-  "$B" run "$dir/hop.yaml" --cluster "$dir/cluster.yaml" 2>&1 | grep -o "ok in [0-9.]* s"
+  "$B" run "$dir/$MODE.yaml" --cluster "$dir/cluster.yaml" 2>&1 | grep -o "ok in [0-9.]* s"
 done
 for p in "${pids[@]}"; do pkill -INT -P "$p" || true; done  # the workers (perf's children); perf then writes
 wait "${pids[@]}" 2>/dev/null || true
