@@ -61,14 +61,7 @@ class lineage_tags {
     size_ = 0;
   }
 
-  void push_back(const lineage& t) {
-    if (!runs_.empty() && runs_.back().count < max_count && runs_.back().followed_by(t)) {
-      ++runs_.back().count;
-    } else {
-      runs_.push_back({t.link, t.nth, t.index, 1});
-    }
-    ++size_;
-  }
+  void push_back(const lineage& t) { push_run(t.link, t.nth, t.index, 1); }
   // The `count` tags {link, nth, index + i}.
   void push_run(link_id link, std::uint32_t nth, std::uint64_t index, std::uint64_t count) {
     while (count > 0) {

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "loom/runtime/observe/metrics.hpp"
-#include "loom/runtime/transport/endpoint.hpp"
 #include "loom/runtime/transport/credit_gate.hpp"
+#include "loom/runtime/transport/endpoint.hpp"
 #include "loom/runtime/transport/fences.hpp"
 #include "loom/runtime/transport/inbound.hpp"
 #include "loom/runtime/transport/outbound.hpp"
