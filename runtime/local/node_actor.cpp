@@ -117,8 +117,18 @@ void node_host::pump() {
   };
   std::uint64_t n = 0;
   bool more = false;
+  turn_limit_ = slice_;
   auto slice_over = [&] {
-    if (n >= slice_ || (me_.blocking && n > 0 && !impl_->handles_runs()) ||
+    if (n >= turn_limit_) {
+      // A kind that handles runs and was cheap so far goes on (run_slice_values): one clock read a turn.
+      if (long_turns_ && turn_limit_ == slice_values && (clock::now() - t0) * 16 < slice_time) {
+        turn_limit_ = run_slice_values;
+      } else {
+        more = true;
+        return true;
+      }
+    }
+    if ((me_.blocking && n > 0 && !impl_->handles_runs()) ||
         (n == slice_values / 4 && (clock::now() - t0) * 4 >= slice_time)) {
       more = true;
       return true;
@@ -175,7 +185,7 @@ void node_host::pump() {
   }
   counters_.queued.store(static_cast<std::uint64_t>(in_.depth() + served_.size()), std::memory_order_relaxed);
   // A turn that ended on its value count goes on at once: a link to another host may gather more first.
-  flush(more && n >= slice_ && !paused_ && site_ == site::none && !out_.blocked());
+  flush(more && n >= turn_limit_ && !paused_ && site_ == site::none && !out_.blocked());
   if (is_source_ && !pulled_all_ && !paused_ && site_ == site::none && !out_.blocked() &&
       phase_ == phase::running && !more) {
     working();
@@ -214,7 +224,7 @@ bool node_host::handle_run(std::uint64_t& n, SliceOver& slice_over) {
     // outputs' lineage then follows from the run's (mapped_).
     bool mapped = movable_ && impl_->one_output_per_input() && out_.single_link();
     if (!run_->inject && (!movable_ || mapped) && impl_->handles_runs()) {
-      auto k = std::min<std::size_t>({avail, slice_ - std::min<std::uint64_t>(n, slice_ - 1),
+      auto k = std::min<std::size_t>({avail, turn_limit_ - std::min<std::uint64_t>(n, turn_limit_ - 1),
                                       std::max<std::size_t>(1, out_.budget())});
       current_ = 0;
       current_len_ = k;

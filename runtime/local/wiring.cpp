@@ -89,12 +89,12 @@ bool node_host::ensure_started() {
     }
     if (part) {
       if (!restore_part(*part)) return false;
-      slice_ = me_.blocking && impl_->handles_runs() ? blocking_slice_values : slice_values;
+      set_slice();
       return true;
     }
     try {
       impl_ = me_.def->make(me_.init);
-      slice_ = me_.blocking && impl_->handles_runs() ? blocking_slice_values : slice_values;
+      set_slice();
     } catch (...) {
       report(instance_end::failed,
              fmt::format("{} could not be made: {}", who(), what_of(std::current_exception())));
