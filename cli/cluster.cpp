@@ -124,6 +124,7 @@ int worker_command(const common_options& common, const worker_options& options) 
   o.name = expand_task(options.name);
   o.once = options.once;
   o.insecure = options.insecure;
+  o.scheduler = options.scheduler == "stealing" ? cluster::scheduler_policy::stealing : cluster::scheduler_policy::sharing;
   if (!options.max_message_size.empty()) {
     std::string error;
     auto bytes = graph::parse_size(options.max_message_size, error);

@@ -54,6 +54,7 @@ struct worker_options {
   bool insecure = false;           // without --key: plain TCP, no authentication (default: the per-user keys)
   std::string max_message_size;    // "64 MiB" (default): the largest part of a message accepted
   std::string metrics;             // --metrics HOST:PORT: serve GET /metrics (this worker's own samples)
+  std::string scheduler = "sharing";  // --scheduler: sharing or stealing (cluster::worker_options::scheduler)
 };
 int worker_command(const common_options& common, const worker_options& options);
 int run_command(const common_options& common, const run_options& options);

@@ -159,6 +159,11 @@ int main(int argc, char** argv) {
                        "every local user on loopback, can run graphs as this user). Default: the per-user keys");
   worker_cmd->add_option("--max-message-size", worker.max_message_size,
                          "Largest message part accepted, e.g. 64MiB (default), as the cluster file's max_message_size");
+  worker_cmd
+      ->add_option("--scheduler", worker.scheduler,
+                   "How the run's actors share this host's threads: `sharing` (default: one queue, idle threads sleep "
+                   "until work comes) or `stealing` (a queue per thread, idle threads poll: what loom run uses)")
+      ->check(CLI::IsMember({"sharing", "stealing"}));
   add_plugin(worker_cmd);
 
   std::string key_prefix;

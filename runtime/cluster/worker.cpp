@@ -46,6 +46,7 @@ int worker::serve() {
   }
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(2u, std::thread::hardware_concurrency())));
+  sys_cfg.set("scheduler.policy", o_.scheduler == scheduler_policy::sharing ? caf::atom("sharing") : caf::atom("stealing"));
   system_ = std::make_unique<caf::actor_system>(sys_cfg);
 
   while (!done_ && !(o_.stopping && o_.stopping())) {

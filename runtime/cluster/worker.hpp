@@ -16,6 +16,8 @@
 
 namespace loom::cluster {
 
+enum class scheduler_policy { sharing, stealing };
+
 struct worker_options {
   std::string listen;  // tcp://HOST:PORT
   std::string name;    // on the wire; default: derived from the address
@@ -37,6 +39,13 @@ struct worker_options {
   std::function<void(const std::string&)> log;      // one line per event
   std::function<void(const std::string&)> on_listening;  // the address bound (PORT 0: the port chosen)
   bool once = false;  // leave after one run (workers a driver started for its own run: Slurm)
+  // How the run's actors share the worker's scheduler threads (CAF's policies). `sharing`: one queue under
+  // a lock, an idle thread sleeps on a condition variable until work comes: a worker idle between runs
+  // wakes for nothing, and a busy one leaves the cores to its endpoint's and ZeroMQ's I/O threads.
+  // `stealing`: a queue per thread, an idle thread polls (spinning, then sleeping 50 us at a time): what
+  // `loom run` uses, faster within one process, but on a host whose I/O threads compete for the cores the
+  // polling takes their time (docs/cluster.md, "What a worker's threads cost").
+  scheduler_policy scheduler = scheduler_policy::sharing;
 };
 
 // Serves runs until `stopping()`. Returns 0, or 2 when it cannot or may not listen (the error is logged).

@@ -1,7 +1,7 @@
 // tests/cluster/cluster_test.cpp: distributed runs with real processes on 127.0.0.1: `loom worker`s and a
 // `loom run --cluster` driver. Exact outputs across hosts, a worker killed with SIGKILL, a driver killed,
-// a worker that starts late or never, a slow consumer on another host, CurveZMQ refusal, and garbage
-// sent straight to a worker's socket.
+// a worker that starts late or never, a slow consumer on another host, CurveZMQ refusal, garbage sent
+// straight to a worker's socket, and what an idle worker's scheduler threads do.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -72,6 +72,45 @@ TEST_CASE("a graph runs across two worker processes with exact output" * doctest
   CHECK(table_row(r.err, "numbers") == "numbers source.sequence 0 5000");
   CHECK(table_row(r.err, "pass") == "pass flow.forward 5000 5000");
   CHECK(table_row(r.err, "out") == "out sink.file 5000 0");
+}
+
+namespace {
+// The voluntary context switches of every thread of process `pid` so far (/proc/PID/task/*/status): how
+// often its threads went to sleep.
+long voluntary_switches(pid_t pid) {
+  long total = 0;
+  for (const auto& t : fs::directory_iterator(fs::path("/proc") / std::to_string(pid) / "task")) {
+    std::istringstream in(read_file(t.path() / "status"));
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) total += std::stol(line.substr(line.find(':') + 1));
+  }
+  return total;
+}
+}  // namespace
+
+TEST_CASE("an idle worker's threads sleep until work comes; with --scheduler stealing they poll, and runs work with both" *
+          doctest::timeout(60)) {
+  cluster_dir d("scheduler");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir, {"--scheduler", "stealing"});
+  // Idle for a second: the default (sharing) wakes for its main loop's 100 ms waits and little else; the
+  // stealing scheduler's two threads wake every 10 ms or sooner to look for work (about 200 in a second).
+  std::this_thread::sleep_for(300ms);
+  auto a0 = voluntary_switches(a.pid()), b0 = voluntary_switches(b.pid());
+  std::this_thread::sleep_for(1s);
+  auto idle_a = voluntary_switches(a.pid()) - a0, idle_b = voluntary_switches(b.pid()) - b0;
+  INFO("sharing: ", idle_a, " switches in 1 s; stealing: ", idle_b);
+  CHECK(idle_a < 60);
+  CHECK(idle_b > 100);
+  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
+  auto graph = d.write("graph.yaml", two_host_graph);
+  process_options o;
+  o.cwd = d.dir.string();
+  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
+  INFO(r.err, "\n", a.log(), "\n", b.log());
+  REQUIRE(r.status == 0);
+  CHECK(table_row(r.err, "out") == "out sink.file 5000 0");
+  CHECK(run_process({loom_binary(), "worker", "--listen", "tcp://127.0.0.1:1", "--scheduler", "fifo"}).status != 0);
 }
 
 TEST_CASE("the example cluster pipeline runs with replicas spread over two workers" * doctest::timeout(60)) {
