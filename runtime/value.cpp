@@ -70,16 +70,7 @@ bool value::as_bool() const {
   return w_ != 0;
 }
 
-std::int64_t value::as_int() const {
-  if (!is_int()) mismatch(type::integer, kind());
-  return static_cast<std::int64_t>(w_);
-}
-
-double value::as_float() const {
-  if (is_int()) return static_cast<double>(static_cast<std::int64_t>(w_));
-  if (!is_float()) mismatch(type::floating, kind());
-  return std::bit_cast<double>(w_);
-}
+void value::wrong_type(type expected) const { mismatch(expected, kind()); }
 
 const std::string& value::as_string() const {
   if (!is_string()) mismatch(type::string, kind());

@@ -89,9 +89,19 @@ class value {
   bool is_tensor() const { return kind() == type::tensor; }
 
   // Accessors throw loom::type_error naming the expected and actual type.
+  // as_int and as_float are inline (one tag compare): codecs and sinks call them once per value.
   bool as_bool() const;
-  std::int64_t as_int() const;
-  double as_float() const;  // ints convert
+  std::int64_t as_int() const {
+    if (t_ != type::integer) [[unlikely]]
+      wrong_type(type::integer);
+    return static_cast<std::int64_t>(w_);
+  }
+  double as_float() const {  // ints convert
+    if (t_ == type::floating) [[likely]]
+      return std::bit_cast<double>(w_);
+    if (t_ != type::integer) wrong_type(type::floating);
+    return static_cast<double>(static_cast<std::int64_t>(w_));
+  }
   const std::string& as_string() const;
   const bytes& as_bytes() const;
   const value_list& as_list() const;
@@ -125,6 +135,7 @@ class value {
     if (boxed() && payload()->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
   void destroy() noexcept;  // the last reference went: deletes the payload
+  [[noreturn]] void wrong_type(type expected) const;  // throws type_error naming both types
   template <class T>
   void hold(T&& object);
   template <class T>

@@ -3,12 +3,14 @@
 // the wire's side of them: large payloads as ZeroMQ parts of their own, its exceptions and its wording.
 #include "loom/runtime/transport/codec.hpp"
 
+#include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <fmt/format.h>
 #include <kj/exception.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -83,29 +85,42 @@ class encoder {
   multipart& parts_;
 };
 
+// Calls f(value) for each of a batch's values: its own, then those of `more` (envelope::more).
+template <class F>
+void each_value(const local::batch_msg& m, const std::vector<std::vector<value>>& more, F&& f) {
+  for (const auto& v : m.values) f(v);
+  for (const auto& piece : more)
+    for (const auto& v : piece) f(v);
+}
+
 void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uint64_t ack,
-                 const std::vector<follows>& after) {
+                 const std::vector<follows>& after, const std::vector<std::vector<value>>& more) {
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, local::batch_msg>) {
           auto bb = b.initBatch();
           bb.setLink(m.link);
-          if (m.values.size() > wire::max_elements) throw encode_error("batch too long for the wire");
-          auto n = static_cast<unsigned>(m.values.size());
+          auto total = m.values.size();
+          for (const auto& piece : more) total += piece.size();
+          if (total > wire::max_elements) throw encode_error("batch too long for the wire");
+          auto n = static_cast<unsigned>(total);
           // A batch of ints (or of floats) goes as a plain list: 8 bytes a value, no struct per value.
-          auto all = [&](value::type t) {
-            return n > 0 && std::all_of(m.values.begin(), m.values.end(), [t](const value& v) { return v.kind() == t; });
-          };
-          if (all(value::type::integer)) {
+          bool ints = n > 0, floats = n > 0;
+          each_value(m, more, [&](const value& v) {
+            ints = ints && v.kind() == value::type::integer;
+            floats = floats && v.kind() == value::type::floating;
+          });
+          unsigned i = 0;
+          if (ints) {
             auto is = bb.initInts(n);
-            for (unsigned i = 0; i < n; ++i) is.set(i, m.values[i].as_int());
-          } else if (all(value::type::floating)) {
+            each_value(m, more, [&](const value& v) { is.set(i++, v.as_int()); });
+          } else if (floats) {
             auto fs = bb.initFloats(n);
-            for (unsigned i = 0; i < n; ++i) fs.set(i, m.values[i].as_float());
+            each_value(m, more, [&](const value& v) { fs.set(i++, v.as_float()); });
           } else {
             auto vs = bb.initValues(n);
-            for (unsigned i = 0; i < n; ++i) enc.value(vs[i], m.values[i]);
+            each_value(m, more, [&](const value& v) { enc.value(vs[i++], v); });
           }
           if (m.first != local::no_index) bb.setFirst(m.first);
           if (!m.tags.empty()) {
@@ -383,6 +398,24 @@ class decoder {
 
 std::string str(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
 
+// The elements of a List(Int64) or List(Float64) as values, read from the list's bytes (capnp lays them out
+// little-endian, 8 bytes each, as this machine reads them): no accessor call and bounds check per element.
+template <class T, class List>
+void append_plain(std::vector<value>& out, List list) {
+  static_assert(std::endian::native == std::endian::little, "the wire's plain lists are read as they lie");
+  auto raw = capnp::AnyList::Reader(list).getRawBytes();
+  auto n = list.size();
+  // Anything but 8 bytes an element (a struct list standing in for it, which capnp's accessor would read
+  // with a wider step) is refused: loom never sends one.
+  if (raw.size() != std::size_t{n} * sizeof(T)) fail("a plain list of {} elements in {} bytes", n, raw.size());
+  const auto* p = raw.begin();
+  for (unsigned i = 0; i < n; ++i) {
+    T x;
+    std::memcpy(&x, p + std::size_t{i} * sizeof(T), sizeof(T));
+    out.emplace_back(x);
+  }
+}
+
 body decode_body(decoder& dec, s::Envelope::Reader r) {
   switch (r.which()) {
     case s::Envelope::BATCH: {
@@ -395,8 +428,8 @@ body decode_body(decoder& dec, s::Envelope::Reader r) {
       local::batch_msg m{b.getLink(), {}};
       m.values.reserve(vs.size() + is.size() + fs.size());
       for (auto v : vs) m.values.push_back(dec.value(v));
-      for (auto i : is) m.values.emplace_back(static_cast<std::int64_t>(i));
-      for (auto f : fs) m.values.emplace_back(static_cast<double>(f));
+      if (is.size() > 0) append_plain<std::int64_t>(m.values, is);
+      if (fs.size() > 0) append_plain<double>(m.values, fs);
       m.first = b.getFirst();
       if (b.hasTags() && b.hasTagRuns()) fail("a batch with both lineage tags and tag runs");
       if (b.hasTags()) {
@@ -588,7 +621,7 @@ multipart encode(const envelope& e, const encode_options& opts) {
     b.setSeq(e.seq);
     if (e.epoch != 0) b.setEpoch(e.epoch);
     if (e.ack_now) b.setAckNow(true);
-    encode_body(enc, b, e.body, e.ack, e.after);
+    encode_body(enc, b, e.body, e.ack, e.after, e.more);
   });
 }
 

@@ -70,6 +70,10 @@ struct envelope {
   std::vector<follows> after;
   // Its sender's credits wait for this envelope's acknowledgement: the receiver acks it at once.
   bool ack_now = false;
+  // Batch envelopes only, when sending: more values of the same batch, after the body's own, in order
+  // (batches a stand-in or egress joined: encoded as one batch, never copied into one vector first). A
+  // decoded envelope has none: the receiver gets one batch of all of them.
+  std::vector<std::vector<value>> more;
   stream_key stream() const { return {run, from, to}; }
 };
 

@@ -21,8 +21,11 @@ struct kept_link {
 };
 
 // Batches of one link waiting to go as one envelope: the first as it came, the values (and lineage tags)
-// of those after it beside it, joined once when they go into a vector of the exact size. (Appending each
-// batch as it came moved every value again at each doubling of the vector: a tenth of a busy hop's CPU.)
+// of those after it beside it. Scalars go as they are, the first batch as the envelope's body and the
+// others' values after it (envelope::more: the codec writes them as one batch, nothing is copied); values
+// with payloads are joined once into a vector of the exact size and cut into pieces (cut()). (Appending each
+// batch as it came moved every value again at each doubling of the vector: a tenth of a busy hop's CPU;
+// joining the scalars into one vector before encoding them, most of a busy egress's time.)
 struct joining {
   local::batch_msg head;
   std::vector<std::vector<value>> rest;
@@ -33,6 +36,16 @@ struct joining {
     rest.push_back(std::move(b.values));
     if (!b.tags.empty()) rest_tags.push_back(std::move(b.tags));
   }
+  // No value has a payload: nothing to cut, the batches go as they are.
+  bool scalars() const {
+    auto plain = [](const std::vector<value>& vs) {
+      return std::none_of(vs.begin(), vs.end(), [](const value& v) { return v.kind() >= value::type::string; });
+    };
+    return plain(head.values) && std::all_of(rest.begin(), rest.end(), plain);
+  }
+  // Sends the batches: send(body, more) once for scalars, else once per piece of the joined batch.
+  template <class Send>
+  void send(Send&& send_one);
   local::batch_msg take() {
     if (rest.empty()) return std::move(head);
     auto n = head.values.size();
@@ -109,6 +122,18 @@ std::vector<local::batch_msg> cut(local::batch_msg&& b) {
   return out;
 }
 
+template <class Send>
+void joining::send(Send&& send_one) {
+  if (!rest.empty() && scalars()) {
+    for (const auto& t : rest_tags) head.tags.append(t);
+    rest_tags.clear();
+    send_one(std::move(head), std::move(rest));
+    rest.clear();
+    return;
+  }
+  for (auto& piece : cut(take())) send_one(std::move(piece), {});
+}
+
 // Drops the first n kept values of a link (its instance credited them).
 void let_go(kept_link& k, std::uint64_t n) {
   while (n > 0 && !k.batches.empty()) {
@@ -142,7 +167,8 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   // back once sent to the host (the endpoint encodes it there and then, and keeps the bytes), so a
   // movable instance's stand-in keeps the values it sent without copying them first; moved from when it
   // went to a local actor.
-  auto send = [cfg, state, fail](const caf::actor& sender, body msg) -> body {
+  auto send = [cfg, state, fail](const caf::actor& sender, body msg,
+                                 std::vector<std::vector<value>> more = {}) -> body {
     if (state->local) {
       std::visit([&](auto& m) { caf::send_as(sender, state->local, std::move(m)); }, msg);
       return msg;
@@ -153,6 +179,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
       return msg;
     }
     envelope e{cfg.run, it->second, cfg.instance, 0, std::move(msg)};
+    e.more = std::move(more);
     e.seq = state->numbering.next(e.stream());
     try {
       cfg.endpoint->send(state->peer, e);
@@ -166,7 +193,7 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
     auto joined = std::move(state->joined);
     state->joined.clear();
     for (auto& [sender, b] : joined)
-      for (auto& piece : cut(b.take())) send(sender, std::move(piece));
+      b.send([&](body msg, std::vector<std::vector<value>> more) { send(sender, std::move(msg), std::move(more)); });
   };
   auto forward = [self, cfg, state, send, flush_joined](body msg) {
     auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -307,7 +334,7 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
     std::vector<peer_id> credit_peers;
   };
   auto state = std::make_shared<egress_state>();
-  auto send = [cfg, state](std::uint32_t to, body msg) {
+  auto send = [cfg, state](std::uint32_t to, body msg, std::vector<std::vector<value>> more = {}) {
     if (to >= cfg.peer_of.size() || to >= cfg.remote.size() || !cfg.remote[to]) {
       auto why = fmt::format("egress of instance {} (run {}): a message for instance {}, which is not on another host",
                              cfg.instance, cfg.run, to);
@@ -316,6 +343,7 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
       return;
     }
     envelope e{cfg.run, cfg.instance, to, 0, std::move(msg)};
+    e.more = std::move(more);
     e.seq = state->numbering.next(e.stream());
     e.epoch = cfg.epoch;
     auto peer = cfg.peer_of[to];
@@ -336,7 +364,7 @@ caf::behavior egress(caf::event_based_actor* self, egress_config cfg) {
     state->joined.clear();
     for (auto& j : joined) {
       auto to = j.head.to;
-      for (auto& piece : cut(j.take())) send(to, std::move(piece));
+      j.send([&](body msg, std::vector<std::vector<value>> more) { send(to, std::move(msg), std::move(more)); });
     }
   };
   // Anything but a batch: what waits goes first.

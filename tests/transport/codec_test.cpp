@@ -226,6 +226,30 @@ TEST_CASE("a batch of ints or of floats travels as a plain list, 8 bytes a value
   CHECK(t.tags.expand()[1].index == 5);
 }
 
+TEST_CASE("a batch sent in pieces (envelope::more) arrives as one batch of all its values, in order" *
+          doctest::timeout(10)) {
+  // Ints in three pieces: one plain list of 8 bytes a value.
+  envelope e = batch_of({value{1}, value{2}});
+  e.more = {{value{3}}, {value{4}, value{5}}};
+  auto parts = encode(e);
+  REQUIRE(parts.size() == 1);
+  auto got = std::get<local::batch_msg>(round_trip(e).body);
+  CHECK(got.values == std::vector<value>{1, 2, 3, 4, 5});
+  // A piece of another kind makes the whole batch go in the general encoding, each value its own kind.
+  e.more = {{value{3}}, {value{4.5}, value{"five"}}};
+  got = std::get<local::batch_msg>(round_trip(e).body);
+  REQUIRE(got.values.size() == 5);
+  CHECK(got.values[3].is_float());
+  CHECK(got.values[4] == value{"five"});
+  CHECK(got.values[2] == value{3});
+  // Tags cover every piece's values.
+  e.more = {{value{3}}};
+  std::get<local::batch_msg>(e.body).tags = {{0, 0, 4}, {0, 0, 5}, {0, 0, 6}};
+  got = std::get<local::batch_msg>(round_trip(e).body);
+  CHECK(got.values == std::vector<value>{1, 2, 3});
+  CHECK(got.tags.expand()[2].index == 6);
+}
+
 TEST_CASE("a batch that carries values in two lists, or tags that do not match its ints, gives an error" *
           doctest::timeout(10)) {
   capnp::MallocMessageBuilder b;
@@ -269,6 +293,14 @@ TEST_CASE("a batch that carries values in two lists, or tags that do not match i
   REQUIRE(ok);
   auto got = std::get<local::batch_msg>(std::get<envelope>(*ok.msg).body);
   CHECK(got.tags.expand() == std::vector<local::lineage>{{0, 0, 0}, {0, 0, 7}, {0, 0, 8}});
+  // Ints are read straight from their list's bytes, 8 a value: a list laid out otherwise (a struct list of
+  // two words an element standing in for List(Int64)) is refused, never read at the wrong step.
+  capnp::MallocMessageBuilder wide;
+  auto wf = wide.initRoot<s::Frame>();
+  wf.setVersion(s::WIRE_VERSION);
+  auto wb = wf.initData().initBatch();
+  capnp::AnyStruct::Builder(kj::mv(wb)).getPointerSection()[2].initAsListOfAnyStruct(2, 0, 3);  // `ints` is pointer 2
+  CHECK(decode_error(to_parts(wide)) == "a plain list of 3 elements in 48 bytes");
 }
 
 TEST_CASE("a movable instance's tags travel as runs when that is shorter, and come back one per value" *
