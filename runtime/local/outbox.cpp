@@ -101,12 +101,14 @@ void outbox::push_counted(std::uint32_t l, value&& v) {
   // push()): it drops by one.
   if (auto r = k.credits - static_cast<std::int64_t>(k.pending.size()); r > 0 && k.budget - (k.bytes + nb) >= r * k.unit) {
     k.bytes += nb;
+    k.queued += nb;
     append(k, std::move(v));
     took_one(k, r);
     return;
   }
   auto before = k.room();
   k.bytes += nb;
+  k.queued += nb;
   append(k, std::move(v));
   track(l, before);
 }
@@ -151,8 +153,12 @@ void outbox::emit_mapped(std::span<const value> values, link_id link, std::uint6
 std::int64_t outbox::append_run(std::uint32_t l, std::span<const value> values) {
   auto& k = prepare(l, values.size());
   auto before = k.room();
-  if (k.budget > 0)
-    for (const auto& v : values) k.bytes += link_bytes(v);
+  if (k.budget > 0) {
+    std::int64_t b = 0;
+    for (const auto& v : values) b += link_bytes(v);
+    k.bytes += b;
+    k.queued += b;
+  }
   k.pending.insert(k.pending.end(), values.begin(), values.end());
   return before;
 }
@@ -208,8 +214,12 @@ std::uint64_t outbox::flush(caf::event_based_actor* self, bool more) {
       // The bytes stay held (now in flight, until credited); the next values are guessed at this batch's
       // mean size. Room changes with the guess.
       auto before = k.room();
-      std::int64_t b = 0;
-      for (std::size_t i = 0; i < n; ++i) b += link_bytes(k.pending[i]);
+      std::int64_t b = k.queued;
+      if (n < k.pending.size()) {
+        b = 0;
+        for (std::size_t i = 0; i < n; ++i) b += link_bytes(k.pending[i]);
+      }
+      k.queued -= b;
       k.flight.emplace_back(static_cast<std::int64_t>(n), b);
       k.unit = std::max<std::int64_t>(16, b / static_cast<std::int64_t>(n));
       track(li, before);
@@ -289,8 +299,12 @@ void outbox::rollback() {
   for (auto li : touched_) {
     auto& k = links_[li];
     auto before = k.room();
-    if (k.budget > 0)
-      for (auto i = k.mark; i < k.pending.size(); ++i) k.bytes -= link_bytes(k.pending[i]);
+    if (k.budget > 0) {
+      std::int64_t b = 0;
+      for (auto i = k.mark; i < k.pending.size(); ++i) b += link_bytes(k.pending[i]);
+      k.bytes -= b;
+      k.queued -= b;
+    }
     k.pending.resize(k.mark);
     if (tagging_) k.tags.truncate(k.mark);
     track(li, before);

@@ -118,13 +118,26 @@ TEST_CASE("a link's byte budget stops a window of large values; small values fil
           f->counts.push_back(fill(
               out, [] { return big(64 * kib); }, 100));  // [9]
         }
+        {
+          // A flush during an attempt sends the committed values only: their bytes go in flight, the
+          // attempt's stay queued until its rollback gives them back.
+          local::outbox out;
+          out.wire(plan_with(1024 * kib), run->actors, *run, pool);
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }, 8));  // [10]: 8 committed
+          out.begin();
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }, 4));  // [11]: 4 in the attempt
+          f->counts.push_back(out.flush(self));                             // [12]: the 8 go
+          out.rollback();
+          REQUIRE(out.credit(0, 8));
+          f->counts.push_back(fill(out, [] { return big(64 * kib); }));     // [13]: all 16 fit again
+        }
         f->done = 1;
         return caf::behavior{[](int) {}};
       },
       run, f);
   REQUIRE(eventually([&] { return f->done.load() == 1; }));
   std::lock_guard lock(f->m);
-  REQUIRE(f->counts.size() == 10);
+  REQUIRE(f->counts.size() == 14);
   CHECK(f->counts[0] == 16);
   CHECK(f->counts[1] == 16);
   CHECK(f->counts[2] == 1);
@@ -135,6 +148,10 @@ TEST_CASE("a link's byte budget stops a window of large values; small values fil
   CHECK(f->counts[7] == 8);
   CHECK(f->counts[8] == 65536);
   CHECK(f->counts[9] == 100);
+  CHECK(f->counts[10] == 8);
+  CHECK(f->counts[11] == 4);
+  CHECK(f->counts[12] == 8);
+  CHECK(f->counts[13] == 16);
   for (auto& a : run->actors)
     if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
