@@ -409,10 +409,14 @@ void append_plain(std::vector<value>& out, List list) {
   // with a wider step) is refused: loom never sends one.
   if (raw.size() != std::size_t{n} * sizeof(T)) fail("a plain list of {} elements in {} bytes", n, raw.size());
   const auto* p = raw.begin();
+  // Sized once, then written through a pointer: emplace_back kept the vector's end in memory each time.
+  auto base = out.size();
+  out.resize(base + n);
+  auto* dst = out.data() + base;
   for (unsigned i = 0; i < n; ++i) {
     T x;
     std::memcpy(&x, p + std::size_t{i} * sizeof(T), sizeof(T));
-    out.emplace_back(x);
+    dst[i] = value(x);
   }
 }
 
