@@ -117,18 +117,10 @@ void node_host::pump() {
   };
   std::uint64_t n = 0;
   bool more = false;
-  turn_limit_ = slice_;
+  // A kind that handles runs and whose last turn was cheap gets a long one (run_slice_values).
+  turn_limit_ = long_turns_ && cheap_ ? run_slice_values : slice_;
   auto slice_over = [&] {
-    if (n >= turn_limit_) {
-      // A kind that handles runs and was cheap so far goes on (run_slice_values): one clock read a turn.
-      if (long_turns_ && turn_limit_ == slice_values && (clock::now() - t0) * 16 < slice_time) {
-        turn_limit_ = run_slice_values;
-      } else {
-        more = true;
-        return true;
-      }
-    }
-    if ((me_.blocking && n > 0 && !impl_->handles_runs()) ||
+    if (n >= turn_limit_ || (me_.blocking && n > 0 && !impl_->handles_runs()) ||
         (n == slice_values / 4 && (clock::now() - t0) * 4 >= slice_time)) {
       more = true;
       return true;
@@ -195,6 +187,8 @@ void node_host::pump() {
   }
   if (t0 != clock::time_point{}) {
     auto t1 = clock::now();
+    // Under about 1 us a value (run_slice_values of them in slice_time): the next turn may be long.
+    if (long_turns_ && n > 0) cheap_ = (t1 - t0) * run_slice_values < slice_time * n;
     counters_.busy_ns.fetch_add(static_cast<std::uint64_t>(
                                     std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()),
                                 std::memory_order_relaxed);

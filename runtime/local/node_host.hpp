@@ -51,11 +51,13 @@ using clock = std::chrono::steady_clock;
 // of values: a slice whose first quarter took a quarter of the time ends there (a clock read costs 20 ns
 // here, as much as handling a value; reading it every 16 values was 10 % of a pipeline's time).
 constexpr std::uint64_t slice_values = 64;
-// A kind that handles runs (one call for many values) and whose turn's first slice_values took under a
-// sixteenth of slice_time (under about 1 us a value) goes on in the same turn up to this many values: about
-// slice_time at the pace it showed. Each turn costs a message to self, two clock reads and a flush; for a
-// cheap kind (flow.forward, sink.count) that was most of its time (bench/RESULTS.md, "Longer turns for cheap
-// runs"). A slower one (a jq filter on large values) still yields after slice_values.
+// A kind that handles runs (one call for many values) whose last turn took under about 1 us a value (this
+// many values in slice_time) takes up to this many in its next turn, in runs as long as its queue allows:
+// about slice_time at the pace it showed. Each turn costs a message to self, two clock reads and a flush,
+// and each run an attempt and a batch sent on; for a cheap kind (flow.forward, sink.count) that was most of
+// its time (bench/RESULTS.md, "Long turns"). A slower one (a jq filter on large values) yields after
+// slice_values; its first turn does too (its pace is not known yet). The pace comes from the clock reads
+// the turn makes anyway (its busy time): none is added.
 constexpr std::uint64_t run_slice_values = 1024;
 // A blocking kind that handles runs (a Python step) has a thread of its own, so it takes no one's turn: it
 // takes up to this many values at once, since every hand-off to it wakes its thread. Such a kind looks at
@@ -244,7 +246,8 @@ class node_host final : public context {
   bool paused_ = false;
   bool pump_sent_ = false;   // a pump_atom to self is on its way
   std::uint64_t slice_ = host_detail::slice_values;  // values per turn (see blocking_slice_values)
-  bool long_turns_ = false;  // handles runs, not blocking: a cheap turn may go on (run_slice_values)
+  bool long_turns_ = false;  // handles runs, not blocking: may take run_slice_values a turn once cheap
+  bool cheap_ = false;       // its last turn that did work took under about 1 us a value
   std::uint64_t turn_limit_ = host_detail::slice_values;  // this turn's values: slice_, or more (pump)
   std::uint64_t pumps_sent_ = 0, pumps_seen_ = 0;  // pump messages numbered: the last sent, the last handled
   bool pulled_all_ = false;

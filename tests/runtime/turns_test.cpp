@@ -83,14 +83,15 @@ struct fixture : test::graph_runner {
 TEST_CASE("a kind that handles runs cheaply takes up to 1024 values a turn; one slower than 1 us a value, 64" *
           doctest::timeout(60)) {
   fixture f;
-  // Cheap: after the held first run, 4096 values wait; a turn takes 64, finds them quick, goes on to 1024.
+  // Cheap: the held first turn (64 values, slow) fills the queue to 4096; the next (64, quick) shows the
+  // pace, and the turns after it take up to 1024.
   auto cheap = f.turns(20000, 50, 0);
   REQUIRE(!cheap.empty());
   CHECK(std::accumulate(cheap.begin(), cheap.end(), std::int64_t{0}) == 20000);
   auto most = *std::max_element(cheap.begin(), cheap.end());
   CHECK(most > 64);
   CHECK(most <= 1024);
-  // 3 us a value: the first 64 take 192 us, past a sixteenth of the slice's 1 ms: every turn ends at 64.
+  // 3 us a value, past about 1 us: every turn ends at 64.
   auto slow = f.turns(2000, 50, 3000);
   REQUIRE(!slow.empty());
   CHECK(std::accumulate(slow.begin(), slow.end(), std::int64_t{0}) == 2000);
