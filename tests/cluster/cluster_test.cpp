@@ -50,12 +50,9 @@ edges:
   - numbers -> pace -> tally
 )";
 
-}  // namespace
-
-TEST_CASE("a graph runs across two worker processes with exact output" * doctest::timeout(60)) {
-  cluster_dir d("exact");
-  int pa = free_port(), pb = free_port();
-  worker a("a", pa, d.dir), b("b", pb, d.dir);
+// Runs two_host_graph from folder `d` on workers a and b (listening on ports pa and pb); the test stops
+// unless the run ends ok.
+loom::test::process_result run_two_hosts(cluster_dir& d, const worker& a, int pa, const worker& b, int pb) {
   auto cluster = d.cluster({{"a", pa}, {"b", pb}});
   auto graph = d.write("graph.yaml", two_host_graph);
   process_options o;
@@ -63,6 +60,16 @@ TEST_CASE("a graph runs across two worker processes with exact output" * doctest
   auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
   INFO(r.err, "\n", a.log(), "\n", b.log());
   REQUIRE(r.status == 0);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a graph runs across two worker processes with exact output" * doctest::timeout(60)) {
+  cluster_dir d("exact");
+  int pa = free_port(), pb = free_port();
+  worker a("a", pa, d.dir), b("b", pb, d.dir);
+  auto r = run_two_hosts(d, a, pa, b, pb);
   auto text = read_file(d.dir / "out/numbers.jsonl");
   std::istringstream lines(text);
   int expected = 0;
@@ -102,13 +109,7 @@ TEST_CASE("an idle worker's threads sleep until work comes; with --scheduler ste
   INFO("sharing: ", idle_a, " switches in 1 s; stealing: ", idle_b);
   CHECK(idle_a < 60);
   CHECK(idle_b > 100);
-  auto cluster = d.cluster({{"a", pa}, {"b", pb}});
-  auto graph = d.write("graph.yaml", two_host_graph);
-  process_options o;
-  o.cwd = d.dir.string();
-  auto r = run_process({loom_binary(), "run", graph.string(), "--cluster", cluster.string()}, o);
-  INFO(r.err, "\n", a.log(), "\n", b.log());
-  REQUIRE(r.status == 0);
+  auto r = run_two_hosts(d, a, pa, b, pb);
   CHECK(table_row(r.err, "out") == "out sink.file 5000 0");
   CHECK(run_process({loom_binary(), "worker", "--listen", "tcp://127.0.0.1:1", "--scheduler", "fifo"}).status != 0);
 }
