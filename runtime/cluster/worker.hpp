@@ -44,7 +44,7 @@ struct worker_options {
   // wakes for nothing, and a busy one leaves the cores to its endpoint's and ZeroMQ's I/O threads.
   // `stealing`: a queue per thread, an idle thread polls (spinning, then sleeping 50 us at a time): what
   // `loom run` uses, faster within one process, but on a host whose I/O threads compete for the cores the
-  // polling takes their time (docs/cluster.md, "What a worker's threads cost").
+  // polling takes their time (docs/cluster.md, "A worker's threads sleep when idle").
   scheduler_policy scheduler = scheduler_policy::sharing;
 };
 

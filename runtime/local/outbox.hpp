@@ -121,9 +121,9 @@ class outbox {
     lineage_tags tags;          // tagging: one per pending value, as runs
     std::uint32_t consumer = 0;
     bool elsewhere = false;     // the consumer lives on another host (its target is a stand-in)
-    // The byte budget (0: none), the bytes held (queued and in flight) and of them queued, the estimated size of one value
-    // (the mean of the last batch sent; budget / 64 before the first), and the batches in flight, oldest
-    // first: values and bytes, for the credits coming back.
+    // The byte budget (0: none), the bytes held (queued and in flight), of those the queued ones, the
+    // estimated size of one value (the mean of the last batch sent; budget / 64 before the first), and the
+    // batches in flight, oldest first: values and bytes, for the credits coming back.
     std::int64_t budget = 0;
     std::int64_t bytes = 0;
     std::int64_t queued = 0;  // the bytes of `pending` (part of `bytes`): a flush of all of it counts none
