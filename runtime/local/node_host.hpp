@@ -56,7 +56,8 @@ constexpr std::uint64_t slice_values = 64;
 // about slice_time at the pace it showed. Each turn costs a message to self, two clock reads and a flush,
 // and each run an attempt and a batch sent on; for a cheap kind (flow.forward, sink.count) that was most of
 // its time (bench/RESULTS.md, "Long turns"). A slower one (a jq filter on large values) yields after
-// slice_values; its first turn does too (its pace is not known yet). The pace comes from the clock reads
+// slice_values; its first turn does too (its pace is not known yet), and so does every turn of a node that
+// has tools (its runs wait for their calls). The pace comes from the clock reads
 // the turn makes anyway (its busy time): none is added.
 constexpr std::uint64_t run_slice_values = 1024;
 // A blocking kind that handles runs (a Python step) has a thread of its own, so it takes no one's turn: it
@@ -214,7 +215,10 @@ class node_host final : public context {
   void set_slice() {
     bool runs = impl_->handles_runs();
     slice_ = me_.blocking && runs ? host_detail::blocking_slice_values : host_detail::slice_values;
-    long_turns_ = runs && !me_.blocking;
+    // Not a node with tools (flow.call): a run that makes calls commits once all of them are answered, so
+    // its outputs would wait for a long run's slowest call, and its turns end with the calls out (their
+    // time is not in the turn's).
+    long_turns_ = runs && !me_.blocking && me_.tools.empty();
   }
   bool pull();
   void schedule_pump() {
@@ -246,7 +250,7 @@ class node_host final : public context {
   bool paused_ = false;
   bool pump_sent_ = false;   // a pump_atom to self is on its way
   std::uint64_t slice_ = host_detail::slice_values;  // values per turn (see blocking_slice_values)
-  bool long_turns_ = false;  // handles runs, not blocking: may take run_slice_values a turn once cheap
+  bool long_turns_ = false;  // handles runs, not blocking, no tools: may take run_slice_values a turn once cheap
   bool cheap_ = false;       // its last turn that did work took under about 1 us a value
   std::uint64_t turn_limit_ = host_detail::slice_values;  // this turn's values: slice_, or more (pump)
   std::uint64_t pumps_sent_ = 0, pumps_seen_ = 0;  // pump messages numbered: the last sent, the last handled

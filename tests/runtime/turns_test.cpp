@@ -62,15 +62,29 @@ struct fixture : test::graph_runner {
     b.node("pass", "test.paced").param("hold_ms", hold_ms).param("spin_ns", spin_ns);
     b.node("out", "sink.count").param("expect", count);
     b.chain({"src", "pass", "out"});
+    return traced(b.build(), "pass");
+  }
+  // The same through a flow.call of a calculator.
+  std::vector<std::int64_t> call_turns(std::int64_t count) {
+    graph::builder b("turns");
+    b.default_capacity(4096);
+    b.node("src", "source.sequence").param("count", count);
+    b.node("calc", "tool.calculator");
+    b.node("pass", "flow.call").param("args", "{expression: \"\\(.) + 1\"}").param("max_in_flight", 8).tool("calc");
+    b.node("out", "sink.count").param("expect", count);
+    b.chain({"src", "pass", "out"});
+    return traced(b.build(), "pass");
+  }
+  std::vector<std::int64_t> traced(graph::graph g, const std::string& node) {
     auto trace = std::make_shared<observe::tracer>();
     local::run_options o;
     o.probes = observe::probes_for(trace);
-    auto r = run(b.build(), o);
+    auto r = run(std::move(g), o);
     REQUIRE(r.result == local::run_report::outcome::ok);
     auto spans = trace->finish("turns");
     std::uint32_t track = 0xffffffffu;
     for (const auto& [t, name] : spans.tracks)
-      if (name == "pass") track = t;
+      if (name == node) track = t;
     std::vector<std::int64_t> out;
     for (const auto& s : spans.spans)
       if (s.track == track && s.kind == observe::span_kind::batch) out.push_back(s.count);
@@ -80,7 +94,7 @@ struct fixture : test::graph_runner {
 
 }  // namespace
 
-TEST_CASE("a kind that handles runs cheaply takes up to 1024 values a turn; one slower than 1 us a value, 64" *
+TEST_CASE("a cheap kind that handles runs takes up to 1024 values a turn; a slower one, or one with tools, 64" *
           doctest::timeout(60)) {
   fixture f;
   // Cheap: the held first turn (64 values, slow) fills the queue to 4096; the next (64, quick) shows the
@@ -96,4 +110,9 @@ TEST_CASE("a kind that handles runs cheaply takes up to 1024 values a turn; one 
   REQUIRE(!slow.empty());
   CHECK(std::accumulate(slow.begin(), slow.end(), std::int64_t{0}) == 2000);
   CHECK(*std::max_element(slow.begin(), slow.end()) <= 64);
+  // A node with tools: 64, however cheap its turns (they end with its calls out).
+  auto calls = f.call_turns(5000);
+  REQUIRE(!calls.empty());
+  CHECK(std::accumulate(calls.begin(), calls.end(), std::int64_t{0}) >= 5000);
+  CHECK(*std::max_element(calls.begin(), calls.end()) <= 64);
 }
