@@ -166,7 +166,8 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   // To the instance's host (or, once it moved here, to its actor), as sent by `sender`. Gives the message
   // back once sent to the host (the endpoint encodes it there and then, and keeps the bytes), so a
   // movable instance's stand-in keeps the values it sent without copying them first; moved from when it
-  // went to a local actor.
+  // went to a local actor. `more` (envelope::more) comes only from the joined batches of an instance that
+  // does not move, whose stand-in never has a local actor.
   auto send = [cfg, state, fail](const caf::actor& sender, body msg,
                                  std::vector<std::vector<value>> more = {}) -> body {
     if (state->local) {
