@@ -193,8 +193,11 @@ caf::behavior stand_in(caf::event_based_actor* self, stand_in_config cfg) {
   auto flush_joined = [state, send] {
     auto joined = std::move(state->joined);
     state->joined.clear();
-    for (auto& [sender, b] : joined)
-      b.send([&](body msg, std::vector<std::vector<value>> more) { send(sender, std::move(msg), std::move(more)); });
+    for (auto& entry : joined) {  // (not a structured binding: clang 14 cannot capture one in a lambda)
+      const auto& sender = entry.first;
+      entry.second.send(
+          [&](body msg, std::vector<std::vector<value>> more) { send(sender, std::move(msg), std::move(more)); });
+    }
   };
   auto forward = [self, cfg, state, send, flush_joined](body msg) {
     auto sender = caf::actor_cast<caf::actor>(self->current_sender());
