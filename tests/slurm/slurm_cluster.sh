@@ -12,7 +12,9 @@
 # Run as root, or as a user who may `sudo -n` (the daemons then run as root, the jobs as that user).
 # Node `localhost` (NodeAddr 127.0.0.1) offers 4 CPUs, 3000 MiB and the feature `loomtest`, in partition
 # `loomq`, whatever the machine has (SlurmdParameters=config_overrides). Plugins that need no cgroups:
-# proctrack/linuxproc, task/none.
+# proctrack/linuxproc, task/none. The daemons' ports are chosen free below the ephemeral range; a daemon that
+# still cannot bind its port is started again on new ports (3 tries). LOOM_SLURM_FIRST_PORT=P makes the
+# first try's slurmd use port P (a test holds P to see the second try happen).
 set -euo pipefail
 
 cmd=${1:-}
@@ -55,11 +57,35 @@ stop() {
   "${ROOT[@]}" rm -rf "$dir"
 }
 
+# A port for a daemon to listen on: below the kernel's ephemeral range (ip_local_port_range), so no
+# connection another test opens meanwhile takes it as its local end, and one that nothing listens on or
+# connects from now. (CI once lost a run to this: slurmd's port, 35692, free when chosen from 20000-39999,
+# was taken before slurmd bound it.) Another process may still bind the same port first: start() sees a
+# daemon's failed bind and starts the two daemons again on new ports.
 free_port() {
-  local p
+  local low=32768 p
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  local base=20000 span=12000
+  if [ "$low" -gt 11024 ]; then base=10000; span=$((low - 1 - base)); fi
   while :; do
-    p=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    p=$((base + (RANDOM * 32768 + RANDOM) % span))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then continue; fi
+    if command -v ss >/dev/null && [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then continue; fi
+    echo "$p"; return
+  done
+}
+
+# Stops slurmctld and slurmd of a try that could not bind its ports (munged stays).
+stop_daemons() {
+  local pid
+  for name in slurmd slurmctld; do
+    [ -f "$dir/$name.pid.timeout" ] || continue
+    pid=$(cat "$dir/$name.pid.timeout")
+    "${ROOT[@]}" kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 10))
+    while "${ROOT[@]}" kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    "${ROOT[@]}" kill -KILL "$pid" 2>/dev/null || true
+    "${ROOT[@]}" rm -f "$dir/$name.pid.timeout"
   done
 }
 
@@ -91,11 +117,18 @@ start() {
     >"$dir/munged.out" 2>&1 &
   echo $! >"$dir/munged.pid.timeout"
 
-  local ctld_port slurmd_port
-  ctld_port=$(free_port)
-  slurmd_port=$(free_port)
-  while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
-  cat >"$dir/slurm.conf" <<CONF
+  local deadline=$((SECONDS + 10))
+  until "${ROOT[@]}" test -S "$run/munge/munge.sock"; do
+    if [ $SECONDS -ge $deadline ]; then echo "slurm_cluster.sh: munged did not start:" >&2; cat "$dir/munged.out" "$run/munge/munged.log" >&2 2>/dev/null || true; exit 1; fi
+    sleep 0.1
+  done
+  local ctld_port slurmd_port state try
+  for try in 1 2 3; do
+    ctld_port=$(free_port)
+    slurmd_port=$(free_port)
+    if [ "$try" = 1 ] && [ -n "${LOOM_SLURM_FIRST_PORT:-}" ]; then slurmd_port=$LOOM_SLURM_FIRST_PORT; fi
+    while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+    cat >"$dir/slurm.conf" <<CONF
 ClusterName=loomtest
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort=$ctld_port
@@ -134,34 +167,41 @@ GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=4 RealMemory=3000 Feature=loomtest Gres=gpu:2 State=UNKNOWN
 PartitionName=loomq Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
-  # Two GPUs that are not there: Slurm counts, allocates and binds them (CUDA_VISIBLE_DEVICES) all the same.
-  cat >"$dir/gres.conf" <<CONF
+    # Two GPUs that are not there: Slurm counts, allocates and binds them (CUDA_VISIBLE_DEVICES) all the same.
+    cat >"$dir/gres.conf" <<CONF
 NodeName=localhost Name=gpu File=/dev/null
 NodeName=localhost Name=gpu File=/dev/zero
 CONF
-  export SLURM_CONF="$dir/slurm.conf"
+    export SLURM_CONF="$dir/slurm.conf"
 
-  local deadline=$((SECONDS + 10))
-  until "${ROOT[@]}" test -S "$run/munge/munge.sock"; do
-    if [ $SECONDS -ge $deadline ]; then echo "slurm_cluster.sh: munged did not start:" >&2; cat "$dir/munged.out" "$run/munge/munged.log" >&2 2>/dev/null || true; exit 1; fi
-    sleep 0.1
-  done
-  "${ROOT[@]}" timeout "$lifetime" slurmctld -D -i -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
-  echo $! >"$dir/slurmctld.pid.timeout"
-  "${ROOT[@]}" timeout "$lifetime" slurmd -D -N localhost -f "$SLURM_CONF" >"$dir/slurmd.out" 2>&1 &
-  echo $! >"$dir/slurmd.pid.timeout"
+    "${ROOT[@]}" timeout "$lifetime" slurmctld -D -i -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
+    echo $! >"$dir/slurmctld.pid.timeout"
+    "${ROOT[@]}" timeout "$lifetime" slurmd -D -N localhost -f "$SLURM_CONF" >"$dir/slurmd.out" 2>&1 &
+    echo $! >"$dir/slurmd.pid.timeout"
 
-  deadline=$((SECONDS + 60))
-  local state=""
-  while :; do
-    state=$(sinfo -h -n localhost -o %T 2>/dev/null || true)
-    [ "$state" = "idle" ] && break
-    if [ $SECONDS -ge $deadline ]; then
-      echo "slurm_cluster.sh: node localhost is \`$state\`, not idle, after 60 s; logs:" >&2
-      tail -n 20 "$dir"/slurmctld.log "$dir"/slurmd.log "$dir"/slurmctld.out "$dir"/slurmd.out >&2 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.2
+    deadline=$((SECONDS + 60))
+    state=""
+    while :; do
+      state=$(sinfo -h -n localhost -o %T 2>/dev/null || true)
+      [ "$state" = "idle" ] && break 2
+      if grep -qs "Unable to bind listen port\|Error binding slurm stream socket" "$dir"/slurmctld.log "$dir"/slurmd.log; then
+        [ "$try" -lt 3 ] || break
+        echo "slurm_cluster.sh: a daemon could not bind its port (try $try of 3); again on new ports" >&2
+        stop_daemons
+        "${ROOT[@]}" rm -f "$dir"/slurmctld.log "$dir"/slurmd.log "$dir"/slurmctld.out "$dir"/slurmd.out
+        "${ROOT[@]}" find "$run/state" "$run/spool" -mindepth 1 -delete
+        continue 2
+      fi
+      if [ $SECONDS -ge $deadline ]; then
+        echo "slurm_cluster.sh: node localhost is \`$state\`, not idle, after 60 s; logs:" >&2
+        tail -n 20 "$dir"/slurmctld.log "$dir"/slurmd.log "$dir"/slurmctld.out "$dir"/slurmd.out >&2 2>/dev/null || true
+        exit 1
+      fi
+      sleep 0.2
+    done
+    echo "slurm_cluster.sh: node localhost is \`$state\`, not idle: a daemon could not bind its port in 3 tries; logs:" >&2
+    tail -n 20 "$dir"/slurmctld.log "$dir"/slurmd.log "$dir"/slurmctld.out "$dir"/slurmd.out >&2 2>/dev/null || true
+    exit 1
   done
   echo "slurm_cluster.sh: one-node Slurm up in $dir, sockets and state in $run (slurmctld on 127.0.0.1:$ctld_port, slurmd on 127.0.0.1:$slurmd_port)"
 }
