@@ -14,13 +14,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/cli/process.hpp"
+#include "tests/support/ports.hpp"
 
 namespace loom::test::cluster {
 
@@ -52,24 +52,7 @@ struct own_config_home {
 };
 inline own_config_home config_home;
 
-// A port free now on 127.0.0.1, never one this process handed out before: the kernel may give the port it
-// just freed to the next bind to port 0, and two workers of one test were once given the same one (the
-// second could not listen).
-inline int free_port() {
-  static std::set<int> given;
-  for (;;) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    close(s);
-    int port = ntohs(a.sin_port);
-    if (given.insert(port).second) return port;
-  }
-}
+using loom::test::free_port;  // tests/support/ports.hpp
 
 inline std::string read_file(const fs::path& p) {
   std::ifstream in(p);

@@ -18,8 +18,10 @@
 #include "loom/runtime/mcp/client.hpp"
 #include "loom/runtime/mcp/stdio.hpp"
 #include "tests/cli/process.hpp"
+#include "tests/support/ports.hpp"
 
 namespace fs = std::filesystem;
+using loom::test::free_port;
 using loom::test::loom_binary;
 using loom::test::run_process;
 
@@ -66,18 +68,6 @@ std::vector<std::string> answers(const std::string& out) {
 }
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 }  // namespace
 

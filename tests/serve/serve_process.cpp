@@ -21,23 +21,6 @@
 
 namespace loom::test {
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot bind 127.0.0.1:0");
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 serve_process::serve_process(const std::string& config, const std::vector<std::string>& args) : port_(free_port()) {
   err_file_ = std::string(LOOM_BINARY_DIR) + "/serve-test-" + std::to_string(getpid()) + "-" +
               std::to_string(port_) + ".err";

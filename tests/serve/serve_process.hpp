@@ -10,10 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace loom::test {
+#include "tests/support/ports.hpp"
 
-// A port on 127.0.0.1 that nothing listened on a moment ago.
-int free_port();
+namespace loom::test {
 
 class serve_process {
  public:
