@@ -20,6 +20,11 @@ struct kept_link {
   bool eos = false;
 };
 
+// Whether any of `vs` has a payload (a string, list, map, bytes or tensor); scalars have none.
+bool has_payload(const std::vector<value>& vs) {
+  return std::any_of(vs.begin(), vs.end(), [](const value& v) { return v.kind() >= value::type::string; });
+}
+
 // Batches of one link waiting to go as one envelope: the first as it came, the values (and lineage tags)
 // of those after it beside it. Scalars go as they are, the first batch as the envelope's body and the
 // others' values after it (envelope::more: the codec writes them as one batch, nothing is copied); values
@@ -38,10 +43,8 @@ struct joining {
   }
   // No value has a payload: nothing to cut, the batches go as they are.
   bool scalars() const {
-    auto plain = [](const std::vector<value>& vs) {
-      return std::none_of(vs.begin(), vs.end(), [](const value& v) { return v.kind() >= value::type::string; });
-    };
-    return plain(head.values) && std::all_of(rest.begin(), rest.end(), plain);
+    return !has_payload(head.values) &&
+           std::none_of(rest.begin(), rest.end(), [](const std::vector<value>& vs) { return has_payload(vs); });
   }
   // Sends the batches: send(body, more) once for scalars, else once per piece of the joined batch.
   template <class Send>
@@ -98,8 +101,7 @@ std::size_t header_bytes(const value& v) {
 std::vector<local::batch_msg> cut(local::batch_msg&& b) {
   std::vector<local::batch_msg> out;
   auto& vs = b.values;
-  bool payloads = std::any_of(vs.begin(), vs.end(), [](const value& v) { return v.kind() >= value::type::string; });
-  if (!payloads) {
+  if (!has_payload(vs)) {
     out.push_back(std::move(b));
     return out;
   }
