@@ -1,19 +1,13 @@
 // runtime/serve/server.cpp: the HTTP routes, admission, ready runs per slot, streaming and a clean stop.
 #include "loom/runtime/serve/server.hpp"
 
-#include <arpa/inet.h>
 #include <caf/all.hpp>
-#include <dirent.h>
 #include <fmt/format.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <iterator>
 #include <cstdlib>
 #include <ctime>
@@ -29,6 +23,7 @@
 #include "loom/runtime/http/decision_body.hpp"
 #include "loom/runtime/serve/approvals.hpp"
 #include "loom/runtime/serve/capture.hpp"
+#include "loom/runtime/serve/connection_watch.hpp"
 #include "loom/runtime/serve/openai.hpp"
 #include "loom/runtime/serve/threads.hpp"
 #include "loom/runtime/state/store.hpp"
@@ -145,79 +140,6 @@ void send_error(httplib::Response& res, int status, std::string_view message, st
                 const std::optional<std::string>& param = std::nullopt) {
   send_json(res, status, error_body(message, type, param));
 }
-
-// The port of a socket address, and its address as text.
-std::optional<std::pair<std::string, int>> address_of(const sockaddr_storage& a) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (a.ss_family == AF_INET) {
-    const auto& in = reinterpret_cast<const sockaddr_in&>(a);
-    inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
-    return std::pair{std::string(text), static_cast<int>(ntohs(in.sin_port))};
-  }
-  if (a.ss_family == AF_INET6) {
-    const auto& in = reinterpret_cast<const sockaddr_in6&>(a);
-    inet_ntop(AF_INET6, &in.sin6_addr, text, sizeof text);
-    return std::pair{std::string(text), static_cast<int>(ntohs(in.sin6_port))};
-  }
-  return std::nullopt;
-}
-
-// The descriptor of this process's connection from remote_addr:remote_port to local_port, or -1.
-// httplib does not hand a handler its socket; a request that waits long enough looks it up once.
-int find_connection(const std::string& remote_addr, int remote_port, int local_port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (!dir) return -1;
-  int found = -1;
-  while (auto* e = readdir(dir)) {
-    int fd = -1;
-    auto name = std::string_view(e->d_name);
-    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc{}) continue;
-    sockaddr_storage local{}, peer{};
-    socklen_t ll = sizeof local, pl = sizeof peer;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
-    auto l = address_of(local);
-    if (!l || l->second != local_port) continue;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
-    auto p = address_of(peer);
-    if (p && p->second == remote_port && p->first == remote_addr) {
-      found = fd;
-      break;
-    }
-  }
-  closedir(dir);
-  return found;
-}
-
-// Whether the client closed its side (or the connection broke). Data waiting (a pipelined request) is not
-// a close.
-bool peer_gone(int fd) {
-  pollfd p{fd, POLLRDHUP, 0};
-  if (poll(&p, 1, 0) <= 0) return false;
-  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-// Whether the client of a request has gone, checked cheaply: not before the request has waited 100 ms,
-// then at most every 50 ms (its socket is looked up once).
-class connection_watch {
- public:
-  explicit connection_watch(const httplib::Request& req) : req_(req) {}
-  bool gone() {
-    auto now = clock::now();
-    if (now < next_) return false;
-    next_ = now + 50ms;
-    if (fd_ == unknown) fd_ = find_connection(req_.remote_addr, req_.remote_port, req_.local_port);
-    gone_ = gone_ || (fd_ >= 0 && peer_gone(fd_));
-    return gone_;
-  }
-  bool was_gone() const { return gone_; }
-
- private:
-  const httplib::Request& req_;
-  clock::time_point next_ = clock::now() + 100ms;
-  static constexpr int unknown = -2;  // not looked up yet; -1: not found
-  int fd_ = unknown;
-  bool gone_ = false;
-};
 
 }  // namespace
 
@@ -428,7 +350,7 @@ void server::impl::answer_whole(const httplib::Request& req, httplib::Response& 
   table->set(lease.slot(), {request.prompt, ch});
   // The run goes on this thread; while it runs, the coordinator polls this: the stop's grace is over, the
   // answer is too long, or the client has gone.
-  connection_watch watch{req};
+  connection_watch watch{req.remote_addr, req.remote_port, req.local_port};
   auto end = run(lease.slot(), whole[lease.slot()], [&] { return force || ch->overflowed() || watch.gone(); },
                  req.get_header_value("traceparent"), thread, board);
   bool gone = watch.was_gone();
@@ -488,7 +410,7 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
   // Wait for the first value (or the end) so that a run that fails at once still gets its 500; a client
   // that leaves meanwhile cancels the run. A run that waits for people starts the stream at once, so the
   // client hears that it waits (comment lines) and proxies see bytes.
-  connection_watch watch{req};
+  connection_watch watch{req.remote_addr, req.remote_port, req.local_port};
   while (!ch->wait_ready(50ms) && !(board && board->waiting())) {
     if (watch.gone()) {
       st->cancel = true;
@@ -507,7 +429,7 @@ void server::impl::answer_stream(const httplib::Request& req, httplib::Response&
     if (board && board->timed_out()) return send_error(res, 504, end.error, "server_error");
     return send_error(res, 500, end.error, "server_error");
   }
-  if (board) st->watch.emplace(req);  // the request outlives the content provider's calls
+  if (board) st->watch.emplace(req.remote_addr, req.remote_port, req.local_port);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
