@@ -47,14 +47,6 @@ struct refused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string meta_of(const state::store& st, const char* key) {
-  auto v = st.meta(key);
-  if (!v)
-    throw state::error(state::error::kind::damaged,
-                       fmt::format("{} is damaged: its meta has no `{}`", st.file().string(), key));
-  return *v;
-}
-
 std::string text_of(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) throw refused(fmt::format("the run's graph file {} cannot be read", p.string()));
@@ -153,10 +145,10 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
   if (!kinds) return invalid;
   auto st = state::store::open(dir, state::store::access::read_only);  // DIR is never written
   auto snap = st.read(id);
-  auto graph_path = meta_of(st, "graph_path");
+  auto graph_path = need_meta(st, "graph_path");
   std::vector<std::string> old_sets;
   try {
-    old_sets = read_json_unordered(meta_of(st, "sets"), st.file().string() + "'s sets")
+    old_sets = read_json_unordered(need_meta(st, "sets"), st.file().string() + "'s sets")
                    .get<std::vector<std::string>>();
   } catch (const state::error&) {
     throw;
@@ -165,10 +157,10 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
                        fmt::format("{} is damaged: its --set list: {}", st.file().string(), e.what()));
   }
   // What `loom resume DIR2` will check: this loom, the graph file's text, the expanded graph and kinds.
-  if (auto d = state::first_difference(meta_of(st, "loom_version"), loom::version(), "the loom versions"))
+  if (auto d = state::first_difference(need_meta(st, "loom_version"), loom::version(), "the loom versions"))
     throw refused(*d);
   auto yaml = text_of(graph_path);
-  if (auto d = state::first_difference(meta_of(st, "graph_yaml"), yaml,
+  if (auto d = state::first_difference(need_meta(st, "graph_yaml"), yaml,
                                        fmt::format("the graph files ({})", graph_path)))
     throw refused(*d);
   auto sets = merge_sets(old_sets, added);
@@ -178,13 +170,13 @@ int fork_run(const common_options& common, const fs::path& dir, std::int64_t id,
   if (!forked) throw refused("the graph with the fork's --sets does not validate (above)");
   auto before = local::expand(*original, *kinds);
   auto plan = std::make_shared<const local::deployment>(local::expand(*forked, *kinds));
-  if (auto d = state::first_difference(meta_of(st, "deployment"), describe_run(before, *kinds),
+  if (auto d = state::first_difference(need_meta(st, "deployment"), describe_run(before, *kinds),
                                        "the expanded graphs and their kinds"))
     throw refused(*d);  // this loom makes another graph of the run's own file and --sets
   auto description = describe_run(*plan, *kinds);
   // The descriptions name instances, links, capacities and the kinds' declarations, never a node's params:
   // a fork may change any param that keeps the expansion (not one that adds a router's port).
-  if (auto d = state::first_difference(meta_of(st, "deployment"), description,
+  if (auto d = state::first_difference(need_meta(st, "deployment"), description,
                                        "the expanded graphs and their kinds", "the fork"))
     throw refused(*d + " (a fork must keep every instance, port and link; only params may change)");
   link_numbering links(*plan);

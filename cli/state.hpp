@@ -41,6 +41,17 @@ state::snapshot to_state(const local::snapshot& s, const link_numbering& links, 
 std::shared_ptr<const local::snapshot> from_state(const state::snapshot& s, const local::deployment& d,
                                                   const link_numbering& links, const std::filesystem::path& file);
 
+// The state file's helpers that `loom run --state`, `loom resume`, `loom runs` and its admin share.
+// The text of a file (ok false when it cannot be read).
+std::string read_text(const std::filesystem::path& p, bool& ok);
+// The run's lock. `loom runs` tells a live run from a dead one by taking the lock for an instant when it is
+// free, so a refusal is tried again a few times (0.25 s in all) before it stands.
+state::run_lock take_lock(state::store& st);
+// A meta value a run needs: a state file without it is damaged (state::error naming the file and key).
+std::string need_meta(const state::store& st, const char* key);
+// A meta number, or `fallback` when it is missing or not a number.
+long meta_number(const state::store& st, const char* key, long fallback);
+
 // The description a resume compares: the expanded graph (every instance, link and capacity) and the kinds.
 std::string describe_run(const local::deployment& d, const registry& kinds);
 
