@@ -95,6 +95,10 @@ class decoder {
 
 std::string str(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
 
+control::counters read_counters(s::Counters::Reader c) {
+  return {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()};
+}
+
 // The elements of a List(Int64) or List(Float64) as values, read from the list's bytes (capnp lays them out
 // little-endian, 8 bytes each, as this machine reads them): no accessor call and bounds check per element.
 template <class T, class List>
@@ -204,9 +208,7 @@ control::body decode_control(decoder& dec, s::Control::Reader r) {
     case s::Control::CANCEL: return control::cancel{str(r.getCancel().getReason())};
     case s::Control::DONE: {
       auto d = r.getDone();
-      auto c = d.getCounters();
-      return control::done{d.getInstance(), d.getFailed(), str(d.getError()),
-                           {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()},
+      return control::done{d.getInstance(), d.getFailed(), str(d.getError()), read_counters(d.getCounters()),
                            d.getCancelled()};
     }
     case s::Control::RELEASE: return control::release{};
@@ -234,10 +236,7 @@ control::body decode_control(decoder& dec, s::Control::Reader r) {
     case s::Control::PROGRESS: {
       control::progress p;
       for (auto x : r.getProgress().getInstances()) {
-        auto c = x.getCounters();
-        p.instances.push_back({x.getInstance(),
-                               {c.getIn(), c.getOut(), c.getBusyNs(), c.getQueueHwm(), c.getRestarts(), c.getDropped()},
-                               x.getQueued()});
+        p.instances.push_back({x.getInstance(), read_counters(x.getCounters()), x.getQueued()});
       }
       for (auto e : r.getProgress().getEdges())
         p.edges.push_back({str(e.getFrom()), str(e.getFromNode()), str(e.getTo()), str(e.getLabel()), e.getBlockedNs(),

@@ -174,6 +174,15 @@ void encode_body(encoder& enc, s::Envelope::Builder b, const body& msg, std::uin
 
 capnp::Text::Reader text(const std::string& s) { return {s.data(), s.size()}; }
 
+void write_counters(s::Counters::Builder c, const control::counters& x) {
+  c.setIn(x.in);
+  c.setOut(x.out);
+  c.setBusyNs(x.busy_ns);
+  c.setQueueHwm(x.queue_hwm);
+  c.setRestarts(x.restarts);
+  c.setDropped(x.dropped);
+}
+
 void encode_part(encoder& enc, s::SnapshotPart::Builder b, const control::snapshot_part& p) {
   b.setEpoch(p.epoch);
   b.setInstance(p.instance);
@@ -217,13 +226,7 @@ void encode_control(encoder& enc, s::Control::Builder b, const control::body& ms
           d.setFailed(m.failed);
           d.setCancelled(m.cancelled);
           d.setError(text(m.error));
-          auto c = d.initCounters();
-          c.setIn(m.counters.in);
-          c.setOut(m.counters.out);
-          c.setBusyNs(m.counters.busy_ns);
-          c.setQueueHwm(m.counters.queue_hwm);
-          c.setRestarts(m.counters.restarts);
-          c.setDropped(m.counters.dropped);
+          write_counters(d.initCounters(), m.counters);
         } else if constexpr (std::is_same_v<T, control::release>) {
           b.setRelease();
         } else if constexpr (std::is_same_v<T, control::heartbeat>) {
@@ -245,13 +248,7 @@ void encode_control(encoder& enc, s::Control::Builder b, const control::body& ms
             const auto& x = m.instances[i];
             is[i].setInstance(x.instance);
             is[i].setQueued(x.queued);
-            auto c = is[i].initCounters();
-            c.setIn(x.counters.in);
-            c.setOut(x.counters.out);
-            c.setBusyNs(x.counters.busy_ns);
-            c.setQueueHwm(x.counters.queue_hwm);
-            c.setRestarts(x.counters.restarts);
-            c.setDropped(x.counters.dropped);
+            write_counters(is[i].initCounters(), x.counters);
           }
           auto es = p.initEdges(static_cast<unsigned>(m.edges.size()));
           for (unsigned i = 0; i < es.size(); ++i) {
