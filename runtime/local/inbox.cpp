@@ -149,7 +149,7 @@ void inbox::pop_values(caf::event_based_actor* self, std::size_t n) {
   auto swallowed =
       static_cast<std::size_t>(std::clamp<std::int64_t>(l.swallow, 0, static_cast<std::int64_t>(n)));
   if (l.byte_threshold > 0)
-    for (auto i = swallowed; i < n; ++i) l.consumed_bytes += link_bytes(c.values[c.pos + i]);
+    l.consumed_bytes += link_bytes(std::span<const value>(c.values).subspan(c.pos + swallowed, n - swallowed));
   c.pos += n;
   if (c.pos == c.values.size()) {
     pool_->give(std::move(c.values));

@@ -154,8 +154,7 @@ std::int64_t outbox::append_run(std::uint32_t l, std::span<const value> values) 
   auto& k = prepare(l, values.size());
   auto before = k.room();
   if (k.budget > 0) {
-    std::int64_t b = 0;
-    for (const auto& v : values) b += link_bytes(v);
+    auto b = link_bytes(values);
     k.bytes += b;
     k.queued += b;
   }
@@ -214,11 +213,7 @@ std::uint64_t outbox::flush(caf::event_based_actor* self, bool more) {
       // The bytes stay held (now in flight, until credited); the next values are guessed at this batch's
       // mean size. Room changes with the guess.
       auto before = k.room();
-      std::int64_t b = k.queued;
-      if (n < k.pending.size()) {
-        b = 0;
-        for (std::size_t i = 0; i < n; ++i) b += link_bytes(k.pending[i]);
-      }
+      auto b = n < k.pending.size() ? link_bytes(std::span<const value>(k.pending).first(n)) : k.queued;
       k.queued -= b;
       k.flight.emplace_back(static_cast<std::int64_t>(n), b);
       k.unit = std::max<std::int64_t>(16, b / static_cast<std::int64_t>(n));
@@ -300,8 +295,7 @@ void outbox::rollback() {
     auto& k = links_[li];
     auto before = k.room();
     if (k.budget > 0) {
-      std::int64_t b = 0;
-      for (auto i = k.mark; i < k.pending.size(); ++i) b += link_bytes(k.pending[i]);
+      auto b = link_bytes(std::span<const value>(k.pending).subspan(k.mark));
       k.bytes -= b;
       k.queued -= b;
     }

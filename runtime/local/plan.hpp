@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ using link_id = std::uint32_t;  // a link is one edge between one producer and o
 // (string, bytes, tensor data; lists and maps summed). Scalars cost no more than the tag check.
 inline std::int64_t link_bytes(const value& v) {
   return v.kind() < value::type::string ? 16 : 16 + static_cast<std::int64_t>(v.payload_size());
+}
+// The link_bytes of a run of values, summed.
+inline std::int64_t link_bytes(std::span<const value> vs) {
+  std::int64_t b = 0;
+  for (const auto& v : vs) b += link_bytes(v);
+  return b;
 }
 
 // One link as the producer sees it: the consumer instance and the consumer's index for this link.
